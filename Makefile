@@ -1,0 +1,39 @@
+# `make run` and `make test` are the two commands a newcomer needs; both build .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck bench schemas clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The hub on its embedded defaults (SQLite file under var/), with the example partners.
+run: $(STAMP)
+	@mkdir -p var
+	@test -f var/acme-webhook.secret || $(BIN)/intermodal secret new > var/acme-webhook.secret
+	ACME_WEBHOOK_SECRET=$${ACME_WEBHOOK_SECRET:-$$(cat var/acme-webhook.secret)} \
+	  $(BIN)/intermodal serve --config examples/intermodal.yaml
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+schemas: $(STAMP)
+	$(BIN)/intermodal schemas write
+
+bench: $(STAMP)
+	for b in bench/*.py; do $(BIN)/python $$b --quick || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
