@@ -2,28 +2,209 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets as _secrets
+import sys
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from intermodal.config import ConfigError, Settings, load_config
 
 app = typer.Typer(
     name="intermodal",
     help="Integration hub for logistics companies that run Odoo.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
-
 secret_app = typer.Typer(help="Generate partner secrets.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Inspect and replay dead letters.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit chain.", no_args_is_help=True)
+schemas_app = typer.Typer(help="The canonical model's JSON Schemas.", no_args_is_help=True)
 app.add_typer(secret_app, name="secret")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(audit_app, name="audit")
+app.add_typer(schemas_app, name="schemas")
+
+console = Console()
+errors = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML configuration file", envvar="INTERMODAL_CONFIG"),
+]
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="database URL (sqlite:///file.db or postgresql://...)"),
+]
+
+
+def _settings(config: Path | None, resolve_secrets: bool = True, **overrides: Any) -> Settings:
+    try:
+        return load_config(config, overrides, resolve_secrets)
+    except ConfigError as exc:
+        errors.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default 8080)")] = None,
+    db: DbOption = None,
+) -> None:
+    """Run the hub: HTTP ingress, apply, outbox delivery (SQLite file by default)."""
+    import uvicorn
+
+    from intermodal.api import create_app
+    from intermodal.observe.logs import configure_logging
+
+    settings = _settings(config, host=host, port=port, database=db)
+    configure_logging(settings.hub.log_level)
+    application = create_app(settings)
+    partners = ", ".join(settings.partners) or "none"
+    typer.echo(
+        f"intermodal listening on http://{settings.hub.host}:{settings.hub.port} "
+        f"(store: {_redact_url(settings.hub.database)}, partners: {partners})"
+    )
+    uvicorn.run(
+        application,
+        host=settings.hub.host,
+        port=settings.hub.port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+def _redact_url(url: str) -> str:
+    """Hide a password in a database URL before printing it."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable url>"
 
 
 @secret_app.command("new")
 def secret_new() -> None:
     """Print a fresh Standard Webhooks secret (`whsec_` + base64 of 32 random bytes)."""
-    import base64
-
     typer.echo("whsec_" + base64.b64encode(_secrets.token_bytes(32)).decode())
 
 
+def _store(config: Path | None, db: str | None) -> Any:
+    from intermodal.store import open_store
+
+    settings = _settings(config, resolve_secrets=False, database=db)
+    return open_store(settings.hub.database)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    partner: Annotated[
+        str | None, typer.Option("--partner", "--endpoint", help="only this endpoint")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """List dead letters, oldest first."""
+    from intermodal.delivery.dead_letters import list_dead_letters
+
+    items, total = list_dead_letters(_store(config, db), partner, limit)
+    if as_json:
+        typer.echo(json.dumps({"total": total, "items": items}, indent=2))
+        return
+    table = Table(title=f"dead letters: {total}")
+    for column in ("command_id", "endpoint", "subject", "attempts", "dead_at", "last_error"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        table.add_row(
+            item["command_id"],
+            item["endpoint"],
+            item["subject"] or "",
+            str(item["attempts"]),
+            item["dead_at"],
+            (item["last_error"] or "")[:80],
+        )
+    console.print(table)
+
+
+@dlq_app.command("show")
+def dlq_show(command_id: str, config: ConfigOption = None, db: DbOption = None) -> None:
+    """Show one dead letter with its payload."""
+    from intermodal.delivery.dead_letters import get_dead_letter
+
+    found = get_dead_letter(_store(config, db), command_id)
+    if found is None:
+        errors.print(f"no dead letter '{command_id}'")
+        raise typer.Exit(1)
+    typer.echo(json.dumps(found, indent=2))
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    command_id: Annotated[
+        list[str] | None, typer.Option("--id", help="a command id (repeatable)")
+    ] = None,
+    replay_all: Annotated[
+        bool, typer.Option("--all", help="every dead letter (with --partner: of one endpoint)")
+    ] = False,
+    partner: Annotated[
+        str | None, typer.Option("--partner", "--endpoint", help="only this endpoint")
+    ] = None,
+) -> None:
+    """Move dead letters back to the outbox with their original idempotency keys."""
+    import getpass
+
+    from intermodal.delivery.dead_letters import replay
+
+    if not replay_all and not command_id:
+        errors.print("give --id ID (repeatable) or --all")
+        raise typer.Exit(2)
+    count = replay(_store(config, db), f"cli:{getpass.getuser()}", command_id, replay_all, partner)
+    console.print(f"replayed {count} dead letter(s)")
+    if command_id and not replay_all and count < len(command_id):
+        raise typer.Exit(1)
+
+
+@audit_app.command("verify")
+def audit_verify(config: ConfigOption = None, db: DbOption = None) -> None:
+    """Walk the audit chain; exit 1 naming the first edited, inserted or deleted row."""
+    from intermodal.security.audit import verify
+
+    report = verify(_store(config, db))
+    if report.ok:
+        console.print(f"audit chain intact: {report.rows} row(s)")
+        return
+    errors.print(f"audit chain broken: {report.problem}")
+    raise typer.Exit(1)
+
+
+@schemas_app.command("write")
+def schemas_write(
+    directory: Annotated[Path, typer.Argument(help="output folder")] = Path("schemas/v1"),
+) -> None:
+    """Regenerate the JSON Schemas of the canonical model."""
+    from intermodal.canonical.schemas import write
+
+    for path in write(directory):
+        console.print(f"wrote {path}")
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

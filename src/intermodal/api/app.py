@@ -1,0 +1,386 @@
+"""The hub's HTTP application.
+
+Partner ingress is the hot path: verify on the raw bytes, validate the events, hand the
+message to the group committer, answer 202 once it is durable. Everything else (reads,
+health, admin) is ordinary FastAPI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Body, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from intermodal import __version__
+from intermodal.api.errors import ApiError, install
+from intermodal.canonical.events import EventError, decode_json, parse_event, parse_events
+from intermodal.config import READ_SCOPE, WRITE_SCOPE, Settings, token_hash
+from intermodal.delivery import dead_letters
+from intermodal.engine import reads
+from intermodal.engine.ids import sortable_id
+from intermodal.engine.inbox import InboxMessage, Receipt
+from intermodal.hub import Hub
+from intermodal.ingress.signatures import SignatureError, verify
+from intermodal.store import Store
+
+_JSON_TYPES = (
+    "application/json",
+    "application/cloudevents+json",
+    "application/cloudevents-batch+json",
+)
+_CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class ReplayRequest(BaseModel):
+    ids: list[Annotated[str, Field(min_length=1, max_length=80)]] | None = Field(
+        default=None, max_length=100_000
+    )
+    all: bool = False
+    endpoint: str | None = None
+
+
+def create_app(settings: Settings, store: Store | None = None, dispatch: bool = True) -> FastAPI:
+    """Build the application; the hub's workers start and stop with its lifespan."""
+    hub_holder: dict[str, Hub] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        hub = Hub.create(settings, store)
+        await hub.start(dispatch=dispatch)
+        hub_holder["hub"] = hub
+        try:
+            yield
+        finally:
+            await hub.stop()
+
+    app = FastAPI(
+        title="intermodal",
+        version=__version__,
+        summary="Integration hub for logistics companies that run Odoo.",
+        lifespan=lifespan,
+    )
+    install(app)
+
+    def hub() -> Hub:
+        return hub_holder["hub"]
+
+    tolerance = settings.hub.signature_tolerance_seconds
+    max_body = settings.hub.max_body_bytes
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > max_body):
+            raise ApiError(413, "payload_too_large", f"body larger than {max_body} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body:
+                raise ApiError(413, "payload_too_large", f"body larger than {max_body} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def require_json(request: Request) -> str:
+        content_type = request.headers.get("content-type", "")
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media not in _JSON_TYPES:
+            raise ApiError(
+                415,
+                "unsupported_media_type",
+                f"content-type must be one of {', '.join(_JSON_TYPES)}",
+            )
+        return media
+
+    def correlation(request: Request) -> str:
+        given = request.headers.get("x-correlation-id", "")
+        return given if _CORRELATION.match(given) else sortable_id("corr")
+
+    def bearer(request: Request) -> str | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+    def partner_for(request: Request, scope: str) -> str:
+        token = bearer(request)
+        if token is None:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "a bearer token is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        entry = settings.tokens.get(token_hash(token))
+        if entry is None:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "the bearer token is not valid",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        partner, scopes = entry
+        if scope not in scopes:
+            raise ApiError(403, "forbidden", f"this token lacks the '{scope}' scope")
+        return partner
+
+    def require_admin(request: Request) -> str:
+        token = bearer(request)
+        admin = settings.admin_token
+        if admin is None:
+            raise ApiError(
+                403, "forbidden", "admin API disabled: set hub.admin_token in the configuration"
+            )
+        if token is None or not admin.matches(token):
+            raise ApiError(
+                401,
+                "unauthorized",
+                "a valid admin token is required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return f"admin:{admin.fingerprint()}"
+
+    async def store_durably(messages: list[InboxMessage]) -> list[Receipt]:
+        try:
+            return await hub().committer.submit(messages)
+        except Exception:
+            raise ApiError(
+                503,
+                "unavailable",
+                "the store is unavailable; retry later",
+                headers={"Retry-After": "5"},
+            ) from None
+
+    def receipt_body(receipt: Receipt, count: int, corr: str) -> dict[str, Any]:
+        return {
+            "receipt_id": receipt.receipt_id,
+            "received_at": receipt.received_at,
+            "duplicate": receipt.duplicate,
+            "conflict": receipt.conflict,
+            "events": count,
+            "correlation_id": corr,
+        }
+
+    # -- ingress -------------------------------------------------------------------------
+    @app.post(
+        "/v1/webhooks/{partner}",
+        status_code=202,
+        tags=["ingress"],
+        summary="Receive a Standard Webhooks-signed message (one canonical event or an array)",
+        responses={200: {"description": "duplicate webhook-id: the original receipt"}},
+    )
+    async def webhook(partner: str, request: Request) -> Response:
+        config = settings.partners.get(partner)
+        if config is None:
+            raise ApiError(404, "unknown_partner", f"no partner named '{partner}'")
+        require_json(request)
+        body = await read_body(request)
+        headers = request.headers
+        try:
+            verify(
+                config.webhook_keys,
+                headers.get("webhook-id"),
+                headers.get("webhook-timestamp"),
+                headers.get("webhook-signature"),
+                body,
+                tolerance=tolerance,
+            )
+        except SignatureError as exc:
+            raise ApiError(
+                exc.status, "bad_signature" if exc.status == 401 else "bad_request", str(exc)
+            ) from None
+        try:
+            events = parse_events(body, settings.hub.max_batch_events)
+        except EventError as exc:
+            status = (
+                400
+                if exc.problems and exc.problems[0]["msg"].startswith("body is not valid JSON")
+                else 422
+            )
+            raise ApiError(
+                status, "invalid_event" if status == 422 else "bad_json", str(exc), exc.problems
+            ) from None
+        corr = correlation(request)
+        message = InboxMessage(
+            partner, headers["webhook-id"], "webhook", "application/json", body, corr
+        )
+        (receipt,) = await store_durably([message])
+        if receipt.conflict:
+            raise ApiError(409, "conflict", "this webhook-id was already used for a different body")
+        return JSONResponse(
+            receipt_body(receipt, len(events), corr),
+            status_code=200 if receipt.duplicate else 202,
+            headers={"x-correlation-id": corr},
+        )
+
+    @app.post(
+        "/v1/events",
+        status_code=202,
+        tags=["ingress"],
+        summary="Submit a batch of canonical events (bearer token; a result per event)",
+    )
+    async def batch(request: Request) -> Response:
+        partner = partner_for(request, WRITE_SCOPE)
+        require_json(request)
+        body = await read_body(request)
+        try:
+            value = decode_json(body)
+        except EventError as exc:
+            raise ApiError(400, "bad_json", str(exc), exc.problems) from None
+        if isinstance(value, dict) and isinstance(value.get("events"), list):
+            value = value["events"]
+        if not isinstance(value, list):
+            raise ApiError(
+                422, "invalid_batch", 'body must be a JSON array of events (or {"events": [...]})'
+            )
+        limit = settings.hub.max_batch_events
+        if len(value) > limit:
+            raise ApiError(
+                413, "payload_too_large", f"at most {limit} events per batch, got {len(value)}"
+            )
+        corr = correlation(request)
+        results: list[dict[str, Any]] = []
+        messages: list[InboxMessage] = []
+        positions: list[int] = []
+        for index, item in enumerate(value):
+            try:
+                event = parse_event(item, prefix=str(index))
+            except EventError as exc:
+                event_id = (
+                    item.get("id")
+                    if isinstance(item, dict) and isinstance(item.get("id"), str)
+                    else None
+                )
+                results.append(
+                    {"index": index, "id": event_id, "status": "rejected", "errors": exc.problems}
+                )
+                continue
+            positions.append(len(results))
+            results.append({"index": index, "id": event.id, "status": "accepted"})
+            messages.append(
+                InboxMessage(
+                    partner, event.id, "batch", "application/json", orjson.dumps(item), corr
+                )
+            )
+        if messages:
+            for position, receipt in zip(positions, await store_durably(messages), strict=True):
+                results[position]["receipt_id"] = receipt.receipt_id
+                if receipt.conflict:
+                    results[position]["status"] = "conflict"
+                elif receipt.duplicate:
+                    results[position]["status"] = "duplicate"
+        counts = {
+            s: sum(1 for r in results if r["status"] == s)
+            for s in ("accepted", "duplicate", "conflict", "rejected")
+        }
+        status = 202 if counts["accepted"] or counts["duplicate"] else 422
+        return JSONResponse(
+            {**counts, "correlation_id": corr, "results": results}, status_code=status
+        )
+
+    # -- reads ---------------------------------------------------------------------------
+    def may_read_all(request: Request) -> bool:
+        token = bearer(request)
+        if token is None:
+            return False
+        entry = settings.tokens.get(token_hash(token))
+        if entry is not None and READ_SCOPE in entry[1]:
+            return True
+        return settings.admin_token is not None and settings.admin_token.matches(token)
+
+    @app.get("/v1/shipments/{key}", tags=["shipments"], summary="A shipment's current state")
+    async def get_shipment(key: str, request: Request) -> dict[str, Any]:
+        found = reads.shipment(hub().store, key, full=may_read_all(request))
+        if found is None:
+            raise ApiError(404, "not_found", f"no shipment '{key}'")
+        return found
+
+    @app.get(
+        "/v1/shipments/{key}/timeline",
+        tags=["shipments"],
+        summary="Every event of a shipment, flagged",
+    )
+    async def get_timeline(key: str) -> list[dict[str, Any]]:
+        found = reads.timeline(hub().store, key)
+        if found is None:
+            raise ApiError(404, "not_found", f"no shipment '{key}'")
+        return found
+
+    @app.get(
+        "/v1/receipts/{receipt_id}", tags=["ingress"], summary="What became of a received message"
+    )
+    async def get_receipt(receipt_id: str) -> dict[str, Any]:
+        found = reads.receipt(hub().store, receipt_id)
+        if found is None:
+            raise ApiError(404, "not_found", f"no receipt '{receipt_id}'")
+        return found
+
+    # -- health --------------------------------------------------------------------------
+    @app.get("/healthz", tags=["health"], summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="The store answers and every worker runs")
+    async def readyz() -> Response:
+        workers = hub().alive()
+        try:
+            with hub().store.read() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            store_ok = True
+        except Exception:
+            store_ok = False
+        ready = store_ok and all(workers.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "store": store_ok, "workers": workers},
+            status_code=200 if ready else 503,
+        )
+
+    # -- admin ---------------------------------------------------------------------------
+    @app.get("/v1/admin/dead-letters", tags=["admin"], summary="List dead letters")
+    async def admin_list(
+        request: Request,
+        endpoint: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+        after: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        require_admin(request)
+        items, total = dead_letters.list_dead_letters(hub().store, endpoint, limit, after)
+        return {"total": total, "items": items}
+
+    @app.get(
+        "/v1/admin/dead-letters/{command_id}",
+        tags=["admin"],
+        summary="One dead letter with its payload",
+    )
+    async def admin_show(command_id: str, request: Request) -> dict[str, Any]:
+        require_admin(request)
+        found = dead_letters.get_dead_letter(hub().store, command_id)
+        if found is None:
+            raise ApiError(404, "not_found", f"no dead letter '{command_id}'")
+        return found
+
+    @app.post(
+        "/v1/admin/dead-letters/replay", tags=["admin"], summary="Replay dead letters by id, or all"
+    )
+    async def admin_replay(
+        request: Request, payload: Annotated[ReplayRequest, Body()]
+    ) -> dict[str, Any]:
+        actor = require_admin(request)
+        if not payload.all and not payload.ids:
+            raise ApiError(422, "invalid", "give 'ids' or set 'all': true")
+        count = await asyncio.to_thread(
+            dead_letters.replay, hub().store, actor, payload.ids, payload.all, payload.endpoint
+        )
+        dispatcher = hub().dispatcher
+        if dispatcher is not None:
+            dispatcher.wake.set()
+        return {"replayed": count}
+
+    return app
+
+
+__all__ = ["create_app"]

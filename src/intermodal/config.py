@@ -1,0 +1,271 @@
+"""Configuration: one YAML file plus `INTERMODAL_*` environment overrides, checked at start.
+
+Everything the hub does differently per deployment is here: its partners and their
+credentials (by reference, see `security.secrets`), which partner is the system of record
+for which milestone, and where outgoing commands go. `load_config` reports every mistake
+at once, each with its path in the file, so a newcomer fixes the file in one pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from intermodal.canonical.model import MilestoneType
+from intermodal.engine.apply import OwnershipPolicy
+from intermodal.security.secrets import Secret, SecretError, resolve_secret, webhook_key
+
+PartnerName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+SecretRef = Annotated[str, StringConstraints(pattern=r"^(env|file):.+$")]
+
+DEFAULT_DATABASE = "sqlite:///var/intermodal.db"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+READ_SCOPE = "shipments:read"
+WRITE_SCOPE = "events:write"
+
+
+class TokenConfig(_Strict):
+    token: SecretRef
+    scopes: list[Literal["events:write", "shipments:read"]] = ["events:write", "shipments:read"]
+
+
+class PartnerConfig(_Strict):
+    """A partner: who it is, how it proves it, and which milestones it is the record for."""
+
+    kind: Literal["carrier", "tms", "wms", "customs", "portal", "odoo", "billing", "other"] = (
+        "other"
+    )
+    webhook_secrets: list[SecretRef] = []
+    tokens: list[TokenConfig] = []
+    owns: list[MilestoneType] = []
+
+
+class EndpointConfig(_Strict):
+    """An outbound HTTP endpoint that receives canonical events as signed webhooks."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^https?://.+")]
+    secret: SecretRef | None = None
+    milestones: list[MilestoneType] | None = None
+    max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
+    rate_per_second: Annotated[float, Field(gt=0, le=100_000)] = 200.0
+    timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    batch_size: Annotated[int, Field(ge=1, le=1000)] = 1
+
+
+class DeliveryConfig(_Strict):
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 10
+    backoff_base_seconds: Annotated[float, Field(gt=0, le=3600)] = 0.5
+    backoff_max_seconds: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+    breaker_failures: Annotated[int, Field(ge=1, le=1000)] = 5
+    breaker_reset_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 16
+
+
+class HubConfig(_Strict):
+    database: str = DEFAULT_DATABASE
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    signature_tolerance_seconds: Annotated[int, Field(ge=1, le=86_400)] = 300
+    max_body_bytes: Annotated[int, Field(ge=1024, le=256 * 1024 * 1024)] = 16 * 1024 * 1024
+    max_batch_events: Annotated[int, Field(ge=1, le=100_000)] = 10_000
+    admin_token: SecretRef | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class FileConfig(_Strict):
+    hub: HubConfig = HubConfig()
+    partners: dict[PartnerName, PartnerConfig] = {}
+    endpoints: dict[PartnerName, EndpointConfig] = {}
+    delivery: DeliveryConfig = DeliveryConfig()
+
+
+@dataclass(frozen=True)
+class Partner:
+    name: str
+    kind: str
+    webhook_keys: tuple[bytes, ...]
+    owns: frozenset[MilestoneType]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    url: str
+    secret_key: bytes | None
+    milestones: frozenset[MilestoneType] | None
+    max_attempts: int
+    rate_per_second: float
+    timeout_seconds: float
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated, resolved configuration the running hub uses."""
+
+    hub: HubConfig
+    delivery: DeliveryConfig
+    partners: dict[str, Partner]
+    endpoints: dict[str, Endpoint]
+    tokens: dict[str, tuple[str, frozenset[str]]]
+    """sha256(token) -> (partner, scopes): lookups never compare secrets directly."""
+    admin_token: Secret | None
+    ownership: OwnershipPolicy
+    source: Path | None = None
+
+
+class ConfigError(ValueError):
+    """Every problem found in the configuration, each with its path."""
+
+    def __init__(self, problems: list[str], source: Path | None = None) -> None:
+        self.problems = problems
+        where = f" in {source}" if source else ""
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{len(problems)} configuration problem(s){where}:\n{lines}")
+
+
+_ENV_OVERRIDES: dict[str, tuple[str, type]] = {
+    "INTERMODAL_DATABASE": ("database", str),
+    "INTERMODAL_HOST": ("host", str),
+    "INTERMODAL_PORT": ("port", int),
+    "INTERMODAL_ADMIN_TOKEN_REF": ("admin_token", str),
+    "INTERMODAL_LOG_LEVEL": ("log_level", str),
+    "INTERMODAL_SIGNATURE_TOLERANCE_SECONDS": ("signature_tolerance_seconds", int),
+}
+
+
+def token_hash(token: str) -> str:
+    """The lookup key of a bearer token (its SHA-256), shared by config and the API."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def load_config(
+    path: Path | None = None, overrides: dict[str, Any] | None = None, resolve_secrets: bool = True
+) -> Settings:
+    """Read, validate and resolve the configuration; raise ConfigError naming each mistake.
+
+    Precedence: explicit overrides (CLI flags) > environment > file > defaults. Offline
+    commands (dead letters, audit) pass `resolve_secrets=False`: they need the database,
+    not the partners' credentials.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError([f"cannot read {path}: {exc.strerror}"]) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError([f"not valid YAML: {exc}"], path) from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(
+                ["the file must hold a mapping (hub, partners, endpoints, ...)"], path
+            )
+        # A section holding only comments parses as None: treat it as empty.
+        raw = {key: value for key, value in loaded.items() if value is not None}
+    hub = dict(raw.get("hub") or {}) if isinstance(raw.get("hub") or {}, dict) else raw.get("hub")
+    if isinstance(hub, dict):
+        for env, (key, _kind) in _ENV_OVERRIDES.items():
+            if env in os.environ:
+                hub[key] = os.environ[env]
+        for key, value in (overrides or {}).items():
+            if value is not None:
+                hub[key] = value
+        raw = {**raw, "hub": hub}
+    try:
+        parsed = FileConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        ]
+        raise ConfigError(problems, path) from None
+    return _resolve(parsed, path, resolve_secrets)
+
+
+def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Settings:
+    base = path.parent if path is not None else None
+    problems: list[str] = []
+
+    def secret(ref: str, where: str) -> Secret | None:
+        if not resolve_secrets:
+            return None
+        try:
+            return resolve_secret(ref, base)
+        except SecretError as exc:
+            problems.append(f"{where}: {exc}")
+            return None
+
+    def hmac_key(ref: str, where: str) -> bytes | None:
+        value = secret(ref, where)
+        if value is None:
+            return None
+        try:
+            return webhook_key(value)
+        except SecretError as exc:
+            problems.append(f"{where}: {exc}")
+            return None
+
+    partners: dict[str, Partner] = {}
+    tokens: dict[str, tuple[str, frozenset[str]]] = {}
+    owners: dict[MilestoneType, set[str]] = {}
+    for name, p in parsed.partners.items():
+        keys = [
+            hmac_key(ref, f"partners.{name}.webhook_secrets.{i}")
+            for i, ref in enumerate(p.webhook_secrets)
+        ]
+        for i, t in enumerate(p.tokens):
+            value = secret(t.token, f"partners.{name}.tokens.{i}.token")
+            if value is not None:
+                digest = token_hash(value.value)
+                if digest in tokens:
+                    problems.append(
+                        f"partners.{name}.tokens.{i}: the same token is given to two partners"
+                    )
+                tokens[digest] = (name, frozenset(t.scopes))
+        for milestone in p.owns:
+            owners.setdefault(milestone, set()).add(name)
+        partners[name] = Partner(
+            name=name,
+            kind=p.kind,
+            webhook_keys=tuple(k for k in keys if k is not None),
+            owns=frozenset(p.owns),
+        )
+    endpoints: dict[str, Endpoint] = {}
+    for name, e in parsed.endpoints.items():
+        key = hmac_key(e.secret, f"endpoints.{name}.secret") if e.secret else None
+        endpoints[name] = Endpoint(
+            name=name,
+            url=e.url,
+            secret_key=key,
+            milestones=frozenset(e.milestones) if e.milestones is not None else None,
+            max_attempts=e.max_attempts or parsed.delivery.max_attempts,
+            rate_per_second=e.rate_per_second,
+            timeout_seconds=e.timeout_seconds,
+            batch_size=e.batch_size,
+        )
+    admin = secret(parsed.hub.admin_token, "hub.admin_token") if parsed.hub.admin_token else None
+    if problems:
+        raise ConfigError(problems, path)
+    return Settings(
+        hub=parsed.hub,
+        delivery=parsed.delivery,
+        partners=partners,
+        endpoints=endpoints,
+        tokens=tokens,
+        admin_token=admin,
+        ownership=OwnershipPolicy({m: frozenset(ps) for m, ps in owners.items()}),
+        source=path,
+    )

@@ -1,0 +1,303 @@
+"""The outbox dispatcher: claims due commands, delivers them over HTTP, records outcomes.
+
+Each command is an outbound CloudEvent sent as a Standard Webhooks-signed POST whose
+`webhook-id` and `Idempotency-Key` are the command id, which stays the same across
+retries and replays so the receiver can deduplicate. Claims carry a lease, so commands
+held by a crashed process become due again instead of being lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import bindparam, delete, or_, select, update
+
+from intermodal.config import Endpoint, Settings
+from intermodal.delivery.policy import (
+    CircuitBreaker,
+    TokenBucket,
+    backoff_delay,
+    retry_after_seconds,
+)
+from intermodal.engine.ids import iso, utcnow
+from intermodal.ingress.signatures import sign
+from intermodal.security.audit import AuditEntry, append
+from intermodal.store import Store
+from intermodal.store.tables import dead_letters, outbox
+
+log = logging.getLogger(__name__)
+
+_RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+@dataclass(slots=True)
+class Outcome:
+    seq: int
+    kind: str  # delivered | retry | dead | deferred
+    error: str | None = None
+    delay: float = 0.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        client: httpx.AsyncClient | None = None,
+        claim_batch: int = 2000,
+        lease_seconds: float = 120.0,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.client = client or httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+            follow_redirects=False,
+        )
+        self.claim_batch = claim_batch
+        self.lease_seconds = lease_seconds
+        d = settings.delivery
+        self.breakers: dict[str, CircuitBreaker] = defaultdict(
+            lambda: CircuitBreaker(d.breaker_failures, d.breaker_reset_seconds)
+        )
+        self.buckets: dict[str, TokenBucket] = {
+            name: TokenBucket(e.rate_per_second, max(e.rate_per_second, 1.0))
+            for name, e in settings.endpoints.items()
+        }
+        self.wake = asyncio.Event()
+        self.stats: dict[str, int] = defaultdict(int)
+        self._stopping = False
+
+    async def run(self) -> None:
+        """Deliver until stopped; sleeps until woken (new commands) or 0.5 s pass."""
+        while not self._stopping:
+            try:
+                claimed = await self.run_once()
+            except Exception:
+                log.exception("dispatcher pass failed; retrying")
+                claimed = 0
+                await asyncio.sleep(1.0)
+            if not claimed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=0.5)
+                self.wake.clear()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self.wake.set()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def run_once(self) -> int:
+        rows = await asyncio.to_thread(self._claim)
+        if not rows:
+            return 0
+        by_endpoint: dict[str, list[Any]] = defaultdict(list)
+        for row in rows:
+            by_endpoint[row.endpoint].append(row)
+        outcomes: list[Outcome] = []
+        semaphore = asyncio.Semaphore(self.settings.delivery.concurrency)
+
+        async def deliver(endpoint: Endpoint, chunk: list[Any]) -> None:
+            async with semaphore:
+                outcomes.extend(await self._deliver(endpoint, chunk))
+
+        tasks: list[Coroutine[Any, Any, None]] = []
+        for name, items in by_endpoint.items():
+            endpoint = self.settings.endpoints.get(name)
+            if endpoint is None:
+                outcomes.extend(
+                    Outcome(r.seq, "dead", f"endpoint '{name}' is not configured") for r in items
+                )
+                continue
+            size = endpoint.batch_size
+            tasks.extend(deliver(endpoint, items[i : i + size]) for i in range(0, len(items), size))
+        await asyncio.gather(*tasks)
+        await asyncio.to_thread(self._record, rows, outcomes)
+        return len(rows)
+
+    # -- HTTP ------------------------------------------------------------------------
+    async def _deliver(self, endpoint: Endpoint, rows: list[Any]) -> list[Outcome]:
+        breaker = self.breakers[endpoint.name]
+        now = time.monotonic()
+        if not breaker.allow(now):
+            wait = max(breaker.reopens_at() - now, 0.05)
+            return [Outcome(r.seq, "deferred", delay=wait) for r in rows]
+        bucket = self.buckets.get(endpoint.name)
+        if bucket is not None:
+            wait = bucket.take(now, len(rows))
+            if wait > 0:
+                await asyncio.sleep(wait)
+        if len(rows) == 1:
+            body = bytes(rows[0].payload)
+            content_type = "application/cloudevents+json"
+            message_id = rows[0].command_id
+        else:
+            body = b"[" + b",".join(bytes(r.payload) for r in rows) + b"]"
+            content_type = "application/cloudevents-batch+json"
+            message_id = "batch_" + rows[0].command_id.removeprefix("cmd_")
+        timestamp = int(time.time())
+        headers = {
+            "content-type": content_type,
+            "idempotency-key": message_id,
+            "webhook-id": message_id,
+            "webhook-timestamp": str(timestamp),
+            "x-correlation-id": rows[0].correlation_id,
+        }
+        if endpoint.secret_key is not None:
+            headers["webhook-signature"] = sign(endpoint.secret_key, message_id, timestamp, body)
+        try:
+            response = await self.client.post(
+                endpoint.url, content=body, headers=headers, timeout=endpoint.timeout_seconds
+            )
+        except httpx.HTTPError as exc:
+            breaker.failure(time.monotonic())
+            return self._failed(rows, f"{type(exc).__name__}: {exc}"[:500], None)
+        status = response.status_code
+        if 200 <= status < 300:
+            breaker.success()
+            return [Outcome(r.seq, "delivered") for r in rows]
+        error = f"HTTP {status}: {response.text[:300]}"
+        if status >= 500 or status in _RETRYABLE_STATUS:
+            breaker.failure(time.monotonic())
+            return self._failed(
+                rows, error, retry_after_seconds(response.headers.get("retry-after"))
+            )
+        # Any other 4xx: the receiver refuses this command; retrying will not change that.
+        breaker.success()
+        return [Outcome(r.seq, "dead", error) for r in rows]
+
+    def _failed(self, rows: list[Any], error: str, retry_after: float | None) -> list[Outcome]:
+        d = self.settings.delivery
+        outcomes = []
+        for r in rows:
+            endpoint = self.settings.endpoints.get(r.endpoint)
+            limit = endpoint.max_attempts if endpoint else d.max_attempts
+            if r.attempts + 1 >= limit:
+                outcomes.append(
+                    Outcome(r.seq, "dead", f"{error} (after {r.attempts + 1} attempts)")
+                )
+                continue
+            delay = backoff_delay(r.attempts, d.backoff_base_seconds, d.backoff_max_seconds)
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            outcomes.append(Outcome(r.seq, "retry", error, delay))
+        return outcomes
+
+    # -- store -----------------------------------------------------------------------
+    def _claim(self) -> Sequence[Any]:
+        now = utcnow()
+        stamp = iso(now)
+        query = (
+            select(outbox)
+            .where(
+                outbox.c.status == "pending",
+                outbox.c.next_attempt_at <= stamp,
+                or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < stamp),
+            )
+            .order_by(outbox.c.next_attempt_at, outbox.c.seq)
+            .limit(self.claim_batch)
+        )
+        with self.store.write() as conn:
+            rows = conn.execute(self.store.for_update(query, skip_locked=True)).all()
+            if rows:
+                lease = iso(now + timedelta(seconds=self.lease_seconds))
+                seqs = [r.seq for r in rows]
+                for i in range(0, len(seqs), 500):
+                    conn.execute(
+                        update(outbox)
+                        .where(outbox.c.seq.in_(seqs[i : i + 500]))
+                        .values(lease_until=lease)
+                    )
+        return rows
+
+    def _record(self, rows: Sequence[Any], outcomes: list[Outcome]) -> None:
+        now = utcnow()
+        stamp = iso(now)
+        by_seq = {r.seq: r for r in rows}
+        delivered = [o.seq for o in outcomes if o.kind == "delivered"]
+        later = [
+            {
+                "b_seq": o.seq,
+                "b_attempts": by_seq[o.seq].attempts + (1 if o.kind == "retry" else 0),
+                "b_next": iso(now + timedelta(seconds=o.delay)),
+                "b_error": o.error if o.kind == "retry" else by_seq[o.seq].last_error,
+            }
+            for o in outcomes
+            if o.kind in ("retry", "deferred")
+        ]
+        dead = [o for o in outcomes if o.kind == "dead"]
+        with self.store.write() as conn:
+            for i in range(0, len(delivered), 500):
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.seq.in_(delivered[i : i + 500]))
+                    .values(
+                        status="delivered",
+                        delivered_at=stamp,
+                        attempts=outbox.c.attempts + 1,
+                        lease_until=None,
+                    )
+                )
+            if later:
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.seq == bindparam("b_seq"))
+                    .values(
+                        attempts=bindparam("b_attempts"),
+                        next_attempt_at=bindparam("b_next"),
+                        last_error=bindparam("b_error"),
+                        lease_until=None,
+                    ),
+                    later,
+                )
+            if dead:
+                conn.execute(
+                    dead_letters.insert(),
+                    [
+                        {
+                            "command_id": by_seq[o.seq].command_id,
+                            "endpoint": by_seq[o.seq].endpoint,
+                            "kind": by_seq[o.seq].kind,
+                            "subject": by_seq[o.seq].subject,
+                            "payload": by_seq[o.seq].payload,
+                            "correlation_id": by_seq[o.seq].correlation_id,
+                            "attempts": by_seq[o.seq].attempts + 1,
+                            "last_error": o.error,
+                            "created_at": by_seq[o.seq].created_at,
+                            "dead_at": stamp,
+                        }
+                        for o in dead
+                    ],
+                )
+                conn.execute(delete(outbox).where(outbox.c.seq.in_([o.seq for o in dead])))
+                append(
+                    self.store,
+                    conn,
+                    [
+                        AuditEntry(
+                            "dispatcher",
+                            "outbox.dead_letter",
+                            by_seq[o.seq].subject,
+                            {
+                                "command_id": by_seq[o.seq].command_id,
+                                "endpoint": by_seq[o.seq].endpoint,
+                                "error": o.error,
+                            },
+                        )
+                        for o in dead
+                    ],
+                )
+        self.stats["delivered"] += len(delivered)
+        self.stats["retried"] += sum(1 for o in outcomes if o.kind == "retry")
+        self.stats["dead"] += len(dead)
+        self.stats["deferred"] += sum(1 for o in outcomes if o.kind == "deferred")

@@ -1,0 +1,445 @@
+"""Apply: turn stored inbox messages into events, per-shipment state and outbox commands.
+
+One transaction per batch of inbox messages does everything a message causes: the events
+(flagged applied / late / duplicate / violation), the shipments' new state, the outbox
+commands the state changes emit, the audit entries, and the message's own status. A crash
+anywhere leaves either all of it or none of it, so a message is applied exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, bindparam, select, text, tuple_, update
+
+from intermodal.canonical.events import (
+    CanonicalEvent,
+    ChargeRecorded,
+    CustomsUpdated,
+    EventError,
+    PodReceived,
+    ShipmentMilestone,
+    ShipmentUpserted,
+    parse_events,
+)
+from intermodal.canonical.model import MilestoneType
+from intermodal.config import Endpoint, Settings
+from intermodal.engine.apply import Mark, Outcome, ShipmentState, decide
+from intermodal.engine.ids import iso, stable_id, utcnow
+from intermodal.security.audit import AuditEntry, append
+from intermodal.store import Store
+from intermodal.store.tables import events, inbox, outbox, shipments
+
+log = logging.getLogger(__name__)
+
+_PG_APPLIER_LOCK = 7_201_513  # one applier at a time across processes keeps per-key order
+_CHUNK = 500
+
+
+def meaning_key(partner: str, event: CanonicalEvent) -> str:
+    """Two events with different ids but the same meaning share this key.
+
+    The milestone is part of the meaning: a partner whose clock has minute resolution can
+    send picked_up and in_transit with the same time, and both are real.
+    """
+    milestone = event.data.milestone.value if isinstance(event, ShipmentMilestone) else ""
+    return stable_id("mk", partner, event.type.value, event.subject, iso(event.time), milestone)
+
+
+@dataclass
+class _Shipment:
+    key: str
+    state: ShipmentState
+    document: dict[str, Any]
+    counts: dict[str, int]
+    created_at: str
+    exists: bool
+    dirty: bool = False
+
+
+@dataclass
+class ApplyResult:
+    messages: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    commands: int = 0
+    rejected: int = 0
+
+
+def _state_from_row(row: Any) -> ShipmentState:
+    def mark(prefix: str) -> Mark | None:
+        milestone = getattr(row, f"{prefix}_milestone")
+        if milestone is None:
+            return None
+        return Mark(
+            MilestoneType(milestone),
+            datetime.fromisoformat(getattr(row, f"{prefix}_at")),
+            getattr(row, f"{prefix}_event_id"),
+        )
+
+    return ShipmentState(main=mark("main"), side=mark("side"), terminal=mark("terminal"))
+
+
+def _state_columns(state: ShipmentState) -> dict[str, Any]:
+    columns: dict[str, Any] = {}
+    for prefix, mark in (("main", state.main), ("side", state.side), ("terminal", state.terminal)):
+        columns[f"{prefix}_milestone"] = mark.milestone.value if mark else None
+        columns[f"{prefix}_at"] = iso(mark.at) if mark else None
+        columns[f"{prefix}_event_id"] = mark.event_id if mark else None
+    current = state.current
+    columns["state"] = current.milestone.value if current else None
+    columns["state_at"] = iso(current.at) if current else None
+    return columns
+
+
+def _merge_document(doc: dict[str, Any], event: CanonicalEvent) -> Outcome:
+    """Keep the newest shipment data, proof of delivery, customs status and charge per code.
+
+    Newest is by the event's own time, so a late copy never overwrites a newer one; a
+    final charge is never replaced by a provisional one.
+    """
+    at = iso(event.time)
+    data = event.data.model_dump(mode="json", exclude_none=True)
+    if isinstance(event, ShipmentUpserted):
+        slot, holder = "shipment", doc
+    elif isinstance(event, PodReceived):
+        slot, holder = "pod", doc
+    elif isinstance(event, CustomsUpdated):
+        slot, holder = "customs", doc
+    elif isinstance(event, ChargeRecorded):
+        slot, holder = event.data.code, doc.setdefault("charges", {})
+        current = holder.get(slot)
+        if current and current["data"]["status"] == "final" and data["status"] != "final":
+            return Outcome.LATE
+    else:
+        return Outcome.LATE
+    current = holder.get(slot)
+    if current is not None and current["at"] >= at:
+        return Outcome.LATE
+    holder[slot] = {"at": at, "data": data}
+    return Outcome.APPLIED
+
+
+class Applier:
+    """Drains pending inbox messages in arrival order, a batch per transaction."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        batch: int = 1000,
+        on_commands: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.batch = batch
+        self.on_commands = on_commands
+        self.wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.totals = ApplyResult()
+
+    # -- running in the background -------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="applier", daemon=True)
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.wake.wait(timeout=0.5)
+            self.wake.clear()
+            try:
+                while not self._stop.is_set() and self.run_once().messages:
+                    pass
+            except Exception:
+                log.exception("applier batch failed; retrying")
+                self._stop.wait(1.0)
+
+    # -- one batch -------------------------------------------------------------------
+    def run_once(self) -> ApplyResult:
+        with self.store.write() as conn:
+            if self.store.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_APPLIER_LOCK})
+            rows = conn.execute(
+                select(
+                    inbox.c.seq,
+                    inbox.c.receipt_id,
+                    inbox.c.partner,
+                    inbox.c.body,
+                    inbox.c.correlation_id,
+                )
+                .where(inbox.c.status == "pending")
+                .order_by(inbox.c.seq)
+                .limit(self.batch)
+            ).all()
+            result = ApplyResult(messages=len(rows))
+
+            if rows:
+                self._apply_rows(conn, rows, result)
+        if result.commands and self.on_commands is not None:
+            self.on_commands(result.commands)
+        self._add(result)
+        return result
+
+    def _add(self, result: ApplyResult) -> None:
+        t = self.totals
+        t.messages += result.messages
+        t.commands += result.commands
+        t.rejected += result.rejected
+        for k, v in result.outcomes.items():
+            t.outcomes[k] = t.outcomes.get(k, 0) + v
+
+    def _apply_rows(self, conn: Connection, rows: Sequence[Any], result: ApplyResult) -> None:
+        now = iso(utcnow())
+        parsed: list[tuple[Any, list[CanonicalEvent]]] = []
+        rejected: list[dict[str, Any]] = []
+        for row in rows:
+            try:
+                parsed.append((row, parse_events(bytes(row.body), max_events=100_000)))
+            except EventError as exc:
+                rejected.append({"b_seq": row.seq, "b_error": str(exc)})
+        result.rejected = len(rejected)
+
+        all_events = [(row, ev, meaning_key(row.partner, ev)) for row, evs in parsed for ev in evs]
+        seen_ids, seen_meanings = self._known(
+            conn,
+            {(row.partner, ev.id) for row, ev, _ in all_events},
+            {mk for _, _, mk in all_events},
+        )
+        ships = self._load(conn, {ev.subject for _, ev, _ in all_events}, now)
+
+        event_rows: list[dict[str, Any]] = []
+        commands: list[dict[str, Any]] = []
+        audit_entries: list[AuditEntry] = []
+        for row, ev, mk in all_events:
+            ship = ships[ev.subject]
+            if (row.partner, ev.id) in seen_ids or mk in seen_meanings:
+                outcome = Outcome.DUPLICATE
+            else:
+                seen_ids.add((row.partner, ev.id))
+                seen_meanings.add(mk)
+                outcome = self._apply_event(ship, row, ev, now, commands, audit_entries)
+            ship.dirty = True
+            ship.counts["events_count"] += 1
+            if outcome is not Outcome.APPLIED:
+                ship.counts[f"{outcome.value}_count"] += 1
+            result.outcomes[outcome.value] = result.outcomes.get(outcome.value, 0) + 1
+            milestone = ev.data.milestone.value if isinstance(ev, ShipmentMilestone) else None
+            occurred = ev.data.occurred_at if isinstance(ev, ShipmentMilestone) else ev.time
+            event_rows.append(
+                {
+                    "event_id": ev.id,
+                    "partner": row.partner,
+                    "source": ev.source,
+                    "type": ev.type.value,
+                    "subject": ev.subject,
+                    "time": iso(ev.time),
+                    "milestone": milestone,
+                    "occurred_at": iso(occurred),
+                    "meaning_key": mk,
+                    "outcome": outcome.value,
+                    "inbox_seq": row.seq,
+                    "receipt_id": row.receipt_id,
+                    "recorded_at": now,
+                    "correlation_id": row.correlation_id,
+                    "data": orjson.dumps(ev.model_dump(mode="json", exclude_none=True)).decode(),
+                }
+            )
+
+        if event_rows:
+            conn.execute(events.insert(), event_rows)
+        self._save(conn, ships.values(), now)
+        if commands:
+            conn.execute(self.store.insert_ignoring(outbox, ["command_id"]), commands)
+        append(self.store, conn, audit_entries)
+        done = [r.seq for r, _ in parsed]
+        for start in range(0, len(done), _CHUNK):
+            conn.execute(
+                update(inbox)
+                .where(inbox.c.seq.in_(done[start : start + _CHUNK]))
+                .values(status="applied", processed_at=now)
+            )
+        if rejected:
+            conn.execute(
+                update(inbox)
+                .where(inbox.c.seq == bindparam("b_seq"))
+                .values(status="rejected", processed_at=now, error=bindparam("b_error")),
+                rejected,
+            )
+        result.commands = len(commands)
+
+    def _apply_event(
+        self,
+        ship: _Shipment,
+        row: Any,
+        ev: CanonicalEvent,
+        now: str,
+        commands: list[dict[str, Any]],
+        audit_entries: list[AuditEntry],
+    ) -> Outcome:
+        if not isinstance(ev, ShipmentMilestone):
+            return _merge_document(ship.document, ev)
+        mark = Mark(ev.data.milestone, ev.data.occurred_at, ev.id)
+        before = ship.state.current
+        state, outcome = decide(ship.state, mark, row.partner, self.settings.ownership)
+        if outcome is Outcome.VIOLATION:
+            audit_entries.append(
+                AuditEntry(
+                    row.partner,
+                    "ownership.violation",
+                    ship.key,
+                    {"event_id": ev.id, "milestone": mark.milestone.value},
+                )
+            )
+        if outcome is not Outcome.APPLIED:
+            return outcome
+        ship.state = state
+        after = state.current
+        if after is not None and (before is None or before.milestone != after.milestone):
+            audit_entries.append(
+                AuditEntry(
+                    row.partner,
+                    "shipment.state",
+                    ship.key,
+                    {
+                        "from": before.milestone.value if before else None,
+                        "to": after.milestone.value,
+                        "event_id": ev.id,
+                        "receipt_id": row.receipt_id,
+                    },
+                )
+            )
+            commands.extend(self._commands(ship.key, before, after, row, ev, now))
+        return outcome
+
+    def _commands(
+        self, key: str, before: Mark | None, after: Mark, row: Any, ev: ShipmentMilestone, now: str
+    ) -> Iterable[dict[str, Any]]:
+        """One outbound CloudEvent per subscribed endpoint, its id stable across replays."""
+        for endpoint in self.settings.endpoints.values():
+            if not _wants(endpoint, after.milestone):
+                continue
+            command_id = stable_id("cmd", endpoint.name, row.partner, ev.id)
+            payload = {
+                "specversion": "1.0",
+                "id": command_id,
+                "source": "intermodal",
+                "type": "intermodal.shipment.milestone",
+                "subject": key,
+                "time": now,
+                "datacontenttype": "application/json",
+                "data": {"milestone": after.milestone.value, "occurred_at": iso(after.at)},
+                "previousstate": before.milestone.value if before else "none",
+                "assertedby": row.partner,
+                "causationid": ev.id,
+            }
+            yield {
+                "command_id": command_id,
+                "endpoint": endpoint.name,
+                "kind": "webhook",
+                "subject": key,
+                "payload": orjson.dumps(payload),
+                "correlation_id": row.correlation_id,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+
+    # -- loading and saving ------------------------------------------------------------
+    def _known(
+        self, conn: Connection, ids: set[tuple[str, str]], meanings: set[str]
+    ) -> tuple[set[tuple[str, str]], set[str]]:
+        seen_ids: set[tuple[str, str]] = set()
+        seen_meanings: set[str] = set()
+        id_list, meaning_list = list(ids), list(meanings)
+        not_dup = events.c.outcome != "duplicate"
+        for start in range(0, len(id_list), _CHUNK):
+            chunk = id_list[start : start + _CHUNK]
+            q = select(events.c.partner, events.c.event_id).where(
+                tuple_(events.c.partner, events.c.event_id).in_(chunk), not_dup
+            )
+            seen_ids.update((r.partner, r.event_id) for r in conn.execute(q))
+        for start in range(0, len(meaning_list), _CHUNK):
+            chunk2 = meaning_list[start : start + _CHUNK]
+            q2 = select(events.c.meaning_key).where(events.c.meaning_key.in_(chunk2), not_dup)
+            seen_meanings.update(r.meaning_key for r in conn.execute(q2))
+        return seen_ids, seen_meanings
+
+    def _load(self, conn: Connection, keys: set[str], now: str) -> dict[str, _Shipment]:
+        found: dict[str, _Shipment] = {}
+        key_list = sorted(keys)
+        for start in range(0, len(key_list), _CHUNK):
+            chunk = key_list[start : start + _CHUNK]
+            for r in conn.execute(select(shipments).where(shipments.c.key.in_(chunk))):
+                found[r.key] = _Shipment(
+                    key=r.key,
+                    state=_state_from_row(r),
+                    document=orjson.loads(r.document),
+                    counts={
+                        "events_count": r.events_count,
+                        "late_count": r.late_count,
+                        "duplicate_count": r.duplicate_count,
+                        "violation_count": r.violation_count,
+                    },
+                    created_at=r.created_at,
+                    exists=True,
+                )
+        for key in key_list:
+            if key not in found:
+                found[key] = _Shipment(
+                    key=key,
+                    state=ShipmentState(),
+                    document={},
+                    counts=dict.fromkeys(
+                        ("events_count", "late_count", "duplicate_count", "violation_count"), 0
+                    ),
+                    created_at=now,
+                    exists=False,
+                )
+        return found
+
+    def _save(self, conn: Connection, ships: Iterable[_Shipment], now: str) -> None:
+        inserts, updates = [], []
+        for ship in ships:
+            if not ship.dirty:
+                continue
+            values = {
+                **_state_columns(ship.state),
+                **ship.counts,
+                "document": orjson.dumps(ship.document).decode(),
+                "updated_at": now,
+            }
+            if ship.exists:
+                updates.append({"b_key": ship.key, **values})
+            else:
+                inserts.append({"key": ship.key, "created_at": ship.created_at, **values})
+        if inserts:
+            conn.execute(shipments.insert(), inserts)
+        if updates:
+            columns: dict[str, Any] = {
+                name: bindparam(name) for name in updates[0] if name != "b_key"
+            }
+            conn.execute(
+                update(shipments).where(shipments.c.key == bindparam("b_key")).values(columns),
+                updates,
+            )
+
+
+def _wants(endpoint: Endpoint, milestone: MilestoneType) -> bool:
+    return endpoint.milestones is None or milestone in endpoint.milestones

@@ -1,0 +1,191 @@
+"""The inbox: raw messages stored durably, once, before anything answers 202.
+
+Requests do not commit one by one. Each hands its rows to the `GroupCommitter`, whose
+single thread writes everything that arrived while the previous commit was in flight in
+one transaction, so one fsync covers many messages (group commit). A request's future
+resolves only after its transaction has committed, which is what makes the 202 honest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, tuple_
+
+from intermodal.engine.ids import iso, sortable_id, utcnow
+from intermodal.store import Store
+from intermodal.store.tables import inbox
+
+
+@dataclass(frozen=True, slots=True)
+class InboxMessage:
+    partner: str
+    message_id: str
+    channel: str
+    content_type: str
+    body: bytes
+    correlation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    receipt_id: str
+    received_at: str
+    duplicate: bool
+    conflict: bool = False
+    """A duplicate message id whose body differs from the stored one (answered 409)."""
+
+
+def store_messages(store: Store, messages: list[InboxMessage]) -> list[Receipt]:
+    """Insert messages, skipping those already stored; return a receipt for each.
+
+    A message seen before (same partner and message id, in an earlier batch or earlier in
+    this one) is answered with its original receipt, never stored twice.
+    """
+    now = iso(utcnow())
+    rows: list[dict[str, Any]] = []
+    first: dict[tuple[str, str], int] = {}
+    for index, m in enumerate(messages):
+        key = (m.partner, m.message_id)
+        if key in first:
+            continue
+        first[key] = index
+        rows.append(
+            {
+                "receipt_id": sortable_id("rcpt"),
+                "partner": m.partner,
+                "message_id": m.message_id,
+                "channel": m.channel,
+                "content_type": m.content_type,
+                "body": m.body,
+                "correlation_id": m.correlation_id,
+                "received_at": now,
+                "status": "pending",
+            }
+        )
+    stmt = store.insert_ignoring(inbox, ["partner", "message_id"]).returning(
+        inbox.c.partner, inbox.c.message_id
+    )
+    with store.write() as conn:
+        inserted = {(r.partner, r.message_id) for r in conn.execute(stmt, rows)}
+        found: dict[tuple[str, str], tuple[str, str, bytes]] = {
+            (r["partner"], r["message_id"]): (r["receipt_id"], now, r["body"])
+            for r in rows
+            if (r["partner"], r["message_id"]) in inserted
+        }
+        missing = [k for k in first if k not in found]
+        for chunk_start in range(0, len(missing), 500):
+            chunk = missing[chunk_start : chunk_start + 500]
+            query = select(
+                inbox.c.partner,
+                inbox.c.message_id,
+                inbox.c.receipt_id,
+                inbox.c.received_at,
+                inbox.c.body,
+            ).where(tuple_(inbox.c.partner, inbox.c.message_id).in_(chunk))
+            for r in conn.execute(query):
+                found[(r.partner, r.message_id)] = (r.receipt_id, r.received_at, bytes(r.body))
+    receipts = []
+    for index, m in enumerate(messages):
+        key = (m.partner, m.message_id)
+        receipt_id, received_at, stored_body = found[key]
+        duplicate = key not in inserted or first[key] != index
+        conflict = duplicate and stored_body != m.body
+        receipts.append(Receipt(receipt_id, received_at, duplicate, conflict))
+    return receipts
+
+
+_Job = tuple[list[InboxMessage], asyncio.Future[list[Receipt]], asyncio.AbstractEventLoop]
+
+
+class GroupCommitter:
+    """One writer thread that commits the messages of many concurrent requests together."""
+
+    def __init__(
+        self,
+        store: Store,
+        max_rows: int = 20_000,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._max_rows = max_rows
+        self._on_commit = on_commit
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="inbox-group-commit", daemon=True)
+        self.batches = 0
+        self.rows = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=30)
+
+    async def submit(self, messages: list[InboxMessage]) -> list[Receipt]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Receipt]] = loop.create_future()
+        self._jobs.put((messages, future, loop))
+        return await future
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            job = self._jobs.get()
+            if job is None:
+                return
+            jobs = [job]
+            rows = len(job[0])
+            while rows < self._max_rows:
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                jobs.append(more)
+                rows += len(more[0])
+            self._commit(jobs)
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        messages = [m for batch, _, _ in jobs for m in batch]
+        try:
+            receipts = store_messages(self._store, messages)
+        except Exception as exc:  # the store failed: every waiting request gets a 503
+            for _, future, loop in jobs:
+                loop.call_soon_threadsafe(_fail, future, exc)
+            return
+        self.batches += 1
+        self.rows += len(messages)
+        by_loop: dict[
+            asyncio.AbstractEventLoop, list[tuple[asyncio.Future[list[Receipt]], list[Receipt]]]
+        ] = {}
+        offset = 0
+        for batch, future, loop in jobs:
+            by_loop.setdefault(loop, []).append((future, receipts[offset : offset + len(batch)]))
+            offset += len(batch)
+        for loop, results in by_loop.items():
+            loop.call_soon_threadsafe(_resolve_all, results)
+        if self._on_commit is not None:
+            self._on_commit()
+
+
+def _resolve_all(results: list[tuple[asyncio.Future[list[Receipt]], list[Receipt]]]) -> None:
+    for future, receipts in results:
+        if not future.done():
+            future.set_result(receipts)
+
+
+def _fail(future: asyncio.Future[list[Receipt]], exc: Exception) -> None:
+    if not future.done():
+        future.set_exception(exc)

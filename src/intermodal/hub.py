@@ -1,0 +1,67 @@
+"""The running hub: the store and the three workers of the spine, started and stopped together.
+
+- the group committer (inbox writes, one thread),
+- the applier (inbox -> events, state, outbox; one thread, woken by each commit),
+- the dispatcher (outbox -> HTTP; an asyncio task, woken by the applier).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+from intermodal.config import Settings
+from intermodal.delivery.dispatcher import Dispatcher
+from intermodal.engine.applier import Applier
+from intermodal.engine.inbox import GroupCommitter
+from intermodal.store import Store, open_store
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    store: Store
+    committer: GroupCommitter
+    applier: Applier
+    dispatcher: Dispatcher | None = None
+    _dispatch_task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @classmethod
+    def create(cls, settings: Settings, store: Store | None = None) -> Hub:
+        store = store or open_store(settings.hub.database)
+        applier = Applier(store, settings)
+        committer = GroupCommitter(store, on_commit=applier.wake.set)
+        return cls(settings=settings, store=store, committer=committer, applier=applier)
+
+    async def start(self, dispatch: bool = True) -> None:
+        self.committer.start()
+        self.applier.start()
+        if dispatch:
+            self.dispatcher = Dispatcher(self.store, self.settings)
+            loop = asyncio.get_running_loop()
+            dispatcher = self.dispatcher
+
+            def wake_dispatcher(_count: int) -> None:
+                loop.call_soon_threadsafe(dispatcher.wake.set)
+
+            self.applier.on_commands = wake_dispatcher
+            self._dispatch_task = asyncio.create_task(dispatcher.run(), name="dispatcher")
+
+    async def stop(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+            if self._dispatch_task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._dispatch_task
+            await self.dispatcher.aclose()
+        await asyncio.to_thread(self.committer.stop)
+        await asyncio.to_thread(self.applier.stop)
+        self.store.dispose()
+
+    def alive(self) -> dict[str, bool]:
+        return {
+            "committer": self.committer.alive,
+            "applier": self.applier.alive,
+            "dispatcher": self._dispatch_task is not None and not self._dispatch_task.done(),
+        }

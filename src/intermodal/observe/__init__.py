@@ -1,0 +1,1 @@
+"""Observability: structured logs (with PII redaction), and later metrics and traces."""

@@ -1,0 +1,77 @@
+"""Secret references (`env:NAME` / `file:PATH`) and a value type that never leaks.
+
+Configuration names where a secret lives, never the secret itself, so the YAML file can
+be committed and shared; a literal secret in the file is a configuration error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A secret value with a redacted repr, so it cannot reach a log line by accident."""
+
+    value: str = field(repr=False)
+    origin: str = ""
+
+    def __repr__(self) -> str:
+        return f"Secret(<redacted from {self.origin or 'unknown'}>)"
+
+    __str__ = __repr__
+
+    def matches(self, candidate: str) -> bool:
+        return hmac.compare_digest(self.value.encode(), candidate.encode())
+
+    def fingerprint(self) -> str:
+        """A short, non-reversible tag to tell secrets apart in logs and the control tower."""
+        return hashlib.sha256(self.value.encode()).hexdigest()[:8]
+
+
+class SecretError(ValueError):
+    pass
+
+
+def resolve_secret(reference: str, base_dir: Path | None = None) -> Secret:
+    """Read `env:NAME` or `file:PATH` (relative to the config file's folder)."""
+    kind, _, where = reference.partition(":")
+    if kind == "env" and where:
+        value = os.environ.get(where)
+        if value is None or not value.strip():
+            raise SecretError(f"environment variable {where} is not set")
+        return Secret(value.strip(), origin=f"env:{where}")
+    if kind == "file" and where:
+        path = Path(where)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SecretError(f"cannot read secret file {path}: {exc.strerror}") from None
+        if not value:
+            raise SecretError(f"secret file {path} is empty")
+        return Secret(value, origin=f"file:{path}")
+    raise SecretError(
+        "a secret must be a reference 'env:VARIABLE' or 'file:PATH', never the value itself"
+    )
+
+
+def webhook_key(secret: Secret) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: base64 after the `whsec_` prefix."""
+    text = secret.value.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise SecretError(
+            f"webhook secret from {secret.origin} is not 'whsec_' followed by base64"
+        ) from None
+    if len(key) < 16:
+        raise SecretError(f"webhook secret from {secret.origin} is shorter than 16 bytes")
+    return key

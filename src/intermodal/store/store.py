@@ -1,0 +1,146 @@
+"""Engines, dialect differences and migrations for the hub's one relational store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.sql.dml import Insert
+
+from intermodal.store import tables
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_MIGRATION_LOCK = 7_201_511  # arbitrary advisory-lock id: one migrator at a time
+
+
+def normalize_url(url: str) -> str:
+    """Accept `postgresql://` and `postgres://` and use psycopg 3; SQLite paths as given."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+class Store:
+    """The hub's database: a write engine, a read engine, and dialect-aware helpers.
+
+    SQLite gets two engines because a write transaction must start with BEGIN IMMEDIATE
+    (otherwise two writers that both read first deadlock on the upgrade and one fails
+    with "database is locked"), while readers must not take the write lock at all.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_url(url)
+        parsed = make_url(self.url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            database = parsed.database or ""
+            if database and database != ":memory:" and not database.startswith("file:"):
+                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.engine = _sqlite_engine(self.url, immediate=True)
+            self.reader = _sqlite_engine(self.url, immediate=False)
+        elif self.dialect == "postgresql":
+            self.engine = create_engine(self.url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+            self.reader = self.engine
+        else:
+            raise ValueError(
+                f"unsupported database '{parsed.drivername}': use sqlite or postgresql"
+            )
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; safe to call from several processes."""
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_MIGRATION_LOCK})
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction, committed on exit and rolled back on error.
+
+        On SQLite, writers of this process queue on a lock instead of spinning on
+        SQLITE_BUSY: one writer at a time is all SQLite allows anyway.
+        """
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.reader.connect() as conn:
+            yield conn
+
+    def insert_ignoring(self, table: Table, conflict_columns: Sequence[str]) -> Insert:
+        """INSERT that skips rows colliding on `conflict_columns` (the dedup primitive)."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing(
+                index_elements=list(conflict_columns)
+            )
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(conflict_columns))
+
+    def for_update(self, select: Any, skip_locked: bool = False) -> Any:
+        """Row locks where the backend has them (PostgreSQL); SQLite's writer lock suffices."""
+        if self.dialect == "postgresql":
+            return select.with_for_update(skip_locked=skip_locked)
+        return select
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.reader is not self.engine:
+            self.reader.dispose()
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=8,
+        max_overflow=8,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        # Autocommit at the driver level: SQLAlchemy's "begin" event below issues BEGIN.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def open_store(url: str, migrate: bool = True) -> Store:
+    store = Store(url)
+    if migrate:
+        store.migrate()
+    return store
+
+
+__all__ = ["Store", "normalize_url", "open_store", "tables"]

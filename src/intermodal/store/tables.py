@@ -1,0 +1,196 @@
+"""The hub's tables, in SQLAlchemy Core: one schema for SQLite and PostgreSQL.
+
+Timestamps are stored as ISO-8601 UTC text with microseconds (`utc_iso`): they sort the
+same in both backends, read the same in a SQL shell, and never lose their zone.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects import sqlite
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only makes INTEGER PRIMARY KEY an alias of the rowid (and so auto-incrementing).
+SeqType = BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
+Timestamp = String(40)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("receipt_id", String(40), nullable=False, unique=True),
+    Column("partner", String(64), nullable=False),
+    Column("message_id", String(256), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("content_type", String(128), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("correlation_id", String(64), nullable=False),
+    Column("received_at", Timestamp, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("processed_at", Timestamp),
+    Column("error", Text),
+    UniqueConstraint("partner", "message_id"),
+    Index(
+        "ix_inbox_pending",
+        "seq",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("event_id", String(256), nullable=False),
+    Column("partner", String(64), nullable=False),
+    Column("source", String(512), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("time", Timestamp, nullable=False),
+    Column("milestone", String(32)),
+    Column("occurred_at", Timestamp),
+    Column("meaning_key", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("inbox_seq", BigInteger, nullable=False),
+    Column("receipt_id", String(40), nullable=False),
+    Column("recorded_at", Timestamp, nullable=False),
+    Column("correlation_id", String(64), nullable=False),
+    Column("data", Text, nullable=False),
+    Index("ix_events_subject", "subject", "seq"),
+    Index("ix_events_receipt", "receipt_id"),
+    # Only the first copy of an event is unique; later copies are kept, flagged duplicate.
+    Index(
+        "ux_events_partner_event",
+        "partner",
+        "event_id",
+        unique=True,
+        sqlite_where=text("outcome != 'duplicate'"),
+        postgresql_where=text("outcome != 'duplicate'"),
+    ),
+    Index(
+        "ux_events_meaning",
+        "meaning_key",
+        unique=True,
+        sqlite_where=text("outcome != 'duplicate'"),
+        postgresql_where=text("outcome != 'duplicate'"),
+    ),
+)
+
+shipments = Table(
+    "shipments",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("state", String(32)),
+    Column("state_at", Timestamp),
+    Column("main_milestone", String(32)),
+    Column("main_at", Timestamp),
+    Column("main_event_id", String(256)),
+    Column("side_milestone", String(32)),
+    Column("side_at", Timestamp),
+    Column("side_event_id", String(256)),
+    Column("terminal_milestone", String(32)),
+    Column("terminal_at", Timestamp),
+    Column("terminal_event_id", String(256)),
+    Column("document", Text, nullable=False, server_default="{}"),
+    Column("events_count", Integer, nullable=False, server_default="0"),
+    Column("late_count", Integer, nullable=False, server_default="0"),
+    Column("duplicate_count", Integer, nullable=False, server_default="0"),
+    Column("violation_count", Integer, nullable=False, server_default="0"),
+    Column("created_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Index("ix_shipments_state", "state"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("command_id", String(80), nullable=False, unique=True),
+    Column("endpoint", String(64), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("subject", String(128)),
+    Column("payload", LargeBinary, nullable=False),
+    Column("correlation_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Timestamp, nullable=False),
+    Column("lease_until", Timestamp),
+    Column("last_error", Text),
+    Column("created_at", Timestamp, nullable=False),
+    Column("delivered_at", Timestamp),
+    Index(
+        "ix_outbox_due",
+        "next_attempt_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("command_id", String(80), nullable=False, unique=True),
+    Column("endpoint", String(64), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("subject", String(128)),
+    Column("payload", LargeBinary, nullable=False),
+    Column("correlation_id", String(64), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", Timestamp, nullable=False),
+    Column("dead_at", Timestamp, nullable=False),
+    Index("ix_dead_letters_endpoint", "endpoint", "seq"),
+)
+
+timers = Table(
+    "timers",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("timer_id", String(128), nullable=False, unique=True),
+    Column("subject", String(128)),
+    Column("kind", String(64), nullable=False),
+    Column("due_at", Timestamp, nullable=False),
+    Column("payload", Text, nullable=False, server_default="{}"),
+    Column("status", String(16), nullable=False, server_default="pending"),
+    Column("fired_at", Timestamp),
+    Index(
+        "ix_timers_due",
+        "due_at",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", Timestamp, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(256)),
+    Column("detail", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
