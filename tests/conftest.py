@@ -1,0 +1,72 @@
+"""Shared fixtures: real SQLite files and real PostgreSQL databases, made and dropped here.
+
+PostgreSQL is the machine's server at 127.0.0.1:5432 (trust auth); override with
+INTERMODAL_TEST_PG (an admin URL). Each test that asks for `db_url` runs on both backends.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import yaml
+
+from intermodal.config import Settings, load_config
+
+PG_ADMIN = os.environ.get("INTERMODAL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_admin() -> psycopg.Connection[Any]:
+    return psycopg.connect(PG_ADMIN, autocommit=True)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"intermodal_test_{secrets.token_hex(6)}"
+    with _pg_admin() as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with _pg_admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'hub.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Every test using this runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("pg_url"))
+
+
+def new_secret() -> str:
+    import base64
+
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Settings]:
+    """Build Settings through a real YAML file; secrets go through the environment."""
+
+    def build(config: dict[str, Any], env: dict[str, str] | None = None) -> Settings:
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        path = tmp_path / f"config-{secrets.token_hex(3)}.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        return load_config(path)
+
+    return build
