@@ -3,8 +3,8 @@
 The state is kept as three parts, each the maximum of its events under a total order:
 
 - `main`: the furthest main-chain milestone (booked ... delivered), then the newest;
-- `side`: the newest side state (delivery_failed, exception, customs_hold/released) that
-  is not older than `main`;
+- `side`: the newest side state (delivery_failed, exception, customs_hold/released),
+  shown only while it is at least as new as `main`;
 - `terminal`: the newest of returned / cancelled.
 
 Taking a maximum is commutative, associative and idempotent, so any permutation of a
@@ -68,8 +68,9 @@ def _main_key(mark: Mark) -> tuple[int, datetime, str]:
     return (_RANK[mark.milestone], mark.at, mark.event_id)
 
 
-def _time_key(mark: Mark) -> tuple[datetime, str]:
-    return (mark.at, mark.event_id)
+def _time_key(mark: Mark) -> tuple[datetime, str, str]:
+    # The milestone completes the order: two marks must never tie, or arrival order decides.
+    return (mark.at, mark.event_id, mark.milestone.value)
 
 
 def apply_milestone(state: ShipmentState, mark: Mark) -> tuple[ShipmentState, Outcome]:
@@ -82,12 +83,14 @@ def apply_milestone(state: ShipmentState, mark: Mark) -> tuple[ShipmentState, Ou
         if state.terminal is None or _time_key(mark) > _time_key(state.terminal):
             return replace(state, terminal=mark), Outcome.APPLIED
         return state, Outcome.LATE
-    # A side state older than the main chain would never be shown: it is late.
-    if state.main is not None and mark.at < state.main.at:
+    # The side part is kept even when the main chain is newer (the main chain's time can
+    # move back: dispatched at 09:00 outranks booked at 10:00), so the shown state stays a
+    # function of the set of events; an event that is not shown is reported late.
+    if state.side is not None and _time_key(mark) <= _time_key(state.side):
         return state, Outcome.LATE
-    if state.side is None or _time_key(mark) > _time_key(state.side):
-        return replace(state, side=mark), Outcome.APPLIED
-    return state, Outcome.LATE
+    state = replace(state, side=mark)
+    shown = state.current
+    return state, Outcome.APPLIED if shown is not None and shown == mark else Outcome.LATE
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,7 @@ def resolve_secret(reference: str, base_dir: Path | None = None) -> Secret:
 def webhook_key(secret: Secret) -> bytes:
     """The HMAC key of a Standard Webhooks secret: base64 after the `whsec_` prefix."""
     text = secret.value.removeprefix("whsec_")
+    text += "=" * (-len(text) % 4)  # unpadded secrets are common; the reference library pads
     try:
         key = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
