@@ -119,6 +119,8 @@ def verify(store: Store, batch: int = 10_000) -> VerifyReport:
                 " or one was edited and re-hashed",
                 suspect.seq,
             )
+        if r.prev_hash != prev_hash and r.seq > prev_seq + 1:
+            return VerifyReport(count, False, f"rows {prev_seq + 1}..{r.seq - 1} were deleted", r.seq)
         if r.prev_hash != prev_hash:
             suspect = r
             continue
