@@ -100,6 +100,55 @@ def secret_new() -> None:
     typer.echo("whsec_" + base64.b64encode(_secrets.token_bytes(32)).decode())
 
 
+@app.command("send")
+def send(
+    body_file: Annotated[
+        Path, typer.Argument(help="JSON file with one event or an array ('-' for stdin)")
+    ],
+    partner: Annotated[str, typer.Option(help="partner name in the hub's configuration")],
+    secret_env: Annotated[
+        str, typer.Option(help="environment variable holding the partner's whsec_ secret")
+    ],
+    url: Annotated[str, typer.Option(help="the hub's base URL")] = "http://127.0.0.1:8080",
+    message_id: Annotated[
+        str | None, typer.Option("--id", help="webhook-id (default: random)")
+    ] = None,
+) -> None:
+    """Sign a message like a partner would (Standard Webhooks) and POST it to the hub."""
+    import time
+
+    import httpx
+
+    from intermodal.engine.ids import sortable_id
+    from intermodal.ingress.signatures import sign
+    from intermodal.security.secrets import SecretError, resolve_secret, webhook_key
+
+    body = sys.stdin.buffer.read() if str(body_file) == "-" else body_file.read_bytes()
+    try:
+        key = webhook_key(resolve_secret(f"env:{secret_env}"))
+    except SecretError as exc:
+        errors.print(f"error: {exc}")
+        raise typer.Exit(2) from None
+    msg_id = message_id or sortable_id("msg")
+    ts = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": sign(key, msg_id, ts, body),
+    }
+    try:
+        response = httpx.post(
+            f"{url.rstrip('/')}/v1/webhooks/{partner}", content=body, headers=headers
+        )
+    except httpx.HTTPError as exc:
+        errors.print(f"error: cannot reach {url}: {exc}")
+        raise typer.Exit(1) from None
+    typer.echo(f"{response.status_code} {response.text}")
+    if response.status_code >= 400:
+        raise typer.Exit(1)
+
+
 def _store(config: Path | None, db: str | None) -> Any:
     from intermodal.store import open_store
 
