@@ -119,15 +119,13 @@ def verify(store: Store, batch: int = 10_000) -> VerifyReport:
                 " or one was edited and re-hashed",
                 suspect.seq,
             )
-        if r.prev_hash != prev_hash and r.seq > prev_seq + 1:
-            return VerifyReport(count, False, f"rows {prev_seq + 1}..{r.seq - 1} were deleted", r.seq)
-        if r.prev_hash != prev_hash:
-            suspect = r
-            continue
         if r.seq != prev_seq + 1:
             return VerifyReport(
                 count, False, f"rows {prev_seq + 1}..{r.seq - 1} were deleted", r.seq
             )
+        if r.prev_hash != prev_hash:
+            suspect = r
+            continue
         prev_hash, prev_seq = r.hash, r.seq
     if suspect is not None:
         return VerifyReport(
