@@ -151,7 +151,8 @@ def seed(db: Database, env: Env, data: dict[str, Any], api_key: str) -> None:
             )  # fmt: skip
     groups_field = "group_ids" if "group_ids" in registry["res.users"].fields else "groups_id"
     for user in data.get("users", []):
-        vals = {k: v for k, v in user.items() if k not in ("xmlid", "password", "groups")}
+        vals = {k: v for k, v in user.items()
+                if k not in ("xmlid", "password", "groups", "api_key")}  # fmt: skip
         vals[groups_field] = [(6, 0, [_resolve(env, f"ref:{g}") for g in user.get("groups", [])])]
         record = env["res.users"].create(vals)
         uid = int(record.id)
@@ -161,10 +162,12 @@ def seed(db: Database, env: Env, data: dict[str, Any], api_key: str) -> None:
             _xmlid(db, user["xmlid"], "res.users", uid)
             partner = record.read(["partner_id"], load=None)[0]["partner_id"]
             _xmlid(db, user["xmlid"].replace("user_", "partner_", 1), "res.partner", partner)
-        if user.get("login") == "admin":
+        keys = [api_key] if user.get("login") == "admin" else []
+        keys += [user["api_key"]] if user.get("api_key") else []
+        for key in keys:
             db.execute(
                 "INSERT INTO sim_user_apikey (uid, name, key_hash, scope) VALUES (?, ?, ?, ?)",
-                (uid, "odoo-sim default key", hash_key(api_key), None),
+                (uid, "odoo-sim key", hash_key(str(key)), None),
             )
     picking_types = [
         ("stock.picking_type_out", "Delivery Orders", "outgoing", "OUT"),
