@@ -41,63 +41,95 @@ class Receipt:
     """A duplicate message id whose body differs from the stored one (answered 409)."""
 
 
+_COLUMNS = (
+    "receipt_id",
+    "partner",
+    "message_id",
+    "channel",
+    "content_type",
+    "body",
+    "correlation_id",
+    "received_at",
+    "status",
+)
+_SQLITE_INSERT = (
+    "INSERT OR IGNORE INTO inbox (receipt_id, partner, message_id, channel, content_type, body,"
+    " correlation_id, received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_LOOKUP_CHUNK = 400  # two parameters a key: well under SQLite's and psycopg's limits
+
+
 def store_messages(store: Store, messages: list[InboxMessage]) -> list[Receipt]:
     """Insert messages, skipping those already stored; return a receipt for each.
 
     A message seen before (same partner and message id, in an earlier batch or earlier in
-    this one) is answered with its original receipt, never stored twice.
+    this one) is answered with its original receipt, never stored twice. This is the
+    ingest hot path, so on SQLite it goes straight to the driver's `executemany`: building
+    SQLAlchemy statements per batch cost more than the insert itself (BENCHMARKS.md, W1).
     """
     now = iso(utcnow())
-    rows: list[dict[str, Any]] = []
     first: dict[tuple[str, str], int] = {}
+    rows: list[tuple[Any, ...]] = []
     for index, m in enumerate(messages):
         key = (m.partner, m.message_id)
         if key in first:
             continue
         first[key] = index
+        receipt_id = sortable_id("rcpt")
         rows.append(
-            {
-                "receipt_id": sortable_id("rcpt"),
-                "partner": m.partner,
-                "message_id": m.message_id,
-                "channel": m.channel,
-                "content_type": m.content_type,
-                "body": m.body,
-                "correlation_id": m.correlation_id,
-                "received_at": now,
-                "status": "pending",
-            }
+            (
+                receipt_id,
+                m.partner,
+                m.message_id,
+                m.channel,
+                m.content_type,
+                m.body,
+                m.correlation_id,
+                now,
+                "pending",
+            )
         )
-    stmt = store.insert_ignoring(inbox, ["partner", "message_id"]).returning(
-        inbox.c.partner, inbox.c.message_id
-    )
+    ours = {(r[1], r[2]): (r[0], now, r[5]) for r in rows}
     with store.write() as conn:
-        inserted = {(r.partner, r.message_id) for r in conn.execute(stmt, rows)}
-        found: dict[tuple[str, str], tuple[str, str, bytes]] = {
-            (r["partner"], r["message_id"]): (r["receipt_id"], now, r["body"])
-            for r in rows
-            if (r["partner"], r["message_id"]) in inserted
-        }
-        missing = [k for k in first if k not in found]
-        for chunk_start in range(0, len(missing), 500):
-            chunk = missing[chunk_start : chunk_start + 500]
-            query = select(
-                inbox.c.partner,
-                inbox.c.message_id,
-                inbox.c.receipt_id,
-                inbox.c.received_at,
-                inbox.c.body,
-            ).where(tuple_(inbox.c.partner, inbox.c.message_id).in_(chunk))
-            for r in conn.execute(query):
-                found[(r.partner, r.message_id)] = (r.receipt_id, r.received_at, bytes(r.body))
+        if store.is_sqlite:
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            cursor.executemany(_SQLITE_INSERT, rows)
+            all_new = cursor.rowcount == len(rows)
+            cursor.close()
+        else:
+            conn.execute(
+                store.insert_ignoring(inbox, ["partner", "message_id"]),
+                [dict(zip(_COLUMNS, r, strict=True)) for r in rows],
+            )
+            all_new = False
+        stored = dict(ours) if all_new else _lookup(conn, list(first))
     receipts = []
     for index, m in enumerate(messages):
         key = (m.partner, m.message_id)
-        receipt_id, received_at, stored_body = found[key]
-        duplicate = key not in inserted or first[key] != index
-        conflict = duplicate and stored_body != m.body
-        receipts.append(Receipt(receipt_id, received_at, duplicate, conflict))
+        receipt_id, received_at, stored_body = stored[key]
+        duplicate = receipt_id != ours[key][0] or first[key] != index
+        receipts.append(
+            Receipt(receipt_id, received_at, duplicate, duplicate and stored_body != m.body)
+        )
     return receipts
+
+
+def _lookup(
+    conn: Any, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[str, str, bytes]]:
+    found: dict[tuple[str, str], tuple[str, str, bytes]] = {}
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        chunk = keys[start : start + _LOOKUP_CHUNK]
+        query = select(
+            inbox.c.partner,
+            inbox.c.message_id,
+            inbox.c.receipt_id,
+            inbox.c.received_at,
+            inbox.c.body,
+        ).where(tuple_(inbox.c.partner, inbox.c.message_id).in_(chunk))
+        for r in conn.execute(query):
+            found[(r.partner, r.message_id)] = (r.receipt_id, r.received_at, bytes(r.body))
+    return found
 
 
 _Job = tuple[list[InboxMessage], asyncio.Future[list[Receipt]], asyncio.AbstractEventLoop]
