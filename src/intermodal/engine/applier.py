@@ -38,6 +38,24 @@ from intermodal.store.tables import events, inbox, outbox, shipments
 
 log = logging.getLogger(__name__)
 
+_INSERT_EVENT = events.insert()
+_INSERT_SHIPMENT = shipments.insert()
+_SHIPMENT_STATE_COLUMNS = (
+    *(f"{p}_{f}" for p in ("main", "side", "terminal") for f in ("milestone", "at", "event_id")),
+    "state",
+    "state_at",
+    "events_count",
+    "late_count",
+    "duplicate_count",
+    "violation_count",
+    "document",
+    "updated_at",
+)
+_UPDATE_SHIPMENT = (
+    update(shipments)
+    .where(shipments.c.key == bindparam("b_key"))
+    .values({name: bindparam(name) for name in _SHIPMENT_STATE_COLUMNS})
+)
 _PG_APPLIER_LOCK = 7_201_513  # one applier at a time across processes keeps per-key order
 _CHUNK = 500
 
@@ -143,6 +161,7 @@ class Applier:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.totals = ApplyResult()
+        self._insert_command = store.insert_ignoring(outbox, ["command_id"])
 
     # -- running in the background -------------------------------------------------
     def start(self) -> None:
@@ -206,27 +225,35 @@ class Applier:
 
     def _apply_rows(self, conn: Connection, rows: Sequence[Any], result: ApplyResult) -> None:
         now = iso(utcnow())
-        parsed: list[tuple[Any, list[CanonicalEvent]]] = []
+        parsed: list[tuple[Any, list[CanonicalEvent], list[Any]]] = []
         rejected: list[dict[str, Any]] = []
         for row in rows:
+            body = bytes(row.body)
             try:
-                parsed.append((row, parse_events(bytes(row.body), max_events=100_000)))
+                evs = parse_events(body, max_events=100_000)
             except EventError as exc:
                 rejected.append({"b_seq": row.seq, "b_error": str(exc)})
+                continue
+            raw = orjson.loads(body)  # kept as sent: the timeline shows the partner's own JSON
+            parsed.append((row, evs, raw if isinstance(raw, list) else [raw]))
         result.rejected = len(rejected)
 
-        all_events = [(row, ev, meaning_key(row.partner, ev)) for row, evs in parsed for ev in evs]
+        all_events = [
+            (row, ev, meaning_key(row.partner, ev), item)
+            for row, evs, items in parsed
+            for ev, item in zip(evs, items, strict=True)
+        ]
         seen_ids, seen_meanings = self._known(
             conn,
-            {(row.partner, ev.id) for row, ev, _ in all_events},
-            {mk for _, _, mk in all_events},
+            {(row.partner, ev.id) for row, ev, _, _ in all_events},
+            {mk for _, _, mk, _ in all_events},
         )
-        ships = self._load(conn, {ev.subject for _, ev, _ in all_events}, now)
+        ships = self._load(conn, {ev.subject for _, ev, _, _ in all_events}, now)
 
         event_rows: list[dict[str, Any]] = []
         commands: list[dict[str, Any]] = []
         audit_entries: list[AuditEntry] = []
-        for row, ev, mk in all_events:
+        for row, ev, mk, item in all_events:
             ship = ships[ev.subject]
             if (row.partner, ev.id) in seen_ids or mk in seen_meanings:
                 outcome = Outcome.DUPLICATE
@@ -257,17 +284,15 @@ class Applier:
                     "receipt_id": row.receipt_id,
                     "recorded_at": now,
                     "correlation_id": row.correlation_id,
-                    "data": orjson.dumps(ev.model_dump(mode="json", exclude_none=True)).decode(),
+                    "data": orjson.dumps(item).decode(),
                 }
             )
 
-        if event_rows:
-            conn.execute(events.insert(), event_rows)
+        self.store.execute_many(conn, _INSERT_EVENT, event_rows)
         self._save(conn, ships.values(), now)
-        if commands:
-            conn.execute(self.store.insert_ignoring(outbox, ["command_id"]), commands)
+        self.store.execute_many(conn, self._insert_command, commands)
         append(self.store, conn, audit_entries)
-        done = [r.seq for r, _ in parsed]
+        done = [r.seq for r, _, _ in parsed]
         for start in range(0, len(done), _CHUNK):
             conn.execute(
                 update(inbox)

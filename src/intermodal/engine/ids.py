@@ -30,7 +30,7 @@ def utcnow() -> datetime:
 
 def iso(value: datetime) -> str:
     """The one stored timestamp format: UTC, microseconds, sortable as text."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_iso(value: str) -> datetime:
