@@ -6,6 +6,7 @@ INTERMODAL_TEST_PG (an admin URL). Each test that asks for `db_url` runs on both
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -25,9 +26,9 @@ def _pg_admin() -> psycopg.Connection[Any]:
     return psycopg.connect(PG_ADMIN, autocommit=True)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    """Create an empty PostgreSQL database, yield its URL, drop it afterwards."""
     name = f"intermodal_test_{secrets.token_hex(6)}"
     with _pg_admin() as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -37,6 +38,13 @@ def pg_url() -> Iterator[str]:
     finally:
         with _pg_admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    with pg_database() as url:
+        yield url
 
 
 @pytest.fixture

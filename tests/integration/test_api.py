@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +22,7 @@ from intermodal.security.secrets import Secret, webhook_key
 from intermodal.store import open_store
 from intermodal.store.tables import dead_letters, inbox
 from intermodal.testing import running_hub, wait_until
-from tests.conftest import new_secret
+from tests.conftest import new_secret, pg_database
 
 
 class Hub:
@@ -73,13 +75,24 @@ def event(
     }
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """One hub per backend for the whole module: every API test runs on both stores."""
+    with contextlib.ExitStack() as stack:
+        folder = tmp_path_factory.mktemp("api")
+        database = (
+            f"sqlite:///{folder / 'hub.db'}"
+            if request.param == "sqlite"
+            else stack.enter_context(pg_database())
+        )
+        yield from _hub(folder, database)
+
+
+def _hub(folder: Path, database: str) -> Iterator[Hub]:
     import yaml
 
     from intermodal.config import load_config
 
-    folder = tmp_path_factory.mktemp("api")
     secret = new_secret()
     (folder / "acme.secret").write_text(secret)
     (folder / "tms.token").write_text("tms-token-0123456789")
@@ -87,7 +100,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     (folder / "admin.token").write_text("admin-token-0123456789")
     config = {
         "hub": {
-            "database": f"sqlite:///{folder / 'hub.db'}",
+            "database": database,
             "admin_token": "file:admin.token",
             "max_body_bytes": 262144,
         },
