@@ -312,3 +312,49 @@ def test_a_4xx_refusal_is_dead_lettered_at_once_and_retry_after_is_honoured(
     asyncio.run(once())
     _, total = dead_letters.list_dead_letters(store)
     assert total == 1
+
+
+def test_a_message_that_breaks_its_batch_is_isolated_and_the_rest_apply(
+    store: Store, make_settings: Callable[..., Settings]
+) -> None:
+    """A poison message never stops the messages behind it. The poison is real: a
+    database trigger refuses shipment S2, as a full disk or a broken constraint would."""
+    with store.engine.begin() as conn:
+        if store.is_sqlite:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER poison BEFORE INSERT ON shipments WHEN NEW.key = 'S2' "
+                "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+            )
+        else:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION poison() RETURNS trigger AS $$ BEGIN "
+                "IF NEW.key = 'S2' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$ "
+                "LANGUAGE plpgsql"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER poison BEFORE INSERT ON shipments"
+                " FOR EACH ROW EXECUTE FUNCTION poison()"
+            )
+    store_messages(
+        store,
+        [
+            message(
+                "acme", f"m{i}", milestone(f"e{i}", f"S{i}", "picked_up", "2026-11-23T10:00:00Z")
+            )
+            for i in range(5)
+        ],
+    )
+    applier = Applier(store, settings_for(make_settings))
+    while applier.run_once().messages:
+        pass
+    with store.read() as conn:
+        statuses = dict(conn.execute(select(inbox.c.message_id, inbox.c.status)).all())
+        error = conn.execute(select(inbox.c.error).where(inbox.c.message_id == "m2")).scalar_one()
+    assert statuses == {
+        "m0": "applied",
+        "m1": "applied",
+        "m2": "rejected",
+        "m3": "applied",
+        "m4": "applied",
+    }
+    assert "boom" in error

@@ -191,6 +191,39 @@ class Applier:
 
     # -- one batch -------------------------------------------------------------------
     def run_once(self) -> ApplyResult:
+        """Apply the next batch; if it fails, isolate the message that makes it fail.
+
+        A batch that raises is retried one message at a time; a message that fails alone
+        is marked `rejected` with the error (its raw bytes stay in the inbox), so one
+        poison message can never stop the pipeline behind it.
+        """
+        try:
+            return self._run_batch(self.batch)
+        except Exception:
+            log.exception("apply batch failed; isolating the failing message")
+        try:
+            return self._run_batch(1)
+        except Exception as exc:
+            self._reject_next(f"{type(exc).__name__}: {exc}"[:2000])
+            log.exception("inbox message rejected: it cannot be applied")
+            return ApplyResult(messages=1, rejected=1)
+
+    def _reject_next(self, error: str) -> None:
+        with self.store.write() as conn:
+            seq = conn.execute(
+                select(inbox.c.seq)
+                .where(inbox.c.status == "pending")
+                .order_by(inbox.c.seq)
+                .limit(1)
+            ).scalar()
+            if seq is not None:
+                conn.execute(
+                    update(inbox)
+                    .where(inbox.c.seq == seq)
+                    .values(status="rejected", processed_at=iso(utcnow()), error=error)
+                )
+
+    def _run_batch(self, limit: int) -> ApplyResult:
         with self.store.write() as conn:
             if self.store.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_APPLIER_LOCK})
@@ -204,7 +237,7 @@ class Applier:
                 )
                 .where(inbox.c.status == "pending")
                 .order_by(inbox.c.seq)
-                .limit(self.batch)
+                .limit(limit)
             ).all()
             result = ApplyResult(messages=len(rows))
 
