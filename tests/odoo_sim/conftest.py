@@ -46,8 +46,12 @@ def jsonrpc(http: httpx.Client) -> Callable[..., dict[str, Any]]:
     def call(service: str, method: str, *args: Any) -> dict[str, Any]:
         response = http.post(
             "/jsonrpc",
-            json={"jsonrpc": "2.0", "method": "call", "id": 7,
-                  "params": {"service": service, "method": method, "args": list(args)}},
+            json={
+                "jsonrpc": "2.0",
+                "method": "call",
+                "id": 7,
+                "params": {"service": service, "method": method, "args": list(args)},
+            },
         )
         assert response.status_code == 200
         body: dict[str, Any] = response.json()

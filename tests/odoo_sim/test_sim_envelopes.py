@@ -11,8 +11,9 @@ import httpx
 from intermodal.sim.odoo.testing import RunningSim
 
 
-def test_jsonrpc_envelopes(http: httpx.Client, sim: RunningSim,
-                           jsonrpc: Callable[..., dict[str, Any]]) -> None:
+def test_jsonrpc_envelopes(
+    http: httpx.Client, sim: RunningSim, jsonrpc: Callable[..., dict[str, Any]]
+) -> None:
     # odoo/service/common.py exp_version
     version = jsonrpc("common", "version")
     assert version["jsonrpc"] == "2.0" and version["id"] == 7
@@ -21,14 +22,24 @@ def test_jsonrpc_envelopes(http: httpx.Client, sim: RunningSim,
     assert jsonrpc("common", "login", sim.db, "admin", "nope")["result"] is False
     assert jsonrpc("common", "login", sim.db, "admin", sim.api_key)["result"] == 2
     # odoo/http.py JsonRPCDispatcher._response leaves `result` out when it is None
-    move = jsonrpc("object", "execute_kw", sim.db, 2, "admin", "account.move", "create",
-                   [{"move_type": "out_invoice", "partner_id": 6}])["result"]
-    none = jsonrpc("object", "execute_kw", sim.db, 2, "admin", "account.move", "button_cancel",
-                   [[move]])
+    move = jsonrpc(
+        "object",
+        "execute_kw",
+        sim.db,
+        2,
+        "admin",
+        "account.move",
+        "create",
+        [{"move_type": "out_invoice", "partner_id": 6}],
+    )["result"]
+    none = jsonrpc(
+        "object", "execute_kw", sim.db, 2, "admin", "account.move", "button_cancel", [[move]]
+    )
     assert "result" not in none and "error" not in none
     # odoo/http.py serialize_exception (19): keys in this order, code 0
-    error = jsonrpc("object", "execute_kw", sim.db, 2, "admin", "res.partner", "frobnicate",
-                    [[1]])["error"]
+    error = jsonrpc("object", "execute_kw", sim.db, 2, "admin", "res.partner", "frobnicate", [[1]])[
+        "error"
+    ]
     assert error["code"] == 0 and error["message"] == "Odoo Server Error"
     assert list(error["data"]) == ["name", "message", "arguments", "context", "debug"]
     assert error["data"]["name"] == "builtins.AttributeError"
@@ -52,36 +63,66 @@ def test_jsonrpc_envelopes(http: httpx.Client, sim: RunningSim,
 
 def test_xmlrpc_faults(http: httpx.Client, sim: RunningSim) -> None:
     def call(path: str, method: str, *params: Any) -> httpx.Response:
-        return http.post(path, content=xmlrpc.client.dumps(params, method),
-                         headers={"Content-Type": "text/xml"})
+        return http.post(
+            path, content=xmlrpc.client.dumps(params, method), headers={"Content-Type": "text/xml"}
+        )
 
     # addons/rpc/controllers/xmlrpc.py: HTTP 200 and text/xml, faults included
-    ok = call("/xmlrpc/2/object", "execute_kw", sim.db, 2, "admin", "res.partner",
-              "search_count", [[["is_company", "=", True]]])
+    ok = call(
+        "/xmlrpc/2/object",
+        "execute_kw",
+        sim.db,
+        2,
+        "admin",
+        "res.partner",
+        "search_count",
+        [[["is_company", "=", True]]],
+    )
     assert ok.status_code == 200 and ok.headers["content-type"].startswith("text/xml")
     assert xmlrpc.client.loads(ok.content)[0][0] >= 5
     codes = {}
-    for method, args in {"write": [[999999], {"name": "x"}], "_search_ids": [[]],
-                         "create": [{"name": "x", "type": "bogus"}]}.items():
-        reply = call("/xmlrpc/2/object", "execute_kw", sim.db, 2, "admin", "res.partner",
-                     method, args)
+    for method, args in {
+        "write": [[999999], {"name": "x"}],
+        "_search_ids": [[]],
+        "create": [{"name": "x", "type": "bogus"}],
+    }.items():
+        reply = call(
+            "/xmlrpc/2/object", "execute_kw", sim.db, 2, "admin", "res.partner", method, args
+        )
         try:
             xmlrpc.client.loads(reply.content)
         except xmlrpc.client.Fault as fault:
             codes[method] = fault.faultCode
     # xmlrpc_handle_exception_int: MissingError 2, AccessError 4, ValueError 1
     assert codes == {"write": 2, "_search_ids": 4, "create": 1}
-    denied = call("/xmlrpc/2/object", "execute_kw", sim.db, 2, "bad", "res.partner", "search",
-                  [[]])
+    denied = call("/xmlrpc/2/object", "execute_kw", sim.db, 2, "bad", "res.partner", "search", [[]])
     try:
         xmlrpc.client.loads(denied.content)
     except xmlrpc.client.Fault as fault:
         assert fault.faultCode == 3  # AccessDenied
     # allow_none=False: a None result becomes a fault (addons/rpc/controllers/xmlrpc.py dumps)
-    move = xmlrpc.client.loads(call("/xmlrpc/2/object", "execute_kw", sim.db, 2, "admin",
-                                    "account.move", "create", [{"move_type": "entry"}]).content)
-    none = call("/xmlrpc/2/object", "execute_kw", sim.db, 2, "admin", "account.move",
-                "button_cancel", [[move[0][0]]])
+    move = xmlrpc.client.loads(
+        call(
+            "/xmlrpc/2/object",
+            "execute_kw",
+            sim.db,
+            2,
+            "admin",
+            "account.move",
+            "create",
+            [{"move_type": "entry"}],
+        ).content
+    )
+    none = call(
+        "/xmlrpc/2/object",
+        "execute_kw",
+        sim.db,
+        2,
+        "admin",
+        "account.move",
+        "button_cancel",
+        [[move[0][0]]],
+    )
     try:
         xmlrpc.client.loads(none.content)
         raise AssertionError("None must not marshal")
@@ -89,8 +130,9 @@ def test_xmlrpc_faults(http: httpx.Client, sim: RunningSim) -> None:
         assert fault.faultCode == 1 and "cannot marshal None" in fault.faultString
 
 
-def test_json2_statuses(http: httpx.Client, sim: RunningSim,
-                        json2: Callable[..., httpx.Response]) -> None:
+def test_json2_statuses(
+    http: httpx.Client, sim: RunningSim, json2: Callable[..., httpx.Response]
+) -> None:
     # addons/rpc/controllers/json2.py + odoo/http.py Json2Dispatcher.handle_error
     ok = json2("res.partner", "search", domain=[["ref", "=", "AZ-001"]])
     assert ok.status_code == 200 and ok.json() == [6]
@@ -123,13 +165,20 @@ def test_json2_statuses(http: httpx.Client, sim: RunningSim,
     assert not_json.json()["message"] == (
         "could not parse the body as json: Expecting value: line 1 column 1 (char 0)"
     )
-    assert http.post("/json/2/res.partner/search", content=b"null",
-                     headers=headers).status_code == 400
-    form = http.post("/json/2/res.partner/search", data={"a": "b"},
-                     headers={"Authorization": f"bearer {sim.api_key}"})
+    assert (
+        http.post("/json/2/res.partner/search", content=b"null", headers=headers).status_code == 400
+    )
+    form = http.post(
+        "/json/2/res.partner/search",
+        data={"a": "b"},
+        headers={"Authorization": f"bearer {sim.api_key}"},
+    )
     assert form.status_code == 415
-    other_db = http.post("/json/2/res.partner/search", json={"domain": []},
-                         headers={**headers, "X-Odoo-Database": "other"})
+    other_db = http.post(
+        "/json/2/res.partner/search",
+        json={"domain": []},
+        headers={**headers, "X-Odoo-Database": "other"},
+    )
     assert other_db.status_code == 404 and other_db.headers["content-type"].startswith("text/html")
     hint = http.get("/json/2/res.partner")
     assert hint.status_code == 404 and "Did you mean" in hint.json()["message"]
@@ -137,36 +186,49 @@ def test_json2_statuses(http: httpx.Client, sim: RunningSim,
 
 def test_introspection_and_version(http: httpx.Client, sim: RunningSim) -> None:
     # addons/api_doc/controllers/api_doc.py doc_model / parse_signature
-    doc = http.get("/doc-bearer/res.partner.json",
-                   headers={"Authorization": f"bearer {sim.api_key}"}).json()
+    doc = http.get(
+        "/doc-bearer/res.partner.json", headers={"Authorization": f"bearer {sim.api_key}"}
+    ).json()
     assert list(doc["methods"]["search"]["parameters"]) == ["domain", "offset", "limit", "order"]
     assert "model" in doc["methods"]["search"]["api"]
     assert "model" not in doc["methods"]["write"]["api"]
     assert doc["fields"]["type"]["selection"][0] == ["contact", "Contact"]
     assert "_search_ids" not in doc["methods"] and "browse" not in doc["methods"]
     no_session = http.get("/doc/res.partner.json")
-    assert no_session.status_code == 403 and no_session.json()["name"] == "odoo.http.SessionExpiredException"
-    portal = http.get("/doc-bearer/res.partner.json",
-                      headers={"Authorization": "bearer portal-api-key"})
+    assert (
+        no_session.status_code == 403
+        and no_session.json()["name"] == "odoo.http.SessionExpiredException"
+    )
+    portal = http.get(
+        "/doc-bearer/res.partner.json", headers={"Authorization": "bearer portal-api-key"}
+    )
     assert portal.status_code == 403
     # addons/rpc/controllers/__init__.py version
-    assert http.get("/web/version").json() == {"version_info": [19, 0, 0, "final", 0, ""],
-                                               "version": "19.0"}
+    assert http.get("/web/version").json() == {
+        "version_info": [19, 0, 0, "final", 0, ""],
+        "version": "19.0",
+    }
     info = http.post("/web/webclient/version_info", json={"jsonrpc": "2.0", "params": {}})
     assert info.json()["result"]["server_serie"] == "19.0"
 
 
 def test_web_session(http: httpx.Client, sim: RunningSim) -> None:
     # addons/web/controllers/session.py authenticate / dataset.py call_kw
-    call = {"jsonrpc": "2.0", "params": {"model": "res.partner", "method": "search_count",
-                                         "args": [[]], "kwargs": {}}}
+    call = {
+        "jsonrpc": "2.0",
+        "params": {"model": "res.partner", "method": "search_count", "args": [[]], "kwargs": {}},
+    }
     expired = http.post("/web/dataset/call_kw/res.partner/search_count", json=call).json()
     assert expired["error"]["code"] == 100
-    wrong = http.post("/web/session/authenticate", json={"jsonrpc": "2.0", "params": {
-        "db": sim.db, "login": "admin", "password": "nope"}}).json()
+    wrong = http.post(
+        "/web/session/authenticate",
+        json={"jsonrpc": "2.0", "params": {"db": sim.db, "login": "admin", "password": "nope"}},
+    ).json()
     assert wrong["error"]["data"]["name"] == "odoo.exceptions.AccessDenied"
-    login = http.post("/web/session/authenticate", json={"jsonrpc": "2.0", "params": {
-        "db": sim.db, "login": "admin", "password": "admin"}})
+    login = http.post(
+        "/web/session/authenticate",
+        json={"jsonrpc": "2.0", "params": {"db": sim.db, "login": "admin", "password": "admin"}},
+    )
     assert login.json()["result"]["uid"] == 2 and "session_id" in login.cookies
     counted = http.post("/web/dataset/call_kw/res.partner/search_count", json=call).json()
     assert counted["result"] >= 5

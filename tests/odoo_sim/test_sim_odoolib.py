@@ -12,18 +12,30 @@ from odoolib.tools import AuthenticationError, JsonRPCException
 from intermodal.sim.odoo.testing import RunningSim
 
 
-def connect(sim: RunningSim, protocol: str, key: str | None = None, login: str = "admin",
-            password: str = "admin") -> odoolib.main.Connection:
+def connect(
+    sim: RunningSim,
+    protocol: str,
+    key: str | None = None,
+    login: str = "admin",
+    password: str = "admin",
+) -> odoolib.main.Connection:
     secret = (key or sim.api_key) if protocol == "json2" else password
-    return odoolib.get_connection(hostname=sim.host, port=sim.port, protocol=protocol,
-                                  database=sim.db, login=login, password=secret)
+    return odoolib.get_connection(
+        hostname=sim.host,
+        port=sim.port,
+        protocol=protocol,
+        database=sim.db,
+        login=login,
+        password=secret,
+    )
 
 
 def test_json2_crud_and_errors(sim: RunningSim) -> None:
     partners = connect(sim, "json2").get_model("res.partner")
     # Positional args make odoolib read /doc-bearer/res.partner.json for parameter names.
-    found = partners.search_read([("is_company", "=", True), ("country_id.code", "=", "US")],
-                                 ["name", "country_id"])
+    found = partners.search_read(
+        [("is_company", "=", True), ("country_id.code", "=", "US")], ["name", "country_id"]
+    )
     assert {"id": 6, "name": "Azure Interior", "country_id": [1, "United States"]} in found
     # addons/rpc/controllers/json2.py: create returns .ids, a list even for one dict.
     [one] = partners.create({"name": "OCL json2 single"})
@@ -61,7 +73,9 @@ def test_jsonrpc(sim: RunningSim) -> None:
     conn = connect(sim, "jsonrpc")
     assert conn.get_service("common").version()["server_version"] == "19.0"
     partners = conn.get_model("res.partner")
-    assert partners.search_read([("name", "ilike", "azure")], ["name"])[0]["name"] == "Azure Interior"
+    assert (
+        partners.search_read([("name", "ilike", "azure")], ["name"])[0]["name"] == "Azure Interior"
+    )
     # odoo/api.py call_kw: create gives an int for a dict and a list for a list.
     single = partners.create({"name": "OCL jsonrpc single"})
     assert isinstance(single, int)

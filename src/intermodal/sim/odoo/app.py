@@ -77,7 +77,9 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
 
 
-def json_response(value: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+def json_response(
+    value: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
     return Response(dumps(value), status_code=status, headers=headers, media_type=JSON_CT)
 
 
@@ -371,8 +373,7 @@ class SimApp:
             if missing:
                 raise TypeError(
                     f"JSONRPC.jsonrpc() missing {len(missing)} required positional argument"
-                    f"{'s' if len(missing) > 1 else ''}: "
-                    + " and ".join(repr(m) for m in missing)
+                    f"{'s' if len(missing) > 1 else ''}: " + " and ".join(repr(m) for m in missing)
                 )
             result = await self._dispatch_rpc(
                 "jsonrpc", params["service"], params["method"], params["args"]
@@ -622,9 +623,12 @@ class SimApp:
     def _session_info(self, session: Session) -> dict[str, Any]:
         with self.sim.db.lock:
             env = self.sim.env(session.uid)
-            user = env["res.users"].sudo().browse([session.uid]).read(
-                ["name", "partner_id", "company_id"]
-            )[0]
+            user = (
+                env["res.users"]
+                .sudo()
+                .browse([session.uid])
+                .read(["name", "partner_id", "company_id"])[0]
+            )
             is_system = env.ref_id("base.group_system") in self._groups(env)
             context = env["res.users"].context_get()
         return {
@@ -830,6 +834,7 @@ class SimApp:
             route("/__sim/health", self.admin_health, ["GET"]),
             route("/{path:path}", self.fallback, any_method),
         ]
+
         @asynccontextmanager
         async def lifespan(_app: Starlette) -> AsyncIterator[None]:
             yield

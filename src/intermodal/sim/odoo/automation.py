@@ -72,8 +72,13 @@ def pending_webhooks(env: Env) -> list[Delivery]:
                 if rows:
                     payload.update(rows[0])
             deliveries.append(
-                Delivery(url, json.dumps(payload, sort_keys=True, default=str), model, rid,
-                         payload["_action"])  # fmt: skip
+                Delivery(
+                    url,
+                    json.dumps(payload, sort_keys=True, default=str),
+                    model,
+                    rid,
+                    payload["_action"],
+                )  # fmt: skip
             )
     return deliveries
 

@@ -14,7 +14,11 @@ from intermodal.sim.odoo.testing import run_forever
 
 
 def build_config(
-    db: str, data: Path | None, faults: str | None, api_key: str | None, version: int,
+    db: str,
+    data: Path | None,
+    faults: str | None,
+    api_key: str | None,
+    version: int,
     storage: str | None,
 ) -> SimConfig:
     """Validate the options before anything starts, with a message that names the option."""

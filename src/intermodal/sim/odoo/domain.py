@@ -21,6 +21,12 @@ TERM_OPERATORS = (
     "ilike", "not ilike", "in", "not in", "child_of", "parent_of", "any", "not any",
 )  # fmt: skip
 DOMAIN_OPERATORS = ("&", "|", "!")
+# odoo/osv/expression.py TERM_OPERATORS_NEGATION
+NEGATIONS = {
+    "<": ">=", ">": "<=", "<=": ">", ">=": "<", "=": "!=", "!=": "=", "<>": "=",
+    "in": "not in", "not in": "in", "like": "not like", "not like": "like",
+    "ilike": "not ilike", "not ilike": "ilike", "any": "not any", "not any": "any",
+}  # fmt: skip
 TRUE_LEAF = (1, "=", 1)
 FALSE_LEAF = (0, "=", 1)
 
@@ -124,14 +130,30 @@ class Compiler:
     def _node(self, model: Model, alias: str, node: Node) -> tuple[str, list[Any]]:
         kind = node[0]
         if kind == "!":
-            sql, params = self._node(model, alias, node[1])
-            return f"(NOT {sql})", params
+            return self._negated(model, alias, node[1])
         if kind in ("&", "|"):
             left, lp = self._node(model, alias, node[1])
             right, rp = self._node(model, alias, node[2])
             joiner = "AND" if kind == "&" else "OR"
             return f"({left} {joiner} {right})", lp + rp
         return self._leaf(model, alias, node[1])
+
+    def _negated(self, model: Model, alias: str, node: Node) -> tuple[str, list[Any]]:
+        """expression.py distribute_not: push '!' down to the leaves, negating operators, so
+        that `!` over `name = 'x'` matches NULL names exactly as `name != 'x'` does."""
+        kind = node[0]
+        if kind == "!":
+            return self._node(model, alias, node[1])
+        if kind in ("&", "|"):
+            flipped = "|" if kind == "&" else "&"
+            return self._node(model, alias, (flipped, ("!", node[1]), ("!", node[2])))
+        leaf = node[1]
+        if isinstance(leaf, tuple) and len(leaf) == 3 and isinstance(leaf[1], str):
+            negation = NEGATIONS.get(leaf[1].lower())
+            if negation is not None:
+                return self._leaf(model, alias, (leaf[0], negation, leaf[2]))
+        sql, params = self._node(model, alias, node)
+        return f"(NOT {sql})", params
 
     def _leaf(self, model: Model, alias: str, leaf: tuple[Any, ...]) -> tuple[str, list[Any]]:
         if leaf == TRUE_LEAF or list(leaf) == [1, "=", 1]:

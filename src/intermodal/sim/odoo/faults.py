@@ -95,8 +95,8 @@ class FaultPlan:
         spec = (spec or "").strip()
         plan = cls(spec=spec)
         for raw in filter(None, (part.strip() for part in spec.split(","))):
-            scope, _, assignment = raw.rpartition(":") if "=" in raw.rpartition(":")[2] else (
-                "", "", raw
+            scope, _, assignment = (
+                raw.rpartition(":") if "=" in raw.rpartition(":")[2] else ("", "", raw)
             )
             key, sep, value = assignment.partition("=")
             key = key.strip().lower()
@@ -153,8 +153,10 @@ class FaultPlan:
                 return Decision(status=status, retry_after=retry_after if status == 429 else None)
         hang = 0.0
         for rule in self.rules:
-            if rule.key == "timeout" and rule.matches(model, method) and (
-                self.rng.random() < rule.value
+            if (
+                rule.key == "timeout"
+                and rule.matches(model, method)
+                and (self.rng.random() < rule.value)
             ):
                 hang = self._value("hang", model, method, 30.0)
                 break
@@ -165,10 +167,13 @@ class FaultPlan:
             for rule in self.rules
         )
         return Decision(
-            delay=sum(r.value for r in self.rules if r.key == "latency" and r.matches(model, method)),
+            delay=sum(
+                r.value for r in self.rules if r.key == "latency" and r.matches(model, method)
+            ),
             per_record=sum(
-                r.value for r in self.rules if r.key == "latency_per_record"
-                and r.matches(model, method)
+                r.value
+                for r in self.rules
+                if r.key == "latency_per_record" and r.matches(model, method)
             ),
             serialization=serialization,
             hang=hang,

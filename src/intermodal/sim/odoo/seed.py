@@ -180,7 +180,9 @@ def seed(db: Database, env: Env, data: dict[str, Any], api_key: str) -> None:
         )
         _xmlid(db, xmlid, "stock.picking.type", int(record.id))
     for xmlid, name in (("mail.mt_comment", "Discussions"), ("mail.mt_note", "Note")):
-        record = env["mail.message.subtype"].create({"name": name, "internal": xmlid.endswith("note")})
+        record = env["mail.message.subtype"].create(
+            {"name": name, "internal": xmlid.endswith("note")}
+        )
         _xmlid(db, xmlid, "mail.message.subtype", int(record.id))
     for xmlid, name in (("mail.mail_activity_data_todo", "To-Do"),
                         ("mail.mail_activity_data_call", "Call")):  # fmt: skip
@@ -226,7 +228,7 @@ def add_automation(env: Env, spec: dict[str, Any]) -> dict[str, int]:
             "model_id": model_id,
             "trigger": trigger,
             "filter_domain": str(spec.get("filter_domain") or "") or False,
-            "trigger_field_ids": [(6, 0, field_ids[len(fields):])],
+            "trigger_field_ids": [(6, 0, field_ids[len(fields) :])],
         }
     )
     action = env["ir.actions.server"].create(

@@ -183,9 +183,7 @@ class OdooSim:
             if kwargs is None:
                 kwargs = {}
             if not isinstance(kwargs, dict):
-                raise TypeError(
-                    f"argument after ** must be a mapping, not {type(kwargs).__name__}"
-                )
+                raise TypeError(f"argument after ** must be a mapping, not {type(kwargs).__name__}")
         with self.db.transaction():
             if serialization:
                 raise SerializationFailure()

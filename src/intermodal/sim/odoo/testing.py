@@ -52,7 +52,11 @@ def serve_in_thread(
     sim: OdooSim, host: str = "127.0.0.1", port: int = 0
 ) -> Iterator[tuple[str, int]]:
     config = uvicorn.Config(
-        create_app(sim), host=host, port=port, log_level="warning", access_log=False,
+        create_app(sim),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
         lifespan="on",
     )
     server = _Server(config)
@@ -84,8 +88,9 @@ def running_sim(
 ) -> Iterator[RunningSim]:
     """Start a seeded sim on a free port for the duration of the block."""
     sim = OdooSim(
-        SimConfig(db=db, version=version, data=data, faults=faults, api_key=api_key,
-                  storage=storage)  # fmt: skip
+        SimConfig(
+            db=db, version=version, data=data, faults=faults, api_key=api_key, storage=storage
+        )  # fmt: skip
     )
     with serve_in_thread(sim, host, port) as (bound_host, bound_port):
         yield RunningSim(
