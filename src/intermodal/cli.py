@@ -63,9 +63,13 @@ def serve(
     import uvicorn
 
     from intermodal.api import create_app
+    from intermodal.delivery.sinks import unknown_kinds
     from intermodal.observe.logs import configure_logging
 
     settings = _settings(config, host=host, port=port, database=db)
+    if problems := unknown_kinds(settings.endpoints):
+        errors.print(f"[red]error:[/red] {ConfigError(problems, settings.source)}", highlight=False)
+        raise typer.Exit(2)
     configure_logging(settings.hub.log_level)
     application = create_app(settings)
     partners = ", ".join(settings.partners) or "none"

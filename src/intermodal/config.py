@@ -52,9 +52,12 @@ class PartnerConfig(_Strict):
 
 
 class EndpointConfig(_Strict):
-    """An outbound HTTP endpoint that receives canonical events as signed webhooks."""
+    """Where outgoing commands go. `webhook` (the default) posts signed CloudEvents; other
+    kinds (e.g. `odoo`) are provided by connectors and read their own `options`."""
 
+    kind: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "webhook"
     url: Annotated[str, StringConstraints(pattern=r"^https?://.+")]
+    options: dict[str, Any] = {}
     secret: SecretRef | None = None
     milestones: list[MilestoneType] | None = None
     max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
@@ -101,6 +104,7 @@ class Partner:
 @dataclass(frozen=True)
 class Endpoint:
     name: str
+    kind: str
     url: str
     secret_key: bytes | None
     milestones: frozenset[MilestoneType] | None
@@ -108,6 +112,7 @@ class Endpoint:
     rate_per_second: float
     timeout_seconds: float
     batch_size: int
+    options: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -248,6 +253,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
         key = hmac_key(e.secret, f"endpoints.{name}.secret") if e.secret else None
         endpoints[name] = Endpoint(
             name=name,
+            kind=e.kind,
             url=e.url,
             secret_key=key,
             milestones=frozenset(e.milestones) if e.milestones is not None else None,
@@ -255,6 +261,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
             rate_per_second=e.rate_per_second,
             timeout_seconds=e.timeout_seconds,
             batch_size=e.batch_size,
+            options=dict(e.options),
         )
     admin = secret(parsed.hub.admin_token, "hub.admin_token") if parsed.hub.admin_token else None
     if problems:

@@ -120,3 +120,16 @@ def test_send_reports_an_unreachable_hub(monkeypatch: pytest.MonkeyPatch, tmp_pa
         ],
     )
     assert result.exit_code == 1 and "cannot reach" in result.output
+
+
+def test_serve_refuses_an_endpoint_kind_no_sink_provides(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("endpoints:\n  erp:\n    kind: mainframe\n    url: http://127.0.0.1:9/x\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "intermodal.cli", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "endpoints.erp.kind: unknown kind 'mainframe'" in result.stderr

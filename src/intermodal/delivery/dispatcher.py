@@ -22,21 +22,14 @@ import httpx
 from sqlalchemy import bindparam, delete, or_, select, update
 
 from intermodal.config import Endpoint, Settings
-from intermodal.delivery.policy import (
-    CircuitBreaker,
-    TokenBucket,
-    backoff_delay,
-    retry_after_seconds,
-)
+from intermodal.delivery.policy import CircuitBreaker, TokenBucket, backoff_delay
+from intermodal.delivery.sinks import Command, Result, Sink, build_sink
 from intermodal.engine.ids import iso, utcnow
-from intermodal.ingress.signatures import sign
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
 from intermodal.store.tables import dead_letters, outbox
 
 log = logging.getLogger(__name__)
-
-_RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 
 @dataclass(slots=True)
@@ -53,6 +46,7 @@ class Dispatcher:
         store: Store,
         settings: Settings,
         client: httpx.AsyncClient | None = None,
+        sinks: dict[str, Sink] | None = None,
         claim_batch: int = 2000,
         lease_seconds: float = 120.0,
     ) -> None:
@@ -72,6 +66,7 @@ class Dispatcher:
             name: TokenBucket(e.rate_per_second, max(e.rate_per_second, 1.0))
             for name, e in settings.endpoints.items()
         }
+        self.sinks: dict[str, Sink] = dict(sinks or {})
         self.wake = asyncio.Event()
         self.stats: dict[str, int] = defaultdict(int)
         self._stopping = False
@@ -95,6 +90,8 @@ class Dispatcher:
         self.wake.set()
 
     async def aclose(self) -> None:
+        for sink in self.sinks.values():
+            await sink.aclose()
         await self.client.aclose()
 
     async def run_once(self) -> int:
@@ -125,8 +122,9 @@ class Dispatcher:
         await asyncio.to_thread(self._record, rows, outcomes)
         return len(rows)
 
-    # -- HTTP ------------------------------------------------------------------------
+    # -- delivery ---------------------------------------------------------------------
     async def _deliver(self, endpoint: Endpoint, rows: list[Any]) -> list[Outcome]:
+        """Breaker and rate limit first, then the endpoint's sink; results to outcomes."""
         breaker = self.breakers[endpoint.name]
         now = time.monotonic()
         if not breaker.allow(now):
@@ -137,61 +135,44 @@ class Dispatcher:
             wait = bucket.take(now, len(rows))
             if wait > 0:
                 await asyncio.sleep(wait)
-        if len(rows) == 1:
-            body = bytes(rows[0].payload)
-            content_type = "application/cloudevents+json"
-            message_id = rows[0].command_id
-        else:
-            body = b"[" + b",".join(bytes(r.payload) for r in rows) + b"]"
-            content_type = "application/cloudevents-batch+json"
-            message_id = "batch_" + rows[0].command_id.removeprefix("cmd_")
-        timestamp = int(time.time())
-        headers = {
-            "content-type": content_type,
-            "idempotency-key": message_id,
-            "webhook-id": message_id,
-            "webhook-timestamp": str(timestamp),
-            "x-correlation-id": rows[0].correlation_id,
-        }
-        if endpoint.secret_key is not None:
-            headers["webhook-signature"] = sign(endpoint.secret_key, message_id, timestamp, body)
         try:
-            response = await self.client.post(
-                endpoint.url, content=body, headers=headers, timeout=endpoint.timeout_seconds
-            )
-        except httpx.HTTPError as exc:
+            results = await self._sink(endpoint).deliver([Command.from_row(r) for r in rows])
+        except Exception as exc:  # a sink bug must not lose commands: retry them later
+            log.exception("sink %s failed", endpoint.name)
+            results = [Result(r.seq, False, f"{type(exc).__name__}: {exc}"[:500]) for r in rows]
+        if any(not r.ok and r.retryable for r in results):
             breaker.failure(time.monotonic())
-            return self._failed(rows, f"{type(exc).__name__}: {exc}"[:500], None)
-        status = response.status_code
-        if 200 <= status < 300:
+        else:
             breaker.success()
-            return [Outcome(r.seq, "delivered") for r in rows]
-        error = f"HTTP {status}: {response.text[:300]}"
-        if status >= 500 or status in _RETRYABLE_STATUS:
-            breaker.failure(time.monotonic())
-            return self._failed(
-                rows, error, retry_after_seconds(response.headers.get("retry-after"))
-            )
-        # Any other 4xx: the receiver refuses this command; retrying will not change that.
-        breaker.success()
-        return [Outcome(r.seq, "dead", error) for r in rows]
-
-    def _failed(self, rows: list[Any], error: str, retry_after: float | None) -> list[Outcome]:
-        d = self.settings.delivery
+        by_seq = {r.seq: r for r in rows}
         outcomes = []
-        for r in rows:
-            endpoint = self.settings.endpoints.get(r.endpoint)
-            limit = endpoint.max_attempts if endpoint else d.max_attempts
-            if r.attempts + 1 >= limit:
+        for result in results:
+            if result.ok:
+                outcomes.append(Outcome(result.seq, "delivered"))
+            elif not result.retryable:
+                outcomes.append(Outcome(result.seq, "dead", result.error))
+            else:
                 outcomes.append(
-                    Outcome(r.seq, "dead", f"{error} (after {r.attempts + 1} attempts)")
+                    self._retry(by_seq[result.seq], result.error or "failed", result.retry_after)
                 )
-                continue
-            delay = backoff_delay(r.attempts, d.backoff_base_seconds, d.backoff_max_seconds)
-            if retry_after is not None:
-                delay = max(delay, retry_after)
-            outcomes.append(Outcome(r.seq, "retry", error, delay))
         return outcomes
+
+    def _sink(self, endpoint: Endpoint) -> Sink:
+        sink = self.sinks.get(endpoint.name)
+        if sink is None:
+            sink = self.sinks[endpoint.name] = build_sink(endpoint, self.client)
+        return sink
+
+    def _retry(self, row: Any, error: str, retry_after: float | None) -> Outcome:
+        d = self.settings.delivery
+        endpoint = self.settings.endpoints.get(row.endpoint)
+        limit = endpoint.max_attempts if endpoint else d.max_attempts
+        if row.attempts + 1 >= limit:
+            return Outcome(row.seq, "dead", f"{error} (after {row.attempts + 1} attempts)")
+        delay = backoff_delay(row.attempts, d.backoff_base_seconds, d.backoff_max_seconds)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return Outcome(row.seq, "retry", error, delay)
 
     # -- store -----------------------------------------------------------------------
     def _claim(self) -> Sequence[Any]:
