@@ -53,8 +53,9 @@ def xmlrpc_call(db: str, model: str, method: str, args: list[Any], kw: dict[str,
     async def make(client: httpx.AsyncClient, index: int) -> httpx.Response:
         call_args = args if method != "write" else [args[0], {"ref": f"BENCH-X-{index}"}]
         body = xmlrpc.client.dumps((db, 2, "admin", model, method, call_args, kw), "execute_kw")
-        response = await client.post("/xmlrpc/2/object", content=body,
-                                     headers={"Content-Type": "text/xml"})
+        response = await client.post(
+            "/xmlrpc/2/object", content=body, headers={"Content-Type": "text/xml"}
+        )
         xmlrpc.client.loads(response.content)  # raises on a fault
         return response
 
@@ -72,10 +73,15 @@ def main() -> None:
     with running_sim() as sim:
         cases = {
             "search_read": (
-                json2_call(sim.api_key, "res.partner", "search_read",
-                           {"domain": domain, "fields": fields, "limit": 20}),
-                xmlrpc_call(sim.db, "res.partner", "search_read", [domain],
-                            {"fields": fields, "limit": 20}),
+                json2_call(
+                    sim.api_key,
+                    "res.partner",
+                    "search_read",
+                    {"domain": domain, "fields": fields, "limit": 20},
+                ),
+                xmlrpc_call(
+                    sim.db, "res.partner", "search_read", [domain], {"fields": fields, "limit": 20}
+                ),
             ),
             "write": (
                 json2_call(sim.api_key, "res.partner", "write", {"ids": [6]}),

@@ -155,18 +155,17 @@ class OdooMarshaller(xmlrpc.client.Marshaller):
 
     dispatch = dict(xmlrpc.client.Marshaller.dispatch)
 
-    def dump_unicode(self, value: str, write: Callable[[str], Any]) -> None:
-        super().dump_unicode(value.translate(CONTROL_CHARACTERS), write)  # type: ignore[misc]
+    def dump_text(self, value: Any, write: Callable[[str], object]) -> None:
+        if isinstance(value, bytes):
+            value = value.decode()
+        xmlrpc.client.Marshaller.dump_unicode(self, value.translate(CONTROL_CHARACTERS), write)
 
-    def dump_bytes(self, value: bytes, write: Callable[[str], Any]) -> None:
-        self.dump_unicode(value.decode(), write)
-
-    dispatch[str] = dump_unicode
-    dispatch[bytes] = dump_bytes
+    dispatch[str] = dump_text  # type: ignore[assignment]
+    dispatch[bytes] = dump_text  # type: ignore[assignment]
 
 
 def xmlrpc_dumps(params: tuple[Any, ...] | xmlrpc.client.Fault) -> str:
-    response = OdooMarshaller(allow_none=False).dumps(params)  # type: ignore[arg-type]
+    response = OdooMarshaller(allow_none=False).dumps(params)
     return f'<?xml version="1.0"?>\n<methodResponse>\n{response}\n</methodResponse>\n'
 
 
@@ -330,7 +329,7 @@ class SimApp:
             uid = sim.check_credentials(db, uid_raw, password)
             model, name = params[3], params[4]
             if method == "execute":
-                args, kwargs = params[5:], {}
+                args, kwargs = params[5:], dict[str, Any]()
             else:
                 args = params[5] if len(params) > 5 else []
                 kwargs = params[6] if len(params) > 6 else {}
@@ -630,7 +629,7 @@ class SimApp:
                 .read(["name", "partner_id", "company_id"])[0]
             )
             is_system = env.ref_id("base.group_system") in self._groups(env)
-            context = env["res.users"].context_get()
+            context = env["res.users"].context_get()  # type: ignore[attr-defined]
         return {
             "uid": session.uid,
             "is_system": is_system,

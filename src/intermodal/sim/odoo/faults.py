@@ -127,7 +127,7 @@ class FaultPlan:
                     "5xx or an HTTP status such as 429 or 502"
                 )
             plan.rules.append(Rule(key, amount, model, method))
-        plan.rng = random.Random(plan.seed)  # noqa: S311 - fault draws, not secrets
+        plan.rng = random.Random(plan.seed)
         down = [r.value for r in plan.rules if r.key == "down"]
         if down:
             plan.down_until = (time.monotonic() if now is None else now) + max(down)

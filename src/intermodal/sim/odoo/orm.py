@@ -6,6 +6,9 @@ all come from one place: `inspect.signature`, exactly as Odoo's own `call_kw`
 (odoo/service/model.py) and JSON-2 controller (addons/rpc/controllers/json2.py) use it.
 """
 
+# ruff: noqa: S608 - SQL text is built only from registry identifiers (tables, columns);
+# every value travels as a bound parameter.
+
 from __future__ import annotations
 
 import ast
@@ -18,7 +21,6 @@ from intermodal.sim.odoo.domain import Compiler, order_sql
 from intermodal.sim.odoo.errors import (
     AccessError,
     MissingError,
-    UserError,
     ValidationError,
 )
 from intermodal.sim.odoo.schema import (
@@ -501,9 +503,7 @@ class BaseModel:
             key = f"default_{fname}"
             if key in self.env.context:
                 out[fname] = self.env.context[key]
-            elif fld.default is not None and not fld.related:
-                out[fname] = self._resolve_default(fld.default)
-            elif fld.related and fld.default is not None:
+            elif fld.default is not None:
                 out[fname] = self._resolve_default(fld.default)
         return out
 
@@ -737,8 +737,8 @@ class BaseModel:
             if not isinstance(command, list | tuple) or not command:
                 raise ValueError(f"Wrong value for {self._name}.{fld.name}: {command!r}")
             code = command[0]
-            arg1 = command[1] if len(command) > 1 else 0
-            arg2 = command[2] if len(command) > 2 else 0
+            arg1: Any = command[1] if len(command) > 1 else 0
+            arg2: Any = command[2] if len(command) > 2 else 0
             if code == 0:
                 vals = dict(arg2 or {})
                 if fld.type == "one2many":
@@ -892,10 +892,10 @@ class BaseModel:
             if "(" in func:
                 func, _, rest = func.partition("(")
                 name = rest.rstrip(")")
-            fld = self._spec.fields.get(name)
-            if fld is None or not fld.column or name in {g.name for g in group_fields}:
+            agg_field = self._spec.fields.get(name)
+            if agg_field is None or not agg_field.column or name in {g.name for g in group_fields}:
                 continue
-            if fld.type in NUMERIC:
+            if agg_field.type in NUMERIC:
                 aggregates.append((alias, func or "sum", name))
         where, params = self.env.compiler.where(self._spec, domain, self._active_test)
         keys = ", ".join(f't0."{g.name}"' for g in group_fields) or "NULL"
@@ -919,8 +919,8 @@ class BaseModel:
                 value = row[index]
                 if gfld.type == "many2one" and value:
                     assert gfld.relation
-                    name = self.env[gfld.relation].sudo().browse([value])._display_names()
-                    group[gfld.name] = [value, name.get(value, "")]
+                    labels = self.env[gfld.relation].sudo().browse([value])._display_names()
+                    group[gfld.name] = [value, labels.get(value, "")]
                 else:
                     group[gfld.name] = _to_read(gfld, value)
                 sub_domain.append((gfld.name, "=", value if value is not None else False))

@@ -146,11 +146,12 @@ class OdooSim:
         """odoo/service/security.py check / 19's _check_uid_passwd: AccessDenied on mismatch."""
         self.check_db(db)
         uid = int(uid)
+        checked: int = uid
         with self.db.lock:
             row = self.db.execute("SELECT login FROM res_users WHERE id = ?", (uid,)).fetchone()
         if row is None or self.uid_for_login(row[0], password) != uid:
             raise AccessDenied()
-        return uid
+        return checked
 
     def login(self, db: Any, login: Any, password: Any) -> int | bool:
         self.check_db(db)

@@ -32,7 +32,7 @@ SQL_TYPES = {
 ON_DELETE = {"set null": "SET NULL", "cascade": "CASCADE", "restrict": "RESTRICT"}
 
 
-def _unicode_lower(value: object) -> object:
+def _unicode_lower(value: str | int | float | bytes | None) -> str | int | float | bytes | None:
     """SQLite's lower() folds ASCII only; PostgreSQL's folds every script, and so must ilike."""
     return value.lower() if isinstance(value, str) else value
 

@@ -23,6 +23,9 @@ from intermodal.sim.odoo.app import create_app
 from intermodal.sim.odoo.faults import FaultPlan
 from intermodal.sim.odoo.service import OdooSim, SimConfig
 
+# The login every Odoo demo database has; tests outside the project rely on it.
+DEFAULT_PASSWORD = "admin"  # noqa: S105
+
 
 @dataclass
 class RunningSim:
@@ -90,7 +93,7 @@ def running_sim(
     sim = OdooSim(
         SimConfig(
             db=db, version=version, data=data, faults=faults, api_key=api_key, storage=storage
-        )  # fmt: skip
+        )
     )
     with serve_in_thread(sim, host, port) as (bound_host, bound_port):
         yield RunningSim(
@@ -99,7 +102,7 @@ def running_sim(
             port=bound_port,
             db=db,
             login="admin",
-            password="admin",
+            password="admin",  # noqa: S106 - the documented default login
             api_key=sim.api_key,
             server=sim,
         )
