@@ -358,3 +358,44 @@ def test_a_message_that_breaks_its_batch_is_isolated_and_the_rest_apply(
         "m4": "applied",
     }
     assert "boom" in error
+
+
+@pytest.mark.parametrize("batch_size", [1, 10])
+def test_commands_about_one_shipment_arrive_in_order_even_across_retries(
+    store: Store,
+    make_settings: Callable[..., Settings],
+    receiver: tuple[Receiver, str],
+    batch_size: int,
+) -> None:
+    rec, url = receiver
+    settings = settings_for(make_settings, f"{url}/hooks", batch_size=batch_size)
+    journey = ["booked", "picked_up", "in_transit", "out_for_delivery", "delivered"]
+    store_messages(
+        store,
+        [
+            message("acme", f"{s}-{i}", milestone(f"{s}-e{i}", s, m, f"2026-11-23T1{i}:00:00Z"))
+            for i, m in enumerate(journey)
+            for s in ("S1", "S2", "S3")
+        ],
+    )
+    Applier(store, settings).run_once()
+    rec.fail_next = 2  # the first requests fail: heads are retried, the rest must wait
+
+    async def drain() -> None:
+        dispatcher = Dispatcher(store, settings)
+        for _ in range(400):
+            await dispatcher.run_once()
+            with store.read() as conn:
+                pending = conn.execute(
+                    select(func.count()).select_from(outbox).where(outbox.c.status == "pending")
+                ).scalar_one()
+            if pending == 0:
+                break
+            await asyncio.sleep(0.01)
+        await dispatcher.aclose()
+
+    asyncio.run(drain())
+    assert len(rec.applied) == 15 and rec.failures_sent == 2
+    for subject in ("S1", "S2", "S3"):
+        seen = [c["data"]["milestone"] for c in rec.applied.values() if c["subject"] == subject]
+        assert seen == journey, (subject, seen)

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -103,12 +103,7 @@ class Dispatcher:
             by_endpoint[row.endpoint].append(row)
         outcomes: list[Outcome] = []
         semaphore = asyncio.Semaphore(self.settings.delivery.concurrency)
-
-        async def deliver(endpoint: Endpoint, chunk: list[Any]) -> None:
-            async with semaphore:
-                outcomes.extend(await self._deliver(endpoint, chunk))
-
-        tasks: list[Coroutine[Any, Any, None]] = []
+        tasks = []
         for name, items in by_endpoint.items():
             endpoint = self.settings.endpoints.get(name)
             if endpoint is None:
@@ -116,11 +111,52 @@ class Dispatcher:
                     Outcome(r.seq, "dead", f"endpoint '{name}' is not configured") for r in items
                 )
                 continue
-            size = endpoint.batch_size
-            tasks.extend(deliver(endpoint, items[i : i + size]) for i in range(0, len(items), size))
+            tasks.append(self._deliver_in_order(endpoint, items, semaphore, outcomes))
         await asyncio.gather(*tasks)
         await asyncio.to_thread(self._record, rows, outcomes)
         return len(rows)
+
+    async def _deliver_in_order(
+        self,
+        endpoint: Endpoint,
+        rows: list[Any],
+        semaphore: asyncio.Semaphore,
+        outcomes: list[Outcome],
+    ) -> None:
+        """Deliver in rounds so that commands about one subject arrive in order.
+
+        Round k holds the k-th command of every subject (rows arrive in seq order), so a
+        round batches across subjects while a subject's commands go one round after the
+        other; once one fails, the subject's later commands wait for it (the claim query
+        skips them until it is delivered or dead).
+        """
+        lanes: dict[str, list[Any]] = defaultdict(list)
+        for row in rows:
+            lanes[row.subject if row.subject is not None else f"\x00{row.seq}"].append(row)
+        depth = max(len(lane) for lane in lanes.values())
+        blocked: set[str] = set()
+        size = endpoint.batch_size
+
+        async def deliver(chunk: list[Any]) -> list[Outcome]:
+            async with semaphore:
+                return await self._deliver(endpoint, chunk)
+
+        for k in range(depth):
+            ready = []
+            for key, lane in lanes.items():
+                if k >= len(lane):
+                    continue
+                if key in blocked:
+                    outcomes.append(Outcome(lane[k].seq, "deferred"))
+                else:
+                    ready.append((key, lane[k]))
+            chunks = [ready[i : i + size] for i in range(0, len(ready), size)]
+            results = await asyncio.gather(*(deliver([row for _, row in c]) for c in chunks))
+            key_of = {row.seq: key for key, row in ready}
+            for outcome in (o for batch in results for o in batch):
+                outcomes.append(outcome)
+                if outcome.kind != "delivered":
+                    blocked.add(key_of[outcome.seq])
 
     # -- delivery ---------------------------------------------------------------------
     async def _deliver(self, endpoint: Endpoint, rows: list[Any]) -> list[Outcome]:
@@ -178,14 +214,27 @@ class Dispatcher:
     def _claim(self) -> Sequence[Any]:
         now = utcnow()
         stamp = iso(now)
+        earlier = outbox.alias("earlier")
+        waiting_behind = (
+            select(earlier.c.seq)
+            .where(
+                earlier.c.endpoint == outbox.c.endpoint,
+                earlier.c.subject == outbox.c.subject,
+                earlier.c.status == "pending",
+                earlier.c.seq < outbox.c.seq,
+                or_(earlier.c.next_attempt_at > stamp, earlier.c.lease_until >= stamp),
+            )
+            .exists()
+        )
         query = (
             select(outbox)
             .where(
                 outbox.c.status == "pending",
                 outbox.c.next_attempt_at <= stamp,
                 or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < stamp),
+                ~waiting_behind,  # per-subject order: never overtake an earlier command
             )
-            .order_by(outbox.c.next_attempt_at, outbox.c.seq)
+            .order_by(outbox.c.seq)
             .limit(self.claim_batch)
         )
         with self.store.write() as conn:

@@ -144,6 +144,15 @@ outbox = Table(
         sqlite_where=text("status = 'pending'"),
         postgresql_where=text("status = 'pending'"),
     ),
+    # The dispatcher's per-subject order check looks up earlier pending commands here.
+    Index(
+        "ix_outbox_subject_pending",
+        "endpoint",
+        "subject",
+        "seq",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
 )
 
 dead_letters = Table(
