@@ -120,8 +120,8 @@ def reference(records: dict[int, dict[str, Any]], domain: list[Any]) -> set[int]
             code = COUNTRIES.get(rec["country_id"])
             if code is None:
                 return False
-            if op == "in":
-                return code in value
+            if op in ("in", "not in"):
+                return (code in value) == (op == "in")
             return code == value if op == "=" else code != value
         v = rec[field]
         if op in ("=", "!="):
