@@ -122,8 +122,8 @@ def test_older_majors(major: int) -> None:
         assert isinstance(message, int)  # @api.returns up to 18
 
 
-def test_cli_validates_options(tmp_path: object) -> None:
-    with pytest.raises(typer.BadParameter, match="--faults|unknown fault"):
+def test_cli_validates_options() -> None:
+    with pytest.raises(typer.BadParameter, match=r"unknown fault"):
         build_config("intermodal", None, "bogus=1", None, 19, None)
     with pytest.raises(typer.BadParameter):
         build_config("intermodal", None, None, None, 16, None)
