@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from intermodal.config import ConfigError, Settings, load_config
+from intermodal.sim.odoo.cli import odoo_sim
 
 app = typer.Typer(
     name="intermodal",
@@ -30,6 +31,8 @@ app.add_typer(secret_app, name="secret")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(audit_app, name="audit")
 app.add_typer(schemas_app, name="schemas")
+
+app.command("odoo-sim", help="Run the Odoo test server (JSON-2, JSON-RPC, XML-RPC).")(odoo_sim)
 
 console = Console()
 errors = Console(stderr=True)
