@@ -1,0 +1,939 @@
+"""ANSI X12 004010: parse and generate 204, 210, 214, 990 and 997 interchanges.
+
+The parser is hand-written on purpose. It is on the hot path (every carrier status comes
+through it), the grammar is small (delimiters from the ISA, then split), and the reports
+must name segment numbers and element positions, which general X12 libraries either do not
+track or tie to HIPAA maps. It reads any transaction set; `SUPPORTED_SETS` lists the ones
+the hub maps and acknowledges as supported.
+
+Reading follows what partners actually send, not only what the standard says:
+- delimiters come from the ISA: the element separator is the 4th character, the component
+  separator is ISA16 and the segment terminator the character after it. The ISA is
+  fixed-width (106 characters) by the standard; when its padding is missing the ISA is read
+  by splitting on the element separator instead, and a warning says so;
+- a newline may be the terminator, and CR/LF after terminators is ignored, as is a UTF-8
+  byte-order mark; a document that is not UTF-8 is read as ISO 8859-1 (with a warning);
+- several interchanges per file, each with its own delimiters; several groups and sets.
+
+Envelope checks (SE01 = segments ST..SE inclusive, SE02 = ST02, GE01 = sets, GE02 = GS06,
+IEA01 = groups, IEA02 = ISA13) raise `EnvelopeError` in reject mode and become warnings in
+warn mode, attached to the transaction set or group they concern so that a 997 can reject
+exactly those. Bytes that cannot be read as X12 at all raise `EdiSyntaxError` in both modes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import NoReturn
+
+from intermodal.edi.control import ControlNumberSource
+from intermodal.edi.errors import (
+    EdiError,
+    EdiSyntaxError,
+    EdiWarning,
+    EnvelopeError,
+    GenerationError,
+    Location,
+    Mode,
+    Segment,
+)
+
+# Transaction set -> functional identifier code (GS01) it travels under.
+SUPPORTED_SETS: dict[str, str] = {
+    "204": "SM",  # Motor Carrier Load Tender
+    "210": "IM",  # Motor Carrier Freight Details and Invoice
+    "214": "QM",  # Transportation Carrier Shipment Status Message
+    "990": "GF",  # Response to a Load Tender
+    "997": "FA",  # Functional Acknowledgment
+}
+VERSION = "004010"
+ISA_VERSION = "00401"
+
+# ISA element widths (ISA01..ISA16) and the positions of its 16 element separators.
+_ISA_WIDTHS = (2, 10, 2, 10, 2, 15, 2, 15, 6, 4, 1, 5, 9, 1, 1, 1)
+_ISA_SEPARATORS: tuple[int, ...] = tuple(
+    3 + sum(_ISA_WIDTHS[:i]) + i for i in range(len(_ISA_WIDTHS))
+)
+_ISA_LENGTH = _ISA_SEPARATORS[-1] + 3  # ... ISA16, terminator: 106
+_TAG = re.compile(r"[A-Z][A-Z0-9]{1,2}")
+_BOM = "\ufeff"
+
+
+@dataclass(frozen=True, slots=True)
+class Delimiters:
+    """The three X12 delimiters; 004010 has no repetition separator (ISA11 is "U")."""
+
+    element: str = "*"
+    component: str = ">"
+    segment: str = "~"
+
+    def problem(self) -> str | None:
+        """Why these cannot delimit X12, or None if they can."""
+        chars = (self.element, self.component, self.segment)
+        if any(len(c) != 1 for c in chars):
+            return "each delimiter must be a single character"
+        if len(set(chars)) != 3:
+            return f"delimiters must differ: {chars!r}"
+        if any(c.isalnum() or c == " " for c in chars):
+            return f"delimiters may not be letters, digits or spaces: {chars!r}"
+        if self.element in "\r\n" or self.component in "\r\n":
+            return "only the segment terminator may be a line break"
+        return None
+
+
+@dataclass(slots=True)
+class Transaction:
+    """One transaction set (ST..SE); `segments` are those between ST and SE."""
+
+    set_id: str
+    control_number: str
+    segments: list[Segment] = field(default_factory=list)
+    number: int = field(default=0, compare=False)  # file segment number of its ST
+    declared_count: int | None = field(default=None, compare=False)  # SE01 as found
+    problems: list[EdiWarning] = field(default_factory=list, compare=False)
+
+    @property
+    def segment_count(self) -> int:
+        """What SE01 must say: ST and SE included."""
+        return len(self.segments) + 2
+
+
+@dataclass(slots=True)
+class Group:
+    """One functional group (GS..GE) of transaction sets of one kind."""
+
+    functional_id: str
+    sender: str
+    receiver: str
+    date: str
+    time: str
+    control_number: str
+    agency: str = "X"
+    version: str = VERSION
+    transactions: list[Transaction] = field(default_factory=list)
+    number: int = field(default=0, compare=False)
+    declared_count: int | None = field(default=None, compare=False)  # GE01 as found
+    problems: list[EdiWarning] = field(default_factory=list, compare=False)
+
+
+@dataclass(slots=True)
+class Interchange:
+    """One interchange (ISA..IEA). Sender and receiver are kept without ISA padding."""
+
+    sender_qualifier: str
+    sender: str
+    receiver_qualifier: str
+    receiver: str
+    date: str  # YYMMDD
+    time: str  # HHMM
+    control_number: str  # ISA13, 9 digits
+    groups: list[Group] = field(default_factory=list)
+    authorization_qualifier: str = "00"
+    authorization: str = ""
+    security_qualifier: str = "00"
+    security: str = ""
+    standards_id: str = "U"
+    version: str = ISA_VERSION
+    ack_requested: str = "0"
+    usage: str = "P"  # P production, T test
+    delimiters: Delimiters = field(default_factory=Delimiters)
+    acknowledgements: list[Segment] = field(default_factory=list)  # TA1 segments
+    number: int = field(default=0, compare=False)
+    declared_count: int | None = field(default=None, compare=False)  # IEA01 as found
+    problems: list[EdiWarning] = field(default_factory=list, compare=False)
+
+
+@dataclass(slots=True)
+class X12Document:
+    """Everything one file held, and the warnings collected while reading it."""
+
+    interchanges: list[Interchange] = field(default_factory=list)
+    warnings: list[EdiWarning] = field(default_factory=list, compare=False)
+
+    def transactions(self) -> Iterator[tuple[Interchange, Group, Transaction]]:
+        for interchange in self.interchanges:
+            for group in interchange.groups:
+                for transaction in group.transactions:
+                    yield interchange, group, transaction
+
+
+# -- parsing ---------------------------------------------------------------------------------
+def parse_x12(
+    data: bytes | str,
+    mode: Mode = "reject",
+    *,
+    partner: str | None = None,
+    document: str | None = None,
+) -> X12Document:
+    """Read every interchange in `data`.
+
+    Raises `EdiSyntaxError` when the bytes are not X12, and in reject mode `EnvelopeError`
+    at the first envelope problem; in warn mode those become `X12Document.warnings` (and
+    the `problems` of the set, group or interchange concerned). Never raises anything but
+    an `EdiError`.
+    """
+    return _Parser(data, mode, partner, document).run()
+
+
+def looks_like_x12(data: bytes) -> bool:
+    return data.lstrip(b"\xef\xbb\xbf \t\r\n")[:3] == b"ISA"
+
+
+class _Parser:
+    def __init__(
+        self, data: bytes | str, mode: Mode, partner: str | None, document: str | None
+    ) -> None:
+        self.mode = mode
+        self.partner = partner
+        self.document = document
+        self.warnings: list[EdiWarning] = []
+        if isinstance(data, str):
+            text = data
+        else:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                text = data.decode("latin-1")
+                self.note("encoding", f"not UTF-8 (byte {exc.start}), read as ISO 8859-1")
+        self.text = text[1:] if text.startswith(_BOM) else text
+        self.number = 0  # segments read so far in the whole file
+        self.tags: set[str] = set()
+
+    # reports -------------------------------------------------------------------------
+    def where(
+        self,
+        number: int | None = None,
+        tag: str | None = None,
+        element: str | None = None,
+        position: int | None = None,
+        interchange: Interchange | None = None,
+        group: Group | None = None,
+        transaction: Transaction | None = None,
+    ) -> Location:
+        return Location(
+            self.partner,
+            self.document,
+            number,
+            position,
+            tag,
+            element,
+            transaction.control_number if transaction else None,
+            group.control_number if group else None,
+            interchange.control_number if interchange else None,
+        )
+
+    def syntax(self, message: str, where: Location) -> NoReturn:
+        raise EdiSyntaxError("syntax", message, where)
+
+    def note(self, code: str, message: str, where: Location | None = None) -> None:
+        """Something worth telling that is never a reason to reject."""
+        self.warnings.append(EdiWarning(code, message, where or self.where()))
+
+    def problem(
+        self, code: str, message: str, where: Location, *owners: Transaction | Group | Interchange
+    ) -> None:
+        """An envelope problem: raised in reject mode, collected in warn mode."""
+        if self.mode == "reject":
+            raise EnvelopeError(code, message, where)
+        warning = EdiWarning(code, message, where)
+        self.warnings.append(warning)
+        for owner in owners:
+            owner.problems.append(warning)
+
+    # the file --------------------------------------------------------------------------
+    def run(self) -> X12Document:
+        text = self.text
+        doc = X12Document(warnings=self.warnings)
+        pos = _skip_space(text, 0)
+        if pos >= len(text):
+            self.syntax("empty document: expected an ISA segment", self.where())
+        while pos < len(text):
+            if not text.startswith("ISA", pos):
+                if not doc.interchanges:
+                    self.syntax(
+                        f"expected an ISA segment, found {text[pos : pos + 20]!r}",
+                        self.where(self.number + 1),
+                    )
+                last = doc.interchanges[-1]
+                if text[pos] == last.delimiters.segment:  # a stray terminator: harmless
+                    pos = _skip_space(text, pos + 1)
+                    continue
+                self.problem(
+                    "unexpected_segment",
+                    f"data after IEA that is not an ISA: {text[pos : pos + 20]!r}",
+                    self.where(self.number + 1, interchange=last),
+                    last,
+                )
+                found = text.find("ISA", pos)
+                if found < 0:
+                    break
+                pos = found
+            interchange, pos = self.interchange(pos)
+            doc.interchanges.append(interchange)
+            pos = _skip_space(text, pos)
+        return doc
+
+    def read_isa(self, pos: int) -> tuple[list[str], Delimiters, int]:
+        """ISA elements 01..16, the delimiters, and where the next segment starts."""
+        text = self.text
+        number = self.number + 1
+        at = self.where(number, "ISA")
+        if len(text) < pos + 4:
+            self.syntax("ISA segment cut short", at)
+        el = text[pos + 3]
+        if el.isalnum() or el in " \r\n":
+            self.syntax(f"{el!r} cannot be the element separator", self.where(number, "ISA"))
+        head = text[pos : pos + _ISA_LENGTH]
+        if len(head) == _ISA_LENGTH and all(head[i] == el for i in _ISA_SEPARATORS):
+            bounds = (*_ISA_SEPARATORS, _ISA_SEPARATORS[-1] + 2)
+            values = [head[bounds[i] + 1 : bounds[i + 1]] for i in range(16)]
+            term_at = pos + _ISA_LENGTH - 1
+        else:
+            values = []
+            cursor = pos + 3
+            window = pos + 400  # far beyond any ISA, padded or not
+            for _ in range(15):
+                nxt = text.find(el, cursor + 1, window)
+                if nxt < 0:
+                    self.syntax(
+                        f"ISA has fewer than 16 elements separated by {el!r}",
+                        self.where(number, "ISA", f"ISA{len(values) + 1:02d}"),
+                    )
+                values.append(text[cursor + 1 : nxt])
+                cursor = nxt
+            values.append(text[cursor + 1 : cursor + 2])
+            term_at = cursor + 2
+            self.note(
+                "isa_width",
+                "ISA is not fixed-width (106 characters); read by its element separator",
+                self.where(number, "ISA"),
+            )
+        if term_at >= len(text) or values[15] == "":
+            self.syntax("ISA segment cut short before ISA16", self.where(number, "ISA", "ISA16"))
+        delimiters = Delimiters(el, values[15], text[term_at])
+        why = delimiters.problem()
+        if why is not None:
+            self.syntax(why, self.where(number, "ISA", "ISA16"))
+        self.number = number
+        return values, delimiters, term_at + 1
+
+    def interchange(self, start: int) -> tuple[Interchange, int]:
+        values, d, pos = self.read_isa(start)
+        isa_number = self.number
+        ic = Interchange(
+            sender_qualifier=values[4],
+            sender=values[5].rstrip(" "),
+            receiver_qualifier=values[6],
+            receiver=values[7].rstrip(" "),
+            date=values[8],
+            time=values[9],
+            control_number=values[12],
+            authorization_qualifier=values[0],
+            authorization=values[1].rstrip(" "),
+            security_qualifier=values[2],
+            security=values[3].rstrip(" "),
+            standards_id=values[10],
+            version=values[11],
+            ack_requested=values[13],
+            usage=values[14],
+            delimiters=d,
+            number=isa_number,
+        )
+        if not (len(ic.control_number) == 9 and ic.control_number.isdigit()):
+            self.problem(
+                "control_number",
+                f"ISA13 must be 9 digits, found {ic.control_number!r}",
+                self.where(isa_number, "ISA", "ISA13", interchange=ic),
+                ic,
+            )
+        text = self.text
+        el, comp, term = d.element, d.component, d.segment
+        strip = "".join(c for c in "\r\n" if c != term) or "\x00"
+        tags = self.tags
+        group: Group | None = None
+        tx: Transaction | None = None
+        orphan = False  # inside an ST..SE that had no group (warn mode skips it)
+        length = len(text)
+        while pos < length:
+            end = text.find(term, pos)
+            if end < 0:
+                end = length
+            raw = text[pos:end]
+            seg_start = pos
+            pos = end + 1
+            if raw[:1] in "\r\n" or raw[-1:] in "\r\n":
+                stripped = raw.lstrip(strip)
+                seg_start += len(raw) - len(stripped)
+                raw = stripped.rstrip(strip)
+            if not raw:
+                continue
+            number = self.number + 1
+            parts = raw.split(el)
+            tag = parts[0]
+            if tag not in tags:
+                if not _TAG.fullmatch(tag):
+                    self.syntax(
+                        f"{tag[:20]!r} is not a segment identifier",
+                        self.where(number, interchange=ic, group=group, transaction=tx),
+                    )
+                tags.add(tag)
+            if tag == "ISA":
+                # another interchange starts before this one ended
+                self.close_open(ic, group, tx, number)
+                return ic, seg_start
+            self.number = number
+            if tx is not None:
+                if tag == "SE":
+                    self.close_transaction(ic, group, tx, parts, number)
+                    tx = None
+                    continue
+                if tag not in ("ST", "GS", "GE", "IEA"):
+                    elements = [
+                        ((e,) if comp not in e else _trim(tuple(e.split(comp)))) for e in parts[1:]
+                    ]
+                    while elements and elements[-1] == ("",):
+                        elements.pop()
+                    tx.segments.append(Segment(tag, tuple(elements), number, len(tx.segments) + 2))
+                    continue
+                self.problem(
+                    "missing_trailer",
+                    f"transaction set {tx.control_number} has no SE before this {tag}",
+                    self.where(number, tag, interchange=ic, group=group, transaction=tx),
+                    tx,
+                )
+                tx = None
+            if orphan:
+                if tag not in ("SE", "GS", "GE", "IEA"):
+                    continue
+                orphan = False
+                if tag == "SE":
+                    continue
+            if tag == "ST":
+                if group is None:
+                    self.problem(
+                        "unexpected_segment",
+                        "ST outside a functional group (no GS before it)",
+                        self.where(number, "ST", interchange=ic),
+                        ic,
+                    )
+                    orphan = True
+                    continue
+                tx = self.open_transaction(ic, group, parts, number)
+            elif tag == "GS":
+                if group is not None:
+                    self.problem(
+                        "missing_trailer",
+                        f"group {group.control_number} has no GE before this GS",
+                        self.where(number, "GS", interchange=ic, group=group),
+                        group,
+                    )
+                group = self.open_group(ic, parts, number)
+            elif tag == "GE":
+                if group is None:
+                    self.problem(
+                        "unexpected_segment",
+                        "GE without a GS",
+                        self.where(number, "GE", interchange=ic),
+                        ic,
+                    )
+                    continue
+                self.close_group(ic, group, parts, number)
+                group = None
+            elif tag == "IEA":
+                if group is not None:
+                    self.problem(
+                        "missing_trailer",
+                        f"group {group.control_number} has no GE before IEA",
+                        self.where(number, "IEA", interchange=ic, group=group),
+                        group,
+                    )
+                self.close_interchange(ic, parts, number)
+                return ic, pos
+            elif tag == "TA1" and group is None:
+                ic.acknowledgements.append(Segment(tag, _elements(parts, comp), number))
+            else:
+                self.problem(
+                    "unexpected_segment",
+                    f"{tag} outside a transaction set",
+                    self.where(number, tag, interchange=ic, group=group),
+                    *([group] if group else [ic]),
+                )
+        self.close_open(ic, group, tx, self.number, at_end=True)
+        return ic, pos
+
+    def close_open(
+        self,
+        ic: Interchange,
+        group: Group | None,
+        tx: Transaction | None,
+        number: int,
+        at_end: bool = False,
+    ) -> None:
+        what = "the end of the file" if at_end else "the next ISA"
+        if tx is not None:
+            self.problem(
+                "missing_trailer",
+                f"transaction set {tx.control_number} has no SE before {what}",
+                self.where(number, interchange=ic, group=group, transaction=tx),
+                tx,
+            )
+        if group is not None:
+            self.problem(
+                "missing_trailer",
+                f"group {group.control_number} has no GE before {what}",
+                self.where(number, interchange=ic, group=group),
+                group,
+            )
+        self.problem(
+            "missing_trailer",
+            f"interchange {ic.control_number} has no IEA before {what}",
+            self.where(number, interchange=ic),
+            ic,
+        )
+
+    def open_group(self, ic: Interchange, parts: list[str], number: int) -> Group:
+        values = parts[1:] + [""] * max(0, 8 - len(parts) + 1)
+        group = Group(
+            functional_id=values[0],
+            sender=values[1],
+            receiver=values[2],
+            date=values[3],
+            time=values[4],
+            control_number=values[5],
+            agency=values[6],
+            version=values[7],
+            number=number,
+        )
+        ic.groups.append(group)
+        for index, name in ((0, "GS01"), (5, "GS06"), (7, "GS08")):
+            if values[index] == "":
+                self.problem(
+                    "header",
+                    f"{name} is missing",
+                    self.where(number, "GS", name, interchange=ic, group=group),
+                    group,
+                )
+        return group
+
+    def close_group(self, ic: Interchange, group: Group, parts: list[str], number: int) -> None:
+        at = self.where(number, "GE", "GE01", interchange=ic, group=group)
+        declared = _count(parts, 1)
+        group.declared_count = declared
+        if declared != len(group.transactions):
+            self.problem(
+                "transaction_count",
+                f"GE01 says {_said(parts, 1)} transaction sets, group {group.control_number} "
+                f"has {len(group.transactions)}",
+                at,
+                group,
+            )
+        if _field(parts, 2) != group.control_number:
+            self.problem(
+                "control_mismatch",
+                f"GE02 {_said(parts, 2)} does not match GS06 {group.control_number!r}",
+                self.where(number, "GE", "GE02", interchange=ic, group=group),
+                group,
+            )
+
+    def close_interchange(self, ic: Interchange, parts: list[str], number: int) -> None:
+        declared = _count(parts, 1)
+        ic.declared_count = declared
+        if declared != len(ic.groups):
+            self.problem(
+                "group_count",
+                f"IEA01 says {_said(parts, 1)} functional groups, interchange "
+                f"{ic.control_number} has {len(ic.groups)}",
+                self.where(number, "IEA", "IEA01", interchange=ic),
+                ic,
+            )
+        if _field(parts, 2) != ic.control_number:
+            self.problem(
+                "control_mismatch",
+                f"IEA02 {_said(parts, 2)} does not match ISA13 {ic.control_number!r}",
+                self.where(number, "IEA", "IEA02", interchange=ic),
+                ic,
+            )
+
+    def open_transaction(
+        self, ic: Interchange, group: Group, parts: list[str], number: int
+    ) -> Transaction:
+        tx = Transaction(_field(parts, 1), _field(parts, 2), number=number)
+        group.transactions.append(tx)
+        if not (len(tx.set_id) == 3 and tx.set_id.isdigit()):
+            self.problem(
+                "set_id",
+                f"ST01 must be a 3-digit transaction set identifier, found {_said(parts, 1)}",
+                self.where(number, "ST", "ST01", 1, ic, group, tx),
+                tx,
+            )
+        if not 4 <= len(tx.control_number) <= 9:
+            self.problem(
+                "control_number",
+                f"ST02 must be 4 to 9 characters, found {_said(parts, 2)}",
+                self.where(number, "ST", "ST02", 1, ic, group, tx),
+                tx,
+            )
+        return tx
+
+    def close_transaction(
+        self,
+        ic: Interchange,
+        group: Group | None,
+        tx: Transaction,
+        parts: list[str],
+        number: int,
+    ) -> None:
+        count = tx.segment_count
+        tx.declared_count = declared = _count(parts, 1)
+        if declared != count:
+            self.problem(
+                "segment_count",
+                f"SE01 says {_said(parts, 1)} segments, transaction set {tx.control_number} "
+                f"has {count} (ST to SE inclusive)",
+                self.where(number, "SE", "SE01", count, ic, group, tx),
+                tx,
+            )
+        if _field(parts, 2) != tx.control_number:
+            self.problem(
+                "control_mismatch",
+                f"SE02 {_said(parts, 2)} does not match ST02 {tx.control_number!r}",
+                self.where(number, "SE", "SE02", count, ic, group, tx),
+                tx,
+            )
+
+
+def _skip_space(text: str, pos: int) -> int:
+    length = len(text)
+    while pos < length and text[pos] in " \t\r\n\x00\x1a":  # \x1a: DOS end-of-file
+        pos += 1
+    return pos
+
+
+def _elements(parts: list[str], comp: str) -> tuple[tuple[str, ...], ...]:
+    elements = [(e,) if comp not in e else _trim(tuple(e.split(comp))) for e in parts[1:]]
+    while elements and elements[-1] == ("",):
+        elements.pop()
+    return tuple(elements)
+
+
+def _trim(components: tuple[str, ...]) -> tuple[str, ...]:
+    end = len(components)
+    while end > 1 and components[end - 1] == "":
+        end -= 1
+    return components[:end]
+
+
+def _field(parts: list[str], position: int) -> str:
+    return parts[position] if position < len(parts) else ""
+
+
+def _said(parts: list[str], position: int) -> str:
+    return repr(parts[position]) if position < len(parts) else "nothing"
+
+
+def _count(parts: list[str], position: int) -> int | None:
+    raw = _field(parts, position).strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 12 else None
+
+
+# -- generation ------------------------------------------------------------------------------
+def generate_x12(
+    document: X12Document | Interchange | Sequence[Interchange],
+    *,
+    delimiters: Delimiters | None = None,
+    newline: bool = False,
+    encoding: str = "utf-8",
+) -> bytes:
+    """Write interchanges as X12, computing SE01, GE01 and IEA01 and echoing control numbers.
+
+    Control numbers are taken as they are in the model (use `build_interchange` to
+    allocate new ones). `delimiters` overrides each interchange's own; `newline` writes a
+    line break after every terminator. A value that contains a delimiter or a line break
+    cannot be written in X12 (it has no escape character) and raises `GenerationError`.
+    """
+    if isinstance(document, X12Document):
+        interchanges: Sequence[Interchange] = document.interchanges
+    elif isinstance(document, Interchange):
+        interchanges = [document]
+    else:
+        interchanges = document
+    out: list[str] = []
+    for ic in interchanges:
+        d = delimiters or ic.delimiters
+        why = d.problem()
+        if why is not None:
+            raise GenerationError("delimiters", why)
+        _Writer(d, "\n" if newline and d.segment != "\n" else "", out).interchange(ic)
+    try:
+        return "".join(out).encode(encoding)
+    except UnicodeEncodeError as exc:
+        raise GenerationError("encoding", f"cannot be written in {encoding}: {exc}") from None
+
+
+class _Writer:
+    def __init__(self, d: Delimiters, eol: str, out: list[str]) -> None:
+        self.d = d
+        self.end = d.segment + eol
+        self.out = out
+        self.forbidden = {d.element, d.component, d.segment, "\r", "\n"}
+
+    def check(self, value: str, where: str) -> str:
+        if self.forbidden.intersection(value):
+            raise GenerationError(
+                "delimiter_in_value",
+                f"{value!r} holds a delimiter or line break, which X12 cannot escape",
+                Location(segment_tag=where[:-2] or None, element=where),
+            )
+        return value
+
+    def segment(self, tag: str, elements: Sequence[Sequence[str]], position: int = 0) -> None:
+        if not _TAG.fullmatch(tag) or tag == "ISA":
+            raise GenerationError(
+                "segment", f"{tag!r} is not a segment identifier", Location(segment_tag=tag)
+            )
+        parts = [tag]
+        comp = self.d.component
+        for index, element in enumerate(elements, 1):
+            ref = f"{tag}{index:02d}"
+            if len(element) == 1:
+                parts.append(self.check(element[0], ref))
+            else:
+                parts.append(comp.join(self.check(c, ref) for c in element))
+        self.out.append(self.d.element.join(parts) + self.end)
+
+    def interchange(self, ic: Interchange) -> None:
+        isa = [
+            ic.authorization_qualifier,
+            ic.authorization,
+            ic.security_qualifier,
+            ic.security,
+            ic.sender_qualifier,
+            ic.sender,
+            ic.receiver_qualifier,
+            ic.receiver,
+            ic.date,
+            ic.time,
+            ic.standards_id,
+            ic.version,
+            ic.control_number.rjust(9, "0"),
+            ic.ack_requested,
+            ic.usage,
+        ]
+        fixed = []
+        for index, (value, width) in enumerate(zip(isa, _ISA_WIDTHS, strict=False), 1):
+            self.check(value, f"ISA{index:02d}")
+            if len(value) > width:
+                raise GenerationError(
+                    "isa_width",
+                    f"{value!r} is longer than the {width} characters ISA{index:02d} holds",
+                    Location(segment_tag="ISA", element=f"ISA{index:02d}"),
+                )
+            fixed.append(value.ljust(width))
+        self.out.append("ISA" + self.d.element + self.d.element.join(fixed) + self.d.element)
+        self.out.append(self.d.component + self.end)
+        for ta1 in ic.acknowledgements:
+            self.segment(ta1.tag, ta1.elements)
+        for group in ic.groups:
+            self.group(group)
+        self.segment("IEA", [(str(len(ic.groups)),), (ic.control_number.rjust(9, "0"),)])
+
+    def group(self, group: Group) -> None:
+        self.segment(
+            "GS",
+            [
+                (group.functional_id,),
+                (group.sender,),
+                (group.receiver,),
+                (group.date,),
+                (group.time,),
+                (group.control_number,),
+                (group.agency,),
+                (group.version,),
+            ],
+        )
+        for tx in group.transactions:
+            self.segment("ST", [(tx.set_id,), (tx.control_number,)])
+            for segment in tx.segments:
+                self.segment(segment.tag, segment.elements)
+            self.segment("SE", [(str(tx.segment_count),), (tx.control_number,)])
+        self.segment("GE", [(str(len(group.transactions)),), (group.control_number,)])
+
+
+# -- building outbound interchanges ----------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Party:
+    """An ISA identity: qualifier (ISA05/07: 02 SCAC, ZZ mutually defined, ...) and id."""
+
+    qualifier: str
+    id: str
+
+
+def build_interchange(
+    transactions: Sequence[tuple[str, Sequence[Segment]]],
+    *,
+    sender: Party,
+    receiver: Party,
+    control: ControlNumberSource,
+    partner: str,
+    at: datetime | None = None,
+    usage: str = "P",
+    ack_requested: str = "0",
+    group_sender: str | None = None,
+    group_receiver: str | None = None,
+    delimiters: Delimiters | None = None,
+) -> Interchange:
+    """An interchange holding `transactions` (set id, body segments), ready to generate.
+
+    One functional group per kind of set (a group holds one functional identifier).
+    ISA13 and GS06 come from `control` (kinds "ISA" and "GS" for `partner`), so they
+    increase across calls and restarts; ST02 counts 0001, 0002, ... within each group,
+    which is all the standard asks (unique within the group).
+    """
+    now = (at or datetime.now(UTC)).astimezone(UTC)
+    ic = Interchange(
+        sender_qualifier=sender.qualifier,
+        sender=sender.id,
+        receiver_qualifier=receiver.qualifier,
+        receiver=receiver.id,
+        date=now.strftime("%y%m%d"),
+        time=now.strftime("%H%M"),
+        control_number=f"{control.next(partner, 'ISA'):09d}",
+        ack_requested=ack_requested,
+        usage=usage,
+        delimiters=delimiters or Delimiters(),
+    )
+    by_function: dict[str, Group] = {}
+    for set_id, segments in transactions:
+        functional_id = SUPPORTED_SETS.get(set_id)
+        if functional_id is None:
+            raise GenerationError(
+                "unsupported_set",
+                f"transaction set {set_id!r} is not one of {sorted(SUPPORTED_SETS)}",
+            )
+        group = by_function.get(functional_id)
+        if group is None:
+            group = Group(
+                functional_id=functional_id,
+                sender=group_sender or sender.id,
+                receiver=group_receiver or receiver.id,
+                date=now.strftime("%Y%m%d"),
+                time=now.strftime("%H%M"),
+                control_number=str(control.next(partner, "GS")),
+            )
+            by_function[functional_id] = group
+            ic.groups.append(group)
+        control_number = f"{len(group.transactions) + 1:04d}"
+        group.transactions.append(Transaction(set_id, control_number, list(segments)))
+    return ic
+
+
+# -- 997 functional acknowledgements ---------------------------------------------------------
+# Problem codes -> AK502 (Transaction Set Syntax Error Code, element 718).
+_AK5_CODES = {
+    "unsupported_set": "1",
+    "missing_trailer": "2",
+    "control_mismatch": "3",
+    "segment_count": "4",
+    "set_id": "6",
+    "control_number": "7",
+}
+# Problem codes -> AK905 (Functional Group Syntax Error Code, element 716).
+_AK9_CODES = {
+    "missing_trailer": "3",
+    "control_mismatch": "4",
+    "transaction_count": "5",
+    "header": "6",
+}
+
+
+def acknowledgement_997(
+    group: Group, supported: Collection[str] = tuple(SUPPORTED_SETS)
+) -> list[Segment]:
+    """The body of a 997 answering `group`: AK1, AK2/AK5 per set, AK9.
+
+    A set is rejected (AK501 R) when it had problems (parse in warn mode to keep them) or
+    is not in `supported`; the group is accepted (A), accepted with errors (E), partially
+    accepted (P) or rejected (R) accordingly.
+    """
+    body = [Segment.of("AK1", group.functional_id, group.control_number)]
+    accepted = 0
+    for tx in group.transactions:
+        codes = [_AK5_CODES.get(p.code, "5") for p in tx.problems]
+        if tx.set_id not in supported:
+            codes.insert(0, "1")
+        unique = list(dict.fromkeys(codes))[:5]  # AK502..AK506
+        body.append(Segment.of("AK2", tx.set_id, tx.control_number))
+        if unique:
+            body.append(Segment.of("AK5", "R", *unique))
+        else:
+            body.append(Segment.of("AK5", "A"))
+            accepted += 1
+    received = len(group.transactions)
+    group_codes = list(dict.fromkeys(_AK9_CODES.get(p.code, "6") for p in group.problems))[:5]
+    if received and accepted == 0:
+        status = "R"
+    elif accepted < received:
+        status = "P"
+    elif group_codes:
+        status = "E"
+    else:
+        status = "A"
+    included = group.declared_count if group.declared_count is not None else received
+    body.append(
+        Segment.of("AK9", status, str(included), str(received), str(accepted), *group_codes)
+    )
+    return body
+
+
+def acknowledge(
+    document: X12Document,
+    *,
+    control: ControlNumberSource,
+    partner: str,
+    at: datetime | None = None,
+    supported: Collection[str] = tuple(SUPPORTED_SETS),
+) -> list[Interchange]:
+    """One interchange per received interchange, holding a 997 for each of its groups,
+    addressed back to its sender (sender and receiver swapped, GS02/GS03 too)."""
+    answers = []
+    for ic in document.interchanges:
+        if not ic.groups:
+            continue
+        first = ic.groups[0]
+        answers.append(
+            build_interchange(
+                [("997", acknowledgement_997(g, supported)) for g in ic.groups],
+                sender=Party(ic.receiver_qualifier, ic.receiver),
+                receiver=Party(ic.sender_qualifier, ic.sender),
+                control=control,
+                partner=partner,
+                at=at,
+                usage=ic.usage,
+                group_sender=first.receiver,
+                group_receiver=first.sender,
+                delimiters=ic.delimiters,
+            )
+        )
+    return answers
+
+
+__all__ = [
+    "SUPPORTED_SETS",
+    "Delimiters",
+    "EdiError",
+    "Group",
+    "Interchange",
+    "Party",
+    "Segment",
+    "Transaction",
+    "X12Document",
+    "acknowledge",
+    "acknowledgement_997",
+    "build_interchange",
+    "generate_x12",
+    "looks_like_x12",
+    "parse_x12",
+]
