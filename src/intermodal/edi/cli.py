@@ -174,7 +174,8 @@ def parse_command(
     partner: Annotated[str | None, typer.Option(help="partner name for the report")] = None,
 ) -> None:
     """Print the interchanges, groups and transaction sets FILE holds, or why it is rejected."""
-    out = Console(highlight=False, soft_wrap=True)
+    # Not a terminal (a pipe, a log, a test): wide enough that no label is cut.
+    out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         data = file.read_bytes()
