@@ -90,8 +90,10 @@ class Separators:
             return "each service character must be a single character"
         if len(set(chars)) != len(chars):
             return f"service characters must differ: {''.join(chars)!r}"
-        if any(c.isalnum() or c in " \r\n" for c in chars):
-            return f"service characters may not be letters, digits or blanks: {chars!r}"
+        if any(c.isalnum() or c == " " for c in chars):
+            return f"service characters may not be letters, digits or spaces: {chars!r}"
+        if any(c in "\r\n" for c in chars if c != self.segment):
+            return "only the segment terminator may be a line break"
         if self.decimal not in ",.":
             return f"the decimal mark must be ',' or '.', not {self.decimal!r}"
         return None
