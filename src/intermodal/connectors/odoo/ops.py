@@ -1,0 +1,116 @@
+"""What a command asks of Odoo, as data: the mappings produce these, the writer executes them.
+
+An op names its Odoo record by the hub's reference (`Ref`), never by a database id the
+hub would have to remember, so the same op means the same thing on every replay. Values
+may hold `Ref`s too (a customer, a product, a currency); the writer resolves them all
+with one `search_read` per model and reference field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Stages run in this order inside one flush: what later ops point at exists by then.
+STAGE_PARTNERS = 0
+STAGE_DOCUMENTS = 1
+STAGE_DOCUMENT_ACTIONS = 2
+STAGE_FOLLOW_UPS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """An Odoo record named by `field == value` (or `alt_field == value`, e.g. an order named
+    by the hub's `client_order_ref` or, when it was born in Odoo, by its own `name`)."""
+
+    model: str
+    field: str
+    value: str | int
+    alt_field: str | None = None
+    domain: tuple[tuple[str, str, Any], ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str, str | None, str | int]:
+        return (self.model, self.field, self.alt_field, self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class PickingsOf:
+    """The outgoing transfers (deliveries) of a sale order: what a shipment moves."""
+
+    order: Ref
+
+    @property
+    def key(self) -> tuple[str, str, str | None, str | int]:
+        return ("stock.picking", "sale_id", None, str(self.order.key))
+
+
+Target = Ref | PickingsOf
+
+
+@dataclass(slots=True)
+class Upsert:
+    """Create the record named by `ref` unless it exists; `values` are written either way,
+    `create_values` only on create (lines, the reference itself)."""
+
+    ref: Ref
+    values: dict[str, Any]
+    create_values: dict[str, Any] = field(default_factory=dict)
+    stage: int = STAGE_DOCUMENTS
+
+
+@dataclass(slots=True)
+class Write:
+    target: Target
+    values: dict[str, Any]
+    stage: int = STAGE_FOLLOW_UPS
+
+
+@dataclass(slots=True)
+class Call:
+    """A business method over the target's records (`action_confirm`, `button_validate`),
+    skipped for records already in `reached` so a replay is a no-op, never an error."""
+
+    target: Target
+    method: str
+    reached: frozenset[str]
+    result_state: str
+    stage: int = STAGE_FOLLOW_UPS
+
+
+@dataclass(slots=True)
+class Note:
+    """An internal note on the record's chatter; `marker` makes it findable on a replay."""
+
+    target: Ref
+    body: str
+    marker: str
+    stage: int = STAGE_FOLLOW_UPS
+
+
+@dataclass(slots=True)
+class Activity:
+    """A to-do on the record for a person (an exception to look at)."""
+
+    target: Ref
+    summary: str
+    note: str
+    marker: str
+    deadline: str
+    stage: int = STAGE_FOLLOW_UPS
+
+
+Op = Upsert | Write | Call | Note | Activity
+
+
+class MappingError(ValueError):
+    """A command that cannot become Odoo ops (wrong shape, unknown type): never retried."""
+
+
+def op_record_key(op: Op) -> tuple[Any, ...]:
+    """The Odoo record an op changes: two ops on one record are never reordered."""
+    if isinstance(op, Upsert):
+        return op.ref.key
+    if isinstance(op, Write | Call):
+        return op.target.key
+    return (type(op).__name__, op.marker)
