@@ -33,6 +33,12 @@ class Command:
     payload: bytes
     correlation_id: str
     attempts: int
+    # [odoo-connector] False only when no earlier delivery of this command can have reached
+    # the endpoint: never claimed (no lease), never failed, never replayed. A sink that
+    # must look for an earlier effect before creating something (Odoo notes) skips the
+    # look-up then. A false True costs a look-up; a false False is impossible by the claim
+    # protocol (every claim leaves a lease or a new next_attempt_at behind).
+    maybe_sent: bool = True
 
     @classmethod
     def from_row(cls, row: Any) -> Command:
@@ -45,6 +51,9 @@ class Command:
             payload=bytes(row.payload),
             correlation_id=row.correlation_id,
             attempts=row.attempts,
+            maybe_sent=bool(  # [odoo-connector]
+                row.attempts or row.lease_until is not None or row.next_attempt_at != row.created_at
+            ),
         )
 
 
@@ -152,3 +161,6 @@ def unknown_kinds(endpoints: dict[str, Endpoint]) -> list[str]:
         for name, e in endpoints.items()
         if e.kind not in SINK_FACTORIES
     ]
+
+
+import intermodal.connectors.odoo.sink  # noqa: E402, F401  [odoo-connector] registers the "odoo" kind
