@@ -1,0 +1,326 @@
+"""Change capture: Odoo's own changes become inbox messages, like any partner's.
+
+Two ways in, same result:
+
+- **Automation-rule webhooks** (Odoo 17+, `base.automation` with a "Send Webhook
+  Notification" action): Odoo POSTs `{"_action", "_id", "_model", "id", <fields>}` after
+  the change commits. Odoo cannot sign it or add headers, so the URL carries the partner's
+  token: `POST /v1/odoo/<partner>/changes?token=<token>` (a bearer header works too).
+- **A `write_date` polling cursor** for servers without webhooks (or as a safety net):
+  `search_read` of records written since the cursor, in `(write_date, id)` order.
+
+Both turn a record into canonical events with ids derived from the record and its state
+(`odoo:<model>:<id>:<state>`), so the same change seen twice (webhook and poll, or a
+re-read of the overlap window) is one event: the applier drops the second by id.
+
+Mapping (inbound): a confirmed sale.order is the shipment (`shipment.upserted`) and its
+`booked` milestone; a cancelled one is `cancelled`; a validated outgoing picking is
+`dispatched`, a cancelled one `cancelled` (`mappings/stock_picking.py`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Column, Integer, MetaData, String, Table, select
+
+from intermodal.api.errors import ApiError
+from intermodal.canonical.events import EventError, parse_events
+from intermodal.config import WRITE_SCOPE, Settings, token_hash
+from intermodal.connectors.odoo.client import OdooClient
+from intermodal.connectors.odoo.mappings.sale_order import order_key
+from intermodal.connectors.odoo.mappings.stock_picking import picking_milestone
+from intermodal.engine.ids import iso, sortable_id, utcnow
+from intermodal.engine.inbox import InboxMessage, Receipt
+from intermodal.hub import Hub
+from intermodal.store import Store
+
+log = logging.getLogger(__name__)
+
+# Fields an automation rule (or the poller) must send per model for the mapping below.
+CAPTURE_FIELDS: dict[str, list[str]] = {
+    "sale.order": ["name", "client_order_ref", "state", "write_date"],
+    "stock.picking": ["name", "origin", "state", "picking_type_code", "write_date"],
+}
+_ODOO_DATETIME = "%Y-%m-%d %H:%M:%S"
+_MAX_BODY = 1024 * 1024
+
+Submit = Callable[[list[InboxMessage]], Awaitable[list[Receipt]]]
+
+
+# -- Odoo record -> canonical events (pure) --------------------------------------------------
+def _when(record: dict[str, Any]) -> datetime:
+    value = record.get("write_date")
+    if isinstance(value, str):
+        try:
+            return datetime.strptime(value[:19], _ODOO_DATETIME).replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return utcnow()
+
+
+def events_from_record(model: str, record: dict[str, Any], source: str) -> list[dict[str, Any]]:
+    """The canonical events one Odoo record change asserts (none when it asserts nothing)."""
+    record_id = record.get("id", record.get("_id"))
+    state = record.get("state")
+    if not isinstance(record_id, int) or not isinstance(state, str):
+        return []
+    at = iso(_when(record))
+    base = {"specversion": "1.0", "source": source, "time": at}
+    events: list[dict[str, Any]] = []
+    if model == "sale.order":
+        key = order_key(record)
+        if key is None:
+            return []
+        if state == "sale":
+            references: dict[str, Any] = {}
+            if isinstance(record.get("name"), str):
+                references["odoo_sale_order"] = record["name"]
+            if isinstance(record.get("client_order_ref"), str) and record["client_order_ref"]:
+                references["customer_reference"] = record["client_order_ref"]
+            events.append(
+                {
+                    **base,
+                    "id": f"odoo:sale.order:{record_id}:upserted",
+                    "type": "intermodal.shipment.upserted",
+                    "subject": key,
+                    "data": {"key": key, "references": references},
+                }
+            )
+            milestone = "booked"
+        elif state == "cancel":
+            milestone = "cancelled"
+        else:
+            return []
+    elif model == "stock.picking":
+        if record.get("picking_type_code") not in (None, "outgoing"):
+            return []
+        origin = record.get("origin")
+        found = picking_milestone(record)
+        if found is None or not isinstance(origin, str) or not origin.strip():
+            return []
+        key, milestone = origin.strip(), found.value
+    else:
+        return []
+    events.append(
+        {
+            **base,
+            "id": f"odoo:{model}:{record_id}:{state}",
+            "type": "intermodal.shipment.milestone",
+            "subject": key,
+            "data": {"milestone": milestone, "occurred_at": at},
+        }
+    )
+    try:
+        parse_events(orjson.dumps(events), max_events=10)
+    except EventError as exc:  # e.g. an order name the canonical key cannot hold
+        log.warning("odoo %s %s: not a valid shipment change: %s", model, record_id, exc)
+        return []
+    return events
+
+
+def inbox_message(partner: str, channel: str, events: list[dict[str, Any]]) -> InboxMessage:
+    body = orjson.dumps(events)
+    message_id = "odoo-" + hashlib.sha256(body).hexdigest()[:32]
+    return InboxMessage(partner, message_id, channel, "application/json", body, sortable_id("corr"))
+
+
+# -- webhooks ---------------------------------------------------------------------------------
+def odoo_capture_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
+    """`POST /v1/odoo/{partner}/changes`: Odoo automation-rule webhooks into the inbox."""
+    router = APIRouter(tags=["ingress"])
+
+    @router.post(
+        "/v1/odoo/{partner}/changes",
+        status_code=202,
+        summary="Receive an Odoo automation-rule webhook (token in ?token= or a bearer header)",
+    )
+    async def odoo_change(partner: str, request: Request) -> Response:
+        config = settings.partners.get(partner)
+        if config is None or config.kind != "odoo":
+            raise ApiError(404, "unknown_partner", f"no Odoo partner named '{partner}'")
+        header = request.headers.get("authorization", "")
+        scheme, _, bearer = header.partition(" ")
+        token = bearer.strip() if scheme.lower() == "bearer" else request.query_params.get("token")
+        entry = settings.tokens.get(token_hash(token)) if token else None
+        if entry is None or entry[0] != partner:
+            raise ApiError(
+                401,
+                "unauthorized",
+                "a valid token of this partner is required (?token= or Authorization: Bearer)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if WRITE_SCOPE not in entry[1]:
+            raise ApiError(403, "forbidden", f"this token lacks the '{WRITE_SCOPE}' scope")
+        body = await request.body()
+        if len(body) > _MAX_BODY:
+            raise ApiError(413, "payload_too_large", f"body larger than {_MAX_BODY} bytes")
+        try:
+            record = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise ApiError(400, "bad_json", "body is not valid JSON") from None
+        if not isinstance(record, dict) or not isinstance(record.get("_model"), str):
+            raise ApiError(
+                422, "invalid_change", "expected an Odoo webhook object with '_model' and 'id'"
+            )
+        model = record["_model"]
+        events = events_from_record(model, record, f"odoo/{partner}")
+        if not events:
+            return JSONResponse({"events": 0, "ignored": True}, status_code=200)
+        message = inbox_message(partner, "odoo-webhook", events)
+        try:
+            (receipt,) = await hub().committer.submit([message])
+        except Exception:
+            raise ApiError(
+                503, "unavailable", "the store is unavailable; retry later",
+                headers={"Retry-After": "5"},
+            ) from None  # fmt: skip
+        return JSONResponse(
+            {
+                "receipt_id": receipt.receipt_id,
+                "duplicate": receipt.duplicate,
+                "events": len(events),
+            },
+            status_code=200 if receipt.duplicate else 202,
+        )
+
+    return router
+
+
+# -- polling ----------------------------------------------------------------------------------
+cursor_metadata = MetaData()
+# Kept out of the hub's alembic migrations for now: created on first use (CREATE IF NOT
+# EXISTS). It belongs in a migration once the connector settles.
+capture_cursors = Table(
+    "odoo_capture_cursors",
+    cursor_metadata,
+    Column("partner", String(64), primary_key=True),
+    Column("model", String(128), primary_key=True),
+    Column("write_date", String(32), nullable=False),
+    Column("record_id", Integer, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+
+class WriteDatePoller:
+    """Reads records written since the cursor and hands their events to the inbox.
+
+    The cursor is `(write_date, id)` of the last record read. Odoo stamps `write_date` with
+    the transaction's start time, so a transaction that commits after a later one can
+    appear *behind* the cursor; each poll therefore starts `overlap` seconds before it and
+    lets the inbox and the event ids drop what was seen. Inside one read, pages follow the
+    `(write_date, id)` order, so records written in the same second are never skipped at a
+    page boundary.
+    """
+
+    def __init__(
+        self,
+        client: OdooClient,
+        store: Store,
+        partner: str,
+        submit: Submit,
+        models: dict[str, list[str]] | None = None,
+        overlap_seconds: float = 10.0,
+        page_size: int = 200,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.partner = partner
+        self.submit = submit
+        self.models = models or CAPTURE_FIELDS
+        self.overlap = timedelta(seconds=overlap_seconds)
+        self.page_size = page_size
+        cursor_metadata.create_all(store.engine, checkfirst=True)
+
+    def cursor(self, model: str) -> tuple[str, int] | None:
+        with self.store.read() as conn:
+            row = conn.execute(
+                select(capture_cursors.c.write_date, capture_cursors.c.record_id).where(
+                    capture_cursors.c.partner == self.partner, capture_cursors.c.model == model
+                )
+            ).first()
+        return (str(row.write_date), int(row.record_id)) if row else None
+
+    def _save(self, model: str, write_date: str, record_id: int) -> None:
+        values = {"write_date": write_date, "record_id": record_id, "updated_at": iso(utcnow())}
+        with self.store.write() as conn:
+            updated = conn.execute(
+                capture_cursors.update()
+                .where(capture_cursors.c.partner == self.partner, capture_cursors.c.model == model)
+                .values(values)
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    capture_cursors.insert().values(partner=self.partner, model=model, **values)
+                )
+
+    async def poll_once(self) -> int:
+        """One pass over every model; returns how many records were read."""
+        total = 0
+        for model, fields in self.models.items():
+            total += await self._poll_model(model, fields)
+        return total
+
+    async def _poll_model(self, model: str, fields: list[str]) -> int:
+        cursor = await asyncio.to_thread(self.cursor, model)
+        since: list[Any] = []
+        if cursor is not None:
+            start = datetime.strptime(cursor[0], _ODOO_DATETIME) - self.overlap
+            since = [["write_date", ">=", start.strftime(_ODOO_DATETIME)]]
+        after: tuple[str, int] | None = None
+        read = 0
+        wanted = sorted(set(fields) | {"write_date"})
+        while True:
+            domain = list(since)
+            if after is not None:
+                domain += [
+                    "|",
+                    ["write_date", ">", after[0]],
+                    "&",
+                    ["write_date", "=", after[0]],
+                    ["id", ">", after[1]],
+                ]
+            rows = await self.client.call(
+                model,
+                "search_read",
+                domain=domain,
+                fields=wanted,
+                order="write_date asc, id asc",
+                limit=self.page_size,
+            )
+            if not rows:
+                break
+            read += len(rows)
+            messages = []
+            for row in rows:
+                events = events_from_record(model, row, f"odoo/{self.partner}")
+                if events:
+                    messages.append(inbox_message(self.partner, "odoo-poll", events))
+            if messages:
+                await self.submit(messages)  # durable before the cursor moves past them
+            last = rows[-1]
+            after = (str(last["write_date"]), int(last["id"]))
+            if cursor is None or after > cursor:
+                await asyncio.to_thread(self._save, model, *after)
+                cursor = after
+            if len(rows) < self.page_size:
+                break
+        return read
+
+    async def run(self, interval_seconds: float = 30.0) -> None:
+        """Poll until cancelled; a failed pass is logged and tried again next interval."""
+        while True:
+            try:
+                await self.poll_once()
+            except Exception:
+                log.exception("odoo polling for partner %s failed; next try in %ss",
+                              self.partner, interval_seconds)  # fmt: skip
+            await asyncio.sleep(interval_seconds)
