@@ -22,6 +22,7 @@ from intermodal import __version__
 from intermodal.api.errors import ApiError, install
 from intermodal.canonical.events import EventError, decode_json, parse_event, parse_events
 from intermodal.config import READ_SCOPE, WRITE_SCOPE, Settings, token_hash
+from intermodal.connectors.odoo.capture import odoo_capture_router
 from intermodal.delivery import dead_letters
 from intermodal.engine import reads
 from intermodal.engine.ids import sortable_id
@@ -70,6 +71,8 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
 
     def hub() -> Hub:
         return hub_holder["hub"]
+
+    app.include_router(odoo_capture_router(settings, hub))  # [odoo-connector] Odoo webhooks
 
     tolerance = settings.hub.signature_tolerance_seconds
     max_body = settings.hub.max_body_bytes
