@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, select, text, tuple_, update
+from sqlalchemy import Connection, bindparam, select, text, update
 
 from intermodal.canonical.events import (
     CanonicalEvent,
@@ -425,14 +425,23 @@ class Applier:
     ) -> tuple[set[tuple[str, str]], set[str]]:
         seen_ids: set[tuple[str, str]] = set()
         seen_meanings: set[str] = set()
-        id_list, meaning_list = list(ids), list(meanings)
+        meaning_list = list(meanings)
         not_dup = events.c.outcome != "duplicate"
-        for start in range(0, len(id_list), _CHUNK):
-            chunk = id_list[start : start + _CHUNK]
-            q = select(events.c.partner, events.c.event_id).where(
-                tuple_(events.c.partner, events.c.event_id).in_(chunk), not_dup
-            )
-            seen_ids.update((r.partner, r.event_id) for r in conn.execute(q))
+        # One query per partner: SQLite cannot use the (partner, event_id) index for a
+        # row-value `IN (VALUES ...)` and scans the whole events table in every batch
+        # (found by the crash-safety test); `partner = ? AND event_id IN (...)` is an
+        # index search on both backends.
+        by_partner: dict[str, list[str]] = {}
+        for partner, event_id in ids:
+            by_partner.setdefault(partner, []).append(event_id)
+        for partner, id_list in by_partner.items():
+            for start in range(0, len(id_list), _CHUNK):
+                q = select(events.c.partner, events.c.event_id).where(
+                    events.c.partner == partner,
+                    events.c.event_id.in_(id_list[start : start + _CHUNK]),
+                    not_dup,
+                )
+                seen_ids.update((r.partner, r.event_id) for r in conn.execute(q))
         for start in range(0, len(meaning_list), _CHUNK):
             chunk2 = meaning_list[start : start + _CHUNK]
             q2 = select(events.c.meaning_key).where(events.c.meaning_key.in_(chunk2), not_dup)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 
 from intermodal.engine.ids import iso, sortable_id, utcnow
 from intermodal.store import Store
@@ -118,17 +118,26 @@ def _lookup(
     conn: Any, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[str, str, bytes]]:
     found: dict[tuple[str, str], tuple[str, str, bytes]] = {}
-    for start in range(0, len(keys), _LOOKUP_CHUNK):
-        chunk = keys[start : start + _LOOKUP_CHUNK]
-        query = select(
-            inbox.c.partner,
-            inbox.c.message_id,
-            inbox.c.receipt_id,
-            inbox.c.received_at,
-            inbox.c.body,
-        ).where(tuple_(inbox.c.partner, inbox.c.message_id).in_(chunk))
-        for r in conn.execute(query):
-            found[(r.partner, r.message_id)] = (r.receipt_id, r.received_at, bytes(r.body))
+    # One query per partner: SQLite cannot use the (partner, message_id) index for a
+    # row-value `IN (VALUES ...)` and scans the whole inbox (found by the crash-safety
+    # test); `partner = ? AND message_id IN (...)` is an index search on both backends.
+    by_partner: dict[str, list[str]] = {}
+    for partner, message_id in keys:
+        by_partner.setdefault(partner, []).append(message_id)
+    for partner, ids in by_partner.items():
+        for start in range(0, len(ids), _LOOKUP_CHUNK):
+            query = select(
+                inbox.c.partner,
+                inbox.c.message_id,
+                inbox.c.receipt_id,
+                inbox.c.received_at,
+                inbox.c.body,
+            ).where(
+                inbox.c.partner == partner,
+                inbox.c.message_id.in_(ids[start : start + _LOOKUP_CHUNK]),
+            )
+            for r in conn.execute(query):
+                found[(r.partner, r.message_id)] = (r.receipt_id, r.received_at, bytes(r.body))
     return found
 
 
