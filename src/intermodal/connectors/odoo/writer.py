@@ -212,6 +212,8 @@ class Writer:
                 if isinstance(op, Upsert):
                     values = _substitute(op.values, ids)
                     rid = ids.get(op.ref.key)
+                    if rid is None and op.ref.field == "id":
+                        raise _Unresolved(f"Odoo has no {op.ref.model} with id {op.ref.value}")
                     if rid is None:
                         create = {**_substitute(op.create_values, ids), **values}
                         if op.ref.field != "id":  # the reference commits with the record
