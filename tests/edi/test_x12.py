@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -403,3 +404,12 @@ def test_997_rejects_sets_not_supported() -> None:
     doc = parse_x12(golden("214_newline_terminated.x12"))
     body = acknowledgement_997(doc.interchanges[0].groups[0], supported=("204",))
     assert [s.values() for s in body][1:] == [["214", "0001"], ["R", "1"], ["R", "1", "1", "0"]]
+
+
+def test_garbage_collection_is_back_on_after_a_parse_and_after_an_error() -> None:
+    assert gc.isenabled()
+    parse_x12(golden("204_load_tender.x12"))
+    assert gc.isenabled()
+    with pytest.raises(EdiError):
+        parse_x12(b"ISA*")
+    assert gc.isenabled()

@@ -42,6 +42,7 @@ from intermodal.edi.errors import (
     Mode,
     Segment,
     element_ref,
+    gc_paused,
 )
 
 SUPPORTED_MESSAGES = ("IFTSTA", "IFTMIN")
@@ -242,7 +243,8 @@ def parse_edifact(
             raw = data.encode("utf-8", "replace")
     else:
         raw = data
-    return _Parser(raw, mode, partner, document).run()
+    with gc_paused():
+        return _Parser(raw, mode, partner, document).run()
 
 
 def looks_like_edifact(data: bytes) -> bool:
@@ -1007,7 +1009,8 @@ def build_interchange(
     for index, (message_type, segments) in enumerate(messages, 1):
         identifier = (message_type, directory[:1], directory[1:], "UN")
         group.messages.append(Message(str(index), identifier, list(segments)))
-    return Interchange(header, [group], separators, una=separators != DEFAULT_SEPARATORS)
+    groups = [group] if group.messages else []  # an empty implicit group reads back as none
+    return Interchange(header, groups, separators, una=separators != DEFAULT_SEPARATORS)
 
 
 __all__ = [

@@ -16,7 +16,9 @@ are born: `segment.decimal(4)` fails with the segment's own number and `B304` in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -263,6 +265,25 @@ class Segment:
             ) from None
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a parser builds a document.
+
+    A parsed document is hundreds of thousands of small tuples; each allocation batch
+    triggers a generation-0 collection that scans them all again, which measured as half
+    of the parse time. The parsers create no reference cycles, so reference counting frees
+    everything they make; only collection is deferred, and only if it was enabled.
+    """
+    enabled = gc.isenabled()
+    if enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _trim(components: tuple[str, ...]) -> tuple[str, ...]:
     end = len(components)
     while end > 1 and components[end - 1] == "":
@@ -306,6 +327,7 @@ __all__ = [
     "Mode",
     "Segment",
     "element_ref",
+    "gc_paused",
     "read_decimal",
     "read_implied_decimal",
 ]

@@ -39,6 +39,7 @@ from intermodal.edi.errors import (
     Location,
     Mode,
     Segment,
+    gc_paused,
 )
 
 # Transaction set -> functional identifier code (GS01) it travels under.
@@ -59,6 +60,7 @@ _ISA_SEPARATORS: tuple[int, ...] = tuple(
 )
 _ISA_LENGTH = _ISA_SEPARATORS[-1] + 3  # ... ISA16, terminator: 106
 _TAG = re.compile(r"[A-Z][A-Z0-9]{1,2}")
+_ENVELOPE_TAGS = frozenset({"ST", "GS", "GE", "IEA"})
 _BOM = "\ufeff"
 
 
@@ -175,7 +177,8 @@ def parse_x12(
     the `problems` of the set, group or interchange concerned). Never raises anything but
     an `EdiError`.
     """
-    return _Parser(data, mode, partner, document).run()
+    with gc_paused():
+        return _Parser(data, mode, partner, document).run()
 
 
 def looks_like_x12(data: bytes) -> bool:
@@ -356,6 +359,7 @@ class _Parser:
         group: Group | None = None
         tx: Transaction | None = None
         orphan = False  # inside an ST..SE that had no group (warn mode skips it)
+        body: list[Segment] = []
         length = len(text)
         while pos < length:
             end = text.find(term, pos)
@@ -364,10 +368,10 @@ class _Parser:
             raw = text[pos:end]
             seg_start = pos
             pos = end + 1
-            if raw[:1] in "\r\n" or raw[-1:] in "\r\n":
-                stripped = raw.lstrip(strip)
+            stripped = raw.lstrip(strip)
+            if stripped is not raw:
                 seg_start += len(raw) - len(stripped)
-                raw = stripped.rstrip(strip)
+            raw = stripped.rstrip(strip)
             if not raw:
                 continue
             number = self.number + 1
@@ -389,14 +393,14 @@ class _Parser:
                 if tag == "SE":
                     self.close_transaction(ic, group, tx, parts, number)
                     tx = None
+                    body = []
                     continue
-                if tag not in ("ST", "GS", "GE", "IEA"):
-                    elements = [
-                        ((e,) if comp not in e else _trim(tuple(e.split(comp)))) for e in parts[1:]
-                    ]
-                    while elements and elements[-1] == ("",):
-                        elements.pop()
-                    tx.segments.append(Segment(tag, tuple(elements), number, len(tx.segments) + 2))
+                if tag not in _ENVELOPE_TAGS:
+                    if comp in raw or parts[-1] == "":
+                        elements = _elements(parts, comp)
+                    else:  # the common case: no composites, no trailing empties; all in C
+                        elements = tuple(zip(parts))[1:]
+                    body.append(Segment(tag, elements, number, len(body) + 2))
                     continue
                 self.problem(
                     "missing_trailer",
@@ -422,6 +426,7 @@ class _Parser:
                     orphan = True
                     continue
                 tx = self.open_transaction(ic, group, parts, number)
+                body = tx.segments
             elif tag == "GS":
                 if group is not None:
                     self.problem(
