@@ -10,9 +10,12 @@ import pytest
 from intermodal.edi.control import MemoryControlNumbers
 from intermodal.edi.edifact import (
     DEFAULT_SEPARATORS,
+    EdifactDocument,
     Party,
     Separators,
+    acknowledge,
     build_interchange,
+    contrl,
     generate_edifact,
     parse_edifact,
 )
@@ -248,3 +251,28 @@ def test_generation_refuses_what_the_character_set_cannot_hold() -> None:
     )
     with pytest.raises(GenerationError, match="UNOC"):
         generate_edifact(latin)
+
+
+def test_contrl_acknowledges_a_clean_grouped_interchange() -> None:
+    doc = parse_edifact(golden("iftmin_d00b_group.edi"))
+    (answer,) = acknowledge(doc, control=MemoryControlNumbers(), partner="acme", at=AT)
+    assert (answer.sender, answer.recipient) == ("CARRIER01", "SHIPPER01")
+    assert answer.syntax_id == "UNOA"
+    (_, _, msg) = next(EdifactDocument([answer]).messages())
+    assert msg.identifier == ("CONTRL", "D", "3", "UN")
+    assert [s.values() for s in msg.segments] == [
+        ["BK0000042", "SHIPPER01", "CARRIER01", "7"],
+        ["42", "SHIPPER01", "CARRIER01", "7"],
+        ["M0001", "IFTMIN", "7"],
+        ["M0002", "IFTMIN", "7"],
+    ]
+    assert parse_edifact(generate_edifact(answer)).interchanges == [answer]
+
+
+def test_contrl_rejects_the_message_with_a_wrong_unt() -> None:
+    doc = parse_edifact(golden("iftsta_wrong_unt.edi"), "warn")
+    body = contrl(doc.interchanges[0])
+    assert [s.tag for s in body] == ["UCI", "UCM"]
+    assert body[0].value(4) == "7"
+    assert body[1].values() == ["1", "IFTSTA", "4", "29"]  # 29: control count does not match
+    assert body[1].elements[1] == ("IFTSTA", "D", "01B", "UN")

@@ -991,7 +991,7 @@ def build_interchange(
 
     UNB05 comes from `control` (kind "UNB" for `partner`) so it increases across calls and
     restarts; UNH01 counts 1, 2, ... within the interchange, which is what it must be
-    unique within. `directory` is e.g. "D01B" or "D00B".
+    unique within. `directory` is e.g. "D01B" or "D00B" ("D3" for a syntax 3 CONTRL).
     """
     now = (at or datetime.now(UTC)).astimezone(UTC)
     date = now.strftime("%y%m%d" if syntax_version < "4" else "%Y%m%d")
@@ -1013,6 +1013,101 @@ def build_interchange(
     return Interchange(header, groups, separators, una=separators != DEFAULT_SEPARATORS)
 
 
+# -- CONTRL syntax and service reports -----------------------------------------------------
+# Problem codes -> syntax error code (data element 0085).
+_CONTRL_CODES = {
+    "segment_count": "29",  # control count does not match number of instances received
+    "transaction_count": "29",
+    "group_count": "29",
+    "control_mismatch": "28",  # references do not match
+    "encoding": "21",  # invalid character(s)
+    "missing_trailer": "13",  # missing
+    "control_number": "13",
+    "header": "13",
+    "message_id": "12",  # invalid value
+    "syntax_id": "2",  # syntax version or level not supported
+}
+_ACCEPTED, _REJECTED = "7", "4"  # action codes (0083): acknowledged / rejected
+
+
+def contrl(interchange: Interchange) -> list[Segment]:
+    """The body of a CONTRL answering `interchange`: UCI, then UCF per group, UCM per message.
+
+    A message with problems (parse in warn mode to keep them) is rejected (UCM action 4,
+    with the 0085 syntax error code of its first problem); the others are acknowledged (7).
+    The interchange itself is rejected only for its own problems (UNZ counts, UNB05).
+    """
+
+    def code_of(problems: list[EdiWarning]) -> list[str]:
+        return [_CONTRL_CODES.get(problems[0].code, "18")] if problems else []  # 18: unspecified
+
+    own = code_of(interchange.problems)
+    body = [
+        Segment.of(
+            "UCI",
+            interchange.control_reference,
+            list(interchange.header.elements[1]) if len(interchange.header) > 1 else "",
+            list(interchange.header.elements[2]) if len(interchange.header) > 2 else "",
+            _REJECTED if own else _ACCEPTED,
+            *own,
+        )
+    ]
+    for group in interchange.groups:
+        if group.header is not None:
+            codes = code_of(group.problems)
+            body.append(
+                Segment.of(
+                    "UCF",
+                    group.reference,
+                    list(group.header.elements[1]) if len(group.header) > 1 else "",
+                    list(group.header.elements[2]) if len(group.header) > 2 else "",
+                    _REJECTED if codes else _ACCEPTED,
+                    *codes,
+                )
+            )
+        for message in group.messages:
+            codes = code_of(message.problems)
+            body.append(
+                Segment.of(
+                    "UCM",
+                    message.reference,
+                    list(message.identifier),
+                    _REJECTED if codes else _ACCEPTED,
+                    *codes,
+                )
+            )
+    return body
+
+
+def acknowledge(
+    document: EdifactDocument,
+    *,
+    control: ControlNumberSource,
+    partner: str,
+    at: datetime | None = None,
+) -> list[Interchange]:
+    """One interchange per received interchange holding its CONTRL, addressed back to the
+    sender, in the same character set and with the same separators."""
+    answers = []
+    for ic in document.interchanges:
+        header = ic.header
+        answers.append(
+            build_interchange(
+                [("CONTRL", contrl(ic))],
+                sender=Party(header.value(3, 1), header.value(3, 2) or "ZZZ"),
+                recipient=Party(header.value(2, 1), header.value(2, 2) or "ZZZ"),
+                control=control,
+                partner=partner,
+                at=at,
+                syntax_id=ic.syntax_id if ic.syntax_id in CHARSETS else "UNOC",
+                syntax_version=ic.syntax_version or "3",
+                directory="D3",
+                separators=ic.separators,
+            )
+        )
+    return answers
+
+
 __all__ = [
     "CHARSETS",
     "DEFAULT_SEPARATORS",
@@ -1025,7 +1120,9 @@ __all__ = [
     "Party",
     "Segment",
     "Separators",
+    "acknowledge",
     "build_interchange",
+    "contrl",
     "generate_edifact",
     "looks_like_edifact",
     "parse_edifact",
