@@ -73,6 +73,10 @@ class DeliveryConfig(_Strict):
     breaker_failures: Annotated[int, Field(ge=1, le=1000)] = 5
     breaker_reset_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
     concurrency: Annotated[int, Field(ge=1, le=256)] = 16
+    # How long a claimed command is reserved for the process that claimed it. After a
+    # crash, its claimed commands (and later ones for the same shipment) wait this long
+    # before another pass may deliver them; keep it above the longest delivery pass.
+    lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 120.0
 
 
 class HubConfig(_Strict):

@@ -38,7 +38,9 @@ class Hub:
         self.committer.start()
         self.applier.start()
         if dispatch:
-            self.dispatcher = Dispatcher(self.store, self.settings)
+            self.dispatcher = Dispatcher(
+                self.store, self.settings, lease_seconds=self.settings.delivery.lease_seconds
+            )
             loop = asyncio.get_running_loop()
             dispatcher = self.dispatcher
 
