@@ -15,6 +15,7 @@ from intermodal.config import Settings
 from intermodal.delivery.dispatcher import Dispatcher
 from intermodal.engine.applier import Applier
 from intermodal.engine.inbox import GroupCommitter
+from intermodal.observe.metrics import Metrics
 from intermodal.store import Store, open_store
 
 
@@ -24,22 +25,27 @@ class Hub:
     store: Store
     committer: GroupCommitter
     applier: Applier
+    metrics: Metrics
     dispatcher: Dispatcher | None = None
     _dispatch_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Hub:
         store = store or open_store(settings.hub.database)
-        applier = Applier(store, settings)
-        committer = GroupCommitter(store, on_commit=applier.wake.set)
-        return cls(settings=settings, store=store, committer=committer, applier=applier)
+        metrics = Metrics(store)
+        applier = Applier(store, settings, metrics=metrics)
+        committer = GroupCommitter(store, on_commit=applier.wake.set, metrics=metrics)
+        return cls(settings, store, committer, applier, metrics)
 
     async def start(self, dispatch: bool = True) -> None:
         self.committer.start()
         self.applier.start()
         if dispatch:
             self.dispatcher = Dispatcher(
-                self.store, self.settings, lease_seconds=self.settings.delivery.lease_seconds
+                self.store,
+                self.settings,
+                lease_seconds=self.settings.delivery.lease_seconds,
+                metrics=self.metrics,
             )
             loop = asyncio.get_running_loop()
             dispatcher = self.dispatcher

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -180,12 +181,27 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
         config = settings.partners.get(partner)
         if config is None:
             raise ApiError(404, "unknown_partner", f"no partner named '{partner}'")
+        started = time.perf_counter()
+        try:
+            response, result = await receive_webhook(partner, config.webhook_keys, request)
+        except ApiError:
+            hub().metrics.ingress.labels(partner, "webhook", "rejected").inc()
+            raise
+        metrics = hub().metrics
+        metrics.ingress.labels(partner, "webhook", result).inc()
+        metrics.ack_latency.labels("webhook").observe(time.perf_counter() - started)
+        metrics.last_message.labels(partner).set(time.time())
+        return response
+
+    async def receive_webhook(
+        partner: str, keys: tuple[bytes, ...], request: Request
+    ) -> tuple[Response, str]:
         require_json(request)
         body = await read_body(request)
         headers = request.headers
         try:
             verify(
-                config.webhook_keys,
+                keys,
                 headers.get("webhook-id"),
                 headers.get("webhook-timestamp"),
                 headers.get("webhook-signature"),
@@ -214,11 +230,12 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
         (receipt,) = await store_durably([message])
         if receipt.conflict:
             raise ApiError(409, "conflict", "this webhook-id was already used for a different body")
-        return JSONResponse(
+        response = JSONResponse(
             receipt_body(receipt, len(events), corr),
             status_code=200 if receipt.duplicate else 202,
             headers={"x-correlation-id": corr},
         )
+        return response, "duplicate" if receipt.duplicate else "accepted"
 
     @app.post(
         "/v1/events",
@@ -228,6 +245,7 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
     )
     async def batch(request: Request) -> Response:
         partner = partner_for(request, WRITE_SCOPE)
+        started = time.perf_counter()
         require_json(request)
         body = await read_body(request)
         try:
@@ -280,6 +298,13 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
             s: sum(1 for r in results if r["status"] == s)
             for s in ("accepted", "duplicate", "conflict", "rejected")
         }
+        metrics = hub().metrics
+        for result_name, count in counts.items():
+            if count:
+                metrics.ingress.labels(partner, "batch", result_name).inc(count)
+        if messages:
+            metrics.ack_latency.labels("batch").observe(time.perf_counter() - started)
+            metrics.last_message.labels(partner).set(time.time())
         status = 202 if counts["accepted"] or counts["duplicate"] else 422
         return JSONResponse(
             {**counts, "correlation_id": corr, "results": results}, status_code=status
@@ -321,6 +346,16 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
         if found is None:
             raise ApiError(404, "not_found", f"no receipt '{receipt_id}'")
         return found
+
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics",
+        response_class=Response,
+    )
+    async def metrics() -> Response:
+        body = await asyncio.to_thread(hub().metrics.render)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # -- health --------------------------------------------------------------------------
     @app.get("/healthz", tags=["health"], summary="The process is up")

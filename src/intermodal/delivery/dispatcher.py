@@ -25,6 +25,7 @@ from intermodal.config import Endpoint, Settings
 from intermodal.delivery.policy import CircuitBreaker, TokenBucket, backoff_delay
 from intermodal.delivery.sinks import Command, Result, Sink, build_sink
 from intermodal.engine.ids import iso, utcnow
+from intermodal.observe.metrics import BREAKER_STATES, Metrics
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
 from intermodal.store.tables import dead_letters, outbox
@@ -47,6 +48,7 @@ class Dispatcher:
         settings: Settings,
         client: httpx.AsyncClient | None = None,
         sinks: dict[str, Sink] | None = None,
+        metrics: Metrics | None = None,
         claim_batch: int = 2000,
         lease_seconds: float = 120.0,
     ) -> None:
@@ -67,6 +69,7 @@ class Dispatcher:
             for name, e in settings.endpoints.items()
         }
         self.sinks: dict[str, Sink] = dict(sinks or {})
+        self.metrics = metrics
         self.wake = asyncio.Event()
         self.stats: dict[str, int] = defaultdict(int)
         self._stopping = False
@@ -171,6 +174,7 @@ class Dispatcher:
             wait = bucket.take(now, len(rows))
             if wait > 0:
                 await asyncio.sleep(wait)
+        started = time.perf_counter()
         try:
             results = await self._sink(endpoint).deliver([Command.from_row(r) for r in rows])
         except Exception as exc:  # a sink bug must not lose commands: retry them later
@@ -180,6 +184,11 @@ class Dispatcher:
             breaker.failure(time.monotonic())
         else:
             breaker.success()
+        if self.metrics is not None:
+            self.metrics.delivery_latency.labels(endpoint.name).observe(
+                time.perf_counter() - started
+            )
+            self.metrics.breaker.labels(endpoint.name).set(BREAKER_STATES[breaker.state])
         by_seq = {r.seq: r for r in rows}
         outcomes = []
         for result in results:
@@ -327,6 +336,10 @@ class Dispatcher:
                         for o in dead
                     ],
                 )
+        if self.metrics is not None:
+            for o in outcomes:
+                kind = "retried" if o.kind == "retry" else o.kind
+                self.metrics.commands.labels(by_seq[o.seq].endpoint, kind).inc()
         self.stats["delivered"] += len(delivered)
         self.stats["retried"] += sum(1 for o in outcomes if o.kind == "retry")
         self.stats["dead"] += len(dead)

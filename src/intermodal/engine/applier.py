@@ -32,6 +32,7 @@ from intermodal.canonical.model import MilestoneType
 from intermodal.config import Endpoint, Settings
 from intermodal.engine.apply import Mark, Outcome, ShipmentState, decide
 from intermodal.engine.ids import iso, stable_id, utcnow
+from intermodal.observe.metrics import Metrics
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
 from intermodal.store.tables import events, inbox, outbox, shipments
@@ -85,6 +86,7 @@ class _Shipment:
 class ApplyResult:
     messages: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    by_partner: dict[tuple[str, str], int] = field(default_factory=dict)
     commands: int = 0
     rejected: int = 0
 
@@ -152,8 +154,10 @@ class Applier:
         settings: Settings,
         batch: int = 1000,
         on_commands: Callable[[int], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics
         self.settings = settings
         self.batch = batch
         self.on_commands = on_commands
@@ -206,7 +210,9 @@ class Applier:
         except Exception as exc:
             self._reject_next(f"{type(exc).__name__}: {exc}"[:2000])
             log.exception("inbox message rejected: it cannot be applied")
-            return ApplyResult(messages=1, rejected=1)
+            result = ApplyResult(messages=1, rejected=1)
+            self._add(result)
+            return result
 
     def _reject_next(self, error: str) -> None:
         with self.store.write() as conn:
@@ -249,6 +255,11 @@ class Applier:
         return result
 
     def _add(self, result: ApplyResult) -> None:
+        if self.metrics is not None:
+            for (partner, outcome), count in result.by_partner.items():
+                self.metrics.events.labels(partner, outcome).inc(count)
+            if result.rejected:
+                self.metrics.messages_rejected.inc(result.rejected)
         t = self.totals
         t.messages += result.messages
         t.commands += result.commands
@@ -299,6 +310,8 @@ class Applier:
             if outcome is not Outcome.APPLIED:
                 ship.counts[f"{outcome.value}_count"] += 1
             result.outcomes[outcome.value] = result.outcomes.get(outcome.value, 0) + 1
+            tally = (row.partner, outcome.value)
+            result.by_partner[tally] = result.by_partner.get(tally, 0) + 1
             milestone = ev.data.milestone.value if isinstance(ev, ShipmentMilestone) else None
             occurred = ev.data.occurred_at if isinstance(ev, ShipmentMilestone) else ev.time
             event_rows.append(

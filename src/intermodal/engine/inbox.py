@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from intermodal.engine.ids import iso, sortable_id, utcnow
+from intermodal.observe.metrics import Metrics
 from intermodal.store import Store
 from intermodal.store.tables import inbox
 
@@ -152,8 +153,10 @@ class GroupCommitter:
         store: Store,
         max_rows: int = 20_000,
         on_commit: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._max_rows = max_rows
         self._on_commit = on_commit
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -208,6 +211,8 @@ class GroupCommitter:
             return
         self.batches += 1
         self.rows += len(messages)
+        if self._metrics is not None:
+            self._metrics.group_commit_rows.observe(len(messages))
         by_loop: dict[
             asyncio.AbstractEventLoop, list[tuple[asyncio.Future[list[Receipt]], list[Receipt]]]
         ] = {}
