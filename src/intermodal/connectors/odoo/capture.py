@@ -25,14 +25,13 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Column, Integer, MetaData, String, Table, select
 
-from intermodal.api.errors import ApiError
 from intermodal.canonical.events import EventError, parse_events
 from intermodal.config import WRITE_SCOPE, Settings, token_hash
 from intermodal.connectors.odoo.client import OdooClient
@@ -40,8 +39,10 @@ from intermodal.connectors.odoo.mappings.sale_order import order_key
 from intermodal.connectors.odoo.mappings.stock_picking import picking_milestone
 from intermodal.engine.ids import iso, sortable_id, utcnow
 from intermodal.engine.inbox import InboxMessage, Receipt
-from intermodal.hub import Hub
 from intermodal.store import Store
+
+if TYPE_CHECKING:
+    from intermodal.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,8 @@ def inbox_message(partner: str, channel: str, events: list[dict[str, Any]]) -> I
 # -- webhooks ---------------------------------------------------------------------------------
 def odoo_capture_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
     """`POST /v1/odoo/{partner}/changes`: Odoo automation-rule webhooks into the inbox."""
+    from intermodal.api.errors import ApiError  # here: the API package imports this module
+
     router = APIRouter(tags=["ingress"])
 
     @router.post(
