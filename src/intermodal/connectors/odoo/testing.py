@@ -34,6 +34,7 @@ def hub_config(
     protocol: str = "auto",
     port: int = 0,
     rate_per_second: float = 5000.0,
+    delivery: dict[str, Any] | None = None,
     **options: Any,
 ) -> Path:
     """A YAML config: a carrier partner with a token, and an `odoo` endpoint."""
@@ -56,7 +57,12 @@ def hub_config(
                 },
             }
         },
-        "delivery": {"backoff_base_seconds": 0.2, "backoff_max_seconds": 2.0, "max_attempts": 50},
+        "delivery": {
+            "backoff_base_seconds": 0.2,
+            "backoff_max_seconds": 2.0,
+            "max_attempts": 50,
+            **(delivery or {}),
+        },
     }
     path = folder / "intermodal.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
