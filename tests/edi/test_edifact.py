@@ -276,3 +276,21 @@ def test_contrl_rejects_the_message_with_a_wrong_unt() -> None:
     assert body[0].value(4) == "7"
     assert body[1].values() == ["1", "IFTSTA", "4", "29"]  # 29: control count does not match
     assert body[1].elements[1] == ("IFTSTA", "D", "01B", "UN")
+
+
+def test_syntax_4_repetition_separator_is_escaped_when_writing() -> None:
+    sep = Separators(":", "+", ".", "?", "*", "'")
+    ic = build_interchange(
+        [("IFTSTA", [Segment.of("FTX", "AAI", "", "", "5 * 3")])],
+        sender=Party("A"),
+        recipient=Party("B"),
+        control=MemoryControlNumbers(),
+        partner="acme",
+        at=AT,
+        syntax_id="UNOC",
+        syntax_version="4",
+        separators=sep,
+    )
+    data = generate_edifact(ic)
+    assert data.startswith(b"UNA:+.?*'") and b"5 ?* 3" in data
+    assert parse_edifact(data).interchanges == [ic]

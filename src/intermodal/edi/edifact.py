@@ -15,6 +15,9 @@ What it reads:
   on the (ASCII) separators first and each value decoded after, which is exact for every
   one of these encodings and lets a bad byte be reported with its segment and element;
 - numbers with a decimal comma or point (`Segment.decimal`), as ISO 9735 allows either;
+- the syntax 4 repetition separator (UNA5, usually `*`) is escaped when writing; when
+  reading, repeated elements are kept as one value (IFTSTA/IFTMIN D00B/D01B do not use
+  repetitions);
 - interchanges with functional groups (UNG..UNE) or without (the messages then sit in one
   implicit group, so interchange -> groups -> messages has one shape for both).
 
@@ -89,6 +92,8 @@ class Separators:
             chars.append(self.release)
         if any(len(c) != 1 for c in [*chars, self.decimal, self.reserved]):
             return "each service character must be a single character"
+        if self.reserved != " ":
+            chars.append(self.reserved)
         if len(set(chars)) != len(chars):
             return f"service characters must differ: {''.join(chars)!r}"
         if any(c.isalnum() or c == " " for c in chars):
@@ -902,6 +907,8 @@ class _Writer:
         self.allowed = _ALLOWED.get(syntax_id)
         self.syntax_id = syntax_id
         specials = [sep.component, sep.element, sep.segment]
+        if sep.reserved != " ":  # syntax 4 repetition separator: data must escape it too
+            specials.append(sep.reserved)
         if sep.release is not None:
             specials.insert(0, sep.release)
         self.specials = specials
