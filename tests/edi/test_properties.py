@@ -45,8 +45,12 @@ def x12_delimiters(draw: st.DrawFn) -> Delimiters:
 
 def x12_value(d: Delimiters) -> st.SearchStrategy[str]:
     banned = {d.element, d.component, d.segment, "\r", "\n"}
+    # X12 is written as UTF-8 (plain ASCII for the basic character set), so accents too
+    accents = "äöüéçñÅ€"
     alphabet = "".join(
-        c for c in string.ascii_letters + string.digits + " " + PUNCTUATION if c not in banned
+        c
+        for c in string.ascii_letters + string.digits + " " + PUNCTUATION + accents
+        if c not in banned
     )
     return st.text(alphabet, max_size=12)
 
