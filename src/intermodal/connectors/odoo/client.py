@@ -14,6 +14,7 @@ Odoo's exception name and message (ODOO-API.md sections 1, 3 and 5).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -78,6 +79,8 @@ class Connection:
     protocol: Literal["auto", "json2", "jsonrpc"] = "auto"
     timeout_seconds: float = 30.0
     user_agent: str = "intermodal-odoo-connector"
+    concurrency: int = 4
+    """Calls in flight at once: an Odoo server has a handful of workers; leave some free."""
 
 
 class OdooClient:
@@ -93,6 +96,7 @@ class OdooClient:
         self.version: str | None = None
         self._uid: int | None = None
         self._ids = itertools.count(1)
+        self._slots = asyncio.Semaphore(connection.concurrency)
 
     # -- set-up ----------------------------------------------------------------------------
     async def detect(self) -> Protocol:
@@ -183,12 +187,13 @@ class OdooClient:
             "user-agent": self.connection.user_agent,
         }
         try:
-            response = await self.http.post(
-                f"{self.base}/json/2/{model}/{method}",
-                content=orjson.dumps(body),
-                headers=headers,
-                timeout=self.connection.timeout_seconds,
-            )
+            async with self._slots:
+                response = await self.http.post(
+                    f"{self.base}/json/2/{model}/{method}",
+                    content=orjson.dumps(body),
+                    headers=headers,
+                    timeout=self.connection.timeout_seconds,
+                )
         except httpx.HTTPError as exc:
             raise _network_error(exc) from exc
         if response.status_code == 200:
@@ -203,15 +208,16 @@ class OdooClient:
             "id": next(self._ids),
         }
         try:
-            response = await self.http.post(
-                f"{self.base}/jsonrpc",
-                content=orjson.dumps(payload),
-                headers={
-                    "content-type": "application/json",
-                    "user-agent": self.connection.user_agent,
-                },
-                timeout=self.connection.timeout_seconds,
-            )
+            async with self._slots:
+                response = await self.http.post(
+                    f"{self.base}/jsonrpc",
+                    content=orjson.dumps(payload),
+                    headers={
+                        "content-type": "application/json",
+                        "user-agent": self.connection.user_agent,
+                    },
+                    timeout=self.connection.timeout_seconds,
+                )
         except httpx.HTTPError as exc:
             raise _network_error(exc) from exc
         if response.status_code != 200:

@@ -14,6 +14,7 @@ Registered as `SINK_FACTORIES["odoo"]`. Configuration (validated by `OdooOptions
           login: intermodal-bot          # JSON-RPC (Odoo 16-18) only
           linger_ms: 20
           max_batch: 500
+          concurrency: 4                 # Odoo calls in flight at once
 
 Deliveries that arrive within `linger_ms` of each other (the chunks of one dispatcher round,
 several rounds' worth when they queue) are written together, up to `max_batch` commands,
@@ -54,6 +55,7 @@ class OdooOptions(BaseModel):
     protocol: Literal["auto", "json2", "jsonrpc"] = "auto"
     linger_ms: Annotated[float, Field(ge=0, le=5000)] = 20.0
     max_batch: Annotated[int, Field(ge=1, le=5000)] = 500
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 4
     note_milestones: list[MilestoneType] | None = None
     activity_milestones: list[MilestoneType] = sorted(NEEDS_A_PERSON)
     validate_milestones: list[MilestoneType] = [MilestoneType.PICKED_UP]
@@ -93,6 +95,7 @@ class OdooSink:
                 login=options.login,
                 protocol=options.protocol,
                 timeout_seconds=endpoint.timeout_seconds,
+                concurrency=options.concurrency,
             ),
             http,
         )
