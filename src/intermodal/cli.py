@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from intermodal.config import ConfigError, Settings, load_config
+from intermodal.edi.cli import edi_app
 from intermodal.sim.odoo.cli import odoo_sim
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(audit_app, name="audit")
 app.add_typer(schemas_app, name="schemas")
 
+app.add_typer(edi_app, name="edi", help="Inspect X12 and EDIFACT documents.")
 app.command("odoo-sim", help="Run the Odoo test server (JSON-2, JSON-RPC, XML-RPC).")(odoo_sim)
 
 console = Console()

@@ -31,7 +31,6 @@ def test_concurrent_allocations_never_repeat(db_url: str) -> None:
     store = open_store(db_url)
     try:
         numbers = ControlNumbers(store)
-        numbers.ensure_table()
         with ThreadPoolExecutor(8) as pool:
             got = list(pool.map(lambda _: numbers.next("acme", "ISA"), range(200)))
         assert sorted(got) == list(range(1, 201))

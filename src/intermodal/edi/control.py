@@ -13,8 +13,7 @@ conflicting row is locked by the upsert itself). Passing `conn` lets the caller 
 number in the same transaction that writes the outbox row, so a rolled-back send gives
 its number back (a gap would be harmless anyway; a repeat is not).
 
-The table is created here, lazily, on its own `MetaData`, because the store's schema
-belongs to its alembic migrations; it should move into a migration (`edi_control_numbers`).
+The table, `edi_control_numbers`, is part of the store's schema (migration 0003).
 """
 
 from __future__ import annotations
@@ -22,30 +21,11 @@ from __future__ import annotations
 import threading
 from typing import Protocol
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Connection,
-    MetaData,
-    String,
-    Table,
-    case,
-)
+from sqlalchemy import Connection, case
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.schema import CreateTable
 
 from intermodal.store import Store
-
-metadata = MetaData()
-
-edi_control_numbers = Table(
-    "edi_control_numbers",
-    metadata,
-    Column("partner", String(200), primary_key=True),
-    Column("kind", String(40), primary_key=True),
-    Column("last", BigInteger, nullable=False),
-)
+from intermodal.store.tables import edi_control_numbers
 
 # Largest value each kind may take before it wraps to 1: ISA13 and UNB05 are 9 digits
 # (UNB05 may be 14 characters, but partners' systems commonly hold 9), GS06 likewise.
@@ -64,30 +44,9 @@ class ControlNumbers:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._ready = False
-        self._lock = threading.Lock()
-
-    def ensure_table(self) -> None:
-        """CREATE TABLE IF NOT EXISTS, once per process; safe if another process races us."""
-        if self._ready:
-            return
-        with self._lock:
-            if self._ready:
-                return
-            ddl = CreateTable(edi_control_numbers, if_not_exists=True)
-            try:
-                with self.store.write() as conn:
-                    conn.execute(ddl)
-            except DBAPIError:
-                # PostgreSQL: two concurrent CREATE TABLE IF NOT EXISTS can still collide
-                # on the catalog; the table exists by then, which is all we need.
-                with self.store.write() as conn:
-                    conn.execute(ddl)
-            self._ready = True
 
     def next(self, partner: str, kind: str, conn: Connection | None = None) -> int:
         """The next number for (partner, kind): 1 the first time, then +1, wrapping to 1."""
-        self.ensure_table()
         limit = LIMITS.get(kind, DEFAULT_LIMIT)
         table = edi_control_numbers
         insert = (postgresql if self.store.dialect == "postgresql" else sqlite).insert(table)
@@ -106,7 +65,6 @@ class ControlNumbers:
 
     def peek(self, partner: str, kind: str) -> int:
         """The last number handed out (0 if none): for inspection and tests."""
-        self.ensure_table()
         table = edi_control_numbers
         with self.store.read() as conn:
             value = conn.execute(
@@ -137,5 +95,4 @@ __all__ = [
     "ControlNumbers",
     "MemoryControlNumbers",
     "edi_control_numbers",
-    "metadata",
 ]

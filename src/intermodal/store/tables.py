@@ -203,3 +203,13 @@ audit = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# Control numbers of outbound EDI interchanges, one row per (partner, kind), bumped by an
+# atomic upsert (see intermodal.edi.control).
+edi_control_numbers = Table(
+    "edi_control_numbers",
+    metadata,
+    Column("partner", String(200), primary_key=True),
+    Column("kind", String(40), primary_key=True),
+    Column("last", BigInteger, nullable=False),
+)
