@@ -68,11 +68,11 @@ def serve(
     import uvicorn
 
     from intermodal.api import create_app
-    from intermodal.delivery.sinks import unknown_kinds
+    from intermodal.delivery.sinks import endpoint_problems
     from intermodal.observe.logs import configure_logging
 
     settings = _settings(config, host=host, port=port, database=db)
-    if problems := unknown_kinds(settings.endpoints):
+    if problems := endpoint_problems(settings.endpoints):
         errors.print(f"[red]error:[/red] {ConfigError(problems, settings.source)}", highlight=False)
         raise typer.Exit(2)
     configure_logging(settings.hub.log_level)

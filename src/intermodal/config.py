@@ -40,6 +40,15 @@ class TokenConfig(_Strict):
     scopes: list[Literal["events:write", "shipments:read"]] = ["events:write", "shipments:read"]
 
 
+class PollConfig(_Strict):
+    """Pull changes from a partner that cannot push them (Odoo without automation webhooks)."""
+
+    endpoint: PartnerName
+    """The endpoint whose connection (URL, database, credentials) the poller reuses."""
+    interval_seconds: Annotated[float, Field(ge=1, le=86_400)] = 30.0
+    overlap_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
+
+
 class PartnerConfig(_Strict):
     """A partner: who it is, how it proves it, and which milestones it is the record for."""
 
@@ -49,6 +58,7 @@ class PartnerConfig(_Strict):
     webhook_secrets: list[SecretRef] = []
     tokens: list[TokenConfig] = []
     owns: list[MilestoneType] = []
+    poll: PollConfig | None = None
 
 
 class EndpointConfig(_Strict):
@@ -103,6 +113,7 @@ class Partner:
     kind: str
     webhook_keys: tuple[bytes, ...]
     owns: frozenset[MilestoneType]
+    poll: PollConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +128,8 @@ class Endpoint:
     timeout_seconds: float
     batch_size: int
     options: dict[str, Any]
+    base_dir: Path | None = None
+    """The configuration file's folder: relative `file:` secrets in `options` start here."""
 
 
 @dataclass(frozen=True)
@@ -251,7 +264,19 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
             kind=p.kind,
             webhook_keys=tuple(k for k in keys if k is not None),
             owns=frozenset(p.owns),
+            poll=p.poll,
         )
+        if p.poll is not None:
+            polled = parsed.endpoints.get(p.poll.endpoint)
+            if polled is None:
+                problems.append(
+                    f"partners.{name}.poll.endpoint: no endpoint named '{p.poll.endpoint}'"
+                )
+            elif polled.kind != "odoo":
+                problems.append(
+                    f"partners.{name}.poll.endpoint: '{p.poll.endpoint}' is a {polled.kind}"
+                    " endpoint; polling reads from an odoo endpoint"
+                )
     endpoints: dict[str, Endpoint] = {}
     for name, e in parsed.endpoints.items():
         key = hmac_key(e.secret, f"endpoints.{name}.secret") if e.secret else None
@@ -266,6 +291,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
             timeout_seconds=e.timeout_seconds,
             batch_size=e.batch_size,
             options=dict(e.options),
+            base_dir=base,
         )
     admin = secret(parsed.hub.admin_token, "hub.admin_token") if parsed.hub.admin_token else None
     if problems:

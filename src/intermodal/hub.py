@@ -2,7 +2,8 @@
 
 - the group committer (inbox writes, one thread),
 - the applier (inbox -> events, state, outbox; one thread, woken by each commit),
-- the dispatcher (outbox -> HTTP; an asyncio task, woken by the applier).
+- the dispatcher (outbox -> HTTP; an asyncio task, woken by the applier),
+- a poller per partner configured with `poll` (Odoo write_date cursor; asyncio tasks).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import asyncio
 import contextlib
 from dataclasses import dataclass, field
 
-from intermodal.config import Settings
+import httpx
+
+from intermodal.config import Partner, Settings
 from intermodal.delivery.dispatcher import Dispatcher
 from intermodal.engine.applier import Applier
 from intermodal.engine.inbox import GroupCommitter
@@ -27,6 +30,8 @@ class Hub:
     applier: Applier
     metrics: Metrics
     dispatcher: Dispatcher | None = None
+    _pollers: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+    _poll_http: httpx.AsyncClient | None = field(default=None, repr=False)
     _dispatch_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
@@ -56,7 +61,37 @@ class Hub:
             self.applier.on_commands = wake_dispatcher
             self._dispatch_task = asyncio.create_task(dispatcher.run(), name="dispatcher")
 
+        for partner in self.settings.partners.values():
+            if partner.poll is not None:
+                self._pollers.append(
+                    asyncio.create_task(self._poll(partner), name=f"poll-{partner.name}")
+                )
+
+    async def _poll(self, partner: Partner) -> None:
+        """Pull a partner's changes (Odoo's write_date cursor) into the inbox, forever."""
+        from intermodal.connectors.odoo.capture import WriteDatePoller
+        from intermodal.connectors.odoo.sink import odoo_client
+
+        assert partner.poll is not None
+        if self._poll_http is None:
+            self._poll_http = httpx.AsyncClient()
+        endpoint = self.settings.endpoints[partner.poll.endpoint]
+        poller = WriteDatePoller(
+            odoo_client(endpoint, self._poll_http),
+            self.store,
+            partner.name,
+            self.committer.submit,
+            overlap_seconds=partner.poll.overlap_seconds,
+        )
+        await poller.run(partner.poll.interval_seconds)
+
     async def stop(self) -> None:
+        for task in self._pollers:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._poll_http is not None:
+            await self._poll_http.aclose()
         if self.dispatcher is not None:
             self.dispatcher.stop()
             if self._dispatch_task is not None:

@@ -133,3 +133,19 @@ def test_serve_refuses_an_endpoint_kind_no_sink_provides(tmp_path: Path) -> None
     )
     assert result.returncode == 2
     assert "endpoints.erp.kind: unknown kind 'mainframe'" in result.stderr
+
+
+def test_serve_names_bad_options_of_a_known_endpoint_kind(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "endpoints:\n  odoo:\n    kind: odoo\n    url: http://127.0.0.1:9\n"
+        "    options: {api_key: 'env:NOPE_NOT_SET_EITHER'}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "intermodal.cli", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "endpoints.odoo.options.database" in result.stderr

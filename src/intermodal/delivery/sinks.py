@@ -153,14 +153,21 @@ def build_sink(endpoint: Endpoint, client: httpx.AsyncClient) -> Sink:
     return factory(endpoint, client)
 
 
-def unknown_kinds(endpoints: dict[str, Endpoint]) -> list[str]:
-    """Configuration problems for endpoints whose kind no sink provides (checked at start)."""
+SinkCheck = Callable[[Endpoint], list[str]]
+SINK_CHECKS: dict[str, SinkCheck] = {}
+"""Endpoint kind -> a check of its options, run at start so mistakes stop the hub early."""
+
+
+def endpoint_problems(endpoints: dict[str, Endpoint]) -> list[str]:
+    """Configuration problems of the endpoints: unknown kinds, bad kind-specific options."""
     known = ", ".join(sorted(SINK_FACTORIES))
-    return [
-        f"endpoints.{name}.kind: unknown kind '{e.kind}' (known: {known})"
-        for name, e in endpoints.items()
-        if e.kind not in SINK_FACTORIES
-    ]
+    problems = []
+    for name, e in endpoints.items():
+        if e.kind not in SINK_FACTORIES:
+            problems.append(f"endpoints.{name}.kind: unknown kind '{e.kind}' (known: {known})")
+        elif (check := SINK_CHECKS.get(e.kind)) is not None:
+            problems.extend(check(e))
+    return problems
 
 
 import intermodal.connectors.odoo.sink  # noqa: E402, F401  [odoo-connector] registers the "odoo" kind

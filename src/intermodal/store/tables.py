@@ -213,3 +213,15 @@ edi_control_numbers = Table(
     Column("kind", String(40), primary_key=True),
     Column("last", BigInteger, nullable=False),
 )
+
+# Where the Odoo write_date poller has read up to, per partner and model (the record id
+# breaks ties between records written in the same second).
+odoo_capture_cursors = Table(
+    "odoo_capture_cursors",
+    metadata,
+    Column("partner", String(64), primary_key=True),
+    Column("model", String(128), primary_key=True),
+    Column("write_date", String(32), nullable=False),
+    Column("record_id", Integer, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)

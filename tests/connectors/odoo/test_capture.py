@@ -169,3 +169,70 @@ def test_polling_cursor_reads_same_second_writes_once_each(
     finally:
         committer.stop()
         store.dispose()
+
+
+def test_the_hub_polls_odoo_when_configured_to(make_settings: Any, sqlite_url: str) -> None:
+    """`partners.<odoo>.poll` starts a write_date poller with the hub; no webhook needed."""
+    with running_sim() as sim:
+        settings = make_settings(
+            {
+                "hub": {"database": sqlite_url},
+                "partners": {
+                    "odoo": {
+                        "kind": "odoo",
+                        "owns": ["booked", "dispatched", "cancelled"],
+                        "poll": {"endpoint": "odoo", "interval_seconds": 1, "overlap_seconds": 5},
+                    }
+                },
+                "endpoints": {
+                    "odoo": {
+                        "kind": "odoo",
+                        "url": sim.url,
+                        "milestones": ["delivered"],
+                        "options": {"database": sim.db, "api_key": "env:ODOO_POLL_KEY"},
+                    }
+                },
+            },
+            env={"ODOO_POLL_KEY": sim.api_key},
+        )
+        with running_hub(settings) as hub_url:
+
+            async def confirm() -> None:
+                async with httpx.AsyncClient() as http:
+                    client = OdooClient(Connection(sim.url, sim.db, Secret(sim.api_key)), http)
+                    (order,) = await client.call(
+                        "sale.order",
+                        "create",
+                        vals_list=[{"partner_id": 9, "client_order_ref": "POLLED-1",
+                                    "order_line": [[0, 0, {"product_id": 1}]]}],
+                    )  # fmt: skip
+                    await client.call("sale.order", "action_confirm", [order])
+
+            asyncio.run(confirm())
+            deadline = time.monotonic() + 15
+            state = None
+            while time.monotonic() < deadline and state != "booked":
+                response = httpx.get(f"{hub_url}/v1/shipments/POLLED-1")
+                state = response.json().get("state") if response.status_code == 200 else None
+                time.sleep(0.2)
+            assert state == "booked"
+
+
+def test_serve_stops_on_bad_odoo_endpoint_options(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "endpoints:\n  odoo:\n    kind: odoo\n    url: http://127.0.0.1:9\n"
+        "    options: {api_key: 'env:NOPE_NOT_SET', protocol: jsonrpc}\n"
+        "partners:\n  erp:\n    kind: odoo\n    poll: {endpoint: nowhere}\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "intermodal.cli", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "partners.erp.poll.endpoint: no endpoint named 'nowhere'" in result.stderr

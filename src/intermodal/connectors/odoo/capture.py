@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Column, Integer, MetaData, String, Table, select
+from sqlalchemy import select
 
 from intermodal.canonical.events import EventError, parse_events
 from intermodal.config import WRITE_SCOPE, Settings, token_hash
@@ -40,6 +40,7 @@ from intermodal.connectors.odoo.mappings.stock_picking import picking_milestone
 from intermodal.engine.ids import iso, sortable_id, utcnow
 from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.store import Store
+from intermodal.store.tables import odoo_capture_cursors as capture_cursors
 
 if TYPE_CHECKING:
     from intermodal.hub import Hub
@@ -199,18 +200,6 @@ def odoo_capture_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter
 
 
 # -- polling ----------------------------------------------------------------------------------
-cursor_metadata = MetaData()
-# Kept out of the hub's alembic migrations for now: created on first use (CREATE IF NOT
-# EXISTS). It belongs in a migration once the connector settles.
-capture_cursors = Table(
-    "odoo_capture_cursors",
-    cursor_metadata,
-    Column("partner", String(64), primary_key=True),
-    Column("model", String(128), primary_key=True),
-    Column("write_date", String(32), nullable=False),
-    Column("record_id", Integer, nullable=False),
-    Column("updated_at", String(40), nullable=False),
-)
 
 
 class WriteDatePoller:
@@ -241,7 +230,6 @@ class WriteDatePoller:
         self.models = models or CAPTURE_FIELDS
         self.overlap = timedelta(seconds=overlap_seconds)
         self.page_size = page_size
-        cursor_metadata.create_all(store.engine, checkfirst=True)
 
     def cursor(self, model: str) -> tuple[str, int] | None:
         with self.store.read() as conn:

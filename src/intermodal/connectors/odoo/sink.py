@@ -40,7 +40,7 @@ from intermodal.connectors.odoo.mappings.mail_activity import NEEDS_A_PERSON
 from intermodal.connectors.odoo.mappings.milestone import MilestonePolicy
 from intermodal.connectors.odoo.ops import MappingError
 from intermodal.connectors.odoo.writer import Work, Writer
-from intermodal.delivery.sinks import SINK_FACTORIES, Command, Result
+from intermodal.delivery.sinks import SINK_CHECKS, SINK_FACTORIES, Command, Result
 from intermodal.security.secrets import SecretError, resolve_secret
 
 
@@ -80,25 +80,39 @@ def parse_options(endpoint: Endpoint, base_dir: Path | None = None) -> tuple[Odo
     return options, key.value
 
 
+def odoo_client(endpoint: Endpoint, http: httpx.AsyncClient) -> OdooClient:
+    """A client for the Odoo database an `odoo` endpoint names (sink and poller share it)."""
+    options, _ = parse_options(endpoint, endpoint.base_dir)
+    return OdooClient(
+        Connection(
+            url=endpoint.url,
+            database=options.database,
+            api_key=resolve_secret(options.api_key, endpoint.base_dir),
+            login=options.login,
+            protocol=options.protocol,
+            timeout_seconds=endpoint.timeout_seconds,
+            concurrency=options.concurrency,
+        ),
+        http,
+    )
+
+
+def check_options(endpoint: Endpoint) -> list[str]:
+    try:
+        parse_options(endpoint, endpoint.base_dir)
+    except ValueError as exc:
+        return [str(exc)]
+    return []
+
+
 class OdooSink:
     """Delivers outbox commands to one Odoo database."""
 
     def __init__(self, endpoint: Endpoint, http: httpx.AsyncClient) -> None:
-        options, _ = parse_options(endpoint)
+        options, _ = parse_options(endpoint, endpoint.base_dir)
         self.endpoint = endpoint
         self.options = options
-        self.client = OdooClient(
-            Connection(
-                url=endpoint.url,
-                database=options.database,
-                api_key=resolve_secret(options.api_key),
-                login=options.login,
-                protocol=options.protocol,
-                timeout_seconds=endpoint.timeout_seconds,
-                concurrency=options.concurrency,
-            ),
-            http,
-        )
+        self.client = odoo_client(endpoint, http)
         self.writer = Writer(self.client, options.max_batch)
         self.policy = MilestonePolicy(
             notes=frozenset(options.note_milestones)
@@ -185,3 +199,4 @@ class OdooSink:
 
 
 SINK_FACTORIES["odoo"] = OdooSink
+SINK_CHECKS["odoo"] = check_options
