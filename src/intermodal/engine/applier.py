@@ -22,16 +22,15 @@ from intermodal.canonical.events import (
     CanonicalEvent,
     ChargeRecorded,
     CustomsUpdated,
-    EventError,
     PodReceived,
     ShipmentMilestone,
     ShipmentUpserted,
-    parse_events,
 )
 from intermodal.canonical.model import MilestoneType
 from intermodal.config import Endpoint, Settings
 from intermodal.engine.apply import Mark, Outcome, ShipmentState, decide
 from intermodal.engine.ids import iso, stable_id, utcnow
+from intermodal.engine.normalize import NormalizeError, Normalizer, canonical
 from intermodal.observe.metrics import Metrics
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
@@ -155,8 +154,10 @@ class Applier:
         batch: int = 1000,
         on_commands: Callable[[int], None] | None = None,
         metrics: Metrics | None = None,
+        normalize: Normalizer = canonical,
     ) -> None:
         self.store = store
+        self.normalize = normalize
         self.metrics = metrics
         self.settings = settings
         self.batch = batch
@@ -238,6 +239,8 @@ class Applier:
                     inbox.c.seq,
                     inbox.c.receipt_id,
                     inbox.c.partner,
+                    inbox.c.channel,
+                    inbox.c.content_type,
                     inbox.c.body,
                     inbox.c.correlation_id,
                 )
@@ -272,14 +275,14 @@ class Applier:
         parsed: list[tuple[Any, list[CanonicalEvent], list[Any]]] = []
         rejected: list[dict[str, Any]] = []
         for row in rows:
-            body = bytes(row.body)
             try:
-                evs = parse_events(body, max_events=100_000)
-            except EventError as exc:
+                normalized = self.normalize(
+                    row.partner, row.channel, row.content_type, bytes(row.body)
+                )
+            except NormalizeError as exc:
                 rejected.append({"b_seq": row.seq, "b_error": str(exc)})
                 continue
-            raw = orjson.loads(body)  # kept as sent: the timeline shows the partner's own JSON
-            parsed.append((row, evs, raw if isinstance(raw, list) else [raw]))
+            parsed.append((row, [e for e, _ in normalized], [d for _, d in normalized]))
         result.rejected = len(rejected)
 
         all_events = [
