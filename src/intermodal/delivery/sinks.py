@@ -170,4 +170,5 @@ def endpoint_problems(endpoints: dict[str, Endpoint]) -> list[str]:
     return problems
 
 
+import intermodal.connectors.carriers.sink  # noqa: E402  [carriers] registers the "carrier" kind
 import intermodal.connectors.odoo.sink  # noqa: E402, F401  [odoo-connector] registers the "odoo" kind
