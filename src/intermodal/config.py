@@ -49,6 +49,20 @@ class PollConfig(_Strict):
     overlap_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
 
 
+class EdiConfig(_Strict):
+    """[partners] How a partner exchanges EDI: its standard, how strict the hub is with its
+    envelopes, whether received interchanges are acknowledged (997 / CONTRL) and where."""
+
+    format: Literal["x12", "edifact"]
+    mode: Literal["reject", "warn"] = "reject"
+    ack: bool = False
+    ack_endpoint: PartnerName | None = None
+    """The endpoint (kind `edi`) acknowledgements are delivered to through the outbox."""
+    inbox_folder: str | None = None
+    """A folder the hub watches for this partner's files (relative to the config file)."""
+    poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
+
+
 class PartnerConfig(_Strict):
     """A partner: who it is, how it proves it, and which milestones it is the record for."""
 
@@ -59,6 +73,9 @@ class PartnerConfig(_Strict):
     tokens: list[TokenConfig] = []
     owns: list[MilestoneType] = []
     poll: PollConfig | None = None
+    mapping: str | None = None
+    """[partners] The partner's inbound mapping (YAML, relative to the config file)."""
+    edi: EdiConfig | None = None
 
 
 class EndpointConfig(_Strict):
@@ -114,6 +131,9 @@ class Partner:
     webhook_keys: tuple[bytes, ...]
     owns: frozenset[MilestoneType]
     poll: PollConfig | None = None
+    mapping: Path | None = None  # [partners] resolved against the config file's folder
+    edi: EdiConfig | None = None
+    inbox_folder: Path | None = None  # [partners] edi.inbox_folder, resolved likewise
 
 
 @dataclass(frozen=True)
@@ -265,7 +285,11 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
             webhook_keys=tuple(k for k in keys if k is not None),
             owns=frozenset(p.owns),
             poll=p.poll,
+            mapping=_relative(base, p.mapping),
+            edi=p.edi,
+            inbox_folder=_relative(base, p.edi.inbox_folder if p.edi else None),
         )
+        problems.extend(_partner_edi_problems(name, p, parsed.endpoints, base))
         if p.poll is not None:
             polled = parsed.endpoints.get(p.poll.endpoint)
             if polled is None:
@@ -306,3 +330,39 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
         ownership=OwnershipPolicy({m: frozenset(ps) for m, ps in owners.items()}),
         source=path,
     )
+
+
+def _relative(base: Path | None, value: str | None) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() or base is None else base / path
+
+
+def _partner_edi_problems(
+    name: str, p: PartnerConfig, endpoints: dict[str, EndpointConfig], base: Path | None
+) -> list[str]:
+    """[partners] Mistakes in a partner's mapping and EDI settings, one message each."""
+    problems: list[str] = []
+    mapping = _relative(base, p.mapping)
+    if mapping is not None and not mapping.is_file():
+        problems.append(f"partners.{name}.mapping: no mapping file at {mapping}")
+    if p.edi is None:
+        return problems
+    if p.edi.ack and p.edi.ack_endpoint is None:
+        problems.append(
+            f"partners.{name}.edi.ack_endpoint: 'ack: true' needs the endpoint (kind edi)"
+            " that acknowledgements are sent to"
+        )
+    if p.edi.ack_endpoint is not None:
+        target = endpoints.get(p.edi.ack_endpoint)
+        if target is None:
+            problems.append(
+                f"partners.{name}.edi.ack_endpoint: no endpoint named '{p.edi.ack_endpoint}'"
+            )
+        elif target.kind != "edi":
+            problems.append(
+                f"partners.{name}.edi.ack_endpoint: '{p.edi.ack_endpoint}' is a {target.kind}"
+                " endpoint; acknowledgements go to an edi endpoint"
+            )
+    return problems

@@ -18,6 +18,7 @@ from intermodal.config import Partner, Settings
 from intermodal.delivery.dispatcher import Dispatcher
 from intermodal.engine.applier import Applier
 from intermodal.engine.inbox import GroupCommitter
+from intermodal.mapping import MappingNormalizer
 from intermodal.observe.metrics import Metrics
 from intermodal.store import Store, open_store
 
@@ -38,7 +39,7 @@ class Hub:
     def create(cls, settings: Settings, store: Store | None = None) -> Hub:
         store = store or open_store(settings.hub.database)
         metrics = Metrics(store)
-        applier = Applier(store, settings, metrics=metrics)
+        applier = Applier(store, settings, metrics=metrics, normalize=MappingNormalizer(settings))
         committer = GroupCommitter(store, on_commit=applier.wake.set, metrics=metrics)
         return cls(settings, store, committer, applier, metrics)
 
@@ -65,6 +66,12 @@ class Hub:
             if partner.poll is not None:
                 self._pollers.append(
                     asyncio.create_task(self._poll(partner), name=f"poll-{partner.name}")
+                )
+            if partner.inbox_folder is not None:  # [partners] the watched EDI folder
+                from intermodal.ingress.edi import watch_folder
+
+                self._pollers.append(
+                    asyncio.create_task(watch_folder(self, partner), name=f"edi-{partner.name}")
                 )
 
     async def _poll(self, partner: Partner) -> None:

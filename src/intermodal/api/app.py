@@ -29,6 +29,7 @@ from intermodal.engine import reads
 from intermodal.engine.ids import sortable_id
 from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.hub import Hub
+from intermodal.ingress.edi import edi_intake_router
 from intermodal.ingress.signatures import SignatureError, verify
 from intermodal.store import Store
 
@@ -74,6 +75,7 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
         return hub_holder["hub"]
 
     app.include_router(odoo_capture_router(settings, hub))  # [odoo-connector] Odoo webhooks
+    app.include_router(edi_intake_router(settings, hub))  # [partners] X12 / EDIFACT intake
 
     tolerance = settings.hub.signature_tolerance_seconds
     max_body = settings.hub.max_body_bytes

@@ -1,0 +1,160 @@
+"""`intermodal mapping try` and `intermodal quarantine list|show|replay`.
+
+`mapping try` is how a newcomer writes a mapping: run a partner's sample through it and
+read the canonical events, or the one error with its path, without starting a hub. It
+reads the mapping file from disk each time, so edit, try, edit again. Neither command ever
+prints a traceback: a mistake is a message and exit status 1 (2 for a bad configuration).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from intermodal.config import ConfigError, Settings, load_config
+from intermodal.engine.normalize import NormalizeError, canonical
+from intermodal.mapping.quarantine import get_quarantined, list_quarantined, replay
+from intermodal.mapping.spec import MappingError, load_mapping
+
+mapping_app = typer.Typer(help="Try partner mappings on sample messages.", no_args_is_help=True)
+quarantine_app = typer.Typer(
+    help="Messages that could not be mapped: list, show, replay.", no_args_is_help=True
+)
+
+console = Console()
+errors = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML configuration file", envvar="INTERMODAL_CONFIG"),
+]
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="database URL (sqlite:///file.db or postgresql://...)"),
+]
+
+
+def _settings(config: Path | None, db: str | None = None) -> Settings:
+    try:
+        return load_config(config, {"database": db}, resolve_secrets=False)
+    except ConfigError as exc:
+        errors.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"error: {message}", markup=False, highlight=False)
+    return typer.Exit(1)
+
+
+@mapping_app.command("try")
+def mapping_try(
+    partner: Annotated[str, typer.Argument(help="the partner whose mapping to use")],
+    file: Annotated[Path, typer.Argument(help="a sample message (JSON, X12 or EDIFACT)")],
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON array")] = False,
+) -> None:
+    """Print the canonical events FILE maps to, or the error with its path."""
+    settings = _settings(config)
+    found = settings.partners.get(partner)
+    if found is None:
+        raise _fail(f"no partner named '{partner}' in the configuration")
+    try:
+        body = file.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror}") from None
+    try:
+        if found.mapping is None:
+            normalized = canonical(partner, "webhook", "application/json", body)
+            how = "no mapping: read as canonical CloudEvents"
+        else:
+            mode = found.edi.mode if found.edi is not None else "reject"
+            normalized = load_mapping(found.mapping, partner, mode).normalize(body)
+            how = f"mapping {found.mapping}"
+    except MappingError as exc:
+        raise _fail(str(exc)) from None
+    except NormalizeError as exc:
+        raise _fail(f"{file}: {exc} (quarantined: this message would not be applied)") from None
+    except Exception as exc:  # a partner's own reader: report it, never a traceback
+        raise _fail(f"{file}: the mapping failed: {type(exc).__name__}: {exc}") from None
+    events: list[Any] = [
+        orjson.loads(event.model_dump_json(exclude_none=True)) for event, _ in normalized
+    ]
+    if as_json:
+        typer.echo(json.dumps(events, indent=2))
+        return
+    errors.print(f"{len(events)} event(s) from {file} ({how})", highlight=False)
+    for event in events:
+        typer.echo(json.dumps(event, separators=(",", ":")))
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    partner: Annotated[str | None, typer.Option(help="only this partner")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """List quarantined (rejected) messages, oldest first, with the reason."""
+    from intermodal.store import open_store
+
+    items, total = list_quarantined(open_store(_settings(config, db).hub.database), partner, limit)
+    if as_json:
+        typer.echo(json.dumps({"total": total, "items": items}, indent=2))
+        return
+    table = Table(title=f"quarantined messages: {total}")
+    for column in ("receipt_id", "partner", "channel", "received_at", "error"):
+        table.add_column(column, overflow="fold")
+    for item in items:
+        table.add_row(
+            item["receipt_id"],
+            item["partner"],
+            item["channel"],
+            item["received_at"],
+            (item["error"] or "")[:200],
+        )
+    console.print(table)
+
+
+@quarantine_app.command("show")
+def quarantine_show(receipt_id: str, config: ConfigOption = None, db: DbOption = None) -> None:
+    """One quarantined message: the reason and the raw message as received."""
+    from intermodal.store import open_store
+
+    found = get_quarantined(open_store(_settings(config, db).hub.database), receipt_id)
+    if found is None:
+        raise _fail(f"no quarantined message '{receipt_id}'")
+    typer.echo(json.dumps(found, indent=2))
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    receipt_id: Annotated[
+        list[str] | None, typer.Option("--id", help="a receipt id (repeatable)")
+    ] = None,
+    replay_all: Annotated[
+        bool, typer.Option("--all", help="every quarantined message (with --partner: of one)")
+    ] = False,
+    partner: Annotated[str | None, typer.Option(help="only this partner")] = None,
+) -> None:
+    """Send quarantined messages through normalize again (after fixing the mapping)."""
+    from intermodal.store import open_store
+
+    if not replay_all and not receipt_id:
+        errors.print("give --id RECEIPT (repeatable) or --all")
+        raise typer.Exit(2)
+    store = open_store(_settings(config, db).hub.database)
+    count = replay(store, f"cli:{getpass.getuser()}", receipt_id, replay_all, partner)
+    console.print(f"replayed {count} quarantined message(s)")
+    if receipt_id and not replay_all and count < len(receipt_id):
+        raise typer.Exit(1)

@@ -1,0 +1,102 @@
+"""Quarantine: inbox messages the normalize step rejected, kept raw, replayed after a fix.
+
+A rejected message is an inbox row with status `rejected` and the reason in `error`
+(written by the applier). Replaying sets it back to `pending`: the running hub's applier
+picks it up on its next wake (within half a second) and maps it with the mapping as it is
+now. Each replay is an audit entry naming who replayed what.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from intermodal.security.audit import AuditEntry, append
+from intermodal.store import Store
+from intermodal.store.tables import inbox
+
+_SUMMARY = (
+    inbox.c.seq,
+    inbox.c.receipt_id,
+    inbox.c.partner,
+    inbox.c.message_id,
+    inbox.c.channel,
+    inbox.c.received_at,
+    inbox.c.processed_at,
+    inbox.c.error,
+)
+
+
+def list_quarantined(
+    store: Store, partner: str | None = None, limit: int = 50, after: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """Rejected messages in arrival order (after inbox seq `after`), and how many there are."""
+    where = [inbox.c.status == "rejected"]
+    if partner is not None:
+        where.append(inbox.c.partner == partner)
+    with store.read() as conn:
+        rows = conn.execute(
+            select(*_SUMMARY).where(*where, inbox.c.seq > after).order_by(inbox.c.seq).limit(limit)
+        ).all()
+        total = conn.execute(select(func.count()).select_from(inbox).where(*where)).scalar_one()
+    return [dict(r._mapping) for r in rows], int(total)
+
+
+def get_quarantined(store: Store, receipt_id: str) -> dict[str, Any] | None:
+    """One rejected message with its raw body (as text when it decodes, else hex)."""
+    with store.read() as conn:
+        row = conn.execute(
+            select(*_SUMMARY, inbox.c.content_type, inbox.c.body, inbox.c.status).where(
+                inbox.c.receipt_id == receipt_id
+            )
+        ).first()
+    if row is None or row.status != "rejected":
+        return None
+    found = dict(row._mapping)
+    raw = bytes(found.pop("body"))
+    try:
+        found["body"] = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        found["body_hex"] = raw.hex()
+    return found
+
+
+def replay(
+    store: Store,
+    actor: str,
+    receipt_ids: list[str] | None = None,
+    all_: bool = False,
+    partner: str | None = None,
+) -> int:
+    """Set rejected messages back to pending (by receipt id, or all, optionally of one
+    partner), in one transaction with the audit entry that records it."""
+    where = [inbox.c.status == "rejected"]
+    if partner is not None:
+        where.append(inbox.c.partner == partner)
+    if not all_:
+        where.append(inbox.c.receipt_id.in_(receipt_ids or []))
+    with store.write() as conn:
+        chosen = conn.execute(select(inbox.c.seq, inbox.c.receipt_id).where(*where)).all()
+        if not chosen:
+            return 0
+        seqs = [r.seq for r in chosen]
+        for start in range(0, len(seqs), 500):
+            conn.execute(
+                update(inbox)
+                .where(inbox.c.seq.in_(seqs[start : start + 500]))
+                .values(status="pending", processed_at=None, error=None)
+            )
+        append(
+            store,
+            conn,
+            [
+                AuditEntry(
+                    actor,
+                    "quarantine.replay",
+                    partner,
+                    {"receipt_ids": [r.receipt_id for r in chosen][:1000], "count": len(chosen)},
+                )
+            ],
+        )
+    return len(chosen)

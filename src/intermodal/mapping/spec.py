@@ -1,0 +1,322 @@
+"""A partner's mapping file: read, checked, and applied to one raw message.
+
+```yaml
+reader: json                      # json | x12_214 | edifact_iftsta | package.module:function
+timezone: UTC                     # for EDI times without a zone
+source: "swiftparcel"             # CloudEvents `source` of the events (default partner:<name>)
+messages:                         # the inbound message kinds, tried in order
+  - name: tracking_update
+    when: "kind = 'tracking'"     # JSONata over the whole document (default: always)
+    each: "updates"               # JSONata giving the items that are events (default: doc)
+    event:                        # JSONata per item; `$doc` is the whole document
+      id: "'swift-' & update_id"
+      subject: "shipment.reference"
+      time: "occurred"
+      status: "code"              # looked up in `statuses`
+      reason: "reason"            # looked up in `reasons` when that table has it
+      location: "{'city': city, 'country': country}"
+      tracking_number: "tracking"
+statuses:                         # partner code -> milestone, or {milestone, reason}, or null
+  DL: delivered
+  EX01: {milestone: exception, reason: "damaged in transit"}
+  AP: null                        # known, carries no milestone: skipped
+reasons:
+  NS: "normal status"
+```
+
+Everything about a partner's dialect stays in this file; the code below knows only
+canonical events. It is pure: bytes in, events out, no I/O but reading the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from intermodal.canonical.events import CanonicalEvent, EventError, EventType, parse_event
+from intermodal.canonical.model import MilestoneType
+from intermodal.edi.errors import Mode
+from intermodal.engine.normalize import Normalized, NormalizeError
+from intermodal.mapping.expressions import Expression, ExpressionError
+from intermodal.mapping.readers import ReadContext, Reader, find_reader
+
+_FIELDS = ("id", "subject", "time", "status", "milestone", "reason", "location", "tracking_number")
+_REQUIRED = ("id", "subject", "time")
+_SIMPLE_STEP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class MappingError(ValueError):
+    """A mapping file that cannot be used, with every problem it has."""
+
+    def __init__(self, problems: list[str], source: Path | None = None) -> None:
+        self.problems = problems
+        where = f" in {source}" if source else ""
+        super().__init__(f"{len(problems)} mapping problem(s){where}: " + "; ".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StatusEntry(_Strict):
+    milestone: MilestoneType
+    reason: str | None = None
+
+
+class MessageSpec(_Strict):
+    name: str
+    when: str | None = None
+    each: str | None = None
+    event: dict[str, str]
+
+    @field_validator("event")
+    @classmethod
+    def _fields(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown event field(s) {unknown}; known: {list(_FIELDS)}")
+        missing = [f for f in _REQUIRED if f not in value]
+        if missing:
+            raise ValueError(f"missing event field(s) {missing}")
+        if ("status" in value) == ("milestone" in value):
+            raise ValueError("give exactly one of 'status' (looked up) or 'milestone'")
+        return value
+
+
+class MappingFile(_Strict):
+    reader: str = "json"
+    timezone: str = "UTC"
+    source: str | None = None
+    messages: list[MessageSpec]
+    statuses: dict[str, MilestoneType | StatusEntry | None] = {}
+    reasons: dict[str, str] = {}
+    kind: Literal["inbound"] = "inbound"
+
+
+@dataclass(frozen=True)
+class _Message:
+    name: str
+    when: Expression | None
+    each: Expression | None
+    event: dict[str, Expression]
+
+
+@dataclass
+class Mapping:
+    """A checked mapping, ready to turn a partner's raw messages into canonical events."""
+
+    partner: str
+    reader: Reader
+    reader_name: str
+    messages: list[_Message]
+    statuses: dict[str, StatusEntry | None]
+    reasons: dict[str, str]
+    timezone: str = "UTC"
+    source: str = ""
+    path: Path | None = None
+    mode: Mode = "reject"
+
+    def parse(self, raw: bytes) -> list[CanonicalEvent]:
+        """`parse_<message>(raw) -> list[CanonicalEvent]`, or NormalizeError with a path."""
+        return [event for event, _ in self.normalize(raw)]
+
+    def normalize(self, raw: bytes) -> Normalized:
+        """Each event with the JSON object the mapping produced for it (the timeline's)."""
+        document = self.reader(raw, ReadContext(self.partner, self.mode, self.timezone))
+        bindings = {"doc": document}
+        for message in self.messages:
+            if message.when is not None and not _truthy(
+                _evaluate(message.when, document, bindings, "$", f"{message.name}.when")
+            ):
+                continue
+            return self._events(message, document, bindings)
+        names = ", ".join(m.name for m in self.messages)
+        raise NormalizeError(f"no message kind of this mapping matches (tried: {names})", "$")
+
+    def _events(self, message: _Message, document: Any, bindings: dict[str, Any]) -> Normalized:
+        if message.each is None:
+            items, prefix = [document], None
+        else:
+            found = _evaluate(message.each, document, bindings, "$", f"{message.name}.each")
+            items = [] if found is None else found if isinstance(found, list) else [found]
+            path = message.each.path
+            prefix = "$." + ".".join(path) if path else f"$ ({message.name}.each)"
+        out: Normalized = []
+        for index, item in enumerate(items):
+            item_path = "$" if prefix is None else f"{prefix}[{index}]"
+            built = self._event(message, item, bindings, item_path)
+            if built is not None:
+                out.append(built)
+        return out
+
+    def _event(
+        self, message: _Message, item: Any, bindings: dict[str, Any], item_path: str
+    ) -> tuple[CanonicalEvent, dict[str, Any]] | None:
+        values: dict[str, Any] = {}
+        for name, expression in message.event.items():
+            where = _path_of(item, item_path, expression, name)
+            values[name] = _evaluate(expression, item, bindings, where, f"event.{name}")
+            if name in _REQUIRED and values[name] in (None, ""):
+                raise NormalizeError(f"event.{name}: `{expression.source}` gave nothing", where)
+        reason = values.get("reason")
+        if "status" in message.event:
+            code = values["status"]
+            where = _path_of(item, item_path, message.event["status"], "code")
+            if code is None or not isinstance(code, str | int):
+                raise NormalizeError("no status code", where)
+            key = str(code)
+            if key not in self.statuses:
+                raise NormalizeError(
+                    f"status code '{key}' is not in the status table of partner"
+                    f" {self.partner} (add it to statuses: in {self.path or 'the mapping'})",
+                    where,
+                )
+            entry = self.statuses[key]
+            if entry is None:
+                return None  # known code that asserts no milestone
+            milestone: Any = entry.milestone.value
+            reason = entry.reason or reason
+        else:
+            milestone = values["milestone"]
+        if isinstance(reason, str | int) and str(reason) in self.reasons:
+            reason = self.reasons[str(reason)]
+        data: dict[str, Any] = {"milestone": milestone, "occurred_at": values["time"]}
+        for name in ("location", "tracking_number"):
+            if values.get(name) not in (None, "", {}):
+                data[name] = values[name]
+        if reason not in (None, ""):
+            data["reason"] = str(reason)
+        event = {
+            "specversion": "1.0",
+            "id": str(values["id"]),
+            "source": self.source,
+            "type": EventType.SHIPMENT_MILESTONE.value,
+            "subject": str(values["subject"]),
+            "time": values["time"],
+            "data": data,
+        }
+        try:
+            return parse_event(event), event
+        except EventError as exc:
+            first = exc.problems[0] if exc.problems else {"loc": "", "msg": str(exc)}
+            loc = str(first.get("loc", ""))
+            field_name = {"data.occurred_at": "time"}.get(loc, loc.split(".")[-1])
+            where = _path_of(item, item_path, message.event.get(field_name), field_name)
+            raise NormalizeError(f"canonical {loc or 'event'}: {first['msg']}", where) from None
+
+
+def _truthy(value: Any) -> bool:
+    return value not in (None, False, "", 0, [], {})
+
+
+def _evaluate(
+    expression: Expression, item: Any, bindings: dict[str, Any], where: str, what: str
+) -> Any:
+    try:
+        return expression.evaluate(item, bindings)
+    except ExpressionError as exc:
+        raise NormalizeError(f"{what}: {exc}", where) from None
+
+
+def _path_of(item: Any, item_path: str, expression: Expression | None, name: str) -> str:
+    """Where a field's value came from: the EDI segment and element the reader recorded
+    (`_at`), else the JSON path of a plain expression, else the item's path."""
+    at = item.get("_at") if isinstance(item, dict) else None
+    steps = expression.path if expression is not None else None
+    if isinstance(at, dict):
+        for key in (steps[0] if steps else None, name):
+            if key is not None and isinstance(at.get(key), str):
+                return str(at[key])
+        if isinstance(at.get("segment"), str):
+            return str(at["segment"])
+    if steps and all(_SIMPLE_STEP.match(s) for s in steps):
+        return item_path + "." + ".".join(steps)
+    return item_path
+
+
+def load_mapping(path: Path, partner: str, mode: Mode = "reject") -> Mapping:
+    """Read and check a mapping file; MappingError lists every problem found."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise MappingError([f"cannot read {path}: {exc.strerror}"]) from None
+    except yaml.YAMLError as exc:
+        raise MappingError([f"not valid YAML: {exc}"], path) from None
+    return mapping_from_data(raw, partner, mode, path)
+
+
+def mapping_from_data(
+    raw: Any, partner: str, mode: Mode = "reject", path: Path | None = None
+) -> Mapping:
+    if isinstance(raw, dict):
+        # YAML reads `21:` as an int; partner codes are text (EDIFACT STS codes are digits).
+        raw = {
+            key: {str(k): v for k, v in value.items()}
+            if key in ("statuses", "reasons") and isinstance(value, dict)
+            else value
+            for key, value in raw.items()
+        }
+    try:
+        parsed = MappingFile.model_validate(raw)
+    except ValidationError as exc:
+        raise MappingError(
+            [
+                f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+                for err in exc.errors(include_url=False)
+            ],
+            path,
+        ) from None
+    problems: list[str] = []
+
+    def compile_(source: str | None, where: str) -> Expression | None:
+        if source is None:
+            return None
+        try:
+            return Expression(source)
+        except ExpressionError as exc:
+            problems.append(f"{where}: {exc}")
+            return None
+
+    messages = []
+    for i, m in enumerate(parsed.messages):
+        event = {
+            name: compiled
+            for name, src in m.event.items()
+            if (compiled := compile_(src, f"messages.{i}.event.{name}")) is not None
+        }
+        messages.append(
+            _Message(
+                m.name,
+                compile_(m.when, f"messages.{i}.when"),
+                compile_(m.each, f"messages.{i}.each"),
+                event,
+            )
+        )
+    reader: Reader | None = None
+    try:
+        reader = find_reader(parsed.reader)
+    except ValueError as exc:
+        problems.append(f"reader: {exc}")
+    if problems or reader is None:
+        raise MappingError(problems, path)
+    statuses = {
+        code: StatusEntry(milestone=entry) if isinstance(entry, MilestoneType) else entry
+        for code, entry in parsed.statuses.items()
+    }
+    return Mapping(
+        partner=partner,
+        reader=reader,
+        reader_name=parsed.reader,
+        messages=messages,
+        statuses=statuses,
+        reasons=parsed.reasons,
+        timezone=parsed.timezone,
+        source=parsed.source or f"partner:{partner}",
+        path=path,
+        mode=mode,
+    )
