@@ -152,7 +152,7 @@ class RateShopper:
         correlation_id: str | None = None,
     ) -> BookingOutcome:
         """Book the best offer whose carrier works; fall back down the ranking."""
-        failures: dict[str, str] = {}
+        failures = dict(quote.failures)  # carriers that gave no offer, and why
         unknown: list[str] = []  # carriers that may hold a label we did not receive
         for rate in rank(quote.rates, self.policy, shipment.service_level):
             name = rate.carrier
