@@ -365,4 +365,9 @@ def _partner_edi_problems(
                 f"partners.{name}.edi.ack_endpoint: '{p.edi.ack_endpoint}' is a {target.kind}"
                 " endpoint; acknowledgements go to an edi endpoint"
             )
+        elif target.milestones != []:
+            problems.append(
+                f"endpoints.{p.edi.ack_endpoint}.milestones: an edi endpoint takes EDI documents,"
+                " not milestone CloudEvents; set 'milestones: []'"
+            )
     return problems

@@ -171,5 +171,5 @@ def endpoint_problems(endpoints: dict[str, Endpoint]) -> list[str]:
 
 
 import intermodal.connectors.carriers.sink  # noqa: E402  [carriers] registers the "carrier" kind
-import intermodal.connectors.odoo.sink  # noqa: E402, F401  [odoo-connector] registers the "odoo" kind
-import intermodal.delivery.edi_sink  # noqa: E402  [partners] registers the "edi" kind
+import intermodal.connectors.odoo.sink  # noqa: E402  [odoo-connector] registers the "odoo" kind
+import intermodal.delivery.edi_sink  # noqa: E402, F401  [partners] registers the "edi" kind
