@@ -135,3 +135,20 @@ def test_misconfigured_endpoints_are_named(sims: Sims) -> None:
     assert "options.api_key" in check_endpoint(literal)[0]
     assert "pigeon" in check_endpoint(unknown)[0]
     assert check_endpoint(endpoint) == []
+
+
+@pytest.mark.parametrize("name", CARRIERS)
+async def test_retry_after_a_lost_answer_finds_the_label_instead_of_making_another(
+    sims: Sims, client: httpx.AsyncClient, name: str
+) -> None:
+    carrier = connector(sims, name, client)
+    parcel_shipment = shipment("SH-L")
+    rate = (await carrier.rate(parcel_shipment, PARCELS))[0]
+    reference = client_reference(parcel_shipment.key, name)
+    sims.scripts[name].apply(Control(lose_booking_responses=1))
+    with pytest.raises(CarrierUnavailable):
+        await carrier.book(parcel_shipment, PARCELS, rate, reference)
+    assert sims.live_labels(parcel_shipment.key) == 1  # made, but we never heard of it
+    booking = await carrier.book(parcel_shipment, PARCELS, rate, reference)
+    assert booking.client_reference == reference
+    assert sims.live_labels(parcel_shipment.key) == 1

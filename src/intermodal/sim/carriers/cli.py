@@ -16,6 +16,11 @@ from intermodal.sim.carriers.script import TRACKING_FAULTS, CarrierScript
 sim_app = typer.Typer(help="Run partner simulators on loopback.", no_args_is_help=True)
 
 
+@sim_app.callback()
+def simulators() -> None:
+    """Partner simulators: real HTTP servers on loopback for tests, benchmarks and demos."""
+
+
 class CarrierKind(StrEnum):
     PARCELPRO = "parcelpro"
     FREIGHTLINE = "freightline"

@@ -1,4 +1,4 @@
-"""FreightLine void: `POST /api/cancel` with the booking reference (cancels the pickup too)."""
+"""FreightLine void: `POST /api/cancel` with the booking reference; the answer must show it."""
 
 from __future__ import annotations
 
