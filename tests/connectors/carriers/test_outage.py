@@ -8,11 +8,13 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from intermodal.connectors.carriers.registry import build_connector
 from intermodal.connectors.carriers.shopping import (
     BookingOutcome,
+    NoCarrierBooked,
     RateShopper,
     ShoppingPolicy,
 )
@@ -102,3 +104,36 @@ def _void_status(store: Store) -> str:
     with store.read() as conn:
         statuses = {r.status for r in conn.execute(select(outbox.c.status)).all()}
     return "pending" if "pending" in statuses or not statuses else "delivered"
+
+
+async def test_unknown_outcomes_are_voided_even_when_a_later_call_books(
+    sims: Sims, tmp_path: Path
+) -> None:
+    """Every carrier fails (one after making a label); the next call books elsewhere and
+    only then is the lost label voided, never before a booking exists."""
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    pp, fl = sims.scripts["parcelpro"], sims.scripts["freightline"]
+    async with httpx.AsyncClient() as client:
+        connectors = {
+            name: build_connector(sims.settings.endpoints[name], client)
+            for name in ("parcelpro", "freightline")
+        }
+        shopper = RateShopper(connectors, ShoppingPolicy(breaker_failures=5), store)
+        quote = await shopper.shop(shipment("SH-9"), PARCELS)
+        pp.apply(Control(lose_booking_responses=1))
+        fl.apply(Control(outage=True))
+        with pytest.raises(NoCarrierBooked):
+            await shopper.book(shipment("SH-9"), PARCELS, quote)
+        with store.read() as conn:
+            assert conn.execute(select(outbox.c.seq)).first() is None
+        pp.apply(Control(outage=True))
+        fl.apply(Control(outage=False))
+        outcome = await shopper.book(shipment("SH-9"), PARCELS, quote)
+        assert outcome.booking.carrier == "freightline"
+        assert len(outcome.compensations) == 1
+        pp.apply(Control(outage=False))
+        dispatcher = Dispatcher(store, sims.settings)
+        await dispatcher.run_once()
+        await dispatcher.aclose()
+    assert sims.live_labels("SH-9") == 1
+    store.dispose()

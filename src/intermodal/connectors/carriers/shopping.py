@@ -112,6 +112,9 @@ class RateShopper:
             name: CircuitBreaker(policy.breaker_failures, policy.breaker_reset_seconds)
             for name in self.connectors
         }
+        self.unknown_outcomes: dict[str, set[str]] = {}
+        """Shipment key -> carriers whose booking outcome we never saw, across `book` calls
+        (kept in memory; a restart forgets them, see docs/carriers.md)."""
 
     async def shop(self, shipment: Shipment, parcels: list[Parcel]) -> Quote:
         quote = Quote(rates=[])
@@ -153,7 +156,7 @@ class RateShopper:
     ) -> BookingOutcome:
         """Book the best offer whose carrier works; fall back down the ranking."""
         failures = dict(quote.failures)  # carriers that gave no offer, and why
-        unknown: list[str] = []  # carriers that may hold a label we did not receive
+        unknown = self.unknown_outcomes.setdefault(shipment.key, set())
         for rate in rank(quote.rates, self.policy, shipment.service_level):
             name = rate.carrier
             if name in failures:
@@ -170,14 +173,15 @@ class RateShopper:
                 continue
             except CarrierError as exc:
                 self._failed(name, failures, str(exc))
-                unknown.append(name)
+                unknown.add(name)
                 continue
             self.breakers[name].success()
             outcome = BookingOutcome(booking, failures)
-            for other in unknown:
+            for other in sorted(unknown - {name}):
                 outcome.compensations.append(
                     self._compensate(shipment.key, other, correlation_id or shipment.key)
                 )
+            del self.unknown_outcomes[shipment.key]
             return outcome
         raise NoCarrierBooked(shipment.key, failures)
 
