@@ -3,12 +3,15 @@ and the `carrier` sink turns it into a find-and-void at the carrier."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from intermodal.connectors.carriers.compensation import schedule_void
+from intermodal.connectors.carriers.contract import CarrierRejected
 from intermodal.connectors.carriers.registry import build_connector
 from intermodal.connectors.carriers.shopping import client_reference
 from intermodal.delivery.dispatcher import Dispatcher
@@ -48,4 +51,25 @@ async def test_a_void_of_a_reference_that_made_nothing_is_done(sims: Sims, tmp_p
     await dispatcher.aclose()
     with store.read() as conn:
         assert conn.execute(select(outbox.c.status)).scalar_one() == "delivered"
+    store.dispose()
+
+
+async def test_a_void_cancels_the_pickup_that_blocks_it(sims: Sims, tmp_path: Path) -> None:
+    """ParcelPro refuses to void a label with a scheduled pickup: the compensation cancels
+    the pickup, then voids."""
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    reference = client_reference("SH-K", "parcelpro")
+    async with httpx.AsyncClient() as client:
+        carrier = build_connector(sims.settings.endpoints["parcelpro"], client)
+        rate = (await carrier.rate(shipment("SH-K"), PARCELS))[0]
+        booking = await carrier.book(shipment("SH-K"), PARCELS, rate, reference)
+        await carrier.schedule_pickup(booking, datetime(2026, 1, 6, 9, 0, tzinfo=UTC))
+        with pytest.raises(CarrierRejected, match="pickup_scheduled"):
+            await carrier.void(booking)
+    schedule_void(store, "parcelpro", "SH-K", reference, "corr")
+    dispatcher = Dispatcher(store, sims.settings)
+    await dispatcher.run_once()
+    await dispatcher.aclose()
+    assert sims.scripts["parcelpro"].live_pickups() == []
+    assert sims.live_labels("SH-K") == 0
     store.dispose()

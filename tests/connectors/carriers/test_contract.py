@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
@@ -152,3 +153,21 @@ async def test_retry_after_a_lost_answer_finds_the_label_instead_of_making_anoth
     booking = await carrier.book(parcel_shipment, PARCELS, rate, reference)
     assert booking.client_reference == reference
     assert sims.live_labels(parcel_shipment.key) == 1
+
+
+@pytest.mark.parametrize("name", CARRIERS)
+async def test_pickups_are_scheduled_listed_and_cancelled(
+    sims: Sims, client: httpx.AsyncClient, name: str
+) -> None:
+    carrier = connector(sims, name, client)
+    parcel_shipment = shipment("SH-P")
+    rate = (await carrier.rate(parcel_shipment, PARCELS))[0]
+    booking = await carrier.book(
+        parcel_shipment, PARCELS, rate, client_reference(parcel_shipment.key, name)
+    )
+    pickup = await carrier.schedule_pickup(booking, datetime(2026, 1, 6, 9, 0, tzinfo=UTC))
+    assert pickup.booking_id == booking.booking_id
+    assert await carrier.pickups(booking) == [pickup]
+    await carrier.cancel_pickup(pickup)
+    assert await carrier.pickups(booking) == []
+    assert sims.scripts[name].live_pickups() == []

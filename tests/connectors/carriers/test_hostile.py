@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from intermodal.connectors.carriers._http import read_json
 from intermodal.connectors.carriers.contract import CarrierError
+from intermodal.connectors.carriers.freightline.providers import pickup as fl_pickup
 from intermodal.connectors.carriers.freightline.providers.rate import parse_quote_response
 from intermodal.connectors.carriers.freightline.providers.shipment.create import (
     parse_book_response,
@@ -22,6 +23,7 @@ from intermodal.connectors.carriers.freightline.providers.shipment.void import (
     parse_cancel_response,
 )
 from intermodal.connectors.carriers.freightline.providers.tracking import parse_trace_response
+from intermodal.connectors.carriers.parcelpro.providers import pickup as pp_pickup
 from intermodal.connectors.carriers.parcelpro.providers.rate import parse_rate_response
 from intermodal.connectors.carriers.parcelpro.providers.shipment.create import (
     parse_search_response,
@@ -36,6 +38,12 @@ PARSERS: dict[str, Callable[[Any], object]] = {
     "pp.find": lambda v: parse_search_response("parcelpro", "SH-1", v),
     "pp.void": lambda v: parse_void_response("parcelpro", v),
     "pp.track": lambda v: parse_tracking_response("parcelpro", v),
+    "pp.pickup": lambda v: pp_pickup.parse_pickup_response("parcelpro", v),
+    "pp.pickups": lambda v: pp_pickup.parse_pickup_list("parcelpro", v),
+    "pp.cancel_pickup": lambda v: pp_pickup.parse_cancel_pickup_response("parcelpro", v),
+    "fl.pickup": lambda v: fl_pickup.parse_pickup_response("freightline", v),
+    "fl.pickups": lambda v: fl_pickup.parse_pickup_list("freightline", v),
+    "fl.cancel_pickup": lambda v: fl_pickup.parse_cancel_pickup_response("freightline", v),
     "fl.rate": lambda v: parse_quote_response("freightline", v),
     "fl.book": lambda v: parse_book_response("freightline", "SH-1", v),
     "fl.find": lambda v: parse_lookup_response("freightline", "SH-1", v),
@@ -58,6 +66,7 @@ KEYS = [
     "label_pdf_base64", "events", "at", "location", "note", "quotes", "product", "total",
     "days", "booking", "bookings", "pro_number", "booking_ref", "shipper_ref", "state",
     "label_zpl", "history", "date", "time", "utc_offset", "city", "remarks", "country",
+    "pickup", "pickups", "shipment_ids", "confirmation",
 ]  # fmt: skip
 json_values = st.recursive(
     scalars,
@@ -75,7 +84,7 @@ def only_typed_errors(parse: Callable[[Any], object], value: Any) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(PARSERS))
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(value=json_values)
 def test_any_json_gives_a_result_or_a_typed_error(name: str, value: Any) -> None:
     only_typed_errors(PARSERS[name], value)

@@ -1,4 +1,5 @@
-"""Compensations as outbox commands: "void whatever this reference booked at carrier X".
+"""Compensations as outbox commands: "cancel the pickups of, then void, whatever this
+reference booked at carrier X".
 
 Written to the outbox rather than called inline because the carrier that lost a booking
 answer is usually the one in trouble; the dispatcher retries the void with backoff and

@@ -7,6 +7,7 @@ adding a folder and one line in `registry.py`, never editing the shopper.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Protocol
 
@@ -86,6 +87,14 @@ class Booking(_Model):
     total: Money | None = None
 
 
+class Pickup(_Model):
+    """A scheduled collection of one booking's freight."""
+
+    carrier: str
+    pickup_id: str
+    booking_id: str
+
+
 class CarrierConnector(Protocol):
     """What every carrier implements; `name` is the configured endpoint name."""
 
@@ -102,6 +111,14 @@ class CarrierConnector(Protocol):
         ...
 
     async def void(self, booking: Booking) -> None: ...
+
+    async def schedule_pickup(self, booking: Booking, ready_at: datetime) -> Pickup: ...
+
+    async def pickups(self, booking: Booking) -> list[Pickup]:
+        """The booking's pickups that are still scheduled."""
+        ...
+
+    async def cancel_pickup(self, pickup: Pickup) -> None: ...
 
     async def track(self, tracking_number: str) -> list[MilestoneEvent]: ...
 

@@ -47,6 +47,9 @@ class CarrierSink:
         try:
             booking = await self.connector.find(void.client_reference, void.shipment)
             if booking is not None:
+                # Some carriers refuse to void a label with a pickup on it; cancel first.
+                for pickup in await self.connector.pickups(booking):
+                    await self.connector.cancel_pickup(pickup)
                 await self.connector.void(booking)
         except CarrierUnavailable as exc:
             return Result(command.seq, False, str(exc)[:500], True)

@@ -3,7 +3,8 @@ amounts as decimal strings, status words ("PICKED UP", "DELIVERED"), and faults 
 as `{"fault": {"faultcode", "faultstring"}}` with HTTP 200, like an old SOAP gateway.
 
 Bookings are NOT idempotent here: a second booking with the same `shipper_ref` makes a
-second label, so the hub has to look its reference up before booking again.
+second label, so the hub has to look its reference up before booking again. Cancelling a
+booking cancels its pickups with it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from intermodal.sim.carriers.script import CarrierScript, Label, control_routes, tracking_script
+from intermodal.sim.carriers.script import (
+    CarrierScript,
+    Label,
+    PickupRecord,
+    control_routes,
+    tracking_script,
+)
 
 PRODUCTS = {"GROUND": (4, Decimal("1.0")), "PRIORITY": (2, Decimal("1.6"))}
 STEPS = ["PICKED UP", "IN TRANSIT", "IN TRANSIT", "OUT FOR DELIVERY", "DELIVERED"]
@@ -44,6 +51,15 @@ def _label_json(label: Label) -> dict[str, str]:
         "currency": "USD",
         "state": "BOOKED" if label.live else "CANCELLED",
         "label_zpl": "^XA^FO50,50^FDFREIGHTLINE^FS^XZ",
+    }
+
+
+def _pickup_json(pickup: PickupRecord) -> dict[str, str]:
+    return {
+        "confirmation": pickup.id,
+        "booking_ref": pickup.label_id,
+        "ready_date": pickup.ready_at,
+        "state": "SCHEDULED" if pickup.live else "CANCELLED",
     }
 
 
@@ -136,6 +152,9 @@ def create_app(script: CarrierScript, username: str, password: str) -> Starlette
             label = script.labels.get(booking_ref)
             if label is not None:
                 label.live = False
+                for pickup in script.pickups.values():
+                    if pickup.label_id == label.id:
+                        pickup.live = False
         if label is None:
             return _fault("Client.NotFound", f"no booking {booking_ref!r}")
         return JSONResponse({"booking": _label_json(label)})
@@ -167,6 +186,39 @@ def create_app(script: CarrierScript, username: str, password: str) -> Starlette
             }
         )
 
+    async def schedule_pickup(request: Request) -> Response:
+        if (refused := await guard(request)) is not None:
+            return refused
+        fields = await form_of(request)
+        booking_ref, ready = fields.get("booking_ref", ""), fields.get("ready_date", "")
+        with script.lock:
+            label = script.labels.get(booking_ref)
+            if label is None or not label.live:
+                return _fault("Client.NotFound", f"no open booking {booking_ref!r}")
+            pickup = PickupRecord(f"PU{90000 + len(script.pickups) + 1}", label.id, ready)
+            script.pickups[pickup.id] = pickup
+        return JSONResponse({"pickup": _pickup_json(pickup)})
+
+    async def list_pickups(request: Request) -> Response:
+        if (refused := await guard(request)) is not None:
+            return refused
+        booking_ref = request.query_params.get("booking_ref", "")
+        with script.lock:
+            found = [p for p in script.pickups.values() if p.label_id == booking_ref]
+        return JSONResponse({"pickups": [_pickup_json(p) for p in found]})
+
+    async def cancel_pickup(request: Request) -> Response:
+        if (refused := await guard(request)) is not None:
+            return refused
+        confirmation = (await form_of(request)).get("confirmation", "")
+        with script.lock:
+            pickup = script.pickups.get(confirmation)
+            if pickup is not None:
+                pickup.live = False
+        if pickup is None:
+            return _fault("Client.NotFound", f"no pickup {confirmation!r}")
+        return JSONResponse({"pickup": _pickup_json(pickup)})
+
     return Starlette(
         routes=[
             Route("/api/quote", quote, methods=["POST"]),
@@ -174,6 +226,9 @@ def create_app(script: CarrierScript, username: str, password: str) -> Starlette
             Route("/api/booking", lookup, methods=["GET"]),
             Route("/api/cancel", cancel, methods=["POST"]),
             Route("/api/trace", trace, methods=["GET"]),
+            Route("/api/pickup", schedule_pickup, methods=["POST"]),
+            Route("/api/pickup", list_pickups, methods=["GET"]),
+            Route("/api/pickup/cancel", cancel_pickup, methods=["POST"]),
             *control_routes(script),
         ]
     )

@@ -3,7 +3,8 @@ in integer cents, status codes (`PU`, `IT`, `OD`, `DL`, `EX`), errors as
 `{"errors": [{"code", "detail"}]}` with a 4xx/5xx status.
 
 Bookings are idempotent by `client_reference`: a second create with the same reference
-answers 200 with the existing label instead of making another.
+answers 200 with the existing label instead of making another. A shipment with a scheduled
+pickup cannot be voided (409 `pickup_scheduled`): the pickup has to be cancelled first.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from intermodal.sim.carriers.script import CarrierScript, Label, control_routes, tracking_script
+from intermodal.sim.carriers.script import (
+    CarrierScript,
+    Label,
+    PickupRecord,
+    control_routes,
+    tracking_script,
+)
 
 SERVICES = {"PP_STD": (3, 1.0), "PP_EXP": (1, 1.9)}
 STEPS = ["PU", "IT", "IT", "OD", "DL"]
@@ -54,6 +61,15 @@ def _label_json(label: Label) -> dict[str, Any]:
         "currency": "USD",
         "status": "active" if label.live else "voided",
         "label_pdf_base64": "JVBERi0xLjQK",
+    }
+
+
+def _pickup_json(pickup: PickupRecord) -> dict[str, Any]:
+    return {
+        "id": pickup.id,
+        "shipment_ids": [pickup.label_id],
+        "ready_at": pickup.ready_at,
+        "status": "scheduled" if pickup.live else "cancelled",
     }
 
 
@@ -138,13 +154,53 @@ def create_app(script: CarrierScript, api_key: str) -> Starlette:
     async def void(request: Request) -> Response:
         if (refused := await guard(request)) is not None:
             return refused
+        label_id = request.path_params["id"]
+        if script.live_pickups(label_id):
+            return _error(409, "pickup_scheduled", "cancel the pickup before voiding")
         with script.lock:
-            label = script.labels.get(request.path_params["id"])
+            label = script.labels.get(label_id)
             if label is not None:
                 label.live = False
         if label is None:
             return _error(404, "not_found", "no such shipment")
         return JSONResponse({"shipment": _label_json(label)})
+
+    async def schedule_pickup(request: Request) -> Response:
+        if (refused := await guard(request)) is not None:
+            return refused
+        try:
+            body = await body_of(request)
+        except ValueError as exc:
+            return _error(422, "invalid", str(exc))
+        ids, ready_at = body.get("shipment_ids"), body.get("ready_at")
+        if not isinstance(ids, list) or len(ids) != 1 or not isinstance(ready_at, str):
+            return _error(422, "invalid", "shipment_ids: one id; ready_at: a timestamp")
+        with script.lock:
+            label = script.labels.get(str(ids[0]))
+            if label is None or not label.live:
+                return _error(422, "not_bookable", f"shipment {ids[0]!r} is not active")
+            pickup = PickupRecord(f"pk_{len(script.pickups) + 1}", label.id, ready_at)
+            script.pickups[pickup.id] = pickup
+        return JSONResponse({"pickup": _pickup_json(pickup)}, 201)
+
+    async def list_pickups(request: Request) -> Response:
+        if (refused := await guard(request)) is not None:
+            return refused
+        label_id = request.query_params.get("shipment_id", "")
+        with script.lock:
+            found = [p for p in script.pickups.values() if p.label_id == label_id]
+        return JSONResponse({"pickups": [_pickup_json(p) for p in found]})
+
+    async def cancel_pickup(request: Request) -> Response:
+        if (refused := await guard(request)) is not None:
+            return refused
+        with script.lock:
+            pickup = script.pickups.get(request.path_params["id"])
+            if pickup is not None:
+                pickup.live = False
+        if pickup is None:
+            return _error(404, "not_found", "no such pickup")
+        return JSONResponse({"pickup": _pickup_json(pickup)})
 
     async def track(request: Request) -> Response:
         if (refused := await guard(request)) is not None:
@@ -178,6 +234,9 @@ def create_app(script: CarrierScript, api_key: str) -> Starlette:
             Route("/v2/shipments", search, methods=["GET"]),
             Route("/v2/shipments/{id}", void, methods=["DELETE"]),
             Route("/v2/tracking/{number}", track, methods=["GET"]),
+            Route("/v2/pickups", schedule_pickup, methods=["POST"]),
+            Route("/v2/pickups", list_pickups, methods=["GET"]),
+            Route("/v2/pickups/{id}", cancel_pickup, methods=["DELETE"]),
             *control_routes(script),
         ]
     )

@@ -43,6 +43,14 @@ class Label:
 
 
 @dataclass
+class PickupRecord:
+    id: str
+    label_id: str
+    ready_at: str
+    live: bool = True
+
+
+@dataclass
 class CarrierScript:
     """Scripted behaviour plus the carrier's ledger of labels; thread-safe."""
 
@@ -51,6 +59,7 @@ class CarrierScript:
     lose_booking_responses: int = 0
     tracking_faults: set[str] = field(default_factory=set)
     labels: dict[str, Label] = field(default_factory=dict)
+    pickups: dict[str, PickupRecord] = field(default_factory=dict)
     requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -94,11 +103,20 @@ class CarrierScript:
                 and (client_reference is None or label.client_reference == client_reference)
             ]
 
+    def live_pickups(self, label_id: str | None = None) -> list[PickupRecord]:
+        with self.lock:
+            return [
+                p
+                for p in self.pickups.values()
+                if p.live and (label_id is None or p.label_id == label_id)
+            ]
+
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
             return {
                 "requests": self.requests,
                 "labels": [vars(label) for label in self.labels.values()],
+                "pickups": [vars(pickup) for pickup in self.pickups.values()],
             }
 
 

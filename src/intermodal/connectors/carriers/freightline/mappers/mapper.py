@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import httpx
 
 from intermodal.canonical.model import MilestoneEvent, Shipment
-from intermodal.connectors.carriers.contract import Booking, Parcel, Rate
+from intermodal.connectors.carriers.contract import Booking, Parcel, Pickup, Rate
 from intermodal.connectors.carriers.freightline.mappers.proxy import FreightLineProxy
+from intermodal.connectors.carriers.freightline.providers.pickup import (
+    parse_cancel_pickup_response,
+    parse_pickup_list,
+    parse_pickup_response,
+    pickup_form,
+)
 from intermodal.connectors.carriers.freightline.providers.rate import (
     parse_quote_response,
     quote_form,
@@ -64,6 +72,22 @@ class FreightLineConnector:
             "void", "POST", "/api/cancel", cancel_form(booking.booking_id)
         )
         parse_cancel_response(self.name, value)
+
+    async def schedule_pickup(self, booking: Booking, ready_at: datetime) -> Pickup:
+        value = await self.proxy.call(
+            "pickup", "POST", "/api/pickup", pickup_form(booking, ready_at)
+        )
+        return parse_pickup_response(self.name, value)
+
+    async def pickups(self, booking: Booking) -> list[Pickup]:
+        params = {"booking_ref": booking.booking_id}
+        value = await self.proxy.call("pickups", "GET", "/api/pickup", params=params)
+        return parse_pickup_list(self.name, value)
+
+    async def cancel_pickup(self, pickup: Pickup) -> None:
+        form = {"confirmation": pickup.pickup_id}
+        value = await self.proxy.call("cancel_pickup", "POST", "/api/pickup/cancel", form)
+        parse_cancel_pickup_response(self.name, value)
 
     async def track(self, tracking_number: str) -> list[MilestoneEvent]:
         value = await self.proxy.call("track", "GET", "/api/trace", params={"pro": tracking_number})

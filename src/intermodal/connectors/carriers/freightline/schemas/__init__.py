@@ -92,3 +92,17 @@ class Fault(_Body):
 
 class FaultResponse(_Body):
     fault: Fault
+
+
+class PickupDetail(_Body):
+    confirmation: str
+    booking_ref: str
+    state: str
+
+
+class PickupResponse(_Body):
+    pickup: PickupDetail
+
+
+class PickupList(_Body):
+    pickups: list[PickupDetail]

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import quote
 
 import httpx
 
 from intermodal.canonical.model import MilestoneEvent, Shipment
-from intermodal.connectors.carriers.contract import Booking, Parcel, Rate
+from intermodal.connectors.carriers.contract import Booking, Parcel, Pickup, Rate
 from intermodal.connectors.carriers.parcelpro.mappers.proxy import ParcelProProxy
+from intermodal.connectors.carriers.parcelpro.providers.pickup import (
+    parse_cancel_pickup_response,
+    parse_pickup_list,
+    parse_pickup_response,
+    pickup_request,
+)
 from intermodal.connectors.carriers.parcelpro.providers.rate import (
     parse_rate_response,
     rate_request,
@@ -54,6 +61,22 @@ class ParcelProConnector:
     async def void(self, booking: Booking) -> None:
         value = await self.proxy.call("void", "DELETE", void_path(quote(booking.booking_id)))
         parse_void_response(self.name, value)
+
+    async def schedule_pickup(self, booking: Booking, ready_at: datetime) -> Pickup:
+        body = pickup_request(booking, ready_at)
+        value = await self.proxy.call("pickup", "POST", "/v2/pickups", body)
+        return parse_pickup_response(self.name, value)
+
+    async def pickups(self, booking: Booking) -> list[Pickup]:
+        params = {"shipment_id": booking.booking_id}
+        value = await self.proxy.call("pickups", "GET", "/v2/pickups", params=params)
+        return parse_pickup_list(self.name, value)
+
+    async def cancel_pickup(self, pickup: Pickup) -> None:
+        path = f"/v2/pickups/{quote(pickup.pickup_id, safe='')}"
+        parse_cancel_pickup_response(
+            self.name, await self.proxy.call("cancel_pickup", "DELETE", path)
+        )
 
     async def track(self, tracking_number: str) -> list[MilestoneEvent]:
         path = f"/v2/tracking/{quote(tracking_number, safe='')}"

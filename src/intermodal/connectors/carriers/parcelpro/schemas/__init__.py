@@ -95,3 +95,22 @@ class ErrorDetail(_Body):
 
 class ErrorResponse(_Body):
     errors: list[ErrorDetail]
+
+
+class PickupRequest(_Body):
+    shipment_ids: list[str]
+    ready_at: str
+
+
+class PickupDetail(_Body):
+    id: str
+    shipment_ids: list[str]
+    status: str
+
+
+class PickupResponse(_Body):
+    pickup: PickupDetail
+
+
+class PickupList(_Body):
+    pickups: list[PickupDetail]
