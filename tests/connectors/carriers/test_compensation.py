@@ -4,7 +4,6 @@ and the `carrier` sink turns it into a find-and-void at the carrier."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,8 +20,8 @@ from intermodal.store.tables import outbox
 from .conftest import PARCELS, Sims, shipment
 
 
-async def test_a_void_is_scheduled_once_and_voids_the_label(sims: Sims, tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+async def test_a_void_is_scheduled_once_and_voids_the_label(sims: Sims, db_url: str) -> None:
+    store = open_store(db_url)
     reference = client_reference("SH-C", "freightline")
     async with httpx.AsyncClient() as client:
         carrier = build_connector(sims.settings.endpoints["freightline"], client)
@@ -43,8 +42,8 @@ async def test_a_void_is_scheduled_once_and_voids_the_label(sims: Sims, tmp_path
     store.dispose()
 
 
-async def test_a_void_of_a_reference_that_made_nothing_is_done(sims: Sims, tmp_path: Path) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+async def test_a_void_of_a_reference_that_made_nothing_is_done(sims: Sims, db_url: str) -> None:
+    store = open_store(db_url)
     schedule_void(store, "parcelpro", "SH-N", client_reference("SH-N", "parcelpro"), "corr")
     dispatcher = Dispatcher(store, sims.settings)
     await dispatcher.run_once()
@@ -54,10 +53,10 @@ async def test_a_void_of_a_reference_that_made_nothing_is_done(sims: Sims, tmp_p
     store.dispose()
 
 
-async def test_a_void_cancels_the_pickup_that_blocks_it(sims: Sims, tmp_path: Path) -> None:
+async def test_a_void_cancels_the_pickup_that_blocks_it(sims: Sims, db_url: str) -> None:
     """ParcelPro refuses to void a label with a scheduled pickup: the compensation cancels
     the pickup, then voids."""
-    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    store = open_store(db_url)
     reference = client_reference("SH-K", "parcelpro")
     async with httpx.AsyncClient() as client:
         carrier = build_connector(sims.settings.endpoints["parcelpro"], client)

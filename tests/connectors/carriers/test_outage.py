@@ -5,7 +5,6 @@ labels (counted in the simulators' own ledgers)."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import httpx
 import pytest
@@ -27,9 +26,9 @@ from .conftest import PARCELS, Sims, shipment
 
 
 async def test_outage_moves_traffic_and_never_leaves_two_live_labels(
-    sims: Sims, tmp_path: Path
+    sims: Sims, db_url: str
 ) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    store = open_store(db_url)
     pp = sims.scripts["parcelpro"]
     policy = ShoppingPolicy(deadline_seconds=1.5, breaker_failures=2, breaker_reset_seconds=0.4)
     async with httpx.AsyncClient() as client:
@@ -107,11 +106,11 @@ def _void_status(store: Store) -> str:
 
 
 async def test_unknown_outcomes_are_voided_even_when_a_later_call_books(
-    sims: Sims, tmp_path: Path
+    sims: Sims, db_url: str
 ) -> None:
     """Every carrier fails (one after making a label); the next call books elsewhere and
     only then is the lost label voided, never before a booking exists."""
-    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    store = open_store(db_url)
     pp, fl = sims.scripts["parcelpro"], sims.scripts["freightline"]
     async with httpx.AsyncClient() as client:
         connectors = {

@@ -19,7 +19,10 @@ from intermodal.connectors.carriers.parcelpro.mappers.mapper import ParcelProCon
 from intermodal.connectors.carriers.parcelpro.mappers.settings import ParcelProSettings
 from intermodal.security.secrets import SecretError, resolve_secret
 
-ConnectorFactory = Callable[[Endpoint, httpx.AsyncClient], CarrierConnector]
+ConnectorBuilder = Callable[[httpx.AsyncClient], CarrierConnector]
+ConnectorFactory = Callable[[Endpoint], ConnectorBuilder]
+"""Validates an endpoint's options and resolves its secrets (ValueError naming the option),
+then returns what builds the connector on a client: checks at start need no client."""
 
 
 def _options(model: type[BaseModel], endpoint: Endpoint) -> BaseModel:
@@ -40,20 +43,35 @@ def _secret(endpoint: Endpoint, field: str, reference: str) -> str:
         raise ValueError(f"endpoints.{endpoint.name}.options.{field}: {exc}") from None
 
 
-def _parcelpro(endpoint: Endpoint, client: httpx.AsyncClient) -> CarrierConnector:
+def _parcelpro(endpoint: Endpoint) -> ConnectorBuilder:
     settings = _options(ParcelProSettings, endpoint)
     assert isinstance(settings, ParcelProSettings)
     key = _secret(endpoint, "api_key", settings.api_key)
-    return ParcelProConnector(endpoint.name, endpoint.url, key, client, endpoint.timeout_seconds)
+
+    def build(client: httpx.AsyncClient) -> CarrierConnector:
+        return ParcelProConnector(
+            endpoint.name, endpoint.url, key, client, endpoint.timeout_seconds
+        )
+
+    return build
 
 
-def _freightline(endpoint: Endpoint, client: httpx.AsyncClient) -> CarrierConnector:
+def _freightline(endpoint: Endpoint) -> ConnectorBuilder:
     settings = _options(FreightLineSettings, endpoint)
     assert isinstance(settings, FreightLineSettings)
     password = _secret(endpoint, "password", settings.password)
-    return FreightLineConnector(
-        endpoint.name, endpoint.url, settings.username, password, client, endpoint.timeout_seconds
-    )
+
+    def build(client: httpx.AsyncClient) -> CarrierConnector:
+        return FreightLineConnector(
+            endpoint.name,
+            endpoint.url,
+            settings.username,
+            password,
+            client,
+            endpoint.timeout_seconds,
+        )
+
+    return build
 
 
 CONNECTORS: dict[str, ConnectorFactory] = {
@@ -62,8 +80,8 @@ CONNECTORS: dict[str, ConnectorFactory] = {
 }
 
 
-def build_connector(endpoint: Endpoint, client: httpx.AsyncClient) -> CarrierConnector:
-    """The endpoint's connector; ValueError naming the option when it is misconfigured."""
+def connector_builder(endpoint: Endpoint) -> ConnectorBuilder:
+    """Check the endpoint's carrier options; ValueError naming the option if they are bad."""
     carrier = endpoint.options.get("carrier")
     factory = CONNECTORS.get(carrier) if isinstance(carrier, str) else None
     if factory is None:
@@ -71,13 +89,18 @@ def build_connector(endpoint: Endpoint, client: httpx.AsyncClient) -> CarrierCon
         raise ValueError(
             f"endpoints.{endpoint.name}.options.carrier: {carrier!r} is not a carrier ({known})"
         )
-    return factory(endpoint, client)
+    return factory(endpoint)
+
+
+def build_connector(endpoint: Endpoint, client: httpx.AsyncClient) -> CarrierConnector:
+    """The endpoint's connector on a shared client; ValueError if misconfigured."""
+    return connector_builder(endpoint)(client)
 
 
 def check_endpoint(endpoint: Endpoint) -> list[str]:
     """Start-up check of a carrier endpoint's options and secrets."""
     try:
-        build_connector(endpoint, httpx.AsyncClient())
+        connector_builder(endpoint)
     except ValueError as exc:
         return [str(exc)]
     return []
