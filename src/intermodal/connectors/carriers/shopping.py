@@ -130,6 +130,8 @@ class RateShopper:
         for task in pending:
             task.cancel()
             self._failed(tasks[task], quote.failures, "no answer within the deadline")
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
         for task in done:
             name = tasks[task]
             error = task.exception()
@@ -143,8 +145,6 @@ class RateShopper:
                 self._failed(name, quote.failures, str(error))
             else:
                 raise error
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
         return quote
 
     async def book(
