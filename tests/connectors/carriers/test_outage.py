@@ -136,3 +136,22 @@ async def test_unknown_outcomes_are_voided_even_when_a_later_call_books(
         await dispatcher.aclose()
     assert sims.live_labels("SH-9") == 1
     store.dispose()
+
+
+async def test_a_slow_carrier_misses_the_deadline_and_counts_against_its_breaker(
+    sims: Sims,
+) -> None:
+    sims.scripts["freightline"].apply(Control(latency_ms=1500))
+    policy = ShoppingPolicy(deadline_seconds=0.3, breaker_failures=1, breaker_reset_seconds=60)
+    async with httpx.AsyncClient() as client:
+        connectors = {
+            name: build_connector(sims.settings.endpoints[name], client)
+            for name in ("parcelpro", "freightline")
+        }
+        shopper = RateShopper(connectors, policy)
+        started = asyncio.get_running_loop().time()
+        quote = await shopper.shop(shipment("SH-D"), PARCELS)
+        assert asyncio.get_running_loop().time() - started < 1.0
+    assert {r.carrier for r in quote.rates} == {"parcelpro"}
+    assert quote.failures == {"freightline": "no answer within the deadline"}
+    assert shopper.breakers["freightline"].state == "open"
