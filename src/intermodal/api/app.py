@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -18,9 +18,10 @@ import orjson
 from fastapi import Body, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from intermodal import __version__
-from intermodal.api.errors import ApiError, install
+from intermodal.api.errors import ApiError, install, problem
 from intermodal.canonical.events import EventError, decode_json, parse_event, parse_events
 from intermodal.config import READ_SCOPE, WRITE_SCOPE, Settings, token_hash
 from intermodal.connectors.odoo.capture import odoo_capture_router
@@ -49,7 +50,7 @@ class ReplayRequest(BaseModel):
     endpoint: str | None = None
 
 
-def create_app(settings: Settings, store: Store | None = None, dispatch: bool = True) -> FastAPI:
+def create_app(settings: Settings, store: Store | None = None, dispatch: bool = True) -> ASGIApp:
     """Build the application; the hub's workers start and stop with its lifespan."""
     hub_holder: dict[str, Hub] = {}
 
@@ -68,6 +69,9 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
         version=__version__,
         summary="Integration hub for logistics companies that run Odoo.",
         lifespan=lifespan,
+        # FastAPI's native telemetry reads the tracer provider on every request; tracing
+        # will be wired explicitly (observe/), not per request by default.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install(app)
 
@@ -92,8 +96,8 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def require_json(request: Request) -> str:
-        content_type = request.headers.get("content-type", "")
+    def require_json(headers: Mapping[str, str]) -> str:
+        content_type = headers.get("content-type", "")
         media = content_type.split(";", 1)[0].strip().lower()
         if media not in _JSON_TYPES:
             raise ApiError(
@@ -103,8 +107,8 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
             )
         return media
 
-    def correlation(request: Request) -> str:
-        given = request.headers.get("x-correlation-id", "")
+    def correlation(headers: Mapping[str, str]) -> str:
+        given = headers.get("x-correlation-id", "")
         return given if _CORRELATION.match(given) else sortable_id("corr")
 
     def bearer(request: Request) -> str | None:
@@ -180,27 +184,30 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
         responses={200: {"description": "duplicate webhook-id: the original receipt"}},
     )
     async def webhook(partner: str, request: Request) -> Response:
+        # Served by the ingress fast path below; this route documents it in OpenAPI and
+        # serves it when the app is mounted without the fast path.
+        return await webhook_response(partner, request.headers, await read_body(request))
+
+    async def webhook_response(partner: str, headers: Mapping[str, str], body: bytes) -> Response:
         config = settings.partners.get(partner)
         if config is None:
-            raise ApiError(404, "unknown_partner", f"no partner named '{partner}'")
+            return problem(404, "unknown_partner", f"no partner named '{partner}'")
         started = time.perf_counter()
-        try:
-            response, result = await receive_webhook(partner, config.webhook_keys, request)
-        except ApiError:
-            hub().metrics.ingress.labels(partner, "webhook", "rejected").inc()
-            raise
         metrics = hub().metrics
+        try:
+            response, result = await receive_webhook(partner, config.webhook_keys, headers, body)
+        except ApiError as exc:
+            metrics.ingress.labels(partner, "webhook", "rejected").inc()
+            return problem(exc.status, exc.code, exc.message, exc.details, exc.headers)
         metrics.ingress.labels(partner, "webhook", result).inc()
         metrics.ack_latency.labels("webhook").observe(time.perf_counter() - started)
         metrics.last_message.labels(partner).set(time.time())
         return response
 
     async def receive_webhook(
-        partner: str, keys: tuple[bytes, ...], request: Request
+        partner: str, keys: tuple[bytes, ...], headers: Mapping[str, str], body: bytes
     ) -> tuple[Response, str]:
-        require_json(request)
-        body = await read_body(request)
-        headers = request.headers
+        require_json(headers)
         try:
             verify(
                 keys,
@@ -229,17 +236,18 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
             raise ApiError(
                 status, "invalid_event" if status == 422 else "bad_json", str(exc), exc.problems
             ) from None
-        corr = correlation(request)
+        corr = correlation(headers)
         message = InboxMessage(
             partner, headers["webhook-id"], "webhook", "application/json", body, corr
         )
         (receipt,) = await store_durably([message])
         if receipt.conflict:
             raise ApiError(409, "conflict", "this webhook-id was already used for a different body")
-        response = JSONResponse(
-            receipt_body(receipt, len(events), corr),
+        response = Response(
+            orjson.dumps(receipt_body(receipt, len(events), corr)),
             status_code=200 if receipt.duplicate else 202,
             headers={"x-correlation-id": corr},
+            media_type="application/json",
         )
         return response, "duplicate" if receipt.duplicate else "accepted"
 
@@ -252,7 +260,7 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
     async def batch(request: Request) -> Response:
         partner = partner_for(request, WRITE_SCOPE)
         started = time.perf_counter()
-        require_json(request)
+        require_json(request.headers)
         body = await read_body(request)
         try:
             value = decode_json(body)
@@ -269,7 +277,7 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
             raise ApiError(
                 413, "payload_too_large", f"at most {limit} events per batch, got {len(value)}"
             )
-        corr = correlation(request)
+        corr = correlation(request.headers)
         results: list[dict[str, Any]] = []
         messages: list[InboxMessage] = []
         positions: list[int] = []
@@ -424,7 +432,70 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
             dispatcher.wake.set()
         return {"replayed": count}
 
-    return app
+    return IngressFastPath(app, webhook_response, max_body)
+
+
+_WEBHOOKS = "/v1/webhooks/"
+
+
+class IngressFastPath:
+    """Serves `POST /v1/webhooks/{partner}` straight from ASGI, everything else via FastAPI.
+
+    The webhook is the hot path (every carrier scan). FastAPI's routing, dependency
+    solving and middleware chain cost about a third of a webhook's CPU here (BENCHMARKS.md,
+    W1 profile) for nothing this route uses; the handler itself is shared with the FastAPI
+    route, so behaviour, errors and metrics are the same either way.
+    """
+
+    def __init__(
+        self,
+        app: FastAPI,
+        handle: Callable[[str, Mapping[str, str], bytes], Awaitable[Response]],
+        max_body: int,
+    ) -> None:
+        self.app = app
+        self.handle = handle
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and path.startswith(_WEBHOOKS)
+            and "/" not in path[len(_WEBHOOKS) :]
+            and len(path) > len(_WEBHOOKS)
+        ):
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            body = await self._body(headers, receive)
+            if body is None:
+                return  # the client went away before sending its body
+            if isinstance(body, Response):
+                response = body
+            else:
+                response = await self.handle(path[len(_WEBHOOKS) :], headers, body)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _body(self, headers: Mapping[str, str], receive: Receive) -> bytes | Response | None:
+        too_large = problem(413, "payload_too_large", f"body larger than {self.max_body} bytes")
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            return too_large
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
 
 __all__ = ["create_app"]
