@@ -22,7 +22,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from intermodal import __version__
 from intermodal.api.errors import ApiError, install, problem
-from intermodal.canonical.events import EventError, decode_json, parse_event, parse_events
+from intermodal.canonical.events import (
+    EventError,
+    decode_json,
+    parse_all_or_none,
+    parse_event,
+    parse_events,
+)
 from intermodal.config import READ_SCOPE, WRITE_SCOPE, Settings, token_hash
 from intermodal.connectors.odoo.capture import odoo_capture_router
 from intermodal.delivery import dead_letters
@@ -281,9 +287,10 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
         results: list[dict[str, Any]] = []
         messages: list[InboxMessage] = []
         positions: list[int] = []
+        valid = parse_all_or_none(value)
         for index, item in enumerate(value):
             try:
-                event = parse_event(item, prefix=str(index))
+                event = valid[index] if valid is not None else parse_event(item, str(index))
             except EventError as exc:
                 event_id = (
                     item.get("id")
@@ -320,8 +327,10 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
             metrics.ack_latency.labels("batch").observe(time.perf_counter() - started)
             metrics.last_message.labels(partner).set(time.time())
         status = 202 if counts["accepted"] or counts["duplicate"] else 422
-        return JSONResponse(
-            {**counts, "correlation_id": corr, "results": results}, status_code=status
+        return Response(
+            orjson.dumps({**counts, "correlation_id": corr, "results": results}),
+            status_code=status,
+            media_type="application/json",
         )
 
     # -- reads ---------------------------------------------------------------------------

@@ -181,6 +181,18 @@ def parse_event(value: Any, prefix: str = "") -> CanonicalEvent:
         raise EventError(describe(exc, prefix)) from None
 
 
+def parse_all_or_none(values: list[Any]) -> list[CanonicalEvent] | None:
+    """Validate a whole list in one pydantic call; None when any item is invalid.
+
+    One call over 10,000 events is several times faster than 10,000 calls; callers fall
+    back to `parse_event` per item only to name the broken ones.
+    """
+    try:
+        return _EVENT_LIST_ADAPTER.validate_python(values)
+    except ValidationError:
+        return None
+
+
 def decode_json(raw: bytes) -> Any:
     """Decode JSON bytes strictly (UTF-8, no NaN), raising EventError on anything else."""
     try:
@@ -231,6 +243,7 @@ __all__ = [
     "decode_json",
     "describe",
     "event_to_json",
+    "parse_all_or_none",
     "parse_event",
     "parse_events",
 ]
