@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import threading
@@ -34,12 +33,13 @@ _POOL = _RandomPool()
 
 
 def sortable_id(prefix: str) -> str:
-    """`prefix_` + 26 base32 chars: 48-bit millisecond time, then 80 random bits.
+    """`prefix_` + 32 hex digits: 48-bit millisecond time, then 80 random bits.
 
     Sorts by creation time (like a ULID) so receipts and commands list in arrival order.
+    Hex rather than base32: `base64.b32encode` is pure Python and cost 4 us an id, a fifth
+    of storing a 10,000-event batch.
     """
-    raw = (time.time_ns() // 1_000_000).to_bytes(6, "big") + _POOL.take(10)
-    return f"{prefix}_{base64.b32encode(raw).decode().rstrip('=').lower()}"
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{_POOL.take(10).hex()}"
 
 
 def stable_id(prefix: str, *parts: str) -> str:
