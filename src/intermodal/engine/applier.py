@@ -231,31 +231,51 @@ class Applier:
                 )
 
     def _run_batch(self, limit: int) -> ApplyResult:
-        with self.store.write() as conn:
-            if self.store.dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_APPLIER_LOCK})
-            rows = conn.execute(
-                select(
-                    inbox.c.seq,
-                    inbox.c.receipt_id,
-                    inbox.c.partner,
-                    inbox.c.channel,
-                    inbox.c.content_type,
-                    inbox.c.body,
-                    inbox.c.correlation_id,
-                )
-                .where(inbox.c.status == "pending")
-                .order_by(inbox.c.seq)
-                .limit(limit)
-            ).all()
-            result = ApplyResult(messages=len(rows))
+        """Read and decide, then write, in one transaction (PostgreSQL) or two (SQLite).
 
-            if rows:
-                self._apply_rows(conn, rows, result)
+        On SQLite the write lock is the whole database's: holding it while a batch is
+        parsed and decided kept the group committer, and with it every 202, waiting. So
+        there the batch is read and decided outside the lock and written in a short
+        transaction that first checks its inbox rows are still pending. That is safe
+        because this thread is the only writer of events and shipments (one hub process
+        per SQLite file). On PostgreSQL the advisory lock serialises appliers of several
+        processes and writers do not block each other, so one transaction does it all.
+        """
+        if self.store.is_sqlite:
+            with self.store.read() as conn:
+                rows = self._pending(conn, limit)
+                result = ApplyResult(messages=len(rows))
+                write = self._apply_rows(conn, rows, result) if rows else None
+            if write is not None:
+                with self.store.write() as conn:
+                    write(conn)
+        else:
+            with self.store.write() as conn:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_APPLIER_LOCK})
+                rows = self._pending(conn, limit)
+                result = ApplyResult(messages=len(rows))
+                if rows:
+                    self._apply_rows(conn, rows, result)(conn)
         if result.commands and self.on_commands is not None:
             self.on_commands(result.commands)
         self._add(result)
         return result
+
+    def _pending(self, conn: Connection, limit: int) -> Sequence[Any]:
+        return conn.execute(
+            select(
+                inbox.c.seq,
+                inbox.c.receipt_id,
+                inbox.c.partner,
+                inbox.c.channel,
+                inbox.c.content_type,
+                inbox.c.body,
+                inbox.c.correlation_id,
+            )
+            .where(inbox.c.status == "pending")
+            .order_by(inbox.c.seq)
+            .limit(limit)
+        ).all()
 
     def _add(self, result: ApplyResult) -> None:
         if self.metrics is not None:
@@ -270,7 +290,10 @@ class Applier:
         for k, v in result.outcomes.items():
             t.outcomes[k] = t.outcomes.get(k, 0) + v
 
-    def _apply_rows(self, conn: Connection, rows: Sequence[Any], result: ApplyResult) -> None:
+    def _apply_rows(
+        self, conn: Connection, rows: Sequence[Any], result: ApplyResult
+    ) -> Callable[[Connection], None]:
+        """Decide what the rows cause (reading through `conn`); return the writes to make."""
         now = iso(utcnow())
         parsed: list[tuple[Any, list[CanonicalEvent], list[Any]]] = []
         rejected: list[dict[str, Any]] = []
@@ -337,25 +360,34 @@ class Applier:
                 }
             )
 
-        self.store.execute_many(conn, _INSERT_EVENT, event_rows)
-        self._save(conn, ships.values(), now)
-        self.store.execute_many(conn, self._insert_command, commands)
-        append(self.store, conn, audit_entries)
-        done = [r.seq for r, _, _ in parsed]
-        for start in range(0, len(done), _CHUNK):
-            conn.execute(
-                update(inbox)
-                .where(inbox.c.seq.in_(done[start : start + _CHUNK]))
-                .values(status="applied", processed_at=now)
-            )
-        if rejected:
-            conn.execute(
-                update(inbox)
-                .where(inbox.c.seq == bindparam("b_seq"))
-                .values(status="rejected", processed_at=now, error=bindparam("b_error")),
-                rejected,
-            )
         result.commands = len(commands)
+        done = [r.seq for r, _, _ in parsed]
+
+        def write(conn: Connection) -> None:
+            claimed = 0
+            for start in range(0, len(done), _CHUNK):
+                claimed += conn.execute(
+                    update(inbox)
+                    .where(
+                        inbox.c.seq.in_(done[start : start + _CHUNK]), inbox.c.status == "pending"
+                    )
+                    .values(status="applied", processed_at=now)
+                ).rowcount
+            if claimed != len(done):  # another applier got there first: decide again
+                raise RuntimeError("inbox rows changed while the batch was decided")
+            self.store.execute_many(conn, _INSERT_EVENT, event_rows)
+            self._save(conn, ships.values(), now)
+            self.store.execute_many(conn, self._insert_command, commands)
+            append(self.store, conn, audit_entries)
+            if rejected:
+                conn.execute(
+                    update(inbox)
+                    .where(inbox.c.seq == bindparam("b_seq"))
+                    .values(status="rejected", processed_at=now, error=bindparam("b_error")),
+                    rejected,
+                )
+
+        return write
 
     def _apply_event(
         self,
