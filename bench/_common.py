@@ -12,7 +12,7 @@
   request, which the ingest and batch benchmarks measure the hub against,
 - the `RESULT` line every benchmark ends with.
 
-`python bench/_common.py serve-naive --port P --db FILE` runs the naive peer; any other
+`python bench/_common.py serve-naive PORT DBFILE` runs the naive peer; any other
 invocation (e.g. `--quick` from `make bench`) does nothing and exits 0.
 """
 
@@ -592,6 +592,8 @@ def describe_load(name: str, r: LoadResult) -> str:
         text += f"; unfinished={r.unfinished}; generator send lag p99={r.send_lag_ms_p99:.2f} ms"
     if r.errors:
         text += f"; errors: {r.errors[:3]}"
+    if r.ok < r.completed:
+        text += f"\n  WARNING: {r.completed - r.ok} of {r.completed} answers were not 2xx"
     return text
 
 
