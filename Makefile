@@ -33,7 +33,8 @@ schemas: $(STAMP)
 	$(BIN)/intermodal schemas write
 
 bench: $(STAMP)
-	for b in bench/*.py; do $(BIN)/python $$b --quick || exit 1; done
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	for b in bench/[!_]*.py; do $(BIN)/python $$b --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -487,11 +487,13 @@ class IngressFastPath:
             return
         await self.app(scope, receive, send)
 
+    def _too_large(self) -> Response:
+        return problem(413, "payload_too_large", f"body larger than {self.max_body} bytes")
+
     async def _body(self, headers: Mapping[str, str], receive: Receive) -> bytes | Response | None:
-        too_large = problem(413, "payload_too_large", f"body larger than {self.max_body} bytes")
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
-            return too_large
+            return self._too_large()
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -501,7 +503,7 @@ class IngressFastPath:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                return too_large
+                return self._too_large()
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
