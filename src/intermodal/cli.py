@@ -72,7 +72,7 @@ def serve(
     """Run the hub: HTTP ingress, apply, outbox delivery (SQLite file by default)."""
     import uvicorn
 
-    from intermodal.api import create_app
+    from intermodal.api.app import create_app
     from intermodal.delivery.sinks import endpoint_problems
     from intermodal.observe.logs import configure_logging
 

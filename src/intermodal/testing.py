@@ -114,7 +114,7 @@ def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
 @contextlib.contextmanager
 def running_hub(settings: Settings, dispatch: bool = True) -> Iterator[str]:
     """A full hub (API, applier, dispatcher) on a free loopback port."""
-    from intermodal.api import create_app
+    from intermodal.api.app import create_app
 
     with serve_in_thread(create_app(settings, dispatch=dispatch)) as url:
         yield url

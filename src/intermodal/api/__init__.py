@@ -1,5 +1,6 @@
-"""The HTTP application: partner ingress, shipment reads, receipts, health, admin."""
+"""The HTTP application: partner ingress, shipment reads, receipts, health, admin.
 
-from intermodal.api.app import create_app
-
-__all__ = ["create_app"]
+`intermodal.api.app.create_app` builds it; `http` holds the plumbing every ingress route
+shares. (Nothing is imported here, so connectors can use `api.errors` and `api.http`
+without importing the whole application.)
+"""

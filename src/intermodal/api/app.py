@@ -8,7 +8,6 @@ health, admin) is ordinary FastAPI.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -22,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from intermodal import __version__
 from intermodal.api.errors import ApiError, install, problem
+from intermodal.api.http import bearer_token, correlation_id, read_body, store_durably
 from intermodal.canonical.events import (
     EventError,
     decode_json,
@@ -33,7 +33,6 @@ from intermodal.config import READ_SCOPE, WRITE_SCOPE, Settings, token_hash
 from intermodal.connectors.odoo.capture import odoo_capture_router
 from intermodal.delivery import dead_letters
 from intermodal.engine import reads
-from intermodal.engine.ids import sortable_id
 from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.hub import Hub
 from intermodal.ingress.edi import edi_intake_router
@@ -45,7 +44,6 @@ _JSON_TYPES = (
     "application/cloudevents+json",
     "application/cloudevents-batch+json",
 )
-_CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
 class ReplayRequest(BaseModel):
@@ -90,18 +88,6 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
     tolerance = settings.hub.signature_tolerance_seconds
     max_body = settings.hub.max_body_bytes
 
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > max_body):
-            raise ApiError(413, "payload_too_large", f"body larger than {max_body} bytes")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body:
-                raise ApiError(413, "payload_too_large", f"body larger than {max_body} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     def require_json(headers: Mapping[str, str]) -> str:
         content_type = headers.get("content-type", "")
         media = content_type.split(";", 1)[0].strip().lower()
@@ -113,17 +99,8 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
             )
         return media
 
-    def correlation(headers: Mapping[str, str]) -> str:
-        given = headers.get("x-correlation-id", "")
-        return given if _CORRELATION.match(given) else sortable_id("corr")
-
-    def bearer(request: Request) -> str | None:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
     def partner_for(request: Request, scope: str) -> str:
-        token = bearer(request)
+        token = bearer_token(request.headers)
         if token is None:
             raise ApiError(
                 401,
@@ -145,7 +122,7 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
         return partner
 
     def require_admin(request: Request) -> str:
-        token = bearer(request)
+        token = bearer_token(request.headers)
         admin = settings.admin_token
         if admin is None:
             raise ApiError(
@@ -159,17 +136,6 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
                 headers={"WWW-Authenticate": "Bearer"},
             )
         return f"admin:{admin.fingerprint()}"
-
-    async def store_durably(messages: list[InboxMessage]) -> list[Receipt]:
-        try:
-            return await hub().committer.submit(messages)
-        except Exception:
-            raise ApiError(
-                503,
-                "unavailable",
-                "the store is unavailable; retry later",
-                headers={"Retry-After": "5"},
-            ) from None
 
     def receipt_body(receipt: Receipt, count: int, corr: str) -> dict[str, Any]:
         return {
@@ -192,7 +158,7 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
     async def webhook(partner: str, request: Request) -> Response:
         # Served by the ingress fast path below; this route documents it in OpenAPI and
         # serves it when the app is mounted without the fast path.
-        return await webhook_response(partner, request.headers, await read_body(request))
+        return await webhook_response(partner, request.headers, await read_body(request, max_body))
 
     async def webhook_response(partner: str, headers: Mapping[str, str], body: bytes) -> Response:
         config = settings.partners.get(partner)
@@ -242,11 +208,11 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
             raise ApiError(
                 status, "invalid_event" if status == 422 else "bad_json", str(exc), exc.problems
             ) from None
-        corr = correlation(headers)
+        corr = correlation_id(headers)
         message = InboxMessage(
             partner, headers["webhook-id"], "webhook", "application/json", body, corr
         )
-        (receipt,) = await store_durably([message])
+        (receipt,) = await store_durably(hub().committer, [message])
         if receipt.conflict:
             raise ApiError(409, "conflict", "this webhook-id was already used for a different body")
         response = Response(
@@ -267,7 +233,7 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
         partner = partner_for(request, WRITE_SCOPE)
         started = time.perf_counter()
         require_json(request.headers)
-        body = await read_body(request)
+        body = await read_body(request, max_body)
         try:
             value = decode_json(body)
         except EventError as exc:
@@ -283,7 +249,7 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
             raise ApiError(
                 413, "payload_too_large", f"at most {limit} events per batch, got {len(value)}"
             )
-        corr = correlation(request.headers)
+        corr = correlation_id(request.headers)
         results: list[dict[str, Any]] = []
         messages: list[InboxMessage] = []
         positions: list[int] = []
@@ -309,7 +275,9 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
                 )
             )
         if messages:
-            for position, receipt in zip(positions, await store_durably(messages), strict=True):
+            for position, receipt in zip(
+                positions, await store_durably(hub().committer, messages), strict=True
+            ):
                 results[position]["receipt_id"] = receipt.receipt_id
                 if receipt.conflict:
                     results[position]["status"] = "conflict"
@@ -335,7 +303,7 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
 
     # -- reads ---------------------------------------------------------------------------
     def may_read_all(request: Request) -> bool:
-        token = bearer(request)
+        token = bearer_token(request.headers)
         if token is None:
             return False
         entry = settings.tokens.get(token_hash(token))

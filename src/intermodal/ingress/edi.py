@@ -36,6 +36,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Connection, select
 
+from intermodal.api.errors import ApiError
+from intermodal.api.http import bearer_token, correlation_id, read_body
 from intermodal.config import WRITE_SCOPE, Partner, Settings, token_hash
 from intermodal.edi import edifact, x12
 from intermodal.edi.control import ControlNumbers
@@ -275,8 +277,6 @@ def _problem(exc: EdiError, partner: str) -> tuple[int, str, str, list[dict[str,
 
 def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
     """`POST /v1/edi/{partner}`: raw X12 or EDIFACT, answered 202 once durable."""
-    from intermodal.api.errors import ApiError  # here: the API package imports this module
-
     router = APIRouter(tags=["ingress"])
     max_body = settings.hub.max_body_bytes
     intakes: dict[int, EdiIntake] = {}
@@ -307,10 +307,8 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
                     exc.status, "bad_signature" if exc.status == 401 else "bad_request", str(exc)
                 ) from None
             return
-        scheme, _, token = headers.get("authorization", "").partition(" ")
-        entry = (
-            settings.tokens.get(token_hash(token.strip())) if scheme.lower() == "bearer" else None
-        )
+        token = bearer_token(headers)
+        entry = settings.tokens.get(token_hash(token)) if token else None
         if entry is None:
             raise ApiError(
                 401,
@@ -345,23 +343,9 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
                 "unsupported_media_type",
                 f"content-type must be one of {', '.join(sorted(ACCEPTED_MEDIA))}",
             )
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > max_body):
-            raise ApiError(413, "payload_too_large", f"body larger than {max_body} bytes")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body:
-                raise ApiError(413, "payload_too_large", f"body larger than {max_body} bytes")
-            chunks.append(chunk)
-        body = b"".join(chunks)
+        body = await read_body(request, max_body)
         authenticate(partner, config.webhook_keys, request, body)
-        given = request.headers.get("x-correlation-id", "")
-        corr = (
-            given
-            if 0 < len(given) <= 64 and given.isascii() and given.isprintable()
-            else sortable_id("corr")
-        )
+        corr = correlation_id(request.headers)
         try:
             result = await intake().receive(config, body, corr)
         except EdiError as exc:

@@ -32,6 +32,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
+from intermodal.api.errors import ApiError
+from intermodal.api.http import bearer_token, read_body, store_durably
 from intermodal.canonical.events import EventError, parse_events
 from intermodal.config import WRITE_SCOPE, Settings, token_hash
 from intermodal.connectors.odoo.client import OdooClient
@@ -138,8 +140,6 @@ def inbox_message(partner: str, channel: str, events: list[dict[str, Any]]) -> I
 # -- webhooks ---------------------------------------------------------------------------------
 def odoo_capture_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
     """`POST /v1/odoo/{partner}/changes`: Odoo automation-rule webhooks into the inbox."""
-    from intermodal.api.errors import ApiError  # here: the API package imports this module
-
     router = APIRouter(tags=["ingress"])
 
     @router.post(
@@ -151,9 +151,8 @@ def odoo_capture_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter
         config = settings.partners.get(partner)
         if config is None or config.kind != "odoo":
             raise ApiError(404, "unknown_partner", f"no Odoo partner named '{partner}'")
-        header = request.headers.get("authorization", "")
-        scheme, _, bearer = header.partition(" ")
-        token = bearer.strip() if scheme.lower() == "bearer" else request.query_params.get("token")
+        # Odoo automation webhooks cannot add headers, so the token may come in the URL.
+        token = bearer_token(request.headers) or request.query_params.get("token")
         entry = settings.tokens.get(token_hash(token)) if token else None
         if entry is None or entry[0] != partner:
             raise ApiError(
@@ -164,9 +163,7 @@ def odoo_capture_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter
             )
         if WRITE_SCOPE not in entry[1]:
             raise ApiError(403, "forbidden", f"this token lacks the '{WRITE_SCOPE}' scope")
-        body = await request.body()
-        if len(body) > _MAX_BODY:
-            raise ApiError(413, "payload_too_large", f"body larger than {_MAX_BODY} bytes")
+        body = await read_body(request, _MAX_BODY)
         try:
             record = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -180,13 +177,7 @@ def odoo_capture_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter
         if not events:
             return JSONResponse({"events": 0, "ignored": True}, status_code=200)
         message = inbox_message(partner, "odoo-webhook", events)
-        try:
-            (receipt,) = await hub().committer.submit([message])
-        except Exception:
-            raise ApiError(
-                503, "unavailable", "the store is unavailable; retry later",
-                headers={"Retry-After": "5"},
-            ) from None  # fmt: skip
+        (receipt,) = await store_durably(hub().committer, [message])
         return JSONResponse(
             {
                 "receipt_id": receipt.receipt_id,
