@@ -7,13 +7,14 @@ import json
 import secrets as _secrets
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from intermodal.config import ConfigError, Settings, load_config
+from intermodal.cli_options import ConfigOption, DbOption, errors, settings_or_exit, store_or_exit
+from intermodal.config import ConfigError
 from intermodal.edi.cli import edi_app
 from intermodal.mapping.cli import mapping_app, quarantine_app
 from intermodal.sim.carriers.cli import sim_app
@@ -42,24 +43,6 @@ app.add_typer(sim_app, name="sim", help="Partner simulators (carriers).")
 app.command("odoo-sim", help="Run the Odoo test server (JSON-2, JSON-RPC, XML-RPC).")(odoo_sim)
 
 console = Console()
-errors = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML configuration file", envvar="INTERMODAL_CONFIG"),
-]
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="database URL (sqlite:///file.db or postgresql://...)"),
-]
-
-
-def _settings(config: Path | None, resolve_secrets: bool = True, **overrides: Any) -> Settings:
-    try:
-        return load_config(config, overrides, resolve_secrets)
-    except ConfigError as exc:
-        errors.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
-        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -76,9 +59,11 @@ def serve(
     from intermodal.delivery.sinks import endpoint_problems
     from intermodal.observe.logs import configure_logging
 
-    settings = _settings(config, host=host, port=port, database=db)
+    settings = settings_or_exit(config, host=host, port=port, database=db)
     if problems := endpoint_problems(settings.endpoints):
-        errors.print(f"[red]error:[/red] {ConfigError(problems, settings.source)}", highlight=False)
+        errors.print(
+            f"error: {ConfigError(problems, settings.source)}", markup=False, highlight=False
+        )
         raise typer.Exit(2)
     configure_logging(settings.hub.log_level)
     application = create_app(settings)
@@ -163,13 +148,6 @@ def send(
         raise typer.Exit(1)
 
 
-def _store(config: Path | None, db: str | None) -> Any:
-    from intermodal.store import open_store
-
-    settings = _settings(config, resolve_secrets=False, database=db)
-    return open_store(settings.hub.database)
-
-
 @dlq_app.command("list")
 def dlq_list(
     config: ConfigOption = None,
@@ -183,7 +161,7 @@ def dlq_list(
     """List dead letters, oldest first."""
     from intermodal.delivery.dead_letters import list_dead_letters
 
-    items, total = list_dead_letters(_store(config, db), partner, limit)
+    items, total = list_dead_letters(store_or_exit(config, db), partner, limit)
     if as_json:
         typer.echo(json.dumps({"total": total, "items": items}, indent=2))
         return
@@ -207,7 +185,7 @@ def dlq_show(command_id: str, config: ConfigOption = None, db: DbOption = None) 
     """Show one dead letter with its payload."""
     from intermodal.delivery.dead_letters import get_dead_letter
 
-    found = get_dead_letter(_store(config, db), command_id)
+    found = get_dead_letter(store_or_exit(config, db), command_id)
     if found is None:
         errors.print(f"no dead letter '{command_id}'")
         raise typer.Exit(1)
@@ -236,7 +214,9 @@ def dlq_replay(
     if not replay_all and not command_id:
         errors.print("give --id ID (repeatable) or --all")
         raise typer.Exit(2)
-    count = replay(_store(config, db), f"cli:{getpass.getuser()}", command_id, replay_all, partner)
+    count = replay(
+        store_or_exit(config, db), f"cli:{getpass.getuser()}", command_id, replay_all, partner
+    )
     console.print(f"replayed {count} dead letter(s)")
     if command_id and not replay_all and count < len(command_id):
         raise typer.Exit(1)
@@ -247,7 +227,7 @@ def audit_verify(config: ConfigOption = None, db: DbOption = None) -> None:
     """Walk the audit chain; exit 1 naming the first edited, inserted or deleted row."""
     from intermodal.security.audit import verify
 
-    report = verify(_store(config, db))
+    report = verify(store_or_exit(config, db))
     if report.ok:
         console.print(f"audit chain intact: {report.rows} row(s)")
         return

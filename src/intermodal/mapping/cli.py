@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from intermodal.config import ConfigError, Settings, load_config
+from intermodal.cli_options import ConfigOption, DbOption, errors, settings_or_exit, store_or_exit
 from intermodal.engine.normalize import NormalizeError, canonical
 from intermodal.mapping.quarantine import get_quarantined, list_quarantined, replay
 from intermodal.mapping.spec import MappingError, load_mapping
@@ -29,24 +29,6 @@ quarantine_app = typer.Typer(
 )
 
 console = Console()
-errors = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML configuration file", envvar="INTERMODAL_CONFIG"),
-]
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="database URL (sqlite:///file.db or postgresql://...)"),
-]
-
-
-def _settings(config: Path | None, db: str | None = None) -> Settings:
-    try:
-        return load_config(config, {"database": db}, resolve_secrets=False)
-    except ConfigError as exc:
-        errors.print(f"error: {exc}", markup=False, highlight=False)
-        raise typer.Exit(2) from None
 
 
 def _fail(message: str) -> typer.Exit:
@@ -62,7 +44,7 @@ def mapping_try(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON array")] = False,
 ) -> None:
     """Print the canonical events FILE maps to, or the error with its path."""
-    settings = _settings(config)
+    settings = settings_or_exit(config, resolve_secrets=False)
     found = settings.partners.get(partner)
     if found is None:
         raise _fail(f"no partner named '{partner}' in the configuration")
@@ -104,9 +86,8 @@ def quarantine_list(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List quarantined (rejected) messages, oldest first, with the reason."""
-    from intermodal.store import open_store
 
-    items, total = list_quarantined(open_store(_settings(config, db).hub.database), partner, limit)
+    items, total = list_quarantined(store_or_exit(config, db), partner, limit)
     if as_json:
         typer.echo(json.dumps({"total": total, "items": items}, indent=2))
         return
@@ -127,9 +108,8 @@ def quarantine_list(
 @quarantine_app.command("show")
 def quarantine_show(receipt_id: str, config: ConfigOption = None, db: DbOption = None) -> None:
     """One quarantined message: the reason and the raw message as received."""
-    from intermodal.store import open_store
 
-    found = get_quarantined(open_store(_settings(config, db).hub.database), receipt_id)
+    found = get_quarantined(store_or_exit(config, db), receipt_id)
     if found is None:
         raise _fail(f"no quarantined message '{receipt_id}'")
     typer.echo(json.dumps(found, indent=2))
@@ -148,12 +128,11 @@ def quarantine_replay(
     partner: Annotated[str | None, typer.Option(help="only this partner")] = None,
 ) -> None:
     """Send quarantined messages through normalize again (after fixing the mapping)."""
-    from intermodal.store import open_store
 
     if not replay_all and not receipt_id:
         errors.print("give --id RECEIPT (repeatable) or --all")
         raise typer.Exit(2)
-    store = open_store(_settings(config, db).hub.database)
+    store = store_or_exit(config, db)
     count = replay(store, f"cli:{getpass.getuser()}", receipt_id, replay_all, partner)
     console.print(f"replayed {count} quarantined message(s)")
     if receipt_id and not replay_all and count < len(receipt_id):
