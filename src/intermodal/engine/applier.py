@@ -34,6 +34,7 @@ from intermodal.engine.normalize import NormalizeError, Normalizer, canonical
 from intermodal.observe.metrics import Metrics
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
+from intermodal.store.store import rows_for_pairs, rows_in
 from intermodal.store.tables import events, inbox, outbox, shipments
 
 log = logging.getLogger(__name__)
@@ -471,50 +472,36 @@ class Applier:
     def _known(
         self, conn: Connection, ids: set[tuple[str, str]], meanings: set[str]
     ) -> tuple[set[tuple[str, str]], set[str]]:
-        seen_ids: set[tuple[str, str]] = set()
-        seen_meanings: set[str] = set()
-        meaning_list = list(meanings)
         not_dup = events.c.outcome != "duplicate"
-        # One query per partner: SQLite cannot use the (partner, event_id) index for a
-        # row-value `IN (VALUES ...)` and scans the whole events table in every batch
-        # (found by the crash-safety test); `partner = ? AND event_id IN (...)` is an
-        # index search on both backends.
-        by_partner: dict[str, list[str]] = {}
-        for partner, event_id in ids:
-            by_partner.setdefault(partner, []).append(event_id)
-        for partner, id_list in by_partner.items():
-            for start in range(0, len(id_list), _CHUNK):
-                q = select(events.c.partner, events.c.event_id).where(
-                    events.c.partner == partner,
-                    events.c.event_id.in_(id_list[start : start + _CHUNK]),
-                    not_dup,
-                )
-                seen_ids.update((r.partner, r.event_id) for r in conn.execute(q))
-        for start in range(0, len(meaning_list), _CHUNK):
-            chunk2 = meaning_list[start : start + _CHUNK]
-            q2 = select(events.c.meaning_key).where(events.c.meaning_key.in_(chunk2), not_dup)
-            seen_meanings.update(r.meaning_key for r in conn.execute(q2))
+        by_id = select(events.c.partner, events.c.event_id).where(not_dup)
+        seen_ids = {
+            (r.partner, r.event_id)
+            for r in rows_for_pairs(conn, by_id, events.c.partner, events.c.event_id, ids, _CHUNK)
+        }
+        by_meaning = select(events.c.meaning_key).where(not_dup)
+        seen_meanings = {
+            r.meaning_key
+            for r in rows_in(conn, by_meaning, events.c.meaning_key, list(meanings), _CHUNK)
+        }
         return seen_ids, seen_meanings
 
     def _load(self, conn: Connection, keys: set[str], now: str) -> dict[str, _Shipment]:
         found: dict[str, _Shipment] = {}
         key_list = sorted(keys)
-        for start in range(0, len(key_list), _CHUNK):
-            chunk = key_list[start : start + _CHUNK]
-            for r in conn.execute(select(shipments).where(shipments.c.key.in_(chunk))):
-                found[r.key] = _Shipment(
-                    key=r.key,
-                    state=_state_from_row(r),
-                    document=orjson.loads(r.document),
-                    counts={
-                        "events_count": r.events_count,
-                        "late_count": r.late_count,
-                        "duplicate_count": r.duplicate_count,
-                        "violation_count": r.violation_count,
-                    },
-                    created_at=r.created_at,
-                    exists=True,
-                )
+        for r in rows_in(conn, select(shipments), shipments.c.key, key_list, _CHUNK):
+            found[r.key] = _Shipment(
+                key=r.key,
+                state=_state_from_row(r),
+                document=orjson.loads(r.document),
+                counts={
+                    "events_count": r.events_count,
+                    "late_count": r.late_count,
+                    "duplicate_count": r.duplicate_count,
+                    "violation_count": r.violation_count,
+                },
+                created_at=r.created_at,
+                exists=True,
+            )
         for key in key_list:
             if key not in found:
                 found[key] = _Shipment(

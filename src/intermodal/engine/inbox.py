@@ -20,6 +20,7 @@ from sqlalchemy import select
 from intermodal.engine.ids import iso, sortable_id, utcnow
 from intermodal.observe.metrics import Metrics
 from intermodal.store import Store
+from intermodal.store.store import rows_for_pairs
 from intermodal.store.tables import inbox
 
 
@@ -118,28 +119,15 @@ def store_messages(store: Store, messages: list[InboxMessage]) -> list[Receipt]:
 def _lookup(
     conn: Any, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[str, str, bytes]]:
-    found: dict[tuple[str, str], tuple[str, str, bytes]] = {}
-    # One query per partner: SQLite cannot use the (partner, message_id) index for a
-    # row-value `IN (VALUES ...)` and scans the whole inbox (found by the crash-safety
-    # test); `partner = ? AND message_id IN (...)` is an index search on both backends.
-    by_partner: dict[str, list[str]] = {}
-    for partner, message_id in keys:
-        by_partner.setdefault(partner, []).append(message_id)
-    for partner, ids in by_partner.items():
-        for start in range(0, len(ids), _LOOKUP_CHUNK):
-            query = select(
-                inbox.c.partner,
-                inbox.c.message_id,
-                inbox.c.receipt_id,
-                inbox.c.received_at,
-                inbox.c.body,
-            ).where(
-                inbox.c.partner == partner,
-                inbox.c.message_id.in_(ids[start : start + _LOOKUP_CHUNK]),
-            )
-            for r in conn.execute(query):
-                found[(r.partner, r.message_id)] = (r.receipt_id, r.received_at, bytes(r.body))
-    return found
+    query = select(
+        inbox.c.partner, inbox.c.message_id, inbox.c.receipt_id, inbox.c.received_at, inbox.c.body
+    )
+    return {
+        (r.partner, r.message_id): (r.receipt_id, r.received_at, bytes(r.body))
+        for r in rows_for_pairs(
+            conn, query, inbox.c.partner, inbox.c.message_id, keys, _LOOKUP_CHUNK
+        )
+    }
 
 
 _Job = tuple[list[InboxMessage], asyncio.Future[list[Receipt]], asyncio.AbstractEventLoop]

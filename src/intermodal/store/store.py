@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.sql.dml import Insert, UpdateBase
@@ -168,6 +168,37 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     return engine
 
 
+def rows_in(
+    conn: Connection, query: Select[Any], column: Any, values: Sequence[Any], chunk: int = 500
+) -> Iterator[Any]:
+    """Rows of `query` whose `column` is one of `values`, a bounded `IN (...)` at a time
+    (SQLite allows 32,766 parameters a statement; PostgreSQL plans long lists badly)."""
+    for start in range(0, len(values), chunk):
+        yield from conn.execute(query.where(column.in_(values[start : start + chunk])))
+
+
+def rows_for_pairs(
+    conn: Connection,
+    query: Select[Any],
+    first: Any,
+    second: Any,
+    pairs: Iterable[tuple[Any, Any]],
+    chunk: int = 500,
+) -> Iterator[Any]:
+    """Rows of `query` whose (`first`, `second`) is one of `pairs`.
+
+    One query per value of `first`: SQLite does not use a two-column index for a row-value
+    `(a, b) IN (VALUES ...)` and scans the whole table (the crash-safety test found the
+    inbox and events scanned on every batch); `a = ? AND b IN (...)` is an index search
+    on both backends.
+    """
+    grouped: dict[Any, list[Any]] = {}
+    for a, b in pairs:
+        grouped.setdefault(a, []).append(b)
+    for a, bs in grouped.items():
+        yield from rows_in(conn, query.where(first == a), second, bs, chunk)
+
+
 def open_store(url: str, migrate: bool = True) -> Store:
     store = Store(url)
     if migrate:
@@ -175,4 +206,4 @@ def open_store(url: str, migrate: bool = True) -> Store:
     return store
 
 
-__all__ = ["Store", "normalize_url", "open_store", "tables"]
+__all__ = ["Store", "normalize_url", "open_store", "rows_for_pairs", "rows_in", "tables"]
