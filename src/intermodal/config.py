@@ -291,16 +291,15 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
         )
         problems.extend(_partner_edi_problems(name, p, parsed.endpoints, base))
         if p.poll is not None:
-            polled = parsed.endpoints.get(p.poll.endpoint)
-            if polled is None:
-                problems.append(
-                    f"partners.{name}.poll.endpoint: no endpoint named '{p.poll.endpoint}'"
+            problems.extend(
+                _endpoint_reference_problems(
+                    f"partners.{name}.poll.endpoint",
+                    p.poll.endpoint,
+                    parsed.endpoints,
+                    "odoo",
+                    "polling reads from an odoo endpoint",
                 )
-            elif polled.kind != "odoo":
-                problems.append(
-                    f"partners.{name}.poll.endpoint: '{p.poll.endpoint}' is a {polled.kind}"
-                    " endpoint; polling reads from an odoo endpoint"
-                )
+            )
     endpoints: dict[str, Endpoint] = {}
     for name, e in parsed.endpoints.items():
         key = hmac_key(e.secret, f"endpoints.{name}.secret") if e.secret else None
@@ -339,6 +338,18 @@ def _relative(base: Path | None, value: str | None) -> Path | None:
     return path if path.is_absolute() or base is None else base / path
 
 
+def _endpoint_reference_problems(
+    where: str, name: str, endpoints: dict[str, EndpointConfig], kind: str, why: str
+) -> list[str]:
+    """A partner setting that names an endpoint: it must exist and be of `kind`."""
+    target = endpoints.get(name)
+    if target is None:
+        return [f"{where}: no endpoint named '{name}'"]
+    if target.kind != kind:
+        return [f"{where}: '{name}' is a {target.kind} endpoint; {why}"]
+    return []
+
+
 def _partner_edi_problems(
     name: str, p: PartnerConfig, endpoints: dict[str, EndpointConfig], base: Path | None
 ) -> list[str]:
@@ -355,17 +366,15 @@ def _partner_edi_problems(
             " that acknowledgements are sent to"
         )
     if p.edi.ack_endpoint is not None:
-        target = endpoints.get(p.edi.ack_endpoint)
-        if target is None:
-            problems.append(
-                f"partners.{name}.edi.ack_endpoint: no endpoint named '{p.edi.ack_endpoint}'"
-            )
-        elif target.kind != "edi":
-            problems.append(
-                f"partners.{name}.edi.ack_endpoint: '{p.edi.ack_endpoint}' is a {target.kind}"
-                " endpoint; acknowledgements go to an edi endpoint"
-            )
-        elif target.milestones != []:
+        wrong = _endpoint_reference_problems(
+            f"partners.{name}.edi.ack_endpoint",
+            p.edi.ack_endpoint,
+            endpoints,
+            "edi",
+            "acknowledgements go to an edi endpoint",
+        )
+        problems.extend(wrong)
+        if not wrong and endpoints[p.edi.ack_endpoint].milestones != []:
             problems.append(
                 f"endpoints.{p.edi.ack_endpoint}.milestones: an edi endpoint takes EDI documents,"
                 " not milestone CloudEvents; set 'milestones: []'"
