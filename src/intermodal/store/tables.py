@@ -225,3 +225,37 @@ odoo_capture_cursors = Table(
     Column("record_id", Integer, nullable=False),
     Column("updated_at", String(40), nullable=False),
 )
+
+# [workflows] Exception cases: a failed delivery, a carrier exception, a customs hold, an
+# SLA breach or a billing dispute, owned by a team, open until its condition clears. The
+# case id is stable (subject + kind + what opened it), so a replay never opens a second.
+cases = Table(
+    "cases",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("case_id", String(80), nullable=False, unique=True),
+    Column("subject", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("team", String(64), nullable=False),
+    Column("status", String(16), nullable=False, server_default="open"),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("opened_at", Timestamp, nullable=False),
+    Column("closed_at", Timestamp),
+    Column("detail", Text, nullable=False, server_default="{}"),
+    Index("ix_cases_status_opened", "status", "opened_at"),
+    Index("ix_cases_subject", "subject"),
+)
+
+# [workflows] One row per reconciliation run: the figure per category and the full report
+# (JSON), so the control tower and `intermodal reconcile` show the same results.
+reconciliation_runs = Table(
+    "reconciliation_runs",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("run_id", String(40), nullable=False, unique=True),
+    Column("started_at", Timestamp, nullable=False),
+    Column("finished_at", Timestamp),
+    Column("status", String(16), nullable=False, server_default="running"),
+    Column("figures", Text, nullable=False, server_default="{}"),
+    Column("report", Text, nullable=False, server_default="{}"),
+)
