@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -117,11 +118,33 @@ class HubConfig(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class TowerUserConfig(_Strict):
+    """[tower] An operator of the control tower: a role and exactly one credential."""
+
+    role: Literal["viewer", "operator"] = "viewer"
+    password: SecretRef | None = None
+    token: SecretRef | None = None
+
+
+class TowerConfig(_Strict):
+    """[tower] The control tower (operator web UI under /tower/); off when absent."""
+
+    users: dict[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{1,64}$")], TowerUserConfig
+    ]
+    session_secret: SecretRef | None = None
+    """Signs session cookies; without it a random key per process (restart = log in again)."""
+    session_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
+    secure_cookie: bool = False
+    """Mark the session cookie Secure (set it when the tower is served over HTTPS)."""
+
+
 class FileConfig(_Strict):
     hub: HubConfig = HubConfig()
     partners: dict[PartnerName, PartnerConfig] = {}
     endpoints: dict[PartnerName, EndpointConfig] = {}
     delivery: DeliveryConfig = DeliveryConfig()
+    tower: TowerConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +176,22 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class TowerUser:
+    name: str
+    role: Literal["viewer", "operator"]
+    secret: Secret | None
+    """The password or token; None only when secrets were not resolved (offline commands)."""
+
+
+@dataclass(frozen=True)
+class TowerSettings:
+    users: dict[str, TowerUser]
+    session_secret: Secret | None
+    session_seconds: float
+    secure_cookie: bool
+
+
+@dataclass(frozen=True)
 class Settings:
     """The validated, resolved configuration the running hub uses."""
 
@@ -165,6 +204,8 @@ class Settings:
     admin_token: Secret | None
     ownership: OwnershipPolicy
     source: Path | None = None
+    tower: TowerSettings | None = None
+    """[tower] The control tower's users and session settings; None = tower off."""
 
 
 class ConfigError(ValueError):
@@ -317,6 +358,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
             base_dir=base,
         )
     admin = secret(parsed.hub.admin_token, "hub.admin_token") if parsed.hub.admin_token else None
+    tower = _tower(parsed.tower, secret, problems) if parsed.tower is not None else None
     if problems:
         raise ConfigError(problems, path)
     return Settings(
@@ -328,7 +370,30 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
         admin_token=admin,
         ownership=OwnershipPolicy({m: frozenset(ps) for m, ps in owners.items()}),
         source=path,
+        tower=tower,
     )
+
+
+def _tower(
+    config: TowerConfig, secret: Callable[[str, str], Secret | None], problems: list[str]
+) -> TowerSettings:
+    """[tower] Users with their resolved credential; each needs exactly one of password/token."""
+    if not config.users:
+        problems.append("tower.users: give at least one user (or remove the tower section)")
+    users: dict[str, TowerUser] = {}
+    for name, user in config.users.items():
+        given = [k for k in ("password", "token") if getattr(user, k) is not None]
+        if len(given) != 1:
+            problems.append(f"tower.users.{name}: give exactly one of 'password' or 'token'")
+            continue
+        ref = getattr(user, given[0])
+        users[name] = TowerUser(name, user.role, secret(ref, f"tower.users.{name}.{given[0]}"))
+    session = (
+        secret(config.session_secret, "tower.session_secret") if config.session_secret else None
+    )
+    if session is not None and len(session.value) < 16:
+        problems.append("tower.session_secret: use at least 16 characters")
+    return TowerSettings(users, session, config.session_hours * 3600, config.secure_cookie)
 
 
 def _relative(base: Path | None, value: str | None) -> Path | None:
