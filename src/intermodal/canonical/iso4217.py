@@ -189,3 +189,25 @@ ISO_4217_CODES: frozenset[str] = frozenset(
         "ZWL",
     ]
 )
+
+# Minor units (decimal places) per ISO 4217 where they differ from the usual 2; the funds and
+# precious metals the standard lists as "N.A." have none to round to (None).
+_MINOR_UNITS: dict[str, int | None] = {
+    **dict.fromkeys(
+        ["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
+         "VND", "VUV", "XAF", "XOF", "XPF"],
+        0,
+    ),
+    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
+    **dict.fromkeys(["CLF", "UYW"], 4),
+    **dict.fromkeys(
+        ["XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XDR", "XPD", "XPT", "XSU", "XTS", "XUA",
+         "XXX"],
+        None,
+    ),
+}  # fmt: skip
+
+
+def minor_units(code: str) -> int | None:
+    """Decimal places of an amount in `code` (ISO 4217), None where the standard has none."""
+    return _MINOR_UNITS.get(code.upper(), 2)

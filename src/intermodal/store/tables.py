@@ -259,3 +259,35 @@ reconciliation_runs = Table(
     Column("figures", Text, nullable=False, server_default="{}"),
     Column("report", Text, nullable=False, server_default="{}"),
 )
+
+# [workflows] Master data copied from Odoo by the batch sync (intermodal.sync): customers and
+# carriers (res.partner, delivery.carrier), products, currencies and companies, one row per
+# Odoo record. `key` is the record's business key (a reference, code or ISO currency code)
+# so that mappings and flows can look a record up without knowing Odoo's ids.
+master_data = Table(
+    "master_data",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("odoo_id", Integer, primary_key=True, autoincrement=False),
+    Column("key", String(256), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("write_date", String(32), nullable=False),
+    Column("synced_at", Timestamp, nullable=False),
+    Index("ix_master_data_kind_key", "kind", "key"),
+)
+
+# [workflows] Odoo's currency rates (res.currency.rate): `rate` is how many units of the
+# currency one unit of the company currency buys, as of `day`; company_id 0 is a rate Odoo
+# keeps for every company. The rate is decimal text so that no backend rounds it.
+currency_rates = Table(
+    "currency_rates",
+    metadata,
+    Column("odoo_id", Integer, primary_key=True, autoincrement=False),
+    Column("currency", String(3), nullable=False),
+    Column("company_id", Integer, nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("rate", String(40), nullable=False),
+    Column("write_date", String(32), nullable=False),
+    Column("synced_at", Timestamp, nullable=False),
+    Index("ix_currency_rates_lookup", "currency", "company_id", "day"),
+)
