@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench schemas clean
+.PHONY: run serve test lint typecheck bench schemas clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,8 +12,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The hub on its embedded defaults (SQLite file under var/), with the example partners.
+# The whole story on this machine: the Odoo test server, the partners and the hub (SQLite),
+# a day of freight played in four minutes, then the hub stays up for a look around.
 run: $(STAMP)
+	$(BIN)/intermodal demo
+
+# The hub alone on its embedded defaults (SQLite file under var/), with the example partners.
+serve: $(STAMP)
 	@mkdir -p var
 	@test -f var/acme-webhook.secret || $(BIN)/intermodal secret new > var/acme-webhook.secret
 	ACME_WEBHOOK_SECRET=$${ACME_WEBHOOK_SECRET:-$$(cat var/acme-webhook.secret)} \

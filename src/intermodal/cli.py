@@ -15,6 +15,7 @@ from rich.table import Table
 
 from intermodal.cli_options import ConfigOption, DbOption, errors, settings_or_exit, store_or_exit
 from intermodal.config import ConfigError
+from intermodal.demo.cli import demo
 from intermodal.edi.cli import edi_app
 from intermodal.mapping.cli import mapping_app, quarantine_app
 from intermodal.sim.carriers.cli import sim_app
@@ -41,6 +42,7 @@ app.add_typer(mapping_app, name="mapping")  # [partners]
 app.add_typer(quarantine_app, name="quarantine")  # [partners]
 app.add_typer(sim_app, name="sim", help="Partner simulators (carriers).")
 app.command("odoo-sim", help="Run the Odoo test server (JSON-2, JSON-RPC, XML-RPC).")(odoo_sim)
+app.command("demo")(demo)
 
 console = Console()
 
