@@ -30,19 +30,24 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import select
 
 from intermodal.api.errors import ApiError
 from intermodal.api.http import bearer_token, read_body, store_durably
 from intermodal.canonical.events import EventError, parse_events
 from intermodal.config import WRITE_SCOPE, Settings, token_hash
 from intermodal.connectors.odoo.client import OdooClient
+from intermodal.connectors.odoo.cursor import (
+    ODOO_DATETIME,
+    Position,
+    WriteDateCursor,
+    pages_after,
+    position_of,
+)
 from intermodal.connectors.odoo.mappings.sale_order import order_key
 from intermodal.connectors.odoo.mappings.stock_picking import picking_milestone
 from intermodal.engine.ids import iso, sortable_id, utcnow
 from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.store import Store
-from intermodal.store.tables import odoo_capture_cursors as capture_cursors
 
 if TYPE_CHECKING:
     from intermodal.hub import Hub
@@ -54,7 +59,6 @@ CAPTURE_FIELDS: dict[str, list[str]] = {
     "sale.order": ["name", "client_order_ref", "state", "write_date"],
     "stock.picking": ["name", "origin", "state", "picking_type_code", "write_date"],
 }
-_ODOO_DATETIME = "%Y-%m-%d %H:%M:%S"
 _MAX_BODY = 1024 * 1024
 
 Submit = Callable[[list[InboxMessage]], Awaitable[list[Receipt]]]
@@ -65,7 +69,7 @@ def _when(record: dict[str, Any]) -> datetime:
     value = record.get("write_date")
     if isinstance(value, str):
         try:
-            return datetime.strptime(value[:19], _ODOO_DATETIME).replace(tzinfo=UTC)
+            return datetime.strptime(value[:19], ODOO_DATETIME).replace(tzinfo=UTC)
         except ValueError:
             pass
     return utcnow()
@@ -222,27 +226,8 @@ class WriteDatePoller:
         self.overlap = timedelta(seconds=overlap_seconds)
         self.page_size = page_size
 
-    def cursor(self, model: str) -> tuple[str, int] | None:
-        with self.store.read() as conn:
-            row = conn.execute(
-                select(capture_cursors.c.write_date, capture_cursors.c.record_id).where(
-                    capture_cursors.c.partner == self.partner, capture_cursors.c.model == model
-                )
-            ).first()
-        return (str(row.write_date), int(row.record_id)) if row else None
-
-    def _save(self, model: str, write_date: str, record_id: int) -> None:
-        values = {"write_date": write_date, "record_id": record_id, "updated_at": iso(utcnow())}
-        with self.store.write() as conn:
-            updated = conn.execute(
-                capture_cursors.update()
-                .where(capture_cursors.c.partner == self.partner, capture_cursors.c.model == model)
-                .values(values)
-            ).rowcount
-            if not updated:
-                conn.execute(
-                    capture_cursors.insert().values(partner=self.partner, model=model, **values)
-                )
+    def cursor(self, model: str) -> Position | None:
+        return WriteDateCursor(self.store, self.partner, model).load()
 
     async def poll_once(self) -> int:
         """One pass over every model; returns how many records were read."""
@@ -252,34 +237,11 @@ class WriteDatePoller:
         return total
 
     async def _poll_model(self, model: str, fields: list[str]) -> int:
-        cursor = await asyncio.to_thread(self.cursor, model)
-        since: list[Any] = []
-        if cursor is not None:
-            start = datetime.strptime(cursor[0], _ODOO_DATETIME) - self.overlap
-            since = [["write_date", ">=", start.strftime(_ODOO_DATETIME)]]
-        after: tuple[str, int] | None = None
+        stored = WriteDateCursor(self.store, self.partner, model)
+        cursor = await asyncio.to_thread(stored.load)
         read = 0
-        wanted = sorted(set(fields) | {"write_date"})
-        while True:
-            domain = list(since)
-            if after is not None:
-                domain += [
-                    "|",
-                    ["write_date", ">", after[0]],
-                    "&",
-                    ["write_date", "=", after[0]],
-                    ["id", ">", after[1]],
-                ]
-            rows = await self.client.call(
-                model,
-                "search_read",
-                domain=domain,
-                fields=wanted,
-                order="write_date asc, id asc",
-                limit=self.page_size,
-            )
-            if not rows:
-                break
+        overlap = self.overlap.total_seconds()
+        async for rows in pages_after(self.client, model, fields, cursor, overlap, self.page_size):
             read += len(rows)
             messages = []
             for row in rows:
@@ -288,13 +250,10 @@ class WriteDatePoller:
                     messages.append(inbox_message(self.partner, "odoo-poll", events))
             if messages:
                 await self.submit(messages)  # durable before the cursor moves past them
-            last = rows[-1]
-            after = (str(last["write_date"]), int(last["id"]))
+            after = position_of(rows[-1])
             if cursor is None or after > cursor:
-                await asyncio.to_thread(self._save, model, *after)
+                await asyncio.to_thread(stored.save, after)
                 cursor = after
-            if len(rows) < self.page_size:
-                break
         return read
 
     async def run(self, interval_seconds: float = 30.0) -> None:
