@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from intermodal.canonical.model import MilestoneType
 from intermodal.engine.apply import OwnershipPolicy
@@ -139,12 +147,109 @@ class TowerConfig(_Strict):
     """Mark the session cookie Secure (set it when the tower is served over HTTPS)."""
 
 
+def _duration_seconds(value: Any) -> Any:
+    """'90s', '30m', '48h', '2d' or a number of seconds, as seconds."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value)
+        if match is None:
+            raise ValueError("a duration is a number with s, m, h or d (e.g. '48h')")
+        return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[
+            match.group(2)
+        ]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_duration_seconds), Field(gt=0, le=366 * 86400)]
+CaseKind = Literal[
+    "delivery_failed", "carrier_exception", "customs_hold", "sla_breach", "billing_dispute",
+    "no_rate",
+]  # fmt: skip
+
+
+class WorkflowRoles(_Strict):
+    """[workflows] Which endpoint plays which part in the flows (an endpoint name each)."""
+
+    odoo: PartnerName | None = None
+    """An `odoo` endpoint: picking updates, chatter notes, activities, invoices."""
+    tms: PartnerName | None = None
+    """Where dispatch jobs go: a `webhook` endpoint (tms_mode rest) or `edi` (tms_mode x12)."""
+    tms_mode: Literal["rest", "x12"] = "rest"
+    notify: PartnerName | None = None
+    """A `webhook` endpoint that receives customer notifications (`intermodal.notify`)."""
+
+
+class TenderX12Config(_Strict):
+    """[workflows] Envelope identities of the X12 204 load tenders sent to the TMS."""
+
+    sender_qualifier: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2}$")] = "ZZ"
+    sender_id: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,15}$")] = "INTERMODAL"
+    receiver_qualifier: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2}$")] = "ZZ"
+    receiver_id: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,15}$")] = "TMS"
+    scac: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,4}$")] = "XXXX"
+
+
+class ServiceLevelConfig(_Strict):
+    """[workflows] Expected-by offsets per milestone, counted from the booking (or from the
+    next day's midnight UTC when booked after the cut-off time)."""
+
+    expected: dict[MilestoneType, Duration] = {}
+    cutoff: Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] | None = (
+        None
+    )
+
+
+class BillingConfig(_Strict):
+    """[workflows] How customer invoices are made."""
+
+    post: bool = True
+    """Post the invoice in Odoo (true) or leave it draft for an accountant (false)."""
+    hold_on_dispute: bool = True
+    """A final freight charge above the quote by more than the tolerance holds the invoice."""
+    tolerance_percent: Annotated[float, Field(ge=0, le=1000)] = 2.0
+    partner_tolerance_percent: dict[PartnerName, Annotated[float, Field(ge=0, le=1000)]] = {}
+    """Per partner (the one that sent the final charge) overrides of `tolerance_percent`."""
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+
+
+class WorkflowsConfig(_Strict):
+    """[workflows] The order-to-cash flows (see docs/flows.md). Absent: no flows run."""
+
+    flows: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]] | None = None
+    """Which of the flow files run (default: all of them)."""
+    roles: WorkflowRoles = WorkflowRoles()
+    teams: dict[CaseKind, Annotated[str, StringConstraints(min_length=1, max_length=64)]] = {}
+    """The team that owns each kind of case (default: operations; billing for disputes)."""
+    service_levels: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=64)], ServiceLevelConfig
+    ] = {}
+    default_service_level: str | None = None
+    billing: BillingConfig = BillingConfig()
+    tender_x12: TenderX12Config = TenderX12Config()
+    timer_poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
+
+
+class TelemetryConfig(_Strict):
+    """[observability] Traces and the cost of the scrape-time gauges (docs/operations.md).
+
+    Traces are exported over OTLP/HTTP when `otlp_endpoint` (or the standard
+    OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT variable) is set;
+    otherwise tracing is off and costs nothing.
+    """
+
+    otlp_endpoint: Annotated[str, StringConstraints(pattern=r"^https?://.+")] | None = None
+    service_name: Annotated[str, StringConstraints(min_length=1, max_length=128)] = "intermodal"
+    sample_ratio: Annotated[float, Field(ge=0, le=1)] = 1.0
+    metrics_cache_seconds: Annotated[float, Field(ge=0, le=3600)] = 5.0
+    """How long the business gauges (cases, not invoiced, freshness) are reused between scrapes."""
+
+
 class FileConfig(_Strict):
     hub: HubConfig = HubConfig()
     partners: dict[PartnerName, PartnerConfig] = {}
     endpoints: dict[PartnerName, EndpointConfig] = {}
     delivery: DeliveryConfig = DeliveryConfig()
     tower: TowerConfig | None = None
+    workflows: WorkflowsConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -206,6 +311,8 @@ class Settings:
     source: Path | None = None
     tower: TowerSettings | None = None
     """[tower] The control tower's users and session settings; None = tower off."""
+    workflows: WorkflowsConfig | None = None
+    """[workflows] None when the file has no `workflows` section: no flows run."""
 
 
 class ConfigError(ValueError):
@@ -359,6 +466,8 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
         )
     admin = secret(parsed.hub.admin_token, "hub.admin_token") if parsed.hub.admin_token else None
     tower = _tower(parsed.tower, secret, problems) if parsed.tower is not None else None
+    if parsed.workflows is not None:  # [workflows]
+        problems.extend(_workflow_problems(parsed.workflows, parsed.endpoints))
     if problems:
         raise ConfigError(problems, path)
     return Settings(
@@ -371,6 +480,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
         ownership=OwnershipPolicy({m: frozenset(ps) for m, ps in owners.items()}),
         source=path,
         tower=tower,
+        workflows=parsed.workflows,
     )
 
 
@@ -443,5 +553,38 @@ def _partner_edi_problems(
             problems.append(
                 f"endpoints.{p.edi.ack_endpoint}.milestones: an edi endpoint takes EDI documents,"
                 " not milestone CloudEvents; set 'milestones: []'"
+            )
+    return problems
+
+
+def _workflow_problems(w: WorkflowsConfig, endpoints: dict[str, EndpointConfig]) -> list[str]:
+    """[workflows] Roles must name endpoints of the right kind; the flow files must load."""
+    problems: list[str] = []
+    tms_kind = "edi" if w.roles.tms_mode == "x12" else "webhook"
+    for role, name, kind, why in (
+        ("odoo", w.roles.odoo, "odoo", "the odoo role writes to Odoo"),
+        ("tms", w.roles.tms, tms_kind, f"tms_mode {w.roles.tms_mode} sends to a {tms_kind}"
+         " endpoint"),
+        ("notify", w.roles.notify, "webhook", "notifications are signed webhooks"),
+    ):  # fmt: skip
+        if name is not None:
+            problems.extend(
+                _endpoint_reference_problems(f"workflows.roles.{role}", name, endpoints, kind, why)
+            )
+    if w.default_service_level is not None and w.default_service_level not in w.service_levels:
+        problems.append(
+            f"workflows.default_service_level: '{w.default_service_level}' is not one of"
+            f" service_levels ({', '.join(sorted(w.service_levels)) or 'none defined'})"
+        )
+    from intermodal.workflows.spec import FlowError, load_flows
+
+    try:
+        flows = load_flows()
+    except FlowError as exc:
+        return [*problems, f"workflows: {exc}"]
+    for i, name in enumerate(w.flows or []):
+        if name not in flows:
+            problems.append(
+                f"workflows.flows.{i}: no flow named '{name}' (known: {', '.join(sorted(flows))})"
             )
     return problems

@@ -3,7 +3,8 @@
 - the group committer (inbox writes, one thread),
 - the applier (inbox -> events, state, outbox; one thread, woken by each commit),
 - the dispatcher (outbox -> HTTP; an asyncio task, woken by the applier),
-- a poller per partner configured with `poll` (Odoo write_date cursor; asyncio tasks).
+- a poller per partner configured with `poll` (Odoo write_date cursor; asyncio tasks),
+- [workflows] the timer worker, when a `workflows` section is configured (asyncio task).
 """
 
 from __future__ import annotations
@@ -66,6 +67,14 @@ class Hub:
             if partner.poll is not None:
                 self._pollers.append(
                     asyncio.create_task(self._poll(partner), name=f"poll-{partner.name}")
+        if self.settings.workflows is not None:  # [workflows] durable timers
+            from intermodal.workflows.timers import TimerWorker
+
+            worker = TimerWorker(
+                self.store, self.settings.workflows.timer_poll_seconds, self.applier.wake.set
+            )
+            self._pollers.append(asyncio.create_task(worker.run(), name="timers"))
+
                 )
             if partner.inbox_folder is not None:  # [partners] the watched EDI folder
                 from intermodal.ingress.edi import watch_folder

@@ -35,7 +35,10 @@ from intermodal.observe.metrics import Metrics
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
 from intermodal.store.store import rows_for_pairs, rows_in
-from intermodal.store.tables import events, inbox, outbox, shipments
+from intermodal.store.tables import cases, events, inbox, outbox, shipments, timers
+from intermodal.workflows.engine import Effects, Orchestrator, timer_trigger
+from intermodal.workflows.timers import TIMER_CHANNEL
+from intermodal.workflows.vocabulary import Convert, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,12 @@ _UPDATE_SHIPMENT = (
 )
 _PG_APPLIER_LOCK = 7_201_513  # one applier at a time across processes keeps per-key order
 _CHUNK = 500
+_DOCUMENT_TRIGGERS = {
+    ShipmentUpserted: "shipment.upserted",
+    PodReceived: "pod.received",
+    ChargeRecorded: "charge.recorded",
+    CustomsUpdated: "customs.updated",
+}
 
 
 def meaning_key(partner: str, event: CanonicalEvent) -> str:
@@ -170,6 +179,13 @@ class Applier:
         self._insert_command = store.insert_ignoring(outbox, ["command_id"])
 
     # -- running in the background -------------------------------------------------
+        # [workflows] None without a `workflows` section: the hot path stays as it was.
+        self.flows = Orchestrator(settings) if settings.workflows is not None else None
+        self._flow_endpoints = self.flows.role_endpoints if self.flows else frozenset()
+        self._insert_case = store.insert_ignoring(cases, ["case_id"])
+        self._insert_timer = store.insert_ignoring(timers, ["timer_id"])
+        self._effects = Effects()
+        self._convert: Convert | None = None
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="applier", daemon=True)
         self._thread.start()
@@ -303,7 +319,16 @@ class Applier:
                 normalized = self.normalize(
                     row.partner, row.channel, row.content_type, bytes(row.body)
                 )
+        fired: list[tuple[str, Trigger]] = []  # [workflows] timers, applied after the events
             except NormalizeError as exc:
+            if row.channel == TIMER_CHANNEL:
+                try:
+                    fired.append(timer_trigger(bytes(row.body), row.correlation_id))
+                except (ValueError, KeyError, TypeError) as exc:
+                    rejected.append({"b_seq": row.seq, "b_error": f"not a timer: {exc}"})
+                    continue
+                parsed.append((row, [], []))
+                continue
                 rejected.append({"b_seq": row.seq, "b_error": str(exc)})
                 continue
             parsed.append((row, [e for e, _ in normalized], [d for _, d in normalized]))
@@ -319,7 +344,12 @@ class Applier:
             {(row.partner, ev.id) for row, ev, _, _ in all_events},
             {mk for _, _, mk, _ in all_events},
         )
-        ships = self._load(conn, {ev.subject for _, ev, _, _ in all_events}, now)
+        ships = self._load(
+            conn, {ev.subject for _, ev, _, _ in all_events} | {s for s, _ in fired}, now
+        )
+        effects = Effects()
+        self._effects = effects
+        self._convert = _rates(conn) if self.flows is not None else None
 
         event_rows: list[dict[str, Any]] = []
         commands: list[dict[str, Any]] = []
@@ -366,6 +396,15 @@ class Applier:
 
         def write(conn: Connection) -> None:
             claimed = 0
+        if self.flows is not None:
+            for subject, trigger in fired:
+                ship = ships[subject]
+                if ship.exists or ship.dirty:
+                    self.flows.react(
+                        subject, ship.state, ship.document, trigger, now, effects, self._convert
+                    )
+                    ship.dirty = True
+            commands.extend(effects.commands)
             for start in range(0, len(done), _CHUNK):
                 claimed += conn.execute(
                     update(inbox)
@@ -383,7 +422,9 @@ class Applier:
             if rejected:
                 conn.execute(
                     update(inbox)
+            effects.render(conn)
                     .where(inbox.c.seq == bindparam("b_seq"))
+            self._write_effects(conn, effects, now)
                     .values(status="rejected", processed_at=now, error=bindparam("b_error")),
                     rejected,
                 )
@@ -400,7 +441,10 @@ class Applier:
         audit_entries: list[AuditEntry],
     ) -> Outcome:
         if not isinstance(ev, ShipmentMilestone):
-            return _merge_document(ship.document, ev)
+            merged = _merge_document(ship.document, ev)
+            if merged is Outcome.APPLIED and self.flows is not None:
+                self._react(ship, row, ev, _DOCUMENT_TRIGGERS[type(ev)], ev.time, now)
+            return merged
         mark = Mark(ev.data.milestone, ev.data.occurred_at, ev.id)
         before = ship.state.current
         state, outcome = decide(ship.state, mark, row.partner, self.settings.ownership)
@@ -437,10 +481,48 @@ class Applier:
     def _commands(
         self, key: str, before: Mark | None, after: Mark, row: Any, ev: ShipmentMilestone, now: str
     ) -> Iterable[dict[str, Any]]:
+        if self.flows is not None:
+            self._react(ship, row, ev, f"milestone.{mark.milestone.value}", mark.at, now)
         """One outbound CloudEvent per subscribed endpoint, its id stable across replays."""
         for endpoint in self.settings.endpoints.values():
-            if not _wants(endpoint, after.milestone):
-                continue
+    def _react(
+        self, ship: _Shipment, row: Any, ev: CanonicalEvent, name: str, at: datetime, now: str
+    ) -> None:
+        """[workflows] Let the flows react to an applied event (effects written with it)."""
+        assert self.flows is not None
+        trigger = Trigger(
+            name=name,
+            event_id=ev.id,
+            partner=row.partner,
+            at=at,
+            data=ev.data.model_dump(mode="json", exclude_none=True),
+            correlation_id=row.correlation_id,
+        )
+        self.flows.react(
+            ship.key, ship.state, ship.document, trigger, now, self._effects, self._convert
+        )
+
+    def _write_effects(self, conn: Connection, effects: Effects, now: str) -> None:
+        """[workflows] Timers set and cancelled, cases opened and closed."""
+        self.store.execute_many(conn, self._insert_timer, effects.timers)
+        if effects.cancelled_timers:
+            conn.execute(
+                update(timers)
+                .where(timers.c.timer_id == bindparam("b_id"), timers.c.status == "pending")
+                .values(status="cancelled"),
+                [{"b_id": t} for t in effects.cancelled_timers],
+            )
+        self.store.execute_many(conn, self._insert_case, effects.opened_cases)
+        if effects.closed_cases:
+            conn.execute(
+                update(cases)
+                .where(cases.c.case_id == bindparam("b_id"), cases.c.status == "open")
+                .values(status="closed", closed_at=now),
+                [{"b_id": c} for c in effects.closed_cases],
+            )
+
+            if not _wants(endpoint, after.milestone) or endpoint.name in self._flow_endpoints:
+                continue  # [workflows] endpoints with a role get the flows' commands instead
             command_id = stable_id("cmd", endpoint.name, row.partner, ev.id)
             payload = {
                 "specversion": "1.0",
@@ -545,3 +627,21 @@ class Applier:
 
 def _wants(endpoint: Endpoint, milestone: MilestoneType) -> bool:
     return endpoint.milestones is None or milestone in endpoint.milestones
+def _rates(conn: Connection) -> Convert | None:
+    """[workflows] Currency conversion with the rates the sync stores, read through `conn`
+    (None until `intermodal.sync.rates` exists: the billing flow then holds foreign-currency
+    invoices with a `no_rate` case)."""
+    try:
+        from intermodal.sync import rates  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    convert = getattr(rates, "convert", None)
+    if convert is None:
+        return None
+
+    def bound(amount: Any, from_currency: str, to_currency: str, on: datetime) -> Any:
+        return convert(conn, amount, from_currency, to_currency, on.date())
+
+    return bound
+
+

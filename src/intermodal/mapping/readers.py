@@ -97,50 +97,226 @@ def _x12_instant(at7: Segment, context: ReadContext) -> str:
     return local.replace(tzinfo=zone).astimezone(UTC).isoformat()
 
 
-def read_x12_214(raw: bytes, context: ReadContext) -> Any:
-    """Every AT7 of every 214 as a status, with its shipment's references (B10, L11), its
-    place (MS1) and equipment (MS2). Sets the partner's mode found faulty are left out:
-    the 997 rejected them and the partner resends them."""
+def _x12_date(seg: Segment, position: int, context: ReadContext, clock: str = "") -> str | None:
+    """A CCYYMMDD element (and an optional HHMM time) in the partner's zone, as UTC ISO."""
+    date = seg.value(position)
+    if date == "":
+        return None
+    if len(date) != 8 or not date.isdigit():
+        raise NormalizeError("a date must be CCYYMMDD", _where(seg, position))
+    try:
+        local = datetime.strptime(date + (clock or "0000").ljust(4, "0")[:4], "%Y%m%d%H%M")
+    except ValueError:
+        raise NormalizeError("not a real date", _where(seg, position)) from None
+    return local.replace(tzinfo=_zone(context.timezone)).astimezone(UTC).isoformat()
+
+
+def _amount(seg: Segment, position: int, places: int = 2) -> str | None:
+    """An implied-decimal money element as text (exact: pydantic reads it as a Decimal)."""
+    try:
+        value = seg.implied_decimal(position, places)
+    except EdiError as exc:
+        raise NormalizeError(exc.message, _where(seg, position)) from None
+    return None if value is None else str(value)
+
+
+_STOP_KINDS = {"LD": "pickup", "CL": "pickup", "PL": "pickup", "UL": "delivery", "CU": "delivery"}
+
+
+def read_x12(raw: bytes, context: ReadContext) -> Any:
+    """Every set of an X12 file, each kind in its own list, so one mapping can take mixed files:
+
+    - `statuses` (214): one per AT7, with its shipment (B10), references (L11), place (MS1)
+      and equipment (MS2);
+    - `charges` (210): one per L1 line with an amount, with its invoice (B3: number,
+      shipment, date, net amount due) and currency (C3, default USD);
+    - `tenders` (204): one per load, with references, stops (S5 + G62 + N1/N3/N4) and weight;
+    - `responses` (990): accept / decline / counter per load (B1), remarks (K1), pro (N9 CN).
+
+    Sets the partner's mode found faulty are left out: the 997 rejected them and the
+    partner resends them.
+    """
     try:
         document = parse_x12(raw, context.mode, partner=context.partner)
     except EdiError as exc:
         raise _edi_error(exc, context.partner) from None
-    statuses: list[dict[str, Any]] = []
-    interchanges = [
-        {"control_number": ic.control_number, "sender": ic.sender, "receiver": ic.receiver}
-        for ic in document.interchanges
-    ]
+    out: dict[str, Any] = {
+        "interchanges": [
+            {"control_number": ic.control_number, "sender": ic.sender, "receiver": ic.receiver}
+            for ic in document.interchanges
+        ],
+        "statuses": [],
+        "charges": [],
+        "tenders": [],
+        "responses": [],
+    }
     for ic, _group, tx in document.transactions():
-        if tx.set_id != "214" or tx.problems:
+        if tx.problems:
             continue
-        shipment: dict[str, Any] = {"interchange": ic.control_number, "set": tx.control_number}
-        references: dict[str, str] = {}
-        current: dict[str, Any] | None = None
-        for seg in tx.segments:
-            if seg.tag == "B10":
-                shipment.update(reference=seg.value(1), shipment_id=seg.value(2), scac=seg.value(3))
-            elif seg.tag == "L11" and seg.value(1):
-                references[seg.value(2) or "ZZ"] = seg.value(1)
-            elif seg.tag == "AT7":
-                current = {
-                    **shipment,
-                    "references": references,
-                    "code": seg.value(1) or seg.value(3),
-                    "reason": seg.value(2) or seg.value(4),
-                    "occurred_at": _x12_instant(seg, context),
-                    "_at": {
-                        "segment": _where(seg),
-                        "code": _where(seg, 1 if seg.value(1) else 3),
-                        "reason": _where(seg, 2 if seg.value(2) else 4),
-                        "occurred_at": _where(seg, 5),
-                    },
+        base = {"interchange": ic.control_number, "set": tx.control_number}
+        if tx.set_id == "214":
+            out["statuses"].extend(_statuses_214(tx.segments, base, context))
+        elif tx.set_id == "210":
+            out["charges"].extend(_charges_210(tx.segments, base, context))
+        elif tx.set_id == "204":
+            out["tenders"].append(_tender_204(tx.segments, base, context))
+        elif tx.set_id == "990":
+            out["responses"].append(_response_990(tx.segments, base, context))
+    return out
+
+
+def _statuses_214(
+    segments: list[Segment], base: dict[str, Any], context: ReadContext
+) -> list[dict[str, Any]]:
+    shipment = dict(base)
+    references: dict[str, str] = {}
+    statuses: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for seg in segments:
+        if seg.tag == "B10":
+            shipment.update(reference=seg.value(1), shipment_id=seg.value(2), scac=seg.value(3))
+        elif seg.tag == "L11" and seg.value(1):
+            references[seg.value(2) or "ZZ"] = seg.value(1)
+        elif seg.tag == "AT7":
+            current = {
+                **shipment,
+                "references": references,
+                "code": seg.value(1) or seg.value(3),
+                "reason": seg.value(2) or seg.value(4),
+                "occurred_at": _x12_instant(seg, context),
+                "_at": {
+                    "segment": _where(seg),
+                    "code": _where(seg, 1 if seg.value(1) else 3),
+                    "reason": _where(seg, 2 if seg.value(2) else 4),
+                    "occurred_at": _where(seg, 5),
+                },
+            }
+            statuses.append(current)
+        elif seg.tag == "MS1" and current is not None:
+            current.update(city=seg.value(1), state=seg.value(2), country=seg.value(3))
+        elif seg.tag == "MS2" and current is not None:
+            current.update(equipment=seg.value(2))
+    return statuses
+
+
+def _charges_210(
+    segments: list[Segment], base: dict[str, Any], context: ReadContext
+) -> list[dict[str, Any]]:
+    invoice: dict[str, Any] = {**base, "currency": "USD", "references": {}}
+    charges: list[dict[str, Any]] = []
+    for seg in segments:
+        if seg.tag == "B3":
+            invoice.update(
+                invoice_number=seg.value(2),
+                shipment_id=seg.value(3),
+                payment_method=seg.value(4),
+                invoice_date=_x12_date(seg, 6, context),
+                net_amount_due=_amount(seg, 7),
+                scac=seg.value(11),
+                _b3={
+                    "invoice_number": _where(seg, 2),
+                    "shipment_id": _where(seg, 3),
+                    "invoice_date": _where(seg, 6),
+                },
+            )
+        elif seg.tag == "C3" and seg.value(1):
+            invoice["currency"] = seg.value(1)
+        elif seg.tag == "N9" and seg.value(2):
+            invoice["references"][seg.value(1) or "ZZ"] = seg.value(2)
+        elif seg.tag == "L1":
+            amount = _amount(seg, 4)
+            if amount is None:
+                continue  # a rate line without a charge
+            located = dict(invoice.get("_b3", {}))
+            located.update(segment=_where(seg), amount=_where(seg, 4), special_code=_where(seg, 8))
+            charges.append(
+                {
+                    **{k: v for k, v in invoice.items() if k != "_b3"},
+                    "line": seg.value(1),
+                    "rate": seg.value(2),
+                    "rate_qualifier": seg.value(3),
+                    "amount": amount,
+                    "special_code": seg.value(8),
+                    "_at": located,
                 }
-                statuses.append(current)
-            elif seg.tag == "MS1" and current is not None:
-                current.update(city=seg.value(1), state=seg.value(2), country=seg.value(3))
-            elif seg.tag == "MS2" and current is not None:
-                current.update(equipment=seg.value(2))
-    return {"interchanges": interchanges, "statuses": statuses}
+            )
+    return charges
+
+
+def _tender_204(
+    segments: list[Segment], base: dict[str, Any], context: ReadContext
+) -> dict[str, Any]:
+    tender: dict[str, Any] = {**base, "references": {}, "stops": [], "notes": []}
+    stop: dict[str, Any] | None = None
+    for seg in segments:
+        if seg.tag == "B2":
+            tender.update(scac=seg.value(2), shipment_id=seg.value(4), payment_method=seg.value(6))
+            tender["_at"] = {"segment": _where(seg), "shipment_id": _where(seg, 4)}
+        elif seg.tag == "B2A":
+            tender["purpose"] = seg.value(1)
+        elif seg.tag == "L11" and seg.value(1):
+            target = stop["references"] if stop is not None else tender["references"]
+            target[seg.value(2) or "ZZ"] = seg.value(1)
+        elif seg.tag == "NTE" and seg.value(2):
+            tender["notes"].append(seg.value(2))
+        elif seg.tag == "S5":
+            stop = {
+                "sequence": int(seg.value(1))
+                if seg.value(1).isdigit()
+                else len(tender["stops"]) + 1,
+                "reason": seg.value(2),
+                "kind": _STOP_KINDS.get(seg.value(2), "delivery"),
+                "references": {},
+            }
+            tender["stops"].append(stop)
+        elif stop is None:
+            if seg.tag == "L3":
+                tender["weight"] = seg.value(1)
+            elif seg.tag == "G62" and "issued_at" not in tender:
+                tender["issued_at"] = _x12_date(seg, 2, context, seg.value(4))
+            continue
+        elif seg.tag == "G62":
+            stop["at"] = _x12_date(seg, 2, context, seg.value(4))
+        elif seg.tag == "N1":
+            stop.update(role=seg.value(1), name=seg.value(2), code=seg.value(4))
+        elif seg.tag == "N3":
+            stop["street"] = seg.value(1)
+        elif seg.tag == "N4":
+            stop.update(
+                city=seg.value(1),
+                region=seg.value(2),
+                postal_code=seg.value(3),
+                country=seg.value(4) or "US",
+            )
+    return tender
+
+
+_RESPONSES = {"A": "accepted", "D": "declined", "C": "countered", "R": "declined"}
+
+
+def _response_990(
+    segments: list[Segment], base: dict[str, Any], context: ReadContext
+) -> dict[str, Any]:
+    response: dict[str, Any] = {**base, "references": {}, "remarks": []}
+    for seg in segments:
+        if seg.tag == "B1":
+            response.update(
+                scac=seg.value(1),
+                shipment_id=seg.value(2),
+                date=_x12_date(seg, 3, context),
+                action=seg.value(4),
+                response=_RESPONSES.get(seg.value(4), "unknown"),
+                _at={
+                    "segment": _where(seg),
+                    "shipment_id": _where(seg, 2),
+                    "action": _where(seg, 4),
+                },
+            )
+        elif seg.tag == "N9" and seg.value(2):
+            response["references"][seg.value(1) or "ZZ"] = seg.value(2)
+        elif seg.tag == "K1":
+            response["remarks"].append(" ".join(v for v in (seg.value(1), seg.value(2)) if v))
+    return response
 
 
 def _edifact_instant(dtm: Segment, context: ReadContext) -> str:
@@ -159,60 +335,113 @@ def _edifact_instant(dtm: Segment, context: ReadContext) -> str:
     return local.replace(tzinfo=_zone(context.timezone)).astimezone(UTC).isoformat()
 
 
-def read_edifact_iftsta(raw: bytes, context: ReadContext) -> Any:
-    """Every STS of every IFTSTA as a status, with its consignment (CNI02), the event time
-    (DTM+334 after the STS), its place (LOC) and references (RFF)."""
+def read_edifact(raw: bytes, context: ReadContext) -> Any:
+    """Every message of an EDIFACT interchange, each kind in its own list:
+
+    - `statuses` (IFTSTA): one per STS, with its consignment (CNI02), the event time
+      (DTM+334 after the STS), its place (LOC) and references (RFF);
+    - `instructions` (IFTMIN): one per message: booking number (BGM), document time
+      (DTM+137), references (RFF), parties with their addresses (NAD), gross weight (CNT+7),
+      delivery remarks (FTX+DEL).
+    """
     try:
         document = parse_edifact(raw, context.mode, partner=context.partner)
     except EdiError as exc:
         raise _edi_error(exc, context.partner) from None
     statuses: list[dict[str, Any]] = []
+    instructions: list[dict[str, Any]] = []
     for ic, _group, message in document.messages():
-        if message.type != "IFTSTA" or message.problems:
+        if message.problems:
             continue
         base: dict[str, Any] = {"interchange": ic.control_reference, "message": message.reference}
-        current: dict[str, Any] | None = None
-        for seg in message.segments:
-            if seg.tag == "BGM":
-                base["document_number"] = seg.value(2)
-            elif seg.tag == "CNI":
-                base["consignment"] = seg.value(2)
-                current = None
-            elif seg.tag == "STS":
-                current = {
-                    **base,
-                    "references": {},
-                    "category": seg.value(1),
-                    "code": seg.value(2),
-                    "reason": seg.value(3),
-                    "occurred_at": None,
-                    "_at": {
-                        "segment": _where(seg),
-                        "code": _where(seg, 2),
-                        "reason": _where(seg, 3),
-                        "occurred_at": _where(seg),
-                    },
-                }
-                statuses.append(current)
-            elif current is None:
-                continue
-            elif seg.tag == "DTM" and seg.value(1, 1) == "334":
-                current["occurred_at"] = _edifact_instant(seg, context)
-                current["_at"]["occurred_at"] = _where(seg, 1, 2)
-            elif seg.tag == "LOC":
-                current.update(
-                    location_code=seg.value(2, 1),
-                    location_name=seg.value(2, 4) or seg.value(3, 4),
-                )
-            elif seg.tag == "RFF":
-                current["references"][seg.value(1, 1)] = seg.value(1, 2)
-    return {"statuses": statuses}
+        if message.type == "IFTSTA":
+            statuses.extend(_statuses_iftsta(message.segments, base, context))
+        elif message.type == "IFTMIN":
+            instructions.append(_instruction_iftmin(message.segments, base, context))
+    return {"statuses": statuses, "instructions": instructions}
+
+
+def _statuses_iftsta(
+    segments: list[Segment], base: dict[str, Any], context: ReadContext
+) -> list[dict[str, Any]]:
+    statuses: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for seg in segments:
+        if seg.tag == "BGM":
+            base["document_number"] = seg.value(2)
+        elif seg.tag == "CNI":
+            base["consignment"] = seg.value(2)
+            current = None
+        elif seg.tag == "STS":
+            current = {
+                **base,
+                "references": {},
+                "category": seg.value(1),
+                "code": seg.value(2),
+                "reason": seg.value(3),
+                "occurred_at": None,
+                "_at": {
+                    "segment": _where(seg),
+                    "code": _where(seg, 2),
+                    "reason": _where(seg, 3),
+                    "occurred_at": _where(seg),
+                },
+            }
+            statuses.append(current)
+        elif current is None:
+            continue
+        elif seg.tag == "DTM" and seg.value(1, 1) == "334":
+            current["occurred_at"] = _edifact_instant(seg, context)
+            current["_at"]["occurred_at"] = _where(seg, 1, 2)
+        elif seg.tag == "LOC":
+            current.update(
+                location_code=seg.value(2, 1),
+                location_name=seg.value(2, 4) or seg.value(3, 4),
+            )
+        elif seg.tag == "RFF":
+            current["references"][seg.value(1, 1)] = seg.value(1, 2)
+    return statuses
+
+
+def _instruction_iftmin(
+    segments: list[Segment], base: dict[str, Any], context: ReadContext
+) -> dict[str, Any]:
+    instruction: dict[str, Any] = {**base, "references": {}, "parties": {}, "remarks": []}
+    located: dict[str, str] = {}
+    for seg in segments:
+        if seg.tag == "BGM":
+            instruction["booking_number"] = seg.value(2)
+            located.update(segment=_where(seg), booking_number=_where(seg, 2))
+        elif seg.tag == "DTM" and seg.value(1, 1) == "137":
+            instruction["issued_at"] = _edifact_instant(seg, context)
+            located["issued_at"] = _where(seg, 1, 2)
+        elif seg.tag == "RFF":
+            instruction["references"][seg.value(1, 1)] = seg.value(1, 2)
+        elif seg.tag == "FTX" and seg.value(4, 1):
+            instruction["remarks"].append(seg.value(4, 1))
+        elif seg.tag == "CNT" and seg.value(1, 1) == "7":
+            instruction["gross_weight"] = seg.value(1, 2)
+            instruction["weight_unit"] = seg.value(1, 3)
+        elif seg.tag == "NAD":
+            instruction["parties"][seg.value(1)] = {
+                "code": seg.value(2, 1),
+                "name": seg.value(4, 1),
+                "street": seg.value(5, 1),
+                "city": seg.value(6),
+                "region": seg.value(7),
+                "postal_code": seg.value(8),
+                "country": seg.value(9),
+            }
+    instruction["_at"] = located
+    return instruction
 
 
 READERS: dict[str, Reader] = {
     "json": read_json,
-    "x12_214": read_x12_214,
-    "edifact_iftsta": read_edifact_iftsta,
+    "x12": read_x12,
+    "x12_214": read_x12,  # the name mappings used when only 214s were read
+    "edifact": read_edifact,
+    "edifact_iftsta": read_edifact,
 }
 
 

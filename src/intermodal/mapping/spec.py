@@ -4,6 +4,8 @@
 reader: json                      # json | x12_214 | edifact_iftsta | package.module:function
 timezone: UTC                     # for EDI times without a zone
 source: "swiftparcel"             # CloudEvents `source` of the events (default partner:<name>)
+match: first                      # first: the first message kind whose `when` holds;
+                                  # all: every kind whose `when` holds (mixed EDI files)
 messages:                         # the inbound message kinds, tried in order
   - name: tracking_update
     when: "kind = 'tracking'"     # JSONata over the whole document (default: always)
@@ -16,6 +18,14 @@ messages:                         # the inbound message kinds, tried in order
       reason: "reason"            # looked up in `reasons` when that table has it
       location: "{'city': city, 'country': country}"
       tracking_number: "tracking"
+  - name: proof_of_delivery         # any other canonical event type: `data` gives its data
+    when: "kind = 'pod'"
+    type: intermodal.pod.received
+    event:
+      id: "'swift-pod-' & id"
+      subject: "shipment.reference"
+      time: "signed_at"
+      data: "{'delivered_at': signed_at, 'signed_by': signer}"
 statuses:                         # partner code -> milestone, or {milestone, reason}, or null
   DL: delivered
   EX01: {milestone: exception, reason: "damaged in transit"}
@@ -36,7 +46,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from intermodal.canonical.events import CanonicalEvent, EventError, EventType, parse_event
 from intermodal.canonical.model import MilestoneType
@@ -45,7 +55,8 @@ from intermodal.engine.normalize import Normalized, NormalizeError
 from intermodal.mapping.expressions import Expression, ExpressionError
 from intermodal.mapping.readers import ReadContext, Reader, find_reader
 
-_FIELDS = ("id", "subject", "time", "status", "milestone", "reason", "location", "tracking_number")
+_MILESTONE_FIELDS = ("status", "milestone", "reason", "location", "tracking_number")
+_FIELDS = ("id", "subject", "time", *_MILESTONE_FIELDS, "data")
 _REQUIRED = ("id", "subject", "time")
 _SIMPLE_STEP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -72,20 +83,30 @@ class MessageSpec(_Strict):
     name: str
     when: str | None = None
     each: str | None = None
+    type: EventType = EventType.SHIPMENT_MILESTONE
     event: dict[str, str]
 
-    @field_validator("event")
-    @classmethod
-    def _fields(cls, value: dict[str, str]) -> dict[str, str]:
+    @model_validator(mode="after")
+    def _fields(self) -> MessageSpec:
+        value = self.event
         unknown = sorted(set(value) - set(_FIELDS))
         if unknown:
             raise ValueError(f"unknown event field(s) {unknown}; known: {list(_FIELDS)}")
         missing = [f for f in _REQUIRED if f not in value]
         if missing:
             raise ValueError(f"missing event field(s) {missing}")
-        if ("status" in value) == ("milestone" in value):
-            raise ValueError("give exactly one of 'status' (looked up) or 'milestone'")
-        return value
+        if self.type is EventType.SHIPMENT_MILESTONE:
+            if "data" in value:
+                raise ValueError("a milestone's data comes from status/milestone, not 'data'")
+            if ("status" in value) == ("milestone" in value):
+                raise ValueError("give exactly one of 'status' (looked up) or 'milestone'")
+        else:
+            if "data" not in value:
+                raise ValueError(f"type {self.type.value} needs 'data' (its canonical data)")
+            extra = sorted(set(value) & set(_MILESTONE_FIELDS))
+            if extra:
+                raise ValueError(f"{extra} belong to milestones; put them in 'data'")
+        return self
 
 
 class MappingFile(_Strict):
@@ -96,6 +117,7 @@ class MappingFile(_Strict):
     statuses: dict[str, MilestoneType | StatusEntry | None] = {}
     reasons: dict[str, str] = {}
     kind: Literal["inbound"] = "inbound"
+    match: Literal["first", "all"] = "first"
 
 
 @dataclass(frozen=True)
@@ -104,6 +126,7 @@ class _Message:
     when: Expression | None
     each: Expression | None
     event: dict[str, Expression]
+    type: EventType = EventType.SHIPMENT_MILESTONE
 
 
 @dataclass
@@ -120,6 +143,7 @@ class Mapping:
     source: str = ""
     path: Path | None = None
     mode: Mode = "reject"
+    match: Literal["first", "all"] = "first"
 
     def parse(self, raw: bytes) -> list[CanonicalEvent]:
         """`parse_<message>(raw) -> list[CanonicalEvent]`, or NormalizeError with a path."""
@@ -129,14 +153,21 @@ class Mapping:
         """Each event with the JSON object the mapping produced for it (the timeline's)."""
         document = self.reader(raw, ReadContext(self.partner, self.mode, self.timezone))
         bindings = {"doc": document}
+        out: Normalized = []
+        matched = False
         for message in self.messages:
             if message.when is not None and not _truthy(
                 _evaluate(message.when, document, bindings, "$", f"{message.name}.when")
             ):
                 continue
-            return self._events(message, document, bindings)
-        names = ", ".join(m.name for m in self.messages)
-        raise NormalizeError(f"no message kind of this mapping matches (tried: {names})", "$")
+            matched = True
+            out.extend(self._events(message, document, bindings))
+            if self.match == "first":
+                break
+        if not matched:
+            names = ", ".join(m.name for m in self.messages)
+            raise NormalizeError(f"no message kind of this mapping matches (tried: {names})", "$")
+        return out
 
     def _events(self, message: _Message, document: Any, bindings: dict[str, Any]) -> Normalized:
         if message.each is None:
@@ -163,6 +194,8 @@ class Mapping:
             values[name] = _evaluate(expression, item, bindings, where, f"event.{name}")
             if name in _REQUIRED and values[name] in (None, ""):
                 raise NormalizeError(f"event.{name}: `{expression.source}` gave nothing", where)
+        if message.type is not EventType.SHIPMENT_MILESTONE:
+            return self._other(message, item, item_path, values)
         reason = values.get("reason")
         if "status" in message.event:
             code = values["status"]
@@ -200,14 +233,44 @@ class Mapping:
             "time": values["time"],
             "data": data,
         }
-        try:
-            return parse_event(event), event
-        except EventError as exc:
-            first = exc.problems[0] if exc.problems else {"loc": "", "msg": str(exc)}
-            loc = str(first.get("loc", ""))
-            field_name = {"data.occurred_at": "time"}.get(loc, loc.split(".")[-1])
-            where = _path_of(item, item_path, message.event.get(field_name), field_name)
-            raise NormalizeError(f"canonical {loc or 'event'}: {first['msg']}", where) from None
+        return _checked(event, message, item, item_path, {"data.occurred_at": "time"})
+
+    def _other(
+        self, message: _Message, item: Any, item_path: str, values: dict[str, Any]
+    ) -> tuple[CanonicalEvent, dict[str, Any]]:
+        """A POD, charge, customs status or shipment: `data` is the canonical data itself."""
+        data = values.get("data")
+        if not isinstance(data, dict):
+            where = _path_of(item, item_path, message.event["data"], "data")
+            kind = type(data).__name__
+            raise NormalizeError(f"event.data must give an object, not {kind}", where)
+        event = {
+            "specversion": "1.0",
+            "id": str(values["id"]),
+            "source": self.source,
+            "type": message.type.value,
+            "subject": str(values["subject"]),
+            "time": values["time"],
+            "data": data,
+        }
+        return _checked(event, message, item, item_path, {})
+
+
+def _checked(
+    event: dict[str, Any], message: _Message, item: Any, item_path: str, fields: dict[str, str]
+) -> tuple[CanonicalEvent, dict[str, Any]]:
+    """The event validated as canonical, or a NormalizeError naming where its value came from."""
+    try:
+        return parse_event(event), event
+    except EventError as exc:
+        first = exc.problems[0] if exc.problems else {"loc": "", "msg": str(exc)}
+        loc = str(first.get("loc", ""))
+        field_name = fields.get(loc, loc.split(".")[-1])
+        expression = message.event.get(field_name)
+        if expression is None and loc.startswith("data"):
+            field_name, expression = "data", message.event.get("data")
+        where = _path_of(item, item_path, expression, field_name)
+        raise NormalizeError(f"canonical {loc or 'event'}: {first['msg']}", where) from None
 
 
 def _truthy(value: Any) -> bool:
@@ -295,6 +358,7 @@ def mapping_from_data(
                 compile_(m.when, f"messages.{i}.when"),
                 compile_(m.each, f"messages.{i}.each"),
                 event,
+                m.type,
             )
         )
     reader: Reader | None = None
@@ -319,4 +383,5 @@ def mapping_from_data(
         source=parsed.source or f"partner:{partner}",
         path=path,
         mode=mode,
+        match=parsed.match,
     )

@@ -10,6 +10,7 @@ writer executes; each command type has one builder, registered in `BUILDERS`:
 | `intermodal.odoo.order.upsert`   | `sale_order`    | sale.order (+ lines, confirm)             |
 | `intermodal.odoo.picking.update` | `stock_picking` | carrier, tracking reference, dates        |
 | `intermodal.odoo.invoice.create` | `account_move`  | customer invoice, one line per charge     |
+| `intermodal.odoo.activity.create`| `mail_activity` | a to-do on the order (SLA breach, dispute)|
 
 Inbound (Odoo -> canonical) lives in `capture.py`, which uses `sale_order.order_key` and
 `stock_picking.picking_milestone` from here.
@@ -78,6 +79,7 @@ def odoo_datetime(value: datetime) -> str:
 def _register() -> None:
     from intermodal.connectors.odoo.mappings import (
         account_move,
+        mail_activity,
         milestone,
         res_partner,
         sale_order,
@@ -89,6 +91,7 @@ def _register() -> None:
     BUILDERS[sale_order.COMMAND_TYPE] = sale_order.build
     BUILDERS[stock_picking.COMMAND_TYPE] = stock_picking.build
     BUILDERS[account_move.COMMAND_TYPE] = account_move.build
+    BUILDERS[mail_activity.COMMAND_TYPE] = mail_activity.build  # [workflows]
 
 
 _register()

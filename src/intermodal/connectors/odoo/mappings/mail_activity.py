@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from html import escape
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from intermodal.canonical.model import MilestoneType
 from intermodal.connectors.odoo.mappings.message_post import LABELS
 from intermodal.connectors.odoo.mappings.sale_order import order_ref
 from intermodal.connectors.odoo.ops import Activity
+
+if TYPE_CHECKING:
+    from intermodal.connectors.odoo.mappings import Envelope
+    from intermodal.connectors.odoo.ops import Op
 
 # Milestones that need a person: the default of `options.activity_milestones`.
 NEEDS_A_PERSON = frozenset(
@@ -39,3 +46,32 @@ def exception_activity(
         marker,
         deadline=occurred_at.strftime("%Y-%m-%d"),
     )
+
+
+# [workflows] A to-do the flows open for a case that no milestone carries (an SLA breach,
+# a billing dispute): `intermodal.odoo.activity.create` on the shipment's order.
+COMMAND_TYPE = "intermodal.odoo.activity.create"
+
+
+class ActivityRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    summary: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    note: Annotated[str, StringConstraints(max_length=4000)] = ""
+    deadline: date
+
+
+def build(envelope: Envelope, _policy: Any) -> list[Op]:
+    from intermodal.connectors.odoo.mappings import parse_data
+
+    request = parse_data(ActivityRequest, envelope)
+    note = f"<p>{escape(request.note)}</p>" if request.note else ""
+    return [
+        Activity(
+            order_ref(envelope.subject),
+            request.summary,
+            note,
+            envelope.id,
+            deadline=request.deadline.isoformat(),
+        )
+    ]

@@ -1,0 +1,249 @@
+"""The interpreter: a trigger in, the effects of every flow's matching transitions out.
+
+`Orchestrator.react` is called by the applier for each event it applies to a shipment
+(and for each timer that fires). It reads and updates only the shipment's document (the
+flows' state lives in `doc["flows"]`, which the applier loads and saves with the shipment
+anyway, so flows cost the hot path no queries) and appends rows to `Effects`: outbox
+commands, timers set and cancelled, cases opened and closed. The applier writes those in
+the same transaction as the state change, so a crash keeps all of it or none.
+
+Semantics, kept small on purpose:
+- the flows run in configuration order; within a flow the transitions are tried in file
+  order, each at most once per trigger, and a transition that fires moves the flow's state
+  before the next one is tried (so "note the dispute" and "invoice anyway" can both fire);
+- ids are stable: a command's id derives from flow, transition, command, shipment and
+  (unless `once`) the trigger's event id; a case's from shipment, kind and trigger; a
+  timer's from shipment, name and due time. Replays and retries produce the same rows,
+  and the outbox/cases/timers unique keys turn a second insert into nothing;
+- one open case per kind per shipment; opening it again is a no-op until it is closed;
+- a timer that fires after it was cancelled (the cancel raced the timer worker) finds no
+  pending entry in the document and does nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from intermodal.config import Settings
+from intermodal.engine.apply import ShipmentState
+from intermodal.engine.ids import iso, stable_id
+from intermodal.workflows.spec import Flow, Transition, load_flows
+from intermodal.workflows.vocabulary import (
+    COMMANDS,
+    CONDITIONS,
+    DEFAULT_TEAMS,
+    Context,
+    Convert,
+    Trigger,
+    sla_reached,
+    sla_timers,
+)
+
+
+@dataclass
+class Effects:
+    """Rows the applier writes with the state change (same transaction)."""
+
+    commands: list[dict[str, Any]] = field(default_factory=list)
+    timers: list[dict[str, Any]] = field(default_factory=list)
+    cancelled_timers: list[str] = field(default_factory=list)
+    opened_cases: list[dict[str, Any]] = field(default_factory=list)
+    closed_cases: list[str] = field(default_factory=list)
+
+    def render(self, conn: Connection) -> None:
+        """Build the payloads that need the write transaction (X12 control numbers)."""
+        for row in self.commands:
+            payload = row["payload"]
+            if callable(payload):
+                row["payload"] = payload(conn)
+
+
+class Orchestrator:
+    """Runs the configured flows over one shipment's triggers."""
+
+    def __init__(self, settings: Settings, flows: dict[str, Flow] | None = None) -> None:
+        if settings.workflows is None:
+            raise ValueError("the configuration has no `workflows` section")
+        self.config = settings.workflows
+        self.partners = settings.partners
+        available = flows if flows is not None else load_flows()
+        names = self.config.flows if self.config.flows is not None else list(available)
+        self.flows = [available[name] for name in names]
+        roles = self.config.roles
+        self.endpoints: dict[str, str | None] = {
+            "odoo": roles.odoo, "tms": roles.tms, "notify": roles.notify,
+        }  # fmt: skip
+
+    def _team(self, kind: str) -> str:
+        teams = {str(k): v for k, v in self.config.teams.items()}
+        return teams.get(kind) or DEFAULT_TEAMS.get(kind, "operations")
+
+    @property
+    def role_endpoints(self) -> frozenset[str]:
+        """Endpoints driven by the flows: the applier's plain milestone fan-out skips them."""
+        return frozenset(e for e in self.endpoints.values() if e is not None)
+
+    def react(
+        self,
+        key: str,
+        state: ShipmentState,
+        doc: dict[str, Any],
+        trigger: Trigger,
+        now: str,
+        effects: Effects,
+        convert: Convert | None = None,
+    ) -> None:
+        flows_doc: dict[str, Any] = doc.setdefault("flows", {})
+        if trigger.name.startswith("timer."):
+            timers = flows_doc.get("timers") or {}
+            name = str(trigger.data.get("name"))
+            if name not in timers or timers[name]["id"] != trigger.event_id:
+                return  # cancelled (or replaced) before it fired
+            del timers[name]
+        if trigger.name == "charge.recorded" and trigger.data.get("status") == "provisional":
+            # The quote is kept apart: the final charge replaces it in doc["charges"].
+            flows_doc.setdefault("quotes", {})[trigger.data["code"]] = trigger.data["amount"]
+        ctx = Context(key, state, doc, trigger, self.config, self.partners, convert)
+        for flow in self.flows:
+            flow_state = flows_doc.setdefault(flow.flow, {"state": flow.start})
+            for t in flow.transitions:
+                if t.from_ is not None and flow_state["state"] not in t.from_:
+                    continue
+                if not _matches(t, trigger) or not _holds(t, ctx):
+                    continue
+                self._fire(flow, t, ctx, now, effects)
+                if t.to is not None:
+                    flow_state["state"] = t.to
+                flow_state["last"] = {"transition": t.name, "at": now}
+
+    def _fire(self, flow: Flow, t: Transition, ctx: Context, now: str, effects: Effects) -> None:
+        trigger, key, flows_doc = ctx.trigger, ctx.key, ctx.flows
+        for emit in t.emit:
+            endpoint = self.endpoints[emit.to]
+            if endpoint is None:
+                continue  # role not configured: nothing to send
+            command = COMMANDS[emit.command](ctx)
+            if command is None:
+                continue
+            parts = [flow.flow, t.name, emit.command, key]
+            if not emit.once:
+                parts.append(trigger.event_id)
+            command_id = stable_id("cmd", *parts)
+            payload: bytes | Callable[[Connection], bytes]
+            if command.render is not None:
+                payload = command.render
+            else:
+                envelope = {
+                    "specversion": "1.0",
+                    "id": command_id,
+                    "source": "intermodal",
+                    "type": command.type,
+                    "subject": key,
+                    "time": now,
+                    "datacontenttype": "application/json",
+                    "data": command.data,
+                    "flow": flow.flow,
+                    "causationid": trigger.event_id[:1024],
+                    **command.extensions,
+                }
+                payload = orjson.dumps(envelope)
+            effects.commands.append(
+                {
+                    "command_id": command_id,
+                    "endpoint": endpoint,
+                    "kind": command.type,
+                    "subject": key,
+                    "payload": payload,
+                    "correlation_id": trigger.correlation_id,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+            )
+        cases = flows_doc.setdefault("cases", {})
+        for kind in t.close_cases:
+            case_id = cases.pop(kind, None)
+            if case_id is not None:
+                effects.closed_cases.append(case_id)
+        if t.open_case is not None and t.open_case not in cases:
+            kind = t.open_case
+            case_id = stable_id("case", key, kind, trigger.event_id)
+            cases[kind] = case_id
+            values = defaultdict(str, {k: str(v) for k, v in trigger.data.items()})
+            effects.opened_cases.append(
+                {
+                    "case_id": case_id,
+                    "subject": key,
+                    "kind": kind,
+                    "team": self._team(kind),
+                    "status": "open",
+                    "reason": (t.reason or kind).format_map(values)[:2000],
+                    "opened_at": now,
+                    "detail": orjson.dumps(
+                        {
+                            "flow": flow.flow,
+                            "transition": t.name,
+                            "trigger": trigger.name,
+                            "event_id": trigger.event_id,
+                            "partner": trigger.partner,
+                            "at": iso(trigger.at),
+                            "data": trigger.data,
+                        }
+                    ).decode(),
+                }
+            )
+        timers = flows_doc.setdefault("timers", {})
+        if t.cancel_timers == "sla_reached":
+            for name in sla_reached(ctx):
+                effects.cancelled_timers.append(timers.pop(name)["id"])
+        if t.set_timers == "sla":
+            for name, due, data in sla_timers(ctx):
+                if name in timers:
+                    continue
+                timer_id = stable_id("tmr", key, name, iso(due))
+                timers[name] = {"id": timer_id, "due": iso(due), "payload": data}
+                effects.timers.append(
+                    {
+                        "timer_id": timer_id,
+                        "subject": key,
+                        "kind": name.split(".", 1)[0],
+                        "due_at": iso(due),
+                        "payload": orjson.dumps({"name": name, "flow": flow.flow, **data}).decode(),
+                        "status": "pending",
+                    }
+                )
+
+
+def _matches(t: Transition, trigger: Trigger) -> bool:
+    name = trigger.name
+    return name in t.on or (name.startswith("milestone.") and "milestone.any" in t.on)
+
+
+def _holds(t: Transition, ctx: Context) -> bool:
+    for condition in t.when:
+        negated = condition.startswith("not ")
+        if CONDITIONS[condition.removeprefix("not ").strip()](ctx) == negated:
+            return False
+    return True
+
+
+def timer_trigger(body: bytes, correlation_id: str) -> tuple[str, Trigger]:
+    """A fired timer's inbox message (written by the timer worker) as (subject, trigger)."""
+    value = orjson.loads(body)
+    payload = value["payload"]
+    return value["subject"], Trigger(
+        name=f"timer.{value['kind']}",
+        event_id=value["timer_id"],
+        partner="intermodal",
+        at=datetime.fromisoformat(value["due_at"]),
+        data=payload,
+        correlation_id=correlation_id,
+    )

@@ -1,0 +1,365 @@
+"""The words flow files may use: triggers, conditions, commands, timer sets, case kinds.
+
+Conditions and command builders are pure functions of a `Context` (the shipment's state
+and document, the trigger, the configuration); they do no I/O, so the interpreter can run
+inside the applier's decide step and a flow can be tested without a database. The one
+exception is the X12 204, whose envelope needs control numbers: its builder returns a
+`render(conn)` that the applier calls inside the write transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any
+
+from intermodal.canonical.model import MAIN_CHAIN, MilestoneType
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from intermodal.config import Partner, WorkflowsConfig
+    from intermodal.engine.apply import ShipmentState
+
+ROLES = ("odoo", "tms", "notify")
+CASE_KINDS = (
+    "delivery_failed",
+    "carrier_exception",
+    "customs_hold",
+    "sla_breach",
+    "billing_dispute",
+    "no_rate",
+)
+DEFAULT_TEAMS = {"billing_dispute": "billing", "no_rate": "billing", "customs_hold": "customs"}
+DOCUMENT_TRIGGERS = ("shipment.upserted", "pod.received", "charge.recorded", "customs.updated")
+TIMER_TRIGGERS = ("timer.sla",)
+TIMER_ACTIONS = ("sla", "sla_reached")
+_RANK = {m: i for i, m in enumerate(MAIN_CHAIN)}
+
+Convert = Callable[[Decimal, str, str, datetime], Decimal | None]
+"""amount, from currency, to currency, on date -> amount, or None when no rate is known."""
+
+
+def is_trigger(name: str) -> bool:
+    if name in DOCUMENT_TRIGGERS or name in TIMER_TRIGGERS or name == "milestone.any":
+        return True
+    milestone = name.removeprefix("milestone.")
+    return name.startswith("milestone.") and milestone in MilestoneType._value2member_map_
+
+
+def trigger_names() -> str:
+    return ", ".join(
+        [*DOCUMENT_TRIGGERS, *TIMER_TRIGGERS, "milestone.any", "milestone.<milestone>"]
+    )
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What just happened to the shipment: an applied event, or a timer that fired."""
+
+    name: str
+    """`milestone.<m>`, `pod.received`, `charge.recorded`, ..., `timer.sla`."""
+    event_id: str
+    partner: str
+    at: datetime
+    data: dict[str, Any]
+    correlation_id: str
+
+
+@dataclass
+class Context:
+    key: str
+    state: ShipmentState
+    doc: dict[str, Any]
+    trigger: Trigger
+    config: WorkflowsConfig
+    partners: dict[str, Partner] = field(default_factory=dict)
+    convert: Convert | None = None
+
+    @property
+    def flows(self) -> dict[str, Any]:
+        value: dict[str, Any] = self.doc.setdefault("flows", {})
+        return value
+
+    @property
+    def shipment(self) -> dict[str, Any]:
+        value: dict[str, Any] = (self.doc.get("shipment") or {}).get("data") or {}
+        return value
+
+    @property
+    def milestone(self) -> str | None:
+        if self.trigger.name.startswith("milestone."):
+            return str(self.trigger.data.get("milestone"))
+        return None
+
+
+# -- conditions -------------------------------------------------------------------------------
+def _customs_state(ctx: Context) -> str | None:
+    """The customs status: the broker's newest (customs.updated), else the shipment's own,
+    else what a customs_hold / customs_released milestone said."""
+    customs = (ctx.doc.get("customs") or {}).get("data") or ctx.shipment.get("customs") or {}
+    state = customs.get("state")
+    if state is not None:
+        return str(state)
+    side = ctx.state.side
+    if side is not None and side.milestone is MilestoneType.CUSTOMS_HOLD:
+        return "hold"
+    if side is not None and side.milestone is MilestoneType.CUSTOMS_RELEASED:
+        return "released"
+    return None
+
+
+def _customs_required(ctx: Context) -> bool:
+    return _customs_state(ctx) not in (None, "not_required")
+
+
+def _charges(ctx: Context) -> list[dict[str, Any]]:
+    return [c["data"] for c in (ctx.doc.get("charges") or {}).values()]
+
+
+def _billed(ctx: Context) -> list[dict[str, Any]]:
+    """The charges on the customer's invoice: duties and taxes only when the seller pays
+    them (DDP) or the move is domestic (no incoterm); otherwise they are the consignee's."""
+    incoterm = ctx.shipment.get("incoterm")
+    duties_ours = incoterm in (None, "DDP")
+    return [c for c in _charges(ctx) if duties_ours or c["kind"] not in ("duty", "tax")]
+
+
+def _needs_rate(ctx: Context) -> bool:
+    currency = ctx.config.billing.currency
+    foreign = [c for c in _billed(ctx) if c["amount"]["currency"] != currency]
+    if not foreign:
+        return False
+    if ctx.convert is None:
+        return True
+    return any(
+        ctx.convert(Decimal(c["amount"]["amount"]), c["amount"]["currency"], currency,
+                    ctx.trigger.at) is None
+        for c in foreign
+    )  # fmt: skip
+
+
+def _over_tolerance(ctx: Context) -> bool:
+    """The trigger is a final freight charge above its quote by more than the tolerance."""
+    if ctx.trigger.name != "charge.recorded":
+        return False
+    data = ctx.trigger.data
+    if data.get("status") != "final" or data.get("kind") != "freight":
+        return False
+    quote = (ctx.flows.get("quotes") or {}).get(data["code"])
+    if quote is None or quote["currency"] != data["amount"]["currency"]:
+        return False
+    billing = ctx.config.billing
+    percent = billing.partner_tolerance_percent.get(ctx.trigger.partner, billing.tolerance_percent)
+    quoted, final = Decimal(quote["amount"]), Decimal(data["amount"]["amount"])
+    return final > quoted * (1 + Decimal(str(percent)) / 100)
+
+
+def _from_tms(ctx: Context) -> bool:
+    partner = ctx.partners.get(ctx.trigger.partner)
+    return partner is not None and partner.kind == "tms"
+
+
+CONDITIONS: dict[str, Callable[[Context], bool]] = {
+    "delivered": lambda c: (
+        c.state.main is not None and c.state.main.milestone is MilestoneType.DELIVERED
+    ),
+    "pod": lambda c: "pod" in c.doc,
+    "customs_required": _customs_required,
+    "customs_held": lambda c: _customs_state(c) == "hold",
+    "customs_clear": lambda c: not _customs_required(c) or _customs_state(c) == "released",
+    "charges_final": lambda c: (
+        bool(_charges(c)) and all(ch["status"] == "final" for ch in _charges(c))
+    ),
+    "freight_over_tolerance": _over_tolerance,
+    "hold_on_dispute": lambda c: c.config.billing.hold_on_dispute,
+    "needs_rate": _needs_rate,
+    "tms_configured": lambda c: c.config.roles.tms is not None,
+    "notify_configured": lambda c: c.config.roles.notify is not None,
+    "from_tms": _from_tms,
+}
+
+
+# -- commands ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Command:
+    """A command a transition emits: its CloudEvent type and data (or rendered bytes)."""
+
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+    extensions: dict[str, Any] = field(default_factory=dict)
+    render: Callable[[Connection], bytes] | None = None
+    """Raw payload built in the write transaction (an X12 204 needs control numbers)."""
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def odoo_milestone(ctx: Context) -> Command | None:
+    """The milestone on the Odoo order: picking state, tracking reference, note, activity."""
+    data = {k: v for k, v in ctx.trigger.data.items()
+            if k in ("milestone", "occurred_at", "reason", "tracking_number")}  # fmt: skip
+    return Command(
+        "intermodal.shipment.milestone",
+        data,
+        {"assertedby": ctx.trigger.partner, "causationid": ctx.trigger.event_id[:1024]},
+    )
+
+
+def picking_details(ctx: Context) -> Command | None:
+    """Carrier and tracking reference on the order's deliveries, when the shipment has them."""
+    data: dict[str, Any] = {}
+    carrier = next((p for p in ctx.shipment.get("parties", []) if p["role"] == "carrier"), None)
+    if carrier is not None:
+        data["carrier"] = carrier["name"]
+    tracking = ctx.shipment.get("references", {}).get("carrier_tracking_numbers") or []
+    if tracking:
+        data["tracking_reference"] = tracking[0]
+    return Command("intermodal.odoo.picking.update", data) if data else None
+
+
+def dispatch_job(ctx: Context) -> Command | None:
+    """The dispatch job for the TMS: the shipment as JSON (rest) or an X12 204 (x12)."""
+    shipment = {"key": ctx.key, **ctx.shipment}
+    if ctx.config.roles.tms_mode == "rest":
+        return Command("intermodal.dispatch.requested", {"shipment": shipment})
+    from intermodal.workflows.tender import render_204
+
+    config = ctx.config.tender_x12
+    tms = ctx.config.roles.tms or "tms"
+    at = ctx.trigger.at
+    return Command(
+        "intermodal.dispatch.requested",
+        render=lambda conn: render_204(conn, shipment, config, tms, at),
+    )
+
+
+def notify(ctx: Context) -> Command | None:
+    """A customer notification: what happened, to which shipment, under which reference."""
+    refs = ctx.shipment.get("references") or {}
+    data: dict[str, Any] = {"shipment": ctx.key, "event": ctx.trigger.name}
+    if refs.get("customer_reference"):
+        data["customer_reference"] = refs["customer_reference"]
+    for name in ("milestone", "occurred_at", "reason", "tracking_number"):
+        if name in ctx.trigger.data:
+            data[name] = ctx.trigger.data[name]
+    return Command("intermodal.notify", data)
+
+
+def activity(ctx: Context) -> Command | None:
+    """A to-do on the Odoo order for a case that has no milestone activity (SLA, billing)."""
+    label = ctx.trigger.name
+    if ctx.trigger.name == "timer.sla":
+        milestone = ctx.trigger.data.get("milestone", "?")
+        summary = f"Shipment {ctx.key}: {milestone} is late (SLA)"
+        note = f"Expected {milestone} by {ctx.trigger.data.get('due', '?')}."
+    elif ctx.trigger.name == "charge.recorded":
+        amount = ctx.trigger.data["amount"]
+        summary = f"Shipment {ctx.key}: freight invoice above the quote"
+        note = f"Final {ctx.trigger.data['code']} {amount['amount']} {amount['currency']}."
+    else:
+        summary, note = f"Shipment {ctx.key}: {label}", label
+    return Command(
+        "intermodal.odoo.activity.create",
+        {"summary": summary[:256], "note": note, "deadline": ctx.trigger.at.date().isoformat()},
+    )
+
+
+def invoice(ctx: Context) -> Command | None:
+    """The customer invoice: one line per billed charge, in the invoice currency."""
+    billing = ctx.config.billing
+    parties = ctx.shipment.get("parties", [])
+    customer = next((p for p in parties if p["role"] == "bill_to"), None) or next(
+        (p for p in parties if p["role"] == "customer"), None
+    )
+    if customer is None:
+        return None
+    lines = []
+    for charge in sorted(_billed(ctx), key=lambda c: c["code"]):
+        amount = Decimal(charge["amount"]["amount"])
+        if charge["amount"]["currency"] != billing.currency:
+            converted = (
+                ctx.convert(amount, charge["amount"]["currency"], billing.currency, ctx.trigger.at)
+                if ctx.convert is not None
+                else None
+            )
+            if converted is None:
+                return None  # the flow's `needs_rate` transition holds the invoice instead
+            amount = converted.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        lines.append({**charge, "amount": {"amount": str(amount), "currency": billing.currency}})
+    if not lines:
+        return None
+    refs = ctx.shipment.get("references") or {}
+    return Command(
+        "intermodal.odoo.invoice.create",
+        {
+            "reference": ctx.key,
+            "customer": customer,
+            "currency": billing.currency,
+            "charges": lines,
+            "invoice_date": ctx.trigger.at.date().isoformat(),
+            "origin": refs.get("odoo_sale_order") or ctx.key,
+            "post": billing.post,
+        },
+    )
+
+
+COMMANDS: dict[str, Callable[[Context], Command | None]] = {
+    "odoo_milestone": odoo_milestone,
+    "picking_details": picking_details,
+    "dispatch_job": dispatch_job,
+    "notify": notify,
+    "activity": activity,
+    "invoice": invoice,
+}
+
+
+# -- SLA timers -------------------------------------------------------------------------------
+def sla_start(ctx: Context) -> datetime:
+    """The SLA clock starts at the booking, or at the next midnight (UTC) after the cut-off."""
+    level = service_level(ctx)
+    at = ctx.trigger.at.astimezone(UTC)
+    if level is not None and level.cutoff is not None:
+        hour, minute = (int(p) for p in level.cutoff.split(":"))
+        if at.time() > time(hour, minute):
+            at = datetime.combine(at.date() + timedelta(days=1), time(0), UTC)
+    return at
+
+
+def service_level(ctx: Context) -> Any:
+    name = ctx.shipment.get("service_level") or ctx.config.default_service_level
+    return ctx.config.service_levels.get(name) if name else None
+
+
+def sla_timers(ctx: Context) -> list[tuple[str, datetime, dict[str, Any]]]:
+    """(timer name, due, payload) per milestone the service level expects and not reached."""
+    level = service_level(ctx)
+    if level is None:
+        return []
+    start = sla_start(ctx)
+    out = []
+    for milestone, seconds in level.expected.items():
+        if _reached(ctx, MilestoneType(milestone)):
+            continue
+        due = start + timedelta(seconds=seconds)
+        out.append((f"sla.{milestone}", due, {"milestone": str(milestone), "due": _iso(due)}))
+    return out
+
+
+def _reached(ctx: Context, milestone: MilestoneType) -> bool:
+    state = ctx.state
+    if milestone in _RANK:
+        return state.main is not None and _RANK[state.main.milestone] >= _RANK[milestone]
+    return any(m is not None and m.milestone is milestone for m in (state.side, state.terminal))
+
+
+def sla_reached(ctx: Context) -> list[str]:
+    """Names of pending SLA timers whose milestone has been reached (by rank, for the chain)."""
+    timers = ctx.flows.get("timers") or {}
+    return [
+        name for name, timer in timers.items()
+        if name.startswith("sla.") and _reached(ctx, MilestoneType(timer["payload"]["milestone"]))
+    ]  # fmt: skip
