@@ -63,10 +63,6 @@ class Hub:
             self.applier.on_commands = wake_dispatcher
             self._dispatch_task = asyncio.create_task(dispatcher.run(), name="dispatcher")
 
-        for partner in self.settings.partners.values():
-            if partner.poll is not None:
-                self._pollers.append(
-                    asyncio.create_task(self._poll(partner), name=f"poll-{partner.name}")
         if self.settings.workflows is not None:  # [workflows] durable timers
             from intermodal.workflows.timers import TimerWorker
 
@@ -75,6 +71,10 @@ class Hub:
             )
             self._pollers.append(asyncio.create_task(worker.run(), name="timers"))
 
+        for partner in self.settings.partners.values():
+            if partner.poll is not None:
+                self._pollers.append(
+                    asyncio.create_task(self._poll(partner), name=f"poll-{partner.name}")
                 )
             if partner.inbox_folder is not None:  # [partners] the watched EDI folder
                 from intermodal.ingress.edi import watch_folder

@@ -60,14 +60,14 @@ _UPDATE_SHIPMENT = (
     .where(shipments.c.key == bindparam("b_key"))
     .values({name: bindparam(name) for name in _SHIPMENT_STATE_COLUMNS})
 )
-_PG_APPLIER_LOCK = 7_201_513  # one applier at a time across processes keeps per-key order
-_CHUNK = 500
 _DOCUMENT_TRIGGERS = {
     ShipmentUpserted: "shipment.upserted",
     PodReceived: "pod.received",
     ChargeRecorded: "charge.recorded",
     CustomsUpdated: "customs.updated",
 }
+_PG_APPLIER_LOCK = 7_201_513  # one applier at a time across processes keeps per-key order
+_CHUNK = 500
 
 
 def meaning_key(partner: str, event: CanonicalEvent) -> str:
@@ -177,8 +177,6 @@ class Applier:
         self._thread: threading.Thread | None = None
         self.totals = ApplyResult()
         self._insert_command = store.insert_ignoring(outbox, ["command_id"])
-
-    # -- running in the background -------------------------------------------------
         # [workflows] None without a `workflows` section: the hot path stays as it was.
         self.flows = Orchestrator(settings) if settings.workflows is not None else None
         self._flow_endpoints = self.flows.role_endpoints if self.flows else frozenset()
@@ -186,6 +184,8 @@ class Applier:
         self._insert_timer = store.insert_ignoring(timers, ["timer_id"])
         self._effects = Effects()
         self._convert: Convert | None = None
+
+    # -- running in the background -------------------------------------------------
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="applier", daemon=True)
         self._thread.start()
@@ -314,13 +314,8 @@ class Applier:
         now = iso(utcnow())
         parsed: list[tuple[Any, list[CanonicalEvent], list[Any]]] = []
         rejected: list[dict[str, Any]] = []
-        for row in rows:
-            try:
-                normalized = self.normalize(
-                    row.partner, row.channel, row.content_type, bytes(row.body)
-                )
         fired: list[tuple[str, Trigger]] = []  # [workflows] timers, applied after the events
-            except NormalizeError as exc:
+        for row in rows:
             if row.channel == TIMER_CHANNEL:
                 try:
                     fired.append(timer_trigger(bytes(row.body), row.correlation_id))
@@ -329,6 +324,11 @@ class Applier:
                     continue
                 parsed.append((row, [], []))
                 continue
+            try:
+                normalized = self.normalize(
+                    row.partner, row.channel, row.content_type, bytes(row.body)
+                )
+            except NormalizeError as exc:
                 rejected.append({"b_seq": row.seq, "b_error": str(exc)})
                 continue
             parsed.append((row, [e for e, _ in normalized], [d for _, d in normalized]))
@@ -391,11 +391,6 @@ class Applier:
                 }
             )
 
-        result.commands = len(commands)
-        done = [r.seq for r, _, _ in parsed]
-
-        def write(conn: Connection) -> None:
-            claimed = 0
         if self.flows is not None:
             for subject, trigger in fired:
                 ship = ships[subject]
@@ -405,6 +400,11 @@ class Applier:
                     )
                     ship.dirty = True
             commands.extend(effects.commands)
+        result.commands = len(commands)
+        done = [r.seq for r, _, _ in parsed]
+
+        def write(conn: Connection) -> None:
+            claimed = 0
             for start in range(0, len(done), _CHUNK):
                 claimed += conn.execute(
                     update(inbox)
@@ -417,14 +417,14 @@ class Applier:
                 raise RuntimeError("inbox rows changed while the batch was decided")
             self.store.execute_many(conn, _INSERT_EVENT, event_rows)
             self._save(conn, ships.values(), now)
+            effects.render(conn)
             self.store.execute_many(conn, self._insert_command, commands)
+            self._write_effects(conn, effects, now)
             append(self.store, conn, audit_entries)
             if rejected:
                 conn.execute(
                     update(inbox)
-            effects.render(conn)
                     .where(inbox.c.seq == bindparam("b_seq"))
-            self._write_effects(conn, effects, now)
                     .values(status="rejected", processed_at=now, error=bindparam("b_error")),
                     rejected,
                 )
@@ -476,15 +476,10 @@ class Applier:
                 )
             )
             commands.extend(self._commands(ship.key, before, after, row, ev, now))
-        return outcome
-
-    def _commands(
-        self, key: str, before: Mark | None, after: Mark, row: Any, ev: ShipmentMilestone, now: str
-    ) -> Iterable[dict[str, Any]]:
         if self.flows is not None:
             self._react(ship, row, ev, f"milestone.{mark.milestone.value}", mark.at, now)
-        """One outbound CloudEvent per subscribed endpoint, its id stable across replays."""
-        for endpoint in self.settings.endpoints.values():
+        return outcome
+
     def _react(
         self, ship: _Shipment, row: Any, ev: CanonicalEvent, name: str, at: datetime, now: str
     ) -> None:
@@ -521,6 +516,11 @@ class Applier:
                 [{"b_id": c} for c in effects.closed_cases],
             )
 
+    def _commands(
+        self, key: str, before: Mark | None, after: Mark, row: Any, ev: ShipmentMilestone, now: str
+    ) -> Iterable[dict[str, Any]]:
+        """One outbound CloudEvent per subscribed endpoint, its id stable across replays."""
+        for endpoint in self.settings.endpoints.values():
             if not _wants(endpoint, after.milestone) or endpoint.name in self._flow_endpoints:
                 continue  # [workflows] endpoints with a role get the flows' commands instead
             command_id = stable_id("cmd", endpoint.name, row.partner, ev.id)
@@ -625,8 +625,6 @@ class Applier:
             )
 
 
-def _wants(endpoint: Endpoint, milestone: MilestoneType) -> bool:
-    return endpoint.milestones is None or milestone in endpoint.milestones
 def _rates(conn: Connection) -> Convert | None:
     """[workflows] Currency conversion with the rates the sync stores, read through `conn`
     (None until `intermodal.sync.rates` exists: the billing flow then holds foreign-currency
@@ -645,3 +643,5 @@ def _rates(conn: Connection) -> Convert | None:
     return bound
 
 
+def _wants(endpoint: Endpoint, milestone: MilestoneType) -> bool:
+    return endpoint.milestones is None or milestone in endpoint.milestones
