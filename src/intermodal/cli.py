@@ -70,9 +70,14 @@ def serve(
     configure_logging(settings.hub.log_level)
     application = create_app(settings)
     partners = ", ".join(settings.partners) or "none"
+    tower = (
+        f"control tower: http://{settings.hub.host}:{settings.hub.port}/tower/"
+        if settings.tower is not None
+        else "control tower: off (no tower: section)"
+    )
     typer.echo(
         f"intermodal listening on http://{settings.hub.host}:{settings.hub.port} "
-        f"(store: {_redact_url(settings.hub.database)}, partners: {partners})"
+        f"(store: {_redact_url(settings.hub.database)}, partners: {partners}; {tower})"
     )
     uvicorn.run(
         application,

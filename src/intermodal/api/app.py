@@ -84,6 +84,10 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
 
     app.include_router(odoo_capture_router(settings, hub))  # [odoo-connector] Odoo webhooks
     app.include_router(edi_intake_router(settings, hub))  # [partners] X12 / EDIFACT intake
+    if settings.tower is not None:  # [tower] the operator web UI; absent config = 404
+        from intermodal.dashboard import tower_app
+
+        app.mount("/tower", tower_app(settings, hub))
 
     tolerance = settings.hub.signature_tolerance_seconds
     max_body = settings.hub.max_body_bytes
