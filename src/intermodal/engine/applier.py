@@ -130,7 +130,9 @@ def _merge_document(doc: dict[str, Any], event: CanonicalEvent) -> Outcome:
     """Keep the newest shipment data, proof of delivery, customs status and charge per code.
 
     Newest is by the event's own time, so a late copy never overwrites a newer one; a
-    final charge is never replaced by a provisional one.
+    final charge is never replaced by a provisional one, and replaces a provisional one
+    whatever their times (a carrier dates its invoice by day, the quote was timed to the
+    second), keeping the quote beside it as `provisional` for billing and reconciliation.
     """
     at = iso(event.time)
     data = event.data.model_dump(mode="json", exclude_none=True)
@@ -143,8 +145,18 @@ def _merge_document(doc: dict[str, Any], event: CanonicalEvent) -> Outcome:
     elif isinstance(event, ChargeRecorded):
         slot, holder = event.data.code, doc.setdefault("charges", {})
         current = holder.get(slot)
-        if current and current["data"]["status"] == "final" and data["status"] != "final":
-            return Outcome.LATE
+        if current is not None:
+            was_final = current["data"]["status"] == "final"
+            if was_final and data["status"] != "final":
+                return Outcome.LATE
+            if not was_final and data["status"] == "final":
+                holder[slot] = {"at": at, "data": data, "provisional": current["data"]}
+                return Outcome.APPLIED
+            if "provisional" in current:
+                if current["at"] >= at:
+                    return Outcome.LATE
+                holder[slot] = {"at": at, "data": data, "provisional": current["provisional"]}
+                return Outcome.APPLIED
     else:
         return Outcome.LATE
     current = holder.get(slot)
