@@ -153,9 +153,9 @@ def _duration_seconds(value: Any) -> Any:
         match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value)
         if match is None:
             raise ValueError("a duration is a number with s, m, h or d (e.g. '48h')")
-        return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[
-            match.group(2)
-        ]
+        return (
+            float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        )
     return value
 
 

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from intermodal.config import Partner, Settings
+from intermodal.config import Partner, Settings, TelemetryConfig
 from intermodal.delivery.dispatcher import Dispatcher
 from intermodal.engine.applier import Applier
 from intermodal.engine.inbox import GroupCommitter
 from intermodal.mapping import MappingNormalizer
+from intermodal.observe import traces
 from intermodal.observe.metrics import Metrics
+from intermodal.observe.metrics import current as current_metrics
 from intermodal.store import Store, open_store
 
 
@@ -39,7 +41,9 @@ class Hub:
     @classmethod
     def create(cls, settings: Settings, store: Store | None = None) -> Hub:
         store = store or open_store(settings.hub.database)
-        metrics = Metrics(store)
+        telemetry = settings.telemetry or TelemetryConfig()  # [observability]
+        traces.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.sample_ratio)
+        metrics = Metrics(store, list(settings.partners), telemetry.metrics_cache_seconds)
         applier = Applier(store, settings, metrics=metrics, normalize=MappingNormalizer(settings))
         committer = GroupCommitter(store, on_commit=applier.wake.set, metrics=metrics)
         return cls(settings, store, committer, applier, metrics)
@@ -89,6 +93,7 @@ class Hub:
         from intermodal.connectors.odoo.sink import odoo_client
 
         assert partner.poll is not None
+        current_metrics.set(self.metrics)  # [observability] Odoo calls are counted
         if self._poll_http is None:
             self._poll_http = httpx.AsyncClient()
         endpoint = self.settings.endpoints[partner.poll.endpoint]

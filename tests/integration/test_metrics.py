@@ -122,7 +122,7 @@ def test_metrics_match_a_scripted_scenario(
         v("intermodal_ingress_messages_total", partner="tms", channel="batch", result="rejected")
         == 1
     )
-    assert v("intermodal_ingress_ack_seconds_count", channel="webhook") == 5
+    assert v("intermodal_ingress_ack_seconds_count", partner="acme", channel="webhook") == 5
     assert v("intermodal_events_applied_total", partner="acme", outcome="applied") == 3
     assert v("intermodal_events_applied_total", partner="acme", outcome="late") == 1
     assert v("intermodal_events_applied_total", partner="tms", outcome="applied") == 1

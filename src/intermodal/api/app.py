@@ -8,6 +8,7 @@ health, admin) is ordinary FastAPI.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -37,8 +38,10 @@ from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.hub import Hub
 from intermodal.ingress.edi import edi_intake_router
 from intermodal.ingress.signatures import SignatureError, verify
+from intermodal.observe import traces
 from intermodal.store import Store
 
+log = logging.getLogger(__name__)
 _JSON_TYPES = (
     "application/json",
     "application/cloudevents+json",
@@ -170,18 +173,31 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
             return problem(404, "unknown_partner", f"no partner named '{partner}'")
         started = time.perf_counter()
         metrics = hub().metrics
-        try:
-            response, result = await receive_webhook(partner, config.webhook_keys, headers, body)
-        except ApiError as exc:
-            metrics.ingress.labels(partner, "webhook", "rejected").inc()
-            return problem(exc.status, exc.code, exc.message, exc.details, exc.headers)
+        corr = correlation_id(headers)
+        span_attributes = {"intermodal.partner": partner, "intermodal.channel": "webhook"}
+        with traces.ingress_span("ingress webhook", corr, headers, span_attributes) as span:
+            try:
+                response, result = await receive_webhook(
+                    partner, config.webhook_keys, headers, body, corr
+                )
+            except ApiError as exc:
+                metrics.ingress.labels(partner, "webhook", "rejected").inc()
+                if span is not None:
+                    span.set_attributes({"http.response.status_code": exc.status})
+                return problem(exc.status, exc.code, exc.message, exc.details, exc.headers)
+            if span is not None:
+                span.set_attributes(
+                    {"http.response.status_code": response.status_code, "intermodal.result": result}
+                )
         metrics.ingress.labels(partner, "webhook", result).inc()
-        metrics.ack_latency.labels("webhook").observe(time.perf_counter() - started)
+        metrics.ack_latency.labels(partner, "webhook").observe(time.perf_counter() - started)
         metrics.last_message.labels(partner).set(time.time())
+        if log.isEnabledFor(logging.DEBUG):  # [observability]
+            log.debug("webhook %s", result, extra={"partner": partner, "correlation_id": corr})
         return response
 
     async def receive_webhook(
-        partner: str, keys: tuple[bytes, ...], headers: Mapping[str, str], body: bytes
+        partner: str, keys: tuple[bytes, ...], headers: Mapping[str, str], body: bytes, corr: str
     ) -> tuple[Response, str]:
         require_json(headers)
         try:
@@ -212,7 +228,6 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
             raise ApiError(
                 status, "invalid_event" if status == 422 else "bad_json", str(exc), exc.problems
             ) from None
-        corr = correlation_id(headers)
         message = InboxMessage(
             partner, headers["webhook-id"], "webhook", "application/json", body, corr
         )
@@ -279,9 +294,14 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
                 )
             )
         if messages:
-            for position, receipt in zip(
-                positions, await store_durably(hub().committer, messages), strict=True
+            with traces.ingress_span(  # [observability]
+                "ingress batch",
+                corr,
+                request.headers,
+                {"intermodal.partner": partner, "intermodal.messages": len(messages)},
             ):
+                receipts = await store_durably(hub().committer, messages)
+            for position, receipt in zip(positions, receipts, strict=True):
                 results[position]["receipt_id"] = receipt.receipt_id
                 if receipt.conflict:
                     results[position]["status"] = "conflict"
@@ -296,7 +316,7 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
             if count:
                 metrics.ingress.labels(partner, "batch", result_name).inc(count)
         if messages:
-            metrics.ack_latency.labels("batch").observe(time.perf_counter() - started)
+            metrics.ack_latency.labels(partner, "batch").observe(time.perf_counter() - started)
             metrics.last_message.labels(partner).set(time.time())
         status = 202 if counts["accepted"] or counts["duplicate"] else 422
         return Response(

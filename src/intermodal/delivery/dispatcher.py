@@ -25,7 +25,10 @@ from intermodal.config import Endpoint, Settings
 from intermodal.delivery.policy import CircuitBreaker, TokenBucket, backoff_delay
 from intermodal.delivery.sinks import Command, Result, Sink, build_sink
 from intermodal.engine.ids import iso, utcnow
+from intermodal.observe import traces
+from intermodal.observe.logs import log_outcome
 from intermodal.observe.metrics import BREAKER_STATES, Metrics
+from intermodal.observe.metrics import current as current_metrics
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
 from intermodal.store.tables import dead_letters, outbox
@@ -70,12 +73,16 @@ class Dispatcher:
         }
         self.sinks: dict[str, Sink] = dict(sinks or {})
         self.metrics = metrics
+        if metrics is not None:  # [observability] every endpoint's breaker shows, closed
+            for name in settings.endpoints:
+                metrics.breaker.labels(name).set(BREAKER_STATES["closed"])
         self.wake = asyncio.Event()
         self.stats: dict[str, int] = defaultdict(int)
         self._stopping = False
 
     async def run(self) -> None:
         """Deliver until stopped; sleeps until woken (new commands) or 0.5 s pass."""
+        current_metrics.set(self.metrics)  # [observability] sinks' Odoo calls are counted
         while not self._stopping:
             try:
                 claimed = await self.run_once()
@@ -175,11 +182,14 @@ class Dispatcher:
             if wait > 0:
                 await asyncio.sleep(wait)
         started = time.perf_counter()
-        try:
-            results = await self._sink(endpoint).deliver([Command.from_row(r) for r in rows])
-        except Exception as exc:  # a sink bug must not lose commands: retry them later
-            log.exception("sink %s failed", endpoint.name)
-            results = [Result(r.seq, False, f"{type(exc).__name__}: {exc}"[:500]) for r in rows]
+        with traces.dispatch_span(endpoint.name, endpoint.kind, rows) as span:
+            try:
+                results = await self._sink(endpoint).deliver([Command.from_row(r) for r in rows])
+            except Exception as exc:  # a sink bug must not lose commands: retry them later
+                log.exception("sink %s failed", endpoint.name)
+                results = [Result(r.seq, False, f"{type(exc).__name__}: {exc}"[:500]) for r in rows]
+            if span is not None:
+                span.set_attribute("intermodal.delivered", sum(1 for r in results if r.ok))
         if any(not r.ok and r.retryable for r in results):
             breaker.failure(time.monotonic())
         else:
@@ -340,6 +350,8 @@ class Dispatcher:
             for o in outcomes:
                 kind = "retried" if o.kind == "retry" else o.kind
                 self.metrics.commands.labels(by_seq[o.seq].endpoint, kind).inc()
+        for o in outcomes:  # [observability] one line per outcome, about its message
+            log_outcome(log, by_seq[o.seq], o.kind, o.error)
         self.stats["delivered"] += len(delivered)
         self.stats["retried"] += sum(1 for o in outcomes if o.kind == "retry")
         self.stats["dead"] += len(dead)

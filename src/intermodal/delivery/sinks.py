@@ -19,6 +19,7 @@ import httpx
 from intermodal.config import Endpoint
 from intermodal.delivery.policy import retry_after_seconds
 from intermodal.ingress.signatures import sign
+from intermodal.observe import traces
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,15 +112,20 @@ class WebhookSink:
             headers["webhook-signature"] = sign(
                 self.endpoint.secret_key, message_id, timestamp, body
             )
-        try:
-            response = await self.client.post(
-                self.endpoint.url,
-                content=body,
-                headers=headers,
-                timeout=self.endpoint.timeout_seconds,
-            )
-        except httpx.HTTPError as exc:
-            return _all(commands, False, f"{type(exc).__name__}: {exc}"[:500], True, None)
+        attributes = {"http.request.method": "POST", "url.full": self.endpoint.url}
+        with traces.client_span("POST", attributes) as span:  # [observability]
+            traces.inject(headers)
+            try:
+                response = await self.client.post(
+                    self.endpoint.url,
+                    content=body,
+                    headers=headers,
+                    timeout=self.endpoint.timeout_seconds,
+                )
+            except httpx.HTTPError as exc:
+                return _all(commands, False, f"{type(exc).__name__}: {exc}"[:500], True, None)
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status_code)
         status = response.status_code
         if 200 <= status < 300:
             return _all(commands, True, None, False, None)

@@ -174,7 +174,10 @@ class Day:
             await self._pod(j)
             final = j.quote * (Decimal("1.07") if j.over_quote else Decimal(1))
             await self._at(j.start + 0.5)
-            await self._charge(j, j.carrier, "freight", "final", final)
+            if j.carrier == "ridgeline":  # the truckload carrier invoices in X12 210
+                await self._freight_invoice_210(j, final)
+            else:
+                await self._charge(j, j.carrier, "freight", "final", final)
             self.tally.freight_invoices += 1
             self.tally.over_quote += int(j.over_quote)
         except Exception as exc:  # one journey's failure is reported, the day goes on
@@ -252,7 +255,6 @@ class Day:
             "delivered": "D1",
             "delivery_failed": "SD",
         }
-        control = secrets.randbelow(10**9)
         segments = [
             "ST*214*0001",
             f"B10*PRO-{j.key[-4:]}*{j.key}*RDGL",
@@ -264,18 +266,37 @@ class Day:
                 f"AT7*{codes[milestone]}*NS***{when:%Y%m%d}*{when:%H%M%S}*UT",
                 "MS1*CHICAGO*IL*US",
             ]
-        segments.append(f"SE*{len(segments) + 1}*0001")
+        await self._send_x12("QM", segments)
+
+    async def _freight_invoice_210(self, j: Journey, amount: Decimal) -> None:
+        cents = int((amount * 100).quantize(Decimal(1)))
+        today = datetime.now(UTC)
+        segments = [
+            "ST*210*0001",
+            f"B3**INV-{j.key}*{j.key}*PP*L*{today:%Y%m%d}*{cents}****RDGL",
+            "C3*USD",
+            "LX*1",
+            f"L1*1***{cents}",
+        ]
+        await self._outage()
+        await self._send_x12("IM", segments)
+
+    async def _send_x12(self, functional_id: str, segments: list[str]) -> None:
+        """One transaction set in its envelope, posted to the hub as ridgeline would."""
+        control = secrets.randbelow(10**9)
+        segments = [*segments, f"SE*{len(segments) + 1}*0001"]
         now = datetime.now(UTC)
         isa = (
             f"ISA*00*          *00*          *02*RIDGELINE      *ZZ*INTERMODAL     "
             f"*{now:%y%m%d}*{now:%H%M}*U*00401*{control:09d}*0*P*:"
         )
+        group = control % 10**6
         document = "~\n".join(
             [
                 isa,
-                f"GS*QM*RIDGELINE*INTERMODAL*{now:%Y%m%d}*{now:%H%M}*{control % 10**6}*X*004010",
+                f"GS*{functional_id}*RIDGELINE*INTERMODAL*{now:%Y%m%d}*{now:%H%M}*{group}*X*004010",
                 *segments,
-                f"GE*1*{control % 10**6}",
+                f"GE*1*{group}",
                 f"IEA*1*{control:09d}",
             ]
         )

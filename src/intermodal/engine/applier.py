@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +32,7 @@ from intermodal.config import Endpoint, Settings
 from intermodal.engine.apply import Mark, Outcome, ShipmentState, decide
 from intermodal.engine.ids import iso, stable_id, utcnow
 from intermodal.engine.normalize import NormalizeError, Normalizer, canonical
+from intermodal.observe import traces
 from intermodal.observe.metrics import Metrics
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
@@ -270,6 +272,7 @@ class Applier:
         per SQLite file). On PostgreSQL the advisory lock serialises appliers of several
         processes and writers do not block each other, so one transaction does it all.
         """
+        started_ns = time.time_ns()  # [observability]
         if self.store.is_sqlite:
             with self.store.read() as conn:
                 rows = self._pending(conn, limit)
@@ -288,6 +291,8 @@ class Applier:
         if result.commands and self.on_commands is not None:
             self.on_commands(result.commands)
         self._add(result)
+        if traces.tracer() is not None:  # [observability] spans under each ingress span
+            traces.record_apply(rows, started_ns, result.messages, result.commands)
         return result
 
     def _pending(self, conn: Connection, limit: int) -> Sequence[Any]:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import SpanContext
 from sqlalchemy import select
 
 from intermodal.engine.ids import iso, sortable_id, utcnow
+from intermodal.observe import traces
 from intermodal.observe.metrics import Metrics
 from intermodal.store import Store
 from intermodal.store.store import rows_for_pairs
@@ -130,7 +133,13 @@ def _lookup(
     }
 
 
-_Job = tuple[list[InboxMessage], asyncio.Future[list[Receipt]], asyncio.AbstractEventLoop]
+# The last item is the submitting request's span (None when tracing is off).
+_Job = tuple[
+    list[InboxMessage],
+    asyncio.Future[list[Receipt]],
+    asyncio.AbstractEventLoop,
+    SpanContext | None,
+]
 
 
 class GroupCommitter:
@@ -166,7 +175,7 @@ class GroupCommitter:
     async def submit(self, messages: list[InboxMessage]) -> list[Receipt]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Receipt]] = loop.create_future()
-        self._jobs.put((messages, future, loop))
+        self._jobs.put((messages, future, loop, traces.current_span_context()))
         return await future
 
     def _run(self) -> None:
@@ -190,22 +199,25 @@ class GroupCommitter:
             self._commit(jobs)
 
     def _commit(self, jobs: list[_Job]) -> None:
-        messages = [m for batch, _, _ in jobs for m in batch]
+        messages = [m for batch, _, _, _ in jobs for m in batch]
+        started_ns = time.time_ns()
         try:
             receipts = store_messages(self._store, messages)
         except Exception as exc:  # the store failed: every waiting request gets a 503
-            for _, future, loop in jobs:
+            for _, future, loop, _ in jobs:
                 loop.call_soon_threadsafe(_fail, future, exc)
             return
         self.batches += 1
         self.rows += len(messages)
         if self._metrics is not None:
             self._metrics.group_commit_rows.observe(len(messages))
+        if traces.tracer() is not None:  # [observability]
+            traces.record_group_commit((j[3] for j in jobs), started_ns, len(messages), len(jobs))
         by_loop: dict[
             asyncio.AbstractEventLoop, list[tuple[asyncio.Future[list[Receipt]], list[Receipt]]]
         ] = {}
         offset = 0
-        for batch, future, loop in jobs:
+        for batch, future, loop, _ in jobs:
             by_loop.setdefault(loop, []).append((future, receipts[offset : offset + len(batch)]))
             offset += len(batch)
         for loop, results in by_loop.items():

@@ -2,30 +2,60 @@
 
 Each hub owns its registry (tests run several hubs in one process). Counters are bumped
 where things happen; depths and business gauges (backlogs, dead letters, shipments by
-state) are read from the store at scrape time by a collector, so they are true even after
-a restart and cost nothing on the hot path.
+state, open cases, delivered-not-invoiced, data freshness) are read from the store at
+scrape time by a collector, so they are true even after a restart, agree between hub
+processes sharing one database, and cost nothing on the hot path. The business part
+is cached for `cache_seconds` (`telemetry.metrics_cache_seconds`): several Prometheus
+servers scraping every few seconds then cost one set of queries.
+
+Code that has no handle on the hub (the Odoo client, built by a sink factory) finds the
+hub's `Metrics` in the `current` context variable, which the dispatcher and the pollers
+set in their tasks; asyncio copies it into every task they start.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, exists, func, select
 
+from intermodal.engine.ids import iso
 from intermodal.store import Store
-from intermodal.store.tables import dead_letters, inbox, outbox, shipments
+from intermodal.store.tables import cases, dead_letters, inbox, outbox, shipments
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
+INVOICE_COMMAND = "intermodal.odoo.invoice.create"
+"""The outbox kind of a shipment's customer invoice (shared convention with workflows)."""
+# Open cases by age: upper bounds in seconds, and the label of each bucket.
+AGE_BUCKETS: tuple[tuple[float, str], ...] = (
+    (3600, "lt_1h"),
+    (4 * 3600, "1h_4h"),
+    (24 * 3600, "4h_24h"),
+    (72 * 3600, "1d_3d"),
+)
+OLDEST_BUCKET = "gt_3d"
+
+current: ContextVar[Metrics | None] = ContextVar("intermodal_metrics", default=None)
 
 
 class Metrics:
-    def __init__(self, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        store: Store | None = None,
+        partners: Sequence[str] = (),
+        cache_seconds: float = 5.0,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.ingress = Counter(
@@ -37,8 +67,8 @@ class Metrics:
         )
         self.ack_latency = Histogram(
             "intermodal_ingress_ack_seconds",
-            "Time from request to durable acknowledgement.",
-            ["channel"],
+            "Time from request to durable acknowledgement, by partner and channel.",
+            ["partner", "channel"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
@@ -84,26 +114,66 @@ class Metrics:
             ["endpoint"],
             registry=r,
         )
+        self.odoo_calls = Counter(
+            "intermodal_odoo_calls",
+            "Odoo calls by model, method and result (ok, retryable, error).",
+            ["model", "method", "result"],
+            registry=r,
+        )
+        self.odoo_latency = Histogram(
+            "intermodal_odoo_call_seconds",
+            "Time of one Odoo call (HTTP round trip), by model and method.",
+            ["model", "method"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         if store is not None:
-            r.register(_StoreCollector(store))
+            r.register(_StoreCollector(store, tuple(partners), cache_seconds, clock))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def odoo_call(self, model: str, method: str, result: str, seconds: float) -> None:
+        self.odoo_calls.labels(model, method, result).inc()
+        self.odoo_latency.labels(model, method).observe(seconds)
 
 
 class _StoreCollector(Collector):
     """Depths and business gauges, counted in the store when Prometheus scrapes."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        partners: tuple[str, ...],
+        cache_seconds: float,
+        clock: Callable[[], datetime] | None,
+    ) -> None:
         self.store = store
+        self.partners = partners
+        self.cache_seconds = cache_seconds
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._cached: list[GaugeMetricFamily] = []
+        self._cached_at = float("-inf")
 
     def collect(self) -> Iterator[Any]:
+        yield from self._depths()
+        if time.monotonic() - self._cached_at >= self.cache_seconds:
+            self._cached = self._business()
+            self._cached_at = time.monotonic()
+        yield from self._cached
+
+    def _depths(self) -> list[GaugeMetricFamily]:
+        """Backlogs and shipments by state: cheap (partial and state indexes), never cached."""
         with self.store.read() as conn:
             pending_inbox = conn.execute(
                 select(func.count()).select_from(inbox).where(inbox.c.status == "pending")
             ).scalar_one()
             pending_outbox = conn.execute(
-                select(outbox.c.endpoint, func.count())
+                select(
+                    outbox.c.endpoint,
+                    func.count(),
+                    func.sum(case((outbox.c.attempts > 0, 1), else_=0)),
+                )
                 .where(outbox.c.status == "pending")
                 .group_by(outbox.c.endpoint)
             ).all()
@@ -113,27 +183,132 @@ class _StoreCollector(Collector):
             states = conn.execute(
                 select(shipments.c.state, func.count()).group_by(shipments.c.state)
             ).all()
-        yield GaugeMetricFamily(
-            "intermodal_inbox_pending", "Inbox messages not yet applied.", value=pending_inbox
-        )
-        family = GaugeMetricFamily(
+        out = [
+            GaugeMetricFamily(
+                "intermodal_inbox_pending", "Inbox messages not yet applied.", value=pending_inbox
+            )
+        ]
+        pending = GaugeMetricFamily(
             "intermodal_outbox_pending", "Commands waiting for delivery.", labels=["endpoint"]
         )
-        for endpoint, count in pending_outbox:
-            family.add_metric([endpoint], count)
-        yield family
-        family = GaugeMetricFamily(
+        retrying = GaugeMetricFamily(
+            "intermodal_outbox_retrying",
+            "Pending commands that failed at least once (waiting for their next attempt).",
+            labels=["endpoint"],
+        )
+        for endpoint, count, failed in pending_outbox:
+            pending.add_metric([endpoint], count)
+            retrying.add_metric([endpoint], int(failed or 0))
+        dead_family = GaugeMetricFamily(
             "intermodal_dead_letters", "Commands in the dead-letter list.", labels=["endpoint"]
         )
         for endpoint, count in dead:
-            family.add_metric([endpoint], count)
-        yield family
+            dead_family.add_metric([endpoint], count)
         family = GaugeMetricFamily(
             "intermodal_shipments", "Shipments by current state.", labels=["state"]
         )
         for state, count in states:
             family.add_metric([state or "none"], count)
-        yield family
+        return [*out, pending, retrying, dead_family, family]
+
+    def _business(self) -> list[GaugeMetricFamily]:
+        now = self.clock()
+        with self.store.read() as conn:
+            age = case(
+                *(
+                    (cases.c.opened_at > iso(now - timedelta(seconds=bound)), label)
+                    for bound, label in AGE_BUCKETS
+                ),
+                else_=OLDEST_BUCKET,
+            )
+            open_cases = conn.execute(
+                select(cases.c.kind, age, func.count())
+                .where(cases.c.status == "open")
+                .group_by(cases.c.kind, age)
+            ).all()
+            breaches = conn.execute(
+                select(cases.c.status, func.count())
+                .where(cases.c.kind == "sla_breach")
+                .group_by(cases.c.status)
+            ).all()
+            invoiced = exists().where(
+                and_(
+                    outbox.c.subject == shipments.c.key,
+                    outbox.c.kind == INVOICE_COMMAND,
+                    outbox.c.status == "delivered",
+                )
+            )
+            not_invoiced = conn.execute(
+                select(shipments.c.document).where(shipments.c.state == "delivered", ~invoiced)
+            ).all()
+            last_seen = {
+                partner: conn.execute(
+                    select(func.max(inbox.c.received_at)).where(inbox.c.partner == partner)
+                ).scalar()
+                for partner in self.partners
+            }
+        out = []
+        family = GaugeMetricFamily(
+            "intermodal_cases_open",
+            "Open cases (exceptions, holds, SLA breaches, disputes) by kind and age.",
+            labels=["kind", "age"],
+        )
+        for kind, bucket, count in open_cases:
+            family.add_metric([kind, bucket], count)
+        out.append(family)
+        family = GaugeMetricFamily(
+            "intermodal_sla_breaches",
+            "SLA breach cases by status (open, closed).",
+            labels=["status"],
+        )
+        for status, count in breaches:
+            family.add_metric([status], count)
+        out.append(family)
+        out.append(
+            GaugeMetricFamily(
+                "intermodal_delivered_not_invoiced",
+                "Delivered shipments whose customer invoice Odoo does not have yet.",
+                value=len(not_invoiced),
+            )
+        )
+        family = GaugeMetricFamily(
+            "intermodal_delivered_not_invoiced_value",
+            "Charges of the delivered, not invoiced shipments, by currency.",
+            labels=["currency"],
+        )
+        for currency, total in sorted(_charge_totals(r.document for r in not_invoiced).items()):
+            family.add_metric([currency], float(total))
+        out.append(family)
+        family = GaugeMetricFamily(
+            "intermodal_partner_freshness_seconds",
+            "Seconds since each partner's newest inbox message (any channel).",
+            labels=["partner"],
+        )
+        for partner, stamp in last_seen.items():
+            if stamp is not None:
+                seen = datetime.fromisoformat(stamp)
+                family.add_metric([partner], max((now - seen).total_seconds(), 0.0))
+        out.append(family)
+        return out
+
+
+def _charge_totals(documents: Iterator[str] | Any) -> dict[str, Decimal]:
+    """Sum of every charge per currency in the shipments' documents (canonical Charge)."""
+    totals: dict[str, Decimal] = {}
+    for text in documents:
+        try:
+            charges = orjson.loads(text).get("charges") or {}
+        except (orjson.JSONDecodeError, AttributeError):
+            continue
+        for entry in charges.values() if isinstance(charges, dict) else ():
+            try:
+                money = entry["data"]["amount"]
+                amount = Decimal(str(money["amount"]))
+                currency = str(money["currency"])
+            except (KeyError, TypeError, InvalidOperation):
+                continue
+            totals[currency] = totals.get(currency, Decimal(0)) + amount
+    return totals
 
 
 def now() -> float:

@@ -39,6 +39,14 @@ class SecretError(ValueError):
     pass
 
 
+_resolved: set[str] = set()
+"""Every secret value this process resolved, so the log redactor can mask them all."""
+
+
+def resolved_values() -> frozenset[str]:
+    return frozenset(_resolved)
+
+
 def resolve_secret(reference: str, base_dir: Path | None = None) -> Secret:
     """Read `env:NAME` or `file:PATH` (relative to the config file's folder)."""
     kind, _, where = reference.partition(":")
@@ -46,6 +54,7 @@ def resolve_secret(reference: str, base_dir: Path | None = None) -> Secret:
         value = os.environ.get(where)
         if value is None or not value.strip():
             raise SecretError(f"environment variable {where} is not set")
+        _resolved.add(value.strip())
         return Secret(value.strip(), origin=f"env:{where}")
     if kind == "file" and where:
         path = Path(where)
@@ -57,6 +66,7 @@ def resolve_secret(reference: str, base_dir: Path | None = None) -> Secret:
             raise SecretError(f"cannot read secret file {path}: {exc.strerror}") from None
         if not value:
             raise SecretError(f"secret file {path} is empty")
+        _resolved.add(value)
         return Secret(value, origin=f"file:{path}")
     raise SecretError(
         "a secret must be a reference 'env:VARIABLE' or 'file:PATH', never the value itself"

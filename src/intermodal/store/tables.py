@@ -291,3 +291,14 @@ currency_rates = Table(
     Column("synced_at", Timestamp, nullable=False),
     Index("ix_currency_rates_lookup", "currency", "company_id", "day"),
 )
+
+# [observability] Indexes for the gauges counted at scrape time (observe/metrics.py,
+# migration 0008): a partner's newest inbox message, and the shipments Odoo has an
+# invoice for (partial: only those outbox rows are indexed).
+Index("ix_inbox_partner_received", inbox.c.partner, inbox.c.received_at)
+Index(
+    "ix_outbox_invoiced_subject",
+    outbox.c.subject,
+    sqlite_where=text("kind = 'intermodal.odoo.invoice.create' AND status = 'delivered'"),
+    postgresql_where=text("kind = 'intermodal.odoo.invoice.create' AND status = 'delivered'"),
+)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,6 +24,8 @@ import httpx
 import orjson
 
 from intermodal.delivery.policy import retry_after_seconds
+from intermodal.observe import traces
+from intermodal.observe.metrics import current as current_metrics
 from intermodal.security.secrets import Secret
 
 Protocol = Literal["json2", "jsonrpc"]
@@ -154,7 +157,33 @@ class OdooClient:
     async def call(
         self, model: str, method: str, ids: list[int] | None = None, **params: Any
     ) -> Any:
-        """Call `model.method` on `ids` (None for @api.model methods) with named parameters."""
+        """Call `model.method` on `ids` (None for @api.model methods) with named parameters.
+
+        Each call is counted and timed (model, method, result) in the hub's metrics and
+        traced as an `odoo <model>.<method>` span with the number of records it touches.
+        """
+        started = time.perf_counter()
+        attributes = {
+            "odoo.model": model,
+            "odoo.method": method,
+            "odoo.records": _records(ids, params),
+        }
+        with traces.client_span(f"odoo {model}.{method}", attributes) as span:
+            try:
+                result = await self._call(model, method, ids, params)
+            except OdooError as exc:
+                _observed(model, method, "retryable" if exc.retryable else "error", started)
+                if span is not None:
+                    span.set_attributes({"odoo.error": exc.name, "odoo.retryable": exc.retryable})
+                raise
+            _observed(model, method, "ok", started)
+            if span is not None and ids is None and isinstance(result, list):
+                span.set_attribute("odoo.records", len(result))
+        return result
+
+    async def _call(
+        self, model: str, method: str, ids: list[int] | None, params: dict[str, Any]
+    ) -> Any:
         protocol = await self.detect()
         if protocol == "json2":
             return await self._json2(model, method, ids, params)
@@ -240,6 +269,20 @@ class OdooClient:
             raise _classified(name, message, status=200)
         # `result` is left out when the method returned None (odoo/http.py _response).
         return reply.get("result") if isinstance(reply, dict) else None
+
+
+def _records(ids: list[int] | None, params: dict[str, Any]) -> int:
+    """How many records a call touches: its ids, or the values it creates (else 0)."""
+    if ids is not None:
+        return len(ids)
+    values = params.get("vals_list")
+    return len(values) if isinstance(values, list) else 0
+
+
+def _observed(model: str, method: str, result: str, started: float) -> None:
+    metrics = current_metrics.get()
+    if metrics is not None:
+        metrics.odoo_call(model, method, result, time.perf_counter() - started)
 
 
 def _classified(name: str, message: str, status: int | None) -> OdooError:
