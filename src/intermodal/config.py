@@ -248,6 +248,7 @@ class FileConfig(_Strict):
     partners: dict[PartnerName, PartnerConfig] = {}
     endpoints: dict[PartnerName, EndpointConfig] = {}
     delivery: DeliveryConfig = DeliveryConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
     tower: TowerConfig | None = None
     workflows: WorkflowsConfig | None = None
 
@@ -309,6 +310,8 @@ class Settings:
     admin_token: Secret | None
     ownership: OwnershipPolicy
     source: Path | None = None
+    telemetry: TelemetryConfig | None = None
+    """[observability] The `telemetry` section (None: defaults)."""
     tower: TowerSettings | None = None
     """[tower] The control tower's users and session settings; None = tower off."""
     workflows: WorkflowsConfig | None = None
@@ -479,6 +482,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
         admin_token=admin,
         ownership=OwnershipPolicy({m: frozenset(ps) for m, ps in owners.items()}),
         source=path,
+        telemetry=parsed.telemetry,
         tower=tower,
         workflows=parsed.workflows,
     )
