@@ -76,9 +76,12 @@ def meaning_key(partner: str, event: CanonicalEvent) -> str:
     """Two events with different ids but the same meaning share this key.
 
     The milestone is part of the meaning: a partner whose clock has minute resolution can
-    send picked_up and in_transit with the same time, and both are real.
+    send picked_up and in_transit with the same time, and both are real. Likewise a charge's
+    code and status: a freight invoice's lines (freight, fuel, duty) carry one time.
     """
     milestone = event.data.milestone.value if isinstance(event, ShipmentMilestone) else ""
+    if isinstance(event, ChargeRecorded):
+        milestone = f"{event.data.code}:{event.data.status.value}"
     return stable_id("mk", partner, event.type.value, event.subject, iso(event.time), milestone)
 
 
