@@ -219,6 +219,8 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
     # -- login -------------------------------------------------------------------------
     async def login_form(request: Request) -> Response:
         session = auth.read(request) or new_session()
+        if auth.operator(session) is not None:  # already logged in: keep the session
+            return RedirectResponse(_safe_next(request.query_params.get("next")), 303)
         response = render(
             request,
             "login.html",

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import case, func, or_, select
 
 from intermodal.config import Settings
 from intermodal.engine.ids import iso, parse_iso, utcnow
@@ -438,11 +438,9 @@ def list_cases(store: Store, wanted: CaseFilter, limit: int = 200) -> dict[str, 
     now = utcnow()
     with store.read() as conn:
         rows = conn.execute(
-            select(cases).where(and_(*where)).order_by(cases.c.opened_at, cases.c.seq).limit(limit)
+            select(cases).where(*where).order_by(cases.c.opened_at, cases.c.seq).limit(limit)
         ).all()
-        total = conn.execute(
-            select(func.count()).select_from(cases).where(and_(*where))
-        ).scalar_one()
+        total = conn.execute(select(func.count()).select_from(cases).where(*where)).scalar_one()
         teams = [t for (t,) in conn.execute(select(cases.c.team).distinct().order_by(cases.c.team))]
         by_owner = conn.execute(
             select(cases.c.team, cases.c.kind, func.count(), func.min(cases.c.opened_at))
