@@ -18,7 +18,7 @@ from intermodal.config import ConfigError
 from intermodal.demo.cli import demo
 from intermodal.edi.cli import edi_app
 from intermodal.mapping.cli import mapping_app, quarantine_app
-from intermodal.sim.carriers.cli import sim_app
+from intermodal.sim.cli import sim_app
 from intermodal.sim.odoo.cli import odoo_sim
 
 app = typer.Typer(
@@ -40,7 +40,7 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(edi_app, name="edi", help="Inspect X12 and EDIFACT documents.")
 app.add_typer(mapping_app, name="mapping")  # [partners]
 app.add_typer(quarantine_app, name="quarantine")  # [partners]
-app.add_typer(sim_app, name="sim", help="Partner simulators (carriers).")
+app.add_typer(sim_app, name="sim", help="Partner simulators: carrier, tms, wms, customs, portal.")
 app.command("odoo-sim", help="Run the Odoo test server (JSON-2, JSON-RPC, XML-RPC).")(odoo_sim)
 app.command("demo")(demo)
 

@@ -6,8 +6,8 @@ same for all of them live here, so that each simulator's module reads as its own
 
 - `HubLink`: where a simulator reports to (hub URL, partner name, its webhook secret and
   bearer token, both from `env:`/`file:` references like the hub's own configuration) and
-  how: Standard Webhooks signed JSON to `POST /v1/webhooks/{partner}`, raw X12 to
-  `POST /v1/edi/{partner}`, canonical events to `POST /v1/events`. It retries what a
+  how: Standard Webhooks signed JSON to `POST /v1/webhooks/{partner}` and raw X12 to
+  `POST /v1/edi/{partner}` (signed, or with the bearer token). It retries what a
   partner would retry (connection errors, 5xx, 429 with `Retry-After`) and keeps a log of
   every report, so a test sees what was sent and what the hub answered.
 - `Background`: the asyncio tasks a script runs after answering a request, cancelled
@@ -44,7 +44,7 @@ M = TypeVar("M", bound=BaseModel)
 MAX_BODY = 2 * 1024 * 1024
 """Bodies above this are refused with 413: a simulator holds everything in memory."""
 
-Channel = Literal["webhook", "edi", "events"]
+Channel = Literal["webhook", "edi"]
 
 
 class BadRequest(Exception):
@@ -183,7 +183,7 @@ class HubLink:
     key: bytes | None = None
     """HMAC key of the partner's webhook secret; signs webhooks and EDI posts."""
     token: str | None = None
-    """Bearer token (scope events:write) for `/v1/events` and for EDI when no key is set."""
+    """Bearer token (scope events:write) for EDI posts when the link has no key."""
     attempts: int = 6
     backoff_seconds: float = 0.2
     timeout_seconds: float = 10.0
@@ -213,18 +213,6 @@ class HubLink:
             document,
             "application/edi-x12",
             signed=self.key is not None,
-        )
-
-    async def events(
-        self, message_id: str, events: list[dict[str, Any]], kind: str, subject: str | None
-    ) -> Report:
-        """Canonical CloudEvents to `POST /v1/events` with the bearer token."""
-        return await self._send(
-            Report(message_id, "events", kind, subject),
-            "/v1/events",
-            orjson.dumps(events),
-            "application/json",
-            signed=False,
         )
 
     async def _send(
@@ -339,13 +327,16 @@ def iso_z(at: datetime) -> str:
 
 
 def shipment_key_of(event: Any) -> str | None:
-    """The shipment key in a CloudEvent the hub sent: `data.key` (a canonical Shipment) or
-    the event's `subject`."""
+    """The shipment key in a CloudEvent the hub sent: `data.shipment.key` (a dispatch job),
+    `data.key` (a canonical Shipment) or the event's `subject`."""
     if not isinstance(event, dict):
         return None
     data = event.get("data")
-    if isinstance(data, dict) and isinstance(data.get("key"), str) and data["key"]:
-        return str(data["key"])
+    if isinstance(data, dict):
+        shipment = data.get("shipment")
+        for holder in (shipment if isinstance(shipment, dict) else {}, data):
+            if isinstance(holder.get("key"), str) and holder["key"]:
+                return str(holder["key"])
     subject = event.get("subject")
     return subject if isinstance(subject, str) and subject else None
 

@@ -11,12 +11,11 @@ For each new filing, in the background, the broker:
    after its own `release_after_ms`, or when told (`release` in the control body).
 
 Reports are signed webhooks (`POST /v1/webhooks/{partner}`) in one of two formats:
-- `cloudevents` (default): canonical CloudEvents the hub applies without a mapping, an
-  `intermodal.customs.updated` event (state pending / hold / released, broker, entry
-  number, reason) and, for a hold or a release, the `customs_hold` / `customs_released`
-  milestone that shows in the shipment's state;
-- `native`: the broker's own JSON (`kind: customs.status`), for the mapping in
-  examples/partners/customs/mapping.yaml.
+- `native` (default): the broker's own JSON (`kind: customs.status`); the mapping in
+  examples/partners/customs/mapping.yaml makes each one an `intermodal.customs.updated`
+  event (state pending / hold / released, broker, entry number, reason) and, for a hold
+  or a release, the `customs_hold` / `customs_released` milestone the shipment shows;
+- `cloudevents`: those same canonical events, for a hub partner without a mapping.
 
 Control: `POST /_sim/control` (see `CustomsControl`); inspection: `GET /_sim/filings`,
 `GET /_sim/sent`.
@@ -120,7 +119,7 @@ class CustomsScript:
     decision_delay_ms: float = 0.0
     holds: dict[str, Hold] = field(default_factory=dict)
     hold_rate: float = 0.0
-    format: Literal["cloudevents", "native"] = "cloudevents"
+    format: Literal["cloudevents", "native"] = "native"
     filings: dict[str, Filing] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -12,8 +12,8 @@ For each new load the TMS, in the background:
 3. reports `picked_up`, `in_transit`, `delivered` after the scripted delays, with the
    scripted faults (a duplicate status, two statuses in the wrong order, a delay
    exception, a stall until told to resume);
-4. when told to settle, sends the charges: a JSON freight settlement (canonical
-   `intermodal.charge.recorded` events to `POST /v1/events`) or an X12 210.
+4. when told to settle, sends the charges (freight and fuel, final): a JSON freight
+   settlement webhook or an X12 210 freight invoice.
 
 Statuses go to the hub as X12 214 (`POST /v1/edi/{partner}`) with `reply: x12`, or as
 signed JSON webhooks (`POST /v1/webhooks/{partner}`) with `reply: json`; the mappings in
@@ -94,7 +94,7 @@ class TmsControl(BaseModel):
     load_faults: dict[str, list[Fault]] | None = None
     """Per shipment key, replacing `faults` for it."""
     settle: Literal["none", "json", "x12"] | None = None
-    """After delivery: no settlement, a JSON settlement (`/v1/events`) or an X12 210."""
+    """After delivery: no settlement, a JSON settlement webhook or an X12 210."""
     resume: list[str] | None = None
     """Shipment keys whose stalled loads go on."""
     settle_now: list[str] | None = None
@@ -335,7 +335,7 @@ class TmsSimulator:
             if load.settled:
                 return
             linehaul = self.script.random.randint(800, 2400) * 100
-            load.charges = [("FREIGHT", linehaul), ("FUEL", linehaul * 12 // 100)]
+            load.charges = [("freight", linehaul), ("fuel", linehaul * 12 // 100)]
             load.settled = True
         at = self.clock.tick(load.shipment_key)
         message_id = f"{load.load_id}-settlement"
@@ -350,25 +350,25 @@ class TmsSimulator:
             )
             await self.link.edi(message_id, document, "210", load.shipment_key)
             return
-        events = [
-            {
-                "specversion": "1.0",
-                "id": f"{self.link.partner}-{load.load_id}-{code}",
-                "source": f"partner:{self.link.partner}",
-                "type": "intermodal.charge.recorded",
-                "subject": load.shipment_key,
-                "time": iso_z(at),
-                "data": {
+        payload = {
+            "kind": "settlement",
+            "message_id": message_id,
+            "settlement_id": f"STL-{load.load_id}",
+            "load_id": load.load_id,
+            "shipment_key": load.shipment_key,
+            "occurred_at": iso_z(at),
+            "charges": [
+                {
+                    "line": line,
                     "code": code,
-                    "kind": "freight" if code == "FREIGHT" else "fuel",
-                    "description": f"{code.lower()} for load {load.load_id}",
-                    "amount": {"amount": f"{cents / 100:.2f}", "currency": "USD"},
-                    "status": "final",
-                },
-            }
-            for code, cents in load.charges
-        ]
-        await self.link.events(message_id, events, "settlement", load.shipment_key)
+                    "kind": code,
+                    "amount": f"{cents / 100:.2f}",
+                    "currency": "USD",
+                }
+                for line, (code, cents) in enumerate(load.charges, 1)
+            ],
+        }
+        await self.link.webhook(message_id, payload, "settlement", load.shipment_key)
 
     # -- HTTP --------------------------------------------------------------------------------
     def app(self) -> Starlette:
@@ -474,7 +474,9 @@ def _jobs(value: Any) -> list[JobRequest]:
             key = shipment_key_of(item)
             found = item.get("data")
             data: dict[str, Any] = found if isinstance(found, dict) else {}
-            stops = data.get("stops")
+            inner = data.get("shipment")
+            shipment: dict[str, Any] = inner if isinstance(inner, dict) else data
+            stops = shipment.get("stops")
             item = {"shipment_key": key or "", **_stops(stops if isinstance(stops, list) else [])}
         if not isinstance(item, dict):
             raise BadRequest(422, "invalid", f"[{index}]: a job must be a JSON object")

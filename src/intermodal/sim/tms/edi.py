@@ -246,7 +246,7 @@ def invoice_210(
         Segment.of("C3", "USD"),
     ]
     for line, (code, cents) in enumerate(charges, 1):
-        if code == "FUEL":
+        if code == "fuel":
             body.append(Segment.of("L1", str(line), "", "FC", str(cents), "", "", "", "FUE"))
         else:
             body.append(Segment.of("L1", str(line), f"{cents / 100:.2f}", "FR", str(cents)))
