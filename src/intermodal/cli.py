@@ -20,6 +20,7 @@ from intermodal.edi.cli import edi_app
 from intermodal.mapping.cli import mapping_app, quarantine_app
 from intermodal.sim.cli import sim_app
 from intermodal.sim.odoo.cli import odoo_sim
+from intermodal.workflows.cli import flows_app
 
 app = typer.Typer(
     name="intermodal",
@@ -43,6 +44,7 @@ app.add_typer(quarantine_app, name="quarantine")  # [partners]
 app.add_typer(sim_app, name="sim", help="Partner simulators: carrier, tms, wms, customs, portal.")
 app.command("odoo-sim", help="Run the Odoo test server (JSON-2, JSON-RPC, XML-RPC).")(odoo_sim)
 app.command("demo")(demo)
+app.add_typer(flows_app, name="flows")  # [workflows]
 
 console = Console()
 
