@@ -362,7 +362,7 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
             ) from None
         outcome = "duplicate" if result.all_duplicates else "accepted"
         metrics.ingress.labels(partner, "edi", outcome).inc()
-        metrics.ack_latency.labels("edi").observe(time.perf_counter() - started)
+        metrics.ack_latency.labels(partner, "edi").observe(time.perf_counter() - started)
         metrics.last_message.labels(partner).set(time.time())
         return JSONResponse(
             {
