@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from fastapi.responses import JSONResponse, Response
 from intermodal.api.errors import ApiError
 from intermodal.api.http import bearer_token, read_body, store_durably
 from intermodal.canonical.events import EventError, parse_events
+from intermodal.canonical.model import Incoterm
 from intermodal.config import WRITE_SCOPE, Settings, token_hash
 from intermodal.connectors.odoo.client import OdooClient
 from intermodal.connectors.odoo.cursor import (
@@ -56,7 +58,18 @@ log = logging.getLogger(__name__)
 
 # Fields an automation rule (or the poller) must send per model for the mapping below.
 CAPTURE_FIELDS: dict[str, list[str]] = {
-    "sale.order": ["name", "client_order_ref", "state", "write_date"],
+    "sale.order": [
+        "name",
+        "client_order_ref",
+        "state",
+        "write_date",
+        # [workflows] order intake: who is billed, who receives, by which carrier, terms
+        "partner_id",
+        "partner_invoice_id",
+        "partner_shipping_id",
+        "carrier_id",
+        "incoterm",
+    ],
     "stock.picking": ["name", "origin", "state", "picking_type_code", "write_date"],
 }
 _MAX_BODY = 1024 * 1024
@@ -100,7 +113,7 @@ def events_from_record(model: str, record: dict[str, Any], source: str) -> list[
                     "id": f"odoo:sale.order:{record_id}:upserted",
                     "type": "intermodal.shipment.upserted",
                     "subject": key,
-                    "data": {"key": key, "references": references},
+                    "data": {"key": key, "references": references, **_order_terms(record)},
                 }
             )
             milestone = "booked"
@@ -133,6 +146,46 @@ def events_from_record(model: str, record: dict[str, Any], source: str) -> list[
         log.warning("odoo %s %s: not a valid shipment change: %s", model, record_id, exc)
         return []
     return events
+
+
+def _many2one(value: Any) -> tuple[int, str | None] | None:
+    """Odoo's many2one as (id, display name): `[id, name]` from search_read, a bare id from
+    an automation webhook (which reads with load=None), False when empty."""
+    if isinstance(value, list | tuple) and len(value) == 2 and isinstance(value[0], int):
+        return value[0], str(value[1]) if value[1] else None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value, None
+    return None
+
+
+_INCOTERM = re.compile(r"^\[?([A-Z]{3})\]?(?:\s|$)")
+
+
+def _order_terms(record: dict[str, Any]) -> dict[str, Any]:
+    """[workflows] The parts of a sale order the flows need: the customer (and invoice
+    address) as parties known by their Odoo id, the carrier by name when Odoo gave it, and
+    the incoterm when its display name starts with the code ("DDP" or "[DDP] Delivered
+    Duty Paid"). Stops need the delivery address's fields, which a change does not carry:
+    they come from the TMS or a later shipment update."""
+    parties: list[dict[str, Any]] = []
+    for field, role in (("partner_id", "customer"), ("partner_invoice_id", "bill_to"),
+                        ("partner_shipping_id", "consignee")):  # fmt: skip
+        found = _many2one(record.get(field))
+        if found is None or (role != "customer" and parties and
+                             found[0] == parties[0]["odoo_partner_id"]):  # fmt: skip
+            continue
+        partner_id, name = found
+        parties.append({"role": role, "name": (name or f"Odoo partner {partner_id}")[:256],
+                        "odoo_partner_id": partner_id})  # fmt: skip
+    carrier = _many2one(record.get("carrier_id"))
+    if carrier is not None and carrier[1]:
+        parties.append({"role": "carrier", "name": carrier[1][:256]})
+    terms: dict[str, Any] = {"parties": parties} if parties else {}
+    incoterm = _many2one(record.get("incoterm"))
+    match = _INCOTERM.match(incoterm[1]) if incoterm is not None and incoterm[1] else None
+    if match is not None and match.group(1) in Incoterm.__members__:
+        terms["incoterm"] = match.group(1)
+    return terms
 
 
 def inbox_message(partner: str, channel: str, events: list[dict[str, Any]]) -> InboxMessage:

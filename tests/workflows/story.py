@@ -1,0 +1,248 @@
+"""One hub wired to the Odoo test server, the TMS simulator and a customer endpoint, all on
+loopback over real HTTP, for the order-to-cash story tests.
+
+Odoo's confirmed order reaches the hub through an automation-rule webhook (change capture),
+the dispatch job goes to the TMS simulator, whose JSON webhooks (tender response, statuses)
+come back through its mapping; the carrier's charges and proof of delivery are posted to
+`/v1/events` as the carrier would; Odoo is then read back to check its records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from sqlalchemy import select
+
+from intermodal.config import Settings
+from intermodal.connectors.odoo.capture import CAPTURE_FIELDS
+from intermodal.connectors.odoo.client import Connection, OdooClient
+from intermodal.security.secrets import Secret
+from intermodal.sim.odoo.testing import RunningSim, running_sim
+from intermodal.sim.partner import HubLink, webhook_key_of
+from intermodal.sim.tms.app import TmsScript, TmsSimulator
+from intermodal.store import Store, open_store
+from intermodal.store.tables import cases, dead_letters, outbox
+from intermodal.testing import Receiver, running_hub, serve_in_thread, wait_until
+from tests.conftest import new_secret
+
+ROOT = Path(__file__).parents[2]
+ODOO_TOKEN = "odoo-capture-token"
+CARRIER_TOKEN = "carrier-events-token"
+
+
+@dataclass
+class Story:
+    hub: str
+    odoo: RunningSim
+    tms: TmsSimulator
+    portal: Receiver
+    store: Store
+
+    # -- Odoo --------------------------------------------------------------------------
+    def odoo_call(self, model: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        async def call() -> Any:
+            async with httpx.AsyncClient() as http:
+                client = OdooClient(
+                    Connection(self.odoo.url, self.odoo.db, Secret(self.odoo.api_key)), http
+                )
+                return await client.call(model, method, *args, **kwargs)
+
+        return asyncio.run(call())
+
+    def read(self, model: str, domain: list[Any], fields: list[str]) -> list[dict[str, Any]]:
+        rows = self.odoo_call(model, "search_read", domain=domain, fields=fields,
+                              context={"active_test": False})  # fmt: skip
+        return list(rows)
+
+    def confirm_order(self, key: str, customer_ref: str = "AZ-001") -> int:
+        (partner,) = self.read("res.partner", [["ref", "=", customer_ref]], ["id"])
+        (product,) = self.read("product.product", [["default_code", "=", "FCL40"]], ["id"])
+        (order,) = self.odoo_call(
+            "sale.order",
+            "create",
+            vals_list=[{"partner_id": partner["id"], "client_order_ref": key,
+                        "order_line": [[0, 0, {"product_id": product["id"]}]]}],
+        )  # fmt: skip
+        self.odoo_call("sale.order", "action_confirm", [order])
+        return int(order)
+
+    # -- the carrier -------------------------------------------------------------------
+    def carrier_sends(self, *events: dict[str, Any]) -> None:
+        response = httpx.post(
+            f"{self.hub}/v1/events",
+            content=orjson.dumps(list(events)),
+            headers={"authorization": f"bearer {CARRIER_TOKEN}",
+                     "content-type": "application/json"},
+        )  # fmt: skip
+        assert response.status_code == 202, response.text
+
+    # -- the hub's store ---------------------------------------------------------------
+    def commands(self, kind: str, subject: str) -> list[Any]:
+        with self.store.read() as conn:
+            return list(
+                conn.execute(
+                    select(outbox).where(outbox.c.kind == kind, outbox.c.subject == subject)
+                ).all()
+            )
+
+    def cases(self, subject: str) -> list[Any]:
+        with self.store.read() as conn:
+            return list(
+                conn.execute(
+                    select(cases).where(cases.c.subject == subject).order_by(cases.c.seq)
+                ).all()
+            )
+
+    def dead(self) -> list[Any]:
+        with self.store.read() as conn:
+            return list(conn.execute(select(dead_letters)).all())
+
+    def state(self, key: str) -> str | None:
+        response = httpx.get(f"{self.hub}/v1/shipments/{key}")
+        return response.json().get("state") if response.status_code == 200 else None
+
+    def wait_delivered(self, kind: str, subject: str, timeout: float = 30.0) -> Any:
+        def delivered() -> bool:
+            rows = self.commands(kind, subject)
+            return bool(rows) and all(r.status == "delivered" for r in rows)
+
+        delivered.__name__ = f"{kind} for {subject} delivered"
+        wait_until(delivered, timeout=timeout)
+        return self.commands(kind, subject)
+
+    def wait_quiet(self, timeout: float = 30.0) -> None:
+        """Until no command is pending (every one delivered or dead)."""
+
+        def quiet() -> bool:
+            with self.store.read() as conn:
+                return conn.execute(select(outbox.c.seq).where(outbox.c.status == "pending")
+                                    .limit(1)).first() is None  # fmt: skip
+
+        wait_until(quiet, timeout=timeout)
+
+
+def story_settings(
+    make_settings: Callable[..., Settings],
+    db_url: str,
+    odoo: RunningSim,
+    tms_url: str,
+    portal_url: str,
+    tms_secret: str,
+    billing: dict[str, Any] | None = None,
+    delivery: dict[str, Any] | None = None,
+) -> Settings:
+    return make_settings(
+        {
+            "hub": {"database": db_url},
+            "partners": {
+                "odoo": {"kind": "odoo", "tokens": [{"token": "env:STORY_ODOO_TOKEN"}]},
+                "tms": {
+                    "kind": "tms",
+                    "webhook_secrets": ["env:STORY_TMS_SECRET"],
+                    "mapping": str(ROOT / "examples/partners/tms/mapping.yaml"),
+                },
+                "carrier": {"kind": "carrier", "tokens": [{"token": "env:STORY_CARRIER"}]},
+            },
+            "endpoints": {
+                "odoo": {
+                    "kind": "odoo",
+                    "url": odoo.url,
+                    "batch_size": 100,
+                    "options": {
+                        "database": odoo.db,
+                        "api_key": "env:STORY_ODOO_KEY",
+                        "linger_ms": 5,
+                    },  # fmt: skip
+                },
+                "tms-jobs": {"url": f"{tms_url}/v1/jobs"},
+                "portal": {"url": f"{portal_url}/hooks"},
+            },
+            "delivery": {
+                "backoff_base_seconds": 0.1,
+                "backoff_max_seconds": 1.0,
+                "max_attempts": 100,
+                "breaker_failures": 1000,
+                **(delivery or {}),
+            },
+            "workflows": {
+                "roles": {"odoo": "odoo", "tms": "tms-jobs", "notify": "portal"},
+                "billing": {"post": True, "currency": "USD", **(billing or {})},
+                "timer_poll_seconds": 0.2,
+            },
+        },  # fmt: skip
+        env={
+            "STORY_ODOO_TOKEN": ODOO_TOKEN,
+            "STORY_TMS_SECRET": tms_secret,
+            "STORY_CARRIER": CARRIER_TOKEN,
+            "STORY_ODOO_KEY": odoo.api_key,
+        },
+    )
+
+
+@contextlib.contextmanager
+def story(
+    make_settings: Callable[..., Settings],
+    db_url: str,
+    script: TmsScript | None = None,
+    **options: Any,
+) -> Iterator[Story]:
+    tms_secret = new_secret()
+    portal = Receiver()
+    link = HubLink(None, "tms", key=webhook_key_of(tms_secret), backoff_seconds=0.1)
+    tms = TmsSimulator(script or TmsScript(reply="json"), link)
+    with (
+        running_sim() as odoo,
+        serve_in_thread(tms.app()) as tms_url,
+        serve_in_thread(portal.app()) as portal_url,
+    ):
+        settings = story_settings(make_settings, db_url, odoo, tms_url, portal_url, tms_secret,
+                                  **options)  # fmt: skip
+        with running_hub(settings) as hub:
+            link.hub_url = hub
+            hook = httpx.post(
+                f"{odoo.url}/__sim/webhooks",
+                json={"model": "sale.order", "trigger": "on_write", "trigger_fields": ["state"],
+                      "url": f"{hub}/v1/odoo/odoo/changes?token={ODOO_TOKEN}",
+                      "fields": CAPTURE_FIELDS["sale.order"]},
+            )  # fmt: skip
+            assert hook.status_code < 300, hook.text
+            store = open_store(db_url)
+            try:
+                yield Story(hub, odoo, tms, portal, store)
+            finally:
+                store.dispose()
+
+
+def charge(key: str, code: str, kind: str, amount: str, status: str, eid: str) -> dict[str, Any]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        "specversion": "1.0",
+        "id": eid,
+        "source": "carrier",
+        "type": "intermodal.charge.recorded",
+        "subject": key,
+        "time": now,
+        "data": {"code": code, "kind": kind, "status": status,
+                 "amount": {"amount": amount, "currency": "USD"}},
+    }  # fmt: skip
+
+
+def pod(key: str, eid: str) -> dict[str, Any]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        "specversion": "1.0",
+        "id": eid,
+        "source": "carrier",
+        "type": "intermodal.pod.received",
+        "subject": key,
+        "time": now,
+        "data": {"delivered_at": now, "signed_by": "R. Receiver"},
+    }
