@@ -111,8 +111,15 @@ def _int(value: str | None, default: int = 0, low: int = 0, high: int = 2**62) -
 
 
 def _text(value: str | None, limit: int = 128) -> str | None:
-    value = (value or "").strip()
+    value = (value or "").replace("\x00", "").strip()
     return value[:limit] if value else None
+
+
+def _has_nul(request: Request) -> bool:
+    """PostgreSQL text cannot hold NUL, and no key or reference the hub stored has one: such
+    input is answered with a 400 instead of reaching the database."""
+    values = [*request.path_params.values(), *request.query_params.values()]
+    return any("\x00" in str(v) for v in values)
 
 
 def _safe_next(value: str | None) -> str:
@@ -174,6 +181,10 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
                 return RedirectResponse(
                     f"{PREFIX}/login?{urlencode({'next': target})}", status_code=303
                 )
+            if _has_nul(request):
+                return error(
+                    request, 400, "a NUL character cannot match anything", operator, session
+                )
             return await handler(request, operator, session)
 
         return endpoint
@@ -191,6 +202,10 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
             form = await _form(request)
             if form is None:
                 return error(request, 413, "form too large", operator, session)
+            if _has_nul(request):
+                return error(
+                    request, 400, "a NUL character cannot match anything", operator, session
+                )
             if not csrf_ok(session, request, form):
                 return error(
                     request,
@@ -347,7 +362,7 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
         request: Request, operator: Operator, session: Session, form: dict[str, list[str]]
     ) -> Response:
         endpoint = _text(next(iter(form.get("endpoint", [])), None), 64)
-        ids = [i[:80] for i in form.get("ids", []) if i][:_MAX_IDS]
+        ids = [i[:80] for i in form.get("ids", []) if i and "\x00" not in i][:_MAX_IDS]
         everything = next(iter(form.get("all", [])), "") == "1"
         back = f"{PREFIX}/dead-letters" + (
             f"?{urlencode({'endpoint': endpoint})}" if endpoint else ""
@@ -399,7 +414,7 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
         request: Request, operator: Operator, session: Session, form: dict[str, list[str]]
     ) -> Response:
         partner = _text(next(iter(form.get("partner", [])), None), 64)
-        ids = [i[:80] for i in form.get("ids", []) if i][:_MAX_IDS]
+        ids = [i[:80] for i in form.get("ids", []) if i and "\x00" not in i][:_MAX_IDS]
         everything = next(iter(form.get("all", [])), "") == "1"
         back = f"{PREFIX}/quarantine" + (f"?{urlencode({'partner': partner})}" if partner else "")
         if not ids and not everything:
