@@ -27,8 +27,11 @@ from pydantic import (
 )
 
 from intermodal.canonical.model import MilestoneType
+from intermodal.delivery.subscriptions import NotifyEvent
 from intermodal.engine.apply import OwnershipPolicy
+from intermodal.reconcile.settings import ReconcileConfig
 from intermodal.security.secrets import Secret, SecretError, resolve_secret, webhook_key
+from intermodal.sync.settings import SyncConfig
 
 PartnerName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 SecretRef = Annotated[str, StringConstraints(pattern=r"^(env|file):.+$")]
@@ -96,6 +99,14 @@ class EndpointConfig(_Strict):
     options: dict[str, Any] = {}
     secret: SecretRef | None = None
     milestones: list[MilestoneType] | None = None
+    secrets: list[SecretRef] = []
+    """[notify] More signing secrets (rotation): each signs, one `v1,` entry per secret."""
+    events: list[NotifyEvent] | None = None
+    """[notify] What this subscriber receives (default: milestones only)."""
+    subjects: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] | None = None
+    """[notify] Shell-style patterns on the shipment key (`SHP-*`)."""
+    customers: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] | None = None
+    """[notify] Customer references or names on the shipment (parties customer/bill_to)."""
     max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
     rate_per_second: Annotated[float, Field(gt=0, le=100_000)] = 200.0
     timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
@@ -248,6 +259,8 @@ class FileConfig(_Strict):
     partners: dict[PartnerName, PartnerConfig] = {}
     endpoints: dict[PartnerName, EndpointConfig] = {}
     delivery: DeliveryConfig = DeliveryConfig()
+    sync: SyncConfig | None = None  # [recon] master-data sync from Odoo
+    reconcile: ReconcileConfig | None = None  # [recon] scheduled reconciliation
     telemetry: TelemetryConfig = TelemetryConfig()
     tower: TowerConfig | None = None
     workflows: WorkflowsConfig | None = None
@@ -279,6 +292,11 @@ class Endpoint:
     options: dict[str, Any]
     base_dir: Path | None = None
     """The configuration file's folder: relative `file:` secrets in `options` start here."""
+    secret_keys: tuple[bytes, ...] = ()
+    """[notify] Every active signing key (`secret` first, then `secrets`)."""
+    events: frozenset[str] | None = None
+    subjects: tuple[str, ...] | None = None
+    customers: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -310,6 +328,10 @@ class Settings:
     admin_token: Secret | None
     ownership: OwnershipPolicy
     source: Path | None = None
+    sync: SyncConfig | None = None
+    """[recon] The `sync` section; None: no scheduled master-data sync."""
+    reconcile: ReconcileConfig | None = None
+    """[recon] The `reconcile` section; None: no scheduled reconciliation."""
     telemetry: TelemetryConfig | None = None
     """[observability] The `telemetry` section (None: defaults)."""
     tower: TowerSettings | None = None
@@ -453,12 +475,21 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
             )
     endpoints: dict[str, Endpoint] = {}
     for name, e in parsed.endpoints.items():
-        key = hmac_key(e.secret, f"endpoints.{name}.secret") if e.secret else None
+        refs: list[tuple[str, str]] = [(f"endpoints.{name}.secret", e.secret)] if e.secret else []
+        refs += [(f"endpoints.{name}.secrets.{i}", ref) for i, ref in enumerate(e.secrets)]
+        signing: list[bytes] = []
+        for where, ref in refs:
+            if (key := hmac_key(ref, where)) is not None:
+                signing.append(key)
         endpoints[name] = Endpoint(
             name=name,
             kind=e.kind,
             url=e.url,
-            secret_key=key,
+            secret_key=signing[0] if signing else None,
+            secret_keys=tuple(signing),
+            events=frozenset(e.events) if e.events is not None else None,
+            subjects=tuple(e.subjects) if e.subjects is not None else None,
+            customers=frozenset(e.customers) if e.customers is not None else None,
             milestones=frozenset(e.milestones) if e.milestones is not None else None,
             max_attempts=e.max_attempts or parsed.delivery.max_attempts,
             rate_per_second=e.rate_per_second,
@@ -466,6 +497,13 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
             batch_size=e.batch_size,
             options=dict(e.options),
             base_dir=base,
+        )
+    if parsed.sync is not None:  # [recon]
+        why = "master data is read from an odoo endpoint"
+        problems.extend(
+            _endpoint_reference_problems(
+                "sync.endpoint", parsed.sync.endpoint, parsed.endpoints, "odoo", why
+            )
         )
     admin = secret(parsed.hub.admin_token, "hub.admin_token") if parsed.hub.admin_token else None
     tower = _tower(parsed.tower, secret, problems) if parsed.tower is not None else None
@@ -482,6 +520,8 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
         admin_token=admin,
         ownership=OwnershipPolicy({m: frozenset(ps) for m, ps in owners.items()}),
         source=path,
+        sync=parsed.sync,
+        reconcile=parsed.reconcile,
         telemetry=parsed.telemetry,
         tower=tower,
         workflows=parsed.workflows,

@@ -108,9 +108,12 @@ class WebhookSink:
             "webhook-timestamp": str(timestamp),
             "x-correlation-id": commands[0].correlation_id,
         }
-        if self.endpoint.secret_key is not None:
-            headers["webhook-signature"] = sign(
-                self.endpoint.secret_key, message_id, timestamp, body
+        keys = self.endpoint.secret_keys or (
+            (self.endpoint.secret_key,) if self.endpoint.secret_key is not None else ()
+        )
+        if keys:  # one `v1,` entry per active secret: a receiver mid-rotation accepts any
+            headers["webhook-signature"] = " ".join(
+                sign(key, message_id, timestamp, body) for key in keys
             )
         attributes = {"http.request.method": "POST", "url.full": self.endpoint.url}
         with traces.client_span("POST", attributes) as span:  # [observability]

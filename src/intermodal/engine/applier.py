@@ -29,6 +29,7 @@ from intermodal.canonical.events import (
 )
 from intermodal.canonical.model import MilestoneType
 from intermodal.config import Endpoint, Settings
+from intermodal.delivery.subscriptions import case_notifications, document_notifications, wants
 from intermodal.engine.apply import Mark, Outcome, ShipmentState, decide
 from intermodal.engine.ids import iso, stable_id, utcnow
 from intermodal.engine.normalize import NormalizeError, Normalizer, canonical
@@ -420,6 +421,10 @@ class Applier:
                     )
                     ship.dirty = True
             commands.extend(effects.commands)
+            documents = {key: ship.document for key, ship in ships.items()}
+            commands.extend(  # [notify] cases opened in this batch, to their subscribers
+                case_notifications(self._subscribers(), effects.opened_cases, documents, now)
+            )
         result.commands = len(commands)
         done = [r.seq for r, _, _ in parsed]
 
@@ -464,6 +469,8 @@ class Applier:
             merged = _merge_document(ship.document, ev)
             if merged is Outcome.APPLIED and self.flows is not None:
                 self._react(ship, row, ev, _DOCUMENT_TRIGGERS[type(ev)], ev.time, now)
+            if merged is Outcome.APPLIED:  # [notify] pod, charge, customs: to their subscribers
+                commands.extend(self._notices(ship.key, ship.document, row, ev, now))
             return merged
         mark = Mark(ev.data.milestone, ev.data.occurred_at, ev.id)
         before = ship.state.current
@@ -495,7 +502,7 @@ class Applier:
                     },
                 )
             )
-            commands.extend(self._commands(ship.key, before, after, row, ev, now))
+            commands.extend(self._commands(ship.key, before, after, row, ev, now, ship.document))
         if self.flows is not None:
             self._react(ship, row, ev, f"milestone.{mark.milestone.value}", mark.at, now)
         return outcome
@@ -536,13 +543,36 @@ class Applier:
                 [{"b_id": c} for c in effects.closed_cases],
             )
 
+    def _subscribers(self) -> list[Endpoint]:
+        """[notify] Endpoints that take notifications (those with a flow role get the flows'
+        commands instead)."""
+        return [e for e in self.settings.endpoints.values() if e.name not in self._flow_endpoints]
+
+    def _notices(
+        self, key: str, document: dict[str, Any], row: Any, ev: CanonicalEvent, now: str
+    ) -> list[dict[str, Any]]:
+        """[notify] A proof of delivery, charge or customs update, to its subscribers."""
+        data = ev.data.model_dump(mode="json", exclude_none=True)
+        event = _DOCUMENT_TRIGGERS[type(ev)]
+        return document_notifications(
+            self._subscribers(), event, key, document, data, ev.id, row.partner,
+            row.correlation_id, now,
+        )  # fmt: skip
+
     def _commands(
-        self, key: str, before: Mark | None, after: Mark, row: Any, ev: ShipmentMilestone, now: str
+        self,
+        key: str,
+        before: Mark | None,
+        after: Mark,
+        row: Any,
+        ev: ShipmentMilestone,
+        now: str,
+        document: dict[str, Any],
     ) -> Iterable[dict[str, Any]]:
         """One outbound CloudEvent per subscribed endpoint, its id stable across replays."""
-        for endpoint in self.settings.endpoints.values():
-            if not _wants(endpoint, after.milestone) or endpoint.name in self._flow_endpoints:
-                continue  # [workflows] endpoints with a role get the flows' commands instead
+        for endpoint in self._subscribers():
+            if not wants(endpoint, "milestone", key, document, after.milestone.value):
+                continue
             command_id = stable_id("cmd", endpoint.name, row.partner, ev.id)
             payload = {
                 "specversion": "1.0",
@@ -661,7 +691,3 @@ def _rates(conn: Connection) -> Convert | None:
         return convert(conn, amount, from_currency, to_currency, on.date())
 
     return bound
-
-
-def _wants(endpoint: Endpoint, milestone: MilestoneType) -> bool:
-    return endpoint.milestones is None or milestone in endpoint.milestones
