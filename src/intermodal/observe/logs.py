@@ -25,18 +25,22 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
 from intermodal.security.secrets import resolved_values
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+    r"\.(?:[A-Za-z]{2,}|xn--[A-Za-z0-9-]+)"
+)
 # A phone number: an optional +, then digit groups split by spaces, dots, dashes or
-# parentheses. Timestamps, ids and amounts are kept: the match must not touch a word
-# character, a colon or a dash on either side (ISO times, `cmd_...` ids).
+# parentheses. Timestamps, dates, ids and amounts are kept: the match must not touch a
+# word character, a colon or a dash on either side (ISO times, `cmd_...` ids).
 _PHONE = re.compile(
-    r"(?<![\w:.-])(?!\d{4}-\d\d-\d\d)\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?![\w:-])"
+    r"(?<![\w:.-])(?!\d{4}-\d\d-\d\d(?![\d-]))"  # not a date
+    r"\+?\(?\d{1,4}\)?(?:[ .-]?\(?\d{2,4}\)?){2,5}(?![\w:-])"
 )
 _STREET_WORDS = (
     r"street|st|avenue|ave|av|road|rd|boulevard|blvd|lane|ln|drive|dr|way|court|ct|place|pl"
@@ -140,7 +144,9 @@ def _redact_processor(
     return event
 
 
-def configure_logging(level: str = "info") -> None:
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
+    """JSON lines on `stream` (stderr) for structlog and stdlib loggers alike, redacted."""
+    stream = stream or sys.stderr
     numeric = getattr(logging, level.upper(), logging.INFO)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -157,10 +163,10 @@ def configure_logging(level: str = "info") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[
