@@ -51,3 +51,8 @@ def wait_for_state(hub: str, key: str, state: str, timeout: float = 30.0) -> dic
 def reader_partner() -> dict[str, Any]:
     """A partner whose token may read shipments in full (charges)."""
     return {"tokens": [{"token": "env:SIM_READ_TOKEN", "scopes": ["shipments:read"]}]}
+
+
+CLIENT = httpx.Client(timeout=30)
+"""One client for the property tests: a new httpx client per request costs more than the
+request itself (it builds an SSL context)."""
