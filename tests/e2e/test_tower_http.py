@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -475,3 +476,19 @@ def _up(url: str) -> bool:
         return httpx.get(url).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_overview_polls_share_a_reading_and_a_page_view_is_fresh(hub: TowerHub) -> None:
+    viewer = hub.login(VIEWER)
+    poll = {"hx-request": "true", "hx-trigger": "overview"}
+
+    def as_of(headers: dict[str, str] | None = None) -> str:
+        text = viewer.get("/tower/", headers=headers).text
+        found = re.search(r"as of ([0-9: -]+) UTC", text)
+        assert found is not None
+        return found.group(1)
+
+    first = as_of(poll)
+    time.sleep(1.1)
+    assert as_of(poll) == first  # within the 5 s the polls share
+    assert as_of() != first  # an operator opening the page gets it fresh

@@ -15,6 +15,7 @@ tower user.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ HTMX = "htmx-2.0.11.min.js"
 _HERE = Path(__file__).parent
 _MAX_FORM_BYTES = 1024 * 1024
 _MAX_IDS = 1000
+_POLL_CACHE_SECONDS = 5.0
 
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -134,6 +136,9 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
     assert settings.tower is not None
     auth = TowerAuth(settings.tower)
     env = _templates()
+    # The overview polls itself every few seconds from every open tab; polls share one
+    # reading of the store for a moment (a page someone opens is always read fresh).
+    overview_cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
     def render(
         request: Request,
@@ -286,7 +291,13 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
             name: {"state": b.state, "failures": b.failures}
             for name, b in (dict(dispatcher.breakers) if dispatcher is not None else {}).items()
         }
-        data = await asyncio.to_thread(views.overview, hub().store, settings, breakers)
+        polled = request.headers.get("hx-trigger") == "overview"
+        cached = overview_cache.get("data")
+        if polled and cached is not None and time.monotonic() - cached[0] < _POLL_CACHE_SECONDS:
+            data = cached[1]
+        else:
+            data = await asyncio.to_thread(views.overview, hub().store, settings, breakers)
+            overview_cache["data"] = (time.monotonic(), data)
         return render(request, "overview.html", data, operator=operator, session=session)
 
     async def shipments_page(request: Request, operator: Operator, session: Session) -> Response:
