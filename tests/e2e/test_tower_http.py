@@ -139,6 +139,19 @@ def test_actions_without_the_csrf_token_or_from_another_site_are_refused(hub: To
     for data, headers in attempts:
         answer = operator.post("/tower/dead-letters/replay", data=data, headers=headers)
         assert answer.status_code == 403, (data, headers)
+    # Behind a proxy that rewrites Host, the proxy's X-Forwarded-Host names our site.
+    proxied = {"origin": "https://tower.example", "x-forwarded-host": "tower.example"}
+    answer = operator.post(
+        "/tower/dead-letters/replay", data={"csrf": csrf, "ids": "none"}, headers=proxied
+    )
+    assert answer.status_code == 303
+    # A stale htmx header next to the right form field (or the reverse) still works.
+    answer = operator.post(
+        "/tower/dead-letters/replay",
+        data={"csrf": csrf, "ids": "none"},
+        headers={"x-csrf-token": other},
+    )
+    assert answer.status_code == 303
     # A JSON body is not a form: no token can be read from it.
     answer = operator.post("/tower/dead-letters/replay", json={"all": "1", "csrf": csrf})
     assert answer.status_code == 403
