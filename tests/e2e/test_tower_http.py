@@ -5,6 +5,7 @@ Every test here runs against the scenario hub on SQLite and on PostgreSQL (conft
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -58,7 +60,10 @@ def test_every_page_needs_a_login_and_renders_for_a_viewer(hub: TowerHub) -> Non
     assert anonymous.get("/tower/static/htmx-2.0.11.min.js").status_code == 200
 
 
-def test_login_rejects_wrong_credentials_and_sets_a_strict_cookie(hub: TowerHub) -> None:
+def test_login_rejects_wrong_credentials_and_sets_a_strict_cookie(
+    hub: TowerHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="intermodal.dashboard")
     client = httpx.Client(base_url=hub.url, follow_redirects=False)
     csrf = csrf_of(client.get("/tower/login").text)
     for user, password in [(OPERATOR[0], "wrong"), ("nobody", OPERATOR[1]), (OPERATOR[0], "")]:
@@ -85,6 +90,9 @@ def test_login_rejects_wrong_credentials_and_sets_a_strict_cookie(hub: TowerHub)
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/tower" in cookie
     # Logging in rotates the CSRF token: the pre-login one no longer works.
     assert csrf_of(client.get("/tower/").text) != csrf
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "failed login for 'nobody'" in logged and "olga logged in (operator)" in logged
+    assert OPERATOR[1] not in logged and "wrong" not in logged
 
 
 def test_a_tampered_or_foreign_cookie_is_not_a_session(hub: TowerHub) -> None:

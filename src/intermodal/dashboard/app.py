@@ -15,6 +15,7 @@ tower user.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -41,6 +42,8 @@ from intermodal.hub import Hub
 from intermodal.mapping import quarantine
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store.tables import cases
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/tower"
 HTMX = "htmx-2.0.11.min.js"
@@ -263,6 +266,8 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
         user = auth.check_login(name, credential)
         target = _safe_next(next(iter(form.get("next", [])), None))
         if user is None:
+            # The name is logged (it is what an operator investigates), the password never.
+            log.warning("control tower: failed login for %r", name[:64])
             await asyncio.sleep(0.2)  # slows guessing without telling which part was wrong
             return render(
                 request,
@@ -271,6 +276,7 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
                 status=401,
                 session=session,
             )
+        log.info("control tower: %s logged in (%s)", user.name, user.role)
         redirect = RedirectResponse(target, status_code=303)
         auth.write(redirect, new_session(user.name))
         return redirect
