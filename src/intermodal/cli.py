@@ -18,8 +18,10 @@ from intermodal.config import ConfigError
 from intermodal.demo.cli import demo
 from intermodal.edi.cli import edi_app
 from intermodal.mapping.cli import mapping_app, quarantine_app
+from intermodal.reconcile.cli import reconcile
 from intermodal.sim.cli import sim_app
 from intermodal.sim.odoo.cli import odoo_sim
+from intermodal.sync.cli import sync
 from intermodal.workflows.cli import flows_app
 
 app = typer.Typer(
@@ -45,6 +47,8 @@ app.add_typer(sim_app, name="sim", help="Partner simulators: carrier, tms, wms, 
 app.command("odoo-sim", help="Run the Odoo test server (JSON-2, JSON-RPC, XML-RPC).")(odoo_sim)
 app.command("demo")(demo)
 app.add_typer(flows_app, name="flows")  # [workflows]
+app.command("reconcile")(reconcile)  # [recon]
+app.command("sync")(sync)  # [recon]
 
 console = Console()
 

@@ -86,6 +86,34 @@ class Hub:
                 self._pollers.append(
                     asyncio.create_task(watch_folder(self, partner), name=f"edi-{partner.name}")
                 )
+        sync, reconcile = self.settings.sync, self.settings.reconcile
+        if sync is not None and sync.interval_seconds > 0:  # [recon] master data from Odoo
+            self._pollers.append(asyncio.create_task(self._sync(), name="master-data-sync"))
+        if reconcile is not None and reconcile.interval_seconds > 0:  # [recon]
+            from intermodal.reconcile.run import run_forever
+
+            self._pollers.append(
+                asyncio.create_task(run_forever(self.store, reconcile), name="reconcile")
+            )
+
+    async def _sync(self) -> None:
+        """[recon] Copy Odoo's master data on the `sync` schedule, forever."""
+        from intermodal.connectors.odoo.sink import odoo_client
+        from intermodal.sync.batch import MasterDataSync
+
+        config = self.settings.sync
+        assert config is not None
+        if self._poll_http is None:
+            self._poll_http = httpx.AsyncClient()
+        runner = MasterDataSync(
+            odoo_client(self.settings.endpoints[config.endpoint], self._poll_http),
+            self.store,
+            config.endpoint,
+            models=list(config.models) if config.models else None,
+            page_size=config.page_size,
+            overlap_seconds=config.overlap_seconds,
+        )
+        await runner.run(config.interval_seconds)
 
     async def _poll(self, partner: Partner) -> None:
         """Pull a partner's changes (Odoo's write_date cursor) into the inbox, forever."""
