@@ -30,12 +30,13 @@ from intermodal.sim.partner import HubLink, webhook_key_of
 from intermodal.sim.tms.app import TmsScript, TmsSimulator
 from intermodal.store import Store, open_store
 from intermodal.store.tables import cases, dead_letters, outbox
-from intermodal.testing import Receiver, running_hub, serve_in_thread, wait_until
+from intermodal.testing import Receiver, free_port, running_hub, serve_in_thread, wait_until
 from tests.conftest import new_secret
 
 ROOT = Path(__file__).parents[2]
 ODOO_TOKEN = "odoo-capture-token"
 CARRIER_TOKEN = "carrier-events-token"
+CUSTOMS_TOKEN = "customs-broker-token"
 
 
 @dataclass
@@ -45,6 +46,12 @@ class Story:
     tms: TmsSimulator
     portal: Receiver
     store: Store
+    tms_port: int
+    stack: contextlib.ExitStack
+
+    def start_tms(self) -> None:
+        """Bring the TMS up (a story that starts with it down)."""
+        self.stack.enter_context(serve_in_thread(self.tms.app(), port=self.tms_port))
 
     # -- Odoo --------------------------------------------------------------------------
     def odoo_call(self, model: str, method: str, *args: Any, **kwargs: Any) -> Any:
@@ -75,14 +82,16 @@ class Story:
         return int(order)
 
     # -- the carrier -------------------------------------------------------------------
-    def carrier_sends(self, *events: dict[str, Any]) -> None:
+    def carrier_sends(self, *events: dict[str, Any], token: str = CARRIER_TOKEN) -> None:
         response = httpx.post(
             f"{self.hub}/v1/events",
             content=orjson.dumps(list(events)),
-            headers={"authorization": f"bearer {CARRIER_TOKEN}",
-                     "content-type": "application/json"},
-        )  # fmt: skip
+            headers={"authorization": f"bearer {token}", "content-type": "application/json"},
+        )
         assert response.status_code == 202, response.text
+
+    def broker_sends(self, *events: dict[str, Any]) -> None:
+        self.carrier_sends(*events, token=CUSTOMS_TOKEN)
 
     # -- the hub's store ---------------------------------------------------------------
     def commands(self, kind: str, subject: str) -> list[Any]:
@@ -150,6 +159,7 @@ def story_settings(
                     "mapping": str(ROOT / "examples/partners/tms/mapping.yaml"),
                 },
                 "carrier": {"kind": "carrier", "tokens": [{"token": "env:STORY_CARRIER"}]},
+                "broker": {"kind": "customs", "tokens": [{"token": "env:STORY_BROKER"}]},
             },
             "endpoints": {
                 "odoo": {
@@ -160,7 +170,7 @@ def story_settings(
                         "database": odoo.db,
                         "api_key": "env:STORY_ODOO_KEY",
                         "linger_ms": 5,
-                    },  # fmt: skip
+                    },
                 },
                 "tms-jobs": {"url": f"{tms_url}/v1/jobs"},
                 "portal": {"url": f"{portal_url}/hooks"},
@@ -177,11 +187,12 @@ def story_settings(
                 "billing": {"post": True, "currency": "USD", **(billing or {})},
                 "timer_poll_seconds": 0.2,
             },
-        },  # fmt: skip
+        },
         env={
             "STORY_ODOO_TOKEN": ODOO_TOKEN,
             "STORY_TMS_SECRET": tms_secret,
             "STORY_CARRIER": CARRIER_TOKEN,
+            "STORY_BROKER": CUSTOMS_TOKEN,
             "STORY_ODOO_KEY": odoo.api_key,
         },
     )
@@ -192,31 +203,39 @@ def story(
     make_settings: Callable[..., Settings],
     db_url: str,
     script: TmsScript | None = None,
+    tms_up: bool = True,
     **options: Any,
 ) -> Iterator[Story]:
     tms_secret = new_secret()
     portal = Receiver()
     link = HubLink(None, "tms", key=webhook_key_of(tms_secret), backoff_seconds=0.1)
     tms = TmsSimulator(script or TmsScript(reply="json"), link)
-    with (
-        running_sim() as odoo,
-        serve_in_thread(tms.app()) as tms_url,
-        serve_in_thread(portal.app()) as portal_url,
-    ):
-        settings = story_settings(make_settings, db_url, odoo, tms_url, portal_url, tms_secret,
-                                  **options)  # fmt: skip
+    tms_port = free_port()
+    tms_url = f"http://127.0.0.1:{tms_port}"
+    with contextlib.ExitStack() as stack:
+        odoo = stack.enter_context(running_sim())
+        portal_url = stack.enter_context(serve_in_thread(portal.app()))
+        if tms_up:
+            stack.enter_context(serve_in_thread(tms.app(), port=tms_port))
+        settings = story_settings(
+            make_settings, db_url, odoo, tms_url, portal_url, tms_secret, **options
+        )
         with running_hub(settings) as hub:
             link.hub_url = hub
             hook = httpx.post(
                 f"{odoo.url}/__sim/webhooks",
-                json={"model": "sale.order", "trigger": "on_write", "trigger_fields": ["state"],
-                      "url": f"{hub}/v1/odoo/odoo/changes?token={ODOO_TOKEN}",
-                      "fields": CAPTURE_FIELDS["sale.order"]},
-            )  # fmt: skip
+                json={
+                    "model": "sale.order",
+                    "trigger": "on_write",
+                    "trigger_fields": ["state"],
+                    "url": f"{hub}/v1/odoo/odoo/changes?token={ODOO_TOKEN}",
+                    "fields": CAPTURE_FIELDS["sale.order"],
+                },
+            )
             assert hook.status_code < 300, hook.text
             store = open_store(db_url)
             try:
-                yield Story(hub, odoo, tms, portal, store)
+                yield Story(hub, odoo, tms, portal, store, tms_port, stack)
             finally:
                 store.dispose()
 
@@ -245,4 +264,20 @@ def pod(key: str, eid: str) -> dict[str, Any]:
         "subject": key,
         "time": now,
         "data": {"delivered_at": now, "signed_by": "R. Receiver"},
+    }
+
+
+def customs(key: str, state: str, eid: str, reason: str | None = None) -> dict[str, Any]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    data: dict[str, Any] = {"state": state, "occurred_at": now, "broker": "Border Brokers"}
+    if reason:
+        data["reason"] = reason
+    return {
+        "specversion": "1.0",
+        "id": eid,
+        "source": "broker",
+        "type": "intermodal.customs.updated",
+        "subject": key,
+        "time": now,
+        "data": data,
     }

@@ -375,7 +375,10 @@ class Applier:
         event_rows: list[dict[str, Any]] = []
         commands: list[dict[str, Any]] = []
         audit_entries: list[AuditEntry] = []
+        changed: dict[str, tuple[Any, datetime]] = {}  # [workflows] this message's shipments
         for row, ev, mk, item in all_events:
+            if changed and _delivery(row) != _delivery(changed[next(iter(changed))][0]):
+                self._message_applied(changed, ships, now)
             ship = ships[ev.subject]
             if (row.partner, ev.id) in seen_ids or mk in seen_meanings:
                 outcome = Outcome.DUPLICATE
@@ -383,6 +386,9 @@ class Applier:
                 seen_ids.add((row.partner, ev.id))
                 seen_meanings.add(mk)
                 outcome = self._apply_event(ship, row, ev, now, commands, audit_entries)
+                if outcome is Outcome.APPLIED and self.flows is not None:
+                    seen = changed.get(ev.subject)
+                    changed[ev.subject] = (row, max(ev.time, seen[1]) if seen else ev.time)
             ship.dirty = True
             ship.counts["events_count"] += 1
             if outcome is not Outcome.APPLIED:
@@ -412,6 +418,8 @@ class Applier:
                 }
             )
 
+        if changed:
+            self._message_applied(changed, ships, now)
         if self.flows is not None:
             for subject, trigger in fired:
                 ship = ships[subject]
@@ -523,6 +531,30 @@ class Applier:
         self.flows.react(
             ship.key, ship.state, ship.document, trigger, now, self._effects, self._convert
         )
+
+    def _message_applied(
+        self, changed: dict[str, tuple[Any, datetime]], ships: dict[str, _Shipment], now: str
+    ) -> None:
+        """[workflows] After all events of one delivery (a message, or the events of one batch
+        request, which share partner and correlation id and sit next to each other in the
+        inbox): `shipment.changed` per shipment it moved. A freight invoice's lines (or a
+        charge and its POD) arrive together; deciding on billing once per delivery bills them
+        together, not line by line."""
+        assert self.flows is not None
+        for subject, (row, at) in changed.items():
+            trigger = Trigger(
+                name="shipment.changed",
+                event_id=f"{row.receipt_id}:{subject}",
+                partner=row.partner,
+                at=at,
+                data={},
+                correlation_id=row.correlation_id,
+            )
+            ship = ships[subject]
+            self.flows.react(
+                subject, ship.state, ship.document, trigger, now, self._effects, self._convert
+            )
+        changed.clear()
 
     def _write_effects(self, conn: Connection, effects: Effects, now: str) -> None:
         """[workflows] Timers set and cancelled, cases opened and closed."""
@@ -673,6 +705,10 @@ class Applier:
                 update(shipments).where(shipments.c.key == bindparam("b_key")).values(columns),
                 updates,
             )
+
+
+def _delivery(row: Any) -> tuple[str, str]:
+    return (row.partner, row.correlation_id)
 
 
 def _rates(conn: Connection) -> Convert | None:

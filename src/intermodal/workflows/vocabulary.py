@@ -34,6 +34,9 @@ CASE_KINDS = (
 )
 DEFAULT_TEAMS = {"billing_dispute": "billing", "no_rate": "billing", "customs_hold": "customs"}
 DOCUMENT_TRIGGERS = ("shipment.upserted", "pod.received", "charge.recorded", "customs.updated")
+MESSAGE_TRIGGERS = ("shipment.changed",)
+"""Once per delivery (a message, or one batch request's events) and shipment, after all its
+events were applied."""
 TIMER_TRIGGERS = ("timer.sla",)
 TIMER_ACTIONS = ("sla", "sla_reached")
 _RANK = {m: i for i, m in enumerate(MAIN_CHAIN)}
@@ -43,7 +46,7 @@ Convert = Callable[[Decimal, str, str, datetime], Decimal | None]
 
 
 def is_trigger(name: str) -> bool:
-    if name in DOCUMENT_TRIGGERS or name in TIMER_TRIGGERS or name == "milestone.any":
+    if name in (*DOCUMENT_TRIGGERS, *MESSAGE_TRIGGERS, *TIMER_TRIGGERS, "milestone.any"):
         return True
     milestone = name.removeprefix("milestone.")
     return name.startswith("milestone.") and milestone in MilestoneType._value2member_map_
@@ -51,7 +54,13 @@ def is_trigger(name: str) -> bool:
 
 def trigger_names() -> str:
     return ", ".join(
-        [*DOCUMENT_TRIGGERS, *TIMER_TRIGGERS, "milestone.any", "milestone.<milestone>"]
+        [
+            *DOCUMENT_TRIGGERS,
+            *MESSAGE_TRIGGERS,
+            *TIMER_TRIGGERS,
+            "milestone.any",
+            "milestone.<milestone>",
+        ]
     )
 
 
@@ -256,6 +265,9 @@ def activity(ctx: Context) -> Command | None:
         milestone = ctx.trigger.data.get("milestone", "?")
         summary = f"Shipment {ctx.key}: {milestone} is late (SLA)"
         note = f"Expected {milestone} by {ctx.trigger.data.get('due', '?')}."
+    elif ctx.trigger.name == "customs.updated":
+        summary = f"Shipment {ctx.key}: held by customs"
+        note = str(ctx.trigger.data.get("reason") or "Held by customs.")
     elif ctx.trigger.name == "charge.recorded":
         amount = ctx.trigger.data["amount"]
         summary = f"Shipment {ctx.key}: freight invoice above the quote"
