@@ -308,7 +308,12 @@ def test_hostile_query_strings_and_paths_never_500(
     client = _viewer_client(hub)
     answer = client.get(path, params={name: value})
     assert answer.status_code in (200, 303, 400), (path, name, value)
-    for base in ("/tower/shipments/", "/tower/dead-letters/", "/tower/quarantine/"):
+    for base in (
+        "/tower/shipments/",
+        "/tower/dead-letters/",
+        "/tower/quarantine/",
+        "/tower/reconciliation/",
+    ):
         answer = client.get(base + quote(segment, safe=""))
         assert answer.status_code in (200, 307, 400, 404), (base, segment)
     answer = client.get("/tower/login", params={"next": value})  # logged in: sent on
@@ -347,6 +352,19 @@ def test_hostile_action_forms_never_500(hub: TowerHub) -> None:
     too_big = operator.post("/tower/dead-letters/replay", data={"ids": ["x"] * 2000, "csrf": csrf})
     assert too_big.status_code == 413
     assert hub.count(dead_letters) == before
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(cookie=st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=300))
+def test_any_cookie_value_is_either_a_session_or_a_login_redirect(
+    hub: TowerHub, cookie: str
+) -> None:
+    client = httpx.Client(base_url=hub.url, follow_redirects=False)
+    client.cookies.set("intermodal_tower", cookie, path="/tower")
+    assert client.get("/tower/").status_code == 303
+    assert client.post("/tower/dead-letters/replay", data={"all": "1"}).status_code in (401, 403)
 
 
 _clients: dict[str, httpx.Client] = {}
