@@ -4,13 +4,15 @@ commands, cases and timers are written with the state change, once, whatever the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from intermodal.config import Settings
+from intermodal.edi.x12 import parse_x12
 from intermodal.store import Store, open_store
-from intermodal.store.tables import outbox
+from intermodal.store.tables import currency_rates, outbox
 from tests.workflows.helpers import (
     Harness,
     at,
@@ -141,3 +143,109 @@ def test_without_workflows_nothing_changes(
 def _count(store: Store) -> int:
     with store.read() as conn:
         return int(conn.execute(select(func.count()).select_from(outbox)).scalar() or 0)
+
+
+def _rate(store: Store, odoo_id: int, currency: str, rate: str, day: str = "2026-11-01") -> None:
+    with store.write() as conn:
+        conn.execute(
+            currency_rates.insert().values(
+                odoo_id=odoo_id, currency=currency, company_id=0, day=day, rate=rate,
+                write_date="2026-11-01 00:00:00", synced_at="2026-11-01T00:00:00Z",
+            )
+        )  # fmt: skip
+
+
+def _billable(h: Harness, key: str, *charges: dict[str, Any], **shipment_data: Any) -> None:
+    h.send("odoo", shipment(key, **shipment_data), milestone(key, "booked", at(8)))
+    h.send("carrier", milestone(key, "delivered", at(10)))
+    h.send("carrier", pod(key, at(10)), *charges)
+
+
+def test_foreign_charges_are_converted_with_odoos_rates_or_held_without(
+    make_settings: Callable[..., Settings], db_url: str, store: Store
+) -> None:
+    h = Harness(store, flow_config(make_settings, db_url, roles={"odoo": "odoo-out"}))
+    _rate(store, 1, "USD", "1.0")
+    _rate(store, 2, "EUR", "0.9")  # 0.9 EUR per USD: 900 EUR is 1000 USD
+    _billable(h, "FX-EUR", charge("FX-EUR", "freight", "900.00", "final", at(11), currency="EUR"),
+              charge("FX-EUR", "fuel", "12.35", "final", at(11)))  # fmt: skip
+    (invoice,) = h.payloads("intermodal.odoo.invoice.create", "FX-EUR")
+    assert invoice["data"]["currency"] == "USD"
+    assert [(c["code"], c["amount"]) for c in invoice["data"]["charges"]] == [
+        ("freight", {"amount": "1000.00", "currency": "USD"}),
+        ("fuel", {"amount": "12.35", "currency": "USD"}),
+    ]
+    _billable(h, "FX-GBP", charge("FX-GBP", "freight", "800.00", "final", at(11), currency="GBP"))
+    assert h.payloads("intermodal.odoo.invoice.create", "FX-GBP") == []
+    (case,) = h.cases("FX-GBP")
+    assert (case.kind, case.team, case.status) == ("no_rate", "billing", "open")
+    assert h.flow_state("FX-GBP", "billing") == "held"
+
+
+def test_incoterm_decides_who_pays_duties(
+    make_settings: Callable[..., Settings], db_url: str, store: Store
+) -> None:
+    h = Harness(store, flow_config(make_settings, db_url, roles={"odoo": "odoo-out"}))
+    for key, incoterm in (("INCO-DDP", "DDP"), ("INCO-DAP", "DAP")):
+        _billable(
+            h, key,
+            charge(key, "freight", "1000.00", "final", at(11)),
+            charge(key, "duty", "80.00", "final", at(11), kind="duty"),
+            charge(key, "vat", "20.00", "final", at(11), kind="tax"),
+            incoterm=incoterm,
+        )  # fmt: skip
+    ddp = h.payloads("intermodal.odoo.invoice.create", "INCO-DDP")[0]["data"]["charges"]
+    dap = h.payloads("intermodal.odoo.invoice.create", "INCO-DAP")[0]["data"]["charges"]
+    assert [c["code"] for c in ddp] == ["duty", "freight", "vat"]  # the seller pays: billed
+    assert [c["code"] for c in dap] == ["freight"]  # the consignee pays duties and taxes
+
+
+def test_sla_clock_starts_next_day_after_the_cutoff(
+    make_settings: Callable[..., Settings], db_url: str, store: Store
+) -> None:
+    levels = {"standard": {"expected": {"delivered": "1d"}, "cutoff": "14:00"}}
+    settings = flow_config(
+        make_settings, db_url, service_levels=levels, default_service_level="standard"
+    )
+    h = Harness(store, settings)
+    h.send("odoo", shipment("CUT-AM"), milestone("CUT-AM", "booked", at(13, 59)))
+    h.send("odoo", shipment("CUT-PM"), milestone("CUT-PM", "booked", at(14, 1)))
+    assert h.timers("CUT-AM")[0].due_at == "2026-11-24T13:59:00.000000Z"
+    assert h.timers("CUT-PM")[0].due_at == "2026-11-25T00:00:00.000000Z"
+
+
+def test_tender_as_x12_204_with_stored_control_numbers(
+    make_settings: Callable[..., Settings], db_url: str, store: Store
+) -> None:
+    settings = make_settings(
+        {
+            "hub": {"database": db_url},
+            "endpoints": {"tms-edi": {"kind": "edi", "url": "http://127.0.0.1:9/edi",
+                                      "milestones": []}},
+            "workflows": {
+                "roles": {"tms": "tms-edi", "tms_mode": "x12"},
+                "tender_x12": {"sender_id": "INTERMODAL", "receiver_id": "TMSSIM", "scac": "TMSS"},
+            },
+        }
+    )  # fmt: skip
+    h = Harness(store, settings)
+    for key in ("X12-1", "X12-2"):
+        h.send("odoo", shipment(key), milestone(key, "booked", at(8)))
+    documents = []
+    for key in ("X12-1", "X12-2"):
+        (row,) = h.commands("intermodal.dispatch.requested", key)
+        assert row.endpoint == "tms-edi"
+        documents.append(parse_x12(bytes(row.payload)))
+    numbers = [doc.interchanges[0].control_number for doc in documents]
+    assert numbers == ["000000001", "000000002"]
+    for key, doc in zip(("X12-1", "X12-2"), documents, strict=True):
+        ((ic, _, tx),) = list(doc.transactions())
+        assert (ic.sender.strip(), ic.receiver.strip(), tx.set_id) == (
+            "INTERMODAL",
+            "TMSSIM",
+            "204",
+        )
+        b2 = next(seg for seg in tx.segments if seg.tag == "B2")
+        assert (b2.value(2), b2.value(4)) == ("TMSS", key)
+        cities = [seg.value(1) for seg in tx.segments if seg.tag == "N4"]
+        assert cities == ["CHICAGO", "BOSTON"]

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -711,19 +712,12 @@ def _delivery(row: Any) -> tuple[str, str]:
     return (row.partner, row.correlation_id)
 
 
-def _rates(conn: Connection) -> Convert | None:
-    """[workflows] Currency conversion with the rates the sync stores, read through `conn`
-    (None until `intermodal.sync.rates` exists: the billing flow then holds foreign-currency
-    invoices with a `no_rate` case)."""
-    try:
-        from intermodal.sync import rates  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    convert = getattr(rates, "convert", None)
-    if convert is None:
-        return None
+def _rates(conn: Connection) -> Convert:
+    """[workflows] Currency conversion with the Odoo rates the sync stores (`sync/rates.py`),
+    read through the deciding transaction's `conn`; None (no rate) holds the invoice."""
+    from intermodal.sync.rates import convert
 
-    def bound(amount: Any, from_currency: str, to_currency: str, on: datetime) -> Any:
+    def bound(amount: Decimal, from_currency: str, to_currency: str, on: datetime) -> Any:
         return convert(conn, amount, from_currency, to_currency, on.date())
 
     return bound

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from intermodal.canonical.model import MAIN_CHAIN, MilestoneType
@@ -300,7 +300,7 @@ def invoice(ctx: Context) -> Command | None:
             )
             if converted is None:
                 return None  # the flow's `needs_rate` transition holds the invoice instead
-            amount = converted.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+            amount = converted  # rounded to the invoice currency's minor units
         lines.append({**charge, "amount": {"amount": str(amount), "currency": billing.currency}})
     if not lines:
         return None
