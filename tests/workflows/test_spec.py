@@ -134,3 +134,19 @@ def test_cli_lists_checks_and_draws(tmp_path: Path) -> None:
     assert checked.exit_code == 1
     assert "good.yaml: flow 'demo' ok" in checked.output
     assert "bad.yaml, flow 'demo': transitions.0.to: 'c' is not a state" in checked.output
+
+
+def test_the_documented_workflows_example_is_valid() -> None:
+    """docs/configuration.md's `workflows` example and examples/intermodal.yaml's commented
+    one parse as the configuration the hub reads."""
+    from intermodal.config import WorkflowsConfig
+
+    text = (DOCS.parent / "configuration.md").read_text(encoding="utf-8")
+    block = text.split("## `workflows`", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    documented = WorkflowsConfig.model_validate(yaml.safe_load(block)["workflows"])
+    assert documented.billing.partner_tolerance_percent == {"ridgeline": 5.0}
+    assert documented.service_levels["express"].expected["picked_up"] == 4 * 3600
+    example = (DOCS.parents[1] / "examples" / "intermodal.yaml").read_text(encoding="utf-8")
+    lines = example.split("# workflows:", 1)[1].splitlines()
+    commented = "\n".join(line[2:] for line in lines if line.startswith("#"))
+    assert WorkflowsConfig.model_validate(yaml.safe_load(commented)).roles.odoo == "odoo"
