@@ -126,6 +126,7 @@ def test_x12_tender_answered_with_990_then_214s_and_210_applied_by_the_hub(
         again = httpx.post(f"{rig.tms}/edi", content=TENDER)
         assert again.json()["loads"][0]["status"] == "duplicate"
         assert len(rig.script.loads) == 2
+        assert httpx.get(f"{rig.tms}/_sim/loads").json()["failures"] == 0
 
 
 def test_rest_job_from_the_hub_with_json_statuses_faults_and_settlement(
@@ -171,6 +172,8 @@ def test_rest_job_from_the_hub_with_json_statuses_faults_and_settlement(
         assert ("in_transit", "late") in by  # reported after delivered: kept, not applied
         assert ("in_transit", "duplicate") in by  # the resent status
         assert ("exception", "late") in by or ("exception", "applied") in by
+        loads = httpx.get(f"{rig.tms}/_sim/loads").json()
+        assert loads["loads"][0]["status"] == "delivered" and loads["failures"] == 0
         located = httpx.get(f"{rig.hub}/v1/shipments/SHP-7001/timeline").json()
         assert len(located) == len(events)
         assert all(r["delivered"] for r in rig.link.log()), rig.link.log()

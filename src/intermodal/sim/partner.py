@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import secrets
 import threading
 import time
@@ -40,6 +41,7 @@ from intermodal.ingress.signatures import SignatureError, sign, verify
 from intermodal.security.secrets import Secret, resolve_secret, webhook_key
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger(__name__)
 
 MAX_BODY = 2 * 1024 * 1024
 """Bodies above this are refused with 413: a simulator holds everything in memory."""
@@ -281,11 +283,19 @@ class Background:
 
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task[None]] = set()
+        self.failures = 0
+        """Scripts that ended in an exception (logged): a test can assert there were none."""
 
     def start(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            self.failures += 1
+            log.error("simulator script failed", exc_info=error)
 
     @property
     def busy(self) -> int:

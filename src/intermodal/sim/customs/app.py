@@ -281,7 +281,13 @@ class CustomsSimulator:
             return JSONResponse({"ok": True, "released": released})
 
         async def filings(_request: Request) -> Response:
-            return JSONResponse({**self.script.snapshot(), "busy": self.background.busy})
+            return JSONResponse(
+                {
+                    **self.script.snapshot(),
+                    "busy": self.background.busy,
+                    "failures": self.background.failures,
+                }
+            )
 
         async def sent(_request: Request) -> Response:
             return JSONResponse({"sent": self.link.log()})

@@ -264,8 +264,10 @@ class TmsSimulator:
                 await load.resume.wait()
             at = self.clock.tick(load.shipment_key)
             await self.report_status(load, step, at)
-            with s.lock:
-                if step != "exception":
+            with s.lock:  # the furthest step reached, whatever order they were reported in
+                if step in STEPS and (
+                    load.status not in STEPS or STEPS.index(step) > STEPS.index(load.status)
+                ):
                     load.status = step
             if step == "in_transit" and "duplicates" in faults:
                 await self.report_status(load, step, at, again=True)
@@ -445,7 +447,13 @@ class TmsSimulator:
             return JSONResponse({"ok": True})
 
         async def loads(_request: Request) -> Response:
-            return JSONResponse({**self.script.snapshot(), "busy": self.background.busy})
+            return JSONResponse(
+                {
+                    **self.script.snapshot(),
+                    "busy": self.background.busy,
+                    "failures": self.background.failures,
+                }
+            )
 
         async def sent(_request: Request) -> Response:
             return JSONResponse({"sent": self.link.log()})

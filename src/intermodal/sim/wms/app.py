@@ -265,7 +265,13 @@ class WmsSimulator:
             return JSONResponse({"ok": True})
 
         async def orders(_request: Request) -> Response:
-            return JSONResponse({**self.script.snapshot(), "busy": self.background.busy})
+            return JSONResponse(
+                {
+                    **self.script.snapshot(),
+                    "busy": self.background.busy,
+                    "failures": self.background.failures,
+                }
+            )
 
         async def sent(_request: Request) -> Response:
             return JSONResponse({"sent": self.link.log()})
