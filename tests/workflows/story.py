@@ -147,17 +147,24 @@ def story_settings(
     tms_secret: str,
     billing: dict[str, Any] | None = None,
     delivery: dict[str, Any] | None = None,
+    tms_mode: str = "rest",
 ) -> Settings:
+    tms_partner: dict[str, Any] = {
+        "kind": "tms",
+        "webhook_secrets": ["env:STORY_TMS_SECRET"],
+        "mapping": str(ROOT / "examples/partners/tms/mapping.yaml"),
+    }
+    tms_endpoint: dict[str, Any] = {"url": f"{tms_url}/v1/jobs"}
+    if tms_mode == "x12":  # 204s to the TMS's /edi, its 990s and 214s to /v1/edi/tms
+        tms_partner["mapping"] = str(ROOT / "examples/partners/tms/mapping_x12.yaml")
+        tms_partner["edi"] = {"format": "x12", "mode": "reject"}
+        tms_endpoint = {"kind": "edi", "url": f"{tms_url}/edi", "milestones": []}
     return make_settings(
         {
             "hub": {"database": db_url},
             "partners": {
                 "odoo": {"kind": "odoo", "tokens": [{"token": "env:STORY_ODOO_TOKEN"}]},
-                "tms": {
-                    "kind": "tms",
-                    "webhook_secrets": ["env:STORY_TMS_SECRET"],
-                    "mapping": str(ROOT / "examples/partners/tms/mapping.yaml"),
-                },
+                "tms": tms_partner,
                 "carrier": {"kind": "carrier", "tokens": [{"token": "env:STORY_CARRIER"}]},
                 "broker": {"kind": "customs", "tokens": [{"token": "env:STORY_BROKER"}]},
             },
@@ -172,7 +179,7 @@ def story_settings(
                         "linger_ms": 5,
                     },
                 },
-                "tms-jobs": {"url": f"{tms_url}/v1/jobs"},
+                "tms-jobs": tms_endpoint,
                 "portal": {"url": f"{portal_url}/hooks"},
             },
             "delivery": {
@@ -183,7 +190,13 @@ def story_settings(
                 **(delivery or {}),
             },
             "workflows": {
-                "roles": {"odoo": "odoo", "tms": "tms-jobs", "notify": "portal"},
+                "roles": {
+                    "odoo": "odoo",
+                    "tms": "tms-jobs",
+                    "notify": "portal",
+                    "tms_mode": tms_mode,
+                },
+                "tender_x12": {"sender_id": "INTERMODAL", "receiver_id": "SIMT", "scac": "SIMT"},
                 "billing": {"post": True, "currency": "USD", **(billing or {})},
                 "timer_poll_seconds": 0.2,
             },

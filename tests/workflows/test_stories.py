@@ -91,6 +91,26 @@ def test_happy_path_from_order_to_posted_invoice(
         assert (job.endpoint, job.status, job.attempts) == ("tms-jobs", "delivered", 1)
 
 
+def test_happy_path_with_x12_tender_and_214_statuses(
+    make_settings: Callable[..., Settings], sqlite_url: str
+) -> None:
+    """The dispatch job is an X12 204 to the TMS's EDI endpoint; the TMS answers with a 990
+    and reports its statuses as 214s, which the hub's EDI intake maps to milestones."""
+    key = "PO-X12-1"
+    with story(make_settings, sqlite_url, script=TmsScript(reply="x12"), tms_mode="x12") as s:
+        _quote_and_deliver(s, key)
+        _settle(s, key)
+        s.wait_delivered("intermodal.odoo.invoice.create", key)
+        s.wait_quiet()
+        _assert_invoiced(s, _final_odoo(s, key), key)
+        (job,) = s.commands("intermodal.dispatch.requested", key)
+        assert bytes(job.payload).startswith(b"ISA*") and job.status == "delivered"
+        load = s.tms.script.load_of(key)
+        assert load is not None and load.channel == "x12"
+        sent = {r.kind for r in s.tms.link.reports}
+        assert {"990", "214"} <= sent
+
+
 def test_carrier_outage_delays_dispatch_and_changes_nothing_else(
     make_settings: Callable[..., Settings], sqlite_url: str
 ) -> None:
