@@ -26,6 +26,8 @@ CATEGORIES = (
     "provisional_not_finalised",
 )
 
+_MAX = Decimal(10) ** 12
+
 Converter = Callable[[Decimal, str, str, date], Decimal | None]
 """(amount, from, to, on) -> amount in `to`, or None without a rate (sync.rates.convert)."""
 
@@ -71,7 +73,8 @@ def _money(value: Any) -> tuple[Decimal, str] | None:
         amount = Decimal(str(value.get("amount")))
     except InvalidOperation:
         return None
-    return (amount, value["currency"]) if amount.is_finite() else None
+    # The canonical Money holds at most 12 integer digits; anything else was edited by hand.
+    return (amount, value["currency"]) if amount.is_finite() and abs(amount) < _MAX else None
 
 
 def document_charges(document: dict[str, Any]) -> list[tuple[str, str, Decimal, str]]:

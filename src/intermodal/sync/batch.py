@@ -16,7 +16,9 @@ become inactive here, not silently stay as it was.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -134,7 +136,7 @@ def rate_row(record: dict[str, Any], synced_at: str) -> dict[str, Any] | None:
     rate = record.get("rate")
     if currency is None or not isinstance(day, str) or isinstance(rate, bool):
         return None
-    if not isinstance(rate, int | float) or rate <= 0:
+    if not isinstance(rate, int | float) or not math.isfinite(rate) or rate <= 0:
         return None
     return {
         "odoo_id": int(record["id"]),
@@ -147,12 +149,19 @@ def rate_row(record: dict[str, Any], synced_at: str) -> dict[str, Any] | None:
     }
 
 
+def _json_text(value: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # an integer beyond 64 bits: no Odoo field holds one, but never fail
+        return json.dumps(value, default=str)
+
+
 def master_row(spec: SyncedModel, record: dict[str, Any], synced_at: str) -> dict[str, Any]:
     return {
         "kind": spec.kind,
         "odoo_id": int(record["id"]),
         "key": spec.key(record)[:256],
-        "data": orjson.dumps(spec.data(record)).decode(),
+        "data": _json_text(spec.data(record)),
         "write_date": str(record["write_date"]),
         "synced_at": synced_at,
     }
