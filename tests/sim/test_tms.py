@@ -271,3 +271,12 @@ def test_any_bytes_as_a_tender_get_an_answer_never_a_500(lone_tms: str, body: by
 def test_any_json_as_a_job_gets_an_answer_never_a_500(lone_tms: str, body: Any) -> None:
     answer = CLIENT.post(f"{lone_tms}/v1/jobs", content=orjson.dumps(body))
     assert answer.status_code in (200, 201, 422), answer.text
+
+
+def test_a_resume_sent_before_the_stall_is_not_lost() -> None:
+    script = TmsScript(reply="json", step_delay_ms=20)
+    script.apply(TmsControl(load_faults={"SHP-R": ["stall"]}))  # type: ignore[dict-item]
+    with serve_in_thread(TmsSimulator(script, HubLink(None, "tms")).app()) as tms:
+        httpx.post(f"{tms}/v1/jobs", json={"shipment_key": "SHP-R"}).raise_for_status()
+        httpx.post(f"{tms}/_sim/control", json={"resume": ["SHP-R"]}).raise_for_status()
+        wait_until(lambda: script.load_of("SHP-R").status == "delivered")  # type: ignore[union-attr]

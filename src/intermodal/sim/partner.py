@@ -191,6 +191,8 @@ class HubLink:
     timeout_seconds: float = 10.0
     reports: list[Report] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _client: httpx.AsyncClient | None = field(default=None, repr=False)
+    _client_loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
 
     async def webhook(
         self, message_id: str, payload: Any, kind: str, subject: str | None = None
@@ -233,38 +235,50 @@ class HubLink:
             report.error = "no bearer token configured for this partner"
             return report
         url = self.hub_url.rstrip("/") + path
-        async with httpx.AsyncClient(timeout=self.timeout_seconds) as client:
-            for attempt in range(1, self.attempts + 1):
-                report.attempts = attempt
-                headers = {"content-type": content_type, "x-correlation-id": report.message_id}
-                if signed and self.key is not None:
-                    timestamp = int(time.time())
-                    headers["webhook-id"] = report.message_id
-                    headers["webhook-timestamp"] = str(timestamp)
-                    headers["webhook-signature"] = sign(
-                        self.key, report.message_id, timestamp, body
-                    )
-                else:
-                    headers["authorization"] = f"Bearer {self.token}"
-                wait = self.backoff_seconds * 2 ** (attempt - 1)
+        client = self._client_for_this_loop()
+        for attempt in range(1, self.attempts + 1):
+            report.attempts = attempt
+            headers = {"content-type": content_type, "x-correlation-id": report.message_id}
+            if signed and self.key is not None:
+                timestamp = int(time.time())
+                headers["webhook-id"] = report.message_id
+                headers["webhook-timestamp"] = str(timestamp)
+                headers["webhook-signature"] = sign(self.key, report.message_id, timestamp, body)
+            else:
+                headers["authorization"] = f"Bearer {self.token}"
+            wait = self.backoff_seconds * 2 ** (attempt - 1)
+            try:
+                response = await client.post(url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                report.status, report.error = None, f"{type(exc).__name__}: {exc}"[:300]
+            else:
+                report.status = response.status_code
                 try:
-                    response = await client.post(url, content=body, headers=headers)
-                except httpx.HTTPError as exc:
-                    report.status, report.error = None, f"{type(exc).__name__}: {exc}"[:300]
-                else:
-                    report.status = response.status_code
-                    try:
-                        report.answer = response.json()
-                    except ValueError:
-                        report.answer = response.text[:300]
-                    if response.status_code < 500 and response.status_code != 429:
-                        report.error = None if report.delivered else str(report.answer)[:300]
-                        return report
-                    report.error = f"HTTP {response.status_code}"
-                    wait = max(wait, _retry_after(response.headers.get("retry-after")))
-                if attempt < self.attempts:
-                    await asyncio.sleep(min(wait, 10.0))
+                    report.answer = response.json()
+                except ValueError:
+                    report.answer = response.text[:300]
+                if response.status_code < 500 and response.status_code != 429:
+                    report.error = None if report.delivered else str(report.answer)[:300]
+                    return report
+                report.error = f"HTTP {response.status_code}"
+                wait = max(wait, _retry_after(response.headers.get("retry-after")))
+            if attempt < self.attempts:
+                await asyncio.sleep(min(wait, 10.0))
         return report
+
+    def _client_for_this_loop(self) -> httpx.AsyncClient:
+        """One client (one connection pool, one TLS context) per event loop: building a
+        client costs more than a loopback request, and a client cannot cross loops."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            self._client = httpx.AsyncClient(timeout=self.timeout_seconds)
+            self._client_loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None and self._client_loop is asyncio.get_running_loop():
+            await self._client.aclose()
+        self._client = None
 
     def log(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -285,6 +299,7 @@ class Background:
         self.tasks: set[asyncio.Task[None]] = set()
         self.failures = 0
         """Scripts that ended in an exception (logged): a test can assert there were none."""
+        self.closers: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
     def start(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -310,6 +325,8 @@ class Background:
                 task.cancel()
             if self.tasks:
                 await asyncio.gather(*self.tasks, return_exceptions=True)
+            for close in self.closers:
+                await close()
 
 
 class StepClock:

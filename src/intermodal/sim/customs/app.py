@@ -148,6 +148,7 @@ class CustomsSimulator:
         self.link = link
         self.inbound = inbound or InboundAuth()
         self.background = Background()
+        self.background.closers.append(link.aclose)
         self.clock = StepClock()
 
     def take(self, request: FilingRequest) -> tuple[Filing, bool]:

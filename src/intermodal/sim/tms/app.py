@@ -161,6 +161,8 @@ class TmsScript:
     faults: set[str] = field(default_factory=set)
     load_faults: dict[str, set[str]] = field(default_factory=dict)
     settle: Literal["none", "json", "x12"] = "none"
+    resumed: set[str] = field(default_factory=set)
+    """Shipments told to resume before they stalled: they will not stall."""
     identity: edi.Identity = field(default_factory=edi.Identity)
     loads: dict[str, Load] = field(default_factory=dict)
     acknowledgements: list[dict[str, str]] = field(default_factory=list)
@@ -215,6 +217,7 @@ class TmsSimulator:
         self.link = link
         self.inbound = inbound or InboundAuth()
         self.background = Background()
+        self.background.closers.append(link.aclose)
         self.clock = StepClock()
         self.control = edi.MemoryControlNumbers()
 
@@ -258,7 +261,12 @@ class TmsSimulator:
             with s.lock:
                 delay = s.step_delay_ms + s.step_delays_ms.get(step, 0.0)
             await _sleep(delay)
-            if step == "in_transit" and "stall" in faults and load.resume is None:
+            if (
+                step == "in_transit"
+                and "stall" in faults
+                and load.resume is None
+                and load.shipment_key not in s.resumed
+            ):
                 load.resume = asyncio.Event()
                 load.status = "stalled"
                 await load.resume.wait()
@@ -436,6 +444,8 @@ class TmsSimulator:
                 return error_response(exc)
             self.script.apply(command)
             for key in command.resume or []:
+                with self.script.lock:
+                    self.script.resumed.add(key)
                 load = self.script.load_of(key)
                 if load is not None and load.resume is not None:
                     load.resume.set()

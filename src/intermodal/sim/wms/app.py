@@ -145,6 +145,7 @@ class WmsSimulator:
         self.link = link
         self.inbound = inbound or InboundAuth()
         self.background = Background()
+        self.background.closers.append(link.aclose)
         self.clock = StepClock()
 
     def take(self, request: OrderRequest) -> tuple[Order, bool]:
