@@ -29,6 +29,7 @@ import asyncio
 import random
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -252,11 +253,12 @@ class TmsSimulator:
             load.truck = f"TRK-{s.random.randint(100, 999)}"
         faults = s.faults_for(load.shipment_key)
         plan: list[str] = list(STEPS)
-        if "exception" in faults:
-            plan.insert(plan.index("delivered"), "exception")
         if "reorder" in faults:
             i, j = plan.index("in_transit"), plan.index("delivered")
             plan[i], plan[j] = plan[j], plan[i]
+        if "exception" in faults:
+            plan.insert(plan.index("delivered"), "exception")
+        held: dict[str, datetime] = {}  # a reordered status keeps the time it happened at
         for step in plan:
             with s.lock:
                 delay = s.step_delay_ms + s.step_delays_ms.get(step, 0.0)
@@ -270,7 +272,9 @@ class TmsSimulator:
                 load.resume = asyncio.Event()
                 load.status = "stalled"
                 await load.resume.wait()
-            at = self.clock.tick(load.shipment_key)
+            if step == "delivered" and "reorder" in faults and "in_transit" not in held:
+                held["in_transit"] = self.clock.tick(load.shipment_key)
+            at = held.pop(step, None) or self.clock.tick(load.shipment_key)
             await self.report_status(load, step, at)
             with s.lock:  # the furthest step reached, whatever order they were reported in
                 if step in STEPS and (
