@@ -2,14 +2,12 @@
 
 An operator logs in, finds a shipment by its sale order, reads its timeline, replays a
 dead letter and sees it leave the list, filters exceptions; a viewer is offered no replay
-and is refused when forging one. Screenshots of each step go to test-artifacts/e2e/; with
-INTERMODAL_UPDATE_SCREENSHOTS=1 the overview and timeline are also written to docs/img/
-for the README.
+and is refused when forging one. Screenshots of each step go to test-artifacts/e2e/ (the
+README's pictures come from a demo day instead: tests/e2e/readme_screenshots.py).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +17,6 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from intermodal.store.tables import dead_letters
 from tests.e2e.conftest import ARTIFACTS, OPERATOR, VIEWER, TowerHub, tower_hub
-
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +54,8 @@ class Visit:
         )
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    def shot(self, step: str, docs_name: str | None = None) -> None:
+    def shot(self, step: str) -> None:
         self.page.screenshot(path=str(ARTIFACTS / f"{self.name}-{step}.png"), full_page=True)
-        if docs_name and os.environ.get("INTERMODAL_UPDATE_SCREENSHOTS") == "1":
-            DOCS_IMG.mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(DOCS_IMG / docs_name), full_page=True)
 
     def login(self, who: tuple[str, str]) -> None:
         self.page.goto(f"{self.hub.url}/tower/")
@@ -89,7 +82,7 @@ def test_operator_finds_a_shipment_and_reads_its_timeline(
     visit.login(OPERATOR)
     expect(page.get_by_role("heading", name=re.compile("Overview"))).to_be_visible()
     expect(page.locator("#quarantine-count")).to_have_text("1")
-    visit.shot("overview", "tower-overview.png")
+    visit.shot("overview")
 
     visit.nav("Shipments")
     page.get_by_role("searchbox").fill("S01001")
@@ -110,7 +103,7 @@ def test_operator_finds_a_shipment_and_reads_its_timeline(
     expect(page.get_by_role("link", name=re.compile("S01001"))).to_have_attribute(
         "href", re.compile(r"/web#model=sale\.order&id=17")
     )
-    visit.shot("timeline", "tower-timeline.png")
+    visit.shot("timeline")
     visit.close()
 
 

@@ -244,6 +244,7 @@ def test_search_by_key_reference_and_tracking_number(hub: TowerHub) -> None:
         assert f'data-outcome="{outcome}"' in timeline
     # The sale order and the Odoo-sourced event link to the records in Odoo.
     assert "http://127.0.0.1:8069/web#model=sale.order&amp;id=17" in timeline
+    assert "milestone notification" in timeline  # the commands sent, in the model's words
     assert viewer.get("/tower/shipments/NOPE-1").status_code == 404
 
 

@@ -95,6 +95,7 @@ def _templates() -> Environment:
     )
     env.filters["pretty_json"] = _pretty_json
     env.filters["urlq"] = lambda value: quote(str(value), safe="")
+    env.filters["command_label"] = views.command_label
     return env
 
 

@@ -305,6 +305,7 @@ def shipment_story(store: Store, settings: Settings, key: str) -> dict[str, Any]
                 outbox.c.last_error,
                 outbox.c.created_at,
                 outbox.c.delivered_at,
+                outbox.c.payload,
             )
             .where(outbox.c.subject == key)
             .order_by(outbox.c.seq)
@@ -370,7 +371,10 @@ def shipment_story(store: Store, settings: Settings, key: str) -> dict[str, Any]
         "created_at": row.created_at,
         "updated_at": row.updated_at,
         "timeline": timeline,
-        "commands": [dict(c._mapping) for c in command_rows],
+        "commands": [
+            {**{k: v for k, v in c._mapping.items() if k != "payload"}, "what": _what(c)}
+            for c in command_rows
+        ],
         "dead_letters": [
             {
                 "command_id": d.command_id,
@@ -384,6 +388,24 @@ def shipment_story(store: Store, settings: Settings, key: str) -> dict[str, Any]
         ],
         "cases": [_case(c, now) for c in case_rows],
     }
+
+
+def command_label(kind: str) -> str:
+    """A command's kind in the canonical vocabulary: milestone notifications are written
+    with kind `webhook`; workflow commands carry their CloudEvent type."""
+    if kind == "webhook":
+        return "milestone notification"
+    return kind.removeprefix("intermodal.")
+
+
+def _what(command: Any) -> str:
+    """What a command says: its kind, and for a milestone notification which milestone."""
+    label = command_label(command.kind)
+    payload = _json(bytes(command.payload)[:65_536]) if command.payload else {}
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if isinstance(data, dict) and isinstance(data.get("milestone"), str):
+        return f"{label}: {data['milestone']}"
+    return label
 
 
 def _detail(data: Any) -> str:
