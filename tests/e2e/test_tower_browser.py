@@ -104,6 +104,8 @@ def test_operator_finds_a_shipment_and_reads_its_timeline(
         "href", re.compile(r"/web#model=sale\.order&id=17")
     )
     visit.shot("timeline")
+    # htmx keeps no copy of the pages (payloads, the CSRF token) in the browser's storage.
+    assert page.evaluate("() => [sessionStorage.length, localStorage.length]") == [0, 0]
     visit.close()
 
 
