@@ -205,6 +205,21 @@ def test_bad_orders_and_filings_name_the_field(lone_sims: tuple[str, str]) -> No
     control = httpx.post(f"{broker}/_sim/control", json={"hold_rate": 2})
     assert control.status_code == 422 and "hold_rate" in control.json()["error"]["message"]
     assert httpx.get(f"{wms}/v1/orders/nope").status_code == 404
+    first = {"order_id": "O-C", "shipment_key": "S-1", "lines": [{"sku": "A", "qty": 1}]}
+    assert httpx.post(f"{wms}/v1/orders", json=first).status_code == 201
+    reused = httpx.post(f"{wms}/v1/orders", json={**first, "shipment_key": "S-2"})
+    assert reused.status_code == 409 and "S-1" in reused.json()["error"]["message"]
+    mine = {"shipment_key": "S-10", "filing_id": "F000002"}
+    assert httpx.post(f"{broker}/v1/filings", json=mine).status_code == 201
+    assert httpx.post(f"{broker}/v1/filings", json={"shipment_key": "S-11"}).status_code == 201
+    clash = httpx.post(
+        f"{broker}/v1/filings", json={"shipment_key": "S-12", "filing_id": "F000002"}
+    )
+    assert clash.status_code == 409
+    filings = httpx.get(f"{broker}/_sim/filings").json()["filings"]
+    ids = {f["shipment_key"]: f["filing_id"] for f in filings}
+    assert ids["S-10"] == "F000002" and ids["S-11"] != "F000002" and "S-12" not in ids
+    assert len({f["filing_id"] for f in filings}) == len(filings)
 
 
 @settings(
@@ -217,7 +232,7 @@ def test_any_body_to_the_wms_and_the_broker_gets_an_answer_never_a_500(
     for base, path in ((lone_sims[0], "/v1/orders"), (lone_sims[1], "/v1/filings")):
         for content in (orjson.dumps(body), raw):
             answer = CLIENT.post(base + path, content=content)
-            assert answer.status_code in (200, 201, 400, 422), answer.text
+            assert answer.status_code in (200, 201, 400, 409, 422), answer.text
             if answer.status_code >= 400:
                 assert answer.json()["error"]["message"]
         control = CLIENT.post(base + "/_sim/control", content=orjson.dumps(body))

@@ -152,14 +152,26 @@ class CustomsSimulator:
         self.clock = StepClock()
 
     def take(self, request: FilingRequest) -> tuple[Filing, bool]:
+        """The shipment's filing: new (True) or the one filed before (False); a filing id
+        already used for another shipment is a 409."""
         s = self.script
         with s.lock:
             for filing in s.filings.values():
                 if filing.shipment_key == request.shipment_key:
                     return filing, False
+            if request.filing_id is not None and request.filing_id in s.filings:
+                other = s.filings[request.filing_id].shipment_key
+                raise BadRequest(
+                    409,
+                    "conflict",
+                    f"filing_id {request.filing_id!r} belongs to shipment {other!r}",
+                )
             number = len(s.filings) + 1
+            generated = f"F{number:06d}"
+            while generated in s.filings:  # a sender's own id took the number
+                generated += "X"
             filing = Filing(
-                request.filing_id or f"F{number:06d}",
+                request.filing_id or generated,
                 f"{s.filer_code}-{s.random.randint(1_000_000, 9_999_999)}-{number}",
                 request.shipment_key,
             )
@@ -258,10 +270,9 @@ class CustomsSimulator:
                     value = {"shipment_key": shipment_key_of(value) or ""}
                 if not isinstance(value, dict):
                     raise BadRequest(422, "invalid", "body: a filing object is required")
-                filing_request = validate(FilingRequest, value)
+                filing, new = self.take(validate(FilingRequest, value))
             except BadRequest as exc:
                 return error_response(exc)
-            filing, new = self.take(filing_request)
             return JSONResponse({**filing.to_json(), "duplicate": not new}, 201 if new else 200)
 
         async def control(request: Request) -> Response:

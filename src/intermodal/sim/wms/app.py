@@ -149,8 +149,16 @@ class WmsSimulator:
         self.clock = StepClock()
 
     def take(self, request: OrderRequest) -> tuple[Order, bool]:
+        """The order: new (True), or as it stands when its id came before (False); the same
+        id for another shipment is a 409."""
         with self.script.lock:
             existing = self.script.orders.get(request.order_id)
+            if existing is not None and existing.shipment_key != request.shipment_key:
+                raise BadRequest(
+                    409,
+                    "conflict",
+                    f"order_id {request.order_id!r} belongs to shipment {existing.shipment_key!r}",
+                )
             if existing is not None:
                 return existing, False
             order = Order(
@@ -237,10 +245,9 @@ class WmsSimulator:
                     value = _from_cloudevent(value)
                 if not isinstance(value, dict):
                     raise BadRequest(422, "invalid", "body: an order object is required")
-                order_request = validate(OrderRequest, value)
+                order, new = self.take(validate(OrderRequest, value))
             except BadRequest as exc:
                 return error_response(exc)
-            order, new = self.take(order_request)
             return JSONResponse({**order.to_json(), "duplicate": not new}, 201 if new else 200)
 
         async def get_order(request: Request) -> Response:
