@@ -225,6 +225,14 @@ def test_every_category_s_rows_and_figures(situation: Situation) -> None:
         {"shipment": "S5", "code": "FRT", "delivered_at": (NOW - timedelta(days=10)).isoformat(),
          "age_days": 10, "amount": "80.00", "currency": "EUR"},
     ]  # fmt: skip
+    # S2's freight and fuel lines share one time: both applied (neither taken for a duplicate).
+    with situation.store.read() as conn:
+        outcomes = conn.execute(
+            select(events.c.outcome).where(
+                events.c.subject == "S2", events.c.type == "intermodal.charge.recorded"
+            )
+        ).scalars()
+        assert sorted(outcomes) == ["applied", "applied"]
     assert run.report.figures == {
         "delivered_not_invoiced": {"count": 2, "value": "220.00", "currency": "EUR",
                                    "unconverted": 0},

@@ -22,6 +22,7 @@ from intermodal.store import Store, open_store
 from intermodal.store.tables import currency_rates, master_data
 from intermodal.sync.batch import MODELS, MasterDataSync
 from intermodal.sync.rates import convert
+from intermodal.sync.storage import find_master_data
 from tests.connectors.odoo.helpers import endpoint
 
 # JSON-2 is spoken to an Odoo 19 server, JSON-RPC to an Odoo 18 one.
@@ -91,6 +92,10 @@ async def test_a_pass_copies_every_kind_of_master_data(client: OdooClient, store
     assert _rows(store, "currency")["CHF"]["active"] is False
     assert _rows(store, "company")["Intermodal Demo Freight"]["currency"] == "USD"
     assert len(_rows(store, "product")) == read["product.product"] >= 7
+    with store.read() as conn:
+        azure = find_master_data(conn, "partner", "AZ-001")
+        assert azure is not None and azure["name"] == "Azure Interior" and azure["odoo_id"] > 0
+        assert find_master_data(conn, "partner", "NOPE") is None
 
     # The rates convert as Odoo does: units per USD (the company currency), latest on or before.
     with store.read() as conn:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table
+import orjson
+from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from intermodal.store.tables import currency_rates, master_data
@@ -35,3 +36,18 @@ def store_rates(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Rows of `currency_rates` (odoo_id, currency, company_id, day, rate, write_date,
     synced_at)."""
     _upsert(conn, currency_rates, ("odoo_id",), rows)
+
+
+def find_master_data(conn: Connection, kind: str, key: str) -> dict[str, Any] | None:
+    """A synced record by its business key (e.g. `partner`, `AZ-001`), with its Odoo id; the
+    lowest id wins when Odoo holds two records with the same key."""
+    row = conn.execute(
+        select(master_data.c.odoo_id, master_data.c.data)
+        .where(master_data.c.kind == kind, master_data.c.key == key)
+        .order_by(master_data.c.odoo_id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    data: dict[str, Any] = orjson.loads(row.data)
+    return {**data, "odoo_id": int(row.odoo_id)}
