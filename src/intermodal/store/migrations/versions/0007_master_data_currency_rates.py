@@ -13,9 +13,19 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-# 0006 is written in parallel by the workflows (flows) change; until it lands this
-# migration follows 0005 so that the chain keeps a single head either way.
-down_revision = "0006" if any(Path(__file__).parent.glob("0006_*.py")) else "0005"
+
+
+def _after() -> str:
+    """0006 was reserved for the workflows change, written in parallel; none had landed when
+    this was written. Follow it if it appears as planned (after 0005), else follow 0005, so
+    the chain keeps a single head and no cycle either way."""
+    for path in Path(__file__).parent.glob("0006_*.py"):
+        if 'down_revision = "0005"' in path.read_text(encoding="utf-8"):
+            return "0006"
+    return "0005"
+
+
+down_revision = _after()
 branch_labels = None
 depends_on = None
 
