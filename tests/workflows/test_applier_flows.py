@@ -3,10 +3,13 @@ commands, cases and timers are written with the state change, once, whatever the
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from intermodal.config import Settings
@@ -17,6 +20,7 @@ from tests.workflows.helpers import (
     Harness,
     at,
     charge,
+    customs,
     flow_config,
     milestone,
     pod,
@@ -249,3 +253,61 @@ def test_tender_as_x12_204_with_stored_control_numbers(
         assert (b2.value(2), b2.value(4)) == ("TMSS", key)
         cities = [seg.value(1) for seg in tx.segments if seg.tag == "N4"]
         assert cities == ["CHICAGO", "BOSTON"]
+
+
+@st.composite
+def _deliveries(draw: st.DrawFn) -> list[int]:
+    """An order of the shipment's 7 deliveries, some sent twice."""
+    order = draw(st.permutations(range(7)))
+    again = draw(st.lists(st.integers(0, 6), max_size=4))
+    return [*order, *again]
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(_deliveries())
+def test_any_order_with_duplicates_invoices_once_with_the_same_lines(
+    make_settings: Callable[..., Settings], sqlite_url: str, deliveries: list[int]
+) -> None:
+    settings_ = flow_config(make_settings, sqlite_url, roles={"odoo": "odoo-out"})
+    store = open_store(sqlite_url)
+    store.migrate()
+    try:
+        h = Harness(store, settings_)
+        key = f"PERM-{uuid.uuid4().hex[:12]}"
+        events = [
+            shipment(key),
+            milestone(key, "booked", at(8)),
+            milestone(key, "picked_up", at(9)),
+            milestone(key, "delivered", at(12)),
+            pod(key, at(12)),
+            charge(key, "freight", "1000.00", "provisional", at(8)),
+        ]
+        # The carrier's freight invoice is one document: its lines arrive together.
+        invoice_lines = [
+            charge(key, "freight", "1015.00", "final", at(13)),
+            charge(key, "fuel", "120.00", "final", at(13)),
+        ]
+        for index in deliveries:
+            sent = invoice_lines if index == 6 else [events[index]]
+            h.send("carrier" if index else "odoo", *sent)
+        (invoice,) = h.payloads("intermodal.odoo.invoice.create", key)
+        lines = [(c["code"], c["amount"]["amount"]) for c in invoice["data"]["charges"]]
+        assert lines == [("freight", "1015.00"), ("fuel", "120.00")]
+        assert h.flow_state(key, "billing") == "invoiced"
+        assert h.cases(key) == []
+    finally:
+        store.dispose()
+
+
+def test_customs_release_in_the_second_of_its_hold_clears_it(
+    make_settings: Callable[..., Settings], db_url: str, store: Store
+) -> None:
+    h = Harness(store, flow_config(make_settings, db_url))
+    for key, order in (("CUS-1", ("hold", "released")), ("CUS-2", ("released", "hold"))):
+        h.send("odoo", shipment(key), milestone(key, "booked", at(8)))
+        for state in order:
+            h.send("broker", customs(key, state, at(9), reason="x"))
+        assert h.document(key)["customs"]["data"]["state"] == "released"
+        assert [c.status for c in h.cases(key)] == (["closed"] if key == "CUS-1" else [])
+        assert h.flow_state(key, "customs") == ("released" if key == "CUS-1" else "clear")

@@ -84,6 +84,8 @@ def meaning_key(partner: str, event: CanonicalEvent) -> str:
     milestone = event.data.milestone.value if isinstance(event, ShipmentMilestone) else ""
     if isinstance(event, ChargeRecorded):
         milestone = f"{event.data.code}:{event.data.status.value}"
+    elif isinstance(event, CustomsUpdated):  # [workflows] a hold and its release, one second
+        milestone = event.data.state.value
     return stable_id("mk", partner, event.type.value, event.subject, iso(event.time), milestone)
 
 
@@ -167,10 +169,26 @@ def _merge_document(doc: dict[str, Any], event: CanonicalEvent) -> Outcome:
     else:
         return Outcome.LATE
     current = holder.get(slot)
-    if current is not None and current["at"] >= at:
+    if current is not None and current["at"] >= at and not _customs_moves_on(current, at, data):
         return Outcome.LATE
     holder[slot] = {"at": at, "data": data}
     return Outcome.APPLIED
+
+
+_CUSTOMS_ORDER = {"not_required": 0, "pending": 1, "hold": 2, "released": 3}
+
+
+def _customs_moves_on(current: dict[str, Any], at: str, data: dict[str, Any]) -> bool:
+    """[workflows] A customs status stamped the same second as the stored one replaces it when
+    it comes later in the process (a release in the second of its hold): the broker's clock
+    alone cannot order them, and a hold that outlives its release would block billing."""
+    state = data.get("state")
+    return (
+        current["at"] == at
+        and state in _CUSTOMS_ORDER
+        and "occurred_at" in data
+        and _CUSTOMS_ORDER[state] > _CUSTOMS_ORDER.get(current["data"].get("state", ""), 99)
+    )
 
 
 class Applier:

@@ -179,6 +179,9 @@ CONDITIONS: dict[str, Callable[[Context], bool]] = {
     "customs_required": _customs_required,
     "customs_held": lambda c: _customs_state(c) == "hold",
     "customs_clear": lambda c: not _customs_required(c) or _customs_state(c) == "released",
+    "customer_known": lambda c: any(
+        p["role"] in ("customer", "bill_to") for p in c.shipment.get("parties", [])
+    ),
     "charges_final": lambda c: (
         bool(_charges(c)) and all(ch["status"] == "final" for ch in _charges(c))
     ),
