@@ -173,3 +173,22 @@ def test_viewer_cannot_replay(browser: Browser, browser_hub: TowerHub) -> None:
     assert answer.status == 403
     assert browser_hub.count(dead_letters) == before
     visit.close()
+
+
+def test_an_expired_session_sends_the_refreshing_overview_to_the_login_page(
+    browser: Browser, browser_hub: TowerHub
+) -> None:
+    visit = Visit(browser, browser_hub, "expired")
+    page = visit.page
+    visit.login(VIEWER)
+    expect(page.locator("#overview")).to_be_visible()
+    visit.context.clear_cookies()  # the session ends (expired, or the hub's key changed)
+    # What the overview's timer does every 15 s, now:
+    page.evaluate(
+        "() => htmx.ajax('GET', '/tower/', {source: '#overview', target: '#overview',"
+        " select: '#overview', swap: 'outerHTML'})"
+    )
+    expect(page).to_have_url(re.compile(r"/tower/login\?next="))
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    visit.problems = [p for p in visit.problems if "401" not in p]  # the swap's own answer
+    visit.close()

@@ -49,6 +49,9 @@ def test_every_page_needs_a_login_and_renders_for_a_viewer(hub: TowerHub) -> Non
         answer = anonymous.get(path)
         assert answer.status_code == 303, path
         assert answer.headers["location"].startswith("/tower/login?next=")
+        swap = anonymous.get(path, headers={"hx-request": "true"})
+        assert swap.status_code == 401
+        assert swap.headers["hx-redirect"] == answer.headers["location"]
     viewer = hub.login(VIEWER)
     for path in PAGES:
         answer = viewer.get(path)

@@ -187,9 +187,12 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
             operator = auth.operator(session) if session is not None else None
             if session is None or operator is None:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                return RedirectResponse(
-                    f"{PREFIX}/login?{urlencode({'next': target})}", status_code=303
-                )
+                login_url = f"{PREFIX}/login?{urlencode({'next': target})}"
+                if "hx-request" in request.headers:
+                    # An htmx swap (the overview's refresh) would put the login form inside
+                    # the page: have htmx load the login page as a whole instead.
+                    return Response(status_code=401, headers={"HX-Redirect": login_url})
+                return RedirectResponse(login_url, status_code=303)
             if _has_nul(request):
                 return error(
                     request, 400, "a NUL character cannot match anything", operator, session
