@@ -20,7 +20,7 @@ from intermodal.testing import free_port
 def test_demo_plays_a_short_day_and_exits_zero(tmp_path: Path) -> None:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "intermodal", "demo", "--for", "15", "--orders", "12",
+        [sys.executable, "-m", "intermodal", "demo", "--for", "20", "--orders", "12",
          "--folder", str(tmp_path / "demo"), "--port", str(port), "--odoo-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -47,8 +47,17 @@ def test_demo_plays_a_short_day_and_exits_zero(tmp_path: Path) -> None:
         assert match, f"no '{name}' in the summary:\n{output}"
         return match.group(1)
 
+    # The seeded script (demo/day.py plan_day) for 12 orders: DEMO-0003 stalls, DEMO-0006
+    # is cross-border and held by customs, DEMO-0008 is invoiced 7% and more above its
+    # quote (a dispute holds its invoice); nothing is declined.
     assert figure("orders entered in Odoo") == "12"
+    assert figure("tenders to the TMS") == "accept 12"
     assert figure("shipments delivered") == "12"
+    assert figure("invoices created in Odoo").startswith("11 (")
+    kinds = figure("by kind (opened/closed)")
+    assert "customs_hold 1/1" in kinds and "billing_dispute 1/0" in kinds, kinds
     assert figure("dead letters") == "0"
+    assert figure("quarantined messages") == "0"
     assert figure("still pending (inbox / outbox)") == "0 / 0"
+    assert figure("customer notifications").endswith("(0 refused)")
     assert "Traceback" not in output

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from intermodal.demo.day import Day, DayPlan
+from intermodal.demo.day import Day, DayPlan, plan_day
 from intermodal.demo.summary import drain, summarise
 from intermodal.demo.world import running_world
 from intermodal.store import open_store
@@ -40,11 +40,22 @@ def demo(
     """Play a day of freight: Odoo, carriers, customs and the hub, all on this machine."""
     console = Console()
     plan = DayPlan(orders=orders, seconds=for_seconds or 240.0, seed=seed)
-    with running_world(folder.resolve(), hub_port=port, odoo_port=odoo_port) as world:
+    script = plan_day(plan)
+    with running_world(
+        folder.resolve(),
+        plan.seconds,
+        script.tms,
+        script.customs,
+        hub_port=port,
+        odoo_port=odoo_port,
+    ) as world:
         console.print(f"[bold]intermodal demo[/bold]: {orders} orders over {plan.seconds:.0f} s")
         console.print(f"  hub            {world.hub_url}  (API docs: {world.hub_url}/docs)")
         console.print(f"  metrics        {world.hub_url}/metrics")
-        console.print(f"  control tower  {world.hub_url}/tower/")
+        console.print(
+            f"  control tower  {world.hub_url}/tower/  (login demo / "
+            f"{world.secret('DEMO_TOWER_PASSWORD')})"
+        )
         console.print(
             f"  Odoo test      {world.odoo.url}  (database '{world.odoo.db}', login admin / admin)"
         )
@@ -58,12 +69,12 @@ def demo(
             transient=False,
         ) as progress:
             task = progress.add_task("orders entered", total=orders)
-            day = Day(world, plan, lambda _what, n: progress.update(task, completed=n))
+            day = Day(world, plan, script, lambda _what, n: progress.update(task, completed=n))
             tally = asyncio.run(day.play())
         store = open_store(world.settings.hub.database)
         try:
             console.print("day played; waiting for the hub to finish its work ...")
-            drain(store, timeout=max(30.0, plan.seconds / 4))
+            drain(store, timeout=max(30.0, plan.seconds / 3))
             summary = summarise(world, store, tally)
         finally:
             store.dispose()
