@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import orjson
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -26,7 +27,7 @@ from starlette.responses import Response
 from intermodal.config import ConfigError, TowerSettings, load_config
 from intermodal.dashboard.auth import TowerAuth, new_session
 from intermodal.security.secrets import Secret
-from intermodal.store.tables import audit, cases, dead_letters, inbox
+from intermodal.store.tables import audit, cases, dead_letters, inbox, shipments
 from intermodal.testing import free_port, running_hub, wait_until
 from tests.e2e.conftest import HOSTILE, OPERATOR, VIEWER, TowerHub, csrf_of
 
@@ -535,3 +536,28 @@ def test_overview_polls_share_a_reading_and_a_page_view_is_fresh(hub: TowerHub) 
     time.sleep(1.1)
     assert as_of(poll) == first  # within the 5 s the polls share
     assert as_of() != first  # an operator opening the page gets it fresh
+
+
+def test_a_shipments_flow_states_are_shown(hub: TowerHub) -> None:
+    """The workflows keep each flow's state in the shipment document (`flows`)."""
+    with hub.store.write() as conn:
+        document = orjson.loads(
+            conn.execute(
+                select(shipments.c.document).where(shipments.c.key == "SHP-1003")
+            ).scalar_one()
+        )
+        document["flows"] = {
+            "customs": {
+                "state": "held",
+                "last": {"transition": "hold", "at": "2026-11-29T11:00:00Z"},
+            },
+            "billing": {"state": HOSTILE},
+        }
+        conn.execute(
+            shipments.update()
+            .where(shipments.c.key == "SHP-1003")
+            .values(document=orjson.dumps(document).decode())
+        )
+    text = hub.login(VIEWER).get("/tower/shipments/SHP-1003").text
+    assert "<dt>flow customs</dt>" in text and "held <small>(hold, 2026-11-29 11:00:00)" in text
+    assert "<script>alert" not in text
