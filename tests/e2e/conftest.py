@@ -262,7 +262,7 @@ def _case(
         "status": "open",
         "reason": reason,
         "opened_at": iso(now - timedelta(minutes=minutes)),
-        "detail": "{}",
+        "detail": orjson.dumps({"opened_by": "scenario", "note": reason}).decode(),
     }
 
 
