@@ -36,6 +36,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from intermodal.ingress.signatures import SignatureError, sign, verify
 from intermodal.security.secrets import Secret, resolve_secret, webhook_key
@@ -327,6 +328,26 @@ class Background:
                 await asyncio.gather(*self.tasks, return_exceptions=True)
             for close in self.closers:
                 await close()
+
+
+def inspection_routes(
+    name: str, snapshot: Callable[[], dict[str, Any]], background: Background, link: HubLink
+) -> list[Route]:
+    """`GET /_sim/<name>` (the simulator's ledger, with its busy and failed scripts) and
+    `GET /_sim/sent` (every report and the hub's answer): what every simulator shows."""
+
+    async def ledger(_request: Request) -> Response:
+        return JSONResponse(
+            {**snapshot(), "busy": background.busy, "failures": background.failures}
+        )
+
+    async def sent(_request: Request) -> Response:
+        return JSONResponse({"sent": link.log()})
+
+    return [
+        Route(f"/_sim/{name}", ledger, methods=["GET"]),
+        Route("/_sim/sent", sent, methods=["GET"]),
+    ]
 
 
 class StepClock:

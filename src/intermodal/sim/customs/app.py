@@ -44,6 +44,7 @@ from intermodal.sim.partner import (
     StepClock,
     decode_json,
     error_response,
+    inspection_routes,
     is_cloudevent,
     iso_z,
     read_body,
@@ -292,24 +293,11 @@ class CustomsSimulator:
                         released.append(key)
             return JSONResponse({"ok": True, "released": released})
 
-        async def filings(_request: Request) -> Response:
-            return JSONResponse(
-                {
-                    **self.script.snapshot(),
-                    "busy": self.background.busy,
-                    "failures": self.background.failures,
-                }
-            )
-
-        async def sent(_request: Request) -> Response:
-            return JSONResponse({"sent": self.link.log()})
-
         return Starlette(
             routes=[
                 Route("/v1/filings", create, methods=["POST"]),
                 Route("/_sim/control", control, methods=["POST"]),
-                Route("/_sim/filings", filings, methods=["GET"]),
-                Route("/_sim/sent", sent, methods=["GET"]),
+                *inspection_routes("filings", self.script.snapshot, self.background, self.link),
             ],
             lifespan=self.background.lifespan,
         )

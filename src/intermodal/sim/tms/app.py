@@ -47,6 +47,7 @@ from intermodal.sim.partner import (
     StepClock,
     decode_json,
     error_response,
+    inspection_routes,
     is_cloudevent,
     iso_z,
     read_body,
@@ -460,26 +461,13 @@ class TmsSimulator:
                     self.background.start(self.settle(load, how))
             return JSONResponse({"ok": True})
 
-        async def loads(_request: Request) -> Response:
-            return JSONResponse(
-                {
-                    **self.script.snapshot(),
-                    "busy": self.background.busy,
-                    "failures": self.background.failures,
-                }
-            )
-
-        async def sent(_request: Request) -> Response:
-            return JSONResponse({"sent": self.link.log()})
-
         return Starlette(
             routes=[
                 Route("/edi", tender_x12, methods=["POST"]),
                 Route("/v1/jobs", create_job, methods=["POST"]),
                 Route("/v1/jobs/{load_id}", get_job, methods=["GET"]),
                 Route("/_sim/control", control, methods=["POST"]),
-                Route("/_sim/loads", loads, methods=["GET"]),
-                Route("/_sim/sent", sent, methods=["GET"]),
+                *inspection_routes("loads", self.script.snapshot, self.background, self.link),
             ],
             lifespan=self.background.lifespan,
         )

@@ -43,6 +43,7 @@ from intermodal.sim.partner import (
     StepClock,
     decode_json,
     error_response,
+    inspection_routes,
     is_cloudevent,
     iso_z,
     read_body,
@@ -272,25 +273,12 @@ class WmsSimulator:
                     order.release.set()
             return JSONResponse({"ok": True})
 
-        async def orders(_request: Request) -> Response:
-            return JSONResponse(
-                {
-                    **self.script.snapshot(),
-                    "busy": self.background.busy,
-                    "failures": self.background.failures,
-                }
-            )
-
-        async def sent(_request: Request) -> Response:
-            return JSONResponse({"sent": self.link.log()})
-
         return Starlette(
             routes=[
                 Route("/v1/orders", create, methods=["POST"]),
                 Route("/v1/orders/{order_id}", get_order, methods=["GET"]),
                 Route("/_sim/control", control, methods=["POST"]),
-                Route("/_sim/orders", orders, methods=["GET"]),
-                Route("/_sim/sent", sent, methods=["GET"]),
+                *inspection_routes("orders", self.script.snapshot, self.background, self.link),
             ],
             lifespan=self.background.lifespan,
         )
