@@ -150,3 +150,31 @@ def test_the_documented_workflows_example_is_valid() -> None:
     lines = example.split("# workflows:", 1)[1].splitlines()
     commented = "\n".join(line[2:] for line in lines if line.startswith("#"))
     assert WorkflowsConfig.model_validate(yaml.safe_load(commented)).roles.odoo == "odoo"
+
+
+def test_a_broken_flow_file_stops_the_hub_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`intermodal serve` loads the configuration first: a flow file that does not check
+    is a configuration problem naming the file, the flow and the field."""
+    import intermodal.workflows.spec as spec
+
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "billing.yaml").write_text(GOOD.replace("when: [pod", "when: [paid"), "utf-8")
+    monkeypatch.setattr(spec, "FLOWS_FOLDER", flows)
+    spec.load_flows.cache_clear()
+    try:
+        config = tmp_path / "hub.yaml"
+        config.write_text(yaml.safe_dump({"workflows": {}}), encoding="utf-8")
+        with pytest.raises(ConfigError) as err:
+            load_config(config)
+        (problem,) = err.value.problems
+        assert problem.startswith(
+            "workflows: billing.yaml, flow 'demo': transitions.0.when: Value error, unknown"
+            " condition 'paid'"
+        )
+        served = CliRunner().invoke(app, ["serve", "--config", str(config)])
+        assert served.exit_code != 0 and "unknown condition 'paid'" in served.output
+    finally:
+        spec.load_flows.cache_clear()
