@@ -330,6 +330,18 @@ class Background:
                 await close()
 
 
+class PartnerSimulator:
+    """What every simulator that reports to the hub holds: the link it reports through,
+    the check of what the hub sends it, its background scripts and its clock."""
+
+    def __init__(self, link: HubLink, inbound: InboundAuth | None = None) -> None:
+        self.link = link
+        self.inbound = inbound or InboundAuth()
+        self.background = Background()
+        self.background.closers.append(link.aclose)
+        self.clock = StepClock()
+
+
 def inspection_routes(
     name: str, snapshot: Callable[[], dict[str, Any]], background: Background, link: HubLink
 ) -> list[Route]:

@@ -37,11 +37,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from intermodal.sim.partner import (
-    Background,
     BadRequest,
     HubLink,
     InboundAuth,
-    StepClock,
+    PartnerSimulator,
     decode_json,
     error_response,
     inspection_routes,
@@ -143,14 +142,10 @@ class CustomsScript:
             return {"filings": [f.to_json() for f in self.filings.values()]}
 
 
-class CustomsSimulator:
+class CustomsSimulator(PartnerSimulator):
     def __init__(self, script: CustomsScript, link: HubLink, inbound: InboundAuth | None = None):
+        super().__init__(link, inbound)
         self.script = script
-        self.link = link
-        self.inbound = inbound or InboundAuth()
-        self.background = Background()
-        self.background.closers.append(link.aclose)
-        self.clock = StepClock()
 
     def take(self, request: FilingRequest) -> tuple[Filing, bool]:
         """The shipment's filing: new (True) or the one filed before (False); a filing id

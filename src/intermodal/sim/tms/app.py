@@ -40,11 +40,10 @@ from starlette.routing import Route
 
 from intermodal.edi.errors import EdiError, EdiSyntaxError
 from intermodal.sim.partner import (
-    Background,
     BadRequest,
     HubLink,
     InboundAuth,
-    StepClock,
+    PartnerSimulator,
     decode_json,
     error_response,
     inspection_routes,
@@ -211,16 +210,12 @@ class TmsScript:
             }
 
 
-class TmsSimulator:
+class TmsSimulator(PartnerSimulator):
     """The TMS's behaviour over its script, reporting through `link`."""
 
     def __init__(self, script: TmsScript, link: HubLink, inbound: InboundAuth | None = None):
+        super().__init__(link, inbound)
         self.script = script
-        self.link = link
-        self.inbound = inbound or InboundAuth()
-        self.background = Background()
-        self.background.closers.append(link.aclose)
-        self.clock = StepClock()
         self.control = edi.MemoryControlNumbers()
 
     # -- intake ------------------------------------------------------------------------------

@@ -36,11 +36,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from intermodal.sim.partner import (
-    Background,
     BadRequest,
     HubLink,
     InboundAuth,
-    StepClock,
+    PartnerSimulator,
     decode_json,
     error_response,
     inspection_routes,
@@ -140,14 +139,10 @@ class WmsScript:
             }
 
 
-class WmsSimulator:
+class WmsSimulator(PartnerSimulator):
     def __init__(self, script: WmsScript, link: HubLink, inbound: InboundAuth | None = None):
+        super().__init__(link, inbound)
         self.script = script
-        self.link = link
-        self.inbound = inbound or InboundAuth()
-        self.background = Background()
-        self.background.closers.append(link.aclose)
-        self.clock = StepClock()
 
     def take(self, request: OrderRequest) -> tuple[Order, bool]:
         """The order: new (True), or as it stands when its id came before (False); the same
