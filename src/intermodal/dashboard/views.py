@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, exists, func, or_, select
 
 from intermodal.config import Settings
 from intermodal.engine.ids import iso, parse_iso, utcnow
@@ -148,6 +149,8 @@ def overview(
         endpoints[name] = {"pending": 0, "delivered": 0, "dead": int(dead.get(name, 0))}
     for endpoint, status, count in outbound:
         endpoints[endpoint][status] = endpoints[endpoint].get(status, 0) + int(count)
+    billing = _billing_active(settings)
+    unbilled = _not_invoiced(store) if billing else None
     kinds: dict[str, dict[str, int]] = {}
     for kind, status, count in commands:
         kinds.setdefault(kind, {})[status] = int(count)
@@ -188,6 +191,50 @@ def overview(
             for name, counts in endpoints.items()
         ],
         "commands": sorted(kinds.items()),
+        "not_invoiced": unbilled,
+    }
+
+
+INVOICE_COMMAND = "intermodal.odoo.invoice.create"
+_NOT_INVOICED_LIMIT = 20_000
+
+
+def _billing_active(settings: Settings) -> bool:
+    """Invoices are made only when the workflows give Odoo its role; without that every
+    delivered shipment would look 'not invoiced', which says nothing."""
+    workflows = settings.workflows
+    return workflows is not None and workflows.roles.odoo is not None
+
+
+def _not_invoiced(store: Store) -> dict[str, Any]:
+    """Delivered shipments whose customer invoice Odoo does not have yet (conventions: the
+    outbox row of kind intermodal.odoo.invoice.create for the shipment, delivered), with
+    their charges summed per currency."""
+    invoiced = exists().where(
+        outbox.c.subject == shipments.c.key,
+        outbox.c.kind == INVOICE_COMMAND,
+        outbox.c.status == "delivered",
+    )
+    with store.read() as conn:
+        rows = conn.execute(
+            select(shipments.c.document)
+            .where(shipments.c.state == "delivered", ~invoiced)
+            .limit(_NOT_INVOICED_LIMIT)
+        ).all()
+    totals: dict[str, Decimal] = {}
+    for (text,) in rows:
+        charges = _json(text).get("charges")
+        for entry in charges.values() if isinstance(charges, dict) else ():
+            try:
+                money = entry["data"]["amount"]
+                amount, currency = Decimal(str(money["amount"])), str(money["currency"])[:3]
+            except (KeyError, TypeError, InvalidOperation):
+                continue
+            totals[currency] = totals.get(currency, Decimal(0)) + amount
+    return {
+        "count": len(rows),
+        "capped": len(rows) == _NOT_INVOICED_LIMIT,
+        "value": [(c, f"{v:,.2f}") for c, v in sorted(totals.items())],
     }
 
 
