@@ -121,7 +121,7 @@ def setup(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
             "endpoints": {
                 # Mid-rotation: both secrets sign; one receiver knows the old, one the new.
                 "old-only": {"url": f"{rx}/old-only", "secrets": both,
-                             "events": ["milestone", "pod.received", "case.opened"],
+                             "events": ["milestone", "pod.received", "case.opened", "case.closed"],
                              "milestones": ["delivered", "delivery_failed"],
                              "subjects": ["SHP-*"]},
                 "new-only": {"url": f"{rx}/new-only", "secret": "env:NOTIFY_OLD",
@@ -169,6 +169,11 @@ def test_subscribers_get_what_they_filter_for_signed_with_every_active_secret(
                    {"milestone": "delivery_failed", "occurred_at": "2026-11-23T13:00:00Z"}, n),
         ]
     )  # fmt: skip
+    # The second attempt succeeds: the workflows close SHP-3's case, subscribers hear of it.
+    setup.send(
+        [_event("intermodal.shipment.milestone", "SHP-3", "2026-11-23T15:00:00Z",
+                {"milestone": "delivered", "occurred_at": "2026-11-23T15:00:00Z"}, n)]
+    )  # fmt: skip
     rx = setup.receivers
     expected: dict[str, list[tuple[str, str, Any]]] = {
         "old-only": sorted([
@@ -177,6 +182,8 @@ def test_subscribers_get_what_they_filter_for_signed_with_every_active_secret(
             ("intermodal.shipment.milestone", "SHP-2", "delivered"),
             ("intermodal.shipment.milestone", "SHP-3", "delivery_failed"),
             ("intermodal.case.opened", "SHP-3", "delivery_failed"),
+            ("intermodal.shipment.milestone", "SHP-3", "delivered"),
+            ("intermodal.case.closed", "SHP-3", "delivery_failed"),
         ]),
         "new-only": [("intermodal.pod.received", "SHP-1", None)],
         "rotating": sorted([
@@ -185,6 +192,7 @@ def test_subscribers_get_what_they_filter_for_signed_with_every_active_secret(
             ("intermodal.shipment.milestone", "SHP-2", "delivered"),
             ("intermodal.shipment.milestone", "OTHER-9", "delivery_failed"),
             ("intermodal.shipment.milestone", "SHP-3", "delivery_failed"),
+            ("intermodal.shipment.milestone", "SHP-3", "delivered"),
         ]),
         "customer": [("intermodal.shipment.milestone", "SHP-1", "delivered")],
     }  # fmt: skip
@@ -218,6 +226,9 @@ def test_subscribers_get_what_they_filter_for_signed_with_every_active_secret(
     # The case notification carries the case, its id stable (a replay cannot notify twice).
     (case_event,) = [e for e in rx.got["old-only"] if e["type"] == "intermodal.case.opened"]
     assert case_event["data"]["kind"] == "delivery_failed" and case_event["data"]["case_id"]
+    (closed,) = [e for e in rx.got["old-only"] if e["type"] == "intermodal.case.closed"]
+    assert closed["data"]["case_id"] == case_event["data"]["case_id"]
+    assert closed["id"] != case_event["id"] and closed["data"]["closed_at"]
 
 
 def test_a_replayed_batch_notifies_nobody_twice(setup: Setup) -> None:

@@ -3,7 +3,8 @@
 A subscriber is an endpoint (`endpoints.<name>` in the configuration) with filters:
 
 - `events`: the kinds of event it wants (default: milestones only, as before filters existed):
-  `milestone`, `pod.received`, `charge.recorded`, `customs.updated`, `case.opened`;
+  `milestone`, `pod.received`, `charge.recorded`, `customs.updated`, `case.opened`,
+  `case.closed`;
 - `milestones`: which milestones, when it wants milestones;
 - `subjects`: shell-style patterns on the shipment key (`SHP-*`);
 - `customers`: the customer's reference (or name) on the shipment (`parties` with role
@@ -21,8 +22,11 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
+from sqlalchemy import Connection, select
 
 from intermodal.engine.ids import stable_id
+from intermodal.store.store import rows_in
+from intermodal.store.tables import cases
 
 if TYPE_CHECKING:
     from intermodal.config import Endpoint
@@ -33,11 +37,17 @@ CLOUDEVENT_TYPES: dict[str, str] = {
     "charge.recorded": "intermodal.charge.recorded",
     "customs.updated": "intermodal.customs.updated",
     "case.opened": "intermodal.case.opened",
+    "case.closed": "intermodal.case.closed",
 }
 """Subscribable event -> the CloudEvent `type` the subscriber receives."""
 NOTIFY_EVENTS = tuple(CLOUDEVENT_TYPES)
 NotifyEvent = Literal[
-    "milestone", "pod.received", "charge.recorded", "customs.updated", "case.opened"
+    "milestone",
+    "pod.received",
+    "charge.recorded",
+    "customs.updated",
+    "case.opened",
+    "case.closed",
 ]
 DEFAULT_EVENTS = frozenset({"milestone"})
 
@@ -142,18 +152,44 @@ def case_notifications(
     opened: Iterable[dict[str, Any]],
     documents: dict[str, dict[str, Any]],
     now: str,
+    event: str = "case.opened",
 ) -> list[dict[str, Any]]:
-    """Notifications of cases (exceptions, SLA breaches, disputes) opened in this batch."""
+    """Notifications of cases (exceptions, SLA breaches, disputes) opened (or closed) in
+    this batch."""
     rows = []
     targets = list(endpoints)
     for case in opened:
         subject = str(case["subject"])
         document = documents.get(subject, {})
         data = {k: case[k] for k in ("case_id", "kind", "team", "reason", "opened_at")}
+        if event == "case.closed":
+            data["closed_at"] = now
         for e in targets:
-            if wants(e, "case.opened", subject, document):
+            if wants(e, event, subject, document):
                 case_id = str(case["case_id"])
-                rows.append(
-                    notification(e.name, "case.opened", subject, data, case_id, case_id, now)
-                )
+                rows.append(notification(e.name, event, subject, data, case_id, case_id, now))
     return rows
+
+
+def closed_case_notifications(
+    conn: Connection,
+    endpoints: Iterable[Endpoint],
+    closed: list[str],
+    opened: list[dict[str, Any]],
+    documents: dict[str, dict[str, Any]],
+    now: str,
+) -> list[dict[str, Any]]:
+    """Notifications of the cases this batch closes; the cases are read only when some
+    subscriber wants to hear of it (most batches close nothing)."""
+    targets = [e for e in endpoints if e.events is not None and "case.closed" in e.events]
+    if not closed or not targets:
+        return []
+    columns = ("case_id", "subject", "kind", "team", "reason", "opened_at")
+    found = {c["case_id"]: c for c in opened if c["case_id"] in closed}
+    missing = [c for c in closed if c not in found]
+    if missing:
+        query = select(*(cases.c[name] for name in columns)).where(cases.c.status == "open")
+        for row in rows_in(conn, query, cases.c.case_id, missing):
+            found[row.case_id] = dict(row._mapping)
+    ordered = [found[c] for c in closed if c in found]
+    return case_notifications(targets, ordered, documents, now, event="case.closed")

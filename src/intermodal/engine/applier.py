@@ -30,7 +30,12 @@ from intermodal.canonical.events import (
 )
 from intermodal.canonical.model import MilestoneType
 from intermodal.config import Endpoint, Settings
-from intermodal.delivery.subscriptions import case_notifications, document_notifications, wants
+from intermodal.delivery.subscriptions import (
+    case_notifications,
+    closed_case_notifications,
+    document_notifications,
+    wants,
+)
 from intermodal.engine.apply import Mark, Outcome, ShipmentState, decide
 from intermodal.engine.ids import iso, stable_id, utcnow
 from intermodal.engine.normalize import NormalizeError, Normalizer, canonical
@@ -449,8 +454,12 @@ class Applier:
                     ship.dirty = True
             commands.extend(effects.commands)
             documents = {key: ship.document for key, ship in ships.items()}
-            commands.extend(  # [notify] cases opened in this batch, to their subscribers
-                case_notifications(self._subscribers(), effects.opened_cases, documents, now)
+            subscribers = self._subscribers()  # [notify] cases opened and closed, to subscribers
+            commands.extend(case_notifications(subscribers, effects.opened_cases, documents, now))
+            commands.extend(
+                closed_case_notifications(
+                    conn, subscribers, effects.closed_cases, effects.opened_cases, documents, now
+                )
             )
         result.commands = len(commands)
         done = [r.seq for r, _, _ in parsed]
