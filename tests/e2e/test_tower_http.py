@@ -24,8 +24,8 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from intermodal.config import ConfigError, TowerSettings, load_config
-from intermodal.dashboard.auth import TowerAuth, new_session
+from intermodal.config import ConfigError, TowerSettings, TowerUser, load_config
+from intermodal.dashboard.auth import Operator, TowerAuth
 from intermodal.security.secrets import Secret
 from intermodal.store.tables import audit, cases, dead_letters, inbox, shipments
 from intermodal.testing import free_port, running_hub, wait_until
@@ -463,7 +463,7 @@ def test_a_configured_session_secret_keeps_sessions_across_processes(hub: TowerH
     first, second = TowerAuth(shared), TowerAuth(shared)
     stranger = TowerAuth(TowerSettings(users, None, 3600, False))
     sent = Response()
-    first.write(sent, new_session("olga"))
+    first.write(sent, first.login(users["olga"]))
     cookie = sent.headers["set-cookie"].split(";", 1)[0].split("=", 1)[1]
     request = Request(
         {
@@ -474,8 +474,13 @@ def test_a_configured_session_secret_keeps_sessions_across_processes(hub: TowerH
         }
     )
     session = second.read(request)
-    assert session is not None and session.user == "olga"
+    assert session is not None and second.operator(session) == Operator("olga", "operator")
     assert stranger.read(request) is None
+    # A new password in the configuration ends the sessions made with the old one.
+    changed = {"olga": TowerUser("olga", "operator", Secret("a-new-password"))}
+    assert (
+        TowerAuth(TowerSettings(changed, Secret("s" * 32), 3600, False)).operator(session) is None
+    )
 
 
 def test_serve_says_whether_the_tower_is_on(tmp_path: Path, sqlite_url: str) -> None:

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
@@ -165,7 +166,7 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
         )
         response = HTMLResponse(body, status_code=status)
         if session is not None and flash:
-            auth.write(response, Session(session.user, session.csrf))  # shown once
+            auth.write(response, replace(session, flash=None))  # shown once
         return response
 
     def error(
@@ -240,7 +241,7 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
 
     def done(target: str, session: Session, message: str) -> Response:
         response = RedirectResponse(target, status_code=303)
-        auth.write(response, Session(session.user, session.csrf, message))
+        auth.write(response, replace(session, flash=message))
         return response
 
     # -- login -------------------------------------------------------------------------
@@ -282,7 +283,7 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
             )
         log.info("control tower: %s logged in (%s)", user.name, user.role)
         redirect = RedirectResponse(target, status_code=303)
-        auth.write(redirect, new_session(user.name))
+        auth.write(redirect, auth.login(user))
         return redirect
 
     async def logout(request: Request) -> Response:

@@ -36,6 +36,8 @@ class Session:
     user: str | None
     csrf: str
     flash: str | None = None
+    credential: str | None = None
+    """A tag of the password/token the user logged in with: changing it ends the session."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,17 @@ class TowerAuth:
         self.settings = settings
         key = settings.session_secret.value if settings.session_secret else secrets.token_hex(32)
         self._serializer = URLSafeTimedSerializer(key, salt="intermodal-tower-session")
+        self._key = key.encode()
+
+    def credential_tag(self, user: TowerUser) -> str | None:
+        """A keyed, non-reversible tag of the user's current password or token."""
+        if user.secret is None:
+            return None
+        return hmac.new(self._key, _digest(user.secret.value), hashlib.sha256).hexdigest()[:32]
+
+    def login(self, user: TowerUser) -> Session:
+        """A fresh session for `user`: a new CSRF token, so a pre-login one is useless."""
+        return Session(user.name, secrets.token_urlsafe(32), None, self.credential_tag(user))
 
     def check_login(self, name: str, credential: str) -> TowerUser | None:
         """The user when `credential` is their password or token; constant time either way.
@@ -83,6 +96,11 @@ class TowerAuth:
         user = self.settings.users.get(session.user)
         if user is None:  # removed from the configuration since logging in
             return None
+        tag = self.credential_tag(user)
+        if tag is None or session.credential is None:
+            return None
+        if not hmac.compare_digest(tag, session.credential):  # password changed since
+            return None
         return Operator(user.name, user.role)
 
     def read(self, request: Request) -> Session | None:
@@ -95,19 +113,26 @@ class TowerAuth:
             return None
         if not isinstance(value, dict):
             return None
-        user, csrf, flash = value.get("u"), value.get("c"), value.get("f")
+        user, csrf, flash, tag = value.get("u"), value.get("c"), value.get("f"), value.get("k")
         if (
             not isinstance(csrf, str)
             or not csrf
             or (user is not None and not isinstance(user, str))
         ):
             return None
-        return Session(user, csrf, flash if isinstance(flash, str) else None)
+        return Session(
+            user,
+            csrf,
+            flash if isinstance(flash, str) else None,
+            tag if isinstance(tag, str) else None,
+        )
 
     def write(self, response: Response, session: Session) -> None:
         payload: dict[str, Any] = {"u": session.user, "c": session.csrf}
         if session.flash:
             payload["f"] = session.flash[:300]
+        if session.credential:
+            payload["k"] = session.credential
         response.set_cookie(
             COOKIE,
             self._serializer.dumps(payload),
@@ -128,9 +153,9 @@ class TowerAuth:
         )
 
 
-def new_session(user: str | None = None, flash: str | None = None) -> Session:
-    """A fresh session: logging in gets a new CSRF token, so a pre-login one is useless."""
-    return Session(user, secrets.token_urlsafe(32), flash)
+def new_session() -> Session:
+    """An anonymous session: only the CSRF token of the login form."""
+    return Session(None, secrets.token_urlsafe(32))
 
 
 def csrf_ok(session: Session | None, request: Request, form: dict[str, list[str]]) -> bool:
