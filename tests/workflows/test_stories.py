@@ -89,6 +89,15 @@ def test_happy_path_from_order_to_posted_invoice(
         assert notified == ["delivered", "picked_up"]
         (job,) = s.commands("intermodal.dispatch.requested", key)
         assert (job.endpoint, job.status, job.attempts) == ("tms-jobs", "delivered", 1)
+        # The order's addresses, read from Odoo at intake, are the job's stops.
+        stops = orjson.loads(job.payload)["data"]["shipment"]["stops"]
+        assert [(st["kind"], st["address"], st["party"]["name"]) for st in stops] == [
+            ("pickup", {"country": "US"}, "Intermodal Demo Freight"),
+            ("delivery", {"country": "US", "street": "4557 De Silva St", "city": "Fremont",
+                          "postal_code": "94538", "region": "CA"}, "Azure Interior"),
+        ]  # fmt: skip
+        load = s.tms.script.load_of(key)
+        assert load is not None and load.destination.city == "Fremont"
 
 
 def test_happy_path_with_x12_tender_and_214_statuses(

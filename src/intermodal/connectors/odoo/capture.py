@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -69,6 +70,7 @@ CAPTURE_FIELDS: dict[str, list[str]] = {
         "partner_shipping_id",
         "carrier_id",
         "incoterm",
+        "company_id",
     ],
     "stock.picking": ["name", "origin", "state", "picking_type_code", "write_date"],
 }
@@ -88,8 +90,13 @@ def _when(record: dict[str, Any]) -> datetime:
     return utcnow()
 
 
-def events_from_record(model: str, record: dict[str, Any], source: str) -> list[dict[str, Any]]:
-    """The canonical events one Odoo record change asserts (none when it asserts nothing)."""
+def events_from_record(
+    model: str, record: dict[str, Any], source: str, stops: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The canonical events one Odoo record change asserts (none when it asserts nothing).
+
+    `stops` ([workflows] read from Odoo by `order_stops`) go into a confirmed order's
+    shipment: the change itself names the addresses only by id."""
     record_id = record.get("id", record.get("_id"))
     state = record.get("state")
     if not isinstance(record_id, int) or not isinstance(state, str):
@@ -113,7 +120,12 @@ def events_from_record(model: str, record: dict[str, Any], source: str) -> list[
                     "id": f"odoo:sale.order:{record_id}:upserted",
                     "type": "intermodal.shipment.upserted",
                     "subject": key,
-                    "data": {"key": key, "references": references, **_order_terms(record)},
+                    "data": {
+                        "key": key,
+                        "references": references,
+                        **_order_terms(record),
+                        **({"stops": stops} if stops else {}),
+                    },
                 }
             )
             milestone = "booked"
@@ -178,14 +190,84 @@ def _order_terms(record: dict[str, Any]) -> dict[str, Any]:
         parties.append({"role": role, "name": (name or f"Odoo partner {partner_id}")[:256],
                         "odoo_partner_id": partner_id})  # fmt: skip
     carrier = _many2one(record.get("carrier_id"))
-    if carrier is not None and carrier[1]:
-        parties.append({"role": "carrier", "name": carrier[1][:256]})
     terms: dict[str, Any] = {"parties": parties} if parties else {}
+    if carrier is not None and carrier[1]:
+        # The delivery method is the service the customer bought: it names the SLA level.
+        parties.append({"role": "carrier", "name": carrier[1][:256]})
+        terms["service_level"] = carrier[1][:256]
     incoterm = _many2one(record.get("incoterm"))
     match = _INCOTERM.match(incoterm[1]) if incoterm is not None and incoterm[1] else None
     if match is not None and match.group(1) in Incoterm.__members__:
         terms["incoterm"] = match.group(1)
     return terms
+
+
+_ADDRESS_FIELDS = ["name", "street", "street2", "city", "zip", "state_id", "country_id"]
+
+
+async def order_stops(client: OdooClient, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """[workflows] The stops of a confirmed order, read from Odoo: pick up at the company's
+    address, deliver to the order's delivery address (its customer's when it has none).
+    An address without a country cannot be a canonical stop and is left out."""
+    if record.get("state") != "sale":
+        return []
+    delivery = _many2one(record.get("partner_shipping_id")) or _many2one(record.get("partner_id"))
+    company = _many2one(record.get("company_id"))
+    company_partner: int | None = None
+    if company is not None:
+        rows = await client.call("res.company", "read", [company[0]], fields=["partner_id"])
+        found = _many2one(rows[0].get("partner_id")) if rows else None
+        company_partner = found[0] if found else None
+    wanted = [(1, "pickup", company_partner), (2, "delivery", delivery[0] if delivery else None)]
+    ids = sorted({pid for _, _, pid in wanted if pid is not None})
+    if not ids:
+        return []
+    partners = {
+        row["id"]: row
+        for row in await client.call("res.partner", "read", ids, fields=_ADDRESS_FIELDS)
+    }
+    countries = await _codes(client, "res.country", partners.values(), "country_id")
+    regions = await _codes(client, "res.country.state", partners.values(), "state_id")
+    stops = []
+    for sequence, kind, pid in wanted:
+        row = partners.get(pid) if pid is not None else None
+        country_id = _many2one(row.get("country_id")) if row else None
+        if row is None or country_id is None or country_id[0] not in countries:
+            continue
+        address: dict[str, Any] = {"country": countries[country_id[0]]}
+        for field, name in (("street", "street"), ("street2", "street2"), ("city", "city"),
+                            ("zip", "postal_code")):  # fmt: skip
+            if isinstance(row.get(field), str) and row[field].strip():
+                address[name] = row[field].strip()[: 256 if name != "postal_code" else 32]
+        region = _many2one(row.get("state_id"))
+        if region is not None and region[0] in regions:
+            address["region"] = regions[region[0]]
+        party = {"role": "shipper" if kind == "pickup" else "consignee",
+                 "name": str(row.get("name") or f"Odoo partner {pid}")[:256],
+                 "odoo_partner_id": pid}  # fmt: skip
+        stops.append({"sequence": sequence, "kind": kind, "address": address, "party": party})
+    return stops
+
+
+async def _codes(client: OdooClient, model: str, rows: Any, field: str) -> dict[int, str]:
+    ids = sorted({m[0] for row in rows if (m := _many2one(row.get(field))) is not None})
+    if not ids:
+        return {}
+    found = await client.call(model, "read", ids, fields=["code"])
+    return {r["id"]: str(r["code"]).upper() for r in found if isinstance(r.get("code"), str)}
+
+
+async def _stops_or_none(client: OdooClient | None, model: str, record: dict[str, Any]) -> Any:
+    """Stops for a confirmed order, or None when Odoo cannot be asked (no client) or fails:
+    intake goes on without them (the TMS or a later shipment update can add them)."""
+    if client is None or model != "sale.order" or record.get("state") != "sale":
+        return None
+    try:
+        return await order_stops(client, record)
+    except Exception:  # an address read must never lose the order itself
+        log.warning("odoo: could not read the addresses of order %s", record.get("id"),
+                    exc_info=True)  # fmt: skip
+        return None
 
 
 def inbox_message(partner: str, channel: str, events: list[dict[str, Any]]) -> InboxMessage:
@@ -230,7 +312,14 @@ def odoo_capture_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter
                 422, "invalid_change", "expected an Odoo webhook object with '_model' and 'id'"
             )
         model = record["_model"]
-        events = events_from_record(model, record, f"odoo/{partner}")
+        stops = None
+        endpoint = _address_endpoint(settings, partner)
+        if endpoint is not None and model == "sale.order" and record.get("state") == "sale":
+            from intermodal.connectors.odoo.sink import odoo_client
+
+            async with httpx.AsyncClient() as http:
+                stops = await _stops_or_none(odoo_client(endpoint, http), model, record)
+        events = events_from_record(model, record, f"odoo/{partner}", stops)
         if not events:
             return JSONResponse({"events": 0, "ignored": True}, status_code=200)
         message = inbox_message(partner, "odoo-webhook", events)
@@ -245,6 +334,16 @@ def odoo_capture_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter
         )
 
     return router
+
+
+def _address_endpoint(settings: Settings, partner: str) -> Any:
+    """[workflows] The `odoo` endpoint order addresses are read from: the flows' odoo role,
+    else the one this partner polls; None (no stops) without either."""
+    name = settings.workflows.roles.odoo if settings.workflows is not None else None
+    config = settings.partners.get(partner)
+    if name is None and config is not None and config.poll is not None:
+        name = config.poll.endpoint
+    return settings.endpoints.get(name) if name is not None else None
 
 
 # -- polling ----------------------------------------------------------------------------------
@@ -298,7 +397,8 @@ class WriteDatePoller:
             read += len(rows)
             messages = []
             for row in rows:
-                events = events_from_record(model, row, f"odoo/{self.partner}")
+                stops = await _stops_or_none(self.client, model, row)
+                events = events_from_record(model, row, f"odoo/{self.partner}", stops)
                 if events:
                     messages.append(inbox_message(self.partner, "odoo-poll", events))
             if messages:
