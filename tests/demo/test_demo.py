@@ -27,7 +27,7 @@ def test_demo_plays_a_short_day_and_exits_zero(tmp_path: Path) -> None:
         text=True,
         env={"COLUMNS": "120", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )  # fmt: skip
-    scraped = ""
+    scraped, tower = "", 0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None and not scraped:
         try:
@@ -35,12 +35,15 @@ def test_demo_plays_a_short_day_and_exits_zero(tmp_path: Path) -> None:
             live = "intermodal_ingress_messages_total{" in response.text
             if response.status_code == 200 and live:
                 scraped = response.text
+                login = httpx.get(f"http://127.0.0.1:{port}/tower/login", timeout=2)
+                tower = login.status_code if "password" in login.text.lower() else -1
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
     output, _ = process.communicate(timeout=180)
     assert process.returncode == 0, output
     assert scraped, f"/metrics was not live while the demo played:\n{output}"
+    assert tower == 200, "the control tower's login page was not served while the demo played"
 
     def figure(name: str) -> str:
         match = re.search(rf"{re.escape(name)}\s*│\s*([^│]+?)\s*│", output)

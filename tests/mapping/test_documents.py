@@ -219,3 +219,20 @@ def test_hostile_iftmin_gives_a_normalize_error_or_a_reading(cut: int, junk: byt
     raw = golden("iftmin_d00b_group.edi")
     with contextlib.suppress(NormalizeError):
         read_edifact(raw[:cut] + junk + raw[cut + len(junk) :], CONTEXT)
+
+
+def test_an_empty_state_in_ms1_leaves_the_region_out() -> None:
+    """X12 leaves optional elements empty (a European stop has no state): the mapping
+    must not turn that into an empty region the canonical model refuses."""
+    raw = golden("214_newline_terminated.x12").decode()
+    assert "MS1*CHICAGO*IL*US" in raw
+    events = load_mapping(RIDGELINE, "ridgeline").parse(
+        raw.replace("MS1*CHICAGO*IL*US", "MS1*ANTWERP**BE").encode()
+    )
+    located = [e for e in events if isinstance(e, ShipmentMilestone) and e.data.location]
+    assert located, "no status carried its place"
+    for event in located:
+        assert event.data.location is not None
+        assert event.data.location.city == "ANTWERP"
+        assert event.data.location.country == "BE"
+        assert event.data.location.region is None
