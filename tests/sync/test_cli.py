@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,7 @@ def _kinds(url: str) -> dict[str, int]:
 def test_sync_command_copies_the_models_asked_for(
     sim: RunningSim, sqlite_url: str, tmp_path: Path
 ) -> None:
-    path = _config(tmp_path / "hub.yaml", sim, sqlite_url, interval_seconds=0)
+    path = _config(tmp_path / "hub.yaml", sim, sqlite_url, interval_seconds=0, overlap_seconds=0)
     result = runner.invoke(app, ["sync", "-c", str(path), "--model", "delivery.carrier"])
     assert result.exit_code == 0, result.output
     assert _kinds(sqlite_url) == {"carrier": 4, "rates": 0}
@@ -68,6 +69,14 @@ def test_sync_command_copies_the_models_asked_for(
     assert result.exit_code == 0, result.output
     kinds = _kinds(sqlite_url)
     assert kinds["rates"] == 4 and kinds["currency"] >= 5 and kinds["partner"] >= 8
+
+    # Nothing new: a rerun reads no carrier; --full reads all 4 again and stores none twice.
+    result = runner.invoke(app, ["sync", "-c", str(path), "-m", "delivery.carrier"])
+    assert re.search(r"delivery\.carrier\s*\S\s*0\b", result.stderr), result.stderr
+    result = runner.invoke(app, ["sync", "-c", str(path), "-m", "delivery.carrier", "--full"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"delivery\.carrier\s*\S\s*4\b", result.stderr), result.stderr
+    assert _kinds(sqlite_url) == kinds
 
 
 def test_sync_command_errors_are_named(sim: RunningSim, sqlite_url: str, tmp_path: Path) -> None:

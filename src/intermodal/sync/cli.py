@@ -36,6 +36,9 @@ def sync(
     endpoint: Annotated[
         str | None, typer.Option(help="the odoo endpoint to read (default: sync.endpoint)")
     ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="forget the cursors and read every record again")
+    ] = False,
 ) -> None:
     """Copy Odoo's customers, carriers, products, currencies and rates into the hub now."""
     settings = settings_or_exit(config, database=db)
@@ -56,7 +59,7 @@ def sync(
     models: list[str] | None = list(model or options.models or []) or None
     store = open_or_exit(settings.hub.database)
     try:
-        read = asyncio.run(_run(store, target, name, options, models))
+        read = asyncio.run(_run(store, target, name, options, models, full))
     except OdooError as exc:
         errors.print(
             f"error: Odoo ({name}) failed: {exc}; the pages read so far are kept, run again"
@@ -75,7 +78,12 @@ def sync(
 
 
 async def _run(
-    store: Store, target: Endpoint, name: str, options: SyncConfig, models: list[str] | None
+    store: Store,
+    target: Endpoint,
+    name: str,
+    options: SyncConfig,
+    models: list[str] | None,
+    full: bool,
 ) -> dict[str, int]:
     status = Console(stderr=True)
     async with httpx.AsyncClient() as http:
@@ -87,6 +95,9 @@ async def _run(
             page_size=options.page_size,
             overlap_seconds=options.overlap_seconds,
         )
+        if full:  # records are upserted by Odoo id: reading all again duplicates nothing
+            for m in runner.models:
+                await asyncio.to_thread(runner.cursor(m).reset)
         with Progress(
             TextColumn("sync {task.description:<18}"),
             BarColumn(),
