@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from intermodal.config import Settings
 from intermodal.edi.x12 import parse_x12
 from intermodal.store import Store, open_store
-from intermodal.store.tables import currency_rates, outbox
+from intermodal.store.tables import cases, currency_rates, outbox
+from intermodal.workflows.timers import TimerWorker
 from tests.workflows.helpers import (
     Harness,
     at,
@@ -311,3 +312,40 @@ def test_customs_release_in_the_second_of_its_hold_clears_it(
         assert h.document(key)["customs"]["data"]["state"] == "released"
         assert [c.status for c in h.cases(key)] == (["closed"] if key == "CUS-1" else [])
         assert h.flow_state(key, "customs") == ("released" if key == "CUS-1" else "clear")
+
+
+def test_a_dispute_closed_in_the_tower_releases_the_held_invoice(
+    make_settings: Callable[..., Settings], db_url: str, store: Store
+) -> None:
+    h = Harness(store, flow_config(make_settings, db_url, roles={"odoo": "odoo-out"}))
+    key = "REL-1"
+    h.send("odoo", shipment(key), milestone(key, "booked", at(8)))
+    h.send("carrier", charge(key, "freight", "1000.00", "provisional", at(8)))
+    h.send("carrier", milestone(key, "delivered", at(10)), pod(key, at(10)))
+    h.send("carrier", charge(key, "freight", "1070.00", "final", at(11)))
+    (case,) = h.cases(key)
+    assert h.flow_state(key, "billing") == "held"
+    worker = TimerWorker(store)
+    assert worker.post_closed_cases() == 0
+    # The control tower closes a case by updating its row (dashboard/app.py).
+    with store.write() as conn:
+        conn.execute(
+            update(cases).where(cases.c.case_id == case.case_id)
+            .values(status="closed", closed_at="2026-11-23T12:00:00.000000Z")
+        )  # fmt: skip
+    assert worker.post_closed_cases() == 1
+    assert worker.post_closed_cases() == 0  # once
+    assert TimerWorker(store).post_closed_cases() == 0  # once, across restarts too
+    h.apply()
+    (invoice,) = h.payloads("intermodal.odoo.invoice.create", key)
+    assert invoice["data"]["charges"][0]["amount"]["amount"] == "1070.00"
+    assert h.flow_state(key, "billing") == "invoiced"
+    # A case the flows closed themselves is posted too, and changes nothing.
+    h.send("odoo", shipment("REL-2"), milestone("REL-2", "booked", at(8)))
+    h.send("carrier", milestone("REL-2", "delivery_failed", at(9), reason="closed"))
+    h.send("carrier", milestone("REL-2", "delivered", at(15)))
+    assert [c.status for c in h.cases("REL-2")] == ["closed"]
+    assert worker.post_closed_cases() == 1
+    before = h.document("REL-2")["flows"]
+    h.apply()
+    assert h.document("REL-2")["flows"]["cases"] == before["cases"] == {}

@@ -45,8 +45,8 @@ from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
 from intermodal.store.store import rows_for_pairs, rows_in
 from intermodal.store.tables import cases, events, inbox, outbox, shipments, timers
-from intermodal.workflows.engine import Effects, Orchestrator, timer_trigger
-from intermodal.workflows.timers import TIMER_CHANNEL
+from intermodal.workflows.engine import Effects, Orchestrator, internal_trigger
+from intermodal.workflows.timers import INTERNAL_CHANNELS
 from intermodal.workflows.vocabulary import Convert, Trigger
 
 log = logging.getLogger(__name__)
@@ -361,9 +361,9 @@ class Applier:
         rejected: list[dict[str, Any]] = []
         fired: list[tuple[str, Trigger]] = []  # [workflows] timers, applied after the events
         for row in rows:
-            if row.channel == TIMER_CHANNEL:
+            if row.channel in INTERNAL_CHANNELS:  # a timer fired, a case was closed
                 try:
-                    fired.append(timer_trigger(bytes(row.body), row.correlation_id))
+                    fired.append(internal_trigger(row.channel, bytes(row.body), row.correlation_id))
                 except (ValueError, KeyError, TypeError) as exc:
                     rejected.append({"b_seq": row.seq, "b_error": f"not a timer: {exc}"})
                     continue

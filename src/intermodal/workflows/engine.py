@@ -107,6 +107,12 @@ class Orchestrator:
             if name not in timers or timers[name]["id"] != trigger.event_id:
                 return  # cancelled (or replaced) before it fired
             del timers[name]
+        if trigger.name == "case.closed":
+            cases = flows_doc.get("cases") or {}
+            kind = str(trigger.data.get("kind"))
+            if cases.get(kind) != trigger.data.get("case_id"):
+                return  # the flows closed it themselves, or it is not theirs
+            del cases[kind]  # closed by a person (the control tower): the flows go on
         if trigger.name == "charge.recorded" and trigger.data.get("status") == "provisional":
             # The quote is kept apart: the final charge replaces it in doc["charges"].
             flows_doc.setdefault("quotes", {})[trigger.data["code"]] = trigger.data["amount"]
@@ -235,9 +241,18 @@ def _holds(t: Transition, ctx: Context) -> bool:
     return True
 
 
-def timer_trigger(body: bytes, correlation_id: str) -> tuple[str, Trigger]:
-    """A fired timer's inbox message (written by the timer worker) as (subject, trigger)."""
+def internal_trigger(channel: str, body: bytes, correlation_id: str) -> tuple[str, Trigger]:
+    """A message of the timer worker (a timer fired, a case was closed) as (subject, trigger)."""
     value = orjson.loads(body)
+    if channel == "case":
+        return value["subject"], Trigger(
+            name="case.closed",
+            event_id=f"closed:{value['case_id']}",
+            partner="intermodal",
+            at=datetime.fromisoformat(value["closed_at"]),
+            data={"case_id": value["case_id"], "kind": value["kind"]},
+            correlation_id=correlation_id,
+        )
     payload = value["payload"]
     return value["subject"], Trigger(
         name=f"timer.{value['kind']}",

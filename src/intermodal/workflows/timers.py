@@ -15,19 +15,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from intermodal.engine.ids import iso, sortable_id, utcnow
 from intermodal.store import Store
-from intermodal.store.tables import inbox, timers
+from intermodal.store.tables import cases, inbox, timers
 
 log = logging.getLogger(__name__)
 
 TIMER_PARTNER = "intermodal"
 TIMER_CHANNEL = "timer"
+CASE_CHANNEL = "case"
+INTERNAL_CHANNELS = frozenset({TIMER_CHANNEL, CASE_CHANNEL})
+"""Inbox channels the hub writes to itself (partner `intermodal`), read by the flows."""
+
+
+_CLOSE_OVERLAP = timedelta(minutes=5)
+
+
+def _minus(stamp: str, delta: timedelta) -> str:
+    if not stamp:
+        return ""
+    return iso(datetime.fromisoformat(stamp) - delta)
 
 
 class TimerWorker:
@@ -43,6 +55,8 @@ class TimerWorker:
         self.on_fired = on_fired
         self.batch = batch
         self.fired = 0
+        self.posted_closes = 0
+        self._closed_since: str | None = None
         self._insert = store.insert_ignoring(inbox, ["partner", "message_id"])
 
     def fire_due(self, now: datetime | None = None) -> int:
@@ -95,12 +109,64 @@ class TimerWorker:
                 self.on_fired()
         return len(rows)
 
+    def post_closed_cases(self) -> int:
+        """Tell the flows about cases a person closed (the control tower only updates the
+        `cases` row): one inbox message per closed case (channel `case`, message id
+        `closed:<case id>`, so the inbox key makes it once). The flows drop the ones they
+        closed themselves; a closed billing dispute releases a held invoice."""
+        with self.store.write() as conn:
+            if self._closed_since is None:  # after a start: from the last one posted
+                self._closed_since = (
+                    conn.execute(
+                        select(func.max(inbox.c.received_at)).where(
+                            inbox.c.partner == TIMER_PARTNER, inbox.c.channel == CASE_CHANNEL
+                        )
+                    ).scalar()
+                    or ""
+                )
+            # Re-read a few minutes back: a close committed late with an earlier stamp is not
+            # missed, and the inbox key drops the ones already posted.
+            since = _minus(self._closed_since, _CLOSE_OVERLAP)
+            rows = conn.execute(
+                select(cases.c.case_id, cases.c.subject, cases.c.kind, cases.c.closed_at)
+                .where(cases.c.status == "closed", cases.c.closed_at >= since)
+                .order_by(cases.c.closed_at)
+                .limit(self.batch)
+            ).all()
+            at = iso(utcnow())
+            posted = 0
+            for row in rows:
+                body = {"case_id": row.case_id, "subject": row.subject, "kind": row.kind,
+                        "closed_at": row.closed_at}  # fmt: skip
+                inserted = conn.execute(
+                    self._insert.values(
+                        receipt_id=sortable_id("rcpt"),
+                        partner=TIMER_PARTNER,
+                        message_id=f"closed:{row.case_id}",
+                        channel=CASE_CHANNEL,
+                        content_type="application/json",
+                        body=orjson.dumps(body),
+                        correlation_id=sortable_id("corr"),
+                        received_at=at,
+                        status="pending",
+                    ).returning(inbox.c.seq)  # rowcount of an ignored insert varies by driver
+                ).first()
+                posted += inserted is not None
+            if rows:
+                self._closed_since = max(self._closed_since, rows[-1].closed_at)
+        if posted:
+            self.posted_closes += posted
+            if self.on_fired is not None:
+                self.on_fired()
+        return posted
+
     async def run(self) -> None:
-        """Fire due timers every `poll_seconds` until cancelled."""
+        """Fire due timers (and post closed cases) every `poll_seconds` until cancelled."""
         while True:
             try:
                 while await asyncio.to_thread(self.fire_due) >= self.batch:
                     pass
+                await asyncio.to_thread(self.post_closed_cases)
             except Exception:
                 log.exception("timer pass failed; next try in %ss", self.poll_seconds)
             await asyncio.sleep(self.poll_seconds)

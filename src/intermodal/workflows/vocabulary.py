@@ -38,6 +38,8 @@ MESSAGE_TRIGGERS = ("shipment.changed",)
 """Once per delivery (a message, or one batch request's events) and shipment, after all its
 events were applied."""
 TIMER_TRIGGERS = ("timer.sla",)
+CASE_TRIGGERS = ("case.closed",)
+"""A case closed outside the flows (by a person in the control tower)."""
 TIMER_ACTIONS = ("sla", "sla_reached")
 _RANK = {m: i for i, m in enumerate(MAIN_CHAIN)}
 
@@ -46,7 +48,8 @@ Convert = Callable[[Decimal, str, str, datetime], Decimal | None]
 
 
 def is_trigger(name: str) -> bool:
-    if name in (*DOCUMENT_TRIGGERS, *MESSAGE_TRIGGERS, *TIMER_TRIGGERS, "milestone.any"):
+    if name in (*DOCUMENT_TRIGGERS, *MESSAGE_TRIGGERS, *TIMER_TRIGGERS, *CASE_TRIGGERS,
+                "milestone.any"):  # fmt: skip
         return True
     milestone = name.removeprefix("milestone.")
     return name.startswith("milestone.") and milestone in MilestoneType._value2member_map_
@@ -58,6 +61,7 @@ def trigger_names() -> str:
             *DOCUMENT_TRIGGERS,
             *MESSAGE_TRIGGERS,
             *TIMER_TRIGGERS,
+            *CASE_TRIGGERS,
             "milestone.any",
             "milestone.<milestone>",
         ]
@@ -181,6 +185,9 @@ CONDITIONS: dict[str, Callable[[Context], bool]] = {
     "customs_clear": lambda c: not _customs_required(c) or _customs_state(c) == "released",
     "customer_known": lambda c: any(
         p["role"] in ("customer", "bill_to") for p in c.shipment.get("parties", [])
+    ),
+    "billing_case_open": lambda c: bool(
+        {"billing_dispute", "no_rate"} & set(c.flows.get("cases") or {})
     ),
     "charges_final": lambda c: (
         bool(_charges(c)) and all(ch["status"] == "final" for ch in _charges(c))
