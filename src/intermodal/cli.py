@@ -81,9 +81,14 @@ def serve(
         if settings.tower is not None
         else "control tower: off (no tower: section)"
     )
+    flows = (  # [workflows]
+        f"flows: {', '.join(settings.workflows.flows or ['all'])}"
+        if settings.workflows is not None
+        else "flows: off (no workflows: section)"
+    )
     typer.echo(
         f"intermodal listening on http://{settings.hub.host}:{settings.hub.port} "
-        f"(store: {_redact_url(settings.hub.database)}, partners: {partners}; {tower})"
+        f"(store: {_redact_url(settings.hub.database)}, partners: {partners}; {tower}; {flows})"
     )
     uvicorn.run(
         application,

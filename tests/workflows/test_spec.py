@@ -178,3 +178,36 @@ def test_a_broken_flow_file_stops_the_hub_at_start(
         assert served.exit_code != 0 and "unknown condition 'paid'" in served.output
     finally:
         spec.load_flows.cache_clear()
+
+
+def test_serve_says_which_flows_run(tmp_path: Path, sqlite_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from intermodal.testing import free_port
+
+    cases: list[tuple[Any, str]] = [
+        (None, "flows: off (no workflows: section)"),
+        ({"flows": ["billing", "sla"]}, "flows: billing, sla"),
+    ]
+    for workflows, expected in cases:
+        config: dict[str, Any] = {"hub": {"database": sqlite_url, "port": free_port()}}
+        if workflows is not None:
+            config["workflows"] = workflows
+        path = tmp_path / "hub.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "intermodal.cli", "serve", "--config", str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert "intermodal listening" in line and expected in line, line
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
