@@ -131,3 +131,26 @@ def test_the_hub_reconciles_on_its_schedule(db_url: str, tmp_path: Path) -> None
     finally:
         store.dispose()
     assert statuses <= {"done", "running"} and "done" in statuses
+
+
+def test_a_run_that_never_finished_is_marked_abandoned(sqlite_url: str) -> None:
+    store = open_store(sqlite_url)
+    old = iso(datetime.now(UTC) - timedelta(hours=3))
+    recent = iso(datetime.now(UTC) - timedelta(minutes=5))
+    try:
+        with store.write() as conn:
+            conn.execute(reconciliation_runs.insert().values(run_id="r-old", started_at=old))
+            conn.execute(reconciliation_runs.insert().values(run_id="r-now", started_at=recent))
+    finally:
+        store.dispose()
+    assert runner.invoke(app, ["reconcile", "--db", sqlite_url]).exit_code == 0
+    store = open_store(sqlite_url, migrate=False)
+    try:
+        with store.read() as conn:
+            rows = conn.execute(select(reconciliation_runs.c.run_id, reconciliation_runs.c.status))
+            status = {row.run_id: row.status for row in rows}
+    finally:
+        store.dispose()
+    assert status.pop("r-old") == "abandoned"
+    assert status.pop("r-now") == "running"  # perhaps another process's, still going
+    assert list(status.values()) == ["done"]

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 INVOICE_COMMAND = "intermodal.odoo.invoice.create"
 CHARGE_EVENT = "intermodal.charge.recorded"
+ABANDONED_AFTER = timedelta(hours=1)
+"""A run still `running` after this long is marked `abandoned` by the next run."""
 _STEPS = ("invoices", "shipments", "charges", "decide", "record")
 
 Progress = Callable[[str], None]
@@ -143,6 +145,15 @@ def run_reconciliation(
     started = iso(utcnow())
     tell = progress or (lambda _step: None)
     with store.write() as conn:
+        # A run still `running` long after it started died with its process: say so.
+        conn.execute(
+            reconciliation_runs.update()
+            .where(
+                reconciliation_runs.c.status == "running",
+                reconciliation_runs.c.started_at < iso(utcnow() - ABANDONED_AFTER),
+            )
+            .values(status="abandoned", report=_error(RuntimeError("the run never finished")))
+        )
         conn.execute(
             reconciliation_runs.insert().values(run_id=run_id, started_at=started, status="running")
         )
