@@ -1,31 +1,19 @@
 """master_data and currency_rates: what the batch sync copies from Odoo
 
 Revision ID: 0007
-Revises: 0006 (the workflows' flows migration) when present, else 0005
+Revises: 0005
 Create Date: 2026-11-30 04:10:00
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-
-
-def _after() -> str:
-    """0006 was reserved for the workflows change, written in parallel; none had landed when
-    this was written. Follow it if it appears as planned (after 0005), else follow 0005, so
-    the chain keeps a single head and no cycle either way."""
-    for path in Path(__file__).parent.glob("0006_*.py"):
-        if 'down_revision = "0005"' in path.read_text(encoding="utf-8"):
-            return "0006"
-    return "0005"
-
-
-down_revision = _after()
+# 0006 was reserved for the workflows, which keep their state in the shipment document
+# and needed no table: the chain goes 0005 -> 0007 -> 0008.
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
