@@ -148,6 +148,7 @@ def story_settings(
     billing: dict[str, Any] | None = None,
     delivery: dict[str, Any] | None = None,
     tms_mode: str = "rest",
+    workflows: dict[str, Any] | None = None,
 ) -> Settings:
     tms_partner: dict[str, Any] = {
         "kind": "tms",
@@ -199,6 +200,7 @@ def story_settings(
                 "tender_x12": {"sender_id": "INTERMODAL", "receiver_id": "SIMT", "scac": "SIMT"},
                 "billing": {"post": True, "currency": "USD", **(billing or {})},
                 "timer_poll_seconds": 0.2,
+                **(workflows or {}),
             },
         },
         env={

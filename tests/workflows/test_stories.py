@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -254,3 +255,36 @@ def test_freight_invoice_above_the_quote(
 
 class _NoLoad:
     steps: list[Any] = []
+
+
+def test_sla_breach_opens_a_case_and_an_activity_and_delivery_closes_it(
+    make_settings: Callable[..., Settings], sqlite_url: str
+) -> None:
+    """The TMS stalls before in_transit; the 2 s SLA timer fires (a durable timer, through
+    the inbox): an sla_breach case and an activity on the Odoo order. The late delivery
+    closes the case; the invoice goes out as usual."""
+    key = "PO-SLA-1"
+    script = TmsScript(reply="json", load_faults={key: {"stall"}})
+    sla = {"service_levels": {"express": {"expected": {"in_transit": "2s", "delivered": "1d"}}},
+           "default_service_level": "express"}  # fmt: skip
+    with story(make_settings, sqlite_url, script=script, workflows=sla) as s:
+        s.confirm_order(key)
+        wait_until(lambda: [c.kind for c in s.cases(key)] == ["sla_breach"], timeout=20)
+        (case,) = s.cases(key)
+        assert case.status == "open" and case.reason.startswith("in_transit expected by ")
+        s.wait_delivered("intermodal.odoo.activity.create", key)
+        control = httpx.post(f"http://127.0.0.1:{s.tms_port}/_sim/control",
+                             json={"resume": [key]})  # fmt: skip
+        assert control.status_code < 300, control.text
+        wait_until(lambda: s.state(key) == "delivered", timeout=20)
+        s.carrier_sends(charge(key, "FREIGHT", "freight", "1500.00", "provisional", f"{key}-q"))
+        _settle(s, key)
+        s.wait_delivered("intermodal.odoo.invoice.create", key)
+        s.wait_quiet()
+        odoo = _final_odoo(s, key)
+        _assert_invoiced(s, odoo, key)
+        assert [a["summary"] for a in odoo["activities"]] == [
+            f"Shipment {key}: in_transit is late (SLA)"
+        ]
+        (case,) = s.cases(key)
+        assert case.status == "closed"
