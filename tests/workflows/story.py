@@ -29,7 +29,7 @@ from intermodal.sim.odoo.testing import RunningSim, running_sim
 from intermodal.sim.partner import HubLink, webhook_key_of
 from intermodal.sim.tms.app import TmsScript, TmsSimulator
 from intermodal.store import Store, open_store
-from intermodal.store.tables import cases, dead_letters, outbox
+from intermodal.store.tables import cases, dead_letters, outbox, shipments
 from intermodal.testing import Receiver, free_port, running_hub, serve_in_thread, wait_until
 from tests.conftest import new_secret
 
@@ -113,6 +113,21 @@ class Story:
     def dead(self) -> list[Any]:
         with self.store.read() as conn:
             return list(conn.execute(select(dead_letters)).all())
+
+    def document(self, key: str) -> dict[str, Any]:
+        with self.store.read() as conn:
+            raw = conn.execute(select(shipments.c.document).where(shipments.c.key == key)).scalar()
+        return orjson.loads(raw) if raw else {}
+
+    def wait_settled(self, key: str) -> None:
+        """Until the shipment holds a proof of delivery and only final charges (applied)."""
+
+        def settled() -> bool:
+            doc = self.document(key)
+            charges = [c["data"]["status"] for c in (doc.get("charges") or {}).values()]
+            return "pod" in doc and bool(charges) and set(charges) == {"final"}
+
+        wait_until(settled, timeout=30)
 
     def state(self, key: str) -> str | None:
         response = httpx.get(f"{self.hub}/v1/shipments/{key}")

@@ -207,6 +207,7 @@ def test_customs_hold_then_release(make_settings: Callable[..., Settings], sqlit
         wait_until(lambda: s.state(key) == "delivered", timeout=30)
         s.carrier_sends(charge(key, "FREIGHT", "freight", "1500.00", "provisional", f"{key}-q"))
         _settle(s, key, (*FINAL, ("DUTY", "duty", "75.00")))
+        s.wait_settled(key)
         s.wait_quiet()
         assert s.commands("intermodal.odoo.invoice.create", key) == []  # held by customs
         (case,) = s.cases(key)
@@ -234,6 +235,7 @@ def test_freight_invoice_above_the_quote(
         _quote_and_deliver(s, key)
         _settle(s, key, (("FREIGHT", "freight", "1605.00"), ("FUEL", "fuel", "192.60")))
         wait_until(lambda: len(s.cases(key)) == 1)
+        s.wait_settled(key)
         if not hold:
             s.wait_delivered("intermodal.odoo.invoice.create", key)
         s.wait_quiet()
