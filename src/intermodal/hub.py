@@ -21,6 +21,7 @@ from intermodal.engine.applier import Applier
 from intermodal.engine.inbox import GroupCommitter
 from intermodal.mapping import MappingNormalizer
 from intermodal.observe import traces
+from intermodal.observe.memory import release_free_memory
 from intermodal.observe.metrics import Metrics
 from intermodal.observe.metrics import current as current_metrics
 from intermodal.store import Store, open_store
@@ -75,6 +76,9 @@ class Hub:
             )
             self._pollers.append(asyncio.create_task(worker.run(), name="timers"))
 
+        self._pollers.append(  # [observability] W5: the resident set after bursts
+            asyncio.create_task(self._release_memory_when_quiet(), name="memory")
+        )
         for partner in self.settings.partners.values():
             if partner.poll is not None:
                 self._pollers.append(
@@ -133,6 +137,18 @@ class Hub:
             overlap_seconds=partner.poll.overlap_seconds,
         )
         await poller.run(partner.poll.interval_seconds)
+
+    async def _release_memory_when_quiet(self, every: float = 2.0) -> None:
+        """[observability] Once ingest and apply have been quiet for `every` seconds after
+        a burst, hand the heap pages the burst freed back to the OS (observe/memory.py)."""
+        previous = trimmed = (self.committer.rows, self.applier.totals.messages)
+        while True:
+            await asyncio.sleep(every)
+            current = (self.committer.rows, self.applier.totals.messages)
+            if current == previous and current != trimmed:
+                await asyncio.to_thread(release_free_memory)
+                trimmed = current
+            previous = current
 
     async def stop(self) -> None:
         for task in self._pollers:

@@ -4,7 +4,7 @@ the scenario touches has exactly the value the scenario implies.
 The scenario: a carrier sends signed webhooks (milestones and charges for three
 shipments, one re-delivery, one forged signature); four endpoints take the commands:
 a portal that fails once (one retry), a receiver that refuses everything (dead letters),
-an endpoint that is down (its breaker opens), and the Odoo test server (real writes,
+an endpoint that is down (its breaker opens after two failures), and the Odoo test server (real writes,
 counted by the server itself). Then the workflows' tables get a few cases and one
 shipment's invoice, as the flows would write them.
 """
@@ -145,7 +145,7 @@ def test_metrics_match_the_scenario(
                     v(m, total, endpoint="portal", result="delivered") == 3
                     and v(m, total, endpoint="refuser", result="dead") == 2
                     and v(m, total, endpoint="odoo", result="delivered") == 2
-                    and v(m, "intermodal_outbox_retrying", endpoint="down") == 3
+                    and v(m, "intermodal_outbox_pending", endpoint="down") == 3
                     and v(m, "intermodal_breaker_state", endpoint="down") == 2
                 )
 
@@ -204,12 +204,14 @@ def test_metrics_match_the_scenario(
     assert val(total, endpoint="portal", result="retried") == 1
     assert val(total, endpoint="refuser", result="dead") == 2
     assert val(total, endpoint="refuser", result="retried") == 0
-    assert val(total, endpoint="down", result="retried") >= 3
+    # Two failures open the down endpoint's breaker; a third command that reaches it
+    # after that waits (deferred, attempts untouched) instead of failing.
+    assert val(total, endpoint="down", result="retried") >= 2
     assert val(total, endpoint="down", result="delivered") == 0
     assert val("intermodal_dead_letters", endpoint="refuser") == 2
     assert val("intermodal_dead_letters", endpoint="portal") == 0
     assert val("intermodal_outbox_pending", endpoint="down") == 3
-    assert val("intermodal_outbox_retrying", endpoint="down") == 3
+    assert val("intermodal_outbox_retrying", endpoint="down") in (2, 3)
     assert val("intermodal_outbox_pending", endpoint="portal") == 0
     assert val("intermodal_breaker_state", endpoint="down") == 2
     for closed in ("portal", "refuser", "odoo"):

@@ -197,6 +197,10 @@ class GroupCommitter:
                 jobs.append(more)
                 rows += len(more[0])
             self._commit(jobs)
+            # Drop the batch before blocking for the next one: held here while the hub is
+            # idle, a 10,000-event batch's bodies stayed resident (BENCHMARKS.md, W5).
+            jobs.clear()
+            job = more = None
 
     def _commit(self, jobs: list[_Job]) -> None:
         messages = [m for batch, _, _, _ in jobs for m in batch]

@@ -185,10 +185,12 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
 def log_outcome(log: logging.Logger, row: Any, kind: str, error: str | None) -> None:
     """What became of one outbox command, tied to its message and shipment.
 
-    Delivered and deferred are debug (they are counted in the metrics); a retry is a
-    warning and a dead letter an error, each with the reason (redacted on the way out).
+    A dead letter is an error, with the reason (redacted on the way out). Delivered,
+    retried and deferred are debug: they are counted in the metrics, and an endpoint that
+    is down would otherwise log a line per command per attempt (100,000 in-flight
+    commands, 100,000 lines a round).
     """
-    level = {"retry": logging.WARNING, "dead": logging.ERROR}.get(kind, logging.DEBUG)
+    level = logging.ERROR if kind == "dead" else logging.DEBUG
     if not log.isEnabledFor(level):
         return
     log.log(
