@@ -222,6 +222,9 @@ def test_customs_hold_then_release(make_settings: Callable[..., Settings], sqlit
         assert [a["summary"] for a in odoo["activities"]] == [f"Shipment {key}: held by customs"]
         (case,) = s.cases(key)
         assert case.status == "closed"
+        held = [p["data"] for p in s.portal.applied.values()
+                if p["data"]["event"] == "customs.updated"]  # fmt: skip
+        assert [(d["state"], d["reason"]) for d in held] == [("hold", "missing commercial invoice")]
 
 
 @pytest.mark.parametrize("hold", [True, False])
@@ -287,3 +290,5 @@ def test_sla_breach_opens_a_case_and_an_activity_and_delivery_closes_it(
         ]
         (case,) = s.cases(key)
         assert case.status == "closed"
+        told = sorted(p["data"]["event"] for p in s.portal.applied.values())
+        assert told == ["milestone.delivered", "milestone.picked_up", "sla.breach"]

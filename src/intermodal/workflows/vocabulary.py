@@ -259,10 +259,11 @@ def dispatch_job(ctx: Context) -> Command | None:
 def notify(ctx: Context) -> Command | None:
     """A customer notification: what happened, to which shipment, under which reference."""
     refs = ctx.shipment.get("references") or {}
-    data: dict[str, Any] = {"shipment": ctx.key, "event": ctx.trigger.name}
+    event = {"timer.sla": "sla.breach"}.get(ctx.trigger.name, ctx.trigger.name)
+    data: dict[str, Any] = {"shipment": ctx.key, "event": event}
     if refs.get("customer_reference"):
         data["customer_reference"] = refs["customer_reference"]
-    for name in ("milestone", "occurred_at", "reason", "tracking_number"):
+    for name in ("milestone", "occurred_at", "reason", "tracking_number", "state", "due"):
         if name in ctx.trigger.data:
             data[name] = ctx.trigger.data[name]
     return Command("intermodal.notify", data)
