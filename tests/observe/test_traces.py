@@ -197,3 +197,31 @@ def test_trace_ids_are_derived_from_the_correlation_id() -> None:
     assert traces.trace_ids("corr-a") != traces.trace_ids("corr-b")
     trace_id, span_id = traces.trace_ids("corr-a")
     assert 0 < trace_id < 2**128 and 0 < span_id < 2**64
+
+
+def test_routes_without_their_own_span_get_an_ingress_root(
+    exporter: InMemorySpanExporter, sqlite_url: str
+) -> None:
+    """Odoo webhooks and EDI over HTTP store through `store_durably` with no span of
+    their own: it opens the root their correlation id names, with the commit under it."""
+    from intermodal.api.http import store_durably
+    from intermodal.engine.inbox import GroupCommitter, InboxMessage
+    from intermodal.store import open_store
+
+    store = open_store(sqlite_url)
+    committer = GroupCommitter(store)
+    committer.start()
+    try:
+        message = InboxMessage("odoo", "m-1", "odoo", "application/json", b"{}", "corr-odoo-1")
+        (receipt,) = asyncio.run(store_durably(committer, [message]))
+        assert not receipt.duplicate
+    finally:
+        committer.stop()
+        store.dispose()
+    spans = list(exporter.get_finished_spans())
+    trace_id, span_id = traces.trace_ids("corr-odoo-1")
+    (root,) = [s for s in spans if s.name == "ingress odoo"]
+    assert root.parent is None
+    assert (root.context.trace_id, root.context.span_id) == (trace_id, span_id)
+    (commit,) = [s for s in spans if s.name == "inbox.group_commit"]
+    assert commit.parent is not None and commit.parent.span_id == span_id
