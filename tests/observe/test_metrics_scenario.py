@@ -5,8 +5,8 @@ The scenario: a carrier sends signed webhooks (milestones and charges for three
 shipments, one re-delivery, one forged signature); four endpoints take the commands:
 a portal that fails once (one retry), a receiver that refuses everything (dead letters),
 an endpoint that is down (its breaker opens after two failures), and the Odoo test
-server (real writes, counted by the server itself). Then the workflows' tables get a few cases and one
-shipment's invoice, as the flows would write them.
+server (real writes, counted by the server itself). Then the workflows' tables get a few
+cases and one shipment's invoice, as the flows would write them.
 """
 
 from __future__ import annotations
