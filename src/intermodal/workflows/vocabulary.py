@@ -101,12 +101,6 @@ class Context:
         value: dict[str, Any] = (self.doc.get("shipment") or {}).get("data") or {}
         return value
 
-    @property
-    def milestone(self) -> str | None:
-        if self.trigger.name.startswith("milestone."):
-            return str(self.trigger.data.get("milestone"))
-        return None
-
 
 # -- conditions -------------------------------------------------------------------------------
 def _customs_state(ctx: Context) -> str | None:
