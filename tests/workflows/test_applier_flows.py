@@ -18,6 +18,7 @@ from intermodal.store import Store, open_store
 from intermodal.store.tables import cases, currency_rates, outbox
 from intermodal.workflows.timers import TimerWorker
 from tests.workflows.helpers import (
+    CUSTOMER,
     Harness,
     at,
     charge,
@@ -191,18 +192,35 @@ def test_incoterm_decides_who_pays_duties(
     make_settings: Callable[..., Settings], db_url: str, store: Store
 ) -> None:
     h = Harness(store, flow_config(make_settings, db_url, roles={"odoo": "odoo-out"}))
-    for key, incoterm in (("INCO-DDP", "DDP"), ("INCO-DAP", "DAP")):
+    consignee = {"role": "consignee", "name": "Dock 7", "odoo_partner_id": 77}
+    for key, incoterm, parties in (
+        ("INCO-DDP", "DDP", [CUSTOMER, consignee]),
+        ("INCO-DAP", "DAP", [CUSTOMER, consignee]),
+        ("INCO-EXW", "EXW", [CUSTOMER]),  # nobody to bill the duties to
+    ):
         _billable(
             h, key,
             charge(key, "freight", "1000.00", "final", at(11)),
             charge(key, "duty", "80.00", "final", at(11), kind="duty"),
             charge(key, "vat", "20.00", "final", at(11), kind="tax"),
-            incoterm=incoterm,
+            incoterm=incoterm, parties=parties,
         )  # fmt: skip
-    ddp = h.payloads("intermodal.odoo.invoice.create", "INCO-DDP")[0]["data"]["charges"]
-    dap = h.payloads("intermodal.odoo.invoice.create", "INCO-DAP")[0]["data"]["charges"]
-    assert [c["code"] for c in ddp] == ["duty", "freight", "vat"]  # the seller pays: billed
-    assert [c["code"] for c in dap] == ["freight"]  # the consignee pays duties and taxes
+
+    def invoices(key: str) -> list[tuple[str, str, list[str]]]:
+        return [
+            (p["data"]["reference"], p["data"]["customer"]["name"],
+             [c["code"] for c in p["data"]["charges"]])
+            for p in h.payloads("intermodal.odoo.invoice.create", key)
+        ]  # fmt: skip
+
+    # DDP: the seller pays duties and taxes, they are lines of the customer's invoice.
+    assert invoices("INCO-DDP") == [("INCO-DDP", "Acme Retail", ["duty", "freight", "vat"])]
+    # DAP: the consignee pays them, on its own invoice.
+    assert invoices("INCO-DAP") == [
+        ("INCO-DAP", "Acme Retail", ["freight"]),
+        ("INCO-DAP-DUTIES", "Dock 7", ["duty", "vat"]),
+    ]
+    assert invoices("INCO-EXW") == [("INCO-EXW", "Acme Retail", ["freight"])]
 
 
 def test_sla_clock_starts_next_day_after_the_cutoff(

@@ -135,8 +135,10 @@ def _billed(ctx: Context) -> list[dict[str, Any]]:
 
 
 def _needs_rate(ctx: Context) -> bool:
+    """A charge on either invoice (the customer's, or the consignee's duties) that no
+    stored rate converts to the invoice currency."""
     currency = ctx.config.billing.currency
-    foreign = [c for c in _billed(ctx) if c["amount"]["currency"] != currency]
+    foreign = [c for c in _charges(ctx) if c["amount"]["currency"] != currency]
     if not foreign:
         return False
     if ctx.convert is None:
@@ -287,15 +289,37 @@ def activity(ctx: Context) -> Command | None:
 
 def invoice(ctx: Context) -> Command | None:
     """The customer invoice: one line per billed charge, in the invoice currency."""
-    billing = ctx.config.billing
     parties = ctx.shipment.get("parties", [])
     customer = next((p for p in parties if p["role"] == "bill_to"), None) or next(
         (p for p in parties if p["role"] == "customer"), None
     )
     if customer is None:
         return None
+    return _invoice(ctx, ctx.key, customer, _billed(ctx))
+
+
+def duties_invoice(ctx: Context) -> Command | None:
+    """The consignee's invoice for the duties and taxes the incoterm puts on it (anything
+    but DDP on a cross-border move): the disbursements the forwarder advanced. Its
+    reference is `<shipment>-DUTIES`; without a consignee there is nobody to bill."""
+    if ctx.shipment.get("incoterm") in (None, "DDP"):
+        return None
+    consignee = next(
+        (p for p in ctx.shipment.get("parties", []) if p["role"] == "consignee"), None
+    )
+    duties = [c for c in _charges(ctx) if c["kind"] in ("duty", "tax")]
+    if consignee is None or not duties:
+        return None
+    return _invoice(ctx, f"{ctx.key}-DUTIES", consignee, duties)
+
+
+def _invoice(
+    ctx: Context, reference: str, customer: dict[str, Any], charges: list[dict[str, Any]]
+) -> Command | None:
+    """An invoice of these charges to this party, converted to the invoice currency."""
+    billing = ctx.config.billing
     lines = []
-    for charge in sorted(_billed(ctx), key=lambda c: c["code"]):
+    for charge in sorted(charges, key=lambda c: c["code"]):
         amount = Decimal(charge["amount"]["amount"])
         if charge["amount"]["currency"] != billing.currency:
             converted = (
@@ -313,7 +337,7 @@ def invoice(ctx: Context) -> Command | None:
     return Command(
         "intermodal.odoo.invoice.create",
         {
-            "reference": ctx.key,
+            "reference": reference,
             "customer": customer,
             "currency": billing.currency,
             "charges": lines,
@@ -331,6 +355,7 @@ COMMANDS: dict[str, Callable[[Context], Command | None]] = {
     "notify": notify,
     "activity": activity,
     "invoice": invoice,
+    "duties_invoice": duties_invoice,
 }
 
 
