@@ -225,3 +225,39 @@ def test_routes_without_their_own_span_get_an_ingress_root(
     assert (root.context.trace_id, root.context.span_id) == (trace_id, span_id)
     (commit,) = [s for s in spans if s.name == "inbox.group_commit"]
     assert commit.parent is not None and commit.parent.span_id == span_id
+
+
+def test_sampling_keeps_or_drops_a_whole_trace() -> None:
+    """The decision depends on the trace id only, so ingress, apply and dispatch agree."""
+    from types import SimpleNamespace
+
+    from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
+
+    memory = InMemorySpanExporter()
+    traces.install(memory, sample_ratio=0.5, batch=False)
+    bound = TraceIdRatioBased(0.5).bound
+    kept = next(f"c{i}" for i in range(100) if traces.trace_ids(f"c{i}")[0] & (2**64 - 1) < bound)
+    dropped = next(
+        f"c{i}" for i in range(100) if traces.trace_ids(f"c{i}")[0] & (2**64 - 1) >= bound
+    )
+    try:
+        for corr in (kept, dropped):
+            with traces.ingress_span("ingress webhook", corr, {}, {}):
+                pass
+            row = SimpleNamespace(
+                correlation_id=corr, receipt_id="r", partner="p", command_id="c", subject="S"
+            )
+            traces.record_apply([row], 0, 1, 1)
+            with traces.dispatch_span("portal", "webhook", [row]):
+                pass
+    finally:
+        traces.shutdown()
+    by_trace: dict[int, set[str]] = {}
+    for span in memory.get_finished_spans():
+        by_trace.setdefault(span.context.trace_id, set()).add(span.name)
+    assert by_trace[traces.trace_ids(kept)[0]] == {
+        "ingress webhook",
+        "apply",
+        "outbox.dispatch portal",
+    }
+    assert traces.trace_ids(dropped)[0] not in by_trace

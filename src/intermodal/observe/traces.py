@@ -51,7 +51,7 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace import Link, Span, SpanContext, SpanKind, TraceFlags, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -127,7 +127,9 @@ def install(
     provider = TracerProvider(
         resource=Resource.create({"service.name": service_name, "service.version": __version__}),
         id_generator=_CorrelationIds(),
-        sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
+        # By trace id alone, not by parent: every stage, in every process, makes the same
+        # decision for a message, so a sampled trace is whole and an unsampled one absent.
+        sampler=TraceIdRatioBased(sample_ratio),
     )
     provider.add_span_processor(
         BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
