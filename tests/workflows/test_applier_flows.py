@@ -367,3 +367,16 @@ def test_a_dispute_closed_in_the_tower_releases_the_held_invoice(
     before = h.document("REL-2")["flows"]
     h.apply()
     assert h.document("REL-2")["flows"]["cases"] == before["cases"] == {}
+
+
+def test_a_service_level_learnt_after_the_booking_counts_from_the_booking(
+    make_settings: Callable[..., Settings], db_url: str, store: Store
+) -> None:
+    h = Harness(store, flow_config(make_settings, db_url))
+    h.send("odoo", shipment("LATE-SL"), milestone("LATE-SL", "booked", at(8)))
+    assert h.timers("LATE-SL") == [] and h.flow_state("LATE-SL", "sla") == "idle"
+    h.send("odoo", shipment("LATE-SL", at(9), service_level="express"))
+    (timer,) = h.timers("LATE-SL")
+    assert timer.due_at == "2026-11-23T10:00:00.000000Z"  # booked 08:00 + 2 h
+    h.send("odoo", shipment("LATE-SL", at(9, 30), service_level="express"))
+    assert len(h.timers("LATE-SL")) == 1

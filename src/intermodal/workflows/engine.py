@@ -113,6 +113,8 @@ class Orchestrator:
             if cases.get(kind) != trigger.data.get("case_id"):
                 return  # the flows closed it themselves, or it is not theirs
             del cases[kind]  # closed by a person (the control tower): the flows go on
+        if trigger.name == "milestone.booked" and "booked_at" not in flows_doc:
+            flows_doc["booked_at"] = iso(trigger.at)  # the SLA clock's start
         if trigger.name == "charge.recorded" and trigger.data.get("status") == "provisional":
             # The quote is kept apart: the final charge replaces it in doc["charges"].
             flows_doc.setdefault("quotes", {})[trigger.data["code"]] = trigger.data["amount"]

@@ -194,6 +194,8 @@ CONDITIONS: dict[str, Callable[[Context], bool]] = {
     "tms_configured": lambda c: c.config.roles.tms is not None,
     "notify_configured": lambda c: c.config.roles.notify is not None,
     "from_tms": _from_tms,
+    "booked": lambda c: "booked_at" in c.flows,
+    "service_level_known": lambda c: service_level(c) is not None,
 }
 
 
@@ -304,9 +306,7 @@ def duties_invoice(ctx: Context) -> Command | None:
     reference is `<shipment>-DUTIES`; without a consignee there is nobody to bill."""
     if ctx.shipment.get("incoterm") in (None, "DDP"):
         return None
-    consignee = next(
-        (p for p in ctx.shipment.get("parties", []) if p["role"] == "consignee"), None
-    )
+    consignee = next((p for p in ctx.shipment.get("parties", []) if p["role"] == "consignee"), None)
     duties = [c for c in _charges(ctx) if c["kind"] in ("duty", "tax")]
     if consignee is None or not duties:
         return None
@@ -361,9 +361,13 @@ COMMANDS: dict[str, Callable[[Context], Command | None]] = {
 
 # -- SLA timers -------------------------------------------------------------------------------
 def sla_start(ctx: Context) -> datetime:
-    """The SLA clock starts at the booking, or at the next midnight (UTC) after the cut-off."""
+    """The SLA clock starts at the booking, or at the next midnight (UTC) after the cut-off.
+
+    The booking's time is the first `booked` the flows saw (`flows.booked_at`): a service
+    level learnt later (a shipment update after the booking) still counts from it."""
     level = service_level(ctx)
-    at = ctx.trigger.at.astimezone(UTC)
+    booked = ctx.flows.get("booked_at")
+    at = (datetime.fromisoformat(booked) if booked else ctx.trigger.at).astimezone(UTC)
     if level is not None and level.cutoff is not None:
         hour, minute = (int(p) for p in level.cutoff.split(":"))
         if at.time() > time(hour, minute):
