@@ -211,3 +211,20 @@ def test_serve_says_which_flows_run(tmp_path: Path, sqlite_url: str) -> None:
         finally:
             process.terminate()
             process.wait(timeout=20)
+
+
+def test_docs_name_every_word_of_the_vocabulary() -> None:
+    from intermodal.workflows.vocabulary import (
+        CASE_TRIGGERS,
+        COMMANDS,
+        CONDITIONS,
+        DOCUMENT_TRIGGERS,
+        MESSAGE_TRIGGERS,
+        TIMER_ACTIONS,
+        TIMER_TRIGGERS,
+    )
+
+    text = DOCS.read_text(encoding="utf-8").split("## The flows")[0]
+    words = [*CONDITIONS, *COMMANDS, *TIMER_ACTIONS, *DOCUMENT_TRIGGERS, *MESSAGE_TRIGGERS,
+             *TIMER_TRIGGERS, *CASE_TRIGGERS]  # fmt: skip
+    assert [w for w in words if f"`{w}`" not in text] == []
