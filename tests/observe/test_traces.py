@@ -202,8 +202,8 @@ def test_trace_ids_are_derived_from_the_correlation_id() -> None:
 def test_routes_without_their_own_span_get_an_ingress_root(
     exporter: InMemorySpanExporter, sqlite_url: str
 ) -> None:
-    """Odoo webhooks and EDI over HTTP store through `store_durably` with no span of
-    their own: it opens the root their correlation id names, with the commit under it."""
+    """Odoo webhooks, the Odoo poller and EDI submit to the group committer with no span
+    of their own: it opens the root their correlation id names, with the commit under it."""
     from intermodal.api.http import store_durably
     from intermodal.engine.inbox import GroupCommitter, InboxMessage
     from intermodal.store import open_store

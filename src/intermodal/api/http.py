@@ -14,7 +14,6 @@ from fastapi import Request
 from intermodal.api.errors import ApiError
 from intermodal.engine.ids import sortable_id
 from intermodal.engine.inbox import GroupCommitter, InboxMessage, Receipt
-from intermodal.observe import traces
 
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -45,20 +44,7 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
 
 
 async def store_durably(committer: GroupCommitter, messages: list[InboxMessage]) -> list[Receipt]:
-    """Hand messages to the group committer; a store failure is a 503 the sender retries.
-
-    [observability] A route without its own ingress span (Odoo webhooks, EDI over HTTP)
-    gets one here, so the trace its correlation id names has a root.
-    """
-    if messages and traces.tracer() is not None and traces.current_span_context() is None:
-        first = messages[0]
-        attributes = {"intermodal.partner": first.partner, "intermodal.messages": len(messages)}
-        with traces.ingress_span(f"ingress {first.channel}", first.correlation_id, {}, attributes):
-            return await _submit(committer, messages)
-    return await _submit(committer, messages)
-
-
-async def _submit(committer: GroupCommitter, messages: list[InboxMessage]) -> list[Receipt]:
+    """Hand messages to the group committer; a store failure is a 503 the sender retries."""
     try:
         return await committer.submit(messages)
     except Exception:

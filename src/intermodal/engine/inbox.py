@@ -173,6 +173,21 @@ class GroupCommitter:
         self._thread.join(timeout=30)
 
     async def submit(self, messages: list[InboxMessage]) -> list[Receipt]:
+        """Store the messages with the next commit; returns once it is durable.
+
+        [observability] Ingress that has no span of its own (Odoo webhooks and polling,
+        EDI) gets the root span its correlation id names here (observe/traces.py).
+        """
+        if messages and traces.tracer() is not None and traces.current_span_context() is None:
+            first = messages[0]
+            attributes = {"intermodal.partner": first.partner, "intermodal.messages": len(messages)}
+            with traces.ingress_span(
+                f"ingress {first.channel}", first.correlation_id, {}, attributes
+            ):
+                return await self._enqueue(messages)
+        return await self._enqueue(messages)
+
+    async def _enqueue(self, messages: list[InboxMessage]) -> list[Receipt]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Receipt]] = loop.create_future()
         self._jobs.put((messages, future, loop, traces.current_span_context()))
