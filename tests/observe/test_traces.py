@@ -21,7 +21,7 @@ from intermodal.config import Settings
 from intermodal.connectors.odoo.testing import seed_orders
 from intermodal.observe import traces
 from intermodal.sim.odoo.testing import RunningSim, running_sim
-from intermodal.testing import running_hub, wait_until
+from intermodal.testing import running_hub, serve_in_thread, wait_until
 from tests.conftest import new_secret
 from tests.observe.helpers import milestone, send_webhook
 
@@ -261,3 +261,71 @@ def test_sampling_keeps_or_drops_a_whole_trace() -> None:
         "outbox.dispatch portal",
     }
     assert traces.trace_ids(dropped)[0] not in by_trace
+
+
+def test_spans_reach_an_otlp_http_collector(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """`telemetry.otlp_endpoint` set: the hub exports OTLP/HTTP protobuf to it."""
+    import threading
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    received: list[ExportTraceServiceRequest] = []
+    lock = threading.Lock()
+
+    async def collect(request: Request) -> Response:
+        assert request.headers["content-type"] == "application/x-protobuf"
+        export = ExportTraceServiceRequest()
+        export.ParseFromString(await request.body())
+        with lock:
+            received.append(export)
+        return Response(b"", media_type="application/x-protobuf")
+
+    collector = Starlette(routes=[Route("/v1/traces", collect, methods=["POST"])])
+    secret = new_secret()
+    try:
+        with serve_in_thread(collector) as collector_url:
+            settings = make_settings(
+                {
+                    "hub": {"database": f"sqlite:///{tmp_path / 'hub.db'}"},
+                    "telemetry": {"otlp_endpoint": collector_url, "service_name": "hub-under-test"},
+                    "partners": {"carrier": {"webhook_secrets": ["env:OBS_OTLP_S"]}},
+                },
+                env={"OBS_OTLP_S": secret},
+            )
+            with running_hub(settings) as url, httpx.Client(base_url=url) as client:
+                body = milestone("evt-otlp", "SHP-OTLP", "booked", 8)
+                headers = {"x-correlation-id": "corr-otlp"}
+                response = send_webhook(client, "carrier", secret, body, "m-otlp", headers)
+                assert response.status_code == 202
+
+                def exported() -> bool:
+                    traces.flush()
+                    with lock:
+                        names = {
+                            span.name
+                            for export in received
+                            for resource in export.resource_spans
+                            for scope in resource.scope_spans
+                            for span in scope.spans
+                        }
+                    return {"ingress webhook", "inbox.group_commit", "apply"} <= names
+
+                wait_until(exported, timeout=20)
+    finally:
+        traces.shutdown()
+    trace_id = traces.trace_ids("corr-otlp")[0].to_bytes(16, "big")
+    resource = received[0].resource_spans[0].resource
+    attributes = {a.key: a.value.string_value for a in resource.attributes}
+    assert attributes["service.name"] == "hub-under-test"
+    spans = [
+        s for e in received for r in e.resource_spans for sc in r.scope_spans for s in sc.spans
+    ]
+    assert {s.name for s in spans if s.trace_id == trace_id} >= {"ingress webhook", "apply"}
