@@ -296,6 +296,8 @@ def test_no_personal_data_or_secret_in_any_log_line(
     assert all("<address>" in line["event"] or "<redacted>" in line["event"] for line in dead)
     accepted = [line for line in ours if line.get("event") == "webhook accepted"]
     assert len(accepted) == 4
+    assert sorted(line["shipment_key"] for line in accepted) == ["SHP-L1"] * 2 + ["SHP-L2"] * 2
+    assert all(line["receipt_id"].startswith("rcpt_") for line in accepted)
     for line in ours:
         assert line.get("correlation_id"), f"no correlation id: {line}"
         if "command_id" in line:

@@ -192,8 +192,6 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
         metrics.ingress.labels(partner, "webhook", result).inc()
         metrics.ack_latency.labels(partner, "webhook").observe(time.perf_counter() - started)
         metrics.last_message.labels(partner).set(time.time())
-        if log.isEnabledFor(logging.DEBUG):  # [observability]
-            log.debug("webhook %s", result, extra={"partner": partner, "correlation_id": corr})
         return response
 
     async def receive_webhook(
@@ -240,7 +238,17 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
             headers={"x-correlation-id": corr},
             media_type="application/json",
         )
-        return response, "duplicate" if receipt.duplicate else "accepted"
+        result = "duplicate" if receipt.duplicate else "accepted"
+        if log.isEnabledFor(logging.DEBUG):  # [observability] the message's first line
+            subjects = {event.subject for event in events}
+            extra = {
+                "partner": partner,
+                "correlation_id": corr,
+                "receipt_id": receipt.receipt_id,
+                "shipment_key": subjects.pop() if len(subjects) == 1 else None,
+            }
+            log.debug("webhook %s", result, extra=extra)
+        return response, result
 
     @app.post(
         "/v1/events",
