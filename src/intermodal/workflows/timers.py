@@ -57,11 +57,22 @@ class TimerWorker:
         self.fired = 0
         self.posted_closes = 0
         self._closed_since: str | None = None
+        self._posted: dict[str, str] = {}  # case id -> closed_at, within the re-read window
         self._insert = store.insert_ignoring(inbox, ["partner", "message_id"])
 
     def fire_due(self, now: datetime | None = None) -> int:
         """Fire every timer due by `now`; returns how many fired in this pass."""
         at = iso(now or utcnow())
+        # Look before taking the write lock (SQLite has one for the whole file): most
+        # passes find nothing due, and must not make the inbox writer wait.
+        with self.store.read() as conn:
+            due = conn.execute(
+                select(timers.c.seq)
+                .where(timers.c.status == "pending", timers.c.due_at <= at)
+                .limit(1)
+            ).first()
+        if due is None:
+            return 0
         with self.store.write() as conn:
             query = (
                 select(
@@ -112,9 +123,14 @@ class TimerWorker:
     def post_closed_cases(self) -> int:
         """Tell the flows about cases a person closed (the control tower only updates the
         `cases` row): one inbox message per closed case (channel `case`, message id
-        `closed:<case id>`, so the inbox key makes it once). The flows drop the ones they
-        closed themselves; a closed billing dispute releases a held invoice."""
-        with self.store.write() as conn:
+        `closed:<case id>`, so the inbox key makes it once, across restarts and processes).
+        The flows drop the ones they closed themselves; a closed billing dispute releases a
+        held invoice.
+
+        Each pass reads the cases closed since a few minutes before the newest one posted
+        (a close committed late with an earlier stamp is not missed) and skips those this
+        worker posted already; only when something is new does it take the write lock."""
+        with self.store.read() as conn:
             if self._closed_since is None:  # after a start: from the last one posted
                 self._closed_since = (
                     conn.execute(
@@ -124,17 +140,23 @@ class TimerWorker:
                     ).scalar()
                     or ""
                 )
-            # Re-read a few minutes back: a close committed late with an earlier stamp is not
-            # missed, and the inbox key drops the ones already posted.
             since = _minus(self._closed_since, _CLOSE_OVERLAP)
-            rows = conn.execute(
-                select(cases.c.case_id, cases.c.subject, cases.c.kind, cases.c.closed_at)
-                .where(cases.c.status == "closed", cases.c.closed_at >= since)
-                .order_by(cases.c.closed_at)
-                .limit(self.batch)
-            ).all()
-            at = iso(utcnow())
-            posted = 0
+            rows = [
+                row
+                for row in conn.execute(
+                    select(cases.c.case_id, cases.c.subject, cases.c.kind, cases.c.closed_at)
+                    .where(cases.c.status == "closed", cases.c.closed_at >= since)
+                    .order_by(cases.c.closed_at)
+                )
+                if row.case_id not in self._posted
+            ]
+        # Forget what fell out of the window: it will not be read again.
+        self._posted = {k: v for k, v in self._posted.items() if v >= since}
+        if not rows:
+            return 0
+        at = iso(utcnow())
+        posted = 0
+        with self.store.write() as conn:
             for row in rows:
                 body = {"case_id": row.case_id, "subject": row.subject, "kind": row.kind,
                         "closed_at": row.closed_at}  # fmt: skip
@@ -152,8 +174,9 @@ class TimerWorker:
                     ).returning(inbox.c.seq)  # rowcount of an ignored insert varies by driver
                 ).first()
                 posted += inserted is not None
-            if rows:
-                self._closed_since = max(self._closed_since, rows[-1].closed_at)
+        for row in rows:
+            self._posted[row.case_id] = row.closed_at
+        self._closed_since = max(self._closed_since, rows[-1].closed_at)
         if posted:
             self.posted_closes += posted
             if self.on_fired is not None:
