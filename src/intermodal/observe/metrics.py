@@ -26,7 +26,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import and_, case, exists, func, select
+from sqlalchemy import and_, case, exists, func, literal_column, select
 
 from intermodal.engine.ids import iso
 from intermodal.store import Store
@@ -231,11 +231,14 @@ class _StoreCollector(Collector):
                 .where(cases.c.kind == "sla_breach")
                 .group_by(cases.c.status)
             ).all()
+            # Constants, not parameters: a planner can only use the partial index
+            # ix_outbox_invoiced_subject when it sees these values (PostgreSQL's generic
+            # plans for prepared statements would not).
             invoiced = exists().where(
                 and_(
                     outbox.c.subject == shipments.c.key,
-                    outbox.c.kind == INVOICE_COMMAND,
-                    outbox.c.status == "delivered",
+                    outbox.c.kind == literal_column(f"'{INVOICE_COMMAND}'"),
+                    outbox.c.status == literal_column("'delivered'"),
                 )
             )
             not_invoiced = conn.execute(
