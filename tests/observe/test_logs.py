@@ -302,3 +302,55 @@ def test_no_personal_data_or_secret_in_any_log_line(
         assert line.get("correlation_id"), f"no correlation id: {line}"
         if "command_id" in line:
             assert line.get("shipment_key"), f"a command's line without its shipment: {line}"
+
+
+class ExplodingSink:
+    """A sink with a bug whose exception quotes the customer (an extension point, as a
+    connector would register one)."""
+
+    def __init__(self, endpoint: Any, client: httpx.AsyncClient) -> None:
+        self.endpoint = endpoint
+
+    async def deliver(self, commands: Any) -> list[Any]:
+        name, email, phone, street = PEOPLE[3]
+        raise RuntimeError(f"cannot route to {name} <{email}>, {street}, tel. {phone}")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_a_failing_sink_logs_its_message_without_personal_data(
+    log_lines: io.StringIO, make_settings: Callable[..., Settings], sqlite_url: str
+) -> None:
+    from intermodal.delivery.sinks import SINK_FACTORIES
+
+    SINK_FACTORIES["exploding"] = ExplodingSink
+    secret = new_secret()
+    try:
+        settings = make_settings(
+            {
+                "hub": {"database": sqlite_url},
+                "partners": {"carrier": {"webhook_secrets": ["env:LOG_CARRIER_S"]}},
+                "endpoints": {"broken": {"kind": "exploding", "url": "http://127.0.0.1:9/x"}},
+            },
+            env={"LOG_CARRIER_S": secret},
+        )
+        with running_hub(settings) as url, httpx.Client(base_url=url) as client:
+            body = milestone("e-boom", "SHP-BOOM", "picked_up", 9)
+            corr = {"x-correlation-id": "corr-boom"}
+            assert send_webhook(client, "carrier", secret, body, "m-boom", corr).status_code == 202
+            wait_until(lambda: "sink broken failed" in log_lines.getvalue(), timeout=20)
+    finally:
+        del SINK_FACTORIES["exploding"]
+    text = log_lines.getvalue()
+    _name, email, phone, street = PEOPLE[3]
+    for personal in (email, phone, street):
+        assert personal not in text
+    (line,) = [
+        json.loads(raw)
+        for raw in text.splitlines()
+        if raw.strip() and json.loads(raw).get("event") == "sink broken failed"
+    ]
+    assert line["correlation_id"] == "corr-boom"
+    assert line["shipment_key"] == "SHP-BOOM"
+    assert "RuntimeError" in line["exception"]

@@ -186,7 +186,14 @@ class Dispatcher:
             try:
                 results = await self._sink(endpoint).deliver([Command.from_row(r) for r in rows])
             except Exception as exc:  # a sink bug must not lose commands: retry them later
-                log.exception("sink %s failed", endpoint.name)
+                log.exception(  # [observability] tied to the first command's message
+                    "sink %s failed",
+                    endpoint.name,
+                    extra={
+                        "correlation_id": rows[0].correlation_id,
+                        "shipment_key": rows[0].subject,
+                    },
+                )
                 results = [Result(r.seq, False, f"{type(exc).__name__}: {exc}"[:500]) for r in rows]
             if span is not None:
                 span.set_attribute("intermodal.delivered", sum(1 for r in results if r.ok))
