@@ -380,3 +380,43 @@ def test_a_service_level_learnt_after_the_booking_counts_from_the_booking(
     assert timer.due_at == "2026-11-23T10:00:00.000000Z"  # booked 08:00 + 2 h
     h.send("odoo", shipment("LATE-SL", at(9, 30), service_level="express"))
     assert len(h.timers("LATE-SL")) == 1
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(st.permutations(range(7)), st.lists(st.integers(0, 6), max_size=3))
+def test_any_order_of_milestones_ends_in_the_same_flow_states_and_open_cases(
+    make_settings: Callable[..., Settings], sqlite_url: str, order: list[int], again: list[int]
+) -> None:
+    """A failed attempt at 11:00 after out-for-delivery at 10:00, then delivered at 14:00:
+    whatever order (and repetitions) the hub sees them in, the flows end in the same states
+    with no case open. A milestone older than the failure never closes its case early."""
+    settings_ = flow_config(make_settings, sqlite_url)
+    store = open_store(sqlite_url)
+    store.migrate()
+    try:
+        h = Harness(store, settings_)
+        key = f"MS-{uuid.uuid4().hex[:12]}"
+        h.send("odoo", shipment(key))
+        events = [
+            milestone(key, "booked", at(8)),
+            milestone(key, "picked_up", at(9)),
+            milestone(key, "in_transit", at(9, 30)),
+            milestone(key, "out_for_delivery", at(10)),
+            milestone(key, "delivery_failed", at(11), reason="closed"),
+            milestone(key, "delivered", at(14)),
+            pod(key, at(14)),
+        ]
+        seen = []
+        for index in [*order, *again]:
+            h.send("carrier", events[index])
+            seen.append(index)
+            opened = [c for c in h.cases(key) if c.status == "open"]
+            failed_shown = 4 in seen and 5 not in seen
+            assert bool(opened) == failed_shown, (seen, opened)
+        doc = h.document(key)["flows"]
+        states = {name: doc[name]["state"] for name in ("execution", "exceptions", "sla")}
+        assert states == {"execution": "delivered", "exceptions": "normal", "sla": "idle"}
+        assert [c for c in h.cases(key) if c.status == "open"] == []
+    finally:
+        store.dispose()

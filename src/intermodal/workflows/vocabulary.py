@@ -194,6 +194,10 @@ CONDITIONS: dict[str, Callable[[Context], bool]] = {
     "tms_configured": lambda c: c.config.roles.tms is not None,
     "notify_configured": lambda c: c.config.roles.notify is not None,
     "from_tms": _from_tms,
+    "exception_shown": lambda c: (
+        c.state.current is not None
+        and c.state.current.milestone in (MilestoneType.DELIVERY_FAILED, MilestoneType.EXCEPTION)
+    ),
     "booked": lambda c: "booked_at" in c.flows,
     "service_level_known": lambda c: service_level(c) is not None,
 }
