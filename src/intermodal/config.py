@@ -187,6 +187,9 @@ class WorkflowRoles(_Strict):
     tms_mode: Literal["rest", "x12"] = "rest"
     notify: PartnerName | None = None
     """A `webhook` endpoint that receives customer notifications (`intermodal.notify`)."""
+    customs: PartnerName | None = None
+    """A `webhook` endpoint (the customs broker) that receives customs filings for
+    cross-border shipments (`intermodal.customs.filing`)."""
 
 
 class TenderX12Config(_Strict):
@@ -610,6 +613,7 @@ def _workflow_problems(w: WorkflowsConfig, endpoints: dict[str, EndpointConfig])
         ("tms", w.roles.tms, tms_kind, f"tms_mode {w.roles.tms_mode} sends to a {tms_kind}"
          " endpoint"),
         ("notify", w.roles.notify, "webhook", "notifications are signed webhooks"),
+        ("customs", w.roles.customs, "webhook", "filings are signed webhooks"),
     ):  # fmt: skip
         if name is not None:
             problems.extend(

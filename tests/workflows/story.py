@@ -25,6 +25,7 @@ from intermodal.config import Settings
 from intermodal.connectors.odoo.capture import CAPTURE_FIELDS
 from intermodal.connectors.odoo.client import Connection, OdooClient
 from intermodal.security.secrets import Secret
+from intermodal.sim.customs.app import CustomsScript, CustomsSimulator
 from intermodal.sim.odoo.testing import RunningSim, running_sim
 from intermodal.sim.partner import HubLink, webhook_key_of
 from intermodal.sim.tms.app import TmsScript, TmsSimulator
@@ -48,6 +49,8 @@ class Story:
     store: Store
     tms_port: int
     stack: contextlib.ExitStack
+    broker: CustomsSimulator
+    broker_url: str
 
     def start_tms(self) -> None:
         """Bring the TMS up (a story that starts with it down)."""
@@ -70,6 +73,7 @@ class Story:
         return list(rows)
 
     def confirm_order(self, key: str, customer_ref: str = "AZ-001") -> int:
+        """Create and confirm a sale order of one FCL40 for the customer (by its ref)."""
         (partner,) = self.read("res.partner", [["ref", "=", customer_ref]], ["id"])
         (product,) = self.read("product.product", [["default_code", "=", "FCL40"]], ["id"])
         (order,) = self.odoo_call(
@@ -160,6 +164,8 @@ def story_settings(
     tms_url: str,
     portal_url: str,
     tms_secret: str,
+    broker_url: str,
+    broker_secret: str,
     billing: dict[str, Any] | None = None,
     delivery: dict[str, Any] | None = None,
     tms_mode: str = "rest",
@@ -183,6 +189,11 @@ def story_settings(
                 "tms": tms_partner,
                 "carrier": {"kind": "carrier", "tokens": [{"token": "env:STORY_CARRIER"}]},
                 "broker": {"kind": "customs", "tokens": [{"token": "env:STORY_BROKER"}]},
+                "customs": {  # the customs broker simulator, through its example mapping
+                    "kind": "customs",
+                    "webhook_secrets": ["env:STORY_CUSTOMS_SECRET"],
+                    "mapping": str(ROOT / "examples/partners/customs/mapping.yaml"),
+                },
             },
             "endpoints": {
                 "odoo": {
@@ -197,6 +208,7 @@ def story_settings(
                 },
                 "tms-jobs": tms_endpoint,
                 "portal": {"url": f"{portal_url}/hooks"},
+                "customs-filings": {"url": f"{broker_url}/v1/filings"},
             },
             "delivery": {
                 "backoff_base_seconds": 0.1,
@@ -210,6 +222,7 @@ def story_settings(
                     "odoo": "odoo",
                     "tms": "tms-jobs",
                     "notify": "portal",
+                    "customs": "customs-filings",
                     "tms_mode": tms_mode,
                 },
                 "tender_x12": {"sender_id": "INTERMODAL", "receiver_id": "SIMT", "scac": "SIMT"},
@@ -223,6 +236,7 @@ def story_settings(
             "STORY_TMS_SECRET": tms_secret,
             "STORY_CARRIER": CARRIER_TOKEN,
             "STORY_BROKER": CUSTOMS_TOKEN,
+            "STORY_CUSTOMS_SECRET": broker_secret,
             "STORY_ODOO_KEY": odoo.api_key,
         },
     )
@@ -234,24 +248,31 @@ def story(
     db_url: str,
     script: TmsScript | None = None,
     tms_up: bool = True,
+    broker_script: CustomsScript | None = None,
     **options: Any,
 ) -> Iterator[Story]:
     tms_secret = new_secret()
     portal = Receiver()
     link = HubLink(None, "tms", key=webhook_key_of(tms_secret), backoff_seconds=0.1)
     tms = TmsSimulator(script or TmsScript(reply="json"), link)
+    broker_secret = new_secret()
+    broker_link = HubLink(None, "customs", key=webhook_key_of(broker_secret), backoff_seconds=0.1)
+    broker = CustomsSimulator(broker_script or CustomsScript(), broker_link)
     tms_port = free_port()
     tms_url = f"http://127.0.0.1:{tms_port}"
     with contextlib.ExitStack() as stack:
         odoo = stack.enter_context(running_sim())
         portal_url = stack.enter_context(serve_in_thread(portal.app()))
+        broker_url = stack.enter_context(serve_in_thread(broker.app()))
         if tms_up:
             stack.enter_context(serve_in_thread(tms.app(), port=tms_port))
         settings = story_settings(
-            make_settings, db_url, odoo, tms_url, portal_url, tms_secret, **options
-        )
+            make_settings, db_url, odoo, tms_url, portal_url, tms_secret, broker_url,
+            broker_secret, **options,
+        )  # fmt: skip
         with running_hub(settings) as hub:
             link.hub_url = hub
+            broker_link.hub_url = hub
             hook = httpx.post(
                 f"{odoo.url}/__sim/webhooks",
                 json={
@@ -265,7 +286,7 @@ def story(
             assert hook.status_code < 300, hook.text
             store = open_store(db_url)
             try:
-                yield Story(hub, odoo, tms, portal, store, tms_port, stack)
+                yield Story(hub, odoo, tms, portal, store, tms_port, stack, broker, broker_url)
             finally:
                 store.dispose()
 

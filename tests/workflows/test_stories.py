@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from intermodal.config import Settings
+from intermodal.sim.customs.app import CustomsScript, Hold
 from intermodal.sim.tms.app import TmsScript
 from intermodal.testing import wait_until
 from tests.workflows.story import Story, charge, customs, pod, story
@@ -292,3 +293,40 @@ def test_sla_breach_opens_a_case_and_an_activity_and_delivery_closes_it(
         assert case.status == "closed"
         told = sorted(p["data"]["event"] for p in s.portal.applied.values())
         assert told == ["milestone.delivered", "milestone.picked_up", "sla.breach"]
+
+
+def test_cross_border_order_filed_with_the_broker_held_then_released(
+    make_settings: Callable[..., Settings], sqlite_url: str
+) -> None:
+    """An order to Belgium is filed with the customs broker simulator at booking; the
+    broker holds it (its own JSON, through the example mapping: customs.updated and the
+    customs_hold milestone); the delivered, settled shipment is not invoiced until the
+    broker releases it, which closes the case."""
+    key = "PO-XBORDER-1"
+    broker = CustomsScript(holds={key: Hold(code="EXAM", reason="physical examination")})
+    with story(make_settings, sqlite_url, broker_script=broker) as s:
+        s.confirm_order(key, customer_ref="DA-002")  # Deco Addict, Antwerp
+        wait_until(lambda: [c.kind for c in s.cases(key)] == ["customs_hold"], timeout=20)
+        (filing,) = s.broker.script.snapshot()["filings"]
+        assert (filing["shipment_key"], filing["status"]) == (key, "hold")
+        wait_until(lambda: s.state(key) == "delivered", timeout=30)
+        s.carrier_sends(charge(key, "FREIGHT", "freight", "1500.00", "provisional", f"{key}-q"))
+        _settle(s, key)
+        s.wait_settled(key)
+        s.wait_quiet()
+        assert s.commands("intermodal.odoo.invoice.create", key) == []
+        released = httpx.post(f"{s.broker_url}/_sim/control", json={"release": [key]})
+        assert released.json()["released"] == [key]
+        s.wait_delivered("intermodal.odoo.invoice.create", key)
+        s.wait_quiet()
+        odoo = _final_odoo(s, key)
+        _assert_invoiced(s, odoo, key)
+        assert [a["summary"] for a in odoo["activities"]] == [f"Shipment {key}: held by customs"]
+        (case,) = s.cases(key)
+        assert (case.status, case.team, case.reason) == (
+            "closed", "customs", "held by customs: physical examination",
+        )  # fmt: skip
+        (job,) = s.commands("intermodal.customs.filing", key)
+        assert orjson.loads(job.payload)["data"] == {
+            "shipment_key": key, "origin_country": "US", "destination_country": "BE",
+        }  # fmt: skip

@@ -79,6 +79,7 @@ class Orchestrator:
         roles = self.config.roles
         self.endpoints: dict[str, str | None] = {
             "odoo": roles.odoo, "tms": roles.tms, "notify": roles.notify,
+            "customs": roles.customs,
         }  # fmt: skip
 
     def _team(self, kind: str) -> str:

@@ -50,7 +50,7 @@ class Emit(_Strict):
     """One command a transition sends: what (a command builder) to whom (a role)."""
 
     command: str
-    to: Literal["odoo", "tms", "notify"]
+    to: Literal["odoo", "tms", "notify", "customs"]
     once: bool = False
     """Once per shipment (the command id ignores the trigger): e.g. the invoice."""
 

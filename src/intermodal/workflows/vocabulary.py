@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from intermodal.config import Partner, WorkflowsConfig
     from intermodal.engine.apply import ShipmentState
 
-ROLES = ("odoo", "tms", "notify")
+ROLES = ("odoo", "tms", "notify", "customs")
 CASE_KINDS = (
     "delivery_failed",
     "carrier_exception",
@@ -118,6 +118,24 @@ def _customs_state(ctx: Context) -> str | None:
     return None
 
 
+def _countries(ctx: Context) -> tuple[str | None, str | None]:
+    """The first pickup's and the last delivery's country."""
+    origin = destination = None
+    for stop in ctx.shipment.get("stops") or []:
+        country = (stop.get("address") or {}).get("country")
+        if stop.get("kind") == "pickup" and origin is None:
+            origin = country
+        elif stop.get("kind") == "delivery":
+            destination = country
+    return origin, destination
+
+
+def _cross_border(ctx: Context) -> bool:
+    """Picked up in one country and delivered in another (by the shipment's stops)."""
+    origin, destination = _countries(ctx)
+    return origin is not None and destination is not None and origin != destination
+
+
 def _customs_required(ctx: Context) -> bool:
     return _customs_state(ctx) not in (None, "not_required")
 
@@ -194,6 +212,7 @@ CONDITIONS: dict[str, Callable[[Context], bool]] = {
     "tms_configured": lambda c: c.config.roles.tms is not None,
     "notify_configured": lambda c: c.config.roles.notify is not None,
     "from_tms": _from_tms,
+    "cross_border": _cross_border,
     "exception_shown": lambda c: (
         c.state.current is not None
         and c.state.current.milestone in (MilestoneType.DELIVERY_FAILED, MilestoneType.EXCEPTION)
@@ -271,16 +290,32 @@ def notify(ctx: Context) -> Command | None:
     return Command("intermodal.notify", data)
 
 
+def customs_filing(ctx: Context) -> Command | None:
+    """The customs entry for the broker: the shipment, where from and to, its terms."""
+    origin, destination = _countries(ctx)
+    data: dict[str, Any] = {"shipment_key": ctx.key}
+    if origin:
+        data["origin_country"] = origin
+    if destination:
+        data["destination_country"] = destination
+    if ctx.shipment.get("incoterm"):
+        data["incoterm"] = ctx.shipment["incoterm"]
+    return Command("intermodal.customs.filing", data)
+
+
 def activity(ctx: Context) -> Command | None:
-    """A to-do on the Odoo order for a case that has no milestone activity (SLA, billing)."""
+    """A to-do on the Odoo order for a case that has no milestone activity (SLA, billing,
+    a broker's hold that came without its customs_hold milestone)."""
     label = ctx.trigger.name
-    if ctx.trigger.name == "timer.sla":
+    if _customs_state(ctx) == "hold" and ctx.trigger.name in ("customs.updated",
+                                                              "shipment.changed"):  # fmt: skip
+        customs = (ctx.doc.get("customs") or {}).get("data") or {}
+        summary = f"Shipment {ctx.key}: held by customs"
+        note = str(customs.get("reason") or "Held by customs.")
+    elif ctx.trigger.name == "timer.sla":
         milestone = ctx.trigger.data.get("milestone", "?")
         summary = f"Shipment {ctx.key}: {milestone} is late (SLA)"
         note = f"Expected {milestone} by {ctx.trigger.data.get('due', '?')}."
-    elif ctx.trigger.name == "customs.updated":
-        summary = f"Shipment {ctx.key}: held by customs"
-        note = str(ctx.trigger.data.get("reason") or "Held by customs.")
     elif ctx.trigger.name == "charge.recorded":
         amount = ctx.trigger.data["amount"]
         summary = f"Shipment {ctx.key}: freight invoice above the quote"
@@ -360,6 +395,7 @@ COMMANDS: dict[str, Callable[[Context], Command | None]] = {
     "activity": activity,
     "invoice": invoice,
     "duties_invoice": duties_invoice,
+    "customs_filing": customs_filing,
 }
 
 
