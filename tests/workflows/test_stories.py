@@ -330,3 +330,25 @@ def test_cross_border_order_filed_with_the_broker_held_then_released(
         assert orjson.loads(job.payload)["data"] == {
             "shipment_key": key, "origin_country": "US", "destination_country": "BE",
         }  # fmt: skip
+
+
+def test_a_refused_tender_reaches_odoo_as_a_note_and_an_activity(
+    make_settings: Callable[..., Settings], sqlite_url: str
+) -> None:
+    key = "PO-REFUSED-1"
+    script = TmsScript(reply="json", default_decision="decline", decline_reason="NO CAPACITY")
+    with story(make_settings, sqlite_url, script=script) as s:
+        order_id = s.confirm_order(key)
+        wait_until(lambda: [c.kind for c in s.cases(key)] == ["carrier_exception"], timeout=20)
+        s.wait_quiet()
+        (case,) = s.cases(key)
+        assert case.reason == "carrier exception: load tender declined: NO CAPACITY"
+        assert s.document(key)["flows"]["order_intake"]["state"] == "refused"
+        on_order = [["res_model", "=", "sale.order"], ["res_id", "=", order_id]]
+        activities = s.read("mail.activity", on_order, ["summary", "note"])
+        assert [a["summary"] for a in activities] == [f"Shipment {key}: exception"]
+        assert "load tender declined: NO CAPACITY" in activities[0]["note"]
+        notes = s.read("mail.message", [["model", "=", "sale.order"], ["res_id", "=", order_id],
+                                        ["body", "ilike", "declined"]], ["body"])  # fmt: skip
+        assert len(notes) == 1 and "reported by tms" in notes[0]["body"]
+        assert s.commands("intermodal.odoo.invoice.create", key) == []
