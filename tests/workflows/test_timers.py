@@ -15,11 +15,12 @@ from sqlalchemy import func, select
 
 from intermodal.config import Settings
 from intermodal.engine.ids import iso
+from intermodal.engine.inbox import InboxMessage, store_messages
 from intermodal.store import open_store
 from intermodal.store.tables import cases, inbox, timers
 from intermodal.testing import running_hub, wait_until
 from intermodal.workflows.timers import TimerWorker
-from tests.workflows.helpers import Harness, flow_config, milestone, shipment
+from tests.workflows.helpers import Harness, at, flow_config, milestone, shipment
 
 TOKEN = "odoo-token-for-timer-tests"
 
@@ -150,5 +151,32 @@ def test_a_timer_that_fires_after_its_cancel_does_nothing(
         h.send("carrier", milestone("LATE-CANCEL", "picked_up", "2026-11-23T08:50:00Z"))
         assert h.cases() == []
         assert h.flow_state("LATE-CANCEL", "sla") == "watching"
+    finally:
+        store.dispose()
+
+
+def test_a_malformed_internal_message_is_rejected_with_its_reason(
+    make_settings: Callable[..., Settings], db_url: str
+) -> None:
+    store = open_store(db_url)
+    store.migrate()
+    try:
+        h = Harness(store, _settings(make_settings, db_url, "1h"))
+        store_messages(store, [
+            InboxMessage("intermodal", "tmr_bad", "timer", "application/json", b'{"x": 1}', "c1"),
+            InboxMessage("intermodal", "closed:bad", "case", "application/json", b"[", "c2"),
+        ])  # fmt: skip
+        h.send("odoo", shipment("AFTER-BAD"), milestone("AFTER-BAD", "booked", at(8)))
+        with store.read() as conn:
+            rows = conn.execute(select(inbox.c.channel, inbox.c.status, inbox.c.error)
+                                .where(inbox.c.partner == "intermodal")
+                                .order_by(inbox.c.seq)).all()  # fmt: skip
+        assert [(r.channel, r.status) for r in rows] == [
+            ("timer", "rejected"),
+            ("case", "rejected"),
+        ]
+        assert rows[0].error.startswith("not a timer message: ")
+        assert rows[1].error.startswith("not a case message: ")
+        assert h.flow_state("AFTER-BAD", "order_intake") == "tendered"  # the rest goes on
     finally:
         store.dispose()

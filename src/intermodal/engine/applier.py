@@ -46,7 +46,7 @@ from intermodal.store import Store
 from intermodal.store.store import rows_for_pairs, rows_in
 from intermodal.store.tables import cases, events, inbox, outbox, shipments, timers
 from intermodal.workflows.engine import Effects, Orchestrator, internal_trigger
-from intermodal.workflows.timers import INTERNAL_CHANNELS
+from intermodal.workflows.timers import INTERNAL_CHANNELS, TIMER_PARTNER
 from intermodal.workflows.vocabulary import Convert, Trigger
 
 log = logging.getLogger(__name__)
@@ -361,11 +361,13 @@ class Applier:
         rejected: list[dict[str, Any]] = []
         fired: list[tuple[str, Trigger]] = []  # [workflows] timers, applied after the events
         for row in rows:
-            if row.channel in INTERNAL_CHANNELS:  # a timer fired, a case was closed
+            # [workflows] the hub's own messages: a timer fired, a case was closed
+            if row.channel in INTERNAL_CHANNELS and row.partner == TIMER_PARTNER:
                 try:
                     fired.append(internal_trigger(row.channel, bytes(row.body), row.correlation_id))
                 except (ValueError, KeyError, TypeError) as exc:
-                    rejected.append({"b_seq": row.seq, "b_error": f"not a timer: {exc}"})
+                    error = f"not a {row.channel} message: {exc}"
+                    rejected.append({"b_seq": row.seq, "b_error": error})
                     continue
                 parsed.append((row, [], []))
                 continue
