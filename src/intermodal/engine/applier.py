@@ -550,6 +550,8 @@ class Applier:
     ) -> None:
         """[workflows] Let the flows react to an applied event (effects written with it)."""
         assert self.flows is not None
+        if not self.flows.wants(name):
+            return
         trigger = Trigger(
             name=name,
             event_id=ev.id,
@@ -571,6 +573,9 @@ class Applier:
         charge and its POD) arrive together; deciding on billing once per delivery bills them
         together, not line by line."""
         assert self.flows is not None
+        if not self.flows.wants("shipment.changed"):
+            changed.clear()
+            return
         for subject, (row, at) in changed.items():
             trigger = Trigger(
                 name="shipment.changed",

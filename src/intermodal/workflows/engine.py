@@ -31,14 +31,19 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
+from intermodal.canonical.model import MilestoneType
 from intermodal.config import Settings
 from intermodal.engine.apply import ShipmentState
 from intermodal.engine.ids import iso, stable_id
 from intermodal.workflows.spec import Flow, Transition, load_flows
 from intermodal.workflows.vocabulary import (
+    CASE_TRIGGERS,
     COMMANDS,
     CONDITIONS,
     DEFAULT_TEAMS,
+    DOCUMENT_TRIGGERS,
+    MESSAGE_TRIGGERS,
+    TIMER_TRIGGERS,
     Context,
     Convert,
     Trigger,
@@ -81,6 +86,17 @@ class Orchestrator:
             "odoo": roles.odoo, "tms": roles.tms, "notify": roles.notify,
             "customs": roles.customs,
         }  # fmt: skip
+        # Per trigger name, each flow's candidate transitions (file order kept): the hot
+        # path tries only those, and skips triggers no flow listens to.
+        self._candidates: dict[str, list[tuple[Flow, list[Transition]]]] = {}
+        for name in all_triggers():
+            found = [(f, [t for t in f.transitions if _matches(t, name)]) for f in self.flows]
+            self._candidates[name] = [(f, ts) for f, ts in found if ts]
+        self._wanted = {n for n, c in self._candidates.items() if c} | _BOOKKEEPING
+
+    def wants(self, trigger_name: str) -> bool:
+        """Whether any flow (or the flows' bookkeeping) reacts to this trigger."""
+        return trigger_name in self._wanted
 
     def _team(self, kind: str) -> str:
         teams = {str(k): v for k, v in self.config.teams.items()}
@@ -119,13 +135,15 @@ class Orchestrator:
         if trigger.name == "charge.recorded" and trigger.data.get("status") == "provisional":
             # The quote is kept apart: the final charge replaces it in doc["charges"].
             flows_doc.setdefault("quotes", {})[trigger.data["code"]] = trigger.data["amount"]
-        ctx = Context(key, state, doc, trigger, self.config, self.partners, convert)
         for flow in self.flows:
-            flow_state = flows_doc.setdefault(flow.flow, {"state": flow.start})
-            for t in flow.transitions:
+            flows_doc.setdefault(flow.flow, {"state": flow.start})
+        ctx = Context(key, state, doc, trigger, self.config, self.partners, convert)
+        for flow, transitions in self._candidates.get(trigger.name, ()):
+            flow_state = flows_doc[flow.flow]
+            for t in transitions:
                 if t.from_ is not None and flow_state["state"] not in t.from_:
                     continue
-                if not _matches(t, trigger) or not _holds(t, ctx):
+                if not _holds(t, ctx):
                     continue
                 self._fire(flow, t, ctx, now, effects)
                 if t.to is not None:
@@ -231,8 +249,19 @@ class Orchestrator:
                 )
 
 
-def _matches(t: Transition, trigger: Trigger) -> bool:
-    name = trigger.name
+_BOOKKEEPING = frozenset({"milestone.booked", "charge.recorded"})
+"""Triggers the interpreter itself records (the booking time, quotes), whatever the flows."""
+
+
+def all_triggers() -> list[str]:
+    """Every concrete trigger name (`milestone.any` stands for the milestone ones)."""
+    return [
+        *DOCUMENT_TRIGGERS, *MESSAGE_TRIGGERS, *TIMER_TRIGGERS, *CASE_TRIGGERS,
+        *(f"milestone.{m.value}" for m in MilestoneType),
+    ]  # fmt: skip
+
+
+def _matches(t: Transition, name: str) -> bool:
     return name in t.on or (name.startswith("milestone.") and "milestone.any" in t.on)
 
 
