@@ -8,7 +8,10 @@ from typing import Any
 
 import httpx
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from intermodal.canonical.events import parse_events
 from intermodal.connectors.odoo.capture import WriteDatePoller, events_from_record, order_stops
 from intermodal.connectors.odoo.client import Connection, OdooClient
 from intermodal.engine.inbox import InboxMessage, Receipt
@@ -89,3 +92,25 @@ def test_terms_from_many2one_values_of_either_shape() -> None:
     stops = [{"sequence": 1, "kind": "delivery", "address": {"country": "US"}}]
     (shipment, _booked) = events_from_record("sale.order", hooked, "odoo/odoo", stops)
     assert shipment["data"]["stops"] == stops
+
+
+_M2O = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 2**40), st.text(max_size=20),
+    st.tuples(st.integers(-5, 50), st.one_of(st.text(max_size=300), st.booleans(), st.none())),
+    st.lists(st.integers(), max_size=3),
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.fixed_dictionaries({f: _M2O for f in ("partner_id", "partner_invoice_id",
+                                                 "partner_shipping_id", "carrier_id",
+                                                 "incoterm", "company_id")}))  # fmt: skip
+def test_any_many2one_values_give_valid_events_or_none(values: dict[str, Any]) -> None:
+    """Whatever Odoo (or a hostile caller with the token) puts in the order's relations,
+    capture gives valid canonical events or none, never an exception."""
+    record = {"_model": "sale.order", "id": 7, "name": "S00007", "state": "sale",
+              "write_date": "2026-11-23 10:00:00",
+              **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}}  # fmt: skip
+    events = events_from_record("sale.order", record, "odoo/odoo")
+    if events:
+        parse_events(orjson.dumps(events))

@@ -154,7 +154,7 @@ def events_from_record(
     )
     try:
         parse_events(orjson.dumps(events), max_events=10)
-    except EventError as exc:  # e.g. an order name the canonical key cannot hold
+    except (EventError, orjson.JSONEncodeError) as exc:  # e.g. a name no key can hold
         log.warning("odoo %s %s: not a valid shipment change: %s", model, record_id, exc)
         return []
     return events
@@ -163,11 +163,16 @@ def events_from_record(
 def _many2one(value: Any) -> tuple[int, str | None] | None:
     """Odoo's many2one as (id, display name): `[id, name]` from search_read, a bare id from
     an automation webhook (which reads with load=None), False when empty."""
-    if isinstance(value, list | tuple) and len(value) == 2 and isinstance(value[0], int):
+    if isinstance(value, list | tuple) and len(value) == 2 and _record_id(value[0]):
         return value[0], str(value[1]) if value[1] else None
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if _record_id(value):
         return value, None
     return None
+
+
+def _record_id(value: Any) -> bool:
+    """An Odoo record id: a positive integer (a database serial), never a bool."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
 _INCOTERM = re.compile(r"^\[?([A-Z]{3})\]?(?:\s|$)")
