@@ -51,14 +51,16 @@ def test_demo_plays_a_short_day_and_exits_zero(tmp_path: Path) -> None:
         return match.group(1)
 
     # The seeded script (demo/day.py plan_day) for 12 orders: DEMO-0003 stalls, DEMO-0006
-    # is cross-border and held by customs, DEMO-0008 is invoiced 7% and more above its
-    # quote (a dispute holds its invoice); nothing is declined.
+    # is held by customs (the hub files the 9 orders of the customers in Europe), DEMO-0008
+    # is invoiced 7% and more above its quote (a dispute holds its invoice); nothing is
+    # declined.
     assert figure("orders entered in Odoo") == "12"
     assert figure("tenders to the TMS") == "accept 12"
     assert figure("shipments delivered") == "12"
     assert figure("invoices created in Odoo").startswith("11 (")
     kinds = figure("by kind (opened/closed)")
     assert "customs_hold 1/1" in kinds and "billing_dispute 1/0" in kinds, kinds
+    assert figure("customs filings by the hub") == "held, then released 1, released 8"
     assert figure("dead letters") == "0"
     assert figure("quarantined messages") == "0"
     assert figure("still pending (inbox / outbox)") == "0 / 0"

@@ -143,6 +143,9 @@ def test_990_responses_are_read_with_their_action() -> None:
         ("SHIP-204-0003", "countered"),
     ]
     assert read["responses"][0]["references"] == {"CN": "PRO-5501"}
+    # B103 is a date only; GS04+GS05 (20240104 1100, partner clock America/Chicago) say
+    # when the answer was made, which is what a mapping should date the response by
+    assert {r["sent_at"] for r in read["responses"]} == {"2024-01-04T17:00:00+00:00"}
     assert read["responses"][1]["remarks"] == ["NO CAPACITY LANE CLOSED"]
 
 

@@ -4,8 +4,8 @@ The demo does only what people and outside systems do; the hub does the rest:
 - the sales team enters orders in Odoo and confirms them (the hub hears of each through
   Odoo's automation rule, and tenders it to the TMS as an X12 204);
 - the tariff quotes each order (a provisional freight charge);
-- cross-border orders are filed with the customs broker, which holds one of them for a
-  while before releasing it;
+- the customs broker releases the cross-border orders the hub files with it, one of them
+  only after a hold;
 - the TMS answers each tender (990: a few are declined), drives the loads and reports
   214s with the noise real carriers make (duplicates, statuses out of order, delay
   exceptions, a load that stalls for hours), and invoices each load with a 210, a few of
@@ -60,7 +60,6 @@ class Order:
     start: float  # fraction of the day when it is entered
     customer: str
     product: str
-    cross_border: bool
     over_quote: bool
     duplicate_pod: bool
 
@@ -92,7 +91,6 @@ def plan_day(plan: DayPlan) -> Script:
                 start=0.4 * i / max(plan.orders, 1),
                 customer=CUSTOMERS[i % len(CUSTOMERS)],
                 product=PRODUCTS[i % len(PRODUCTS)],
-                cross_border=i % 20 == 5,
                 over_quote=i % 25 == 7,
                 duplicate_pod=rng.random() < 0.1,
             )
@@ -116,8 +114,9 @@ def plan_day(plan: DayPlan) -> Script:
         decisions={key: "decline" for key in declined},
         load_faults=faults,
     )
-    held = {o.key for o in orders if o.cross_border}
-    held = set(sorted(held)[:1])
+    # Customers DA-002, GF-003 and RM-005 are in Belgium, the Netherlands and Germany, the
+    # company in the US: their orders cross a border and the hub files them with the broker.
+    held = {orders[5].key} if len(orders) > 5 else set()
     customs = CustomsScript(
         seed=plan.seed,
         decision_delay_ms=plan.unit * 0.02 * 1000,
@@ -139,7 +138,6 @@ class Tally:
 
     orders: int = 0
     quotes: int = 0
-    customs_filings: int = 0
     pods: int = 0
     duplicate_pods: int = 0
     outage_seconds: float = 0.0
@@ -235,17 +233,6 @@ class Day:
                 [_charge("rating", order.key, "freight", quote, "provisional")],
             )
             self.tally.quotes += 1
-            if order.cross_border:
-                await self._post_json(
-                    f"{self.world.customs_url}/v1/filings",
-                    {
-                        "shipment_key": order.key,
-                        "declared_value": 18500,
-                        "origin_country": "US",
-                        "destination_country": "DE",
-                    },
-                )
-                self.tally.customs_filings += 1
         except Exception as exc:  # one order's failure is reported, the day goes on
             self.tally.errors.append(f"{order.key}: {type(exc).__name__}: {exc}")
 

@@ -33,10 +33,12 @@ class Summary:
     quarantined: int
     notifications: int
     bad_signatures: int
+    customs: dict[str, int]
 
     def lines(self, tally: Tally) -> list[tuple[str, str]]:
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(self.events.items()))
         tenders = ", ".join(f"{k} {v}" for k, v in sorted(self.tenders.items()))
+        filings = ", ".join(f"{k} {v}" for k, v in sorted(self.customs.items()))
         opened = sum(o for o, _ in self.cases_by_kind.values())
         closed = sum(c for _, c in self.cases_by_kind.values())
         kinds = ", ".join(f"{kind} {o}/{c}" for kind, (o, c) in sorted(self.cases_by_kind.items()))
@@ -50,6 +52,7 @@ class Summary:
             ("invoices created in Odoo", f"{self.invoices} ({self.invoiced_total:,.2f} USD)"),
             ("exceptions opened / closed", f"{opened} / {closed}"),
             ("  by kind (opened/closed)", kinds or "none"),
+            ("customs filings by the hub", filings or "none"),
             (
                 "TMS outage",
                 f"{tally.outage_seconds:.0f} s, {tally.tms_refused_during_outage} calls refused",
@@ -118,6 +121,15 @@ def summarise(world: World, store: Store, tally: Tally) -> Summary:
         for load in world.tms.script.loads.values():
             decision = load.decision or "unanswered"
             tenders[decision] = tenders.get(decision, 0) + 1
+    customs: dict[str, int] = {}
+    with world.customs.script.lock:
+        for filing in world.customs.script.filings.values():
+            state = (
+                "held, then released"
+                if filing.hold and filing.status == "released"
+                else filing.status
+            )
+            customs[state] = customs.get(state, 0) + 1
     invoices, total = asyncio.run(_odoo_invoices(world))
     stats = world.portal.stats()
     return Summary(
@@ -135,6 +147,7 @@ def summarise(world: World, store: Store, tally: Tally) -> Summary:
         quarantined=int(quarantined),
         notifications=int(stats["events"]),
         bad_signatures=int(stats["rejected_total"]),
+        customs=customs,
     )
 
 

@@ -12,8 +12,9 @@ Who is who:
   activities and invoices back.
 - **tms** (`intermodal.sim.tms`): the dispatch system and its trucks. The hub tenders each
   order to it as an X12 204; it answers 990s, reports 214s and invoices with 210s.
-- **customs-broker** (`intermodal.sim.customs`): files cross-border shipments, holds one
-  and releases it later; reports in its own JSON, mapped by examples/partners/customs/.
+- **customs-broker** (`intermodal.sim.customs`): the hub files every cross-border shipment
+  with it (the customs role); it releases them, holds one for a while first, and reports in
+  its own JSON, mapped by examples/partners/customs/.
 - **rating** and **epod**: the tariff that quotes each order (a provisional charge) and the
   drivers' proof-of-delivery app; both post canonical events with a token.
 - **portal** (`intermodal.sim.portal`): the customer's endpoint for notifications; it
@@ -116,7 +117,11 @@ class World:
 
 
 def demo_config(
-    folder: Path, odoo: RunningSim, tms_url: str, portal_url: str, hub_port: int, day_seconds: float
+    folder: Path,
+    odoo: RunningSim,
+    urls: dict[str, str],
+    hub_port: int,
+    day_seconds: float,
 ) -> dict[str, Any]:
     """The hub's configuration for the demo, as a user would write it.
 
@@ -173,9 +178,10 @@ def demo_config(
                 },
                 "batch_size": 200,
             },
-            "tms-tenders": {"kind": "edi", "url": f"{tms_url}/edi", "milestones": []},
+            "tms-tenders": {"kind": "edi", "url": f"{urls['tms']}/edi", "milestones": []},
+            "customs-filings": {"url": f"{urls['customs']}/v1/filings", "milestones": []},
             "customer-portal": {
-                "url": f"{portal_url}/hooks",
+                "url": f"{urls['portal']}/hooks",
                 "secret": "env:DEMO_PORTAL_SECRET",
                 "milestones": [],
             },
@@ -194,6 +200,7 @@ def demo_config(
                 "tms": "tms-tenders",
                 "tms_mode": "x12",
                 "notify": "customer-portal",
+                "customs": "customs-filings",
             },
             "teams": {"sla_breach": "control-tower", "customs_hold": "customs-desk"},
             "service_levels": {
@@ -252,7 +259,8 @@ def running_world(
         customs_url = stack.enter_context(serve_in_thread(customs.app()))
         portal_url = stack.enter_context(serve_in_thread(portal.app()))
         port = _port(hub_port)
-        config = demo_config(folder, odoo, tms_url, portal_url, port, day_seconds)
+        urls = {"tms": tms_url, "customs": customs_url, "portal": portal_url}
+        config = demo_config(folder, odoo, urls, port, day_seconds)
         path = folder / "intermodal.yaml"
         path.write_text(
             "# Written by `intermodal demo`: the hub's configuration for this run.\n"

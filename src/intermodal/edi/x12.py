@@ -825,7 +825,7 @@ def build_interchange(
                 sender=group_sender or sender.id,
                 receiver=group_receiver or receiver.id,
                 date=now.strftime("%Y%m%d"),
-                time=now.strftime("%H%M"),
+                time=now.strftime("%H%M%S"),  # GS05 may carry seconds (element 337: 4-8)
                 control_number=str(control.next(partner, "GS")),
             )
             by_function[functional_id] = group

@@ -111,6 +111,20 @@ def _x12_date(seg: Segment, position: int, context: ReadContext, clock: str = ""
     return local.replace(tzinfo=_zone(context.timezone)).astimezone(UTC).isoformat()
 
 
+def _group_instant(date: str, clock: str, context: ReadContext) -> str | None:
+    """When the sender made the group (GS04 CCYYMMDD + GS05 HHMM[SS[dd]]): the time of a
+    document whose own segments carry only a date (a 990's B103), so that an answer sent
+    this afternoon does not count from midnight. None when GS says nothing usable."""
+    digits = clock[:6] if clock.isdigit() else ""
+    if len(date) != 8 or not date.isdigit() or len(digits) not in (4, 6):
+        return None
+    try:
+        local = datetime.strptime(date + digits.ljust(6, "0"), "%Y%m%d%H%M%S")
+    except ValueError:
+        return None
+    return local.replace(tzinfo=_zone(context.timezone)).astimezone(UTC).isoformat()
+
+
 def _amount(seg: Segment, position: int, places: int = 2) -> str | None:
     """An implied-decimal money element as text (exact: pydantic reads it as a Decimal)."""
     try:
@@ -150,10 +164,14 @@ def read_x12(raw: bytes, context: ReadContext) -> Any:
         "tenders": [],
         "responses": [],
     }
-    for ic, _group, tx in document.transactions():
+    for ic, group, tx in document.transactions():
         if tx.problems:
             continue
-        base = {"interchange": ic.control_number, "set": tx.control_number}
+        base = {
+            "interchange": ic.control_number,
+            "set": tx.control_number,
+            "sent_at": _group_instant(group.date, group.time, context),
+        }
         if tx.set_id == "214":
             out["statuses"].extend(_statuses_214(tx.segments, base, context))
         elif tx.set_id == "210":
