@@ -39,6 +39,7 @@ from intermodal.hub import Hub
 from intermodal.ingress.edi import edi_intake_router
 from intermodal.ingress.signatures import SignatureError, verify
 from intermodal.observe import traces
+from intermodal.observe.memory import gc_paused
 from intermodal.store import Store
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,36 @@ class ReplayRequest(BaseModel):
     )
     all: bool = False
     endpoint: str | None = None
+
+
+def _batch_messages(
+    partner: str, corr: str, value: list[Any]
+) -> tuple[list[dict[str, Any]], list[InboxMessage], list[int]]:
+    """A result per event of a batch, the inbox message of each valid one, and where each
+    message's result sits among the results (to add its receipt once stored)."""
+    results: list[dict[str, Any]] = []
+    messages: list[InboxMessage] = []
+    positions: list[int] = []
+    valid = parse_all_or_none(value)
+    for index, item in enumerate(value):
+        try:
+            event = valid[index] if valid is not None else parse_event(item, str(index))
+        except EventError as exc:
+            event_id = (
+                item.get("id")
+                if isinstance(item, dict) and isinstance(item.get("id"), str)
+                else None
+            )
+            results.append(
+                {"index": index, "id": event_id, "status": "rejected", "errors": exc.problems}
+            )
+            continue
+        positions.append(len(results))
+        results.append({"index": index, "id": event.id, "status": "accepted"})
+        messages.append(
+            InboxMessage(partner, event.id, "batch", "application/json", orjson.dumps(item), corr)
+        )
+    return results, messages, positions
 
 
 def create_app(settings: Settings, store: Store | None = None, dispatch: bool = True) -> ASGIApp:
@@ -262,7 +293,8 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
         require_json(request.headers)
         body = await read_body(request, max_body)
         try:
-            value = decode_json(body)
+            with gc_paused():  # 10,000 dicts, then models: see observe.memory.gc_paused
+                value = decode_json(body)
         except EventError as exc:
             raise ApiError(400, "bad_json", str(exc), exc.problems) from None
         if isinstance(value, dict) and isinstance(value.get("events"), list):
@@ -277,30 +309,8 @@ def create_app(settings: Settings, store: Store | None = None, dispatch: bool = 
                 413, "payload_too_large", f"at most {limit} events per batch, got {len(value)}"
             )
         corr = correlation_id(request.headers)
-        results: list[dict[str, Any]] = []
-        messages: list[InboxMessage] = []
-        positions: list[int] = []
-        valid = parse_all_or_none(value)
-        for index, item in enumerate(value):
-            try:
-                event = valid[index] if valid is not None else parse_event(item, str(index))
-            except EventError as exc:
-                event_id = (
-                    item.get("id")
-                    if isinstance(item, dict) and isinstance(item.get("id"), str)
-                    else None
-                )
-                results.append(
-                    {"index": index, "id": event_id, "status": "rejected", "errors": exc.problems}
-                )
-                continue
-            positions.append(len(results))
-            results.append({"index": index, "id": event.id, "status": "accepted"})
-            messages.append(
-                InboxMessage(
-                    partner, event.id, "batch", "application/json", orjson.dumps(item), corr
-                )
-            )
+        with gc_paused():  # no await inside: the pause is process-wide
+            results, messages, positions = _batch_messages(partner, corr, value)
         if messages:
             with traces.ingress_span(  # [observability]
                 "ingress batch",

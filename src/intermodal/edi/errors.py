@@ -16,12 +16,12 @@ are born: `segment.decimal(4)` fails with the segment's own number and `B304` in
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
+
+from intermodal.observe.memory import gc_paused
 
 Mode = Literal["reject", "warn"]
 """Per-partner choice: `reject` raises the first envelope problem, `warn` collects them."""
@@ -263,25 +263,6 @@ class Segment:
             raise EdiError(
                 "element", str(exc), self.where(position, component if component > 1 else None)
             ) from None
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a parser builds a document.
-
-    A parsed document is hundreds of thousands of small tuples; each allocation batch
-    triggers a generation-0 collection that scans them all again, which measured as half
-    of the parse time. The parsers create no reference cycles, so reference counting frees
-    everything they make; only collection is deferred, and only if it was enabled.
-    """
-    enabled = gc.isenabled()
-    if enabled:
-        gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _trim(components: tuple[str, ...]) -> tuple[str, ...]:

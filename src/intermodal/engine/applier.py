@@ -40,6 +40,7 @@ from intermodal.engine.apply import Mark, Outcome, ShipmentState, decide
 from intermodal.engine.ids import iso, stable_id, utcnow
 from intermodal.engine.normalize import NormalizeError, Normalizer, canonical
 from intermodal.observe import traces
+from intermodal.observe.memory import gc_paused
 from intermodal.observe.metrics import Metrics
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
@@ -305,7 +306,8 @@ class Applier:
             with self.store.read() as conn:
                 rows = self._pending(conn, limit)
                 result = ApplyResult(messages=len(rows))
-                write = self._apply_rows(conn, rows, result) if rows else None
+                with gc_paused():  # a batch's models and rows: observe.memory.gc_paused
+                    write = self._apply_rows(conn, rows, result) if rows else None
             if write is not None:
                 with self.store.write() as conn:
                     write(conn)
@@ -315,7 +317,8 @@ class Applier:
                 rows = self._pending(conn, limit)
                 result = ApplyResult(messages=len(rows))
                 if rows:
-                    self._apply_rows(conn, rows, result)(conn)
+                    with gc_paused():
+                        self._apply_rows(conn, rows, result)(conn)
         if result.commands and self.on_commands is not None:
             self.on_commands(result.commands)
         self._add(result)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from intermodal.engine.ids import iso, sortable_id, utcnow
 from intermodal.observe import traces
+from intermodal.observe.memory import gc_paused
 from intermodal.observe.metrics import Metrics
 from intermodal.store import Store
 from intermodal.store.store import rows_for_pairs
@@ -71,7 +72,14 @@ def store_messages(store: Store, messages: list[InboxMessage]) -> list[Receipt]:
     this one) is answered with its original receipt, never stored twice. This is the
     ingest hot path, so on SQLite it goes straight to the driver's `executemany`: building
     SQLAlchemy statements per batch cost more than the insert itself (BENCHMARKS.md, W1).
+    The cyclic collector is paused meanwhile: a group of thousands of row tuples would
+    trigger collections that rescan them (observe.memory.gc_paused).
     """
+    with gc_paused():
+        return _store_messages(store, messages)
+
+
+def _store_messages(store: Store, messages: list[InboxMessage]) -> list[Receipt]:
     now = iso(utcnow())
     first: dict[tuple[str, str], int] = {}
     rows: list[tuple[Any, ...]] = []
