@@ -68,6 +68,13 @@ class Visit:
     def nav(self, name: str) -> None:
         self.page.locator("header nav").get_by_role("link", name=name, exact=True).click()
         expect(self.page.locator('nav a[aria-current="page"]')).to_have_text(name)
+        self.htmx_ready()
+
+    def htmx_ready(self) -> None:
+        """Wait until htmx (loaded with `defer`) has processed the page: a change made
+        before that fires no request, and the filter would seem to do nothing."""
+        self.page.wait_for_load_state("load")
+        self.page.wait_for_function("() => window.htmx !== undefined")
 
     def close(self) -> None:
         self.context.close()
