@@ -207,7 +207,12 @@ def parse_events(raw: bytes, max_events: int = 10_000) -> list[CanonicalEvent]:
     The whole array is validated in one pydantic call first (fast path); only when that
     fails is it walked event by event to name the first broken one precisely.
     """
-    value = decode_json(raw)
+    return parse_decoded(decode_json(raw), max_events)
+
+
+def parse_decoded(value: Any, max_events: int = 10_000) -> list[CanonicalEvent]:
+    """`parse_events` of a body already decoded (the applier keeps the decoded JSON for the
+    timeline, so it decodes once)."""
     if isinstance(value, dict):
         return [parse_event(value)]
     if not isinstance(value, list):
@@ -244,6 +249,7 @@ __all__ = [
     "describe",
     "event_to_json",
     "parse_all_or_none",
+    "parse_decoded",
     "parse_event",
     "parse_events",
 ]

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-import orjson
-
-from intermodal.canonical.events import CanonicalEvent, EventError, parse_events
+from intermodal.canonical.events import CanonicalEvent, EventError, decode_json, parse_decoded
 
 Normalized = list[tuple[CanonicalEvent, dict[str, Any]]]
 """Each event with the JSON object the timeline shows for it (the partner's own when the
@@ -38,9 +36,9 @@ class Normalizer(Protocol):
 def canonical(partner: str, channel: str, content_type: str, body: bytes) -> Normalized:
     """The message is canonical CloudEvents already (one object or an array)."""
     try:
-        events = parse_events(body, max_events=100_000)
+        raw = decode_json(body)  # kept as sent: the timeline shows the partner's own JSON
+        events = parse_decoded(raw, max_events=100_000)
     except EventError as exc:
         raise NormalizeError(str(exc)) from None
-    raw = orjson.loads(body)  # kept as sent: the timeline shows the partner's own JSON
     items = raw if isinstance(raw, list) else [raw]
     return list(zip(events, items, strict=True))
