@@ -17,28 +17,13 @@ from sqlalchemy import func, select
 
 from intermodal.connectors.odoo.client import OdooClient, OdooError
 from intermodal.connectors.odoo.sink import odoo_client
-from intermodal.sim.odoo.testing import RunningSim, running_sim
+from intermodal.sim.odoo.testing import RunningSim
 from intermodal.store import Store, open_store
 from intermodal.store.tables import currency_rates, master_data
 from intermodal.sync.batch import MODELS, MasterDataSync
 from intermodal.sync.rates import convert
 from intermodal.sync.storage import find_master_data
 from tests.connectors.odoo.helpers import endpoint
-
-# JSON-2 is spoken to an Odoo 19 server, JSON-RPC to an Odoo 18 one.
-PROTOCOLS = {"json2": 19, "jsonrpc": 18}
-
-
-@pytest.fixture(params=sorted(PROTOCOLS))
-def protocol(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def sim(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningSim]:
-    with running_sim(version=PROTOCOLS[protocol]) as running:
-        monkeypatch.setenv("ODOO_TEST_API_KEY", running.api_key)
-        yield running
 
 
 @pytest_asyncio.fixture

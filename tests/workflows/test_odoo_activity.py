@@ -3,42 +3,19 @@ own) against the Odoo test server on JSON-2 and JSON-RPC, replayed, and with bad
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import orjson
 import pytest
-import pytest_asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from intermodal.connectors.odoo.mappings import ops_for
 from intermodal.connectors.odoo.ops import Activity, MappingError
 from intermodal.connectors.odoo.sink import OdooSink
-from intermodal.sim.odoo.testing import RunningSim, running_sim
-from tests.connectors.odoo.helpers import command, endpoint, order, replayed
+from tests.connectors.odoo.helpers import command, order, replayed
 
 TYPE = "intermodal.odoo.activity.create"
-PROTOCOLS = {"json2": 19, "jsonrpc": 18}
-
-
-@pytest.fixture(params=sorted(PROTOCOLS))
-def protocol(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def sim(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningSim]:
-    with running_sim(version=PROTOCOLS[protocol]) as running:
-        monkeypatch.setenv("ODOO_TEST_API_KEY", running.api_key)
-        yield running
-
-
-@pytest_asyncio.fixture
-async def sink(sim: RunningSim, protocol: str) -> AsyncIterator[OdooSink]:
-    async with httpx.AsyncClient() as http:
-        yield OdooSink(endpoint(sim, protocol), http)
 
 
 async def test_an_activity_lands_once_on_the_order(sink: OdooSink) -> None:

@@ -1,32 +1,7 @@
+"""The Odoo test server on both protocols (`protocol`, `sim`, `sink`): tests/odoo_fixtures.py."""
+
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from tests.odoo_fixtures import PROTOCOLS, protocol, sim, sink
 
-import httpx
-import pytest
-import pytest_asyncio
-
-from intermodal.connectors.odoo.sink import OdooSink
-from intermodal.sim.odoo.testing import RunningSim, running_sim
-from tests.connectors.odoo.helpers import endpoint
-
-# JSON-2 is spoken to an Odoo 19 server, JSON-RPC to an Odoo 18 one (no JSON-2 there).
-PROTOCOLS = {"json2": 19, "jsonrpc": 18}
-
-
-@pytest.fixture(params=sorted(PROTOCOLS))
-def protocol(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def sim(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningSim]:
-    with running_sim(version=PROTOCOLS[protocol]) as running:
-        monkeypatch.setenv("ODOO_TEST_API_KEY", running.api_key)
-        yield running
-
-
-@pytest_asyncio.fixture
-async def sink(sim: RunningSim, protocol: str) -> AsyncIterator[OdooSink]:
-    async with httpx.AsyncClient() as http:
-        yield OdooSink(endpoint(sim, protocol), http)
+__all__ = ["PROTOCOLS", "protocol", "sim", "sink"]
