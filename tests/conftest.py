@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from intermodal.config import Settings, load_config
+from intermodal.security.secrets import new_webhook_secret
 
 PG_ADMIN = os.environ.get("INTERMODAL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -61,9 +62,7 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 
 def new_secret() -> str:
-    import base64
-
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    return new_webhook_secret()
 
 
 @pytest.fixture

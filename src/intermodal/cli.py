@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import secrets as _secrets
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +17,7 @@ from intermodal.demo.cli import demo
 from intermodal.edi.cli import edi_app
 from intermodal.mapping.cli import mapping_app, quarantine_app
 from intermodal.reconcile.cli import reconcile
+from intermodal.security.secrets import new_webhook_secret
 from intermodal.sim.cli import sim_app
 from intermodal.sim.odoo.cli import odoo_sim
 from intermodal.sync.cli import sync
@@ -114,7 +113,7 @@ def _redact_url(url: str) -> str:
 @secret_app.command("new")
 def secret_new() -> None:
     """Print a fresh Standard Webhooks secret (`whsec_` + base64 of 32 random bytes)."""
-    typer.echo("whsec_" + base64.b64encode(_secrets.token_bytes(32)).decode())
+    typer.echo(new_webhook_secret())
 
 
 @app.command("send")

@@ -23,7 +23,6 @@ Who is who:
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import secrets
@@ -42,6 +41,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from intermodal.config import Settings, load_config
 from intermodal.connectors.odoo.capture import CAPTURE_FIELDS
+from intermodal.security.secrets import new_webhook_secret
 from intermodal.sim.customs.app import CustomsScript, CustomsSimulator
 from intermodal.sim.odoo.testing import RunningSim, running_sim
 from intermodal.sim.partner import HubLink, webhook_key_of
@@ -71,10 +71,6 @@ def _port(preferred: int) -> int:
         except OSError:
             s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _whsec() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 class Outage:
@@ -235,11 +231,11 @@ def running_world(
     folder.mkdir(parents=True)
     env = {
         "DEMO_ODOO_TOKEN": secrets.token_urlsafe(24),
-        "DEMO_TMS_SECRET": _whsec(),
-        "DEMO_CUSTOMS_SECRET": _whsec(),
+        "DEMO_TMS_SECRET": new_webhook_secret(),
+        "DEMO_CUSTOMS_SECRET": new_webhook_secret(),
         "DEMO_RATING_TOKEN": secrets.token_urlsafe(24),
         "DEMO_EPOD_TOKEN": secrets.token_urlsafe(24),
-        "DEMO_PORTAL_SECRET": _whsec(),
+        "DEMO_PORTAL_SECRET": new_webhook_secret(),
         "DEMO_ADMIN_TOKEN": secrets.token_urlsafe(24),
         "DEMO_TOWER_PASSWORD": secrets.token_urlsafe(9),
     }

@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import hmac
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +72,11 @@ def resolve_secret(reference: str, base_dir: Path | None = None) -> Secret:
     raise SecretError(
         "a secret must be a reference 'env:VARIABLE' or 'file:PATH', never the value itself"
     )
+
+
+def new_webhook_secret() -> str:
+    """A fresh Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def webhook_key(secret: Secret) -> bytes:

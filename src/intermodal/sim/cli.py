@@ -16,13 +16,12 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from intermodal.security.secrets import SecretError
+from intermodal.security.secrets import SecretError, new_webhook_secret
 from intermodal.sim.carriers.cli import sim_app
 from intermodal.sim.customs.app import CustomsScript, CustomsSimulator, Hold
 from intermodal.sim.partner import (
     HubLink,
     InboundAuth,
-    new_webhook_secret,
     resolve_token,
     resolve_webhook_key,
     webhook_key_of,

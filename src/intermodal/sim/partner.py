@@ -19,10 +19,8 @@ same for all of them live here, so that each simulator's module reads as its own
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
-import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -101,11 +99,6 @@ def validate(model: type[M], value: Any) -> M:
         raise BadRequest(
             422, "invalid", f"{first['loc'] or 'body'}: {first['msg']}", details
         ) from None
-
-
-def new_webhook_secret() -> str:
-    """A fresh Standard Webhooks secret (`whsec_` + base64 of 32 random bytes)."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def webhook_key_of(value: str) -> bytes:
