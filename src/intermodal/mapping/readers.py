@@ -91,9 +91,15 @@ def _x12_instant(at7: Segment, context: ReadContext) -> str:
     if zone is None:
         raise NormalizeError(f"unknown time code '{code}'", _where(at7, 7))
     try:
-        local = datetime.strptime(date + clock.ljust(6, "0"), "%Y%m%d%H%M%S")
+        return _instant(date, clock, zone)
     except ValueError:
         raise NormalizeError("not a real date and time", _where(at7, 5)) from None
+
+
+def _instant(date: str, clock: str, zone: tzinfo) -> str:
+    """CCYYMMDD and HHMM[SS] ('' is midnight) read in `zone`, as UTC ISO; ValueError
+    when they are not a real date and time. The callers check the elements' shapes."""
+    local = datetime.strptime(date + clock.ljust(6, "0"), "%Y%m%d%H%M%S")
     return local.replace(tzinfo=zone).astimezone(UTC).isoformat()
 
 
@@ -105,10 +111,9 @@ def _x12_date(seg: Segment, position: int, context: ReadContext, clock: str = ""
     if len(date) != 8 or not date.isdigit():
         raise NormalizeError("a date must be CCYYMMDD", _where(seg, position))
     try:
-        local = datetime.strptime(date + (clock or "0000").ljust(4, "0")[:4], "%Y%m%d%H%M")
+        return _instant(date, clock.ljust(4, "0")[:4], _zone(context.timezone))
     except ValueError:
         raise NormalizeError("not a real date", _where(seg, position)) from None
-    return local.replace(tzinfo=_zone(context.timezone)).astimezone(UTC).isoformat()
 
 
 def _group_instant(date: str, clock: str, context: ReadContext) -> str | None:
@@ -119,10 +124,9 @@ def _group_instant(date: str, clock: str, context: ReadContext) -> str | None:
     if len(date) != 8 or not date.isdigit() or len(digits) not in (4, 6):
         return None
     try:
-        local = datetime.strptime(date + digits.ljust(6, "0"), "%Y%m%d%H%M%S")
+        return _instant(date, digits, _zone(context.timezone))
     except ValueError:
         return None
-    return local.replace(tzinfo=_zone(context.timezone)).astimezone(UTC).isoformat()
 
 
 def _amount(seg: Segment, position: int, places: int = 2) -> str | None:
