@@ -42,6 +42,7 @@ from intermodal.engine.ids import iso, utcnow
 from intermodal.hub import Hub
 from intermodal.mapping import quarantine
 from intermodal.security.audit import AuditEntry, append
+from intermodal.store import Store
 from intermodal.store.tables import cases
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,18 @@ def _int(value: str | None, default: int = 0, low: int = 0, high: int = 2**62) -
     if value is None or not value.isdigit() or len(value) > 18:
         return default
     return min(max(int(value), low), high)
+
+
+def _replay_choice(
+    form: dict[str, list[str]], key: str, page: str
+) -> tuple[str | None, list[str], bool, str]:
+    """What a replay form asks for: the list's filter (`key`), the ticked ids, 'replay
+    all', and the filtered list page to go back to."""
+    chosen = _text(next(iter(form.get(key, [])), None), 64)
+    ids = [i[:80] for i in form.get("ids", []) if i and "\x00" not in i][:_MAX_IDS]
+    everything = next(iter(form.get("all", [])), "") == "1"
+    back = f"{PREFIX}/{page}" + (f"?{urlencode({key: chosen})}" if chosen else "")
+    return chosen, ids, everything, back
 
 
 def _text(value: str | None, limit: int = 128) -> str | None:
@@ -352,26 +365,41 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
             ).all()
         return {r.event_id: r.data[:20_000] for r in rows}
 
-    async def dead_letters_page(request: Request, operator: Operator, session: Session) -> Response:
-        endpoint = _text(request.query_params.get("endpoint"), 64)
+    async def listing(
+        request: Request,
+        operator: Operator,
+        session: Session,
+        template: str,
+        key: str,
+        choices: list[str],
+        lister: Callable[[Store, str | None, int, int], tuple[list[dict[str, Any]], int]],
+    ) -> Response:
+        """A page of dead letters or quarantined messages, filtered by `key` (endpoint or
+        partner) and read after a seq; `lister(store, chosen, page, after)`."""
+        chosen = _text(request.query_params.get(key), 64)
         after = _int(request.query_params.get("after"))
-        items, total = await asyncio.to_thread(
-            dead_letters.list_dead_letters, hub().store, endpoint, views.PAGE, after
-        )
+        items, total = await asyncio.to_thread(lister, hub().store, chosen, views.PAGE, after)
         return render(
             request,
-            "dead_letters.html",
+            template,
             {
                 "items": items,
                 "total": total,
-                "endpoint": endpoint,
-                "endpoints": sorted(settings.endpoints),
+                key: chosen,
+                f"{key}s": choices,
                 "after": after,
                 "next_after": items[-1]["seq"] if len(items) == views.PAGE else None,
             },
             operator=operator,
             session=session,
         )
+
+    async def dead_letters_page(request: Request, operator: Operator, session: Session) -> Response:
+        endpoints = sorted(settings.endpoints)
+        return await listing(
+            request, operator, session, "dead_letters.html", "endpoint", endpoints,
+            dead_letters.list_dead_letters,
+        )  # fmt: skip
 
     async def dead_letter_page(request: Request, operator: Operator, session: Session) -> Response:
         command_id = request.path_params["command_id"][:200]
@@ -383,12 +411,7 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
     async def replay_dead_letters(
         request: Request, operator: Operator, session: Session, form: dict[str, list[str]]
     ) -> Response:
-        endpoint = _text(next(iter(form.get("endpoint", [])), None), 64)
-        ids = [i[:80] for i in form.get("ids", []) if i and "\x00" not in i][:_MAX_IDS]
-        everything = next(iter(form.get("all", [])), "") == "1"
-        back = f"{PREFIX}/dead-letters" + (
-            f"?{urlencode({'endpoint': endpoint})}" if endpoint else ""
-        )
+        endpoint, ids, everything, back = _replay_choice(form, "endpoint", "dead-letters")
         if not ids and not everything:
             return done(back, session, "nothing chosen: tick dead letters or use 'replay all'")
         count = await asyncio.to_thread(
@@ -405,25 +428,11 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
         return done(back, session, f"replayed {count} dead letter(s)")
 
     async def quarantine_page(request: Request, operator: Operator, session: Session) -> Response:
-        partner = _text(request.query_params.get("partner"), 64)
-        after = _int(request.query_params.get("after"))
-        items, total = await asyncio.to_thread(
-            quarantine.list_quarantined, hub().store, partner, views.PAGE, after
-        )
-        return render(
-            request,
-            "quarantine.html",
-            {
-                "items": items,
-                "total": total,
-                "partner": partner,
-                "partners": sorted(settings.partners),
-                "after": after,
-                "next_after": items[-1]["seq"] if len(items) == views.PAGE else None,
-            },
-            operator=operator,
-            session=session,
-        )
+        partners = sorted(settings.partners)
+        return await listing(
+            request, operator, session, "quarantine.html", "partner", partners,
+            quarantine.list_quarantined,
+        )  # fmt: skip
 
     async def quarantined_page(request: Request, operator: Operator, session: Session) -> Response:
         receipt_id = request.path_params["receipt_id"][:80]
@@ -435,10 +444,7 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
     async def replay_quarantine(
         request: Request, operator: Operator, session: Session, form: dict[str, list[str]]
     ) -> Response:
-        partner = _text(next(iter(form.get("partner", [])), None), 64)
-        ids = [i[:80] for i in form.get("ids", []) if i and "\x00" not in i][:_MAX_IDS]
-        everything = next(iter(form.get("all", [])), "") == "1"
-        back = f"{PREFIX}/quarantine" + (f"?{urlencode({'partner': partner})}" if partner else "")
+        partner, ids, everything, back = _replay_choice(form, "partner", "quarantine")
         if not ids and not everything:
             return done(back, session, "nothing chosen: tick messages or use 'replay all'")
         count = await asyncio.to_thread(
