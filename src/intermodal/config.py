@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -175,6 +175,8 @@ CaseKind = Literal[
     "delivery_failed", "carrier_exception", "customs_hold", "sla_breach", "billing_dispute",
     "no_rate",
 ]  # fmt: skip
+CASE_KINDS: tuple[str, ...] = get_args(CaseKind)
+"""The kinds of exception case (the `cases` table): the flows open them, the tower lists them."""
 
 
 class WorkflowRoles(_Strict):

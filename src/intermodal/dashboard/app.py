@@ -34,7 +34,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from intermodal import __version__
-from intermodal.config import Settings
+from intermodal.config import CASE_KINDS, Settings
 from intermodal.dashboard import views
 from intermodal.dashboard.auth import Operator, Session, TowerAuth, csrf_ok, new_session
 from intermodal.delivery import dead_letters
@@ -458,7 +458,7 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
         kind = _text(params.get("kind"), 32)
         status = _text(params.get("status"), 16) or "open"
         wanted = views.CaseFilter(
-            kind=kind if kind in views.CASE_KINDS else None,
+            kind=kind if kind in CASE_KINDS else None,
             team=_text(params.get("team"), 64),
             status=status if status in ("open", "closed") else None,
         )
@@ -466,7 +466,7 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
         return render(
             request,
             "cases.html",
-            {**data, "wanted": wanted, "kinds": views.CASE_KINDS},
+            {**data, "wanted": wanted, "kinds": CASE_KINDS},
             operator=operator,
             session=session,
         )

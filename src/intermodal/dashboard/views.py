@@ -30,14 +30,6 @@ from intermodal.store.tables import (
     shipments,
 )
 
-CASE_KINDS = (
-    "delivery_failed",
-    "carrier_exception",
-    "customs_hold",
-    "sla_breach",
-    "billing_dispute",
-    "no_rate",
-)
 OUTCOMES = ("applied", "late", "duplicate", "violation")
 PAGE = 50
 _ODOO_EVENT = re.compile(r"^odoo:([a-z_]+(?:\.[a-z_]+)+):(\d{1,12}):")

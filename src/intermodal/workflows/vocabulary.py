@@ -24,14 +24,6 @@ if TYPE_CHECKING:
     from intermodal.engine.apply import ShipmentState
 
 ROLES = ("odoo", "tms", "notify", "customs")
-CASE_KINDS = (
-    "delivery_failed",
-    "carrier_exception",
-    "customs_hold",
-    "sla_breach",
-    "billing_dispute",
-    "no_rate",
-)
 DEFAULT_TEAMS = {"billing_dispute": "billing", "no_rate": "billing", "customs_hold": "customs"}
 DOCUMENT_TRIGGERS = ("shipment.upserted", "pod.received", "charge.recorded", "customs.updated")
 MESSAGE_TRIGGERS = ("shipment.changed",)
