@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy import case, exists, func, or_, select
 
 from intermodal.config import Settings
+from intermodal.engine import reads
 from intermodal.engine.ids import iso, parse_iso, utcnow
 from intermodal.store import Store
 from intermodal.store.tables import (
@@ -357,8 +358,6 @@ def shipment_story(store: Store, settings: Settings, key: str) -> dict[str, Any]
             select(cases).where(cases.c.subject == key).order_by(cases.c.opened_at)
         ).all()
     document = _json(row.document)
-    data = (document.get("shipment") or {}).get("data") or {}
-    references = data.get("references") or {}
     now = utcnow()
     timeline = []
     sale_order_link = None
@@ -387,28 +386,10 @@ def shipment_story(store: Store, settings: Settings, key: str) -> dict[str, Any]
             }
         )
     return {
-        "key": row.key,
-        "state": row.state,
-        "state_at": row.state_at,
-        "milestones": {
-            "main": row.main_milestone,
-            "side": row.side_milestone,
-            "terminal": row.terminal_milestone,
-        },
-        "references": references,
+        **reads.summary(row, document),
         "sale_order_link": sale_order_link,
         "odoo_url": odoo_base_url(settings),
-        "customs": ((document.get("customs") or {}).get("data") or {}).get("state"),
-        "pod": bool(document.get("pod")),
         "flows": document.get("flows") if isinstance(document.get("flows"), dict) else {},
-        "counts": {
-            "events": row.events_count,
-            "late": row.late_count,
-            "duplicate": row.duplicate_count,
-            "violation": row.violation_count,
-        },
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
         "timeline": timeline,
         "commands": [
             {**{k: v for k, v in c._mapping.items() if k != "payload"}, "what": _what(c)}

@@ -19,7 +19,19 @@ def shipment(store: Store, key: str, full: bool = False) -> dict[str, Any] | Non
         return None
     document = orjson.loads(row.document)
     shipment_data = (document.get("shipment") or {}).get("data", {})
-    result: dict[str, Any] = {
+    result = summary(row, document)
+    if full:
+        result["shipment"] = shipment_data
+        result["pod"] = (document.get("pod") or {}).get("data")
+        result["charges"] = [c["data"] for c in (document.get("charges") or {}).values()]
+    return result
+
+
+def summary(row: Any, document: dict[str, Any]) -> dict[str, Any]:
+    """A shipment's state at a glance, from its row and its parsed document: what the API's
+    `GET /v1/shipments/{key}` and the control tower's shipment page both show."""
+    shipment_data = (document.get("shipment") or {}).get("data") or {}
+    return {
         "key": row.key,
         "state": row.state,
         "state_at": row.state_at,
@@ -40,11 +52,6 @@ def shipment(store: Store, key: str, full: bool = False) -> dict[str, Any] | Non
         "created_at": row.created_at,
         "updated_at": row.updated_at,
     }
-    if full:
-        result["shipment"] = shipment_data
-        result["pod"] = (document.get("pod") or {}).get("data")
-        result["charges"] = [c["data"] for c in (document.get("charges") or {}).values()]
-    return result
 
 
 def timeline(store: Store, key: str) -> list[dict[str, Any]] | None:
