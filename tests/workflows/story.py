@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import select
 
 from intermodal.config import Settings
-from intermodal.connectors.odoo.capture import CAPTURE_FIELDS
+from intermodal.connectors.odoo.capture import automation_rule
 from intermodal.connectors.odoo.client import Connection, OdooClient
 from intermodal.security.secrets import Secret
 from intermodal.sim.customs.app import CustomsScript, CustomsSimulator
@@ -273,16 +273,8 @@ def story(
         with running_hub(settings) as hub:
             link.hub_url = hub
             broker_link.hub_url = hub
-            hook = httpx.post(
-                f"{odoo.url}/__sim/webhooks",
-                json={
-                    "model": "sale.order",
-                    "trigger": "on_write",
-                    "trigger_fields": ["state"],
-                    "url": f"{hub}/v1/odoo/odoo/changes?token={ODOO_TOKEN}",
-                    "fields": CAPTURE_FIELDS["sale.order"],
-                },
-            )
+            rule = automation_rule("sale.order", f"{hub}/v1/odoo/odoo/changes?token={ODOO_TOKEN}")
+            hook = httpx.post(f"{odoo.url}/__sim/webhooks", json=rule)
             assert hook.status_code < 300, hook.text
             store = open_store(db_url)
             try:

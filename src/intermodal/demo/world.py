@@ -40,7 +40,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from intermodal.config import Settings, load_config
-from intermodal.connectors.odoo.capture import CAPTURE_FIELDS
+from intermodal.connectors.odoo.capture import automation_rule
 from intermodal.security.secrets import new_webhook_secret
 from intermodal.sim.customs.app import CustomsScript, CustomsSimulator
 from intermodal.sim.odoo.testing import RunningSim, running_sim
@@ -288,14 +288,6 @@ def running_world(
 def _capture_odoo_orders(odoo: RunningSim, url: str) -> None:
     """Odoo's automation rule that sends confirmed (and cancelled) orders to the hub."""
     response = httpx.post(
-        f"{odoo.url}/__sim/webhooks",
-        json={
-            "model": "sale.order",
-            "trigger": "on_write",
-            "trigger_fields": ["state"],
-            "url": url,
-            "fields": CAPTURE_FIELDS["sale.order"],
-        },
-        timeout=10,
+        f"{odoo.url}/__sim/webhooks", json=automation_rule("sale.order", url), timeout=10
     )
     response.raise_for_status()

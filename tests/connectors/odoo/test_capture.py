@@ -12,7 +12,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from intermodal.connectors.odoo.capture import WriteDatePoller, events_from_record
+from intermodal.connectors.odoo.capture import (
+    WriteDatePoller,
+    automation_rule,
+    events_from_record,
+)
 from intermodal.connectors.odoo.client import Connection, OdooClient
 from intermodal.engine.inbox import GroupCommitter, InboxMessage, Receipt
 from intermodal.security.secrets import Secret
@@ -44,19 +48,8 @@ def test_automation_webhooks_become_shipment_events(make_settings: Any, sqlite_u
     settings = odoo_settings(make_settings, sqlite_url)
     with running_hub(settings) as hub_url, running_sim() as sim:
         url = f"{hub_url}/v1/odoo/odoo/changes?token={ODOO_TOKEN}"
-        for model, trigger_fields in (("sale.order", ["state"]), ("stock.picking", ["state"])):
-            from intermodal.connectors.odoo.capture import CAPTURE_FIELDS
-
-            response = httpx.post(
-                f"{sim.url}/__sim/webhooks",
-                json={
-                    "model": model,
-                    "trigger": "on_write",
-                    "trigger_fields": trigger_fields,
-                    "url": url,
-                    "fields": CAPTURE_FIELDS[model],
-                },
-            )
+        for model in ("sale.order", "stock.picking"):
+            response = httpx.post(f"{sim.url}/__sim/webhooks", json=automation_rule(model, url))
             assert response.status_code < 300, response.text
 
         async def confirm_and_ship() -> None:

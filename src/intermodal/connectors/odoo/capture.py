@@ -76,6 +76,21 @@ CAPTURE_FIELDS: dict[str, list[str]] = {
 }
 _MAX_BODY = 1024 * 1024
 
+
+def automation_rule(model: str, url: str) -> dict[str, Any]:
+    """The automation rule that sends a model's state changes to the hub at `url`: on
+    update of `state`, a webhook with the fields the mapping reads (what docs/odoo.md
+    tells an Odoo administrator to create, and what the demo and tests create in the Odoo
+    test server through `POST /__sim/webhooks`)."""
+    return {
+        "model": model,
+        "trigger": "on_write",
+        "trigger_fields": ["state"],
+        "url": url,
+        "fields": CAPTURE_FIELDS[model],
+    }
+
+
 Submit = Callable[[list[InboxMessage]], Awaitable[list[Receipt]]]
 
 
