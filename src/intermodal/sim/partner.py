@@ -36,6 +36,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from intermodal.api import http as api_http
+from intermodal.api.errors import ApiError
 from intermodal.ingress.signatures import SignatureError, sign, verify
 from intermodal.security.secrets import Secret, resolve_secret, webhook_key
 
@@ -67,16 +69,11 @@ def error_response(exc: BadRequest) -> Response:
 
 
 async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise BadRequest(413, "payload_too_large", f"body larger than {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BadRequest(413, "payload_too_large", f"body larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The hub's bounded body read (a 413 past `limit`), answered in the simulators' way."""
+    try:
+        return await api_http.read_body(request, limit)
+    except ApiError as exc:
+        raise BadRequest(exc.status, exc.code, exc.message) from None
 
 
 def decode_json(body: bytes) -> Any:
