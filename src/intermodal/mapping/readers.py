@@ -215,7 +215,10 @@ def _statuses_214(
             }
             statuses.append(current)
         elif seg.tag == "MS1" and current is not None:
-            current.update(city=seg.value(1), state=seg.value(2), country=seg.value(3))
+            # An element left empty (a European stop has no state) is absent, not "": a
+            # mapping's `{'region': state}` then leaves the region out by itself.
+            place = {"city": seg.value(1), "state": seg.value(2), "country": seg.value(3)}
+            current.update({name: value for name, value in place.items() if value})
         elif seg.tag == "MS2" and current is not None:
             current.update(equipment=seg.value(2))
     return statuses
