@@ -12,18 +12,17 @@ shipment's invoice, as the flows would write them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from intermodal.config import Settings
 from intermodal.connectors.odoo.testing import seed_orders
 from intermodal.engine.ids import iso
-from intermodal.sim.odoo.testing import RunningSim, running_sim
+from intermodal.sim.odoo.testing import RunningSim
 from intermodal.store import open_store
 from intermodal.store.tables import cases, outbox
 from intermodal.testing import Receiver, free_port, running_hub, serve_in_thread, wait_until
@@ -59,13 +58,6 @@ def charge(event_id: str, subject: str, code: str, amount: str, currency: str) -
             },
         }
     )
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningSim]:
-    with running_sim() as running:
-        monkeypatch.setenv("OBS_ODOO_KEY", running.api_key)
-        yield running
 
 
 def test_metrics_match_the_scenario(

@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind
 from intermodal.config import Settings
 from intermodal.connectors.odoo.testing import seed_orders
 from intermodal.observe import traces
-from intermodal.sim.odoo.testing import RunningSim, running_sim
+from intermodal.sim.odoo.testing import RunningSim
 from intermodal.testing import running_hub, serve_in_thread, wait_until
 from tests.conftest import new_secret
 from tests.observe.helpers import milestone, send_webhook
@@ -36,13 +36,6 @@ def exporter() -> Iterator[InMemorySpanExporter]:
         yield memory
     finally:
         traces.shutdown()
-
-
-@pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningSim]:
-    with running_sim() as running:
-        monkeypatch.setenv("OBS_ODOO_KEY", running.api_key)
-        yield running
 
 
 def hub_settings(
