@@ -598,14 +598,30 @@ def describe_load(name: str, r: LoadResult) -> str:
 
 
 # -- CPU accounting ------------------------------------------------------------------------
+def process_tree(pid: int) -> list[int]:
+    """A process and its live descendants (the hub's applier process, for one)."""
+    tree = [pid]
+    for member in tree:
+        try:
+            children = Path(f"/proc/{member}/task/{member}/children").read_text().split()
+        except OSError:
+            continue
+        tree.extend(int(child) for child in children)
+    return tree
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and its threads so far (from /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
+    """User + system CPU seconds of a process, its threads and its live child processes so
+    far (from /proc): the hub's applier runs in a child process."""
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    total = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 # -- the naive peer --------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from _common import (
     hub_server,
     new_webhook_secret,
     print_header,
+    process_tree,
     result_line,
     workdir,
 )
@@ -55,11 +56,17 @@ TARGET_MB_PER_100K = 25.0
 
 
 def rss_mb(pid: int) -> float:
-    """Resident set size of another process, from /proc/<pid>/status (VmRSS, kB)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    """Resident set size of another process and its child processes (the hub's applier),
+    from /proc/<pid>/status (VmRSS, kB)."""
+    total = 0
+    for member in process_tree(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+                break
+        else:
+            raise RuntimeError(f"no VmRSS for pid {member}")
+    return total / 1024
 
 
 def hub_config(work: Path, down_port: int) -> Path:

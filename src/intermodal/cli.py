@@ -73,7 +73,7 @@ def serve(
         )
         raise typer.Exit(2)
     configure_logging(settings.hub.log_level)
-    application = create_app(settings)
+    application = create_app(settings, applier="process")
     partners = ", ".join(settings.partners) or "none"
     tower = (
         f"control tower: http://{settings.hub.host}:{settings.hub.port}/tower/"

@@ -135,6 +135,10 @@ class HubConfig(_Strict):
     max_batch_events: Annotated[int, Field(ge=1, le=100_000)] = 10_000
     admin_token: SecretRef | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    applier: Literal["auto", "thread", "process"] = "auto"
+    """Where the applier runs. `process`: a child process of its own, so ingest and apply
+    each get a core (what `intermodal serve` does under `auto`); `thread`: inside the
+    hub's process (what an embedded hub, e.g. in tests, does under `auto`)."""
 
 
 class TowerUserConfig(_Strict):
@@ -362,6 +366,7 @@ _ENV_OVERRIDES: dict[str, tuple[str, type]] = {
     "INTERMODAL_ADMIN_TOKEN_REF": ("admin_token", str),
     "INTERMODAL_LOG_LEVEL": ("log_level", str),
     "INTERMODAL_SIGNATURE_TOLERANCE_SECONDS": ("signature_tolerance_seconds", int),
+    "INTERMODAL_APPLIER": ("applier", str),
 }
 
 

@@ -1,7 +1,8 @@
 """The running hub: the store and the three workers of the spine, started and stopped together.
 
 - the group committer (inbox writes, one thread),
-- the applier (inbox -> events, state, outbox; one thread, woken by each commit),
+- the applier (inbox -> events, state, outbox; woken by each commit): a thread, or a
+  process of its own (`hub.applier`, engine/applier_process.py),
 - the dispatcher (outbox -> HTTP; an asyncio task, woken by the applier),
 - a poller per partner configured with `poll` (Odoo write_date cursor; asyncio tasks),
 - [workflows] the timer worker, when a `workflows` section is configured (asyncio task).
@@ -13,12 +14,14 @@ import asyncio
 import contextlib
 import gc
 from dataclasses import dataclass, field
+from typing import Literal
 
 import httpx
 
 from intermodal.config import Partner, Settings, TelemetryConfig
 from intermodal.delivery.dispatcher import Dispatcher
 from intermodal.engine.applier import Applier
+from intermodal.engine.applier_process import ApplierProcess
 from intermodal.engine.inbox import GroupCommitter
 from intermodal.mapping import MappingNormalizer
 from intermodal.observe import traces
@@ -49,7 +52,7 @@ class Hub:
     settings: Settings
     store: Store
     committer: GroupCommitter
-    applier: Applier
+    applier: Applier | ApplierProcess
     metrics: Metrics
     dispatcher: Dispatcher | None = None
     _pollers: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
@@ -57,14 +60,27 @@ class Hub:
     _dispatch_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
-    def create(cls, settings: Settings, store: Store | None = None) -> Hub:
+    def create(
+        cls,
+        settings: Settings,
+        store: Store | None = None,
+        applier: Literal["thread", "process"] = "thread",
+    ) -> Hub:
+        """`applier` is where the applier runs when the configuration says `auto`:
+        `intermodal serve` asks for a process, an embedded hub keeps it a thread."""
         store = store or open_store(settings.hub.database)
         telemetry = settings.telemetry or TelemetryConfig()  # [observability]
         traces.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.sample_ratio)
         metrics = Metrics(store, list(settings.partners), telemetry.metrics_cache_seconds)
-        applier = Applier(store, settings, metrics=metrics, normalize=MappingNormalizer(settings))
-        committer = GroupCommitter(store, on_commit=applier.wake.set, metrics=metrics)
-        return cls(settings, store, committer, applier, metrics)
+        where = applier if settings.hub.applier == "auto" else settings.hub.applier
+        worker: Applier | ApplierProcess
+        if where == "process" and store.shared_by_processes:
+            worker = ApplierProcess(settings, store.url, metrics)
+        else:
+            normalize = MappingNormalizer(settings)
+            worker = Applier(store, settings, metrics=metrics, normalize=normalize)
+        committer = GroupCommitter(store, on_commit=worker.wake.set, metrics=metrics)
+        return cls(settings, store, committer, worker, metrics)
 
     async def start(self, dispatch: bool = True) -> None:
         freeze_start_up_heap()

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import Body, FastAPI, Query, Request
@@ -88,13 +88,21 @@ def _batch_messages(
     return results, messages, positions
 
 
-def create_app(settings: Settings, store: Store | None = None, dispatch: bool = True) -> ASGIApp:
-    """Build the application; the hub's workers start and stop with its lifespan."""
+def create_app(
+    settings: Settings,
+    store: Store | None = None,
+    dispatch: bool = True,
+    applier: Literal["thread", "process"] = "thread",
+) -> ASGIApp:
+    """Build the application; the hub's workers start and stop with its lifespan.
+
+    `applier` is where the applier runs unless the configuration says (`hub.applier`).
+    """
     hub_holder: dict[str, Hub] = {}
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        hub = Hub.create(settings, store)
+        hub = Hub.create(settings, store, applier)
         await hub.start(dispatch=dispatch)
         hub_holder["hub"] = hub
         try:

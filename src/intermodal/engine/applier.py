@@ -115,6 +115,20 @@ class ApplyResult:
     rejected: int = 0
 
 
+def record(result: ApplyResult, metrics: Metrics | None, totals: ApplyResult) -> None:
+    """Count a batch's result in the hub's metrics and running totals."""
+    if metrics is not None:
+        for (partner, outcome), count in result.by_partner.items():
+            metrics.events.labels(partner, outcome).inc(count)
+        if result.rejected:
+            metrics.messages_rejected.inc(result.rejected)
+    totals.messages += result.messages
+    totals.commands += result.commands
+    totals.rejected += result.rejected
+    for k, v in result.outcomes.items():
+        totals.outcomes[k] = totals.outcomes.get(k, 0) + v
+
+
 def _state_from_row(row: Any) -> ShipmentState:
     def mark(prefix: str) -> Mark | None:
         milestone = getattr(row, f"{prefix}_milestone")
@@ -208,10 +222,14 @@ class Applier:
         on_commands: Callable[[int], None] | None = None,
         metrics: Metrics | None = None,
         normalize: Normalizer = canonical,
+        report: Callable[[ApplyResult], None] | None = None,
     ) -> None:
         self.store = store
         self.normalize = normalize
         self.metrics = metrics
+        self.report = report
+        """Where each batch's result goes instead of `metrics` and `totals`: the applier
+        process sends it to the hub (engine/applier_process.py)."""
         self.settings = settings
         self.batch = batch
         self.on_commands = on_commands
@@ -297,9 +315,10 @@ class Applier:
         parsed and decided kept the group committer, and with it every 202, waiting. So
         there the batch is read and decided outside the lock and written in a short
         transaction that first checks its inbox rows are still pending. That is safe
-        because this thread is the only writer of events and shipments (one hub process
-        per SQLite file). On PostgreSQL the advisory lock serialises appliers of several
-        processes and writers do not block each other, so one transaction does it all.
+        because this applier is the only writer of events and shipments (one hub per
+        SQLite file; an applier process holds the store's applier lock). On PostgreSQL
+        the advisory lock serialises appliers of several processes and writers do not
+        block each other, so one transaction does it all.
         """
         started_ns = time.time_ns()  # [observability]
         if self.store.is_sqlite:
@@ -343,17 +362,10 @@ class Applier:
         ).all()
 
     def _add(self, result: ApplyResult) -> None:
-        if self.metrics is not None:
-            for (partner, outcome), count in result.by_partner.items():
-                self.metrics.events.labels(partner, outcome).inc(count)
-            if result.rejected:
-                self.metrics.messages_rejected.inc(result.rejected)
-        t = self.totals
-        t.messages += result.messages
-        t.commands += result.commands
-        t.rejected += result.rejected
-        for k, v in result.outcomes.items():
-            t.outcomes[k] = t.outcomes.get(k, 0) + v
+        if self.report is not None:
+            self.report(result)
+        else:
+            record(result, self.metrics, self.totals)
 
     def _apply_rows(
         self, conn: Connection, rows: Sequence[Any], result: ApplyResult

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,12 @@ _resolved: set[str] = set()
 
 def resolved_values() -> frozenset[str]:
     return frozenset(_resolved)
+
+
+def remember_resolved(values: Iterable[str]) -> None:
+    """Register secrets resolved by another process (the applier's parent), so this
+    process's log redactor masks them too."""
+    _resolved.update(values)
 
 
 def resolve_secret(reference: str, base_dir: Path | None = None) -> Secret:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,6 +40,8 @@ class Store:
     with "database is locked"), while readers must not take the write lock at all.
     """
 
+    _lock_path: Path | None = None
+
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
         parsed = make_url(self.url)
@@ -48,6 +52,9 @@ class Store:
                 Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             self.engine = _sqlite_engine(self.url, immediate=True)
             self.reader = _sqlite_engine(self.url, immediate=False)
+            if database and database != ":memory:" and not database.startswith("file:"):
+                lock_path = Path(database).expanduser()
+                self._lock_path = lock_path.with_name(lock_path.name + "-writer.lock")
         elif self.dialect == "postgresql":
             self.engine = create_engine(self.url, pool_size=8, max_overflow=8, pool_pre_ping=True)
             self.reader = self.engine
@@ -56,11 +63,17 @@ class Store:
                 f"unsupported database '{parsed.drivername}': use sqlite or postgresql"
             )
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self._lock_fd: int | None = None
         self._compiled: dict[tuple[int, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
 
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
+
+    @property
+    def shared_by_processes(self) -> bool:
+        """Whether other processes can open this same store (not an in-memory SQLite)."""
+        return not self.is_sqlite or self._lock_path is not None
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision; safe to call from several processes."""
@@ -76,15 +89,32 @@ class Store:
     def write(self) -> Iterator[Connection]:
         """A write transaction, committed on exit and rolled back on error.
 
-        On SQLite, writers of this process queue on a lock instead of spinning on
-        SQLITE_BUSY: one writer at a time is all SQLite allows anyway.
+        On SQLite, writers queue on a lock instead of spinning on SQLITE_BUSY: one writer
+        at a time is all SQLite allows anyway. The lock is a thread lock for this
+        process's writers plus an `flock` on `<database>-writer.lock` for the other
+        processes' (the applier process, CLI commands): SQLite's own busy handler sleeps
+        1, 2, 5, 10... ms between tries, so a writer kept waiting by another process
+        overslept the release by milliseconds, while `flock` wakes it at once.
         """
         if self._write_lock is None:
             with self.engine.begin() as conn:
                 yield conn
             return
-        with self._write_lock, self.engine.begin() as conn:
-            yield conn
+        with self._write_lock:
+            fd = self._process_lock()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                with self.engine.begin() as conn:
+                    yield conn
+            finally:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _process_lock(self) -> int | None:
+        if self._lock_fd is None and self._lock_path is not None:
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        return self._lock_fd
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -137,6 +167,9 @@ class Store:
         return select
 
     def dispose(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
         self.engine.dispose()
         if self.reader is not self.engine:
             self.reader.dispose()

@@ -1,0 +1,230 @@
+"""The applier in a process of its own, so ingest and apply each get a core.
+
+CPython runs one thread of a process at a time. With the applier as a thread of the hub,
+ingest and apply shared one core however many the machine had: the applier took 44% of
+the hub's interpreter time at full ingest (BENCHMARKS.md, "Where the time goes"). As a
+child process it runs beside ingest, on the same store, exactly as the thread did:
+
+- **Wake-ups** go down a pipe: the group committer writes a byte after each commit (a
+  non-blocking write; a full pipe already means "wake up"), the child drains the pipe and
+  applies until the inbox has nothing pending. It also looks every half second, as the
+  thread did, for messages other processes stored (CLI replays).
+- **Results** come back up a second pipe, one small summary per batch: the parent counts
+  them in its metrics and totals (one `/metrics` for the whole hub) and wakes the
+  dispatcher when a batch wrote commands.
+- **One applier per store.** On SQLite the child holds an `flock` on
+  `<database>-applier.lock` for its life, so a hub restarted at once after a crash waits
+  for the old child to be gone instead of applying beside it; on PostgreSQL the
+  applier's advisory lock serialises batches as before. Writers of both processes queue
+  on the store's writer lock (`Store.write`).
+- **It dies with the hub.** The child asks Linux for SIGKILL when its parent dies
+  (`PR_SET_PDEATHSIG`), stops when the wake pipe closes (the hub stopping, or gone), and
+  ignores Ctrl-C, which the terminal sends the whole process group: the hub stops it.
+  A message it was applying when killed is still `pending` and is applied by the next
+  applier: its batch is one transaction.
+
+The child is started with `spawn`, never `fork`: the hub's process has threads, an event
+loop and a listening socket that a forked child would inherit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import fcntl
+import logging
+import multiprocessing
+import os
+import select
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from intermodal.config import Settings
+from intermodal.engine.applier import Applier, ApplyResult, record
+from intermodal.observe.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+_POLL_SECONDS = 0.5
+_PR_SET_PDEATHSIG = 1
+
+
+class _PipeWake:
+    """`threading.Event.set` across processes: a byte down the wake pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self.closed = False
+
+    def set(self) -> None:
+        if self.closed:
+            return
+        with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
+            os.write(self._fd, b"\x01")
+
+
+class ApplierProcess:
+    """The hub's handle on the applier child: the same `wake`, `on_commands`, `totals`,
+    `start`, `stop` and `alive` as the in-process `Applier`."""
+
+    def __init__(self, settings: Settings, url: str, metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.on_commands: Callable[[int], None] | None = None
+        self.totals = ApplyResult()
+        context = multiprocessing.get_context("spawn")
+        self._wake_read, self._wake_write = context.Pipe(duplex=False)
+        self._report_read, self._report_write = context.Pipe(duplex=False)
+        os.set_blocking(self._wake_write.fileno(), False)
+        self.wake = _PipeWake(self._wake_write.fileno())
+        self._process = context.Process(
+            target=_child,
+            args=(
+                settings,
+                url,
+                _resolved_secrets(),
+                self._wake_read,
+                self._report_write,
+                os.getpid(),
+            ),
+            name="intermodal-applier",
+            daemon=True,
+        )
+        self._reader = threading.Thread(target=self._read, name="applier-reports", daemon=True)
+
+    def start(self) -> None:
+        self._process.start()
+        # The child holds its own copies; closing ours lets each side see the other go.
+        self._wake_read.close()
+        self._report_write.close()
+        self._reader.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._process.is_alive() and self._reader.is_alive()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def stop(self) -> None:
+        """Close the wake pipe: the child finishes its batch and exits."""
+        self.wake.closed = True
+        self._wake_write.close()
+        if self._process.pid is None:
+            return
+        self._process.join(timeout=30)
+        if self._process.is_alive():
+            log.error("applier process did not stop in 30 s; killing it")
+            self._process.kill()
+            self._process.join(timeout=5)
+        self._reader.join(timeout=5)
+
+    def _read(self) -> None:
+        while True:
+            try:
+                result: ApplyResult = self._report_read.recv()
+            except (EOFError, OSError):
+                break
+            record(result, self.metrics, self.totals)
+            if result.commands and self.on_commands is not None:
+                self.on_commands(result.commands)
+        self._report_read.close()
+        if not self.wake.closed:
+            log.error("applier process exited (code %s)", self._process.exitcode)
+
+
+def _resolved_secrets() -> list[str]:
+    from intermodal.security.secrets import resolved_values
+
+    return sorted(resolved_values())
+
+
+def _child(
+    settings: Settings,
+    url: str,
+    secrets: list[str],
+    wake: Connection,
+    report: Connection,
+    parent: int,
+) -> None:
+    """The child's main: apply whenever woken, until the wake pipe closes."""
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from intermodal.mapping import MappingNormalizer
+    from intermodal.observe import traces
+    from intermodal.observe.logs import configure_logging
+    from intermodal.security.secrets import remember_resolved
+    from intermodal.store import open_store
+
+    remember_resolved(secrets)
+    configure_logging(settings.hub.log_level)
+    telemetry = settings.telemetry
+    if telemetry is not None:
+        traces.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.sample_ratio)
+    store = open_store(url, migrate=False)
+    lock = _hold_applier_lock(store.url)
+    gone = threading.Event()
+
+    def send(result: ApplyResult) -> None:
+        try:
+            report.send(result)
+        except (BrokenPipeError, OSError):
+            gone.set()
+
+    applier = Applier(store, settings, normalize=MappingNormalizer(settings), report=send)
+    fd = wake.fileno()
+    try:
+        while not gone.is_set():
+            ready, _, _ = select.select([fd], [], [], _POLL_SECONDS)
+            if ready:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    break  # the hub closed the pipe, or died: stop
+            try:
+                while not gone.is_set() and applier.run_once().messages:
+                    pass
+            except Exception:
+                log.exception("applier batch failed; retrying")
+                gone.wait(1.0)
+    finally:
+        store.dispose()
+        if lock is not None:
+            os.close(lock)
+        report.close()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask the kernel for SIGKILL when the parent dies (Linux); elsewhere the closed wake
+    pipe stops the child at its next look."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(0)
+
+
+def _hold_applier_lock(url: str) -> int | None:
+    """SQLite: block until no other applier holds the store's applier lock, then hold it."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):
+        return None
+    path = Path(database).expanduser()
+    fd = os.open(path.with_name(path.name + "-applier.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
