@@ -19,7 +19,7 @@ from typing import Any
 from opentelemetry.trace import SpanContext
 from sqlalchemy import select
 
-from intermodal.engine.ids import iso, sortable_id, utcnow
+from intermodal.engine.ids import iso, sortable_ids, utcnow
 from intermodal.observe import traces
 from intermodal.observe.memory import gc_paused
 from intermodal.observe.metrics import Metrics
@@ -83,12 +83,13 @@ def _store_messages(store: Store, messages: list[InboxMessage]) -> list[Receipt]
     now = iso(utcnow())
     first: dict[tuple[str, str], int] = {}
     rows: list[tuple[Any, ...]] = []
+    ids = iter(sortable_ids("rcpt", len(messages)))
     for index, m in enumerate(messages):
         key = (m.partner, m.message_id)
         if key in first:
             continue
         first[key] = index
-        receipt_id = sortable_id("rcpt")
+        receipt_id = next(ids)
         rows.append(
             (
                 receipt_id,
