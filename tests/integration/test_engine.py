@@ -4,11 +4,14 @@ real PostgreSQL database (every test here runs on both)."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select, text, update
 
 from intermodal.config import Settings
@@ -399,3 +402,44 @@ def test_commands_about_one_shipment_arrive_in_order_even_across_retries(
     for subject in ("S1", "S2", "S3"):
         seen = [c["data"]["milestone"] for c in rec.applied.values() if c["subject"] == subject]
         assert seen == journey, (subject, seen)
+
+
+_KEYS = st.tuples(st.sampled_from(["acme", "wms"]), st.sampled_from([f"m{i}" for i in range(12)]))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    commits=st.lists(
+        st.lists(st.tuples(_KEYS, st.sampled_from([b"a", b"b"])), max_size=30), max_size=5
+    )
+)
+def test_inbox_receipts_match_a_model_of_first_seen_wins(
+    store: Store, commits: list[list[tuple[tuple[str, str], bytes]]]
+) -> None:
+    """Any mix of new keys, repeats within a commit and repeats of earlier commits, over
+    two partners: the first body seen for a key is stored once; every later sighting is a
+    duplicate with the first's receipt, and a conflict when its body differs."""
+    run = secrets.token_hex(4)  # the store outlives hypothesis's examples: fresh keys each
+    seen: dict[tuple[str, str], tuple[str, bytes]] = {}
+    for commit in commits:
+        messages = [
+            InboxMessage(p, f"{run}-{m}", "webhook", "application/json", body, "c")
+            for (p, m), body in commit
+        ]
+        for m, receipt in zip(messages, store_messages(store, messages), strict=True):
+            key = (m.partner, m.message_id)
+            if key in seen:
+                assert receipt.duplicate and receipt.receipt_id == seen[key][0]
+                assert receipt.conflict == (seen[key][1] != m.body)
+            else:
+                assert not receipt.duplicate and not receipt.conflict
+                seen[key] = (receipt.receipt_id, m.body)
+    with store.read() as conn:
+        stored = conn.execute(
+            select(inbox.c.partner, inbox.c.message_id, inbox.c.receipt_id, inbox.c.body).where(
+                inbox.c.message_id.like(f"{run}-%")
+            )
+        ).all()
+    assert {(r.partner, r.message_id): (r.receipt_id, bytes(r.body)) for r in stored} == seen

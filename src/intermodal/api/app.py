@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -63,13 +64,24 @@ def _batch_messages(
 ) -> tuple[list[dict[str, Any]], list[InboxMessage], list[int]]:
     """A result per event of a batch, the inbox message of each valid one, and where each
     message's result sits among the results (to add its receipt once stored)."""
-    results: list[dict[str, Any]] = []
-    messages: list[InboxMessage] = []
-    positions: list[int] = []
     valid = parse_all_or_none(value)
+    if valid is not None:  # every event valid (the usual case): no per-item branching
+        dumps = orjson.dumps
+        messages = [
+            InboxMessage(partner, event.id, "batch", "application/json", dumps(item), corr)
+            for event, item in zip(valid, value, strict=True)
+        ]
+        results = [
+            {"index": index, "id": m.message_id, "status": "accepted"}
+            for index, m in enumerate(messages)
+        ]
+        return results, messages, list(range(len(messages)))
+    results = []
+    messages = []
+    positions: list[int] = []
     for index, item in enumerate(value):
         try:
-            event = valid[index] if valid is not None else parse_event(item, str(index))
+            event = parse_event(item, str(index))
         except EventError as exc:
             event_id = (
                 item.get("id")
@@ -228,9 +240,7 @@ def create_app(
                 span.set_attributes(
                     {"http.response.status_code": response.status_code, "intermodal.result": result}
                 )
-        metrics.ingress.labels(partner, "webhook", result).inc()
-        metrics.ack_latency.labels(partner, "webhook").observe(time.perf_counter() - started)
-        metrics.last_message.labels(partner).set(time.time())
+        metrics.received(partner, "webhook", result, time.perf_counter() - started)
         return response
 
     async def receive_webhook(
@@ -333,10 +343,8 @@ def create_app(
                     results[position]["status"] = "conflict"
                 elif receipt.duplicate:
                     results[position]["status"] = "duplicate"
-        counts = {
-            s: sum(1 for r in results if r["status"] == s)
-            for s in ("accepted", "duplicate", "conflict", "rejected")
-        }
+        tally = Counter(r["status"] for r in results)
+        counts = {s: tally[s] for s in ("accepted", "duplicate", "conflict", "rejected")}
         metrics = hub().metrics
         for result_name, count in counts.items():
             if count:

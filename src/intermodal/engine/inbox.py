@@ -28,7 +28,10 @@ from intermodal.store.store import rows_for_pairs
 from intermodal.store.tables import inbox
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, 2 us an
+# instance against 0.5 us, and a 10,000-event batch makes 10,000 messages and receipts
+# (BENCHMARKS.md, W6). Nothing changes them after construction.
+@dataclass(slots=True)
 class InboxMessage:
     partner: str
     message_id: str
@@ -38,7 +41,7 @@ class InboxMessage:
     correlation_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Receipt:
     receipt_id: str
     received_at: str
@@ -62,6 +65,10 @@ _SQLITE_INSERT = (
     "INSERT OR IGNORE INTO inbox (receipt_id, partner, message_id, channel, content_type, body,"
     " correlation_id, received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_SQLITE_LOOKUP = (
+    "SELECT message_id, receipt_id, received_at, body FROM inbox"
+    " WHERE partner = ? AND message_id IN"
+)
 _LOOKUP_CHUNK = 400  # two parameters a key: well under SQLite's and psycopg's limits
 
 
@@ -80,6 +87,8 @@ def store_messages(store: Store, messages: list[InboxMessage]) -> list[Receipt]:
 
 
 def _store_messages(store: Store, messages: list[InboxMessage]) -> list[Receipt]:
+    if not messages:  # PostgreSQL would turn an empty executemany into INSERT DEFAULT VALUES
+        return []
     now = iso(utcnow())
     first: dict[tuple[str, str], int] = {}
     rows: list[tuple[Any, ...]] = []
@@ -103,12 +112,12 @@ def _store_messages(store: Store, messages: list[InboxMessage]) -> list[Receipt]
                 "pending",
             )
         )
-    ours = {(r[1], r[2]): (r[0], now, r[5]) for r in rows}
     with store.write() as conn:
         if store.is_sqlite:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             cursor.executemany(_SQLITE_INSERT, rows)
             all_new = cursor.rowcount == len(rows)
+            stored = None if all_new else _lookup_sqlite(cursor, list(first))
             cursor.close()
         else:
             conn.execute(
@@ -116,7 +125,12 @@ def _store_messages(store: Store, messages: list[InboxMessage]) -> list[Receipt]
                 [dict(zip(_COLUMNS, r, strict=True)) for r in rows],
             )
             all_new = False
-        stored = dict(ours) if all_new else _lookup(conn, list(first))
+            stored = _lookup(conn, list(first))
+    if all_new and len(rows) == len(messages):  # nothing seen before, no repeat within
+        return [Receipt(r[0], now, False) for r in rows]
+    ours = {(r[1], r[2]): (r[0], now, r[5]) for r in rows}
+    if stored is None:
+        stored = ours
     receipts = []
     for index, m in enumerate(messages):
         key = (m.partner, m.message_id)
@@ -140,6 +154,27 @@ def _lookup(
             conn, query, inbox.c.partner, inbox.c.message_id, keys, _LOOKUP_CHUNK
         )
     }
+
+
+def _lookup_sqlite(
+    cursor: Any, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[str, str, bytes]]:
+    """`_lookup` on the driver: with 10% re-deliveries most group commits hold one, and
+    building the SQLAlchemy statement took 7% of a webhook's CPU (BENCHMARKS.md, W1).
+    Same shape of query: `partner = ? AND message_id IN (...)`, an index search."""
+    by_partner: dict[str, list[str]] = {}
+    for partner, message_id in keys:
+        by_partner.setdefault(partner, []).append(message_id)
+    found: dict[tuple[str, str], tuple[str, str, bytes]] = {}
+    for partner, ids in by_partner.items():
+        for start in range(0, len(ids), _LOOKUP_CHUNK):
+            chunk = ids[start : start + _LOOKUP_CHUNK]
+            marks = ", ".join("?" * len(chunk))  # only placeholders go into the text
+            sql = f"{_SQLITE_LOOKUP} ({marks})"
+            cursor.execute(sql, (partner, *chunk))
+            for message_id, receipt_id, received_at, body in cursor.fetchall():
+                found[(partner, message_id)] = (receipt_id, received_at, bytes(body))
+    return found
 
 
 # The last item is the submitting request's span (None when tracing is off).

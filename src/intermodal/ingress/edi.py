@@ -361,9 +361,7 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
                 headers={"Retry-After": "5"},
             ) from None
         outcome = "duplicate" if result.all_duplicates else "accepted"
-        metrics.ingress.labels(partner, "edi", outcome).inc()
-        metrics.ack_latency.labels(partner, "edi").observe(time.perf_counter() - started)
-        metrics.last_message.labels(partner).set(time.time())
+        metrics.received(partner, "edi", outcome, time.perf_counter() - started)
         return JSONResponse(
             {
                 "interchanges": result.interchanges,

@@ -129,6 +129,28 @@ class Metrics:
         )
         if store is not None:
             r.register(_StoreCollector(store, tuple(partners), cache_seconds, clock))
+        self._received: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
+
+    def received(self, partner: str, channel: str, result: str, seconds: float) -> None:
+        """Count one answered message: by result, its ack latency, the partner's last one.
+
+        The labelled children are looked up once per (partner, channel, result): each
+        `labels()` call takes a lock and builds its key, 3% of a webhook's CPU for three
+        of them (BENCHMARKS.md, W1).
+        """
+        key = (partner, channel, result)
+        children = self._received.get(key)
+        if children is None:
+            children = (
+                self.ingress.labels(partner, channel, result),
+                self.ack_latency.labels(partner, channel),
+                self.last_message.labels(partner),
+            )
+            self._received[key] = children
+        count, latency, last = children
+        count.inc()
+        latency.observe(seconds)
+        last.set(time.time())
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
