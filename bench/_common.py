@@ -133,8 +133,11 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     log: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
+    ready_path: str = "/healthz"
+    """Answers 200 once the server takes traffic (the hub: `/readyz`, its applier up)."""
 
-    def start(self, ready_path: str = "/healthz", timeout: float = 60.0) -> Server:
+    def start(self, timeout: float = 60.0) -> Server:
+        ready_path = self.ready_path
         out = open(self.log, "wb") if self.log else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             self.argv,
@@ -216,6 +219,7 @@ def hub_server(
         port,
         env,
         work / "hub.log",
+        ready_path="/readyz",
     )
 
 

@@ -55,18 +55,23 @@ SETTLE_SECONDS = 6.0
 TARGET_MB_PER_100K = 25.0
 
 
-def rss_mb(pid: int) -> float:
-    """Resident set size of another process and its child processes (the hub's applier),
-    from /proc/<pid>/status (VmRSS, kB)."""
-    total = 0
+def rss_by_process(pid: int) -> list[float]:
+    """Resident set size (MB) of a process and of each of its child processes (the hub's
+    applier, multiprocessing's resource tracker), from /proc/<pid>/status (VmRSS)."""
+    sizes = []
     for member in process_tree(pid):
         for line in Path(f"/proc/{member}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
-                total += int(line.split()[1])
+                sizes.append(int(line.split()[1]) / 1024)
                 break
         else:
             raise RuntimeError(f"no VmRSS for pid {member}")
-    return total / 1024
+    return sizes
+
+
+def rss_mb(pid: int) -> float:
+    """The resident set of a process and its children together."""
+    return sum(rss_by_process(pid))
 
 
 def hub_config(work: Path, down_port: int) -> Path:
@@ -149,15 +154,22 @@ def measure(
     server.start()
     try:
         time.sleep(SETTLE_SECONDS)  # imports done, workers started, first passes run
-        idle = rss_mb(server.pid)
+        idle_parts = rss_by_process(server.pid)
         started = time.perf_counter()
         load(server, token, shipments, batch)
         settled()
         loaded_in = time.perf_counter() - started
         time.sleep(SETTLE_SECONDS)
-        after = rss_mb(server.pid)
+        after_parts = rss_by_process(server.pid)
     finally:
         server.stop()
+    idle, after = sum(idle_parts), sum(after_parts)
+    if len(idle_parts) > 1:
+        print(
+            f"  {name:<6} per process (server first, then its children), MB: idle "
+            f"{', '.join(f'{x:.1f}' for x in idle_parts)}; after "
+            f"{', '.join(f'{x:.1f}' for x in after_parts)}"
+        )
     growth = after - idle
     per_100k = growth * 100_000 / shipments
     print(

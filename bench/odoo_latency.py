@@ -58,10 +58,11 @@ def wait_http(url: str, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is not None:
             raise SystemExit(f"{url}: process exited")
         try:
-            httpx.get(url, timeout=1)
-            return
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     raise SystemExit(f"{url} did not come up")
 
 
@@ -153,7 +154,7 @@ def ours(keys: list[str], seconds: float, folder: Path) -> tuple[float, float, i
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_http(f"http://127.0.0.1:{port}/healthz", hub)
+        wait_http(f"http://127.0.0.1:{port}/readyz", hub)  # its applier process is up
         key = webhook_key(Secret(secret))
         events = milestone_events(keys)  # milestone by milestone over all shipments
 

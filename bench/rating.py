@@ -125,7 +125,7 @@ def main() -> None:
                                                                  args.latency_ms)]  # fmt: skip
     try:
         for server in sims:
-            server.start(ready_path="/_sim/labels")
+            server.start()
         urls = [f"http://127.0.0.1:{server.port}" for server in sims]
         print(f"{shops} shops, {in_flight} in flight, carrier latency {args.latency_ms:.0f} ms")
         asyncio.run(run(urls[0], urls[1], shops, in_flight))
@@ -139,7 +139,7 @@ def sim(kind: str, secret: str, latency_ms: float) -> Server:
     run_cli = "from intermodal.sim.carriers.cli import sim_app; sim_app()"
     argv = [PYTHON, "-c", run_cli, "carrier", "--kind", kind, "--port", str(port),
             "--secret", secret, "--username", "bench", "--latency-ms", str(latency_ms)]  # fmt: skip
-    return Server(kind, argv, port)
+    return Server(kind, argv, port, ready_path="/_sim/labels")
 
 
 if __name__ == "__main__":

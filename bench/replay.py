@@ -130,6 +130,7 @@ def receiver(work: Path, tag: str) -> Server:
         port,
         {},
         work / f"receiver-{tag}.log",
+        ready_path="/stats",
     )
 
 
@@ -158,7 +159,7 @@ def run_hub(count: int, batch_size: int, concurrency: int, limit: float) -> dict
     with workdir(f"replay-b{batch_size}") as work:
         db = work / "hub.db"
         seed_dead_letters(db, count)
-        sink = receiver(work, "hub").start("/stats")
+        sink = receiver(work, "hub").start()
         port = free_port()
         admin = "adm-" + new_webhook_secret()[6:40]
         env = {"BENCH_ADMIN_TOKEN": admin, "PORTAL_WEBHOOK_SECRET": new_webhook_secret()}
@@ -199,7 +200,7 @@ def run_naive(count: int, limit: float) -> dict[str, Any]:
     with workdir("replay-naive") as work:
         db = work / "hub.db"
         seed_dead_letters(db, count)
-        sink = receiver(work, "naive").start("/stats")
+        sink = receiver(work, "naive").start()
         key = webhook_key(new_webhook_secret())
         url = f"http://127.0.0.1:{sink.port}/hooks"
         conn = sqlite3.connect(db, isolation_level=None)

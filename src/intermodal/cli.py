@@ -97,6 +97,7 @@ def serve(
         access_log=False,
         loop="uvloop",
         http="httptools",
+        server_header=False,  # no "server: uvicorn" on every answer: less to parse, to tell
     )
 
 

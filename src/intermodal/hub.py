@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,26 +24,10 @@ from intermodal.engine.applier_process import ApplierProcess
 from intermodal.engine.inbox import GroupCommitter
 from intermodal.mapping import MappingNormalizer
 from intermodal.observe import traces
-from intermodal.observe.memory import release_free_memory
+from intermodal.observe.memory import freeze_start_up_heap, release_free_memory
 from intermodal.observe.metrics import Metrics
 from intermodal.observe.metrics import current as current_metrics
 from intermodal.store import Store, open_store
-
-_FROZEN = False
-
-
-def freeze_start_up_heap() -> None:
-    """Once per process: move what start-up built out of the cyclic collector's reach.
-
-    Everything imported and built before the first hub starts (FastAPI, SQLAlchemy,
-    pydantic schemas, the configuration) lives as long as the process, yet every full
-    collection scanned it again. Frozen, a collection scans only what the hub allocated
-    since: W1 went from 235 to 199 us of CPU per webhook (BENCHMARKS.md, 2026-11-30).
-    """
-    global _FROZEN
-    if not _FROZEN:
-        _FROZEN = True
-        gc.freeze()
 
 
 @dataclass

@@ -96,6 +96,7 @@ class ApplierProcess:
             daemon=True,
         )
         self._reader = threading.Thread(target=self._read, name="applier-reports", daemon=True)
+        self._ready = threading.Event()
 
     def start(self) -> None:
         self._process.start()
@@ -106,7 +107,12 @@ class ApplierProcess:
 
     @property
     def alive(self) -> bool:
-        return self._process.is_alive() and self._reader.is_alive()
+        """Started and applying: false until the child has opened the store (its start
+        takes a second or two, and `/readyz` must not send traffic before)."""
+        return self._ready.is_set() and self._process.is_alive() and self._reader.is_alive()
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
 
     @property
     def pid(self) -> int | None:
@@ -128,9 +134,12 @@ class ApplierProcess:
     def _read(self) -> None:
         while True:
             try:
-                result: ApplyResult = self._report_read.recv()
+                result: ApplyResult | None = self._report_read.recv()
             except (EOFError, OSError):
                 break
+            if result is None:  # the child is up
+                self._ready.set()
+                continue
             record(result, self.metrics, self.totals)
             if result.commands and self.on_commands is not None:
                 self.on_commands(result.commands)
@@ -159,6 +168,7 @@ def _child(
     from intermodal.mapping import MappingNormalizer
     from intermodal.observe import traces
     from intermodal.observe.logs import configure_logging
+    from intermodal.observe.memory import freeze_start_up_heap, release_free_memory
     from intermodal.security.secrets import remember_resolved
     from intermodal.store import open_store
 
@@ -171,14 +181,17 @@ def _child(
     lock = _hold_applier_lock(store.url)
     gone = threading.Event()
 
-    def send(result: ApplyResult) -> None:
+    def send(result: ApplyResult | None) -> None:
         try:
             report.send(result)
         except (BrokenPipeError, OSError):
             gone.set()
 
     applier = Applier(store, settings, normalize=MappingNormalizer(settings), report=send)
+    freeze_start_up_heap()
+    send(None)  # ready
     fd = wake.fileno()
+    worked = False
     try:
         while not gone.is_set():
             ready, _, _ = select.select([fd], [], [], _POLL_SECONDS)
@@ -189,9 +202,12 @@ def _child(
                     data = b""
                 if not data:
                     break  # the hub closed the pipe, or died: stop
+            elif worked:  # quiet for a poll after a burst: hand its freed pages back (W5)
+                release_free_memory()
+                worked = False
             try:
                 while not gone.is_set() and applier.run_once().messages:
-                    pass
+                    worked = True
             except Exception:
                 log.exception("applier batch failed; retrying")
                 gone.wait(1.0)
