@@ -184,6 +184,24 @@ class Hub:
         await asyncio.to_thread(self.applier.stop)
         self.store.dispose()
 
+    async def replay_dead_letters(
+        self, actor: str, ids: list[str] | None, everything: bool, endpoint: str | None
+    ) -> int:
+        """Replay dead letters (delivery/dead_letters.py), waking the dispatcher after each
+        chunk so delivery starts while the rest move; returns how many were replayed."""
+        from intermodal.delivery import dead_letters
+
+        loop = asyncio.get_running_loop()
+        dispatcher = self.dispatcher
+
+        def moved(_count: int) -> None:
+            if dispatcher is not None:
+                loop.call_soon_threadsafe(dispatcher.wake.set)
+
+        return await asyncio.to_thread(
+            dead_letters.replay, self.store, actor, ids, everything, endpoint, moved
+        )
+
     def alive(self) -> dict[str, bool]:
         return {
             "committer": self.committer.alive,

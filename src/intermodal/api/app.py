@@ -459,12 +459,7 @@ def create_app(
         actor = require_admin(request)
         if not payload.all and not payload.ids:
             raise ApiError(422, "invalid", "give 'ids' or set 'all': true")
-        count = await asyncio.to_thread(
-            dead_letters.replay, hub().store, actor, payload.ids, payload.all, payload.endpoint
-        )
-        dispatcher = hub().dispatcher
-        if dispatcher is not None:
-            dispatcher.wake.set()
+        count = await hub().replay_dead_letters(actor, payload.ids, payload.all, payload.endpoint)
         return {"replayed": count}
 
     return IngressFastPath(app, webhook_response, max_body)

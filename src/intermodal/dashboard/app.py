@@ -414,17 +414,8 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
         endpoint, ids, everything, back = _replay_choice(form, "endpoint", "dead-letters")
         if not ids and not everything:
             return done(back, session, "nothing chosen: tick dead letters or use 'replay all'")
-        count = await asyncio.to_thread(
-            dead_letters.replay,
-            hub().store,
-            f"tower:{operator.name}",
-            ids or None,
-            everything,
-            endpoint,
-        )
-        dispatcher = hub().dispatcher
-        if dispatcher is not None:
-            dispatcher.wake.set()
+        actor = f"tower:{operator.name}"
+        count = await hub().replay_dead_letters(actor, ids or None, everything, endpoint)
         return done(back, session, f"replayed {count} dead letter(s)")
 
     async def quarantine_page(request: Request, operator: Operator, session: Session) -> Response:

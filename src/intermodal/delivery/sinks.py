@@ -22,7 +22,9 @@ from intermodal.ingress.signatures import sign
 from intermodal.observe import traces
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, like engine.inbox.InboxMessage: a frozen dataclass costs 4x to build, and
+# a replay builds 100,000 (BENCHMARKS.md, W4). Sinks do not change them.
+@dataclass(slots=True)
 class Command:
     """One outbox row as a sink sees it."""
 
@@ -58,7 +60,7 @@ class Command:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Result:
     """What became of one command: delivered, or why not and whether to try again."""
 
