@@ -101,6 +101,31 @@ async def test_a_second_applier_waits_for_the_first_to_be_gone(
         await hub.stop()
 
 
+async def test_the_hub_restarts_an_applier_that_died_alone(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    settings = settings_for(make_settings)
+    hub = Hub.create(settings, open_store(f"sqlite:///{tmp_path}/hub.db"), applier="process")
+    assert isinstance(hub.applier, ApplierProcess)
+    await hub.start(dispatch=False)
+    try:
+        assert await asyncio.to_thread(hub.applier.wait_ready, 30)
+        first = hub.applier.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)  # the OOM killer, say
+        await asyncio.to_thread(wait_until, lambda: not hub.alive()["applier"], 10)
+        event = milestone("e-1", "SHP-1", "picked_up", "2026-11-23T10:00:00Z")
+        await hub.committer.submit([message("acme", "m-1", event)])  # arrives meanwhile
+        await asyncio.to_thread(wait_until, lambda: _state(hub, "SHP-1") == "picked_up", 30)
+        assert hub.applier.restarts == 1 and hub.applier.pid not in (None, first)
+        assert b"intermodal_applier_restarts_total 1.0" in hub.metrics.render()
+        assert hub.alive()["applier"]
+    finally:
+        child = hub.applier.pid
+        await hub.stop()
+    assert child is not None and not _alive(child)
+
+
 def _serve(tmp_path: Path) -> tuple[subprocess.Popen[bytes], int]:
     config = tmp_path / "hub.yaml"
     config.write_text(

@@ -17,6 +17,8 @@ child process it runs beside ingest, on the same store, exactly as the thread di
   for the old child to be gone instead of applying beside it; on PostgreSQL the
   applier's advisory lock serialises batches as before. Writers of both processes queue
   on the store's writer lock (`Store.write`).
+- **The hub restarts it** when it dies alone (a crash, the OOM killer): after 1 s, then
+  up to 30 s apart while it keeps dying; `/readyz` answers 503 meanwhile.
 - **It dies with the hub.** The child asks Linux for SIGKILL when its parent dies
   (`PR_SET_PDEATHSIG`), stops when the wake pipe closes (the hub stopping, or gone), and
   ignores Ctrl-C, which the terminal sends the whole process group: the hub stops it.
@@ -40,6 +42,7 @@ import select
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -55,97 +58,168 @@ _PR_SET_PDEATHSIG = 1
 
 
 class _PipeWake:
-    """`threading.Event.set` across processes: a byte down the wake pipe."""
+    """`threading.Event.set` across processes: a byte down the current child's wake pipe.
 
-    def __init__(self, fd: int) -> None:
-        self._fd = fd
-        self.closed = False
+    The descriptor changes when a child is restarted; writes and the switch share a lock,
+    so a wake-up can never land on a closed descriptor number the process reused.
+    """
+
+    def __init__(self) -> None:
+        self._fd: int | None = None
+        self._lock = threading.Lock()
 
     def set(self) -> None:
-        if self.closed:
-            return
-        with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
-            os.write(self._fd, b"\x01")
+        with self._lock:
+            if self._fd is None:
+                return
+            with contextlib.suppress(BlockingIOError, BrokenPipeError, OSError):
+                os.write(self._fd, b"\x01")
+
+    def attach(self, fd: int | None) -> None:
+        with self._lock:
+            self._fd = fd
 
 
 class ApplierProcess:
     """The hub's handle on the applier child: the same `wake`, `on_commands`, `totals`,
-    `start`, `stop` and `alive` as the in-process `Applier`."""
+    `start`, `stop` and `alive` as the in-process `Applier`.
+
+    A supervisor thread reads the child's reports and, when the child dies without being
+    asked to (a crash, the OOM killer), starts a new one after 1 s, doubling the wait up
+    to 30 s while it keeps dying. Nothing is lost meanwhile: messages wait in the inbox,
+    `/readyz` answers 503 and the restart is logged as an error and counted (`restarts`).
+    """
 
     def __init__(self, settings: Settings, url: str, metrics: Metrics | None = None) -> None:
         self.settings = settings
+        self.url = url
         self.metrics = metrics
         self.on_commands: Callable[[int], None] | None = None
         self.totals = ApplyResult()
-        context = multiprocessing.get_context("spawn")
-        self._wake_read, self._wake_write = context.Pipe(duplex=False)
-        self._report_read, self._report_write = context.Pipe(duplex=False)
-        os.set_blocking(self._wake_write.fileno(), False)
-        self.wake = _PipeWake(self._wake_write.fileno())
-        self._process = context.Process(
+        self.restarts = 0
+        self.wake = _PipeWake()
+        self._context = multiprocessing.get_context("spawn")
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._wake_write: Connection | None = None
+        self._report_read: Connection | None = None
+        self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="applier-supervisor", daemon=True
+        )
+
+    def start(self) -> None:
+        with self._lock:
+            self._spawn()
+        self._supervisor.start()
+
+    def _spawn(self) -> None:
+        wake_read, wake_write = self._context.Pipe(duplex=False)
+        report_read, report_write = self._context.Pipe(duplex=False)
+        os.set_blocking(wake_write.fileno(), False)
+        process = self._context.Process(
             target=_child,
             args=(
-                settings,
-                url,
+                self.settings,
+                self.url,
                 _resolved_secrets(),
-                self._wake_read,
-                self._report_write,
+                wake_read,
+                report_write,
                 os.getpid(),
             ),
             name="intermodal-applier",
             daemon=True,
         )
-        self._reader = threading.Thread(target=self._read, name="applier-reports", daemon=True)
-        self._ready = threading.Event()
-
-    def start(self) -> None:
-        self._process.start()
+        process.start()
         # The child holds its own copies; closing ours lets each side see the other go.
-        self._wake_read.close()
-        self._report_write.close()
-        self._reader.start()
+        wake_read.close()
+        report_write.close()
+        old = self._wake_write
+        self.wake.attach(wake_write.fileno())
+        if old is not None:
+            old.close()
+        self._process, self._wake_write, self._report_read = process, wake_write, report_read
 
     @property
     def alive(self) -> bool:
         """Started and applying: false until the child has opened the store (its start
         takes a second or two, and `/readyz` must not send traffic before)."""
-        return self._ready.is_set() and self._process.is_alive() and self._reader.is_alive()
+        process = self._process
+        return (
+            self._ready.is_set()
+            and process is not None
+            and process.is_alive()
+            and self._supervisor.is_alive()
+        )
 
     def wait_ready(self, timeout: float) -> bool:
         return self._ready.wait(timeout)
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid
+        return self._process.pid if self._process is not None else None
 
     def stop(self) -> None:
         """Close the wake pipe: the child finishes its batch and exits."""
-        self.wake.closed = True
-        self._wake_write.close()
-        if self._process.pid is None:
+        self._stopping.set()
+        with self._lock:
+            self.wake.attach(None)
+            if self._wake_write is not None:
+                self._wake_write.close()
+            process = self._process
+        if process is None:
             return
-        self._process.join(timeout=30)
-        if self._process.is_alive():
+        process.join(timeout=30)
+        if process.is_alive():
             log.error("applier process did not stop in 30 s; killing it")
-            self._process.kill()
-            self._process.join(timeout=5)
-        self._reader.join(timeout=5)
+            process.kill()
+            process.join(timeout=5)
+        self._supervisor.join(timeout=5)
 
-    def _read(self) -> None:
+    def _supervise(self) -> None:
+        delay = 1.0
+        while True:
+            process, reports = self._process, self._report_read
+            assert process is not None and reports is not None
+            started = time.monotonic()
+            self._read(reports)
+            self._ready.clear()
+            reports.close()
+            process.join(timeout=5)
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - started > 60:
+                delay = 1.0  # it had been running well: a fresh failure
+            log.error(
+                "applier process exited (code %s); starting a new one in %.0f s",
+                process.exitcode,
+                delay,
+            )
+            if self._stopping.wait(delay):
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self._spawn()
+                self.restarts += 1
+                if self.metrics is not None:
+                    self.metrics.applier_restarts.inc()
+            delay = min(delay * 2, 30.0)
+            self.wake.set()  # apply what arrived meanwhile
+
+    def _read(self, reports: Connection) -> None:
         while True:
             try:
-                result: ApplyResult | None = self._report_read.recv()
+                result: ApplyResult | None = reports.recv()
             except (EOFError, OSError):
-                break
+                return
             if result is None:  # the child is up
                 self._ready.set()
                 continue
             record(result, self.metrics, self.totals)
             if result.commands and self.on_commands is not None:
                 self.on_commands(result.commands)
-        self._report_read.close()
-        if not self.wake.closed:
-            log.error("applier process exited (code %s)", self._process.exitcode)
 
 
 def _resolved_secrets() -> list[str]:

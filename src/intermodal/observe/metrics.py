@@ -95,6 +95,11 @@ class Metrics:
             "Inbox messages that could not be applied (kept in the inbox with their error).",
             registry=r,
         )
+        self.applier_restarts = Counter(
+            "intermodal_applier_restarts",
+            "Times the applier process died on its own and the hub started a new one.",
+            registry=r,
+        )
         self.commands = Counter(
             "intermodal_outbox_commands",
             "Delivery outcomes by endpoint: delivered, retried, dead (to dead letters), deferred.",
