@@ -262,9 +262,18 @@ class Applier:
             self._thread.join(timeout=30)
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.wake.wait(timeout=0.5)
-            self.wake.clear()
+        self.run(self._woken)
+
+    def _woken(self) -> bool:
+        self.wake.wait(timeout=0.5)
+        self.wake.clear()
+        return True
+
+    def run(self, wait: Callable[[], bool]) -> None:
+        """Apply everything pending each time `wait()` returns, until it returns False or
+        the applier is stopped. The thread waits on `wake`; the applier process on its
+        wake pipe (engine/applier_process.py). A failing batch is retried a second later."""
+        while not self._stop.is_set() and wait():
             try:
                 while not self._stop.is_set() and self.run_once().messages:
                     pass

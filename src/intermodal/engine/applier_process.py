@@ -45,11 +45,11 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from pathlib import Path
 
 from intermodal.config import Settings
 from intermodal.engine.applier import Applier, ApplyResult, record
 from intermodal.observe.metrics import Metrics
+from intermodal.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -252,39 +252,38 @@ def _child(
     if telemetry is not None:
         traces.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.sample_ratio)
     store = open_store(url, migrate=False)
-    lock = _hold_applier_lock(store.url)
-    gone = threading.Event()
+    lock = _hold_applier_lock(store)
+    worked = False
 
     def send(result: ApplyResult | None) -> None:
+        nonlocal worked
+        worked = worked or (result is not None and result.messages > 0)
         try:
             report.send(result)
         except (BrokenPipeError, OSError):
-            gone.set()
+            applier.stop()  # the hub is gone
+
+    fd = wake.fileno()
+
+    def woken() -> bool:
+        """Wait for a wake-up byte, or half a second; False once the hub closes the pipe."""
+        nonlocal worked
+        ready, _, _ = select.select([fd], [], [], _POLL_SECONDS)
+        if ready:
+            try:
+                return bool(os.read(fd, 65536))  # b"": the hub closed the pipe, or died
+            except OSError:
+                return False
+        if worked:  # quiet for a poll after a burst: hand its freed pages back (W5)
+            release_free_memory()
+            worked = False
+        return True
 
     applier = Applier(store, settings, normalize=MappingNormalizer(settings), report=send)
     freeze_start_up_heap()
     send(None)  # ready
-    fd = wake.fileno()
-    worked = False
     try:
-        while not gone.is_set():
-            ready, _, _ = select.select([fd], [], [], _POLL_SECONDS)
-            if ready:
-                try:
-                    data = os.read(fd, 65536)
-                except OSError:
-                    data = b""
-                if not data:
-                    break  # the hub closed the pipe, or died: stop
-            elif worked:  # quiet for a poll after a burst: hand its freed pages back (W5)
-                release_free_memory()
-                worked = False
-            try:
-                while not gone.is_set() and applier.run_once().messages:
-                    worked = True
-            except Exception:
-                log.exception("applier batch failed; retrying")
-                gone.wait(1.0)
+        applier.run(woken)
     finally:
         store.dispose()
         if lock is not None:
@@ -304,17 +303,11 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def _hold_applier_lock(url: str) -> int | None:
+def _hold_applier_lock(store: Store) -> int | None:
     """SQLite: block until no other applier holds the store's applier lock, then hold it."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    database = parsed.database or ""
-    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+    path = store.lock_file("applier")
+    if path is None:
         return None
-    if database.startswith("file:"):
-        return None
-    path = Path(database).expanduser()
-    fd = os.open(path.with_name(path.name + "-applier.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     return fd

@@ -40,21 +40,19 @@ class Store:
     with "database is locked"), while readers must not take the write lock at all.
     """
 
-    _lock_path: Path | None = None
-
     def __init__(self, url: str) -> None:
         self.url = normalize_url(url)
         parsed = make_url(self.url)
         self.dialect = parsed.get_backend_name()
+        self._file: Path | None = None
+        """The SQLite database file; None for PostgreSQL and in-memory or URI SQLite."""
         if self.dialect == "sqlite":
             database = parsed.database or ""
             if database and database != ":memory:" and not database.startswith("file:"):
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                self._file = Path(database).expanduser()
+                self._file.parent.mkdir(parents=True, exist_ok=True)
             self.engine = _sqlite_engine(self.url, immediate=True)
             self.reader = _sqlite_engine(self.url, immediate=False)
-            if database and database != ":memory:" and not database.startswith("file:"):
-                lock_path = Path(database).expanduser()
-                self._lock_path = lock_path.with_name(lock_path.name + "-writer.lock")
         elif self.dialect == "postgresql":
             self.engine = create_engine(self.url, pool_size=8, max_overflow=8, pool_pre_ping=True)
             self.reader = self.engine
@@ -73,7 +71,14 @@ class Store:
     @property
     def shared_by_processes(self) -> bool:
         """Whether other processes can open this same store (not an in-memory SQLite)."""
-        return not self.is_sqlite or self._lock_path is not None
+        return not self.is_sqlite or self._file is not None
+
+    def lock_file(self, name: str) -> Path | None:
+        """`<database>-<name>.lock` beside a SQLite file, for locks across processes
+        (`writer` here, `applier` in engine/applier_process.py); None without a file."""
+        return (
+            None if self._file is None else self._file.with_name(f"{self._file.name}-{name}.lock")
+        )
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision; safe to call from several processes."""
@@ -112,8 +117,9 @@ class Store:
                     fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _process_lock(self) -> int | None:
-        if self._lock_fd is None and self._lock_path is not None:
-            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        path = self.lock_file("writer")
+        if self._lock_fd is None and path is not None:
+            self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         return self._lock_fd
 
     @contextmanager
