@@ -754,16 +754,10 @@ class Applier:
                 updates.append({"b_key": ship.key, **values})
             else:
                 inserts.append({"key": ship.key, "created_at": ship.created_at, **values})
-        if inserts:
-            conn.execute(shipments.insert(), inserts)
-        if updates:
-            columns: dict[str, Any] = {
-                name: bindparam(name) for name in updates[0] if name != "b_key"
-            }
-            conn.execute(
-                update(shipments).where(shipments.c.key == bindparam("b_key")).values(columns),
-                updates,
-            )
+        # Plain values only (execute_many hands them to the driver on SQLite): the update
+        # carries every column of _SHIPMENT_STATE_COLUMNS, in the shape of _state_columns.
+        self.store.execute_many(conn, _INSERT_SHIPMENT, inserts)
+        self.store.execute_many(conn, _UPDATE_SHIPMENT, updates)
 
 
 def _delivery(row: Any) -> tuple[str, str]:

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 
 
 class _RandomPool(threading.local):
@@ -64,8 +65,30 @@ def utcnow() -> datetime:
 
 
 def iso(value: datetime) -> str:
-    """The one stored timestamp format: UTC, microseconds, sortable as text."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    """The one stored timestamp format: UTC, microseconds, sortable as text.
+
+    The apply path formats several timestamps per event, so this is hand-rolled: the
+    `isoformat` route cost 4-5 us a call, a third of it in `astimezone` through pydantic's
+    `TzInfo`. A time already in `UTC` (the hub's own clock) is formatted directly (1.5 us);
+    any other zone (partners' event times, each formatted 3-5 times while it is applied)
+    goes through a small cache keyed by the instant, which is all the result depends on.
+    """
+    if value.tzinfo is UTC:
+        return _format_utc(value)
+    if value.tzinfo is None:  # naive: local time, which the process may change; not cached
+        return _format_utc(value.astimezone(UTC))
+    return _iso_other_zone(value)
+
+
+def _format_utc(u: datetime) -> str:
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 - the fastest form here
+        u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond,
+    )  # fmt: skip
+
+
+@lru_cache(maxsize=4096)
+def _iso_other_zone(value: datetime) -> str:
+    return _format_utc(value.astimezone(UTC))
 
 
 def parse_iso(value: str) -> datetime:

@@ -21,6 +21,7 @@ from intermodal.store.tables import audit
 
 GENESIS = "0" * 64
 _PG_AUDIT_LOCK = 7_201_512  # advisory lock id: appenders from several processes queue here
+_INSERT = audit.insert()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ def append(store: Store, conn: Connection, entries: list[AuditEntry]) -> None:
             }
         )
         prev = digest
-    conn.execute(audit.insert(), rows)
+    store.execute_many(conn, _INSERT, rows)  # plain values: straight to the driver on SQLite
 
 
 @dataclass(frozen=True, slots=True)
