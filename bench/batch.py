@@ -13,6 +13,13 @@ INSERT OR IGNORE): what a batch endpoint looks like when it loops over single in
 
 Afterwards both stores are counted, so a fast answer that stored nothing cannot pass.
 
+The floor (same run, in this process, no HTTP): the least any design that validates each
+event and stores it durably must spend on this machine. Best of three, on the same
+batch: orjson decoding the body, the canonical model validating the events in one
+pydantic call, and bare SQLite (WAL, synchronous=FULL, a table with no index but its
+rowid) inserting one row per event and committing. The hub cannot beat it; the ratio
+says how close it comes, and whether the target is reachable here at all.
+
     python bench/batch.py [--quick] [--events N] [--batches N]
 """
 
@@ -115,6 +122,43 @@ def count_rows(db: Path, table: str) -> int:
         return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
+def floor(events: int) -> tuple[float, dict[str, float]]:
+    """The batch floor described in the module docstring: seconds per stage, best of 3."""
+    import gc
+
+    from intermodal.canonical.events import parse_all_or_none
+
+    body = make_batch("floor", events)
+    stages: dict[str, float] = {"decode": 1e9, "validate": 1e9, "insert+commit": 1e9}
+    with workdir("batch-floor") as work:
+        conn = sqlite3.connect(work / "floor.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE inbox (message_id TEXT NOT NULL, body BLOB NOT NULL)")
+        for attempt in range(3):
+            gc.disable()  # as the hub does around a batch (observe.memory.gc_paused)
+            try:
+                start = time.perf_counter()
+                value = orjson.loads(body)
+                decoded = time.perf_counter()
+                if parse_all_or_none(value) is None:
+                    raise RuntimeError("the floor's batch does not validate")
+                validated = time.perf_counter()
+                rows = [(f"{attempt}-{item['id']}", orjson.dumps(item)) for item in value]
+                built = time.perf_counter()
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany("INSERT INTO inbox (message_id, body) VALUES (?, ?)", rows)
+                conn.execute("COMMIT")
+                stored = time.perf_counter()
+            finally:
+                gc.enable()
+            stages["decode"] = min(stages["decode"], decoded - start)
+            stages["validate"] = min(stages["validate"], validated - decoded)
+            stages["insert+commit"] = min(stages["insert+commit"], stored - built)
+        conn.close()
+    return sum(stages.values()), stages
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small run, under a minute")
@@ -165,8 +209,16 @@ def main() -> None:
                 f"-> {events / median:,.0f} events/s; {stored:,} rows durable",
                 flush=True,
             )
+    least, stages = floor(events)
+    parts = " + ".join(f"{name} {seconds * 1000:,.0f}" for name, seconds in stages.items())
+    print(
+        f"  floor  {parts} = {least * 1000:,.0f} ms -> at most {events / least:,.0f} events/s "
+        "for any design that validates each event and stores it durably on this machine",
+        flush=True,
+    )
     print()
     print(result_line("batch", "throughput", figures["hub"], "events/s", figures["naive"]))
+    print(result_line("batch", "throughput_vs_floor", figures["hub"], "events/s", events / least))
 
 
 if __name__ == "__main__":
