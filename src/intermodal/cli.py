@@ -33,10 +33,12 @@ app = typer.Typer(
 secret_app = typer.Typer(help="Generate partner secrets.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Inspect and replay dead letters.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit chain.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Outgoing commands: retention.", no_args_is_help=True)
 schemas_app = typer.Typer(help="The canonical model's JSON Schemas.", no_args_is_help=True)
 app.add_typer(secret_app, name="secret")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(audit_app, name="audit")
+app.add_typer(outbox_app, name="outbox")
 app.add_typer(schemas_app, name="schemas")
 
 app.add_typer(edi_app, name="edi", help="Inspect X12 and EDIFACT documents.")
@@ -238,6 +240,46 @@ def dlq_replay(
     console.print(f"replayed {count} dead letter(s)")
     if command_id and not replay_all and count < len(command_id):
         raise typer.Exit(1)
+
+
+@outbox_app.command("prune")
+def outbox_prune(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="delete commands delivered longer ago than this ('30d', '12h', seconds);"
+            " default: delivery.keep_delivered",
+        ),
+    ] = None,
+) -> None:
+    """Delete delivered commands from the outbox, as the hub does hourly; audited."""
+    import getpass
+    from datetime import timedelta
+
+    from pydantic import TypeAdapter, ValidationError
+
+    from intermodal.config import Duration
+    from intermodal.delivery.retention import prune_delivered
+    from intermodal.store import open_store
+
+    settings = settings_or_exit(config, resolve_secrets=False, database=db)
+    keep: float | None = settings.delivery.keep_delivered
+    if older_than is not None:
+        try:
+            keep = TypeAdapter(Duration).validate_python(older_than)
+        except ValidationError as exc:
+            problem = exc.errors(include_url=False)[0]["msg"]
+            errors.print(f"error: --older-than {older_than!r}: {problem}")
+            raise typer.Exit(2) from None
+    if keep is None:
+        errors.print("retention is off (delivery.keep_delivered: null); give --older-than")
+        raise typer.Exit(2)
+    store = open_store(settings.hub.database)
+    count = prune_delivered(store, timedelta(seconds=keep), f"cli:{getpass.getuser()}")
+    console.print(f"deleted {count} delivered command(s) older than {timedelta(seconds=keep)}")
 
 
 @audit_app.command("verify")

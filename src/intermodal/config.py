@@ -113,6 +113,21 @@ class EndpointConfig(_Strict):
     batch_size: Annotated[int, Field(ge=1, le=1000)] = 1
 
 
+def _duration_seconds(value: Any) -> Any:
+    """'90s', '30m', '48h', '2d' or a number of seconds, as seconds."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value)
+        if match is None:
+            raise ValueError("a duration is a number with s, m, h or d (e.g. '48h')")
+        return (
+            float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        )
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_duration_seconds), Field(gt=0, le=366 * 86400)]
+
+
 class DeliveryConfig(_Strict):
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 10
     backoff_base_seconds: Annotated[float, Field(gt=0, le=3600)] = 0.5
@@ -124,6 +139,9 @@ class DeliveryConfig(_Strict):
     # crash, its claimed commands (and later ones for the same shipment) wait this long
     # before another pass may deliver them; keep it above the longest delivery pass.
     lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 120.0
+    keep_delivered: Duration | None = 30 * 86400.0
+    """How long a delivered command stays in the outbox ('30d', '12h' or seconds); the hub
+    deletes older ones hourly (delivery/retention.py). `null` keeps them all."""
 
 
 class HubConfig(_Strict):
@@ -162,19 +180,6 @@ class TowerConfig(_Strict):
     """Mark the session cookie Secure (set it when the tower is served over HTTPS)."""
 
 
-def _duration_seconds(value: Any) -> Any:
-    """'90s', '30m', '48h', '2d' or a number of seconds, as seconds."""
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value)
-        if match is None:
-            raise ValueError("a duration is a number with s, m, h or d (e.g. '48h')")
-        return (
-            float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-        )
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(_duration_seconds), Field(gt=0, le=366 * 86400)]
 CaseKind = Literal[
     "delivery_failed", "carrier_exception", "customs_hold", "sla_breach", "billing_dispute",
     "no_rate",

@@ -5,14 +5,18 @@
   process of its own (`hub.applier`, engine/applier_process.py),
 - the dispatcher (outbox -> HTTP; an asyncio task, woken by the applier),
 - a poller per partner configured with `poll` (Odoo write_date cursor; asyncio tasks),
-- [workflows] the timer worker, when a `workflows` section is configured (asyncio task).
+- [workflows] the timer worker, when a `workflows` section is configured (asyncio task),
+- outbox retention: delivered commands older than `delivery.keep_delivered` are deleted
+  a minute after start and hourly after that (delivery/retention.py; asyncio task).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal
 
 import httpx
@@ -28,6 +32,10 @@ from intermodal.observe.memory import freeze_start_up_heap, release_free_memory
 from intermodal.observe.metrics import Metrics
 from intermodal.observe.metrics import current as current_metrics
 from intermodal.store import Store, open_store
+
+log = logging.getLogger(__name__)
+PRUNE_FIRST_SECONDS = 60.0
+PRUNE_EVERY_SECONDS = 3600.0
 
 
 @dataclass
@@ -96,6 +104,8 @@ class Hub:
         self._pollers.append(  # [observability] W5: the resident set after bursts
             asyncio.create_task(self._release_memory_when_quiet(), name="memory")
         )
+        if self.settings.delivery.keep_delivered is not None:
+            self._pollers.append(asyncio.create_task(self._prune_forever(), name="retention"))
         for partner in self.settings.partners.values():
             if partner.poll is not None:
                 self._pollers.append(
@@ -166,6 +176,31 @@ class Hub:
                 await asyncio.to_thread(release_free_memory)
                 trimmed = current
             previous = current
+
+    async def prune_outbox(self) -> int:
+        """Delete delivered commands older than `delivery.keep_delivered` (none when it is
+        null); counted in `intermodal_outbox_pruned_total`, each chunk audited."""
+        from intermodal.delivery.retention import prune_delivered
+
+        keep = self.settings.delivery.keep_delivered
+        if keep is None:
+            return 0
+        pruned = await asyncio.to_thread(
+            prune_delivered, self.store, timedelta(seconds=keep), "hub:retention"
+        )
+        if pruned:
+            self.metrics.outbox_pruned.inc(pruned)
+            log.info("outbox retention: %d delivered command(s) deleted", pruned)
+        return pruned
+
+    async def _prune_forever(self) -> None:
+        await asyncio.sleep(PRUNE_FIRST_SECONDS)
+        while True:
+            try:
+                await self.prune_outbox()
+            except Exception:  # the store is down: try again at the next round
+                log.exception("outbox retention failed; retrying in an hour")
+            await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
     async def stop(self) -> None:
         for task in self._pollers:

@@ -106,6 +106,11 @@ class Metrics:
             ["endpoint", "result"],
             registry=r,
         )
+        self.outbox_pruned = Counter(
+            "intermodal_outbox_pruned",
+            "Delivered commands deleted from the outbox by retention (delivery.keep_delivered).",
+            registry=r,
+        )
         self.delivery_latency = Histogram(
             "intermodal_delivery_seconds",
             "Time of one delivery call to an endpoint.",
