@@ -312,6 +312,14 @@ class Endpoint:
     subjects: tuple[str, ...] | None = None
     customers: frozenset[str] | None = None
 
+    @property
+    def signing_keys(self) -> tuple[bytes, ...]:
+        """Every key to sign an outgoing message with: a receiver in the middle of a
+        rotation accepts any of them (one `v1,` signature each in the header)."""
+        if self.secret_keys:
+            return self.secret_keys
+        return (self.secret_key,) if self.secret_key is not None else ()
+
 
 @dataclass(frozen=True)
 class TowerUser:

@@ -17,7 +17,7 @@ import httpx
 from intermodal.config import Endpoint
 from intermodal.delivery.policy import retry_after_seconds
 from intermodal.delivery.sinks import SINK_FACTORIES, Command, Result
-from intermodal.ingress.signatures import sign
+from intermodal.ingress.signatures import sign_all
 
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 
@@ -45,9 +45,9 @@ class EdiSink:
             "webhook-timestamp": str(timestamp),
             "x-correlation-id": command.correlation_id,
         }
-        if self.endpoint.secret_key is not None:
-            headers["webhook-signature"] = sign(
-                self.endpoint.secret_key, command.command_id, timestamp, command.payload
+        if keys := self.endpoint.signing_keys:  # every active secret, as webhooks are
+            headers["webhook-signature"] = sign_all(
+                keys, command.command_id, timestamp, command.payload
             )
         try:
             response = await self.client.post(

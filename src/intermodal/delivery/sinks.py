@@ -18,7 +18,7 @@ import httpx
 
 from intermodal.config import Endpoint
 from intermodal.delivery.policy import retry_after_seconds
-from intermodal.ingress.signatures import sign
+from intermodal.ingress.signatures import sign_all
 from intermodal.observe import traces
 
 
@@ -110,13 +110,8 @@ class WebhookSink:
             "webhook-timestamp": str(timestamp),
             "x-correlation-id": commands[0].correlation_id,
         }
-        keys = self.endpoint.secret_keys or (
-            (self.endpoint.secret_key,) if self.endpoint.secret_key is not None else ()
-        )
-        if keys:  # one `v1,` entry per active secret: a receiver mid-rotation accepts any
-            headers["webhook-signature"] = " ".join(
-                sign(key, message_id, timestamp, body) for key in keys
-            )
+        if keys := self.endpoint.signing_keys:
+            headers["webhook-signature"] = sign_all(keys, message_id, timestamp, body)
         attributes = {"http.request.method": "POST", "url.full": self.endpoint.url}
         with traces.client_span("POST", attributes) as span:  # [observability]
             traces.inject(headers)

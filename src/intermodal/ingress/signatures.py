@@ -30,6 +30,12 @@ def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(mac.digest()).decode()
 
 
+def sign_all(keys: Sequence[bytes], message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` header for a message signed with each key, space-separated,
+    as the spec allows: a receiver holding any one of the keys can verify it."""
+    return " ".join(sign(key, message_id, timestamp, body) for key in keys)
+
+
 def verify(
     keys: Sequence[bytes],
     message_id: str | None,
