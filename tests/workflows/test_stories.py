@@ -146,7 +146,7 @@ def test_carrier_outage_delays_dispatch_and_changes_nothing_else(
 
 
 def test_odoo_down_mid_flow(make_settings: Callable[..., Settings], sqlite_url: str) -> None:
-    """Odoo answers 503 to everything for 60 s while the TMS reports the load's progress:
+    """Odoo answers 503 to everything for 20 s while the TMS reports the load's progress:
     every Odoo command waits, retries and lands once, in order, and the story ends exactly
     as the happy path."""
     key = "PO-ODOO-DOWN"
@@ -155,7 +155,7 @@ def test_odoo_down_mid_flow(make_settings: Callable[..., Settings], sqlite_url: 
                delivery={"breaker_failures": 3, "breaker_reset_seconds": 1.0}) as s:  # fmt: skip
         s.confirm_order(key)
         wait_until(lambda: s.tms.script.load_of(key) is not None)
-        s.odoo.set_faults("down=60s")
+        s.odoo.set_faults("down=20s")
         s.carrier_sends(charge(key, "FREIGHT", "freight", "1500.00", "provisional", f"{key}-q"))
         wait_until(lambda: s.state(key) == "delivered", timeout=30)
         _settle(s, key)
