@@ -22,6 +22,7 @@ from intermodal.engine.inbox import InboxMessage, store_messages
 from intermodal.security.audit import verify
 from intermodal.store import Store, open_store
 from intermodal.store.tables import audit, events, inbox, outbox, shipments
+from intermodal.store.tables import dead_letters as dead_letter_rows
 from intermodal.testing import Receiver, serve_in_thread
 from tests.conftest import new_secret
 
@@ -281,6 +282,59 @@ def test_exhausted_and_refused_commands_become_dead_letters_and_replay_keeps_the
             select(func.count()).select_from(audit).where(audit.c.action == "dead_letters.replay")
         ).scalar_one()
     assert replays == 2 and verify(store).ok
+
+
+def test_replaying_all_moves_whole_chunks_in_order_and_only_the_endpoint_asked(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chunks of 5: 13 letters of two endpoints, interleaved; the oldest come first.
+    monkeypatch.setattr(dead_letters, "_CHUNK", 5)
+    now = "2026-11-30T10:00:00.000000Z"
+    letters = [
+        {
+            "command_id": f"cmd_{i:02d}",
+            "endpoint": "portal" if i % 3 else "tms",
+            "kind": "webhook",
+            "subject": f"S{i % 4}",
+            "payload": orjson.dumps({"id": f"cmd_{i:02d}"}),
+            "correlation_id": "c",
+            "attempts": 10,
+            "last_error": "HTTP 503",
+            "created_at": now,
+            "dead_at": now,
+        }
+        for i in range(13)
+    ]
+    with store.write() as conn:
+        conn.execute(dead_letter_rows.insert(), letters)
+        # An earlier replay's delivered copy of one of them must give way, not block it.
+        conn.execute(
+            outbox.insert(),
+            [{**{k: v for k, v in letters[1].items() if k not in ("last_error", "dead_at")},
+              "attempts": 1, "status": "delivered", "next_attempt_at": now,
+              "delivered_at": now}],
+        )  # fmt: skip
+    portal = [r["command_id"] for r in letters if r["endpoint"] == "portal"]
+    tms = [r["command_id"] for r in letters if r["endpoint"] == "tms"]
+
+    def outbox_order() -> list[str]:
+        with store.read() as conn:
+            rows = conn.execute(
+                select(outbox.c.command_id, outbox.c.status).order_by(outbox.c.seq)
+            ).all()
+        assert {r.status for r in rows} == {"pending"}
+        return [r.command_id for r in rows]
+
+    assert dead_letters.replay(store, "op", everything=True, endpoint="portal") == len(portal)
+    assert outbox_order() == portal  # in dead-letter order, the delivered copy replaced
+    assert [i["command_id"] for i in dead_letters.list_dead_letters(store, limit=100)[0]] == tms
+    assert dead_letters.replay(store, "op", everything=True) == len(tms)
+    assert outbox_order() == portal + tms
+    with store.read() as conn:
+        chunks = conn.execute(
+            select(func.count()).select_from(audit).where(audit.c.action == "dead_letters.replay")
+        ).scalar_one()
+    assert chunks == 2 + 1 and verify(store).ok  # 8 portal letters: 5 + 3; then 5 tms
 
 
 def test_a_4xx_refusal_is_dead_lettered_at_once_and_retry_after_is_honoured(

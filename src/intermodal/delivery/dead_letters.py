@@ -112,24 +112,37 @@ _COLUMNS = ["command_id", "endpoint", "kind", "subject", "payload", "correlation
 
 
 def _move(conn: Connection, now: str, ids: list[str] | None, endpoint: str | None) -> int:
-    query = select(dead_letters.c.seq, dead_letters.c.command_id).order_by(dead_letters.c.seq)
-    query = query.limit(_CHUNK) if ids is None else query.where(dead_letters.c.command_id.in_(ids))
-    if endpoint:
-        query = query.where(dead_letters.c.endpoint == endpoint)
-    found = conn.execute(query).all()
-    if not found:
-        return 0
-    seqs = [r.seq for r in found]
+    """Move one chunk: the given ids, or (replaying all) the oldest `_CHUNK` letters.
+
+    The oldest chunk is named by a range, every letter up to its last `seq` (of this
+    endpoint), not by a list of 5,000 ids: building that list three times per chunk in
+    SQLAlchemy took 1.5 s of a 100,000-letter replay (BENCHMARKS.md, W4).
+    """
+    chosen: list[Any] = [dead_letters.c.endpoint == endpoint] if endpoint else []
+    if ids is None:
+        last = conn.execute(
+            select(dead_letters.c.seq)
+            .where(*chosen)
+            .order_by(dead_letters.c.seq)
+            .offset(_CHUNK - 1)
+            .limit(1)
+        ).scalar()
+        if last is not None:  # else fewer than a chunk remain: all of them
+            chosen.append(dead_letters.c.seq <= last)
+    else:
+        chosen.append(dead_letters.c.command_id.in_(ids))
     # A delivered copy from an earlier replay must not block this one (command_id is unique).
-    conn.execute(delete(outbox).where(outbox.c.command_id.in_([r.command_id for r in found])))
+    letters = select(dead_letters.c.command_id).where(*chosen)
+    conn.execute(delete(outbox).where(outbox.c.command_id.in_(letters)))
     source = select(
         *(dead_letters.c[c] for c in _COLUMNS),
         literal("pending").label("status"),
         literal(0).label("attempts"),
         literal(now).label("next_attempt_at"),
-    ).where(dead_letters.c.seq.in_(seqs))
+    ).where(*chosen)
+    if ids is None:
+        source = source.order_by(dead_letters.c.seq)  # replayed commands keep their order
     conn.execute(
         outbox.insert().from_select([*_COLUMNS, "status", "attempts", "next_attempt_at"], source)
     )
-    conn.execute(delete(dead_letters).where(dead_letters.c.seq.in_(seqs)))
-    return len(seqs)
+    return int(conn.execute(delete(dead_letters).where(*chosen)).rowcount)
