@@ -1,22 +1,23 @@
 """Retention: delivered outbox rows are deleted once they are older than a configured age.
 
 A delivered command has done its work: the receiver has it (and deduplicates by its id),
-and the shipment's timeline and the audit chain keep what happened. Kept forever, the
-outbox grew by a row per command, forever (docs/operations.md listed it as a known
-limit until 2026-11-30). Pending commands and dead letters
-are never touched: only what was delivered before the cut-off. Customer invoices are
-kept whatever their age (`KEPT_KINDS`): reconciliation and the control tower read a
-delivered `intermodal.odoo.invoice.create` as the record that a shipment was invoiced, so
-pruning one would list a long-billed shipment as delivered and not invoiced.
+and the shipment's timeline and the audit chain keep what happened. Without this the
+outbox grew by a row per command for ever (a known limit in docs/operations.md until
+2026-11-30). Pending commands and dead letters are never touched, only what was
+delivered before the cut-off. Customer invoices are kept whatever their age
+(`KEPT_KINDS`): reconciliation and the control tower read a delivered
+`intermodal.odoo.invoice.create` as the record that a shipment was invoiced, so pruning
+one would list a long-billed shipment as delivered and not invoiced.
 
 Each chunk of rows is its own short transaction with its own audit entry, as dead-letter
 replay does: on SQLite the write lock is the database's, and ingest's group commits wait
 behind whoever holds it (docs/operations.md, "Known limits").
 
 Rows are walked in `seq` order (the primary key), and the walk stops at the first chunk
-holding a row created after the cut-off: a command is delivered after it was created, so
-no later row can have been delivered before the cut-off. No index is added for this;
-every delivery stays as cheap as it was.
+holding a row created after the cut-off: every later row was inserted after that one was
+created, hence delivered after the cut-off (a replayed dead letter keeps its older
+`created_at`, but not an older place in the walk). No index is added for this; every
+delivery stays as cheap as it was.
 """
 
 from __future__ import annotations
