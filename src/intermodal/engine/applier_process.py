@@ -305,9 +305,7 @@ def _die_with_parent(parent: int) -> None:
 
 def _hold_applier_lock(store: Store) -> int | None:
     """SQLite: block until no other applier holds the store's applier lock, then hold it."""
-    path = store.lock_file("applier")
-    if path is None:
-        return None
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    fd = store.open_lock("applier")
+    if fd is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
     return fd

@@ -117,10 +117,16 @@ class Store:
                     fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _process_lock(self) -> int | None:
-        path = self.lock_file("writer")
-        if self._lock_fd is None and path is not None:
-            self._lock_fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if self._lock_fd is None:  # opened once: every group commit takes this lock
+            self._lock_fd = self.open_lock("writer")
         return self._lock_fd
+
+    def open_lock(self, name: str) -> int | None:
+        """A descriptor on `lock_file(name)` to `flock`; None without a SQLite file."""
+        path = self.lock_file(name)
+        if path is None:
+            return None
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
