@@ -6,10 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run serve test lint typecheck bench schemas clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sim/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./sim
 	touch $(STAMP)
 
 # The whole story on this machine: the Odoo test server, the partners and the hub (SQLite),
@@ -25,20 +25,20 @@ serve: $(STAMP)
 	  $(BIN)/intermodal serve --config examples/intermodal.yaml
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src sim tests bench
+	$(BIN)/ruff format --check src sim tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src sim tests bench
 	$(BIN)/mypy
 
 schemas: $(STAMP)
 	$(BIN)/intermodal schemas write
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]' -e ./sim
 	for b in bench/[!_]*.py; do $(BIN)/python $$b --quick || exit 1; done
 
 clean:

@@ -24,7 +24,11 @@ from pathlib import Path
 import httpx
 
 from intermodal.connectors.odoo.client import Connection, OdooClient
-from intermodal.connectors.odoo.testing import (
+from intermodal.security.secrets import Secret
+from intermodal.store import open_store
+from intermodal_sim.odoo.testing import RunningSim, running_sim
+from intermodal_sim.testing import running_hub
+from intermodal_sim.testing.odoo import (
     CARRIER_TOKEN,
     hub_config,
     milestone_events,
@@ -32,10 +36,6 @@ from intermodal.connectors.odoo.testing import (
     settings_from,
     wait_delivered,
 )
-from intermodal.security.secrets import Secret
-from intermodal.sim.odoo.testing import RunningSim, running_sim
-from intermodal.store import open_store
-from intermodal.testing import running_hub
 
 
 def ours(

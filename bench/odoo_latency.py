@@ -39,12 +39,12 @@ from sqlalchemy import select
 
 from intermodal.config import load_config
 from intermodal.connectors.odoo.client import Connection, OdooClient
-from intermodal.connectors.odoo.testing import milestone_events, seed_orders
 from intermodal.ingress.signatures import sign
 from intermodal.security.secrets import Secret, webhook_key
 from intermodal.store import open_store
 from intermodal.store.tables import outbox
-from intermodal.testing import free_port
+from intermodal_sim.testing import free_port
+from intermodal_sim.testing.odoo import milestone_events, seed_orders
 
 RATE = 500  # events per second offered
 PER_REQUEST = 10

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from intermodal.sim.odoo.testing import running_sim
+from intermodal_sim.odoo.testing import running_sim
 
 
 async def _drive(url: str, concurrency: int, seconds: float, make: Any) -> float:

@@ -32,7 +32,7 @@ from intermodal.config import Endpoint
 from intermodal.connectors.carriers.contract import CarrierConnector, Parcel
 from intermodal.connectors.carriers.registry import build_connector
 from intermodal.connectors.carriers.shopping import RateShopper, ShoppingPolicy
-from intermodal.testing import free_port
+from intermodal_sim.testing import free_port
 
 PARCELS = [Parcel(weight_kg=Decimal(3), length_cm=Decimal(40), width_cm=Decimal(30),
                   height_cm=Decimal(20))]  # fmt: skip
@@ -136,7 +136,7 @@ def main() -> None:
 
 def sim(kind: str, secret: str, latency_ms: float) -> Server:
     port = free_port()
-    run_cli = "from intermodal.sim.carriers.cli import sim_app; sim_app()"
+    run_cli = "from intermodal_sim.carriers.cli import sim_app; sim_app()"
     argv = [PYTHON, "-c", run_cli, "carrier", "--kind", kind, "--port", str(port),
             "--secret", secret, "--username", "bench", "--latency-ms", str(latency_ms)]  # fmt: skip
     return Server(kind, argv, port, ready_path="/_sim/labels")

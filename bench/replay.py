@@ -3,7 +3,7 @@
 Setup (not timed): a fresh SQLite store (WAL, synchronous=FULL) gets N dead letters,
 written with SQLAlchemy through `intermodal.store.open_store`: outbound CloudEvents for
 N/4 shipments (four milestones each), as the applier emits them, marked dead after ten
-failed attempts. A receiver (`python -m intermodal.testing receiver PORT`, its own
+failed attempts. A receiver (`python -m intermodal_sim.testing receiver PORT`, its own
 process) deduplicates by command id and counts at `/stats`.
 
 Timed: from the admin call `POST /v1/admin/dead-letters/replay {"all": true}` on a
@@ -126,7 +126,7 @@ def receiver(work: Path, tag: str) -> Server:
     port = free_port()
     return Server(
         f"receiver-{tag}",
-        [PYTHON, "-m", "intermodal.testing", "receiver", str(port)],
+        [PYTHON, "-m", "intermodal_sim.testing", "receiver", str(port)],
         port,
         {},
         work / f"receiver-{tag}.log",

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 
 from intermodal.connectors.odoo.sink import OdooSink
-from intermodal.sim.odoo.testing import RunningSim, running_sim
+from intermodal_sim.odoo.testing import RunningSim, running_sim
 from tests.connectors.odoo.helpers import endpoint
 
 PROTOCOLS = {"json2": 19, "jsonrpc": 18}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
@@ -13,15 +14,12 @@ from rich.table import Table
 
 from intermodal.cli_options import ConfigOption, DbOption, errors, settings_or_exit, store_or_exit
 from intermodal.config import ConfigError
-from intermodal.demo.cli import demo
+from intermodal.connectors.odoo.sync.cli import sync
 from intermodal.edi.cli import edi_app
 from intermodal.mapping.cli import mapping_app, quarantine_app
-from intermodal.reconcile.cli import reconcile
 from intermodal.security.secrets import new_webhook_secret
-from intermodal.sim.cli import sim_app
-from intermodal.sim.odoo.cli import odoo_sim
-from intermodal.sync.cli import sync
 from intermodal.workflows.cli import flows_app
+from intermodal.workflows.reconcile.cli import reconcile
 
 app = typer.Typer(
     name="intermodal",
@@ -42,14 +40,11 @@ app.add_typer(outbox_app, name="outbox")
 app.add_typer(schemas_app, name="schemas")
 
 app.add_typer(edi_app, name="edi", help="Inspect X12 and EDIFACT documents.")
-app.add_typer(mapping_app, name="mapping")  # [partners]
-app.add_typer(quarantine_app, name="quarantine")  # [partners]
-app.add_typer(sim_app, name="sim", help="Partner simulators: carrier, tms, wms, customs, portal.")
-app.command("odoo-sim", help="Run the Odoo test server (JSON-2, JSON-RPC, XML-RPC).")(odoo_sim)
-app.command("demo")(demo)
-app.add_typer(flows_app, name="flows")  # [workflows]
-app.command("reconcile")(reconcile)  # [recon]
-app.command("sync")(sync)  # [recon]
+app.add_typer(mapping_app, name="mapping")
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(flows_app, name="flows")
+app.command("reconcile")(reconcile)
+app.command("sync")(sync)
 
 console = Console()
 
@@ -65,8 +60,8 @@ def serve(
     import uvicorn
 
     from intermodal.api.app import create_app
-    from intermodal.delivery.sinks import endpoint_problems
     from intermodal.observe.logs import configure_logging
+    from intermodal.outbox.sinks import endpoint_problems
 
     settings = settings_or_exit(config, host=host, port=port, database=db)
     if problems := endpoint_problems(settings.endpoints):
@@ -82,7 +77,7 @@ def serve(
         if settings.tower is not None
         else "control tower: off (no tower: section)"
     )
-    flows = (  # [workflows]
+    flows = (
         f"flows: {', '.join(settings.workflows.flows or ['all'])}"
         if settings.workflows is not None
         else "flows: off (no workflows: section)"
@@ -179,7 +174,7 @@ def dlq_list(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """List dead letters, oldest first."""
-    from intermodal.delivery.dead_letters import list_dead_letters
+    from intermodal.outbox.dead_letters import list_dead_letters
 
     items, total = list_dead_letters(store_or_exit(config, db), partner, limit)
     if as_json:
@@ -203,7 +198,7 @@ def dlq_list(
 @dlq_app.command("show")
 def dlq_show(command_id: str, config: ConfigOption = None, db: DbOption = None) -> None:
     """Show one dead letter with its payload."""
-    from intermodal.delivery.dead_letters import get_dead_letter
+    from intermodal.outbox.dead_letters import get_dead_letter
 
     found = get_dead_letter(store_or_exit(config, db), command_id)
     if found is None:
@@ -229,7 +224,7 @@ def dlq_replay(
     """Move dead letters back to the outbox with their original idempotency keys."""
     import getpass
 
-    from intermodal.delivery.dead_letters import replay
+    from intermodal.outbox.dead_letters import replay
 
     if not replay_all and not command_id:
         errors.print("give --id ID (repeatable) or --all")
@@ -262,7 +257,7 @@ def outbox_prune(
     from pydantic import TypeAdapter, ValidationError
 
     from intermodal.config import Duration
-    from intermodal.delivery.retention import prune_delivered
+    from intermodal.outbox.retention import prune_delivered
     from intermodal.store import open_store
 
     settings = settings_or_exit(config, resolve_secrets=False, database=db)
@@ -304,6 +299,37 @@ def schemas_write(
 
     for path in write(directory):
         console.print(f"wrote {path}")
+
+
+SIMULATOR_COMMANDS = ("demo", "sim", "odoo-sim")
+
+
+def add_plugin_commands(target: typer.Typer) -> None:
+    """Add the commands other distributions declare under the `intermodal.commands` entry point.
+
+    The simulators and the demo live in `intermodal-sim` so that the hub's wheel carries none
+    of them; where it is not installed, its commands still exist and say how to get them.
+    """
+    for entry in entry_points(group="intermodal.commands"):
+        entry.load()(target)
+    known = {c.name for c in target.registered_commands}
+    known |= {g.name for g in target.registered_groups}
+    for name in SIMULATOR_COMMANDS:
+        if name not in known:
+            target.command(name, hidden=True, add_help_option=False)(_simulators_missing)
+
+
+def _simulators_missing() -> None:
+    errors.print(
+        "error: this command comes with the simulators, which are not installed: "
+        "pip install ./sim from a checkout (make run and make test install them)",
+        markup=False,
+        highlight=False,
+    )
+    raise typer.Exit(2)
+
+
+add_plugin_commands(app)
 
 
 def main() -> None:

@@ -27,11 +27,11 @@ from pydantic import (
 )
 
 from intermodal.canonical.model import MilestoneType
-from intermodal.delivery.subscriptions import NotifyEvent
+from intermodal.connectors.odoo.sync.settings import SyncConfig
 from intermodal.engine.apply import OwnershipPolicy
-from intermodal.reconcile.settings import ReconcileConfig
 from intermodal.security.secrets import Secret, SecretError, resolve_secret, webhook_key
-from intermodal.sync.settings import SyncConfig
+from intermodal.workflows.notifications import NotifyEvent
+from intermodal.workflows.reconcile.settings import ReconcileConfig
 
 PartnerName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 SecretRef = Annotated[str, StringConstraints(pattern=r"^(env|file):.+$")]
@@ -62,7 +62,7 @@ class PollConfig(_Strict):
 
 
 class EdiConfig(_Strict):
-    """[partners] How a partner exchanges EDI: its standard, how strict the hub is with its
+    """How a partner exchanges EDI: its standard, how strict the hub is with its
     envelopes, whether received interchanges are acknowledged (997 / CONTRL) and where."""
 
     format: Literal["x12", "edifact"]
@@ -86,7 +86,7 @@ class PartnerConfig(_Strict):
     owns: list[MilestoneType] = []
     poll: PollConfig | None = None
     mapping: str | None = None
-    """[partners] The partner's inbound mapping (YAML, relative to the config file)."""
+    """The partner's inbound mapping (YAML, relative to the config file)."""
     edi: EdiConfig | None = None
 
 
@@ -100,13 +100,13 @@ class EndpointConfig(_Strict):
     secret: SecretRef | None = None
     milestones: list[MilestoneType] | None = None
     secrets: list[SecretRef] = []
-    """[notify] More signing secrets (rotation): each signs, one `v1,` entry per secret."""
+    """More signing secrets (rotation): each signs, one `v1,` entry per secret."""
     events: list[NotifyEvent] | None = None
-    """[notify] What this subscriber receives (default: milestones only)."""
+    """What this subscriber receives (default: milestones only)."""
     subjects: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] | None = None
-    """[notify] Shell-style patterns on the shipment key (`SHP-*`)."""
+    """Shell-style patterns on the shipment key (`SHP-*`)."""
     customers: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] | None = None
-    """[notify] Customer references or names on the shipment (parties customer/bill_to)."""
+    """Customer references or names on the shipment (parties customer/bill_to)."""
     max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
     rate_per_second: Annotated[float, Field(gt=0, le=100_000)] = 200.0
     timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
@@ -141,7 +141,7 @@ class DeliveryConfig(_Strict):
     lease_seconds: Annotated[float, Field(gt=0, le=3600)] = 120.0
     keep_delivered: Duration | None = 30 * 86400.0
     """How long a delivered command stays in the outbox ('30d', '12h' or seconds); the hub
-    deletes older ones hourly (delivery/retention.py). `null` keeps them all."""
+    deletes older ones hourly (outbox/retention.py). `null` keeps them all."""
 
 
 class HubConfig(_Strict):
@@ -160,7 +160,7 @@ class HubConfig(_Strict):
 
 
 class TowerUserConfig(_Strict):
-    """[tower] An operator of the control tower: a role and exactly one credential."""
+    """An operator of the control tower: a role and exactly one credential."""
 
     role: Literal["viewer", "operator"] = "viewer"
     password: SecretRef | None = None
@@ -168,7 +168,7 @@ class TowerUserConfig(_Strict):
 
 
 class TowerConfig(_Strict):
-    """[tower] The control tower (operator web UI under /tower/); off when absent."""
+    """The control tower (operator web UI under /tower/); off when absent."""
 
     users: dict[
         Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{1,64}$")], TowerUserConfig
@@ -189,7 +189,7 @@ CASE_KINDS: tuple[str, ...] = get_args(CaseKind)
 
 
 class WorkflowRoles(_Strict):
-    """[workflows] Which endpoint plays which part in the flows (an endpoint name each)."""
+    """Which endpoint plays which part in the flows (an endpoint name each)."""
 
     odoo: PartnerName | None = None
     """An `odoo` endpoint: picking updates, chatter notes, activities, invoices."""
@@ -204,7 +204,7 @@ class WorkflowRoles(_Strict):
 
 
 class TenderX12Config(_Strict):
-    """[workflows] Envelope identities of the X12 204 load tenders sent to the TMS."""
+    """Envelope identities of the X12 204 load tenders sent to the TMS."""
 
     sender_qualifier: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2}$")] = "ZZ"
     sender_id: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,15}$")] = "INTERMODAL"
@@ -214,7 +214,7 @@ class TenderX12Config(_Strict):
 
 
 class ServiceLevelConfig(_Strict):
-    """[workflows] Expected-by offsets per milestone, counted from the booking (or from the
+    """Expected-by offsets per milestone, counted from the booking (or from the
     next day's midnight UTC when booked after the cut-off time)."""
 
     expected: dict[MilestoneType, Duration] = {}
@@ -224,7 +224,7 @@ class ServiceLevelConfig(_Strict):
 
 
 class BillingConfig(_Strict):
-    """[workflows] How customer invoices are made."""
+    """How customer invoices are made."""
 
     post: bool = True
     """Post the invoice in Odoo (true) or leave it draft for an accountant (false)."""
@@ -237,7 +237,7 @@ class BillingConfig(_Strict):
 
 
 class WorkflowsConfig(_Strict):
-    """[workflows] The order-to-cash flows (see docs/flows.md). Absent: no flows run."""
+    """The order-to-cash flows (see docs/flows.md). Absent: no flows run."""
 
     flows: list[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]] | None = None
     """Which of the flow files run (default: all of them)."""
@@ -254,7 +254,7 @@ class WorkflowsConfig(_Strict):
 
 
 class TelemetryConfig(_Strict):
-    """[observability] Traces and the cost of the scrape-time gauges (docs/operations.md).
+    """Traces and the cost of the scrape-time gauges (docs/operations.md).
 
     Traces are exported over OTLP/HTTP when `otlp_endpoint` (or the standard
     OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT variable) is set;
@@ -273,8 +273,8 @@ class FileConfig(_Strict):
     partners: dict[PartnerName, PartnerConfig] = {}
     endpoints: dict[PartnerName, EndpointConfig] = {}
     delivery: DeliveryConfig = DeliveryConfig()
-    sync: SyncConfig | None = None  # [recon] master-data sync from Odoo
-    reconcile: ReconcileConfig | None = None  # [recon] scheduled reconciliation
+    sync: SyncConfig | None = None  # master-data sync from Odoo
+    reconcile: ReconcileConfig | None = None  # scheduled reconciliation
     telemetry: TelemetryConfig = TelemetryConfig()
     tower: TowerConfig | None = None
     workflows: WorkflowsConfig | None = None
@@ -287,9 +287,9 @@ class Partner:
     webhook_keys: tuple[bytes, ...]
     owns: frozenset[MilestoneType]
     poll: PollConfig | None = None
-    mapping: Path | None = None  # [partners] resolved against the config file's folder
+    mapping: Path | None = None  # resolved against the config file's folder
     edi: EdiConfig | None = None
-    inbox_folder: Path | None = None  # [partners] edi.inbox_folder, resolved likewise
+    inbox_folder: Path | None = None  # edi.inbox_folder, resolved likewise
 
 
 @dataclass(frozen=True)
@@ -307,7 +307,7 @@ class Endpoint:
     base_dir: Path | None = None
     """The configuration file's folder: relative `file:` secrets in `options` start here."""
     secret_keys: tuple[bytes, ...] = ()
-    """[notify] Every active signing key (`secret` first, then `secrets`)."""
+    """Every active signing key (`secret` first, then `secrets`)."""
     events: frozenset[str] | None = None
     subjects: tuple[str, ...] | None = None
     customers: frozenset[str] | None = None
@@ -351,15 +351,15 @@ class Settings:
     ownership: OwnershipPolicy
     source: Path | None = None
     sync: SyncConfig | None = None
-    """[recon] The `sync` section; None: no scheduled master-data sync."""
+    """The `sync` section; None: no scheduled master-data sync."""
     reconcile: ReconcileConfig | None = None
-    """[recon] The `reconcile` section; None: no scheduled reconciliation."""
+    """The `reconcile` section; None: no scheduled reconciliation."""
     telemetry: TelemetryConfig | None = None
-    """[observability] The `telemetry` section (None: defaults)."""
+    """The `telemetry` section (None: defaults)."""
     tower: TowerSettings | None = None
-    """[tower] The control tower's users and session settings; None = tower off."""
+    """The control tower's users and session settings; None = tower off."""
     workflows: WorkflowsConfig | None = None
-    """[workflows] None when the file has no `workflows` section: no flows run."""
+    """None when the file has no `workflows` section: no flows run."""
 
 
 class ConfigError(ValueError):
@@ -521,7 +521,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
             options=dict(e.options),
             base_dir=base,
         )
-    if parsed.sync is not None:  # [recon]
+    if parsed.sync is not None:
         why = "master data is read from an odoo endpoint"
         problems.extend(
             _endpoint_reference_problems(
@@ -530,7 +530,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
         )
     admin = secret(parsed.hub.admin_token, "hub.admin_token") if parsed.hub.admin_token else None
     tower = _tower(parsed.tower, secret, problems) if parsed.tower is not None else None
-    if parsed.workflows is not None:  # [workflows]
+    if parsed.workflows is not None:
         problems.extend(_workflow_problems(parsed.workflows, parsed.endpoints))
     if problems:
         raise ConfigError(problems, path)
@@ -554,7 +554,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
 def _tower(
     config: TowerConfig, secret: Callable[[str, str], Secret | None], problems: list[str]
 ) -> TowerSettings:
-    """[tower] Users with their resolved credential; each needs exactly one of password/token."""
+    """Users with their resolved credential; each needs exactly one of password/token."""
     if not config.users:
         problems.append("tower.users: give at least one user (or remove the tower section)")
     users: dict[str, TowerUser] = {}
@@ -595,7 +595,7 @@ def _endpoint_reference_problems(
 def _partner_edi_problems(
     name: str, p: PartnerConfig, endpoints: dict[str, EndpointConfig], base: Path | None
 ) -> list[str]:
-    """[partners] Mistakes in a partner's mapping and EDI settings, one message each."""
+    """Mistakes in a partner's mapping and EDI settings, one message each."""
     problems: list[str] = []
     mapping = _relative(base, p.mapping)
     if mapping is not None and not mapping.is_file():
@@ -625,7 +625,7 @@ def _partner_edi_problems(
 
 
 def _workflow_problems(w: WorkflowsConfig, endpoints: dict[str, EndpointConfig]) -> list[str]:
-    """[workflows] Roles must name endpoints of the right kind; the flow files must load."""
+    """Roles must name endpoints of the right kind; the flow files must load."""
     problems: list[str] = []
     tms_kind = "edi" if w.roles.tms_mode == "x12" else "webhook"
     for role, name, kind, why in (

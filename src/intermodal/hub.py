@@ -5,9 +5,9 @@
   process of its own (`hub.applier`, engine/applier_process.py),
 - the dispatcher (outbox -> HTTP; an asyncio task, woken by the applier),
 - a poller per partner configured with `poll` (Odoo write_date cursor; asyncio tasks),
-- [workflows] the timer worker, when a `workflows` section is configured (asyncio task),
+- the timer worker, when a `workflows` section is configured (asyncio task),
 - outbox retention: delivered commands older than `delivery.keep_delivered` are deleted
-  a minute after start and hourly after that (delivery/retention.py; asyncio task).
+  a minute after start and hourly after that (outbox/retention.py; asyncio task).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Literal
 import httpx
 
 from intermodal.config import Partner, Settings, TelemetryConfig
-from intermodal.delivery.dispatcher import Dispatcher
 from intermodal.engine.applier import Applier
 from intermodal.engine.applier_process import ApplierProcess
 from intermodal.engine.inbox import GroupCommitter
@@ -31,6 +30,7 @@ from intermodal.observe import traces
 from intermodal.observe.memory import freeze_start_up_heap, release_free_memory
 from intermodal.observe.metrics import Metrics
 from intermodal.observe.metrics import current as current_metrics
+from intermodal.outbox.dispatcher import Dispatcher
 from intermodal.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class Hub:
         """`applier` is where the applier runs when the configuration says `auto`:
         `intermodal serve` asks for a process, an embedded hub keeps it a thread."""
         store = store or open_store(settings.hub.database)
-        telemetry = settings.telemetry or TelemetryConfig()  # [observability]
+        telemetry = settings.telemetry or TelemetryConfig()
         traces.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.sample_ratio)
         metrics = Metrics(store, list(settings.partners), telemetry.metrics_cache_seconds)
         where = applier if settings.hub.applier == "auto" else settings.hub.applier
@@ -93,7 +93,7 @@ class Hub:
             self.applier.on_commands = wake_dispatcher
             self._dispatch_task = asyncio.create_task(dispatcher.run(), name="dispatcher")
 
-        if self.settings.workflows is not None:  # [workflows] durable timers
+        if self.settings.workflows is not None:  # durable timers
             from intermodal.workflows.timers import TimerWorker
 
             worker = TimerWorker(
@@ -101,7 +101,7 @@ class Hub:
             )
             self._pollers.append(asyncio.create_task(worker.run(), name="timers"))
 
-        self._pollers.append(  # [observability] W5: the resident set after bursts
+        self._pollers.append(  # W5: the resident set after bursts
             asyncio.create_task(self._release_memory_when_quiet(), name="memory")
         )
         if self.settings.delivery.keep_delivered is not None:
@@ -111,26 +111,26 @@ class Hub:
                 self._pollers.append(
                     asyncio.create_task(self._poll(partner), name=f"poll-{partner.name}")
                 )
-            if partner.inbox_folder is not None:  # [partners] the watched EDI folder
+            if partner.inbox_folder is not None:  # the watched EDI folder
                 from intermodal.ingress.edi import watch_folder
 
                 self._pollers.append(
                     asyncio.create_task(watch_folder(self, partner), name=f"edi-{partner.name}")
                 )
         sync, reconcile = self.settings.sync, self.settings.reconcile
-        if sync is not None and sync.interval_seconds > 0:  # [recon] master data from Odoo
+        if sync is not None and sync.interval_seconds > 0:  # master data from Odoo
             self._pollers.append(asyncio.create_task(self._sync(), name="master-data-sync"))
-        if reconcile is not None and reconcile.interval_seconds > 0:  # [recon]
-            from intermodal.reconcile.run import run_forever
+        if reconcile is not None and reconcile.interval_seconds > 0:
+            from intermodal.workflows.reconcile.run import run_forever
 
             self._pollers.append(
                 asyncio.create_task(run_forever(self.store, reconcile), name="reconcile")
             )
 
     async def _sync(self) -> None:
-        """[recon] Copy Odoo's master data on the `sync` schedule, forever."""
+        """Copy Odoo's master data on the `sync` schedule, forever."""
         from intermodal.connectors.odoo.sink import odoo_client
-        from intermodal.sync.batch import MasterDataSync
+        from intermodal.connectors.odoo.sync.batch import MasterDataSync
 
         config = self.settings.sync
         assert config is not None
@@ -148,11 +148,11 @@ class Hub:
 
     async def _poll(self, partner: Partner) -> None:
         """Pull a partner's changes (Odoo's write_date cursor) into the inbox, forever."""
-        from intermodal.connectors.odoo.capture import WriteDatePoller
         from intermodal.connectors.odoo.sink import odoo_client
+        from intermodal.ingress.odoo_capture import WriteDatePoller
 
         assert partner.poll is not None
-        current_metrics.set(self.metrics)  # [observability] Odoo calls are counted
+        current_metrics.set(self.metrics)  # Odoo calls are counted
         if self._poll_http is None:
             self._poll_http = httpx.AsyncClient()
         endpoint = self.settings.endpoints[partner.poll.endpoint]
@@ -166,7 +166,7 @@ class Hub:
         await poller.run(partner.poll.interval_seconds)
 
     async def _release_memory_when_quiet(self, every: float = 2.0) -> None:
-        """[observability] Once ingest and apply have been quiet for `every` seconds after
+        """Once ingest and apply have been quiet for `every` seconds after
         a burst, hand the heap pages the burst freed back to the OS (observe/memory.py)."""
         previous = trimmed = (self.committer.rows, self.applier.totals.messages)
         while True:
@@ -180,7 +180,7 @@ class Hub:
     async def prune_outbox(self) -> int:
         """Delete delivered commands older than `delivery.keep_delivered` (none when it is
         null); counted in `intermodal_outbox_pruned_total`, each chunk audited."""
-        from intermodal.delivery.retention import prune_delivered
+        from intermodal.outbox.retention import prune_delivered
 
         keep = self.settings.delivery.keep_delivered
         if keep is None:
@@ -222,9 +222,9 @@ class Hub:
     async def replay_dead_letters(
         self, actor: str, ids: list[str] | None, everything: bool, endpoint: str | None
     ) -> int:
-        """Replay dead letters (delivery/dead_letters.py), waking the dispatcher after each
+        """Replay dead letters (outbox/dead_letters.py), waking the dispatcher after each
         chunk so delivery starts while the rest move; returns how many were replayed."""
-        from intermodal.delivery import dead_letters
+        from intermodal.outbox import dead_letters
 
         loop = asyncio.get_running_loop()
         dispatcher = self.dispatcher

@@ -33,7 +33,7 @@ from intermodal.ingress.signatures import sign
 from intermodal.security.secrets import Secret, webhook_key
 from intermodal.store import Store, open_store
 from intermodal.store.tables import cases, dead_letters, inbox, reconciliation_runs
-from intermodal.testing import Receiver, running_hub, serve_in_thread, wait_until
+from intermodal_sim.testing import Receiver, running_hub, serve_in_thread, wait_until
 from tests.conftest import new_secret, pg_database
 
 CHROMIUM = Path("/usr/bin/chromium")

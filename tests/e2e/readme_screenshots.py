@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from intermodal.config import load_config
 from intermodal.store import open_store
 from intermodal.store.tables import events
-from intermodal.testing import free_port, running_hub
+from intermodal_sim.testing import free_port, running_hub
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_IMG = ROOT / "docs" / "img"

@@ -28,7 +28,7 @@ from intermodal.config import ConfigError, TowerSettings, TowerUser, load_config
 from intermodal.dashboard.auth import Operator, TowerAuth
 from intermodal.security.secrets import Secret
 from intermodal.store.tables import audit, cases, dead_letters, inbox, shipments
-from intermodal.testing import free_port, running_hub, wait_until
+from intermodal_sim.testing import free_port, running_hub, wait_until
 from tests.e2e.conftest import HOSTILE, OPERATOR, VIEWER, TowerHub, csrf_of
 
 PAGES = [

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from intermodal.config import Settings
 from intermodal.edi.x12 import parse_x12
-from intermodal.testing import running_hub, serve_in_thread, wait_until
+from intermodal_sim.testing import running_hub, serve_in_thread, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
 GOLDEN = Path(__file__).resolve().parents[1] / "edi" / "golden"

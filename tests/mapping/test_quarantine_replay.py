@@ -17,7 +17,7 @@ from intermodal.ingress.signatures import sign
 from intermodal.mapping.quarantine import list_quarantined
 from intermodal.security.secrets import Secret, webhook_key
 from intermodal.store import open_store
-from intermodal.testing import running_hub, wait_until
+from intermodal_sim.testing import running_hub, wait_until
 from tests.conftest import new_secret
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"

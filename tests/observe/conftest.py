@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from intermodal.sim.odoo.testing import RunningSim, running_sim
+from intermodal_sim.odoo.testing import RunningSim, running_sim
 
 
 @pytest.fixture

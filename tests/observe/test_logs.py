@@ -31,7 +31,7 @@ from starlette.routing import Route
 
 from intermodal.config import Settings
 from intermodal.observe.logs import configure_logging, redact, redact_value
-from intermodal.testing import running_hub, serve_in_thread, wait_until
+from intermodal_sim.testing import running_hub, serve_in_thread, wait_until
 from tests.conftest import new_secret
 from tests.observe.helpers import milestone, send_webhook
 
@@ -322,7 +322,7 @@ class ExplodingSink:
 def test_a_failing_sink_logs_its_message_without_personal_data(
     log_lines: io.StringIO, make_settings: Callable[..., Settings], sqlite_url: str
 ) -> None:
-    from intermodal.delivery.sinks import SINK_FACTORIES
+    from intermodal.outbox.sinks import SINK_FACTORIES
 
     SINK_FACTORIES["exploding"] = ExplodingSink
     secret = new_secret()

@@ -20,12 +20,12 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from intermodal.config import Settings
-from intermodal.connectors.odoo.testing import seed_orders
 from intermodal.engine.ids import iso
-from intermodal.sim.odoo.testing import RunningSim
 from intermodal.store import open_store
 from intermodal.store.tables import cases, outbox
-from intermodal.testing import Receiver, free_port, running_hub, serve_in_thread, wait_until
+from intermodal_sim.odoo.testing import RunningSim
+from intermodal_sim.testing import Receiver, free_port, running_hub, serve_in_thread, wait_until
+from intermodal_sim.testing.odoo import seed_orders
 from tests.conftest import new_secret
 from tests.observe.helpers import milestone, send_webhook
 

@@ -18,10 +18,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from intermodal.config import Settings
-from intermodal.connectors.odoo.testing import seed_orders
 from intermodal.observe import traces
-from intermodal.sim.odoo.testing import RunningSim
-from intermodal.testing import running_hub, serve_in_thread, wait_until
+from intermodal_sim.odoo.testing import RunningSim
+from intermodal_sim.testing import running_hub, serve_in_thread, wait_until
+from intermodal_sim.testing.odoo import seed_orders
 from tests.conftest import new_secret
 from tests.observe.helpers import milestone, send_webhook
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from intermodal.testing import wait_until
+from intermodal_sim.testing import wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
 READ_TOKEN = "sim-tests-read-token-4c1d9e"

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from intermodal.cli import app
 from intermodal.config import load_config
 from intermodal.mapping.spec import load_mapping
-from intermodal.testing import free_port, wait_until
+from intermodal_sim.testing import free_port, wait_until
 from tests.conftest import new_secret
 from tests.sim.conftest import EXAMPLES
 

@@ -18,9 +18,9 @@ from standardwebhooks.webhooks import Webhook
 
 from intermodal.config import Settings
 from intermodal.ingress.signatures import sign
-from intermodal.sim.partner import webhook_key_of
-from intermodal.sim.portal.app import Portal
-from intermodal.testing import running_hub, serve_in_thread, wait_until
+from intermodal_sim.partner import webhook_key_of
+from intermodal_sim.portal.app import Portal
+from intermodal_sim.testing import running_hub, serve_in_thread, wait_until
 from tests.conftest import new_secret
 from tests.sim.conftest import CLIENT
 

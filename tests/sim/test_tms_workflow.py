@@ -14,9 +14,9 @@ import pytest
 
 from intermodal.config import Settings
 from intermodal.ingress.signatures import sign
-from intermodal.sim.partner import HubLink, webhook_key_of
-from intermodal.sim.tms.app import TmsScript, TmsSimulator
-from intermodal.testing import running_hub, serve_in_thread, wait_until
+from intermodal_sim.partner import HubLink, webhook_key_of
+from intermodal_sim.testing import running_hub, serve_in_thread, wait_until
+from intermodal_sim.tms.app import TmsScript, TmsSimulator
 from tests.conftest import new_secret
 from tests.sim.conftest import EXAMPLES, READ_TOKEN, reader_partner, timeline, wait_for_state
 

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intermodal.config import Settings
-from intermodal.sim.customs.app import CustomsScript, CustomsSimulator
-from intermodal.sim.partner import HubLink, webhook_key_of
-from intermodal.sim.wms.app import WmsScript, WmsSimulator
-from intermodal.testing import running_hub, serve_in_thread, wait_until
+from intermodal_sim.customs.app import CustomsScript, CustomsSimulator
+from intermodal_sim.partner import HubLink, webhook_key_of
+from intermodal_sim.testing import running_hub, serve_in_thread, wait_until
+from intermodal_sim.wms.app import WmsScript, WmsSimulator
 from tests.conftest import new_secret
 from tests.sim.conftest import (
     CLIENT,

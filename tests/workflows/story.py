@@ -22,16 +22,16 @@ import orjson
 from sqlalchemy import select
 
 from intermodal.config import Settings
-from intermodal.connectors.odoo.capture import automation_rule
 from intermodal.connectors.odoo.client import Connection, OdooClient
+from intermodal.ingress.odoo_capture import automation_rule
 from intermodal.security.secrets import Secret
-from intermodal.sim.customs.app import CustomsScript, CustomsSimulator
-from intermodal.sim.odoo.testing import RunningSim, running_sim
-from intermodal.sim.partner import HubLink, webhook_key_of
-from intermodal.sim.tms.app import TmsScript, TmsSimulator
 from intermodal.store import Store, open_store
 from intermodal.store.tables import cases, dead_letters, outbox, shipments
-from intermodal.testing import Receiver, free_port, running_hub, serve_in_thread, wait_until
+from intermodal_sim.customs.app import CustomsScript, CustomsSimulator
+from intermodal_sim.odoo.testing import RunningSim, running_sim
+from intermodal_sim.partner import HubLink, webhook_key_of
+from intermodal_sim.testing import Receiver, free_port, running_hub, serve_in_thread, wait_until
+from intermodal_sim.tms.app import TmsScript, TmsSimulator
 from tests.conftest import new_secret
 
 ROOT = Path(__file__).parents[2]

@@ -12,12 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from intermodal.canonical.events import parse_events
-from intermodal.connectors.odoo.capture import WriteDatePoller, events_from_record, order_stops
 from intermodal.connectors.odoo.client import Connection, OdooClient
 from intermodal.engine.inbox import InboxMessage, Receipt
+from intermodal.ingress.odoo_capture import WriteDatePoller, events_from_record, order_stops
 from intermodal.security.secrets import Secret
-from intermodal.sim.odoo.testing import running_sim
 from intermodal.store import open_store
+from intermodal_sim.odoo.testing import running_sim
 
 
 def test_a_confirmed_order_is_a_shipment_with_stops_and_service_level(sqlite_url: str) -> None:

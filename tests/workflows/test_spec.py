@@ -185,7 +185,7 @@ def test_serve_says_which_flows_run(tmp_path: Path, sqlite_url: str) -> None:
     import subprocess
     import sys
 
-    from intermodal.testing import free_port
+    from intermodal_sim.testing import free_port
 
     cases: list[tuple[Any, str]] = [
         (None, "flows: off (no workflows: section)"),

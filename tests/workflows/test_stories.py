@@ -11,9 +11,9 @@ import orjson
 import pytest
 
 from intermodal.config import Settings
-from intermodal.sim.customs.app import CustomsScript, Hold
-from intermodal.sim.tms.app import TmsScript
-from intermodal.testing import wait_until
+from intermodal_sim.customs.app import CustomsScript, Hold
+from intermodal_sim.testing import wait_until
+from intermodal_sim.tms.app import TmsScript
 from tests.workflows.story import Story, charge, customs, pod, story
 
 

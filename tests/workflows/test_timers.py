@@ -18,8 +18,8 @@ from intermodal.engine.ids import iso
 from intermodal.engine.inbox import InboxMessage, store_messages
 from intermodal.store import open_store
 from intermodal.store.tables import cases, inbox, timers
-from intermodal.testing import running_hub, wait_until
 from intermodal.workflows.timers import TimerWorker
+from intermodal_sim.testing import running_hub, wait_until
 from tests.workflows.helpers import Harness, at, flow_config, milestone, shipment
 
 TOKEN = "odoo-token-for-timer-tests"

@@ -32,15 +32,15 @@ from intermodal.canonical.events import (
     parse_events,
 )
 from intermodal.config import READ_SCOPE, WRITE_SCOPE, Settings, token_hash
-from intermodal.connectors.odoo.capture import odoo_capture_router
-from intermodal.delivery import dead_letters
 from intermodal.engine import reads
 from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.hub import Hub
 from intermodal.ingress.edi import edi_intake_router
+from intermodal.ingress.odoo_capture import odoo_capture_router
 from intermodal.ingress.signatures import SignatureError, verify
 from intermodal.observe import traces
 from intermodal.observe.memory import gc_paused
+from intermodal.outbox import dead_letters
 from intermodal.store import Store
 
 log = logging.getLogger(__name__)
@@ -136,9 +136,9 @@ def create_app(
     def hub() -> Hub:
         return hub_holder["hub"]
 
-    app.include_router(odoo_capture_router(settings, hub))  # [odoo-connector] Odoo webhooks
-    app.include_router(edi_intake_router(settings, hub))  # [partners] X12 / EDIFACT intake
-    if settings.tower is not None:  # [tower] the operator web UI; absent config = 404
+    app.include_router(odoo_capture_router(settings, hub))  # Odoo webhooks
+    app.include_router(edi_intake_router(settings, hub))  # X12 / EDIFACT intake
+    if settings.tower is not None:  # the operator web UI; absent config = 404
         from intermodal.dashboard import tower_app
 
         app.mount("/tower", tower_app(settings, hub))
@@ -261,7 +261,7 @@ def create_app(
                 exc.status, "bad_signature" if exc.status == 401 else "bad_request", str(exc)
             ) from None
         try:
-            if settings.partners[partner].mapping is not None:  # [partners] its own JSON:
+            if settings.partners[partner].mapping is not None:  # its own JSON:
                 decode_json(body)  # mapped at normalize; bad mappings go to quarantine
                 events: list[Any] = []
             else:
@@ -287,7 +287,7 @@ def create_app(
             corr,
         )
         result = "duplicate" if receipt.duplicate else "accepted"
-        if log.isEnabledFor(logging.DEBUG):  # [observability] the message's first line
+        if log.isEnabledFor(logging.DEBUG):  # the message's first line
             subjects = {event.subject for event in events}
             extra = {
                 "partner": partner,
@@ -329,7 +329,7 @@ def create_app(
         with gc_paused():  # no await inside: the pause is process-wide
             results, messages, positions = _batch_messages(partner, corr, value)
         if messages:
-            with traces.ingress_span(  # [observability]
+            with traces.ingress_span(
                 "ingress batch",
                 corr,
                 request.headers,

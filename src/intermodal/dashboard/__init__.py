@@ -1,4 +1,4 @@
-"""[tower] The control tower: the operator's web UI (server-rendered, htmx), under /tower/."""
+"""The control tower: the operator's web UI (server-rendered, htmx), under /tower/."""
 
 from intermodal.dashboard.app import PREFIX, tower_app
 

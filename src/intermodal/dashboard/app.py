@@ -37,10 +37,10 @@ from intermodal import __version__
 from intermodal.config import CASE_KINDS, Settings
 from intermodal.dashboard import views
 from intermodal.dashboard.auth import Operator, Session, TowerAuth, csrf_ok, new_session
-from intermodal.delivery import dead_letters
 from intermodal.engine.ids import iso, utcnow
 from intermodal.hub import Hub
 from intermodal.mapping import quarantine
+from intermodal.outbox import dead_letters
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
 from intermodal.store.tables import cases

@@ -30,12 +30,6 @@ from intermodal.canonical.events import (
 )
 from intermodal.canonical.model import MilestoneType
 from intermodal.config import Endpoint, Settings
-from intermodal.delivery.subscriptions import (
-    case_notifications,
-    closed_case_notifications,
-    document_notifications,
-    wants,
-)
 from intermodal.engine.apply import Mark, Outcome, ShipmentState, decide
 from intermodal.engine.ids import iso, stable_id, utcnow
 from intermodal.engine.normalize import NormalizeError, Normalizer, canonical
@@ -47,6 +41,12 @@ from intermodal.store import Store
 from intermodal.store.store import rows_for_pairs, rows_in
 from intermodal.store.tables import cases, events, inbox, outbox, shipments, timers
 from intermodal.workflows.engine import Effects, Orchestrator, internal_trigger
+from intermodal.workflows.notifications import (
+    case_notifications,
+    closed_case_notifications,
+    document_notifications,
+    wants,
+)
 from intermodal.workflows.timers import INTERNAL_CHANNELS, TIMER_PARTNER
 from intermodal.workflows.vocabulary import Convert, Trigger
 
@@ -90,7 +90,7 @@ def meaning_key(partner: str, event: CanonicalEvent) -> str:
     milestone = event.data.milestone.value if isinstance(event, ShipmentMilestone) else ""
     if isinstance(event, ChargeRecorded):
         milestone = f"{event.data.code}:{event.data.status.value}"
-    elif isinstance(event, CustomsUpdated):  # [workflows] a hold and its release, one second
+    elif isinstance(event, CustomsUpdated):  # a hold and its release, one second
         milestone = event.data.state.value
     return stable_id("mk", partner, event.type.value, event.subject, iso(event.time), milestone)
 
@@ -199,7 +199,7 @@ _CUSTOMS_ORDER = {"not_required": 0, "pending": 1, "hold": 2, "released": 3}
 
 
 def _customs_moves_on(current: dict[str, Any], at: str, data: dict[str, Any]) -> bool:
-    """[workflows] A customs status stamped the same second as the stored one replaces it when
+    """A customs status stamped the same second as the stored one replaces it when
     it comes later in the process (a release in the second of its hold): the broker's clock
     alone cannot order them, and a hold that outlives its release would block billing."""
     state = data.get("state")
@@ -238,7 +238,7 @@ class Applier:
         self._thread: threading.Thread | None = None
         self.totals = ApplyResult()
         self._insert_command = store.insert_ignoring(outbox, ["command_id"])
-        # [workflows] None without a `workflows` section: the hot path stays as it was.
+        # None without a `workflows` section: the hot path stays as it was.
         self.flows = Orchestrator(settings) if settings.workflows is not None else None
         self._flow_endpoints = self.flows.role_endpoints if self.flows else frozenset()
         self._insert_case = store.insert_ignoring(cases, ["case_id"])
@@ -329,7 +329,7 @@ class Applier:
         the advisory lock serialises appliers of several processes and writers do not
         block each other, so one transaction does it all.
         """
-        started_ns = time.time_ns()  # [observability]
+        started_ns = time.time_ns()
         if self.store.is_sqlite:
             with self.store.read() as conn:
                 rows = self._pending(conn, limit)
@@ -350,7 +350,7 @@ class Applier:
         if result.commands and self.on_commands is not None:
             self.on_commands(result.commands)
         self._add(result)
-        if traces.tracer() is not None:  # [observability] spans under each ingress span
+        if traces.tracer() is not None:  # spans under each ingress span
             traces.record_apply(rows, started_ns, result.messages, result.commands)
         return result
 
@@ -383,9 +383,9 @@ class Applier:
         now = iso(utcnow())
         parsed: list[tuple[Any, list[CanonicalEvent], list[Any]]] = []
         rejected: list[dict[str, Any]] = []
-        fired: list[tuple[str, Trigger]] = []  # [workflows] timers, applied after the events
+        fired: list[tuple[str, Trigger]] = []  # timers, applied after the events
         for row in rows:
-            # [workflows] the hub's own messages: a timer fired, a case was closed
+            # the hub's own messages: a timer fired, a case was closed
             if row.channel in INTERNAL_CHANNELS and row.partner == TIMER_PARTNER:
                 try:
                     fired.append(internal_trigger(row.channel, bytes(row.body), row.correlation_id))
@@ -425,7 +425,7 @@ class Applier:
         event_rows: list[dict[str, Any]] = []
         commands: list[dict[str, Any]] = []
         audit_entries: list[AuditEntry] = []
-        changed: dict[str, tuple[Any, datetime]] = {}  # [workflows] this message's shipments
+        changed: dict[str, tuple[Any, datetime]] = {}  # this message's shipments
         for row, ev, mk, item in all_events:
             if changed and _delivery(row) != _delivery(changed[next(iter(changed))][0]):
                 self._message_applied(changed, ships, now)
@@ -480,7 +480,7 @@ class Applier:
                     ship.dirty = True
             commands.extend(effects.commands)
             documents = {key: ship.document for key, ship in ships.items()}
-            subscribers = self._subscribers()  # [notify] cases opened and closed, to subscribers
+            subscribers = self._subscribers()  # cases opened and closed, to subscribers
             commands.extend(case_notifications(subscribers, effects.opened_cases, documents, now))
             commands.extend(
                 closed_case_notifications(
@@ -531,7 +531,7 @@ class Applier:
             merged = _merge_document(ship.document, ev)
             if merged is Outcome.APPLIED and self.flows is not None:
                 self._react(ship, row, ev, _DOCUMENT_TRIGGERS[type(ev)], ev.time, now)
-            if merged is Outcome.APPLIED:  # [notify] pod, charge, customs: to their subscribers
+            if merged is Outcome.APPLIED:  # pod, charge, customs: to their subscribers
                 commands.extend(self._notices(ship.key, ship.document, row, ev, now))
             return merged
         mark = Mark(ev.data.milestone, ev.data.occurred_at, ev.id)
@@ -572,7 +572,7 @@ class Applier:
     def _react(
         self, ship: _Shipment, row: Any, ev: CanonicalEvent, name: str, at: datetime, now: str
     ) -> None:
-        """[workflows] Let the flows react to an applied event (effects written with it)."""
+        """Let the flows react to an applied event (effects written with it)."""
         assert self.flows is not None
         if not self.flows.wants(name):
             return
@@ -591,7 +591,7 @@ class Applier:
     def _message_applied(
         self, changed: dict[str, tuple[Any, datetime]], ships: dict[str, _Shipment], now: str
     ) -> None:
-        """[workflows] After all events of one delivery (a message, or the events of one batch
+        """After all events of one delivery (a message, or the events of one batch
         request, which share partner and correlation id and sit next to each other in the
         inbox): `shipment.changed` per shipment it moved. A freight invoice's lines (or a
         charge and its POD) arrive together; deciding on billing once per delivery bills them
@@ -616,7 +616,7 @@ class Applier:
         changed.clear()
 
     def _write_effects(self, conn: Connection, effects: Effects, now: str) -> None:
-        """[workflows] Timers set and cancelled, cases opened and closed."""
+        """Timers set and cancelled, cases opened and closed."""
         self.store.execute_many(conn, self._insert_timer, effects.timers)
         if effects.cancelled_timers:
             conn.execute(
@@ -635,14 +635,14 @@ class Applier:
             )
 
     def _subscribers(self) -> list[Endpoint]:
-        """[notify] Endpoints that take notifications (those with a flow role get the flows'
+        """Endpoints that take notifications (those with a flow role get the flows'
         commands instead)."""
         return [e for e in self.settings.endpoints.values() if e.name not in self._flow_endpoints]
 
     def _notices(
         self, key: str, document: dict[str, Any], row: Any, ev: CanonicalEvent, now: str
     ) -> list[dict[str, Any]]:
-        """[notify] A proof of delivery, charge or customs update, to its subscribers."""
+        """A proof of delivery, charge or customs update, to its subscribers."""
         data = ev.data.model_dump(mode="json", exclude_none=True)
         event = _DOCUMENT_TRIGGERS[type(ev)]
         return document_notifications(
@@ -765,9 +765,9 @@ def _delivery(row: Any) -> tuple[str, str]:
 
 
 def _rates(conn: Connection) -> Convert:
-    """[workflows] Currency conversion with the Odoo rates the sync stores (`sync/rates.py`),
+    """Currency conversion with the Odoo rates the sync stores (`connectors/odoo/sync/rates.py`),
     read through the deciding transaction's `conn`; None (no rate) holds the invoice."""
-    from intermodal.sync.rates import convert
+    from intermodal.connectors.odoo.sync.rates import convert
 
     def bound(amount: Decimal, from_currency: str, to_currency: str, on: datetime) -> Any:
         return convert(conn, amount, from_currency, to_currency, on.date())

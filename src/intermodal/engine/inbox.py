@@ -219,7 +219,7 @@ class GroupCommitter:
     async def submit(self, messages: list[InboxMessage]) -> list[Receipt]:
         """Store the messages with the next commit; returns once it is durable.
 
-        [observability] Ingress that has no span of its own (Odoo webhooks and polling,
+        Ingress that has no span of its own (Odoo webhooks and polling,
         EDI) gets the root span its correlation id names here (observe/traces.py).
         """
         if messages and traces.tracer() is not None and traces.current_span_context() is None:
@@ -274,7 +274,7 @@ class GroupCommitter:
         self.rows += len(messages)
         if self._metrics is not None:
             self._metrics.group_commit_rows.observe(len(messages))
-        if traces.tracer() is not None:  # [observability]
+        if traces.tracer() is not None:
             traces.record_group_commit((j[3] for j in jobs), started_ns, len(messages), len(jobs))
         by_loop: dict[
             asyncio.AbstractEventLoop, list[tuple[asyncio.Future[list[Receipt]], list[Receipt]]]

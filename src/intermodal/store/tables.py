@@ -226,7 +226,7 @@ odoo_capture_cursors = Table(
     Column("updated_at", String(40), nullable=False),
 )
 
-# [workflows] Exception cases: a failed delivery, a carrier exception, a customs hold, an
+# Exception cases: a failed delivery, a carrier exception, a customs hold, an
 # SLA breach or a billing dispute, owned by a team, open until its condition clears. The
 # case id is stable (subject + kind + what opened it), so a replay never opens a second.
 cases = Table(
@@ -246,7 +246,7 @@ cases = Table(
     Index("ix_cases_subject", "subject"),
 )
 
-# [workflows] One row per reconciliation run: the figure per category and the full report
+# One row per reconciliation run: the figure per category and the full report
 # (JSON), so the control tower and `intermodal reconcile` show the same results.
 reconciliation_runs = Table(
     "reconciliation_runs",
@@ -260,7 +260,7 @@ reconciliation_runs = Table(
     Column("report", Text, nullable=False, server_default="{}"),
 )
 
-# [workflows] Master data copied from Odoo by the batch sync (intermodal.sync): customers and
+# Master data copied from Odoo by the batch sync (intermodal.connectors.odoo.sync): customers and
 # carriers (res.partner, delivery.carrier), products, currencies and companies, one row per
 # Odoo record. `key` is the record's business key (a reference, code or ISO currency code)
 # so that mappings and flows can look a record up without knowing Odoo's ids.
@@ -276,7 +276,7 @@ master_data = Table(
     Index("ix_master_data_kind_key", "kind", "key"),
 )
 
-# [workflows] Odoo's currency rates (res.currency.rate): `rate` is how many units of the
+# Odoo's currency rates (res.currency.rate): `rate` is how many units of the
 # currency one unit of the company currency buys, as of `day`; company_id 0 is a rate Odoo
 # keeps for every company. The rate is decimal text so that no backend rounds it.
 currency_rates = Table(
@@ -292,7 +292,7 @@ currency_rates = Table(
     Index("ix_currency_rates_lookup", "currency", "company_id", "day"),
 )
 
-# [observability] Indexes for the gauges counted at scrape time (observe/metrics.py,
+# Indexes for the gauges counted at scrape time (observe/metrics.py,
 # migration 0008): a partner's newest inbox message, and the shipments Odoo has an
 # invoice for (partial: only those outbox rows are indexed).
 Index("ix_inbox_partner_received", inbox.c.partner, inbox.c.received_at)

@@ -12,9 +12,9 @@ from intermodal.canonical.model import Address, Shipment, Stop, StopKind
 from intermodal.config import Settings
 from intermodal.connectors.carriers.contract import Parcel
 from intermodal.connectors.carriers.shopping import client_reference
-from intermodal.sim.carriers import freightline, parcelpro
-from intermodal.sim.carriers.script import CarrierScript
-from intermodal.testing import serve_in_thread
+from intermodal_sim.carriers import freightline, parcelpro
+from intermodal_sim.carriers.script import CarrierScript
+from intermodal_sim.testing import serve_in_thread
 
 PARCELPRO_KEY = "pp-test-key-7f3a"
 FREIGHTLINE_PASSWORD = "fl-test-pass-91c2"

@@ -13,7 +13,7 @@ from intermodal.connectors.carriers.compensation import schedule_void
 from intermodal.connectors.carriers.contract import CarrierRejected
 from intermodal.connectors.carriers.registry import build_connector
 from intermodal.connectors.carriers.shopping import client_reference
-from intermodal.delivery.dispatcher import Dispatcher
+from intermodal.outbox.dispatcher import Dispatcher
 from intermodal.store import open_store
 from intermodal.store.tables import outbox
 

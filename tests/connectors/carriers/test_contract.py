@@ -18,7 +18,7 @@ from intermodal.connectors.carriers.contract import (
 )
 from intermodal.connectors.carriers.registry import build_connector, check_endpoint
 from intermodal.connectors.carriers.shopping import client_reference
-from intermodal.sim.carriers.script import Control
+from intermodal_sim.carriers.script import Control
 
 from .conftest import PARCELS, Sims, shipment
 

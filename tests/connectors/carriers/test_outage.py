@@ -17,10 +17,10 @@ from intermodal.connectors.carriers.shopping import (
     RateShopper,
     ShoppingPolicy,
 )
-from intermodal.delivery.dispatcher import Dispatcher
-from intermodal.sim.carriers.script import Control
+from intermodal.outbox.dispatcher import Dispatcher
 from intermodal.store import Store, open_store
 from intermodal.store.tables import outbox
+from intermodal_sim.carriers.script import Control
 
 from .conftest import PARCELS, Sims, shipment
 

@@ -9,9 +9,9 @@ import sys
 
 import httpx
 
-from intermodal.testing import free_port, wait_until
+from intermodal_sim.testing import free_port, wait_until
 
-RUN = "from intermodal.sim.carriers.cli import sim_app; sim_app()"
+RUN = "from intermodal_sim.carriers.cli import sim_app; sim_app()"
 
 
 def _up(url: str) -> bool:

@@ -8,8 +8,8 @@ from typing import Any
 import orjson
 
 from intermodal.config import Endpoint
-from intermodal.delivery.sinks import Command
-from intermodal.sim.odoo.testing import RunningSim
+from intermodal.outbox.sinks import Command
+from intermodal_sim.odoo.testing import RunningSim
 
 _SEQ = itertools.count(1)
 

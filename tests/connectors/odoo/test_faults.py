@@ -10,7 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from intermodal.connectors.odoo.testing import (
+from intermodal.store import open_store
+from intermodal_sim.odoo.testing import running_sim
+from intermodal_sim.testing import running_hub
+from intermodal_sim.testing.odoo import (
     CARRIER_TOKEN,
     hub_config,
     milestone_events,
@@ -18,9 +21,6 @@ from intermodal.connectors.odoo.testing import (
     settings_from,
     wait_delivered,
 )
-from intermodal.sim.odoo.testing import running_sim
-from intermodal.store import open_store
-from intermodal.testing import running_hub
 from tests.connectors.odoo.test_replay import odoo_state
 
 BREAKER_FAILURES = 5

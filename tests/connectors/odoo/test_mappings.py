@@ -11,8 +11,8 @@ from typing import Any
 from intermodal.connectors.odoo.ops import Ref, Upsert
 from intermodal.connectors.odoo.sink import OdooSink
 from intermodal.connectors.odoo.writer import Work
-from intermodal.delivery.sinks import Command
-from intermodal.sim.odoo.testing import RunningSim
+from intermodal.outbox.sinks import Command
+from intermodal_sim.odoo.testing import RunningSim
 from tests.connectors.odoo.helpers import CUSTOMER, command, milestone, order, replayed
 
 

@@ -25,7 +25,13 @@ from sqlalchemy import select, update
 
 from intermodal.connectors.odoo.client import Connection, OdooClient
 from intermodal.connectors.odoo.sink import OdooSink
-from intermodal.connectors.odoo.testing import (
+from intermodal.outbox.sinks import Command
+from intermodal.security.secrets import Secret
+from intermodal.store import open_store
+from intermodal.store.tables import outbox
+from intermodal_sim.odoo.testing import RunningSim, running_sim
+from intermodal_sim.testing import free_port, running_hub
+from intermodal_sim.testing.odoo import (
     CARRIER_TOKEN,
     hub_config,
     milestone_events,
@@ -33,12 +39,6 @@ from intermodal.connectors.odoo.testing import (
     settings_from,
     wait_delivered,
 )
-from intermodal.delivery.sinks import Command
-from intermodal.security.secrets import Secret
-from intermodal.sim.odoo.testing import RunningSim, running_sim
-from intermodal.store import open_store
-from intermodal.store.tables import outbox
-from intermodal.testing import free_port, running_hub
 
 KEYS = [f"SHP-{i:04d}" for i in range(200)]
 EVENTS = milestone_events(KEYS)  # 5 milestones x 200 shipments

@@ -26,8 +26,8 @@ from intermodal.connectors.carriers.contract import (
     Parcel,
     Rate,
 )
-from intermodal.delivery.policy import CircuitBreaker
 from intermodal.engine.ids import stable_id
+from intermodal.outbox.policy import CircuitBreaker
 from intermodal.store import Store
 
 

@@ -29,7 +29,7 @@ from intermodal.connectors.carriers.contract import (
     CarrierUnavailable,
 )
 from intermodal.connectors.carriers.registry import build_connector, check_endpoint
-from intermodal.delivery.sinks import SINK_CHECKS, SINK_FACTORIES, Command, Result
+from intermodal.outbox.sinks import SINK_CHECKS, SINK_FACTORIES, Command, Result
 
 
 class CarrierSink:

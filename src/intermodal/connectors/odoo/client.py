@@ -23,9 +23,9 @@ from typing import Any, Literal
 import httpx
 import orjson
 
-from intermodal.delivery.policy import retry_after_seconds
 from intermodal.observe import traces
 from intermodal.observe.metrics import current as current_metrics
+from intermodal.outbox.policy import retry_after_seconds
 from intermodal.security.secrets import Secret
 
 Protocol = Literal["json2", "jsonrpc"]

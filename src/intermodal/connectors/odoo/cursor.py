@@ -1,7 +1,7 @@
 """A `(write_date, id)` cursor over an Odoo model: where a reader has read up to, and the pages
 after it.
 
-Shared by the change-capture poller (connectors/odoo/capture.py) and the master-data sync
+Shared by the change-capture poller (ingress/odoo_capture.py) and the master-data sync
 (intermodal/sync/batch.py), one row per (partner, model) in `odoo_capture_cursors`.
 
 Odoo stamps `write_date` with the transaction's start time, so a transaction that commits

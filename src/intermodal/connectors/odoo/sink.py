@@ -40,7 +40,7 @@ from intermodal.connectors.odoo.mappings.mail_activity import NEEDS_A_PERSON
 from intermodal.connectors.odoo.mappings.milestone import MilestonePolicy
 from intermodal.connectors.odoo.ops import MappingError
 from intermodal.connectors.odoo.writer import Work, Writer
-from intermodal.delivery.sinks import SINK_CHECKS, SINK_FACTORIES, Command, Result
+from intermodal.outbox.sinks import SINK_CHECKS, SINK_FACTORIES, Command, Result
 from intermodal.security.secrets import SecretError, resolve_secret
 
 

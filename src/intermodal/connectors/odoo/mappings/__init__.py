@@ -91,7 +91,7 @@ def _register() -> None:
     BUILDERS[sale_order.COMMAND_TYPE] = sale_order.build
     BUILDERS[stock_picking.COMMAND_TYPE] = stock_picking.build
     BUILDERS[account_move.COMMAND_TYPE] = account_move.build
-    BUILDERS[mail_activity.COMMAND_TYPE] = mail_activity.build  # [workflows]
+    BUILDERS[mail_activity.COMMAND_TYPE] = mail_activity.build
 
 
 _register()

@@ -48,7 +48,7 @@ def exception_activity(
     )
 
 
-# [workflows] A to-do the flows open for a case that no milestone carries (an SLA breach,
+# A to-do the flows open for a case that no milestone carries (an SLA breach,
 # a billing dispute): `intermodal.odoo.activity.create` on the shipment's order.
 COMMAND_TYPE = "intermodal.odoo.activity.create"
 

@@ -1,0 +1,293 @@
+"""The demo's world: the Odoo test server, the partner simulators and the hub, on loopback.
+
+Everything runs in this one process (servers in threads), so `intermodal demo` needs no
+other command, no Docker and no network beyond 127.0.0.1. The hub is configured the way
+a user would configure it: a YAML file written to the demo folder (read it to see how the
+partners, endpoints and flows are declared), with every secret an `env:` reference to a
+value generated for this run.
+
+Who is who:
+- **Odoo** (`intermodal_sim.odoo`): the sales team's orders; its automation rule sends
+  confirmed orders to the hub (change capture); the hub writes pickings, chatter notes,
+  activities and invoices back.
+- **tms** (`intermodal_sim.tms`): the dispatch system and its trucks. The hub tenders each
+  order to it as an X12 204; it answers 990s, reports 214s and invoices with 210s.
+- **customs-broker** (`intermodal_sim.customs`): the hub files every cross-border shipment
+  with it (the customs role); it releases them, holds one for a while first, and reports in
+  its own JSON, mapped by examples/partners/customs/.
+- **rating** and **epod**: the tariff that quotes each order (a provisional charge) and the
+  drivers' proof-of-delivery app; both post canonical events with a token.
+- **portal** (`intermodal_sim.portal`): the customer's endpoint for notifications; it
+  checks every signature.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from intermodal.config import Settings, load_config
+from intermodal.ingress.odoo_capture import automation_rule
+from intermodal.security.secrets import new_webhook_secret
+from intermodal_sim.customs.app import CustomsScript, CustomsSimulator
+from intermodal_sim.odoo.testing import RunningSim, running_sim
+from intermodal_sim.partner import HubLink, webhook_key_of
+from intermodal_sim.portal.app import Portal
+from intermodal_sim.testing import serve_in_thread
+from intermodal_sim.tms.app import TmsScript, TmsSimulator
+
+EXAMPLES = Path(__file__).resolve().parents[4] / "examples" / "partners"
+"""The worked partner examples (mappings) the demo's partners use, when run from a checkout."""
+
+# The TMS's 990 acceptance asserts `booked` too: both it and Odoo are its systems of record.
+TMS_MILESTONES = [
+    "booked",
+    "dispatched",
+    "picked_up",
+    "in_transit",
+    "out_for_delivery",
+    "delivered",
+]
+
+
+def _port(preferred: int) -> int:
+    """The preferred port when it is free (stable URLs for a newcomer), else any free one."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Outage:
+    """An ASGI wrapper that makes a partner answer 503 while `down` is set: the carrier
+    outage of the day, seen by the hub exactly as a real one (retries, an open breaker)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.down = threading.Event()
+        self.refused = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.down.is_set() and not scope["path"].startswith("/_sim"):
+            self.refused += 1
+            response = JSONResponse({"error": "service unavailable"}, 503, {"retry-after": "1"})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class World:
+    """The running pieces and how to reach them."""
+
+    folder: Path
+    settings: Settings
+    hub_url: str
+    odoo: RunningSim
+    tms: TmsSimulator
+    tms_url: str
+    tms_outage: Outage
+    customs: CustomsSimulator
+    customs_url: str
+    portal: Portal
+    portal_url: str
+    env: dict[str, str]
+
+    def secret(self, name: str) -> str:
+        return self.env[name]
+
+
+def demo_config(
+    folder: Path,
+    odoo: RunningSim,
+    urls: dict[str, str],
+    hub_port: int,
+    day_seconds: float,
+) -> dict[str, Any]:
+    """The hub's configuration for the demo, as a user would write it.
+
+    The service level's expectations are scaled to the compressed day, so SLA timers fire
+    within the run: a stalled load breaches its 'delivered by' time.
+    """
+
+    def share(fraction: float) -> str:
+        return f"{max(2, round(day_seconds * fraction))}s"
+
+    return {
+        "hub": {
+            "database": f"sqlite:///{folder / 'intermodal.db'}",
+            "host": "127.0.0.1",
+            "port": hub_port,
+            "admin_token": "env:DEMO_ADMIN_TOKEN",
+        },
+        "partners": {
+            "odoo": {
+                "kind": "odoo",
+                "tokens": [{"token": "env:DEMO_ODOO_TOKEN", "scopes": ["events:write"]}],
+                "owns": ["booked", "cancelled"],
+            },
+            "tms": {
+                "kind": "tms",
+                "webhook_secrets": ["env:DEMO_TMS_SECRET"],
+                "owns": TMS_MILESTONES,
+                "mapping": str(EXAMPLES / "tms" / "mapping_x12.yaml"),
+                "edi": {"format": "x12", "mode": "reject"},
+            },
+            "customs-broker": {
+                "kind": "customs",
+                "webhook_secrets": ["env:DEMO_CUSTOMS_SECRET"],
+                "owns": ["customs_hold", "customs_released"],
+                "mapping": str(EXAMPLES / "customs" / "mapping.yaml"),
+            },
+            "rating": {
+                "kind": "billing",
+                "tokens": [{"token": "env:DEMO_RATING_TOKEN", "scopes": ["events:write"]}],
+            },
+            "epod": {
+                "kind": "carrier",
+                "tokens": [{"token": "env:DEMO_EPOD_TOKEN", "scopes": ["events:write"]}],
+            },
+        },
+        "endpoints": {
+            "odoo": {
+                "kind": "odoo",
+                "url": odoo.url,
+                "options": {
+                    "database": odoo.db,
+                    "api_key": "env:DEMO_ODOO_API_KEY",
+                    "protocol": "json2",
+                },
+                "batch_size": 200,
+            },
+            "tms-tenders": {"kind": "edi", "url": f"{urls['tms']}/edi", "milestones": []},
+            "customs-filings": {"url": f"{urls['customs']}/v1/filings", "milestones": []},
+            "customer-portal": {
+                "url": f"{urls['portal']}/hooks",
+                "secret": "env:DEMO_PORTAL_SECRET",
+                "milestones": [],
+            },
+        },
+        "delivery": {
+            "backoff_base_seconds": 0.2,
+            "backoff_max_seconds": 3,
+            "max_attempts": 60,
+            "breaker_failures": 5,
+            "breaker_reset_seconds": 2,
+            "lease_seconds": 30,
+        },
+        "workflows": {
+            "roles": {
+                "odoo": "odoo",
+                "tms": "tms-tenders",
+                "tms_mode": "x12",
+                "notify": "customer-portal",
+                "customs": "customs-filings",
+            },
+            "teams": {"sla_breach": "control-tower", "customs_hold": "customs-desk"},
+            "service_levels": {
+                "standard": {"expected": {"picked_up": share(0.30), "delivered": share(0.55)}}
+            },
+            "default_service_level": "standard",
+            "billing": {"post": True, "hold_on_dispute": True, "currency": "USD"},
+            "tender_x12": {"sender_id": "INTERMODAL", "receiver_id": "DEMOTMS", "scac": "DTMS"},
+            "timer_poll_seconds": 0.5,
+        },
+        "tower": {"users": {"demo": {"role": "operator", "password": "env:DEMO_TOWER_PASSWORD"}}},
+    }
+
+
+@contextlib.contextmanager
+def running_world(
+    folder: Path,
+    day_seconds: float,
+    tms_script: TmsScript,
+    customs_script: CustomsScript,
+    hub_port: int = 8080,
+    odoo_port: int = 8069,
+) -> Iterator[World]:
+    """Start Odoo, the partner simulators and the hub; stop them all on exit.
+
+    The demo folder is emptied first: every run starts from a clean day.
+    """
+    from intermodal.api.app import create_app
+
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    env = {
+        "DEMO_ODOO_TOKEN": secrets.token_urlsafe(24),
+        "DEMO_TMS_SECRET": new_webhook_secret(),
+        "DEMO_CUSTOMS_SECRET": new_webhook_secret(),
+        "DEMO_RATING_TOKEN": secrets.token_urlsafe(24),
+        "DEMO_EPOD_TOKEN": secrets.token_urlsafe(24),
+        "DEMO_PORTAL_SECRET": new_webhook_secret(),
+        "DEMO_ADMIN_TOKEN": secrets.token_urlsafe(24),
+        "DEMO_TOWER_PASSWORD": secrets.token_urlsafe(9),
+    }
+    tms_link = HubLink(None, "tms", key=webhook_key_of(env["DEMO_TMS_SECRET"]))
+    tms = TmsSimulator(tms_script, tms_link)
+    customs_link = HubLink(None, "customs-broker", key=webhook_key_of(env["DEMO_CUSTOMS_SECRET"]))
+    customs = CustomsSimulator(customs_script, customs_link)
+    portal = Portal(keys=(webhook_key_of(env["DEMO_PORTAL_SECRET"]),))
+    tms_outage = Outage(tms.app())
+    with contextlib.ExitStack() as stack:
+        odoo = stack.enter_context(
+            running_sim(storage=str(folder / "odoo.db"), port=_port(odoo_port))
+        )
+        env["DEMO_ODOO_API_KEY"] = odoo.api_key
+        os.environ.update(env)
+        tms_url = stack.enter_context(serve_in_thread(tms_outage))
+        customs_url = stack.enter_context(serve_in_thread(customs.app()))
+        portal_url = stack.enter_context(serve_in_thread(portal.app()))
+        port = _port(hub_port)
+        urls = {"tms": tms_url, "customs": customs_url, "portal": portal_url}
+        config = demo_config(folder, odoo, urls, port, day_seconds)
+        path = folder / "intermodal.yaml"
+        path.write_text(
+            "# Written by `intermodal demo`: the hub's configuration for this run.\n"
+            + yaml.safe_dump(config, sort_keys=False),
+            encoding="utf-8",
+        )
+        settings = load_config(path)
+        hub_url = stack.enter_context(serve_in_thread(create_app(settings), port=port))
+        tms_link.hub_url = hub_url
+        customs_link.hub_url = hub_url
+        capture_url = f"{hub_url}/v1/odoo/odoo/changes?token={env['DEMO_ODOO_TOKEN']}"
+        _capture_odoo_orders(odoo, capture_url)
+        yield World(
+            folder=folder,
+            settings=settings,
+            hub_url=hub_url,
+            odoo=odoo,
+            tms=tms,
+            tms_url=tms_url,
+            tms_outage=tms_outage,
+            customs=customs,
+            customs_url=customs_url,
+            portal=portal,
+            portal_url=portal_url,
+            env=env,
+        )
+
+
+def _capture_odoo_orders(odoo: RunningSim, url: str) -> None:
+    """Odoo's automation rule that sends confirmed (and cancelled) orders to the hub."""
+    response = httpx.post(
+        f"{odoo.url}/__sim/webhooks", json=automation_rule("sale.order", url), timeout=10
+    )
+    response.raise_for_status()

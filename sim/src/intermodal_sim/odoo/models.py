@@ -1,0 +1,571 @@
+"""Business behaviour of the models the hub drives: sequences, totals and state transitions.
+
+Only what an integration observes is simulated: confirming an order creates its delivery,
+validating a delivery marks it done and records the delivered quantities, posting an invoice
+numbers it. Method names and return values follow addons/sale, stock and account.
+"""
+
+# ruff: noqa: S608 - SQL text is built only from registry identifiers (tables, columns);
+# every value travels as a bound parameter.
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from intermodal_sim.odoo.errors import UserError
+from intermodal_sim.odoo.orm import (
+    BaseModel,
+    api_model,
+    readonly,
+    returns_id,
+)
+from intermodal_sim.odoo.schema import Model
+
+
+def _parent_ids(rec: BaseModel, link: str) -> list[int]:
+    return sorted({v for v in rec._column_rows(rec.ids, link).values() if v})
+
+
+class MailThread(BaseModel):
+    """mail.thread: the chatter every business document carries."""
+
+    @returns_id
+    def message_post(
+        self,
+        *,
+        body: str = "",
+        subject: str | None = None,
+        message_type: str = "notification",
+        subtype_xmlid: str | None = None,
+        partner_ids: list[int] | None = None,
+        author_id: int | None = None,
+        **kwargs: Any,
+    ) -> BaseModel:
+        self.ensure_one()
+        self.env.check_access(self._spec, "read")
+        subtype = self.env.ref_id(subtype_xmlid) if subtype_xmlid else None
+        if author_id is None:
+            row = self.env.db.execute(
+                "SELECT partner_id FROM res_users WHERE id = ?", (self.env.uid,)
+            ).fetchone()
+            author_id = row[0] if row else None
+        return (
+            self.env["mail.message"]
+            .sudo()
+            .create(
+                {
+                    "body": body,
+                    "subject": subject or False,
+                    "model": self._name,
+                    "res_id": self.ids[0],
+                    "record_name": self._display_names().get(self.ids[0], ""),
+                    "message_type": message_type,
+                    "subtype_id": subtype or False,
+                    "author_id": author_id or False,
+                }
+            )
+        )
+
+    def activity_schedule(
+        self,
+        act_type_xmlid: str = "",
+        date_deadline: str | None = None,
+        summary: str = "",
+        note: str = "",
+        **act_values: Any,
+    ) -> BaseModel:
+        self.env.check_access(self._spec, "write")
+        activity_type = self.env.ref_id(act_type_xmlid) if act_type_xmlid else None
+        activities = []
+        for rid in self.ids:
+            vals = {
+                "res_model_id": self.env.model_id(self._name),
+                "res_id": rid,
+                "activity_type_id": activity_type or act_values.pop("activity_type_id", False),
+                "summary": summary or False,
+                "note": note or False,
+                "date_deadline": date_deadline or self.env.today,
+                **act_values,
+            }
+            activities.append(vals)
+        return self.env["mail.activity"].create(activities)
+
+
+class ResPartner(MailThread):
+    def _display_names(self) -> dict[int, str]:
+        """res.partner _compute_display_name: a contact reads 'Company, Person'."""
+        if not self.ids:
+            return {}
+        marks = ", ".join("?" * len(self.ids))
+        rows = self.env.db.execute(
+            "SELECT p.id, p.name, p.is_company, p.type, parent.name FROM res_partner p "
+            f"LEFT JOIN res_partner parent ON parent.id = p.parent_id WHERE p.id IN ({marks})",
+            self.ids,
+        )
+        labels = dict(self._spec.fields["type"].selection)
+        out = {}
+        for rid, name, is_company, ptype, parent_name in rows:
+            label = name or ""
+            if parent_name:
+                if not label and ptype in ("invoice", "delivery", "other"):
+                    label = labels.get(ptype, "")
+                if not is_company:
+                    label = f"{parent_name}, {label}"
+            out[rid] = label
+        return out
+
+
+class ResUsers(BaseModel):
+    @api_model
+    @readonly
+    def context_get(self) -> dict[str, Any]:
+        row = self.env.db.execute(
+            "SELECT lang, tz FROM res_users WHERE id = ?", (self.env.uid,)
+        ).fetchone()
+        return {
+            "lang": (row[0] if row else None) or "en_US",
+            "tz": (row[1] if row else None) or "UTC",
+            "uid": self.env.uid,
+        }
+
+    def _prepare_create(self, vals: dict[str, Any]) -> dict[str, Any]:
+        # res.users _inherits res.partner: a user without a partner gets one.
+        if not vals.get("partner_id"):
+            partner = (
+                self.env["res.partner"]
+                .sudo()
+                .create({"name": vals.get("name") or vals.get("login"), "email": vals.get("email")})
+            )
+            vals["partner_id"] = partner.id
+        vals.setdefault("name", vals.get("login"))
+        return vals
+
+
+class ResCurrency(BaseModel):
+    def _compute_rate(self, ids: list[int]) -> dict[int, Any]:
+        """The latest rate on or before today, 1.0 when there is none (res.currency)."""
+        out: dict[int, Any] = dict.fromkeys(ids, 1.0)
+        for rid in ids:
+            row = self.env.db.execute(
+                "SELECT rate FROM res_currency_rate WHERE currency_id = ? AND name <= ? "
+                "ORDER BY name DESC, id DESC LIMIT 1",
+                (rid, self.env.today),
+            ).fetchone()
+            if row:
+                out[rid] = float(row[0])
+        return out
+
+
+class ProductCategory(BaseModel):
+    def _after_write(self, fields: set[str]) -> None:
+        if fields & {"name", "parent_id"} or not fields:
+            rows = self.env.db.execute(
+                "WITH RECURSIVE h(id, path) AS ("
+                "SELECT id, name FROM product_category WHERE parent_id IS NULL UNION ALL "
+                "SELECT c.id, h.path || ' / ' || c.name FROM product_category c "
+                "JOIN h ON c.parent_id = h.id) SELECT id, path FROM h"
+            ).fetchall()
+            for rid, path in rows:
+                self.env.db.execute(
+                    "UPDATE product_category SET complete_name = ? WHERE id = ?", (path, rid)
+                )
+
+
+class ProductProduct(MailThread):
+    def _display_names(self) -> dict[int, str]:
+        """product.product: '[CODE] Name' when the variant has an internal reference."""
+        if not self.ids:
+            return {}
+        marks = ", ".join("?" * len(self.ids))
+        rows = self.env.db.execute(
+            "SELECT p.id, p.default_code, t.name FROM product_product p "
+            f"JOIN product_template t ON t.id = p.product_tmpl_id WHERE p.id IN ({marks})",
+            self.ids,
+        )
+        return {rid: f"[{code}] {name}" if code else name for rid, code, name in rows}
+
+
+class SaleOrder(MailThread):
+    def _prepare_create(self, vals: dict[str, Any]) -> dict[str, Any]:
+        if vals.get("name") in (None, False, "New", "/"):
+            vals["name"] = f"S{self.env.db.next_sequence('sale.order'):05d}"
+        if vals.get("partner_id"):
+            vals.setdefault("partner_invoice_id", vals["partner_id"])
+            vals.setdefault("partner_shipping_id", vals["partner_id"])
+        return vals
+
+    def _after_write(self, fields: set[str]) -> None:
+        if "order_line" in fields or not fields:
+            self._recompute_amounts()
+
+    def _recompute_amounts(self) -> None:
+        for rid in self.ids:
+            row = self.env.db.execute(
+                "SELECT COALESCE(SUM(price_subtotal), 0) FROM sale_order_line WHERE order_id = ?",
+                (rid,),
+            ).fetchone()
+            total = round(float(row[0]), 2)
+            self.env.db.execute(
+                "UPDATE sale_order SET amount_untaxed = ?, amount_tax = 0, amount_total = ? "
+                "WHERE id = ?",
+                (total, total, rid),
+            )
+
+    def _check_unlink(self) -> None:
+        states = self._column_rows(self.ids, "state").values()
+        if any(state not in ("draft", "cancel") for state in states):
+            raise UserError(
+                "You can not delete a sent quotation or a confirmed sales order. "
+                "You must first cancel it."
+            )
+
+    def action_confirm(self) -> bool:
+        """sale.order action_confirm: the order becomes a sale and its delivery is created."""
+        self.env.check_access(self._spec, "write")
+        self._ensure_exist()
+        for order in self.read(["state", "name"]):
+            if order["state"] not in ("draft", "sent"):
+                raise UserError(
+                    "It is not allowed to confirm an order in the following states: "
+                    f"{dict(self._spec.fields['state'].selection)[order['state']]}"
+                )
+        self.write({"state": "sale", "date_order": self.env.now, "invoice_status": "to invoice"})
+        for record in self:
+            assert isinstance(record, SaleOrder)
+            record._create_delivery()
+        return True
+
+    def _create_delivery(self) -> None:
+        order = self.read(
+            ["name", "partner_shipping_id", "carrier_id", "commitment_date", "order_line"],
+            load=None,
+        )[0]
+        lines = (
+            self.env["sale.order.line"]
+            .sudo()
+            .browse(order["order_line"])
+            .read(["product_id", "product_uom_qty", "name"], load=None)
+        )
+        moves = [line for line in lines if line["product_id"]]
+        if not moves:
+            return
+        picking_type = self.env.ref_id("stock.picking_type_out")
+        self.env["stock.picking"].sudo().create(
+            {
+                "picking_type_id": picking_type,
+                "partner_id": order["partner_shipping_id"],
+                "origin": order["name"],
+                "sale_id": self.ids[0],
+                "carrier_id": order["carrier_id"],
+                "scheduled_date": order["commitment_date"] or self.env.now,
+                "state": "assigned",
+                "move_ids": [
+                    (0, 0, {
+                        "product_id": line["product_id"],
+                        "product_uom_qty": line["product_uom_qty"],
+                        "description_picking": line["name"],
+                        "sale_line_id": line["id"],
+                        "partner_id": order["partner_shipping_id"],
+                        "origin": order["name"],
+                        "picking_type_id": picking_type,
+                        "state": "assigned",
+                    })
+                    for line in moves
+                ],
+            }
+        )  # fmt: skip
+
+    def action_cancel(self) -> bool:
+        self.env.check_access(self._spec, "write")
+        self._ensure_exist()
+        return self.write({"state": "cancel"})
+
+    def action_draft(self) -> bool:
+        self.env.check_access(self._spec, "write")
+        self._ensure_exist()
+        return self.write({"state": "draft"})
+
+
+class SaleOrderLine(BaseModel):
+    def _prepare_create(self, vals: dict[str, Any]) -> dict[str, Any]:
+        product = vals.get("product_id")
+        if product and not vals.get("name"):
+            names = self.env["product.product"].sudo().browse([int(product)])._display_names()
+            vals["name"] = names.get(int(product)) or "/"
+        if product and "price_unit" not in vals:
+            price = self.env["product.product"].sudo().browse([int(product)]).read(["list_price"])
+            vals["price_unit"] = price[0]["list_price"] if price else 0.0
+        return vals
+
+    def _after_write(self, fields: set[str]) -> None:
+        for rid in self.ids:
+            self.env.db.execute(
+                "UPDATE sale_order_line SET price_subtotal = ROUND(product_uom_qty * price_unit "
+                "* (1 - discount / 100.0), 2), price_total = ROUND(product_uom_qty * price_unit "
+                "* (1 - discount / 100.0), 2) WHERE id = ?",
+                (rid,),
+            )
+        orders = _parent_ids(self, "order_id")
+        self.env["sale.order"].sudo().browse(orders)._recompute_amounts()  # type: ignore[attr-defined]
+
+    def unlink(self) -> bool:
+        self._ensure_exist()
+        orders = _parent_ids(self, "order_id")
+        result = super().unlink()
+        self.env["sale.order"].sudo().browse(orders)._recompute_amounts()  # type: ignore[attr-defined]
+        return result
+
+
+class StockPicking(MailThread):
+    def _prepare_create(self, vals: dict[str, Any]) -> dict[str, Any]:
+        if vals.get("name") in (None, False, "New", "/"):
+            prefix = "WH/INT/"
+            if vals.get("picking_type_id"):
+                row = self.env.db.execute(
+                    "SELECT sequence_code FROM stock_picking_type WHERE id = ?",
+                    (vals["picking_type_id"],),
+                ).fetchone()
+                if row:
+                    prefix = f"WH/{row[0]}/"
+            vals["name"] = f"{prefix}{self.env.db.next_sequence(prefix):05d}"
+        return vals
+
+    def _after_write(self, fields: set[str]) -> None:
+        if "carrier_tracking_ref" in fields:
+            for rid in self.ids:
+                self.env.db.execute(
+                    "UPDATE stock_picking SET carrier_tracking_url = CASE WHEN "
+                    "carrier_tracking_ref IS NULL THEN NULL ELSE "
+                    "'https://tracking.example/' || carrier_tracking_ref END WHERE id = ?",
+                    (rid,),
+                )
+
+    def _set_state(self, state: str, moves_state: str, allowed: tuple[str, ...]) -> None:
+        self.env.check_access(self._spec, "write")
+        self._ensure_exist()
+        for picking in self.read(["state", "name"]):
+            if picking["state"] not in allowed:
+                raise UserError(
+                    f"The transfer {picking['name']} is {picking['state']}: it cannot become "
+                    f"{state}."
+                )
+        self.write({"state": state})
+        marks = ", ".join("?" * len(self.ids))
+        self.env.db.execute(
+            f"UPDATE stock_move SET state = ? WHERE picking_id IN ({marks})",
+            [moves_state, *self.ids],
+        )
+
+    def action_confirm(self) -> bool:
+        self._set_state("confirmed", "confirmed", ("draft",))
+        return True
+
+    def action_assign(self) -> bool:
+        self._set_state("assigned", "assigned", ("confirmed", "waiting", "assigned"))
+        return True
+
+    def action_cancel(self) -> bool:
+        self._set_state("cancel", "cancel", ("draft", "waiting", "confirmed", "assigned"))
+        return True
+
+    def button_validate(self) -> bool:
+        """stock.picking button_validate without the wizards: the transfer is done."""
+        self._set_state("done", "done", ("draft", "waiting", "confirmed", "assigned"))
+        marks = ", ".join("?" * len(self.ids))
+        self.env.db.execute(f"UPDATE stock_picking SET date_done = ? WHERE id IN ({marks})",
+                            [self.env.now, *self.ids])  # fmt: skip
+        self.env.db.execute(
+            f"UPDATE stock_move SET quantity = product_uom_qty WHERE picking_id IN ({marks})",
+            self.ids,
+        )
+        self.env.db.execute(
+            "UPDATE sale_order_line SET qty_delivered = qty_delivered + COALESCE((SELECT "
+            "SUM(m.product_uom_qty) FROM stock_move m WHERE m.sale_line_id = sale_order_line.id "
+            f"AND m.picking_id IN ({marks})), 0)",
+            self.ids,
+        )
+        return True
+
+
+class StockMove(BaseModel):
+    def _prepare_create(self, vals: dict[str, Any]) -> dict[str, Any]:
+        if vals.get("picking_id") and not vals.get("reference"):
+            row = self.env.db.execute(
+                "SELECT name FROM stock_picking WHERE id = ?", (vals["picking_id"],)
+            ).fetchone()
+            vals["reference"] = row[0] if row else False
+        return vals
+
+
+MOVE_PREFIX = {
+    "out_invoice": "INV",
+    "out_refund": "RINV",
+    "in_invoice": "BILL",
+    "in_refund": "RBILL",
+    "out_receipt": "SREC",
+    "in_receipt": "PREC",
+    "entry": "MISC",
+}
+
+
+class AccountMove(MailThread):
+    def _display_names(self) -> dict[int, str]:
+        names = super()._display_names()
+        return {rid: (name if name and name != "/" else f"Draft ({rid})") for rid, name in
+                names.items()}  # fmt: skip
+
+    def _after_write(self, fields: set[str]) -> None:
+        if fields & {"invoice_line_ids", "line_ids", "payment_state"} or not fields:
+            self._recompute_amounts()
+
+    def _recompute_amounts(self) -> None:
+        for rid in self.ids:
+            row = self.env.db.execute(
+                "SELECT COALESCE(SUM(price_subtotal), 0) FROM account_move_line "
+                "WHERE move_id = ? AND display_type = 'product'",
+                (rid,),
+            ).fetchone()
+            total = round(float(row[0]), 2)
+            self.env.db.execute(
+                "UPDATE account_move SET amount_untaxed = ?, amount_tax = 0, amount_total = ?, "
+                "amount_residual = CASE WHEN payment_state IN ('paid', 'in_payment', 'reversed') "
+                "THEN 0 ELSE ? END WHERE id = ?",
+                (total, total, total, rid),
+            )
+
+    def _check_unlink(self) -> None:
+        if any(s == "posted" for s in self._column_rows(self.ids, "state").values()):
+            raise UserError("You cannot delete an entry which has been posted once.")
+
+    def action_post(self) -> bool:
+        """account.move action_post: number the entry and post it; returns False like Odoo."""
+        self.env.check_access(self._spec, "write")
+        self._ensure_exist()
+        for move in self.read(["state", "move_type", "name", "invoice_line_ids", "invoice_date"]):
+            if move["state"] == "posted":
+                raise UserError(
+                    "The entry {} (id {}) is already posted.".format(move["name"], move["id"])
+                )
+            if move["move_type"] != "entry" and not move["invoice_line_ids"]:
+                raise UserError("You need to add a line before posting.")
+            prefix = f"{MOVE_PREFIX[move['move_type']]}/{self.env.today[:4]}/"
+            vals: dict[str, Any] = {"state": "posted"}
+            if move["name"] in ("/", False):
+                vals["name"] = f"{prefix}{self.env.db.next_sequence(prefix):05d}"
+            if move["move_type"] != "entry" and not move["invoice_date"]:
+                vals["invoice_date"] = self.env.today
+            self.browse([move["id"]]).write(vals)
+        return False
+
+    def button_draft(self) -> None:
+        self.env.check_access(self._spec, "write")
+        self._ensure_exist()
+        self.write({"state": "draft"})
+
+    def button_cancel(self) -> None:
+        self.env.check_access(self._spec, "write")
+        self._ensure_exist()
+        self.write({"state": "cancel"})
+
+
+class AccountMoveLine(BaseModel):
+    def _after_write(self, fields: set[str]) -> None:
+        for rid in self.ids:
+            self.env.db.execute(
+                "UPDATE account_move_line SET price_subtotal = ROUND(quantity * price_unit * "
+                "(1 - discount / 100.0), 2), price_total = ROUND(quantity * price_unit * "
+                "(1 - discount / 100.0), 2) WHERE id = ?",
+                (rid,),
+            )
+        moves = _parent_ids(self, "move_id")
+        self.env["account.move"].sudo().browse(moves)._recompute_amounts()  # type: ignore[attr-defined]
+
+
+class IrModelData(BaseModel):
+    @api_model
+    def check_object_reference(
+        self, module: str, xml_id: str, raise_on_access_error: bool = False
+    ) -> list[Any]:
+        row = self.env.db.execute(
+            "SELECT model, res_id FROM ir_model_data WHERE module = ? AND name = ?",
+            (module, xml_id),
+        ).fetchone()
+        if row is None:
+            raise ValueError(f"External ID not found in the system: {module}.{xml_id}")
+        return [row[0], row[1]]
+
+    def _after_write(self, fields: set[str]) -> None:
+        marks = ", ".join("?" * len(self.ids))
+        self.env.db.execute(
+            f"UPDATE ir_model_data SET complete_name = module || '.' || name WHERE id IN ({marks})",
+            self.ids,
+        )
+
+
+class IrModelAccess(BaseModel):
+    @api_model
+    def check(self, model: str, mode: str = "read", raise_exception: bool = True) -> bool:
+        if mode not in ("read", "write", "create", "unlink"):
+            raise ValueError("Invalid access mode")
+        if model not in self.env.registry:
+            raise ValueError(f"Invalid model {model!r}")
+        if raise_exception:
+            self.env.check_access(self.env.registry[model], mode)
+            return True
+        return self.env.has_access(model, mode)
+
+
+class MailActivity(BaseModel):
+    def _prepare_create(self, vals: dict[str, Any]) -> dict[str, Any]:
+        if vals.get("res_model_id"):
+            row = self.env.db.execute(
+                "SELECT model FROM ir_model WHERE id = ?", (vals["res_model_id"],)
+            ).fetchone()
+            if row:
+                vals["res_model"] = row[0]
+                if vals.get("res_id") and row[0] in self.env:
+                    names = self.env[row[0]].sudo().browse([int(vals["res_id"])])._display_names()
+                    vals["res_name"] = names.get(int(vals["res_id"]), False)
+        return vals
+
+
+class NameSearchArgs(BaseModel):
+    """Up to 17, name_search called its domain `args` (odoo/models.py)."""
+
+    @api_model
+    @readonly
+    def name_search(
+        self, name: str = "", args: Any = None, operator: str = "ilike", limit: int = 100
+    ) -> list[tuple[int, str]]:
+        return self._name_search_impl(name, args, operator, limit)
+
+
+SPECIFIC: dict[str, type[BaseModel]] = {
+    "res.partner": ResPartner,
+    "res.users": ResUsers,
+    "res.currency": ResCurrency,
+    "product.category": ProductCategory,
+    "product.product": ProductProduct,
+    "sale.order": SaleOrder,
+    "sale.order.line": SaleOrderLine,
+    "stock.picking": StockPicking,
+    "stock.move": StockMove,
+    "account.move": AccountMove,
+    "account.move.line": AccountMoveLine,
+    "ir.model.data": IrModelData,
+    "ir.model.access": IrModelAccess,
+    "mail.activity": MailActivity,
+}
+
+
+def build_classes(registry: Mapping[str, Model], major: int) -> dict[str, type[BaseModel]]:
+    """One Python class per model for one major, so that introspection matches that major."""
+    classes: dict[str, type[BaseModel]] = {}
+    for name, spec in registry.items():
+        base = SPECIFIC.get(name) or (MailThread if spec.mail_thread else BaseModel)
+        bases: tuple[type[BaseModel], ...] = (base,)
+        if major <= 17:
+            bases = (NameSearchArgs, base)
+        classes[name] = type(base.__name__, bases, {"__module__": __name__})
+    return classes

@@ -1,0 +1,181 @@
+"""Sinks: how a batch of commands reaches one kind of endpoint.
+
+The dispatcher owns everything common to all endpoints (claiming, leases, retry timing,
+breakers, rate limits, dead letters); a sink only delivers and says, per command, whether
+it worked and, if not, whether trying again could help. Adding a kind of endpoint (Odoo,
+a TMS, an SFTP drop) is adding a sink and registering its factory, never editing the
+dispatcher.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from intermodal.config import Endpoint
+from intermodal.ingress.signatures import sign_all
+from intermodal.observe import traces
+from intermodal.outbox.policy import retry_after_seconds
+
+
+# Not frozen, like engine.inbox.InboxMessage: a frozen dataclass costs 4x to build, and
+# a replay builds 100,000 (BENCHMARKS.md, W4). Sinks do not change them.
+@dataclass(slots=True)
+class Command:
+    """One outbox row as a sink sees it."""
+
+    seq: int
+    command_id: str
+    endpoint: str
+    kind: str
+    subject: str | None
+    payload: bytes
+    correlation_id: str
+    attempts: int
+    # False only when no earlier delivery of this command can have reached
+    # the endpoint: never claimed (no lease), never failed, never replayed. A sink that
+    # must look for an earlier effect before creating something (Odoo notes) skips the
+    # look-up then. A false True costs a look-up; a false False is impossible by the claim
+    # protocol (every claim leaves a lease or a new next_attempt_at behind).
+    maybe_sent: bool = True
+
+    @classmethod
+    def from_row(cls, row: Any) -> Command:
+        return cls(
+            seq=row.seq,
+            command_id=row.command_id,
+            endpoint=row.endpoint,
+            kind=row.kind,
+            subject=row.subject,
+            payload=bytes(row.payload),
+            correlation_id=row.correlation_id,
+            attempts=row.attempts,
+            maybe_sent=bool(
+                row.attempts or row.lease_until is not None or row.next_attempt_at != row.created_at
+            ),
+        )
+
+
+@dataclass(slots=True)
+class Result:
+    """What became of one command: delivered, or why not and whether to try again."""
+
+    seq: int
+    ok: bool
+    error: str | None = None
+    retryable: bool = True
+    retry_after: float | None = None
+
+
+class Sink(Protocol):
+    async def deliver(self, commands: Sequence[Command]) -> list[Result]:
+        """Deliver the commands (in order); one Result per command, same order."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+SinkFactory = Callable[[Endpoint, httpx.AsyncClient], Sink]
+SINK_FACTORIES: dict[str, SinkFactory] = {}
+"""Endpoint kind -> factory. Connectors register theirs when imported (see `build_sink`)."""
+
+_RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+class WebhookSink:
+    """Signed CloudEvents over HTTP POST; idempotency key = command id (or the batch's)."""
+
+    def __init__(self, endpoint: Endpoint, client: httpx.AsyncClient) -> None:
+        self.endpoint = endpoint
+        self.client = client
+
+    async def deliver(self, commands: Sequence[Command]) -> list[Result]:
+        if len(commands) == 1:
+            body = commands[0].payload
+            content_type = "application/cloudevents+json"
+            message_id = commands[0].command_id
+        else:
+            body = b"[" + b",".join(c.payload for c in commands) + b"]"
+            content_type = "application/cloudevents-batch+json"
+            message_id = "batch_" + commands[0].command_id.removeprefix("cmd_")
+        timestamp = int(time.time())
+        headers = {
+            "content-type": content_type,
+            "idempotency-key": message_id,
+            "webhook-id": message_id,
+            "webhook-timestamp": str(timestamp),
+            "x-correlation-id": commands[0].correlation_id,
+        }
+        if keys := self.endpoint.signing_keys:
+            headers["webhook-signature"] = sign_all(keys, message_id, timestamp, body)
+        attributes = {"http.request.method": "POST", "url.full": self.endpoint.url}
+        with traces.client_span("POST", attributes) as span:
+            traces.inject(headers)
+            try:
+                response = await self.client.post(
+                    self.endpoint.url,
+                    content=body,
+                    headers=headers,
+                    timeout=self.endpoint.timeout_seconds,
+                )
+            except httpx.HTTPError as exc:
+                return _all(commands, False, f"{type(exc).__name__}: {exc}"[:500], True, None)
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status_code)
+        status = response.status_code
+        if 200 <= status < 300:
+            return _all(commands, True, None, False, None)
+        error = f"HTTP {status}: {response.text[:300]}"
+        if status >= 500 or status in _RETRYABLE_STATUS:
+            after = retry_after_seconds(response.headers.get("retry-after"))
+            return _all(commands, False, error, True, after)
+        # Any other 4xx: the receiver refuses these commands; retrying will not change that.
+        return _all(commands, False, error, False, None)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _all(
+    commands: Sequence[Command], ok: bool, error: str | None, retryable: bool, after: float | None
+) -> list[Result]:
+    return [Result(c.seq, ok, error, retryable, after) for c in commands]
+
+
+SINK_FACTORIES["webhook"] = WebhookSink
+
+
+def build_sink(endpoint: Endpoint, client: httpx.AsyncClient) -> Sink:
+    factory = SINK_FACTORIES.get(endpoint.kind)
+    if factory is None:
+        known = ", ".join(sorted(SINK_FACTORIES))
+        raise ValueError(
+            f"endpoint '{endpoint.name}': unknown kind '{endpoint.kind}' (known: {known})"
+        )
+    return factory(endpoint, client)
+
+
+SinkCheck = Callable[[Endpoint], list[str]]
+SINK_CHECKS: dict[str, SinkCheck] = {}
+"""Endpoint kind -> a check of its options, run at start so mistakes stop the hub early."""
+
+
+def endpoint_problems(endpoints: dict[str, Endpoint]) -> list[str]:
+    """Configuration problems of the endpoints: unknown kinds, bad kind-specific options."""
+    known = ", ".join(sorted(SINK_FACTORIES))
+    problems = []
+    for name, e in endpoints.items():
+        if e.kind not in SINK_FACTORIES:
+            problems.append(f"endpoints.{name}.kind: unknown kind '{e.kind}' (known: {known})")
+        elif (check := SINK_CHECKS.get(e.kind)) is not None:
+            problems.extend(check(e))
+    return problems
+
+
+import intermodal.connectors.carriers.sink  # noqa: E402  registers the "carrier" kind
+import intermodal.connectors.odoo.sink  # noqa: E402  registers the "odoo" kind
+import intermodal.outbox.edi_sink  # noqa: E402, F401  registers the "edi" kind
