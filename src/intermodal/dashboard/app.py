@@ -34,7 +34,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from intermodal import __version__
-from intermodal.config import CASE_KINDS, Settings
+from intermodal.config import Settings
 from intermodal.dashboard import views
 from intermodal.dashboard.auth import Operator, Session, TowerAuth, csrf_ok, new_session
 from intermodal.engine.ids import iso, utcnow
@@ -44,6 +44,7 @@ from intermodal.outbox import dead_letters
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
 from intermodal.store.tables import cases
+from intermodal.workflows.vocabulary import CASE_KINDS
 
 log = logging.getLogger(__name__)
 
