@@ -410,6 +410,18 @@ def shipment_story(store: Store, settings: Settings, key: str) -> dict[str, Any]
     }
 
 
+def event_data(store: Store, key: str) -> dict[str, str]:
+    """Each event's stored CloudEvent by id, for the timeline's 'show the JSON' panes."""
+    with store.read() as conn:
+        rows = conn.execute(
+            select(events.c.event_id, events.c.data)
+            .where(events.c.subject == key)
+            .order_by(events.c.seq)
+            .limit(1000)
+        ).all()
+    return {r.event_id: r.data[:20_000] for r in rows}
+
+
 def command_label(kind: str) -> str:
     """A command's kind in the canonical vocabulary: milestone notifications are written
     with kind `webhook`; workflow commands carry their CloudEvent type."""
