@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from sqlalchemy import case, exists, func, or_, select
 
-from intermodal.config import Settings
+from intermodal.config import Endpoint, Settings
 from intermodal.engine import reads
 from intermodal.engine.ids import iso, parse_iso, utcnow
 from intermodal.store import Store
@@ -304,22 +305,41 @@ def _matched_reference(refs: dict[str, Any], query: str) -> str:
     return "document"
 
 
-def odoo_base_url(settings: Settings, partner: str | None = None) -> str | None:
-    """The Odoo web client's address: the endpoint the partner polls through, else the
-    first Odoo endpoint; None when no Odoo is configured (then no links are drawn)."""
+def _odoo_endpoint(settings: Settings, partner: str | None = None) -> Endpoint | None:
+    """The Odoo a link points into: the endpoint the partner polls through, else the first
+    Odoo endpoint; None when no Odoo is configured (then no links are drawn)."""
     chosen = settings.partners.get(partner or "")
     if chosen is not None and chosen.poll is not None:
         endpoint = settings.endpoints.get(chosen.poll.endpoint)
         if endpoint is not None:
-            return endpoint.url.rstrip("/")
-    for endpoint in settings.endpoints.values():
-        if endpoint.kind == "odoo":
-            return endpoint.url.rstrip("/")
-    return None
+            return endpoint
+    return next((e for e in settings.endpoints.values() if e.kind == "odoo"), None)
 
 
-def odoo_link(base: str | None, model: str, record_id: int) -> str | None:
-    return f"{base}/web#model={model}&id={record_id}&view_type=form" if base else None
+def odoo_base_url(settings: Settings, partner: str | None = None) -> str | None:
+    """The Odoo web client's address, or None when no Odoo is configured."""
+    endpoint = _odoo_endpoint(settings, partner)
+    return endpoint.url.rstrip("/") if endpoint is not None else None
+
+
+def odoo_link(endpoint: Endpoint | None, model: str, record_id: int) -> str | None:
+    """A record's address in the Odoo web client.
+
+    Odoo 18 and later address a record by path, `/odoo/<model>/<id>` (`m-<model>` for a
+    model without a dot); the web client still opens the older `/web#model=...&id=...`
+    by rewriting it in the browser (odoo/odoo addons/web/static/src/core/browser/
+    router.js, `stateToUrl` and `urlToState`'s url-retrocompatibility branch). An
+    endpoint configured for JSON-2 is Odoo 19 or later and gets the path; one on
+    JSON-RPC (Odoo 16 to 18) or on `auto`, whose version is known only once the hub has
+    asked the server, gets the older form, which every version opens.
+    """
+    if endpoint is None:
+        return None
+    base = endpoint.url.rstrip("/")
+    if endpoint.options.get("protocol") == "json2":
+        segment = model if "." in model else f"m-{model}"
+        return f"{base}/odoo/{quote(segment, safe='.-_')}/{record_id}"
+    return f"{base}/web#model={model}&id={record_id}&view_type=form"
 
 
 def shipment_story(store: Store, settings: Settings, key: str) -> dict[str, Any] | None:
@@ -365,7 +385,7 @@ def shipment_story(store: Store, settings: Settings, key: str) -> dict[str, Any]
         link = None
         odoo = _ODOO_EVENT.match(e.event_id)
         if odoo is not None:
-            link = odoo_link(odoo_base_url(settings, e.partner), odoo.group(1), int(odoo.group(2)))
+            link = odoo_link(_odoo_endpoint(settings, e.partner), odoo.group(1), int(odoo.group(2)))
             if odoo.group(1) == "sale.order" and sale_order_link is None:
                 sale_order_link = link
         event_data = _json(e.data)
