@@ -31,8 +31,10 @@ from intermodal.store.tables import (
     reconciliation_runs,
     shipments,
 )
+from intermodal.workflows.timers import TIMER_PARTNER
 
 OUTCOMES = ("applied", "late", "duplicate", "violation")
+HUB_ITSELF = "the hub itself"
 PAGE = 50
 _ODOO_EVENT = re.compile(r"^odoo:([a-z_]+(?:\.[a-z_]+)+):(\d{1,12}):")
 
@@ -70,6 +72,14 @@ def _json(text: str | bytes | None) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return {}
+
+
+def _is_hub_itself(name: str, settings: Settings) -> bool:
+    """The hub writes its own messages (a timer fired, a case was closed) to its inbox
+    under the name `intermodal` (workflows/timers.py), so the flows read them in order
+    with the partners' ones. They are the hub talking to itself, not a partner: no kind,
+    no mapping, nothing to chase when they stop."""
+    return name == TIMER_PARTNER and name not in settings.partners
 
 
 # -- overview ----------------------------------------------------------------------------
@@ -136,8 +146,21 @@ def overview(
             .where(outbox.c.created_at >= day)
             .group_by(outbox.c.kind, outbox.c.status)
         ).all()
-    partners = sorted(set(settings.partners) | set(last_seen))
+    partners = sorted(
+        p for p in set(settings.partners) | set(last_seen) if not _is_hub_itself(p, settings)
+    )
     flows_in = {p: (int(n), int(h or 0), last) for p, n, h, last in ingress}
+    hub_itself = None
+    if TIMER_PARTNER in last_seen and _is_hub_itself(TIMER_PARTNER, settings):
+        day_count, hour_count, _last = flows_in.get(TIMER_PARTNER, (0, 0, None))
+        hub_itself = {
+            "name": HUB_ITSELF,
+            "what": "timers fired, cases closed",
+            "day": day_count,
+            "hour": hour_count,
+            "last": last_seen[TIMER_PARTNER],
+            "freshness": age(last_seen[TIMER_PARTNER], now),
+        }
     endpoints: dict[str, dict[str, int]] = {}
     for name in sorted(set(settings.endpoints) | {e for e, _s, _n in outbound} | set(dead)):
         endpoints[name] = {"pending": 0, "delivered": 0, "dead": int(dead.get(name, 0))}
@@ -172,6 +195,7 @@ def overview(
             }
             for p in partners
         ],
+        "hub_itself": hub_itself,
         "flows_out": [
             {
                 "endpoint": name,
@@ -611,7 +635,8 @@ def _cell(value: Any) -> str:
 # -- partners ----------------------------------------------------------------------------
 def partner_health(store: Store, settings: Settings) -> list[dict[str, Any]]:
     """Per partner: last message, messages per hour and day, rejected, and what its events
-    turned out to be (late, duplicate, ownership violations)."""
+    turned out to be (late, duplicate, ownership violations). The hub's own messages are
+    not a partner's and are left out."""
     now = utcnow()
     hour, day = _since(now, hours=1), _since(now, days=1)
     with store.read() as conn:
@@ -668,6 +693,8 @@ def partner_health(store: Store, settings: Settings) -> list[dict[str, Any]]:
             entry(name)[outcome] = int(count)
     result = []
     for e in sorted(by_partner.values(), key=lambda x: x["partner"]):
+        if _is_hub_itself(e["partner"], settings):
+            continue
         e["freshness"] = age(e["last"], now)
         applied_total = sum(e[o] for o in OUTCOMES)
         e["problem_rate"] = (
