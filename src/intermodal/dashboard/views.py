@@ -362,7 +362,7 @@ def odoo_link(endpoint: Endpoint | None, model: str, record_id: int) -> str | No
     base = endpoint.url.rstrip("/")
     if endpoint.options.get("protocol") == "json2":
         segment = model if "." in model else f"m-{model}"
-        return f"{base}/odoo/{quote(segment, safe='.-_')}/{record_id}"
+        return f"{base}/odoo/{quote(segment, safe='')}/{record_id}"
     return f"{base}/web#model={model}&id={record_id}&view_type=form"
 
 
