@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from intermodal.config import CASE_KINDS
+from intermodal.errors import ConfigurationError
 from intermodal.workflows.vocabulary import (
     COMMANDS,
     CONDITIONS,
@@ -145,7 +146,7 @@ class Flow(_Strict):
         return problems
 
 
-class FlowError(ValueError):
+class FlowError(ConfigurationError, ValueError):
     """A flow file that cannot run: which file, which flow, which field, what is wrong."""
 
 

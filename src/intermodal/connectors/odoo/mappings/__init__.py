@@ -26,7 +26,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from intermodal.canonical.model import Key
-from intermodal.connectors.odoo.ops import MappingError, Op
+from intermodal.connectors.odoo.ops import OdooMappingError, Op
 
 
 class Envelope(BaseModel):
@@ -47,7 +47,7 @@ BUILDERS: dict[str, Builder] = {}
 
 
 def parse_data(model: type[_T], envelope: Envelope) -> _T:
-    """Validate a command's data; a wrong shape is a MappingError naming the fields."""
+    """Validate a command's data; a wrong shape is an OdooMappingError naming the fields."""
     try:
         return model.model_validate(envelope.data)
     except ValidationError as exc:
@@ -55,19 +55,21 @@ def parse_data(model: type[_T], envelope: Envelope) -> _T:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
             for e in exc.errors(include_url=False)
         )
-        raise MappingError(f"{envelope.type} data: {problems}") from None
+        raise OdooMappingError(f"{envelope.type} data: {problems}") from None
 
 
 def ops_for(payload: bytes, policy: Any) -> list[Op]:
-    """The ops of one command; MappingError when it is not something Odoo can take."""
+    """The ops of one command; OdooMappingError when it is not something Odoo can take."""
     try:
         envelope = Envelope.model_validate(orjson.loads(payload))
     except (orjson.JSONDecodeError, ValidationError) as exc:
-        raise MappingError(f"not a CloudEvent the Odoo connector understands: {exc}") from None
+        raise OdooMappingError(f"not a CloudEvent the Odoo connector understands: {exc}") from None
     builder = BUILDERS.get(envelope.type)
     if builder is None:
         known = ", ".join(sorted(BUILDERS))
-        raise MappingError(f"command type '{envelope.type}' has no Odoo mapping (known: {known})")
+        raise OdooMappingError(
+            f"command type '{envelope.type}' has no Odoo mapping (known: {known})"
+        )
     return builder(envelope, policy)
 
 
