@@ -3,9 +3,9 @@
 Each route is a plain function in a small module that finds the hub and its settings on
 `request.app.state`: partner ingress under `ingress/` (signed webhooks, batches, EDI,
 Odoo changes), reads in `api/shipments.py`, operations in `api/admin.py`, `api/health.py`
-and `api/metrics.py`, the landing page. This module only puts them together, starts the
-hub's workers with the application's lifespan, and wraps the result in the webhook fast
-path.
+and `api/metrics.py`, the landing page and the self-hosted API docs. This module only
+puts them together, starts the hub's workers with the application's lifespan, and wraps
+the result in the webhook fast path.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from intermodal import __version__
-from intermodal.api import admin, health, landing, metrics, shipments
+from intermodal.api import admin, docs, health, landing, metrics, shipments
 from intermodal.api.errors import install
 from intermodal.config import Settings
 from intermodal.hub import Hub
@@ -58,6 +58,8 @@ def create_app(
         # FastAPI's native telemetry reads the tracer provider on every request; tracing
         # will be wired explicitly (observe/), not per request by default.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        docs_url=None,  # served by api/docs.py from vendored assets, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     install(app)
@@ -67,7 +69,7 @@ def create_app(
 
     app.include_router(odoo_capture_router(settings, hub))  # Odoo webhooks
     app.include_router(edi_intake_router(settings, hub))  # X12 / EDIFACT intake
-    for module in (webhook, batch, shipments, metrics, health, admin, landing):
+    for module in (webhook, batch, shipments, metrics, health, admin, landing, docs):
         app.include_router(module.router)
     if settings.tower is not None:  # the operator web UI; absent config = 404
         from intermodal.dashboard import tower_app
