@@ -59,6 +59,11 @@ def correlation_id(headers: Mapping[str, str]) -> str:
     return given if _CORRELATION.match(given) else sortable_id("corr")
 
 
+def plain_correlation(value: str) -> str | None:
+    """`value` when it is safe to echo into logs and headers as a correlation id."""
+    return value if _CORRELATION.match(value) else None
+
+
 def bearer_token(headers: Mapping[str, str]) -> str | None:
     scheme, _, token = headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None

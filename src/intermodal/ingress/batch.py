@@ -64,7 +64,6 @@ async def batch(request: Request) -> Response:
             413, "payload_too_large", f"at most {limit} events per batch, got {len(value)}"
         )
     corr = correlation_id(request.headers)
-    request.state.correlation_id = corr
     with gc_paused():  # no await inside: the pause is process-wide
         results, messages, positions = _batch_messages(partner, corr, value)
     hub = hub_of(request)

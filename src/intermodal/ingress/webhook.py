@@ -238,4 +238,11 @@ class IngressFastPath:
                 return b"".join(chunks)
 
 
+def partner_from_path(path: str) -> str | None:
+    """The partner a webhook path names, for a request log line the fast path answered."""
+    if path.startswith(_WEBHOOKS) and "/" not in path[len(_WEBHOOKS) :]:
+        return path[len(_WEBHOOKS) :] or None
+    return None
+
+
 __all__ = ["IngressFastPath", "router", "webhook_response"]
