@@ -3,6 +3,7 @@ when asked for, as RFC 9457 problem details."""
 
 from __future__ import annotations
 
+import time
 from http import HTTPStatus
 
 import pytest
@@ -13,6 +14,8 @@ from intermodal.api.errors import PROBLEM_JSON, ApiError, install
 from intermodal.canonical.events import EventError
 from intermodal.connectors.odoo.client import OdooError
 from intermodal.errors import Conflict, IntermodalError, NotFound
+from tests.api.conftest import HubClient
+from tests.conftest import new_secret
 
 
 def _client(error: Exception) -> TestClient:
@@ -82,3 +85,23 @@ def test_an_unknown_path_still_answers_the_house_shape() -> None:
     assert answer.json()["error"]["code"] == "not_found"
     problem = _client(RuntimeError()).get("/nowhere", headers={"accept": PROBLEM_JSON})
     assert problem.json()["status"] == 404 and problem.json()["title"] == "Not Found"
+
+
+def test_the_webhook_fast_path_answers_problem_details_too(hub_client: HubClient) -> None:
+    config = {"partners": {"acme": {"webhook_secrets": ["env:ERRORS_ACME_SECRET"]}}}
+    with hub_client(config, {"ERRORS_ACME_SECRET": new_secret()}) as client:
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": "m-1",
+            "webhook-timestamp": str(int(time.time())),
+            "webhook-signature": "v1,bm90IGEgc2lnbmF0dXJl",
+        }
+        house = client.post("/v1/webhooks/acme", content=b"{}", headers=headers)
+        assert house.status_code == 401
+        assert house.json()["error"]["code"] == "bad_signature"
+        asked = client.post(
+            "/v1/webhooks/acme", content=b"{}", headers={**headers, "accept": PROBLEM_JSON}
+        )
+        assert asked.status_code == 401 and asked.headers["content-type"] == PROBLEM_JSON
+        assert asked.json()["type"] == "urn:intermodal:problem:bad_signature"
+        assert asked.json()["detail"] == house.json()["error"]["message"]
