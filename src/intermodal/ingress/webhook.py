@@ -62,7 +62,9 @@ async def webhook_response(
     settings: Settings = state["settings"]
     config = settings.partners.get(partner)
     if config is None:
-        return problem(404, "unknown_partner", f"no partner named '{partner}'")
+        return error_response(
+            ApiError(404, "unknown_partner", f"no partner named '{partner}'"), headers
+        )
     hub: Hub = state["hub"]
     started = time.perf_counter()
     metrics = hub.metrics
