@@ -149,3 +149,39 @@ def test_serve_names_bad_options_of_a_known_endpoint_kind(tmp_path: Path) -> Non
     )
     assert result.returncode == 2
     assert "endpoints.odoo.options.database" in result.stderr
+
+
+def _command_paths() -> list[list[str]]:
+    """Every command and group reachable from `intermodal`, plugins' included."""
+    import typer.main
+
+    paths: list[list[str]] = []
+
+    def walk(command: object, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            if not getattr(sub, "hidden", False):
+                walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+def test_help_shows_flags_without_a_type() -> None:
+    """typer 0.29's rich help wrote `--json <bool>` and even `--help <bool>`."""
+    paths = _command_paths()
+    assert ["dlq", "list"] in paths and ["serve"] in paths
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "<bool>" not in result.output, (path, result.output)
+    listing = runner.invoke(app, ["dlq", "list", "--help"]).output
+    assert "--json" in listing and "<str>" in listing  # other options keep their type
+
+
+def test_serve_help_names_every_environment_variable_it_reads() -> None:
+    from intermodal.config import _ENV_OVERRIDES
+
+    output = " ".join(runner.invoke(app, ["serve", "--help"]).output.split())
+    for name in ["INTERMODAL_CONFIG", *_ENV_OVERRIDES]:
+        assert name in output, name

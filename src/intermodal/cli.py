@@ -12,7 +12,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from intermodal.cli_options import ConfigOption, DbOption, errors, settings_or_exit, store_or_exit
+from intermodal.cli_options import (
+    ConfigOption,
+    DbOption,
+    errors,
+    render_flags_as_flags,
+    settings_or_exit,
+    store_or_exit,
+)
 from intermodal.config import ConfigError
 from intermodal.connectors.odoo.sync.cli import sync
 from intermodal.edi.cli import edi_app
@@ -21,6 +28,7 @@ from intermodal.security.secrets import new_webhook_secret, write_secret_file
 from intermodal.workflows.cli import flows_app
 from intermodal.workflows.reconcile.cli import reconcile
 
+render_flags_as_flags()
 app = typer.Typer(
     name="intermodal",
     help="Integration hub for logistics companies that run Odoo.",
@@ -52,11 +60,22 @@ console = Console()
 @app.command()
 def serve(
     config: ConfigOption = None,
-    host: Annotated[str | None, typer.Option(help="interface to listen on")] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port (default 8080)")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="interface to listen on", envvar="INTERMODAL_HOST")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="TCP port (default 8080)", envvar="INTERMODAL_PORT")
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """Run the hub: HTTP ingress, apply, outbox delivery (SQLite file by default)."""
+    """Run the hub: HTTP ingress, apply, outbox delivery (SQLite file by default).
+
+    Besides the options' variables it reads INTERMODAL_ADMIN_TOKEN_REF,
+    INTERMODAL_LOG_LEVEL, INTERMODAL_SIGNATURE_TOLERANCE_SECONDS and
+    INTERMODAL_APPLIER (hub.admin_token, hub.log_level,
+    hub.signature_tolerance_seconds, hub.applier). Each variable overrides the
+    configuration file; an option overrides both.
+    """
     import uvicorn
 
     from intermodal.api.app import create_app

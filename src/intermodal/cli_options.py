@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 
 from intermodal.config import ConfigError, Settings, load_config
 from intermodal.store import Store, open_store
@@ -22,8 +23,33 @@ ConfigOption = Annotated[
 ]
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="database URL (sqlite:///file.db or postgresql://...)"),
+    typer.Option(
+        "--db",
+        help="database URL (sqlite:///file.db or postgresql://...)",
+        envvar="INTERMODAL_DATABASE",
+    ),
 ]
+
+
+def render_flags_as_flags() -> None:
+    """Make help show `--json`, not `--json <bool>`.
+
+    typer 0.29's rich help panel asks every option for its type, flags included (even
+    `--help <bool>`), while its plain help skips flags and counters: the panel calls
+    `TyperOption.display_type_rich`, which has no such check. This gives it the same
+    check, for every command (sub-commands and plugins' too, since they share the class).
+    """
+    typed = _TYPED[0]
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        return typed(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_TYPED = (TyperOption.display_type_rich,)  # the original, kept once however often we patch
 
 
 def settings_or_exit(

@@ -29,6 +29,7 @@ from pydantic import (
 from intermodal.canonical.model import MilestoneType
 from intermodal.connectors.odoo.sync.settings import SyncConfig
 from intermodal.engine.apply import OwnershipPolicy
+from intermodal.errors import ConfigurationError
 from intermodal.security.secrets import Secret, SecretError, resolve_secret, webhook_key
 from intermodal.workflows.notifications import NotifyEvent
 from intermodal.workflows.reconcile.settings import ReconcileConfig
@@ -355,7 +356,7 @@ class Settings:
     """None when the file has no `workflows` section: no flows run."""
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigurationError, ValueError):
     """Every problem found in the configuration, each with its path."""
 
     def __init__(self, problems: list[str], source: Path | None = None) -> None:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from intermodal.connectors.odoo.mappings import ops_for
-from intermodal.connectors.odoo.ops import Activity, MappingError
+from intermodal.connectors.odoo.ops import Activity, OdooMappingError
 from intermodal.connectors.odoo.sink import OdooSink
 from tests.connectors.odoo.helpers import command, order, replayed
 
@@ -57,7 +57,7 @@ async def test_an_activity_for_an_unknown_order_waits(sink: OdooSink) -> None:
     ],
 )
 def test_bad_activity_commands_are_mapping_errors(data: dict[str, Any], problem: str) -> None:
-    with pytest.raises(MappingError, match=problem):
+    with pytest.raises(OdooMappingError, match=problem):
         ops_for(command(TYPE, "ACT-2", data).payload, None)
 
 
@@ -71,6 +71,6 @@ def test_any_data_is_an_activity_or_a_mapping_error(data: dict[str, Any]) -> Non
                             "type": TYPE, "subject": "ACT-3", "data": data})  # fmt: skip
     try:
         ops = ops_for(payload, None)
-    except MappingError:
+    except OdooMappingError:
         return
     assert len(ops) == 1 and isinstance(ops[0], Activity)

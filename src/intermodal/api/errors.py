@@ -2,11 +2,14 @@
 
 Partners' integration engineers read these bodies in their own logs; each names the
 problem and, for bad input, the path of the field, never a stack trace or a secret.
+A client that sends `Accept: application/problem+json` gets the same answer as RFC 9457
+problem details instead (`IntermodalError.to_problem`), so both shapes come from one place.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,10 +17,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from intermodal.errors import IntermodalError
+
 log = logging.getLogger(__name__)
 
+PROBLEM_JSON = "application/problem+json"
 
-class ApiError(Exception):
+
+class ApiError(IntermodalError):
+    """An answer a route chose: status, code, message, field details and headers, each
+    picked for the partner who reads it, so none of it is hidden on a 5xx."""
+
     def __init__(
         self,
         status: int,
@@ -28,10 +38,14 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(message)
         self.status = status
+        self.http_status = status
         self.code = code
         self.message = message
         self.details = details
         self.headers = headers
+
+    def context(self) -> dict[str, Any]:
+        return {"errors": self.details} if self.details else {}
 
 
 def problem(
@@ -45,6 +59,32 @@ def problem(
     if details:
         body["details"] = details
     return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+# What a caller reads when an error it cannot act on reached a route: the status says
+# whose fault it is; the message an outside system gave may hold its internals.
+_HIDDEN_DETAIL = {
+    500: "internal error; the message was not stored",
+    502: "an outside system answered with an error; see the hub's log",
+    503: "a system the hub depends on is unavailable; retry later",
+}
+
+
+def error_response(exc: IntermodalError, headers: Mapping[str, str]) -> JSONResponse:
+    """The answer to an error that reached a route, in the shape the client asked for."""
+    found = exc.to_problem()
+    if found["status"] >= 500 and not isinstance(exc, ApiError):
+        log.error("%s reached a route: %s", type(exc).__name__, exc, exc_info=exc)
+        found = {key: found[key] for key in ("type", "title", "status", "code")} | {
+            "detail": _HIDDEN_DETAIL.get(found["status"], _HIDDEN_DETAIL[500])
+        }
+    extra = exc.headers if isinstance(exc, ApiError) else None
+    if PROBLEM_JSON in headers.get("accept", ""):
+        return JSONResponse(
+            found, status_code=found["status"], headers=extra, media_type=PROBLEM_JSON
+        )
+    details = found.get("errors") or found.get("problems")  # EventError's field problems
+    return problem(found["status"], found["code"], found["detail"], details, extra)
 
 
 _STATUS_CODES = {
@@ -61,24 +101,26 @@ _STATUS_CODES = {
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> Response:
-        return problem(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    @app.exception_handler(IntermodalError)
+    async def _intermodal_error(request: Request, exc: IntermodalError) -> Response:
+        return error_response(exc, request.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = _STATUS_CODES.get(exc.status_code, "error")
-        return problem(
-            exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None)
-        )
+        headers = getattr(exc, "headers", None)
+        answer = ApiError(exc.status_code, code, str(exc.detail), headers=dict(headers or {}))
+        return error_response(answer, request.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> Response:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         details = [
             {"loc": ".".join(str(p) for p in e.get("loc", ())), "msg": e.get("msg", "")}
             for e in exc.errors()
         ]
-        return problem(422, "invalid", "the request is not valid", details)
+        return error_response(
+            ApiError(422, "invalid", "the request is not valid", details), request.headers
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> Response:

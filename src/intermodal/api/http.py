@@ -1,21 +1,42 @@
-"""Request plumbing shared by every ingress route (webhooks, batches, EDI, Odoo changes).
+"""Request plumbing shared by the routes (webhooks, batches, EDI, Odoo changes, reads).
 
 Each route reads a bounded body, takes the sender's correlation id when it is safe to echo
 into logs and headers, and reads a bearer token the same way; one place keeps them alike.
+Routes are plain functions: they find the hub and its settings on `request.app.state`,
+where `create_app` put them.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, cast
 
 from fastapi import Request
 
 from intermodal.api.errors import ApiError
+from intermodal.config import Settings, token_hash
 from intermodal.engine.ids import sortable_id
 from intermodal.engine.inbox import GroupCommitter, InboxMessage, Receipt
 
+if TYPE_CHECKING:
+    from intermodal.hub import Hub
+
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+JSON_TYPES = (
+    "application/json",
+    "application/cloudevents+json",
+    "application/cloudevents-batch+json",
+)
+
+
+def hub_of(request: Request) -> Hub:
+    """The running hub (set by the application's lifespan)."""
+    return cast("Hub", request.app.state.hub)
+
+
+def settings_of(request: Request) -> Settings:
+    return cast(Settings, request.app.state.settings)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -38,6 +59,11 @@ def correlation_id(headers: Mapping[str, str]) -> str:
     return given if _CORRELATION.match(given) else sortable_id("corr")
 
 
+def plain_correlation(value: str) -> str | None:
+    """`value` when it is safe to echo into logs and headers as a correlation id."""
+    return value if _CORRELATION.match(value) else None
+
+
 def bearer_token(headers: Mapping[str, str]) -> str | None:
     scheme, _, token = headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
@@ -54,3 +80,40 @@ async def store_durably(committer: GroupCommitter, messages: list[InboxMessage])
             "the store is unavailable; retry later",
             headers={"Retry-After": "5"},
         ) from None
+
+
+def require_json(headers: Mapping[str, str]) -> str:
+    """The body's media type, or a 415 unless it is one of the JSON types we read."""
+    content_type = headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in JSON_TYPES:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"content-type must be one of {', '.join(JSON_TYPES)}",
+        )
+    return media
+
+
+def token_partner(request: Request, settings: Settings, scope: str) -> str:
+    """The partner whose bearer token this is, if the token carries `scope`."""
+    token = bearer_token(request.headers)
+    if token is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "a bearer token is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    entry = settings.tokens.get(token_hash(token))
+    if entry is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "the bearer token is not valid",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    partner, scopes = entry
+    if scope not in scopes:
+        raise ApiError(403, "forbidden", f"this token lacks the '{scope}' scope")
+    return partner

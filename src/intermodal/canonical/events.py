@@ -31,6 +31,7 @@ from intermodal.canonical.model import (
     ProofOfDelivery,
     Shipment,
 )
+from intermodal.errors import InvalidInput
 
 
 class EventType(StrEnum):
@@ -137,7 +138,7 @@ EVENT_ADAPTER: TypeAdapter[CanonicalEvent] = TypeAdapter(CanonicalEvent)
 _EVENT_LIST_ADAPTER: TypeAdapter[list[CanonicalEvent]] = TypeAdapter(list[CanonicalEvent])
 
 
-class EventError(ValueError):
+class EventError(InvalidInput, ValueError):
     """A message that is not a valid canonical event, with every problem named by path."""
 
     def __init__(self, problems: list[dict[str, str]]) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
+from intermodal.errors import InvalidInput
 from intermodal.observe.memory import gc_paused
 
 Mode = Literal["reject", "warn"]
@@ -76,7 +77,7 @@ def _report_dict(code: str, message: str, where: Location) -> dict[str, Any]:
     }
 
 
-class EdiError(Exception):
+class EdiError(InvalidInput):
     """A document that cannot be accepted as it is; `str()` is the whole story.
 
     `code` is a short stable name (`segment_count`, `control_number`, `syntax`, ...) that

@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from intermodal.canonical.events import CanonicalEvent, EventError, decode_json, parse_decoded
+from intermodal.errors import InvalidInput
 
 Normalized = list[tuple[CanonicalEvent, dict[str, Any]]]
 """Each event with the JSON object the timeline shows for it (the partner's own when the
 message was canonical already, the mapping's output otherwise)."""
 
 
-class NormalizeError(ValueError):
+class NormalizeError(InvalidInput, ValueError):
     """Why a message could not become canonical events, and where in it."""
 
     def __init__(self, reason: str, path: str = "") -> None:

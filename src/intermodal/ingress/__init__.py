@@ -1,2 +1,4 @@
-"""Ingress: how messages get in. Standard Webhooks verification on the raw bytes, and
-the request handling that hands verified messages to the inbox."""
+"""Ingress: every way a message gets in. Signed webhooks (`webhook`, the hot path, with
+Standard Webhooks verification on the raw bytes in `signatures`), REST batches (`batch`),
+EDI documents over HTTP or a watched folder (`edi`) and Odoo change capture
+(`odoo_capture`); each hands verified messages to the inbox."""

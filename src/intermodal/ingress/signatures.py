@@ -13,15 +13,20 @@ import hmac
 import time
 from collections.abc import Sequence
 
+from intermodal.errors import Unauthorized
+
 MAX_MESSAGE_ID = 256
 
 
-class SignatureError(Exception):
-    """Why a webhook was refused; `status` is the HTTP status to answer with."""
+class SignatureError(Unauthorized):
+    """Why a webhook was refused; `status` is the HTTP status to answer with (400 for a
+    malformed header, 401 for a signature that does not prove the sender)."""
 
     def __init__(self, message: str, status: int = 401) -> None:
         super().__init__(message)
         self.status = status
+        self.http_status = status
+        self.code = "bad_signature" if status == 401 else "bad_request"
 
 
 def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:

@@ -15,11 +15,13 @@ from typing import Any
 
 import jsonata  # type: ignore[import-untyped]
 
+from intermodal.errors import ConfigurationError
+
 _PLAIN_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _MISSING = object()
 
 
-class ExpressionError(ValueError):
+class ExpressionError(ConfigurationError, ValueError):
     """An expression that does not compile, or fails on a message."""
 
 

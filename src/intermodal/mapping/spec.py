@@ -52,6 +52,7 @@ from intermodal.canonical.events import CanonicalEvent, EventError, EventType, p
 from intermodal.canonical.model import MilestoneType
 from intermodal.edi.errors import Mode
 from intermodal.engine.normalize import Normalized, NormalizeError
+from intermodal.errors import ConfigurationError
 from intermodal.mapping.expressions import Expression, ExpressionError
 from intermodal.mapping.readers import ReadContext, Reader, find_reader
 
@@ -61,7 +62,7 @@ _REQUIRED = ("id", "subject", "time")
 _SIMPLE_STEP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class MappingError(ValueError):
+class MappingError(ConfigurationError, ValueError):
     """A mapping file that cannot be used, with every problem it has."""
 
     def __init__(self, problems: list[str], source: Path | None = None) -> None:

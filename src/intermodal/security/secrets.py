@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from intermodal.errors import ConfigurationError
+
 
 @dataclass(frozen=True, slots=True)
 class Secret:
@@ -37,7 +39,7 @@ class Secret:
         return hashlib.sha256(self.value.encode()).hexdigest()[:8]
 
 
-class SecretError(ValueError):
+class SecretError(ConfigurationError, ValueError):
     pass
 
 

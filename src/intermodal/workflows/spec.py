@@ -27,6 +27,7 @@ from pydantic import (
     field_validator,
 )
 
+from intermodal.errors import ConfigurationError
 from intermodal.workflows.vocabulary import (
     CASE_KINDS,
     COMMANDS,
@@ -145,7 +146,7 @@ class Flow(_Strict):
         return problems
 
 
-class FlowError(ValueError):
+class FlowError(ConfigurationError, ValueError):
     """A flow file that cannot run: which file, which flow, which field, what is wrong."""
 
 

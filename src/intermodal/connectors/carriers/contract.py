@@ -22,9 +22,10 @@ from intermodal.canonical.model import (
     Shipment,
     StopKind,
 )
+from intermodal.errors import Unavailable, UpstreamError
 
 
-class CarrierError(Exception):
+class CarrierError(UpstreamError):
     """Base of every error a connector raises; names the carrier and the operation."""
 
     def __init__(self, carrier: str, operation: str, detail: str) -> None:
@@ -34,7 +35,7 @@ class CarrierError(Exception):
         self.detail = detail
 
 
-class CarrierUnavailable(CarrierError):
+class CarrierUnavailable(CarrierError, Unavailable):
     """Transport failure, timeout, 5xx or 429: the carrier may work again later.
 
     Counts against the carrier's breaker. For `book` it also means the outcome is unknown:

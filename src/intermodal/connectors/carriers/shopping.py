@@ -27,6 +27,7 @@ from intermodal.connectors.carriers.contract import (
     Rate,
 )
 from intermodal.engine.ids import stable_id
+from intermodal.errors import UpstreamError
 from intermodal.outbox.policy import CircuitBreaker
 from intermodal.store import Store
 
@@ -87,7 +88,7 @@ class BookingOutcome:
     """Outbox command ids of the voids written for carriers with an unknown outcome."""
 
 
-class NoCarrierBooked(Exception):
+class NoCarrierBooked(UpstreamError):
     def __init__(self, shipment_key: str, failures: Mapping[str, str]) -> None:
         detail = "; ".join(f"{c}: {e}" for c, e in failures.items()) or "no eligible offer"
         super().__init__(f"shipment {shipment_key}: no carrier booked ({detail})")

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import httpx
 import orjson
 
+from intermodal.errors import UpstreamError
 from intermodal.observe import traces
 from intermodal.observe.metrics import current as current_metrics
 from intermodal.outbox.policy import retry_after_seconds
@@ -51,7 +52,7 @@ _AUTH_RETRY_SECONDS = 60.0
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 502, 503, 504})
 
 
-class OdooError(Exception):
+class OdooError(UpstreamError):
     """A failed Odoo call: Odoo's exception name and message, and whether to try again."""
 
     def __init__(

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from intermodal.errors import InvalidInput
+
 # Stages run in this order inside one flush: what later ops point at exists by then.
 STAGE_PARTNERS = 0
 STAGE_DOCUMENTS = 1
@@ -103,7 +105,7 @@ class Activity:
 Op = Upsert | Write | Call | Note | Activity
 
 
-class MappingError(ValueError):
+class OdooMappingError(InvalidInput, ValueError):
     """A command that cannot become Odoo ops (wrong shape, unknown type): never retried."""
 
 

@@ -38,7 +38,7 @@ from intermodal.connectors.odoo.client import Connection, OdooClient
 from intermodal.connectors.odoo.mappings import ops_for
 from intermodal.connectors.odoo.mappings.mail_activity import NEEDS_A_PERSON
 from intermodal.connectors.odoo.mappings.milestone import MilestonePolicy
-from intermodal.connectors.odoo.ops import MappingError
+from intermodal.connectors.odoo.ops import OdooMappingError
 from intermodal.connectors.odoo.writer import Work, Writer
 from intermodal.outbox.sinks import SINK_CHECKS, SINK_FACTORIES, Command, Result
 from intermodal.security.secrets import SecretError, resolve_secret
@@ -171,7 +171,7 @@ class OdooSink:
         for command in commands:
             try:
                 ops = ops_for(command.payload, self.policy)
-            except MappingError as exc:
+            except OdooMappingError as exc:
                 works.append(None)
                 results.append(Result(command.seq, False, f"odoo mapping: {exc}"[:1000], False))
                 continue

@@ -41,6 +41,7 @@ from intermodal.connectors.odoo.ops import (
     op_record_key,
 )
 from intermodal.connectors.odoo.upsert import References, marker_html
+from intermodal.errors import NotFound
 
 _NOTE_SUBTYPE = "mail.mt_note"
 _TODO_TYPE = "mail.mail_activity_data_todo"
@@ -363,11 +364,11 @@ class Writer:
             entry.work.outcome.fail(_describe(what, exc), retryable, exc.retry_after)
 
 
-class _NotYet(Exception):
+class _NotYet(NotFound):
     """The record an op points at does not exist (yet)."""
 
 
-class _Unresolved(Exception):
+class _Unresolved(NotFound):
     """A value names a record Odoo does not have (a product code, a currency)."""
 
 

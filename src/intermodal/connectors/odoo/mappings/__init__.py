@@ -33,7 +33,7 @@ from intermodal.connectors.odoo.mappings import (
     stock_picking,
 )
 from intermodal.connectors.odoo.mappings.envelope import Envelope
-from intermodal.connectors.odoo.ops import MappingError, Op
+from intermodal.connectors.odoo.ops import OdooMappingError, Op
 
 Builder = Callable[[Envelope, Any], list[Op]]
 BUILDERS: dict[str, Builder] = {
@@ -47,13 +47,15 @@ BUILDERS: dict[str, Builder] = {
 
 
 def ops_for(payload: bytes, policy: Any) -> list[Op]:
-    """The ops of one command; MappingError when it is not something Odoo can take."""
+    """The ops of one command; OdooMappingError when it is not something Odoo can take."""
     try:
         envelope = Envelope.model_validate(orjson.loads(payload))
     except (orjson.JSONDecodeError, ValidationError) as exc:
-        raise MappingError(f"not a CloudEvent the Odoo connector understands: {exc}") from None
+        raise OdooMappingError(f"not a CloudEvent the Odoo connector understands: {exc}") from None
     builder = BUILDERS.get(envelope.type)
     if builder is None:
         known = ", ".join(sorted(BUILDERS))
-        raise MappingError(f"command type '{envelope.type}' has no Odoo mapping (known: {known})")
+        raise OdooMappingError(
+            f"command type '{envelope.type}' has no Odoo mapping (known: {known})"
+        )
     return builder(envelope, policy)

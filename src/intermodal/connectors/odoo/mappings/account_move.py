@@ -18,7 +18,7 @@ from intermodal.connectors.odoo.ops import (
     STAGE_DOCUMENT_ACTIONS,
     STAGE_DOCUMENTS,
     Call,
-    MappingError,
+    OdooMappingError,
     Op,
     Ref,
     Upsert,
@@ -49,7 +49,7 @@ def build(envelope: Envelope, _policy: Any) -> list[Op]:
     lines = []
     for charge in request.charges:
         if charge.amount.currency != request.currency:
-            raise MappingError(
+            raise OdooMappingError(
                 f"charge '{charge.code}' is in {charge.amount.currency}, "
                 f"the invoice in {request.currency}"
             )

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from intermodal.canonical.model import Key
-from intermodal.connectors.odoo.ops import MappingError
+from intermodal.connectors.odoo.ops import OdooMappingError
 
 
 class Envelope(BaseModel):
@@ -30,7 +30,7 @@ _T = TypeVar("_T", bound=BaseModel)
 
 
 def parse_data(model: type[_T], envelope: Envelope) -> _T:
-    """Validate a command's data; a wrong shape is a MappingError naming the fields."""
+    """Validate a command's data; a wrong shape is a OdooMappingError naming the fields."""
     try:
         return model.model_validate(envelope.data)
     except ValidationError as exc:
@@ -38,7 +38,7 @@ def parse_data(model: type[_T], envelope: Envelope) -> _T:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
             for e in exc.errors(include_url=False)
         )
-        raise MappingError(f"{envelope.type} data: {problems}") from None
+        raise OdooMappingError(f"{envelope.type} data: {problems}") from None
 
 
 def odoo_datetime(value: datetime) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 from intermodal.canonical.model import Party, PartyRole
 from intermodal.connectors.odoo.mappings.envelope import Envelope, parse_data
-from intermodal.connectors.odoo.ops import STAGE_PARTNERS, MappingError, Op, Ref, Upsert
+from intermodal.connectors.odoo.ops import STAGE_PARTNERS, OdooMappingError, Op, Ref, Upsert
 
 COMMAND_TYPE = "intermodal.odoo.partner.upsert"
 
@@ -16,7 +16,9 @@ def partner_ref(party: Party) -> Ref:
     if party.odoo_partner_id is not None:
         return Ref("res.partner", "id", party.odoo_partner_id)
     if party.reference is None:
-        raise MappingError(f"party '{party.name}' has neither a reference nor an odoo_partner_id")
+        raise OdooMappingError(
+            f"party '{party.name}' has neither a reference nor an odoo_partner_id"
+        )
     return Ref("res.partner", "ref", party.reference)
 
 

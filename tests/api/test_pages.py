@@ -1,0 +1,64 @@
+"""The pages a person opens in a browser: the landing page and the API docs, which load
+nothing from another host."""
+
+from __future__ import annotations
+
+import re
+
+from intermodal.api.docs import STATIC
+from tests.api.conftest import HubClient
+
+TOWER = {
+    "tower": {"users": {"ops": {"role": "operator", "password": "env:PAGES_OPS_PASSWORD"}}},
+}
+
+
+def test_landing_page_links_the_hub_s_pages(hub_client: HubClient) -> None:
+    with hub_client() as client:
+        answer = client.get("/")
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/html")
+        for href in ("docs", "openapi.json", "metrics", "healthz", "readyz"):
+            assert f'href="{href}"' in answer.text
+            assert client.get(f"/{href}").status_code in (200, 503), href  # 503: no dispatcher
+        assert "tower/" not in answer.text  # off: the link would be a 404
+        assert "://" not in answer.text
+
+
+def test_landing_page_links_the_tower_when_it_is_on(hub_client: HubClient) -> None:
+    with hub_client(TOWER, {"PAGES_OPS_PASSWORD": "correct horse battery"}) as client:
+        answer = client.get("/")
+        assert 'href="tower/"' in answer.text
+        assert client.get("/tower/", follow_redirects=False).status_code in (200, 303)
+
+
+def test_docs_load_only_from_the_hub(hub_client: HubClient) -> None:
+    with hub_client() as client:
+        answer = client.get("/docs")
+        assert answer.status_code == 200
+        assert "://" not in answer.text  # no CDN, no validator, no other host at all
+        assert "validatorUrl" in answer.text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', answer.text)
+        assert len(assets) == 3  # the script, the stylesheet, the icon
+        for url in assets:
+            asset = client.get(url)
+            assert asset.status_code == 200, url
+            assert asset.content == (STATIC / url.rsplit("/", 1)[1]).read_bytes()
+            assert "immutable" in asset.headers["cache-control"]
+        types = {client.get(url).headers["content-type"].split(";")[0] for url in assets}
+        assert types == {"text/javascript", "text/css", "image/png"}
+        assert client.get("/docs/oauth2-redirect").status_code == 200
+
+
+def test_only_the_vendored_assets_are_served(hub_client: HubClient) -> None:
+    with hub_client() as client:
+        for path in (
+            "/docs/assets/VENDORED.md",
+            "/docs/assets/swagger-ui-LICENSE.txt",
+            "/docs/assets/..%2F..%2Fapp.py",
+            "/docs/assets/%00",
+        ):
+            answer = client.get(path)
+            assert answer.status_code == 404, path
+            assert answer.json()["error"]["code"] == "not_found"
+        assert client.get("/redoc").status_code == 404  # ReDoc is not vendored
