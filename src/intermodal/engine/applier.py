@@ -36,10 +36,11 @@ from intermodal.engine.normalize import NormalizeError, Normalizer, canonical
 from intermodal.observe import traces
 from intermodal.observe.memory import gc_paused
 from intermodal.observe.metrics import Metrics
+from intermodal.outbox.command import OutboundCommand, enqueue
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
 from intermodal.store.store import rows_for_pairs, rows_in
-from intermodal.store.tables import cases, events, inbox, outbox, shipments, timers
+from intermodal.store.tables import cases, events, inbox, shipments, timers
 from intermodal.workflows.engine import Effects, Orchestrator, internal_trigger
 from intermodal.workflows.notifications import (
     case_notifications,
@@ -237,7 +238,6 @@ class Applier:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.totals = ApplyResult()
-        self._insert_command = store.insert_ignoring(outbox, ["command_id"])
         # None without a `workflows` section: the hot path stays as it was.
         self.flows = Orchestrator(settings) if settings.workflows is not None else None
         self._flow_endpoints = self.flows.role_endpoints if self.flows else frozenset()
@@ -423,7 +423,7 @@ class Applier:
         self._convert = _rates(conn) if self.flows is not None else None
 
         event_rows: list[dict[str, Any]] = []
-        commands: list[dict[str, Any]] = []
+        commands: list[OutboundCommand] = []
         audit_entries: list[AuditEntry] = []
         changed: dict[str, tuple[Any, datetime]] = {}  # this message's shipments
         for row, ev, mk, item in all_events:
@@ -504,8 +504,7 @@ class Applier:
                 raise RuntimeError("inbox rows changed while the batch was decided")
             self.store.execute_many(conn, _INSERT_EVENT, event_rows)
             self._save(conn, ships.values(), now)
-            effects.render(conn)
-            self.store.execute_many(conn, self._insert_command, commands)
+            enqueue(conn, commands)
             self._write_effects(conn, effects, now)
             append(self.store, conn, audit_entries)
             if rejected:
@@ -524,7 +523,7 @@ class Applier:
         row: Any,
         ev: CanonicalEvent,
         now: str,
-        commands: list[dict[str, Any]],
+        commands: list[OutboundCommand],
         audit_entries: list[AuditEntry],
     ) -> Outcome:
         if not isinstance(ev, ShipmentMilestone):
@@ -641,7 +640,7 @@ class Applier:
 
     def _notices(
         self, key: str, document: dict[str, Any], row: Any, ev: CanonicalEvent, now: str
-    ) -> list[dict[str, Any]]:
+    ) -> list[OutboundCommand]:
         """A proof of delivery, charge or customs update, to its subscribers."""
         data = ev.data.model_dump(mode="json", exclude_none=True)
         event = _DOCUMENT_TRIGGERS[type(ev)]
@@ -659,7 +658,7 @@ class Applier:
         ev: ShipmentMilestone,
         now: str,
         document: dict[str, Any],
-    ) -> Iterable[dict[str, Any]]:
+    ) -> Iterable[OutboundCommand]:
         """One outbound CloudEvent per subscribed endpoint, its id stable across replays."""
         for endpoint in self._subscribers():
             if not wants(endpoint, "milestone", key, document, after.milestone.value):
@@ -678,18 +677,10 @@ class Applier:
                 "assertedby": row.partner,
                 "causationid": ev.id,
             }
-            yield {
-                "command_id": command_id,
-                "endpoint": endpoint.name,
-                "kind": "webhook",
-                "subject": key,
-                "payload": orjson.dumps(payload),
-                "correlation_id": row.correlation_id,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
+            yield OutboundCommand(
+                command_id, endpoint.name, "webhook", key, orjson.dumps(payload),
+                row.correlation_id, now,
+            )  # fmt: skip
 
     # -- loading and saving ------------------------------------------------------------
     def _known(
