@@ -20,6 +20,7 @@ from sqlalchemy import case, exists, func, or_, select
 from intermodal.config import Settings
 from intermodal.engine import reads
 from intermodal.engine.ids import iso, parse_iso, utcnow
+from intermodal.outbox.kinds import INVOICE_COMMAND
 from intermodal.store import Store
 from intermodal.store.tables import (
     cases,
@@ -188,7 +189,6 @@ def overview(
     }
 
 
-INVOICE_COMMAND = "intermodal.odoo.invoice.create"
 _NOT_INVOICED_LIMIT = 20_000
 
 

@@ -29,13 +29,12 @@ from prometheus_client.registry import Collector
 from sqlalchemy import and_, case, exists, func, literal_column, select
 
 from intermodal.engine.ids import iso
+from intermodal.outbox.kinds import INVOICE_COMMAND
 from intermodal.store import Store
 from intermodal.store.tables import cases, dead_letters, inbox, outbox, shipments
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
-INVOICE_COMMAND = "intermodal.odoo.invoice.create"
-"""The outbox kind of a shipment's customer invoice (shared convention with workflows)."""
 # Open cases by age: upper bounds in seconds, and the label of each bucket.
 AGE_BUCKETS: tuple[tuple[float, str], ...] = (
     (3600, "lt_1h"),

@@ -21,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import sqlite
 
+from intermodal.outbox.kinds import INVOICE_COMMAND
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -294,11 +296,12 @@ currency_rates = Table(
 
 # Indexes for the gauges counted at scrape time (observe/metrics.py,
 # migration 0008): a partner's newest inbox message, and the shipments Odoo has an
-# invoice for (partial: only those outbox rows are indexed).
+# invoice for (partial: only those outbox rows are indexed; workflows/billing.py).
+_INVOICED = f"kind = '{INVOICE_COMMAND}' AND status = 'delivered'"
 Index("ix_inbox_partner_received", inbox.c.partner, inbox.c.received_at)
 Index(
     "ix_outbox_invoiced_subject",
     outbox.c.subject,
-    sqlite_where=text("kind = 'intermodal.odoo.invoice.create' AND status = 'delivered'"),
-    postgresql_where=text("kind = 'intermodal.odoo.invoice.create' AND status = 'delivered'"),
+    sqlite_where=text(_INVOICED),
+    postgresql_where=text(_INVOICED),
 )

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from intermodal.canonical.model import MAIN_CHAIN, MilestoneType
+from intermodal.outbox.kinds import INVOICE_COMMAND
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -366,7 +367,7 @@ def _invoice(
         return None
     refs = ctx.shipment.get("references") or {}
     return Command(
-        "intermodal.odoo.invoice.create",
+        INVOICE_COMMAND,
         {
             "reference": reference,
             "customer": customer,

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, select
 from intermodal.canonical.model import Charge
 from intermodal.connectors.odoo.sync.rates import company_currency, convert, default_company
 from intermodal.engine.ids import iso, parse_iso, sortable_id, utcnow
+from intermodal.outbox.kinds import INVOICE_COMMAND
 from intermodal.store import Store
 from intermodal.store.store import rows_in
 from intermodal.store.tables import dead_letters, events, outbox, reconciliation_runs, shipments
@@ -30,7 +31,6 @@ from intermodal.workflows.reconcile.settings import ReconcileConfig
 
 log = logging.getLogger(__name__)
 
-INVOICE_COMMAND = "intermodal.odoo.invoice.create"
 CHARGE_EVENT = "intermodal.charge.recorded"
 ABANDONED_AFTER = timedelta(hours=1)
 """A run still `running` after this long is marked `abandoned` by the next run."""
