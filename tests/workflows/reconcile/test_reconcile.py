@@ -281,7 +281,7 @@ def test_without_a_rate_the_row_counts_and_is_flagged_unconverted(db_url: str) -
 
     document = {"charges": {"FRT": {"at": "x", "data": {"code": "FRT", "kind": "freight",
                 "status": "final", "amount": {"amount": "12.5", "currency": "JPY"}}}}}  # fmt: skip
-    ship = ShipmentFacts("S9", "delivered", NOW - timedelta(days=2), document)
+    ship = ShipmentFacts("S9", "delivered", NOW - timedelta(days=2), document, not_invoiced=True)
     report = reconcile([ship], [], ReconcileConfig(), NOW, "EUR", lambda *a: None)
     assert report.rows["delivered_not_invoiced"][0]["amount"] == "13"  # JPY has no minor unit
     assert report.figures["delivered_not_invoiced"] == {

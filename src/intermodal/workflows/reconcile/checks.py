@@ -42,6 +42,9 @@ class ShipmentFacts:
     document: dict[str, Any]
     invoice_status: str | None = None
     """Status of its invoice command in the outbox (`pending`, `delivered`...), None if none."""
+    not_invoiced: bool = False
+    """Delivered and not invoiced by the store's one rule (workflows/billing.py), which
+    this report applies its grace period to."""
 
 
 @dataclass(frozen=True)
@@ -134,11 +137,7 @@ def reconcile(
         if ship.state in ("cancelled", "returned"):
             continue
         on = (ship.delivered_at or now).date()
-        if (
-            ship.delivered_at is not None
-            and ship.delivered_at <= grace
-            and ship.invoice_status != "delivered"
-        ):
+        if ship.not_invoiced and ship.delivered_at is not None and ship.delivered_at <= grace:
             amount, cur = totals.shipment(ship.document, on)
             row: dict[str, Any] = {
                 "shipment": ship.key,
