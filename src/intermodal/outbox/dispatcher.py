@@ -27,8 +27,17 @@ from intermodal.observe import traces
 from intermodal.observe.logs import log_outcome
 from intermodal.observe.metrics import BREAKER_STATES, Metrics
 from intermodal.observe.metrics import current as current_metrics
+from intermodal.outbox.edi_sink import EdiSink
 from intermodal.outbox.policy import CircuitBreaker, TokenBucket, backoff_delay
-from intermodal.outbox.sinks import Command, Result, Sink, build_sink
+from intermodal.outbox.sinks import (
+    Command,
+    Result,
+    Sink,
+    SinkKind,
+    SinkKinds,
+    WebhookSink,
+    build_sink,
+)
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
 from intermodal.store.tables import dead_letters, outbox
@@ -41,6 +50,10 @@ log = logging.getLogger(__name__)
 # took 15 us, a fifth of replaying 100,000 dead letters (BENCHMARKS.md, W4). A named tuple
 # of the table's columns reads them at C speed.
 _OutboxRow = namedtuple("_OutboxRow", list(outbox.c.keys()))  # type: ignore[misc]
+
+OUTBOX_SINK_KINDS: SinkKinds = {"webhook": SinkKind(WebhookSink), "edi": SinkKind(EdiSink)}
+"""The endpoint kinds the outbox delivers itself. The hub hands its dispatcher the whole
+table, these and the connectors' (`intermodal.wiring.SINK_KINDS`)."""
 
 
 @dataclass(slots=True)
@@ -59,6 +72,7 @@ class Dispatcher:
         client: httpx.AsyncClient | None = None,
         sinks: dict[str, Sink] | None = None,
         metrics: Metrics | None = None,
+        sink_kinds: SinkKinds = OUTBOX_SINK_KINDS,
         claim_batch: int = 2000,
         lease_seconds: float = 120.0,
     ) -> None:
@@ -79,6 +93,8 @@ class Dispatcher:
             for name, e in settings.endpoints.items()
         }
         self.sinks: dict[str, Sink] = dict(sinks or {})
+        """Endpoint name -> its sink, built from `sink_kinds` on first use."""
+        self.sink_kinds = sink_kinds
         self.metrics = metrics
         if metrics is not None:  # every endpoint's breaker shows, closed
             for name in settings.endpoints:
@@ -229,7 +245,7 @@ class Dispatcher:
     def _sink(self, endpoint: Endpoint) -> Sink:
         sink = self.sinks.get(endpoint.name)
         if sink is None:
-            sink = self.sinks[endpoint.name] = build_sink(endpoint, self.client)
+            sink = self.sinks[endpoint.name] = build_sink(self.sink_kinds, endpoint, self.client)
         return sink
 
     def _retry(self, row: Any, error: str, retry_after: float | None) -> Outcome:

@@ -17,7 +17,7 @@ import httpx
 from intermodal.config import Endpoint
 from intermodal.ingress.signatures import sign_all
 from intermodal.outbox.policy import retry_after_seconds
-from intermodal.outbox.sinks import SINK_FACTORIES, Command, Result
+from intermodal.outbox.sinks import Command, Result
 
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 
@@ -69,6 +69,3 @@ class EdiSink:
 
     async def aclose(self) -> None:
         return None
-
-
-SINK_FACTORIES["edi"] = EdiSink

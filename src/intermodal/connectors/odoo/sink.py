@@ -1,6 +1,7 @@
 """The Odoo sink: the dispatcher hands it commands, it hands the writer a coalesced batch.
 
-Registered as `SINK_FACTORIES["odoo"]`. Configuration (validated by `OdooOptions`):
+The `odoo` row of the hub's endpoint kinds (`intermodal.wiring.SINK_KINDS`). Configuration
+(validated by `OdooOptions`):
 
     endpoints:
       odoo:
@@ -40,7 +41,7 @@ from intermodal.connectors.odoo.mappings.mail_activity import NEEDS_A_PERSON
 from intermodal.connectors.odoo.mappings.milestone import MilestonePolicy
 from intermodal.connectors.odoo.ops import MappingError
 from intermodal.connectors.odoo.writer import Work, Writer
-from intermodal.outbox.sinks import SINK_CHECKS, SINK_FACTORIES, Command, Result
+from intermodal.outbox.sinks import Command, Result
 from intermodal.security.secrets import SecretError, resolve_secret
 
 
@@ -196,7 +197,3 @@ class OdooSink:
             self._start_flush()
         async with self._flush_lock:
             return None
-
-
-SINK_FACTORIES["odoo"] = OdooSink
-SINK_CHECKS["odoo"] = check_options
