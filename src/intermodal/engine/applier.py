@@ -30,7 +30,7 @@ from intermodal.canonical.events import (
 )
 from intermodal.canonical.model import MilestoneType
 from intermodal.config import Endpoint, Settings
-from intermodal.engine.apply import Mark, Outcome, ShipmentState, decide
+from intermodal.engine.apply import EventOutcome, Mark, ShipmentState, decide
 from intermodal.engine.ids import iso, stable_id, utcnow
 from intermodal.engine.normalize import NormalizeError, Normalizer, canonical
 from intermodal.observe import traces
@@ -156,7 +156,7 @@ def _state_columns(state: ShipmentState) -> dict[str, Any]:
     return columns
 
 
-def _merge_document(doc: dict[str, Any], event: CanonicalEvent) -> Outcome:
+def _merge_document(doc: dict[str, Any], event: CanonicalEvent) -> EventOutcome:
     """Keep the newest shipment data, proof of delivery, customs status and charge per code.
 
     Newest is by the event's own time, so a late copy never overwrites a newer one; a
@@ -178,22 +178,22 @@ def _merge_document(doc: dict[str, Any], event: CanonicalEvent) -> Outcome:
         if current is not None:
             was_final = current["data"]["status"] == "final"
             if was_final and data["status"] != "final":
-                return Outcome.LATE
+                return EventOutcome.LATE
             if not was_final and data["status"] == "final":
                 holder[slot] = {"at": at, "data": data, "provisional": current["data"]}
-                return Outcome.APPLIED
+                return EventOutcome.APPLIED
             if "provisional" in current:
                 if current["at"] >= at:
-                    return Outcome.LATE
+                    return EventOutcome.LATE
                 holder[slot] = {"at": at, "data": data, "provisional": current["provisional"]}
-                return Outcome.APPLIED
+                return EventOutcome.APPLIED
     else:
-        return Outcome.LATE
+        return EventOutcome.LATE
     current = holder.get(slot)
     if current is not None and current["at"] >= at and not _customs_moves_on(current, at, data):
-        return Outcome.LATE
+        return EventOutcome.LATE
     holder[slot] = {"at": at, "data": data}
-    return Outcome.APPLIED
+    return EventOutcome.APPLIED
 
 
 _CUSTOMS_ORDER = {"not_required": 0, "pending": 1, "hold": 2, "released": 3}
@@ -431,17 +431,17 @@ class Applier:
                 self._message_applied(changed, ships, now)
             ship = ships[ev.subject]
             if (row.partner, ev.id) in seen_ids or mk in seen_meanings:
-                outcome = Outcome.DUPLICATE
+                outcome = EventOutcome.DUPLICATE
             else:
                 seen_ids.add((row.partner, ev.id))
                 seen_meanings.add(mk)
                 outcome = self._apply_event(ship, row, ev, now, commands, audit_entries)
-                if outcome is Outcome.APPLIED and self.flows is not None:
+                if outcome is EventOutcome.APPLIED and self.flows is not None:
                     seen = changed.get(ev.subject)
                     changed[ev.subject] = (row, max(ev.time, seen[1]) if seen else ev.time)
             ship.dirty = True
             ship.counts["events_count"] += 1
-            if outcome is not Outcome.APPLIED:
+            if outcome is not EventOutcome.APPLIED:
                 ship.counts[f"{outcome.value}_count"] += 1
             result.outcomes[outcome.value] = result.outcomes.get(outcome.value, 0) + 1
             tally = (row.partner, outcome.value)
@@ -525,18 +525,18 @@ class Applier:
         now: str,
         commands: list[OutboundCommand],
         audit_entries: list[AuditEntry],
-    ) -> Outcome:
+    ) -> EventOutcome:
         if not isinstance(ev, ShipmentMilestone):
             merged = _merge_document(ship.document, ev)
-            if merged is Outcome.APPLIED and self.flows is not None:
+            if merged is EventOutcome.APPLIED and self.flows is not None:
                 self._react(ship, row, ev, _DOCUMENT_TRIGGERS[type(ev)], ev.time, now)
-            if merged is Outcome.APPLIED:  # pod, charge, customs: to their subscribers
+            if merged is EventOutcome.APPLIED:  # pod, charge, customs: to their subscribers
                 commands.extend(self._notices(ship.key, ship.document, row, ev, now))
             return merged
         mark = Mark(ev.data.milestone, ev.data.occurred_at, ev.id)
         before = ship.state.current
         state, outcome = decide(ship.state, mark, row.partner, self.settings.ownership)
-        if outcome is Outcome.VIOLATION:
+        if outcome is EventOutcome.VIOLATION:
             audit_entries.append(
                 AuditEntry(
                     row.partner,
@@ -545,7 +545,7 @@ class Applier:
                     {"event_id": ev.id, "milestone": mark.milestone.value},
                 )
             )
-        if outcome is not Outcome.APPLIED:
+        if outcome is not EventOutcome.APPLIED:
             return outcome
         ship.state = state
         after = state.current

@@ -30,7 +30,7 @@ from intermodal.observe.metrics import current as current_metrics
 from intermodal.outbox.edi_sink import EdiSink
 from intermodal.outbox.policy import CircuitBreaker, TokenBucket, backoff_delay
 from intermodal.outbox.sinks import (
-    Command,
+    ClaimedCommand,
     Result,
     Sink,
     SinkKind,
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 
 # A claimed outbox row. SQLAlchemy's Row resolves each attribute through its key map, about
-# 0.85 us a read; the dispatcher reads ten per command, and building a Command from a Row
+# 0.85 us a read; the dispatcher reads ten per command, and building a ClaimedCommand from a Row
 # took 15 us, a fifth of replaying 100,000 dead letters (BENCHMARKS.md, W4). A named tuple
 # of the table's columns reads them at C speed.
 _OutboxRow = namedtuple("_OutboxRow", list(outbox.c.keys()))  # type: ignore[misc]
@@ -57,7 +57,10 @@ table, these and the connectors' (`intermodal.wiring.SINK_KINDS`)."""
 
 
 @dataclass(slots=True)
-class Outcome:
+class DeliveryOutcome:
+    """What the dispatcher does with one claimed row after a round: the sink's `Result`
+    read through the breaker, the attempt limit and the backoff."""
+
     seq: int
     kind: str  # delivered | retry | dead | deferred
     error: str | None = None
@@ -134,14 +137,15 @@ class Dispatcher:
         by_endpoint: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
             by_endpoint[row.endpoint].append(row)
-        outcomes: list[Outcome] = []
+        outcomes: list[DeliveryOutcome] = []
         semaphore = asyncio.Semaphore(self.settings.delivery.concurrency)
         tasks = []
         for name, items in by_endpoint.items():
             endpoint = self.settings.endpoints.get(name)
             if endpoint is None:
                 outcomes.extend(
-                    Outcome(r.seq, "dead", f"endpoint '{name}' is not configured") for r in items
+                    DeliveryOutcome(r.seq, "dead", f"endpoint '{name}' is not configured")
+                    for r in items
                 )
                 continue
             tasks.append(self._deliver_in_order(endpoint, items, semaphore, outcomes))
@@ -154,7 +158,7 @@ class Dispatcher:
         endpoint: Endpoint,
         rows: list[Any],
         semaphore: asyncio.Semaphore,
-        outcomes: list[Outcome],
+        outcomes: list[DeliveryOutcome],
     ) -> None:
         """Deliver in rounds so that commands about one subject arrive in order.
 
@@ -170,7 +174,7 @@ class Dispatcher:
         blocked: set[str] = set()
         size = endpoint.batch_size
 
-        async def deliver(chunk: list[Any]) -> list[Outcome]:
+        async def deliver(chunk: list[Any]) -> list[DeliveryOutcome]:
             async with semaphore:
                 return await self._deliver(endpoint, chunk)
 
@@ -180,7 +184,7 @@ class Dispatcher:
                 if k >= len(lane):
                     continue
                 if key in blocked:
-                    outcomes.append(Outcome(lane[k].seq, "deferred"))
+                    outcomes.append(DeliveryOutcome(lane[k].seq, "deferred"))
                 else:
                     ready.append((key, lane[k]))
             chunks = [ready[i : i + size] for i in range(0, len(ready), size)]
@@ -192,13 +196,13 @@ class Dispatcher:
                     blocked.add(key_of[outcome.seq])
 
     # -- delivery ---------------------------------------------------------------------
-    async def _deliver(self, endpoint: Endpoint, rows: list[Any]) -> list[Outcome]:
+    async def _deliver(self, endpoint: Endpoint, rows: list[Any]) -> list[DeliveryOutcome]:
         """Breaker and rate limit first, then the endpoint's sink; results to outcomes."""
         breaker = self.breakers[endpoint.name]
         now = time.monotonic()
         if not breaker.allow(now):
             wait = max(breaker.reopens_at() - now, 0.05)
-            return [Outcome(r.seq, "deferred", delay=wait) for r in rows]
+            return [DeliveryOutcome(r.seq, "deferred", delay=wait) for r in rows]
         bucket = self.buckets.get(endpoint.name)
         if bucket is not None:
             wait = bucket.take(now, len(rows))
@@ -207,7 +211,9 @@ class Dispatcher:
         started = time.perf_counter()
         with traces.dispatch_span(endpoint.name, endpoint.kind, rows) as span:
             try:
-                results = await self._sink(endpoint).deliver([Command.from_row(r) for r in rows])
+                results = await self._sink(endpoint).deliver(
+                    [ClaimedCommand.from_row(r) for r in rows]
+                )
             except Exception as exc:  # a sink bug must not lose commands: retry them later
                 log.exception(  # tied to the first command's message
                     "sink %s failed",
@@ -233,9 +239,9 @@ class Dispatcher:
         outcomes = []
         for result in results:
             if result.ok:
-                outcomes.append(Outcome(result.seq, "delivered"))
+                outcomes.append(DeliveryOutcome(result.seq, "delivered"))
             elif not result.retryable:
-                outcomes.append(Outcome(result.seq, "dead", result.error))
+                outcomes.append(DeliveryOutcome(result.seq, "dead", result.error))
             else:
                 outcomes.append(
                     self._retry(by_seq[result.seq], result.error or "failed", result.retry_after)
@@ -248,16 +254,16 @@ class Dispatcher:
             sink = self.sinks[endpoint.name] = build_sink(self.sink_kinds, endpoint, self.client)
         return sink
 
-    def _retry(self, row: Any, error: str, retry_after: float | None) -> Outcome:
+    def _retry(self, row: Any, error: str, retry_after: float | None) -> DeliveryOutcome:
         d = self.settings.delivery
         endpoint = self.settings.endpoints.get(row.endpoint)
         limit = endpoint.max_attempts if endpoint else d.max_attempts
         if row.attempts + 1 >= limit:
-            return Outcome(row.seq, "dead", f"{error} (after {row.attempts + 1} attempts)")
+            return DeliveryOutcome(row.seq, "dead", f"{error} (after {row.attempts + 1} attempts)")
         delay = backoff_delay(row.attempts, d.backoff_base_seconds, d.backoff_max_seconds)
         if retry_after is not None:
             delay = max(delay, retry_after)
-        return Outcome(row.seq, "retry", error, delay)
+        return DeliveryOutcome(row.seq, "retry", error, delay)
 
     # -- store -----------------------------------------------------------------------
     def _claim(self) -> Sequence[Any]:
@@ -300,7 +306,7 @@ class Dispatcher:
                     )
         return rows
 
-    def _record(self, rows: Sequence[Any], outcomes: list[Outcome]) -> None:
+    def _record(self, rows: Sequence[Any], outcomes: list[DeliveryOutcome]) -> None:
         now = utcnow()
         stamp = iso(now)
         by_seq = {r.seq: r for r in rows}

@@ -27,8 +27,8 @@ from intermodal.outbox.policy import retry_after_seconds
 # Not frozen, like engine.inbox.InboxMessage: a frozen dataclass costs 4x to build, and
 # a replay builds 100,000 (BENCHMARKS.md, W4). Sinks do not change them.
 @dataclass(slots=True)
-class Command:
-    """One outbox row as a sink sees it."""
+class ClaimedCommand:
+    """An outbox row the dispatcher has claimed, as the sink delivering it sees it."""
 
     seq: int
     command_id: str
@@ -46,7 +46,7 @@ class Command:
     maybe_sent: bool = True
 
     @classmethod
-    def from_row(cls, row: Any) -> Command:
+    def from_row(cls, row: Any) -> ClaimedCommand:
         return cls(
             seq=row.seq,
             command_id=row.command_id,
@@ -74,7 +74,7 @@ class Result:
 
 
 class Sink(Protocol):
-    async def deliver(self, commands: Sequence[Command]) -> list[Result]:
+    async def deliver(self, commands: Sequence[ClaimedCommand]) -> list[Result]:
         """Deliver the commands (in order); one Result per command, same order."""
         ...
 
@@ -108,7 +108,7 @@ class WebhookSink:
         self.endpoint = endpoint
         self.client = client
 
-    async def deliver(self, commands: Sequence[Command]) -> list[Result]:
+    async def deliver(self, commands: Sequence[ClaimedCommand]) -> list[Result]:
         if len(commands) == 1:
             body = commands[0].payload
             content_type = "application/cloudevents+json"
@@ -156,7 +156,11 @@ class WebhookSink:
 
 
 def _all(
-    commands: Sequence[Command], ok: bool, error: str | None, retryable: bool, after: float | None
+    commands: Sequence[ClaimedCommand],
+    ok: bool,
+    error: str | None,
+    retryable: bool,
+    after: float | None,
 ) -> list[Result]:
     return [Result(c.seq, ok, error, retryable, after) for c in commands]
 

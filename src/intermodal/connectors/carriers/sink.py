@@ -30,17 +30,17 @@ from intermodal.connectors.carriers.contract import (
     CarrierUnavailable,
 )
 from intermodal.connectors.carriers.registry import build_connector
-from intermodal.outbox.sinks import Command, Result
+from intermodal.outbox.sinks import ClaimedCommand, Result
 
 
 class CarrierSink:
     def __init__(self, endpoint: Endpoint, client: httpx.AsyncClient) -> None:
         self.connector: CarrierConnector = build_connector(endpoint, client)
 
-    async def deliver(self, commands: Sequence[Command]) -> list[Result]:
+    async def deliver(self, commands: Sequence[ClaimedCommand]) -> list[Result]:
         return [await self._one(command) for command in commands]
 
-    async def _one(self, command: Command) -> Result:
+    async def _one(self, command: ClaimedCommand) -> Result:
         try:
             void = VoidByReference.model_validate_json(command.payload)
         except ValidationError as exc:
