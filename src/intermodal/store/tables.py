@@ -1,7 +1,8 @@
 """The hub's tables, in SQLAlchemy Core: one schema for SQLite and PostgreSQL.
 
-Timestamps are stored as ISO-8601 UTC text with microseconds (`utc_iso`): they sort the
-same in both backends, read the same in a SQL shell, and never lose their zone.
+Timestamps are stored as ISO-8601 UTC text with microseconds and a `Z`
+(`intermodal.engine.ids.iso`, the one formatter): they sort the same in both backends,
+read the same in a SQL shell, and never lose their zone.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from intermodal.connectors.odoo.sync.rates import round_money
-from intermodal.engine.ids import parse_iso
+from intermodal.engine.ids import iso, parse_iso
 from intermodal.workflows.reconcile.settings import ReconcileConfig
 
 CATEGORIES = (
@@ -141,7 +141,7 @@ def reconcile(
             amount, cur = totals.shipment(ship.document, on)
             row: dict[str, Any] = {
                 "shipment": ship.key,
-                "delivered_at": ship.delivered_at.isoformat(),
+                "delivered_at": iso(ship.delivered_at),
                 "invoice_status": ship.invoice_status or "none",
                 "amount": _text(amount),
                 "currency": cur,
@@ -166,7 +166,7 @@ def reconcile(
                 row = {
                     "shipment": ship.key,
                     "code": code,
-                    "delivered_at": ship.delivered_at.isoformat(),
+                    "delivered_at": iso(ship.delivered_at),
                     "age_days": (now - ship.delivered_at).days,
                     "amount": str(round_money(amount, cur)),
                     "currency": cur,
@@ -242,7 +242,7 @@ def _disputes(
                 "difference_percent": str(percent.quantize(Decimal("0.01"))),
                 "tolerance_percent": str(tolerance),
                 "currency": cur,
-                "final_at": final.at.isoformat(),
+                "final_at": iso(final.at),
             }
         )
     return rows
