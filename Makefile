@@ -20,7 +20,8 @@ run: $(STAMP)
 # The hub alone on its embedded defaults (SQLite file under var/), with the example partners.
 serve: $(STAMP)
 	@mkdir -p var
-	@test -f var/acme-webhook.secret || $(BIN)/intermodal secret new > var/acme-webhook.secret
+	@test -f var/acme-webhook.secret || $(BIN)/intermodal secret new --out var/acme-webhook.secret
+	@chmod 600 var/acme-webhook.secret  # one written by an older Makefile was world-readable
 	ACME_WEBHOOK_SECRET=$${ACME_WEBHOOK_SECRET:-$$(cat var/acme-webhook.secret)} \
 	  $(BIN)/intermodal serve --config examples/intermodal.yaml
 

@@ -12,7 +12,7 @@ from intermodal.canonical.model import MilestoneType
 from intermodal.config import ConfigError, Settings, load_config
 from tests.conftest import new_secret
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,7 @@ from intermodal.config import ConfigError
 from intermodal.connectors.odoo.sync.cli import sync
 from intermodal.edi.cli import edi_app
 from intermodal.mapping.cli import mapping_app, quarantine_app
-from intermodal.security.secrets import new_webhook_secret
+from intermodal.security.secrets import new_webhook_secret, write_secret_file
 from intermodal.workflows.cli import flows_app
 from intermodal.workflows.reconcile.cli import reconcile
 
@@ -110,9 +110,34 @@ def _redact_url(url: str) -> str:
 
 
 @secret_app.command("new")
-def secret_new() -> None:
-    """Print a fresh Standard Webhooks secret (`whsec_` + base64 of 32 random bytes)."""
-    typer.echo(new_webhook_secret())
+def secret_new(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="write it to this file, readable by its owner only (0600)"
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="replace the --out file if it exists")] = False,
+) -> None:
+    """Print a fresh Standard Webhooks secret (`whsec_` + base64 of 32 random bytes).
+
+    With --out the secret goes to a file made with mode 0600 and is not printed: a shell
+    redirection (`> file`) creates the file with the umask's mode, readable by everyone
+    on most machines.
+    """
+    secret = new_webhook_secret()
+    if out is None:
+        typer.echo(secret)
+        return
+    try:
+        write_secret_file(out, secret, overwrite=force)
+    except FileExistsError:
+        errors.print(f"error: {out} exists; keep it, or replace it with --force", markup=False)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        errors.print(f"error: cannot write {out}: {exc.strerror}", markup=False)
+        raise typer.Exit(1) from None
+    errors.print(f"wrote a new webhook secret to {out} (mode 0600)", markup=False, highlight=False)
 
 
 @app.command("send")

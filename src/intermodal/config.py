@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -32,6 +32,7 @@ from intermodal.engine.apply import OwnershipPolicy
 from intermodal.security.secrets import Secret, SecretError, resolve_secret, webhook_key
 from intermodal.workflows.notifications import NotifyEvent
 from intermodal.workflows.reconcile.settings import ReconcileConfig
+from intermodal.workflows.vocabulary import CaseKind
 
 PartnerName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 SecretRef = Annotated[str, StringConstraints(pattern=r"^(env|file):.+$")]
@@ -178,14 +179,6 @@ class TowerConfig(_Strict):
     session_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
     secure_cookie: bool = False
     """Mark the session cookie Secure (set it when the tower is served over HTTPS)."""
-
-
-CaseKind = Literal[
-    "delivery_failed", "carrier_exception", "customs_hold", "sla_breach", "billing_dispute",
-    "no_rate",
-]  # fmt: skip
-CASE_KINDS: tuple[str, ...] = get_args(CaseKind)
-"""The kinds of exception case (the `cases` table): the flows open them, the tower lists them."""
 
 
 class WorkflowRoles(_Strict):

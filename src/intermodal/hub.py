@@ -63,7 +63,12 @@ class Hub:
         store = store or open_store(settings.hub.database)
         telemetry = settings.telemetry or TelemetryConfig()
         traces.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.sample_ratio)
-        metrics = Metrics(store, list(settings.partners), telemetry.metrics_cache_seconds)
+        metrics = Metrics(
+            store,
+            list(settings.partners),
+            telemetry.metrics_cache_seconds,
+            endpoints=list(settings.endpoints),
+        )
         where = applier if settings.hub.applier == "auto" else settings.hub.applier
         worker: Applier | ApplierProcess
         if where == "process" and store.shared_by_processes:

@@ -11,10 +11,11 @@ read the same hub.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import shutil
-import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,8 +36,8 @@ from intermodal.store import Store, open_store
 from intermodal.store.tables import cases, dead_letters, inbox, reconciliation_runs
 from intermodal_sim.testing import Receiver, running_hub, serve_in_thread, wait_until
 from tests.conftest import new_secret, pg_database
+from tests.e2e.chromium import ChromiumUnavailable, ensure_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 OPERATOR = ("olga", "operator-password-0123")
@@ -305,14 +306,22 @@ def hub(
         yield stack.enter_context(tower_hub(folder, database))
 
 
+def announce(config: pytest.Config, line: str) -> None:
+    """Print a line on the terminal even under -q and output capture: installing
+    packages is not something to do quietly on somebody's machine."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        if reporter is not None:
+            reporter.write_line(line, bold=True)
+        else:
+            print(line, file=sys.__stderr__, flush=True)
+
+
 @pytest.fixture(scope="session")
-def chromium() -> Path:
-    """Debian's Chromium, installed with apt when missing (CI runs as root with apt)."""
-    if not CHROMIUM.exists():
-        apt = shutil.which("apt-get")
-        if apt is None or os.geteuid() != 0:
-            pytest.fail(f"{CHROMIUM} is missing; install it with: apt-get install -y chromium")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run([apt, "update", "-qq"], check=True, env=env, timeout=600)
-        subprocess.run([apt, "install", "-y", "-qq", "chromium"], check=True, env=env, timeout=900)
-    return CHROMIUM
+def chromium(request: pytest.FixtureRequest) -> Path:
+    """Debian's Chromium, installed with apt when missing (see tests/e2e/chromium.py)."""
+    try:
+        return ensure_chromium(functools.partial(announce, request.config))
+    except ChromiumUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)

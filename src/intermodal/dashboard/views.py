@@ -12,11 +12,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from sqlalchemy import case, func, or_, select
 
-from intermodal.config import Settings
+from intermodal.config import Endpoint, Settings
 from intermodal.engine import reads
 from intermodal.engine.ids import iso, parse_iso, utcnow
 from intermodal.store import Store
@@ -30,8 +31,10 @@ from intermodal.store.tables import (
     shipments,
 )
 from intermodal.workflows.billing import charges_by_currency, delivered_not_invoiced
+from intermodal.workflows.timers import TIMER_PARTNER
 
 OUTCOMES = ("applied", "late", "duplicate", "violation")
+HUB_ITSELF = "the hub itself"
 PAGE = 50
 _ODOO_EVENT = re.compile(r"^odoo:([a-z_]+(?:\.[a-z_]+)+):(\d{1,12}):")
 
@@ -69,6 +72,14 @@ def _json(text: str | bytes | None) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return {}
+
+
+def _is_hub_itself(name: str, settings: Settings) -> bool:
+    """The hub writes its own messages (a timer fired, a case was closed) to its inbox
+    under the name `intermodal` (workflows/timers.py), so the flows read them in order
+    with the partners' ones. They are the hub talking to itself, not a partner: no kind,
+    no mapping, nothing to chase when they stop."""
+    return name == TIMER_PARTNER and name not in settings.partners
 
 
 # -- overview ----------------------------------------------------------------------------
@@ -135,8 +146,21 @@ def overview(
             .where(outbox.c.created_at >= day)
             .group_by(outbox.c.kind, outbox.c.status)
         ).all()
-    partners = sorted(set(settings.partners) | set(last_seen))
+    partners = sorted(
+        p for p in set(settings.partners) | set(last_seen) if not _is_hub_itself(p, settings)
+    )
     flows_in = {p: (int(n), int(h or 0), last) for p, n, h, last in ingress}
+    hub_itself = None
+    if TIMER_PARTNER in last_seen and _is_hub_itself(TIMER_PARTNER, settings):
+        day_count, hour_count, _last = flows_in.get(TIMER_PARTNER, (0, 0, None))
+        hub_itself = {
+            "name": HUB_ITSELF,
+            "what": "timers fired, cases closed",
+            "day": day_count,
+            "hour": hour_count,
+            "last": last_seen[TIMER_PARTNER],
+            "freshness": age(last_seen[TIMER_PARTNER], now),
+        }
     endpoints: dict[str, dict[str, int]] = {}
     for name in sorted(set(settings.endpoints) | {e for e, _s, _n in outbound} | set(dead)):
         endpoints[name] = {"pending": 0, "delivered": 0, "dead": int(dead.get(name, 0))}
@@ -171,6 +195,7 @@ def overview(
             }
             for p in partners
         ],
+        "hub_itself": hub_itself,
         "flows_out": [
             {
                 "endpoint": name,
@@ -286,22 +311,41 @@ def _matched_reference(refs: dict[str, Any], query: str) -> str:
     return "document"
 
 
-def odoo_base_url(settings: Settings, partner: str | None = None) -> str | None:
-    """The Odoo web client's address: the endpoint the partner polls through, else the
-    first Odoo endpoint; None when no Odoo is configured (then no links are drawn)."""
+def _odoo_endpoint(settings: Settings, partner: str | None = None) -> Endpoint | None:
+    """The Odoo a link points into: the endpoint the partner polls through, else the first
+    Odoo endpoint; None when no Odoo is configured (then no links are drawn)."""
     chosen = settings.partners.get(partner or "")
     if chosen is not None and chosen.poll is not None:
         endpoint = settings.endpoints.get(chosen.poll.endpoint)
         if endpoint is not None:
-            return endpoint.url.rstrip("/")
-    for endpoint in settings.endpoints.values():
-        if endpoint.kind == "odoo":
-            return endpoint.url.rstrip("/")
-    return None
+            return endpoint
+    return next((e for e in settings.endpoints.values() if e.kind == "odoo"), None)
 
 
-def odoo_link(base: str | None, model: str, record_id: int) -> str | None:
-    return f"{base}/web#model={model}&id={record_id}&view_type=form" if base else None
+def odoo_base_url(settings: Settings, partner: str | None = None) -> str | None:
+    """The Odoo web client's address, or None when no Odoo is configured."""
+    endpoint = _odoo_endpoint(settings, partner)
+    return endpoint.url.rstrip("/") if endpoint is not None else None
+
+
+def odoo_link(endpoint: Endpoint | None, model: str, record_id: int) -> str | None:
+    """A record's address in the Odoo web client.
+
+    Odoo 18 and later address a record by path, `/odoo/<model>/<id>` (`m-<model>` for a
+    model without a dot); the web client still opens the older `/web#model=...&id=...`
+    by rewriting it in the browser (odoo/odoo addons/web/static/src/core/browser/
+    router.js, `stateToUrl` and `urlToState`'s url-retrocompatibility branch). An
+    endpoint configured for JSON-2 is Odoo 19 or later and gets the path; one on
+    JSON-RPC (Odoo 16 to 18) or on `auto`, whose version is known only once the hub has
+    asked the server, gets the older form, which every version opens.
+    """
+    if endpoint is None:
+        return None
+    base = endpoint.url.rstrip("/")
+    if endpoint.options.get("protocol") == "json2":
+        segment = model if "." in model else f"m-{model}"
+        return f"{base}/odoo/{quote(segment, safe='')}/{record_id}"
+    return f"{base}/web#model={model}&id={record_id}&view_type=form"
 
 
 def shipment_story(store: Store, settings: Settings, key: str) -> dict[str, Any] | None:
@@ -347,7 +391,7 @@ def shipment_story(store: Store, settings: Settings, key: str) -> dict[str, Any]
         link = None
         odoo = _ODOO_EVENT.match(e.event_id)
         if odoo is not None:
-            link = odoo_link(odoo_base_url(settings, e.partner), odoo.group(1), int(odoo.group(2)))
+            link = odoo_link(_odoo_endpoint(settings, e.partner), odoo.group(1), int(odoo.group(2)))
             if odoo.group(1) == "sale.order" and sale_order_link is None:
                 sale_order_link = link
         event_data = _json(e.data)
@@ -390,6 +434,18 @@ def shipment_story(store: Store, settings: Settings, key: str) -> dict[str, Any]
         ],
         "cases": [_case(c, now) for c in case_rows],
     }
+
+
+def event_data(store: Store, key: str) -> dict[str, str]:
+    """Each event's stored CloudEvent by id, for the timeline's 'show the JSON' panes."""
+    with store.read() as conn:
+        rows = conn.execute(
+            select(events.c.event_id, events.c.data)
+            .where(events.c.subject == key)
+            .order_by(events.c.seq)
+            .limit(1000)
+        ).all()
+    return {r.event_id: r.data[:20_000] for r in rows}
 
 
 def command_label(kind: str) -> str:
@@ -561,7 +617,8 @@ def _cell(value: Any) -> str:
 # -- partners ----------------------------------------------------------------------------
 def partner_health(store: Store, settings: Settings) -> list[dict[str, Any]]:
     """Per partner: last message, messages per hour and day, rejected, and what its events
-    turned out to be (late, duplicate, ownership violations)."""
+    turned out to be (late, duplicate, ownership violations). The hub's own messages are
+    not a partner's and are left out."""
     now = utcnow()
     hour, day = _since(now, hours=1), _since(now, days=1)
     with store.read() as conn:
@@ -618,6 +675,8 @@ def partner_health(store: Store, settings: Settings) -> list[dict[str, Any]]:
             entry(name)[outcome] = int(count)
     result = []
     for e in sorted(by_partner.values(), key=lambda x: x["partner"]):
+        if _is_hub_itself(e["partner"], settings):
+            continue
         e["freshness"] = age(e["last"], now)
         applied_total = sum(e[o] for o in OUTCOMES)
         e["problem_rate"] = (

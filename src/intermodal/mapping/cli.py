@@ -2,7 +2,9 @@
 
 `mapping try` is how a newcomer writes a mapping: run a partner's sample through it and
 read the canonical events, or the one error with its path, without starting a hub. It
-reads the mapping file from disk each time, so edit, try, edit again. Neither command ever
+reads the mapping file from disk each time, so edit, try, edit again. Without `-c` it finds
+the partner in the configurations a checkout has (`DEFAULT_CONFIGS`), so the examples in
+the README and docs/partners.md run as typed from the repository root. Neither command ever
 prints a traceback: a mistake is a message and exit status 1 (2 for a bad configuration).
 """
 
@@ -19,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from intermodal.cli_options import ConfigOption, DbOption, errors, settings_or_exit, store_or_exit
+from intermodal.config import Partner
 from intermodal.engine.normalize import NormalizeError, canonical
 from intermodal.mapping.quarantine import get_quarantined, list_quarantined, replay
 from intermodal.mapping.spec import MappingError, load_mapping
@@ -29,6 +32,17 @@ quarantine_app = typer.Typer(
 )
 
 console = Console()
+
+DEFAULT_CONFIGS: tuple[Path, ...] = (
+    Path("intermodal.yaml"),
+    Path("examples/intermodal.yaml"),
+    Path("examples/partners/hub.yaml"),
+    Path("var/demo/intermodal.yaml"),
+)
+"""Where `mapping try` looks for a partner when no configuration is given (relative to the
+current folder, first match wins): a hub's own file, the example hub `make serve` runs,
+the example partners of docs/partners.md, and the configuration `intermodal demo` wrote.
+A newcomer trying a sample should not first have to learn which file names the partner."""
 
 
 def _fail(message: str) -> typer.Exit:
@@ -43,11 +57,12 @@ def mapping_try(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON array")] = False,
 ) -> None:
-    """Print the canonical events FILE maps to, or the error with its path."""
-    settings = settings_or_exit(config, resolve_secrets=False)
-    found = settings.partners.get(partner)
-    if found is None:
-        raise _fail(f"no partner named '{partner}' in the configuration")
+    """Print the canonical events FILE maps to, or the error with its path.
+
+    Without -c (or INTERMODAL_CONFIG) the partner is looked up in intermodal.yaml,
+    examples/intermodal.yaml, examples/partners/hub.yaml and var/demo/intermodal.yaml.
+    """
+    found, source = _find_partner(partner, config)
     try:
         body = file.read_bytes()
     except OSError as exc:
@@ -72,9 +87,46 @@ def mapping_try(
     if as_json:
         typer.echo(json.dumps(events, indent=2))
         return
-    errors.print(f"{len(events)} event(s) from {file} ({how})", highlight=False)
+    errors.print(
+        f"{len(events)} event(s) from {file} ({how}; partner '{partner}' from {source})",
+        markup=False,
+        highlight=False,
+    )
     for event in events:
         typer.echo(json.dumps(event, separators=(",", ":")))
+
+
+def _find_partner(partner: str, config: Path | None) -> tuple[Partner, Path]:
+    """The partner and the configuration file that named it; the message for a partner
+    found nowhere says which files were read and what they name, and how to point at
+    another one."""
+    how = "give the configuration that names it with -c FILE (or INTERMODAL_CONFIG)"
+    if config is not None:
+        settings = settings_or_exit(config, resolve_secrets=False)
+        found = settings.partners.get(partner)
+        if found is None:
+            raise _fail(
+                f"no partner named '{partner}' in {config} ({_names(settings.partners)}); {how}"
+            )
+        return found, config
+    read: list[str] = []
+    for candidate in DEFAULT_CONFIGS:
+        if not candidate.is_file():
+            read.append(f"{candidate} (not found)")
+            continue
+        settings = settings_or_exit(candidate, resolve_secrets=False)
+        found = settings.partners.get(partner)
+        if found is not None:
+            return found, candidate
+        read.append(f"{candidate} ({_names(settings.partners)})")
+    raise _fail(
+        f"no partner named '{partner}': no configuration given, and none of the default ones"
+        f" in {Path.cwd()} names it: {'; '.join(read)}. Run from the repository root, or {how}"
+    )
+
+
+def _names(partners: dict[str, Partner]) -> str:
+    return f"partners: {', '.join(sorted(partners))}" if partners else "no partners"
 
 
 @quarantine_app.command("list")

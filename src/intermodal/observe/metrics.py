@@ -52,6 +52,7 @@ class Metrics:
         partners: Sequence[str] = (),
         cache_seconds: float = 5.0,
         clock: Callable[[], datetime] | None = None,
+        endpoints: Sequence[str] = (),
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
@@ -135,7 +136,9 @@ class Metrics:
             registry=r,
         )
         if store is not None:
-            r.register(_StoreCollector(store, tuple(partners), cache_seconds, clock))
+            r.register(
+                _StoreCollector(store, tuple(partners), cache_seconds, clock, tuple(endpoints))
+            )
         self._received: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
 
     def received(self, partner: str, channel: str, result: str, seconds: float) -> None:
@@ -176,9 +179,11 @@ class _StoreCollector(Collector):
         partners: tuple[str, ...],
         cache_seconds: float,
         clock: Callable[[], datetime] | None,
+        endpoints: tuple[str, ...] = (),
     ) -> None:
         self.store = store
         self.partners = partners
+        self.endpoints = endpoints
         self.cache_seconds = cache_seconds
         self.clock = clock or (lambda: datetime.now(UTC))
         self._cached: list[GaugeMetricFamily] = []
@@ -225,13 +230,22 @@ class _StoreCollector(Collector):
             "Pending commands that failed at least once (waiting for their next attempt).",
             labels=["endpoint"],
         )
-        for endpoint, count, failed in pending_outbox:
+        # A configured endpoint with nothing waiting is a 0, not a missing series: an alert
+        # on `intermodal_dead_letters > 0` or a dashboard panel needs the series to exist
+        # from start, and a series that vanishes when its backlog drains reads as "no data".
+        waiting = {name: (0, 0) for name in self.endpoints}
+        waiting.update(
+            {endpoint: (count, int(failed or 0)) for endpoint, count, failed in pending_outbox}
+        )
+        for endpoint, (count, failed) in sorted(waiting.items()):
             pending.add_metric([endpoint], count)
-            retrying.add_metric([endpoint], int(failed or 0))
+            retrying.add_metric([endpoint], failed)
         dead_family = GaugeMetricFamily(
             "intermodal_dead_letters", "Commands in the dead-letter list.", labels=["endpoint"]
         )
-        for endpoint, count in dead:
+        letters = {name: 0 for name in self.endpoints}
+        letters.update({endpoint: count for endpoint, count in dead})
+        for endpoint, count in sorted(letters.items()):
             dead_family.add_metric([endpoint], count)
         family = GaugeMetricFamily(
             "intermodal_shipments", "Shipments by current state.", labels=["state"]

@@ -86,6 +86,32 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def write_secret_file(path: Path, value: str, overwrite: bool = False) -> None:
+    """Write a secret to a file only its owner can read (0600).
+
+    The file is created with that mode (never widened by the umask, never chmod-ed after
+    the secret is in it), so no other user can read it for even a moment. An existing
+    file is kept (FileExistsError) unless `overwrite`: replacing a partner's secret by
+    accident locks the partner out. An overwrite writes a new file beside it and renames
+    it over the old one, so a reader sees the old secret or the new one, never half.
+    """
+    text = value if value.endswith("\n") else value + "\n"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    target = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp") if overwrite else path
+    fd = os.open(target, flags, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        if overwrite:
+            os.replace(target, path)
+    except BaseException:
+        if overwrite:
+            target.unlink(missing_ok=True)
+        raise
+
+
 def webhook_key(secret: Secret) -> bytes:
     """The HMAC key of a Standard Webhooks secret: base64 after the `whsec_` prefix."""
     text = secret.value.removeprefix("whsec_")

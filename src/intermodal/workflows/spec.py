@@ -27,8 +27,8 @@ from pydantic import (
     field_validator,
 )
 
-from intermodal.config import CASE_KINDS
 from intermodal.workflows.vocabulary import (
+    CASE_KINDS,
     COMMANDS,
     CONDITIONS,
     ROLES,

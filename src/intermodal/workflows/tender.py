@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from intermodal.config import TenderX12Config
 from intermodal.edi.control import ControlNumbers
 from intermodal.edi.errors import Segment
 from intermodal.edi.x12 import Party, build_interchange, generate_x12
+
+if TYPE_CHECKING:
+    from intermodal.config import TenderX12Config
 
 
 class _InTransaction:

@@ -13,10 +13,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from intermodal.canonical.model import MAIN_CHAIN, MilestoneType
 from intermodal.outbox.kinds import INVOICE_COMMAND
+
+CaseKind = Literal[
+    "delivery_failed", "carrier_exception", "customs_hold", "sla_breach", "billing_dispute",
+    "no_rate",
+]  # fmt: skip
+CASE_KINDS: tuple[str, ...] = get_args(CaseKind)
+"""The kinds of exception case (the `cases` table): the flows open them, the tower lists them."""
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection

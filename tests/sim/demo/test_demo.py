@@ -2,6 +2,8 @@
 
 The demo runs in its own process (the real CLI), and while it plays the test scrapes the
 hub's /metrics, as the issue asks: the hub must be live during the day, not only after.
+After the day the test reads what it left: the progress bars' last counts, the invoice
+total the plan implies, and the reconciliation the control tower shows.
 """
 
 from __future__ import annotations
@@ -11,14 +13,27 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
+import pytest
+import yaml
+from starlette.applications import Starlette
+from starlette.routing import Mount
 
-from intermodal_sim.testing import free_port
+from intermodal.config import load_config
+from intermodal.dashboard import tower_app
+from intermodal.security.secrets import new_webhook_secret
+from intermodal.store import open_store
+from intermodal_sim.demo.day import DayPlan, plan_day
+from intermodal_sim.testing import free_port, serve_in_thread
 
 
-def test_demo_plays_a_short_day_and_exits_zero(tmp_path: Path) -> None:
+def test_demo_plays_a_short_day_and_exits_zero(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     port = free_port()
+    started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "intermodal", "demo", "--for", "20", "--orders", "12",
          "--folder", str(tmp_path / "demo"), "--port", str(port), "--odoo-port", "0"],
@@ -41,6 +56,7 @@ def test_demo_plays_a_short_day_and_exits_zero(tmp_path: Path) -> None:
             pass
         time.sleep(0.5)
     output, _ = process.communicate(timeout=180)
+    took = time.monotonic() - started
     assert process.returncode == 0, output
     assert scraped, f"/metrics was not live while the demo played:\n{output}"
     assert tower == 200, "the control tower's login page was not served while the demo played"
@@ -57,7 +73,9 @@ def test_demo_plays_a_short_day_and_exits_zero(tmp_path: Path) -> None:
     assert figure("orders entered in Odoo") == "12"
     assert figure("tenders to the TMS") == "accept 12"
     assert figure("shipments delivered") == "12"
-    assert figure("invoices created in Odoo").startswith("11 (")
+    # The amounts are the plan's: the same seed invoices the same total, run after run.
+    planned = plan_day(DayPlan(orders=12, seconds=20, seed=7))
+    assert figure("invoices created in Odoo") == f"11 ({planned.invoiced_cents() / 100:,.2f} USD)"
     kinds = figure("by kind (opened/closed)")
     assert "customs_hold 1/1" in kinds and "billing_dispute 1/0" in kinds, kinds
     assert figure("customs filings by the hub") == "held, then released 1, released 8"
@@ -66,3 +84,50 @@ def test_demo_plays_a_short_day_and_exits_zero(tmp_path: Path) -> None:
     assert figure("still pending (inbox / outbox)") == "0 / 0"
     assert figure("customer notifications").endswith("(0 refused)")
     assert "Traceback" not in output
+
+    # The day lasts what it announced, and its progress covers all of it.
+    assert "12 orders over 20 s" in output
+    assert took >= 20, took
+    for bar, counts in [("the day (s)", "20/20"), ("orders entered", "12/12"),
+                        ("delivered", "12/12"), ("invoiced in Odoo", "11/11")]:  # fmt: skip
+        line = next((ln for ln in output.splitlines() if ln.startswith(bar)), "")
+        assert f" {counts} " in line, f"{bar}: {line!r}\n{output}"
+
+    # Reconciliation: configured in USD, run once at the end of the day, on the tower's page.
+    folder = tmp_path / "demo"
+    config = yaml.safe_load((folder / "intermodal.yaml").read_text())
+    assert config["reconcile"]["currency"] == "USD" and config["reconcile"]["interval_seconds"] > 0
+    run_id = figure("reconciliation").split(" ", 1)[0]
+    assert run_id.startswith("recon") and "(USD)" in figure("reconciliation")
+    page = _tower_page(folder, monkeypatch, "/tower/reconciliation")
+    assert run_id in page and "USD" in page
+    assert "No reconciliation has run yet" not in page
+
+
+def _tower_page(folder: Path, monkeypatch: pytest.MonkeyPatch, path: str) -> str:
+    """A page of the control tower over the database the demo left, logged in as `demo`."""
+    for name in ("ODOO_TOKEN", "RATING_TOKEN", "EPOD_TOKEN", "ADMIN_TOKEN", "ODOO_API_KEY"):
+        monkeypatch.setenv(f"DEMO_{name}", f"{name.lower()}-0123456789abcdef")
+    for name in ("TMS_SECRET", "CUSTOMS_SECRET", "PORTAL_SECRET"):
+        monkeypatch.setenv(f"DEMO_{name}", new_webhook_secret())
+    monkeypatch.setenv("DEMO_TOWER_PASSWORD", "demo-password-0123")
+    settings = load_config(folder / "intermodal.yaml")
+    store = open_store(settings.hub.database, migrate=False)
+    hub = SimpleNamespace(store=store, dispatcher=None)
+    app = Starlette(routes=[Mount("/tower", app=tower_app(settings, lambda: hub))])
+    try:
+        with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+            form = client.get("/tower/login").text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+            assert csrf is not None
+            login = client.post(
+                "/tower/login",
+                data={"username": "demo", "password": "demo-password-0123",
+                      "csrf": csrf.group(1), "next": path},
+            )  # fmt: skip
+            assert login.status_code == 303, login.text
+            answer = client.get(path)
+            assert answer.status_code == 200
+            return answer.text
+    finally:
+        store.dispose()

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from intermodal.store import open_store
 from intermodal_sim.demo.day import Day, DayPlan, plan_day
-from intermodal_sim.demo.summary import drain, summarise
+from intermodal_sim.demo.summary import drain, reconcile_the_day, summarise
 from intermodal_sim.demo.world import running_world
 
 
@@ -44,6 +44,7 @@ def demo(
     with running_world(
         folder.resolve(),
         plan.seconds,
+        script.unit,
         script.tms,
         script.customs,
         hub_port=port,
@@ -60,27 +61,40 @@ def demo(
             f"  Odoo test      {world.odoo.url}  (database '{world.odoo.db}', login admin / admin)"
         )
         console.print(f"  configuration  {world.folder / 'intermodal.yaml'}")
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
-            task = progress.add_task("orders entered", total=orders)
-            day = Day(world, plan, script, lambda _what, n: progress.update(task, completed=n))
-            tally = asyncio.run(day.play())
         store = open_store(world.settings.hub.database)
         try:
-            console.print("day played; waiting for the hub to finish its work ...")
-            drain(store, timeout=max(30.0, plan.seconds / 3))
+            with Progress(
+                TextColumn("{task.description:<17}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=False,
+            ) as progress:
+                bars = {
+                    "day": progress.add_task("the day (s)", total=round(plan.seconds)),
+                    "orders": progress.add_task("orders entered", total=orders),
+                    "delivered": progress.add_task("delivered", total=script.deliveries),
+                    "invoiced": progress.add_task("invoiced in Odoo", total=len(script.invoiced)),
+                }
+
+                def advance(what: str, count: float) -> None:
+                    progress.update(bars[what], completed=round(count))
+
+                day = Day(world, plan, script, advance)
+                tally = asyncio.run(day.play())
+                progress.update(bars["day"], description="the hub finishing")
+                drain(store, timeout=max(30.0, plan.seconds / 3))
+                asyncio.run(day.report())
+                progress.update(bars["day"], description="the day (s)")
+            reconciled = reconcile_the_day(world, store)
             summary = summarise(world, store, tally)
         finally:
             store.dispose()
         table = Table(title="the day in figures", show_header=False)
         for name, value in summary.lines(tally):
             table.add_row(name, value)
+        table.add_row("reconciliation", reconciled)
         console.print(table)
         for error in tally.errors[:10]:
             console.print(f"[red]partner error[/red] {error}", markup=True, highlight=False)

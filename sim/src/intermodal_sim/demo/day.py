@@ -14,13 +14,17 @@ The demo does only what people and outside systems do; the hub does the rest:
   hub's outbox and go out when it is back;
 - the drivers' app sends a proof of delivery for every delivered load, sometimes twice.
 
-Which order meets which noise is drawn from a seeded generator: the same seed plays the
-same day. Timing follows the wall clock, scaled to the length of the run.
+Which order meets which noise, and what each load is invoiced, is drawn from a seeded
+generator when the day is planned: the same seed plays the same day and invoices the same
+amounts, whatever order the loads happen to finish in. Timing follows the wall clock,
+scaled so that the last scripted status comes just before the announced end of the day;
+the day then lasts exactly as long as announced.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import secrets
 import time
@@ -32,32 +36,41 @@ from typing import Any
 import httpx
 import orjson
 
-from intermodal.connectors.odoo.client import Connection, OdooClient
+from intermodal.connectors.odoo.client import Connection, OdooClient, OdooError
 from intermodal.security.secrets import Secret
 from intermodal_sim.customs.app import CustomsScript, Hold
 from intermodal_sim.demo.world import World
-from intermodal_sim.tms.app import TmsScript
+from intermodal_sim.tms.app import TmsScript, linehaul_cents
 
 CUSTOMERS = ("AZ-001", "DA-002", "GF-003", "RM-005")
 PRODUCTS = ("FCL40", "FCL20", "FTL")
+
+
+# When things happen, as fractions of the script's unit (`Script.unit`, in seconds).
+ENTRY_SPAN = 0.4  # the sales team enters the orders over this part of the unit
+TENDER_DELAY = 0.01  # the TMS answers a tender after this long
+STEP_DELAY = 0.07  # between two statuses of a load (dispatched ... delivered)
+CUSTOMS_DECISION = 0.02
+CUSTOMS_HOLD = 0.15
+OUTAGE = (0.12, 0.22)  # the TMS is down
+RESUME = 0.75  # the stalled loads get moving again, after their SLA passed
+SCRIPT_END = 0.92
+"""The share of the day by which everything scripted has happened: the rest is for the
+hub's last invoices, so the day is over when the announced time is."""
 
 
 @dataclass(frozen=True)
 class DayPlan:
     orders: int = 120
     seconds: float = 240.0
+    """How long the day lasts, as announced."""
     seed: int = 7
-
-    @property
-    def unit(self) -> float:
-        """The part of the run the day's events are spread over; the rest is for draining."""
-        return self.seconds * 0.8
 
 
 @dataclass(frozen=True)
 class Order:
     key: str
-    start: float  # fraction of the day when it is entered
+    start: float  # fraction of the unit when it is entered
     customer: str
     product: str
     over_quote: bool
@@ -74,10 +87,49 @@ class Script:
     declined: set[str]
     held: set[str]
     stalled: set[str]
-    outage: tuple[float, float] = (0.12, 0.22)
+    unit: float
+    """Seconds per unit of the script's times, chosen so that the last scripted thing
+    happens at SCRIPT_END of the day."""
+    ends_at: float
+    """When the last scripted thing happens (a load's last status), in seconds."""
+    outage: tuple[float, float] = OUTAGE
+
+    @property
+    def deliveries(self) -> int:
+        """Loads the TMS will deliver: every order it does not decline."""
+        return len(self.orders) - len(self.declined)
+
+    @property
+    def invoiced(self) -> list[Order]:
+        """Orders Odoo will invoice: delivered ones, less those invoiced above their quote
+        (the dispute holds the invoice)."""
+        return [o for o in self.orders if o.key not in self.declined and not o.over_quote]
+
+    def invoiced_cents(self) -> int:
+        """What the day's invoices add up to, freight and fuel, in cents."""
+        return sum(
+            cents + cents * FUEL_PERCENT // 100
+            for cents in (self.tms.linehauls[o.key] for o in self.invoiced)
+        )
+
+
+FUEL_PERCENT = 12  # the TMS's fuel surcharge on the linehaul (tms/app.py `settle`)
+
+
+def _last_status(order: Order, faults: set[str]) -> float:
+    """When (in units) the order's load reports its last status."""
+    start = order.start
+    if OUTAGE[0] <= start < OUTAGE[1]:  # its tender waits in the outbox for the TMS
+        start = OUTAGE[1]
+    steps = 4 + ("exception" in faults)
+    if "stall" in faults:  # from in_transit on, it moves only after it is resumed
+        return max(RESUME, start + TENDER_DELAY + 3 * STEP_DELAY) + (steps - 3) * STEP_DELAY
+    return start + TENDER_DELAY + steps * STEP_DELAY
 
 
 def plan_day(plan: DayPlan) -> Script:
+    """Everything the outside world will do, drawn from `plan.seed` alone: the same seed
+    plays the same orders, noise and amounts, whatever the timing of the run."""
     rng = random.Random(plan.seed)  # a demo script: no secret here
     orders: list[Order] = []
     faults: dict[str, set[str]] = {}
@@ -88,7 +140,7 @@ def plan_day(plan: DayPlan) -> Script:
         orders.append(
             Order(
                 key=key,
-                start=0.4 * i / max(plan.orders, 1),
+                start=ENTRY_SPAN * i / max(plan.orders, 1),
                 customer=CUSTOMERS[i % len(CUSTOMERS)],
                 product=PRODUCTS[i % len(PRODUCTS)],
                 over_quote=i % 25 == 7,
@@ -104,32 +156,39 @@ def plan_day(plan: DayPlan) -> Script:
             stalled.add(key)
         if noise:
             faults[key] = noise
-    step_ms = plan.unit * 0.07 * 1000
+    last = max(
+        [RESUME if stalled else 0.0]
+        + [_last_status(o, faults.get(o.key, set())) for o in orders if o.key not in declined]
+    )
+    unit = plan.seconds * SCRIPT_END / last
     tms = TmsScript(
         seed=plan.seed,
         reply="x12",
         settle="x12",
-        tender_delay_ms=plan.unit * 0.01 * 1000,
-        step_delay_ms=step_ms,
+        tender_delay_ms=unit * TENDER_DELAY * 1000,
+        step_delay_ms=unit * STEP_DELAY * 1000,
         decisions={key: "decline" for key in declined},
         load_faults=faults,
     )
+    # The linehaul each load will be invoiced, decided here rather than when each load
+    # happens to settle, so the plan implies the day's amounts.
+    tms.linehauls = {o.key: linehaul_cents(tms.random_for(o.key, "linehaul")) for o in orders}
     # Customers DA-002, GF-003 and RM-005 are in Belgium, the Netherlands and Germany, the
     # company in the US: their orders cross a border and the hub files them with the broker.
     held = {orders[5].key} if len(orders) > 5 else set()
     customs = CustomsScript(
         seed=plan.seed,
-        decision_delay_ms=plan.unit * 0.02 * 1000,
+        decision_delay_ms=unit * CUSTOMS_DECISION * 1000,
         holds={
             key: Hold(
                 code="DOC",
                 reason="commercial invoice missing",
-                release_after_ms=plan.unit * 0.15 * 1000,
+                release_after_ms=unit * CUSTOMS_HOLD * 1000,
             )
             for key in held
         },
     )
-    return Script(orders, tms, customs, declined, held, stalled)
+    return Script(orders, tms, customs, declined, held, stalled, unit, unit * last)
 
 
 @dataclass
@@ -149,15 +208,20 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
+Progress = Callable[[str, float], None]
+"""Told how far the day is: ("day", seconds), ("orders", entered), ("delivered", loads the
+TMS delivered), ("invoiced", customer invoices in Odoo)."""
+
+
 class Day:
-    """Plays the script; `progress(what, count)` is called as orders are entered."""
+    """Plays the script for `plan.seconds`, telling `progress` how far it is."""
 
     def __init__(
         self,
         world: World,
         plan: DayPlan,
         script: Script,
-        progress: Callable[[str, int], None] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.world = world
         self.plan = plan
@@ -172,22 +236,52 @@ class Day:
     async def play(self) -> Tally:
         async with httpx.AsyncClient(timeout=30) as http:
             self._http = http
-            odoo = self.world.odoo
-            self._odoo = OdooClient(Connection(odoo.url, odoo.db, Secret(odoo.api_key)), http)
+            self._odoo = self._odoo_client(http)
             await self._look_up_odoo_ids()
             self._t0 = time.monotonic()
             orders = [self._order(o) for o in self.script.orders]
-            await asyncio.gather(*orders, self._outage(), self._proofs_of_delivery())
+            await asyncio.gather(*orders, self._outage(), self._proofs_of_delivery(), self._clock())
         return self.tally
 
-    def elapsed(self) -> float:
-        """How far into the day we are (0..1 over `plan.unit`)."""
-        return (time.monotonic() - self._t0) / self.plan.unit
+    async def report(self) -> None:
+        """Tell `progress` where the deliveries and invoices stand now (after the day, once
+        the hub has finished its work)."""
+        async with httpx.AsyncClient(timeout=30) as http:
+            await self._report(self._odoo_client(http))
+
+    def _odoo_client(self, http: httpx.AsyncClient) -> OdooClient:
+        odoo = self.world.odoo
+        return OdooClient(Connection(odoo.url, odoo.db, Secret(odoo.api_key)), http)
+
+    def seconds(self) -> float:
+        """How far into the day we are, in seconds."""
+        return time.monotonic() - self._t0
 
     async def _at(self, fraction: float) -> None:
-        delay = self._t0 + fraction * self.plan.unit - time.monotonic()
+        """Wait until `fraction` of the script's unit."""
+        delay = self._t0 + fraction * self.script.unit - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+
+    async def _clock(self) -> None:
+        """The day's own progress, until its announced end."""
+        assert self._odoo is not None
+        while (now := self.seconds()) < self.plan.seconds:
+            self.progress("day", now)
+            # a progress bar is not worth failing the day for
+            with contextlib.suppress(httpx.HTTPError, OdooError):
+                await self._report(self._odoo)
+            await asyncio.sleep(min(1.0, max(0.0, self.plan.seconds - self.seconds())))
+        self.progress("day", self.plan.seconds)
+
+    async def _report(self, odoo: OdooClient) -> None:
+        with self.world.tms.script.lock:
+            loads = self.world.tms.script.loads.values()
+            # a load that reported delivered counts, whatever it reported after (the
+            # reordered statuses of the noise)
+            delivered = sum(1 for ld in loads if any(st["step"] == "delivered" for st in ld.steps))
+        self.progress("delivered", delivered)
+        self.progress("invoiced", await invoices_in_odoo(odoo))
 
     async def _look_up_odoo_ids(self) -> None:
         assert self._odoo is not None
@@ -243,10 +337,12 @@ class Day:
         self.world.tms_outage.down.set()
         await self._at(end)
         self.world.tms_outage.down.clear()
-        self.tally.outage_seconds = (end - start) * self.plan.unit
+        self.tally.outage_seconds = (end - start) * self.script.unit
         self.tally.tms_refused_during_outage = self.world.tms_outage.refused
+        if not self.script.stalled:
+            return
         # the stalled loads get moving again in the afternoon, after their SLA passed
-        await self._at(0.75)
+        await self._at(RESUME)
         await self._post_json(
             f"{self.world.tms_url}/_sim/control", {"resume": sorted(self.script.stalled)}
         )
@@ -258,8 +354,8 @@ class Day:
         sent: set[str] = set()
         expected = {o.key for o in self.script.orders} - self.script.declined
         by_key = {o.key: o for o in self.script.orders}
-        while sent != expected and self.elapsed() < 1.25:  # 1.25 units: the whole run
-            await asyncio.sleep(min(1.0, self.plan.unit / 200))
+        while sent != expected and self.seconds() < self.plan.seconds:
+            await asyncio.sleep(min(1.0, self.script.unit / 200))
             with self.world.tms.script.lock:
                 delivered = [
                     load.shipment_key
@@ -306,6 +402,14 @@ class Day:
                 break
             await asyncio.sleep(0.2 * (attempt + 1))
         raise RuntimeError(f"{url}: HTTP {status}: {text}")
+
+
+async def invoices_in_odoo(odoo: OdooClient) -> int:
+    """Customer invoices in Odoo: the last step of each order's story."""
+    count = await odoo.call(
+        "account.move", "search_count", domain=[["move_type", "=", "out_invoice"]]
+    )
+    return int(count)
 
 
 def _charge(source: str, key: str, code: str, amount: str, status: str) -> dict[str, Any]:

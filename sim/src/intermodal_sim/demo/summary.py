@@ -13,6 +13,7 @@ from intermodal.connectors.odoo.client import Connection, OdooClient
 from intermodal.security.secrets import Secret
 from intermodal.store import Store
 from intermodal.store.tables import cases, dead_letters, events, inbox, outbox, shipments
+from intermodal.workflows.reconcile.run import run_reconciliation
 from intermodal_sim.demo.day import Tally
 from intermodal_sim.demo.world import World
 
@@ -87,6 +88,22 @@ def drain(store: Store, timeout: float) -> None:
         else:
             quiet_since = None
         time.sleep(0.25)
+
+
+def reconcile_the_day(world: World, store: Store) -> str:
+    """One reconciliation at the end of the day, recorded like the hub's scheduled ones, so
+    the control tower's reconciliation page shows how the day's books closed; a line
+    saying what it found."""
+    config = world.settings.reconcile
+    if config is None:
+        return "not configured"
+    run = run_reconciliation(store, config)
+    found = ", ".join(
+        f"{name.replace('_', ' ')} {figures.get('count', 0)}"
+        for name, figures in sorted(run.report.figures.items())
+        if figures.get("count")
+    )
+    return f"{run.run_id} ({run.report.currency}): {found or 'nothing to report'}"
 
 
 def summarise(world: World, store: Store, tally: Tally) -> Summary:

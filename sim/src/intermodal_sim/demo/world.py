@@ -118,15 +118,20 @@ def demo_config(
     urls: dict[str, str],
     hub_port: int,
     day_seconds: float,
+    unit_seconds: float,
 ) -> dict[str, Any]:
     """The hub's configuration for the demo, as a user would write it.
 
-    The service level's expectations are scaled to the compressed day, so SLA timers fire
-    within the run: a stalled load breaches its 'delivered by' time.
+    The service level's expectations are scaled to the script's unit (day.py: a load
+    takes about a third of it), so SLA timers fire within the run: a stalled load
+    breaches its 'delivered by' time and the others do not. Reconciliation runs on a
+    schedule scaled to the day, in the demo's currency; its grace (how long a delivered
+    shipment may wait for its invoice) is a tenth of the day, the compressed version of
+    'a couple of hours'.
     """
 
     def share(fraction: float) -> str:
-        return f"{max(2, round(day_seconds * fraction))}s"
+        return f"{max(2, round(unit_seconds * fraction))}s"
 
     return {
         "hub": {
@@ -200,12 +205,17 @@ def demo_config(
             },
             "teams": {"sla_breach": "control-tower", "customs_hold": "customs-desk"},
             "service_levels": {
-                "standard": {"expected": {"picked_up": share(0.30), "delivered": share(0.55)}}
+                "standard": {"expected": {"picked_up": share(0.375), "delivered": share(0.69)}}
             },
             "default_service_level": "standard",
             "billing": {"post": True, "hold_on_dispute": True, "currency": "USD"},
             "tender_x12": {"sender_id": "INTERMODAL", "receiver_id": "DEMOTMS", "scac": "DTMS"},
             "timer_poll_seconds": 0.5,
+        },
+        "reconcile": {
+            "interval_seconds": max(10.0, round(day_seconds / 2, 1)),
+            "grace_hours": round(day_seconds * 0.1 / 3600, 6),
+            "currency": "USD",
         },
         "tower": {"users": {"demo": {"role": "operator", "password": "env:DEMO_TOWER_PASSWORD"}}},
     }
@@ -215,6 +225,7 @@ def demo_config(
 def running_world(
     folder: Path,
     day_seconds: float,
+    unit_seconds: float,
     tms_script: TmsScript,
     customs_script: CustomsScript,
     hub_port: int = 8080,
@@ -256,7 +267,7 @@ def running_world(
         portal_url = stack.enter_context(serve_in_thread(portal.app()))
         port = _port(hub_port)
         urls = {"tms": tms_url, "customs": customs_url, "portal": portal_url}
-        config = demo_config(folder, odoo, urls, port, day_seconds)
+        config = demo_config(folder, odoo, urls, port, day_seconds, unit_seconds)
         path = folder / "intermodal.yaml"
         path.write_text(
             "# Written by `intermodal demo`: the hub's configuration for this run.\n"

@@ -9,6 +9,9 @@ Routes and what defines them in Odoo (repo odoo/odoo unless said):
   POST /web/webclient/version_info, /web/session/*, /web/dataset/call_kw, /web/database/list
                                      addons/web/controllers/{webclient,session,dataset,database}.py
   GET  /web/version, /json/version   addons/rpc/controllers/__init__.py
+  GET  /, /web, /odoo, /odoo/<model>/<id>
+                                     addons/web/controllers/home.py; not the web client but
+                                     a landing page and a read-only record (web_pages.py)
   /__sim/*                           the sim's own admin API: faults, call counters, webhooks.
 """
 
@@ -32,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from intermodal_sim.odoo import web_pages
 from intermodal_sim.odoo.automation import Delivery
 from intermodal_sim.odoo.errors import (
     AccessDenied,
@@ -715,6 +719,15 @@ class SimApp:
             {"version_info": info["server_version_info"], "version": info["server_version"]}
         )
 
+    async def landing(self, request: Request) -> Response:
+        legacy = request.url.path == "/web"  # an old /web#model=...&id=... record link
+        return html_response(200, web_pages.landing(self.sim, legacy_redirect=legacy))
+
+    async def record(self, request: Request) -> Response:
+        model, record_id = request.path_params["model"], request.path_params["record_id"]
+        page = web_pages.record(self.sim, model, record_id)
+        return html_response(404, NOT_FOUND_HTML) if page is None else html_response(200, page)
+
     # -- fallbacks ------------------------------------------------------------------------
 
     def _wrong_type(self, request: Request) -> Response:
@@ -827,6 +840,10 @@ class SimApp:
             route("/web/dataset/call_kw/{path:path}", self.call_kw, ["POST"]),
             route("/web/version", self.web_version, ["GET"]),
             route("/json/version", self.web_version, ["GET"]),
+            route("/", self.landing, ["GET"]),
+            route("/web", self.landing, ["GET"]),
+            route("/odoo", self.landing, ["GET"]),
+            route("/odoo/{model}/{record_id:int}", self.record, ["GET"]),
             route("/__sim/faults", self.admin_faults, ["GET", "PUT", "POST", "DELETE"]),
             route("/__sim/calls", self.admin_calls, ["GET", "DELETE"]),
             route("/__sim/webhooks", self.admin_webhooks, ["GET", "POST", "DELETE"]),

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from intermodal.config import Endpoint, Settings, load_config
 from intermodal.connectors.odoo.sink import OdooSink
 from intermodal.outbox.sinks import ClaimedCommand
+from intermodal.security.secrets import write_secret_file
 from intermodal.store import Store
 from intermodal.store.tables import dead_letters, outbox
 
@@ -38,7 +39,7 @@ def hub_config(
     **options: Any,
 ) -> Path:
     """A YAML config: a carrier partner with a token, and an `odoo` endpoint."""
-    (folder / "carrier.token").write_text(CARRIER_TOKEN, encoding="utf-8")
+    write_secret_file(folder / "carrier.token", CARRIER_TOKEN, overwrite=True)
     config = {
         "hub": {"database": database, "port": port},
         "partners": {"carrier": {"kind": "carrier", "tokens": [{"token": "file:carrier.token"}]}},

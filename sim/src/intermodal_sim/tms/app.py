@@ -7,8 +7,9 @@ the existing load: tenders are idempotent by shipment key, as dispatch systems a
 
 For each new load the TMS, in the background:
 1. answers accept or decline (scriptable per shipment), as a 990 or a JSON webhook;
-2. on accept, assigns a driver and a truck (from a seeded random generator, so a run is
-   repeatable) and reports `dispatched`;
+2. on accept, assigns a driver and a truck (from a generator seeded by the script's seed
+   and the shipment, so a run is repeatable whatever order the loads run in) and reports
+   `dispatched`;
 3. reports `picked_up`, `in_transit`, `delivered` after the scripted delays, with the
    scripted faults (a duplicate status, two statuses in the wrong order, a delay
    exception, a stall until told to resume);
@@ -162,6 +163,8 @@ class TmsScript:
     faults: set[str] = field(default_factory=set)
     load_faults: dict[str, set[str]] = field(default_factory=dict)
     settle: Literal["none", "json", "x12"] = "none"
+    linehauls: dict[str, int] = field(default_factory=dict)
+    """Per shipment key: the linehaul to invoice, in cents; others draw one (800 to 2,400)."""
     resumed: set[str] = field(default_factory=set)
     """Shipments told to resume before they stalled: they will not stall."""
     identity: edi.Identity = field(default_factory=edi.Identity)
@@ -169,8 +172,11 @@ class TmsScript:
     acknowledgements: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def __post_init__(self) -> None:
-        self.random = random.Random(self.seed)
+    def random_for(self, key: str, what: str) -> random.Random:
+        """The generator of one load's draws of `what` (its crew, its linehaul). Loads run
+        side by side, so one generator shared by all would hand its values out in the
+        order the loads happen to reach it, and the same seed would invoice other amounts."""
+        return random.Random(f"{self.seed}:{key}:{what}")  # a str seed is hashed (SHA-512)
 
     def apply(self, control: TmsControl) -> None:
         with self.lock:
@@ -210,6 +216,11 @@ class TmsScript:
             }
 
 
+def linehaul_cents(draws: random.Random) -> int:
+    """A lane's linehaul: 800 to 2,400 USD in whole dollars."""
+    return draws.randint(800, 2400) * 100
+
+
 class TmsSimulator(PartnerSimulator):
     """The TMS's behaviour over its script, reporting through `link`."""
 
@@ -244,9 +255,10 @@ class TmsSimulator(PartnerSimulator):
         await self.answer_tender(load, decision == "accept", reason)
         if decision != "accept":
             return
+        draws = s.random_for(load.shipment_key, "crew")
         with s.lock:
-            load.driver = s.random.choice(DRIVERS)
-            load.truck = f"TRK-{s.random.randint(100, 999)}"
+            load.driver = draws.choice(DRIVERS)
+            load.truck = f"TRK-{draws.randint(100, 999)}"
         faults = s.faults_for(load.shipment_key)
         plan: list[str] = list(STEPS)
         if "reorder" in faults:
@@ -344,7 +356,9 @@ class TmsSimulator(PartnerSimulator):
         with self.script.lock:
             if load.settled:
                 return
-            linehaul = self.script.random.randint(800, 2400) * 100
+            linehaul = self.script.linehauls.get(load.shipment_key) or linehaul_cents(
+                self.script.random_for(load.shipment_key, "linehaul")
+            )
             load.charges = [("freight", linehaul), ("fuel", linehaul * 12 // 100)]
             load.settled = True
         at = self.clock.tick(load.shipment_key)

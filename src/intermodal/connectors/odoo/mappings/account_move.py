@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from intermodal.canonical.model import Charge, CurrencyCode, Key, Party
-from intermodal.connectors.odoo.mappings import Envelope, parse_data
+from intermodal.connectors.odoo.mappings.envelope import Envelope, parse_data
 from intermodal.connectors.odoo.mappings.res_partner import partner_ref, partner_upsert
 from intermodal.connectors.odoo.ops import (
     STAGE_DOCUMENT_ACTIONS,

@@ -14,7 +14,7 @@ from intermodal.connectors.odoo.mappings.sale_order import order_ref
 from intermodal.connectors.odoo.ops import Activity
 
 if TYPE_CHECKING:
-    from intermodal.connectors.odoo.mappings import Envelope
+    from intermodal.connectors.odoo.mappings.envelope import Envelope
     from intermodal.connectors.odoo.ops import Op
 
 # Milestones that need a person: the default of `options.activity_milestones`.
@@ -62,7 +62,7 @@ class ActivityRequest(BaseModel):
 
 
 def build(envelope: Envelope, _policy: Any) -> list[Op]:
-    from intermodal.connectors.odoo.mappings import parse_data
+    from intermodal.connectors.odoo.mappings.envelope import parse_data
 
     request = parse_data(ActivityRequest, envelope)
     note = f"<p>{escape(request.note)}</p>" if request.note else ""

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from intermodal.canonical.model import Key, LongText, MilestoneType
-from intermodal.connectors.odoo.mappings import Envelope, parse_data
+from intermodal.connectors.odoo.mappings.envelope import Envelope, parse_data
 from intermodal.connectors.odoo.mappings.mail_activity import NEEDS_A_PERSON, exception_activity
 from intermodal.connectors.odoo.mappings.message_post import milestone_note
 from intermodal.connectors.odoo.mappings.stock_picking import tracking_op, validate_op

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from intermodal.canonical.model import Party, PartyRole
-from intermodal.connectors.odoo.mappings import Envelope, parse_data
+from intermodal.connectors.odoo.mappings.envelope import Envelope, parse_data
 from intermodal.connectors.odoo.ops import STAGE_PARTNERS, MappingError, Op, Ref, Upsert
 
 COMMAND_TYPE = "intermodal.odoo.partner.upsert"

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from intermodal.canonical.model import Key, Party, ShortText
-from intermodal.connectors.odoo.mappings import Envelope, odoo_datetime, parse_data
+from intermodal.connectors.odoo.mappings.envelope import Envelope, odoo_datetime, parse_data
 from intermodal.connectors.odoo.mappings.res_partner import partner_ref, partner_upsert
 from intermodal.connectors.odoo.ops import (
     STAGE_DOCUMENT_ACTIONS,

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from intermodal.canonical.model import Key, MilestoneType, ShortText
-from intermodal.connectors.odoo.mappings import Envelope, odoo_datetime, parse_data
+from intermodal.connectors.odoo.mappings.envelope import Envelope, odoo_datetime, parse_data
 from intermodal.connectors.odoo.mappings.sale_order import order_ref
 from intermodal.connectors.odoo.ops import STAGE_FOLLOW_UPS, Call, Op, PickingsOf, Ref, Write
 

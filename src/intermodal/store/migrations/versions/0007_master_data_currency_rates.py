@@ -3,6 +3,10 @@
 Revision ID: 0007
 Revises: 0005
 Create Date: 2026-11-30 04:10:00
+
+There is no 0006: it was reserved for the workflows, written at the same time, which
+turned out to need no table. Databases record 0007 in alembic_version, so this revision
+keeps its number (renaming it would strand them); see ../README.md.
 """
 
 from __future__ import annotations
