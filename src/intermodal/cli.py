@@ -81,9 +81,10 @@ def serve(
     from intermodal.api.app import create_app
     from intermodal.observe.logs import configure_logging
     from intermodal.outbox.sinks import endpoint_problems
+    from intermodal.wiring import SINK_KINDS
 
     settings = settings_or_exit(config, host=host, port=port, database=db)
-    if problems := endpoint_problems(settings.endpoints):
+    if problems := endpoint_problems(SINK_KINDS, settings.endpoints):
         errors.print(
             f"error: {ConfigError(problems, settings.source)}", markup=False, highlight=False
         )

@@ -32,6 +32,7 @@ from intermodal.observe.metrics import Metrics
 from intermodal.observe.metrics import current as current_metrics
 from intermodal.outbox.dispatcher import Dispatcher
 from intermodal.store import Store, open_store
+from intermodal.wiring import SINK_KINDS
 
 log = logging.getLogger(__name__)
 PRUNE_FIRST_SECONDS = 60.0
@@ -88,6 +89,7 @@ class Hub:
                 self.settings,
                 lease_seconds=self.settings.delivery.lease_seconds,
                 metrics=self.metrics,
+                sink_kinds=SINK_KINDS,
             )
             loop = asyncio.get_running_loop()
             dispatcher = self.dispatcher

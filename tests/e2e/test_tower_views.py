@@ -10,6 +10,7 @@ import orjson
 from intermodal.config import Settings
 from intermodal.dashboard import views
 from intermodal.engine.ids import iso, utcnow
+from intermodal.outbox.kinds import INVOICE_COMMAND
 from intermodal.store import open_store
 from intermodal.store.tables import outbox, shipments
 
@@ -36,7 +37,7 @@ def _invoice(key: str, status: str) -> dict[str, Any]:
     return {
         "command_id": f"cmd-invoice-{key}",
         "endpoint": "odoo",
-        "kind": views.INVOICE_COMMAND,
+        "kind": INVOICE_COMMAND,
         "subject": key,
         "payload": b"{}",
         "correlation_id": "corr-1",

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from intermodal.canonical.model import MilestoneType as M
 from intermodal.engine.apply import (
+    EventOutcome,
     Mark,
-    Outcome,
     OwnershipPolicy,
     ShipmentState,
     apply_milestone,
@@ -39,7 +39,7 @@ def test_main_chain_advances() -> None:
 def test_delivered_never_goes_back_to_in_transit() -> None:
     state = fold([mark(M.DELIVERED, 50)])
     state2, outcome = apply_milestone(state, mark(M.IN_TRANSIT, 60))
-    assert outcome is Outcome.LATE
+    assert outcome is EventOutcome.LATE
     assert state2.current is not None and state2.current.milestone is M.DELIVERED
 
 
@@ -47,14 +47,14 @@ def test_failed_attempt_shows_until_the_next_attempt() -> None:
     state = fold([mark(M.OUT_FOR_DELIVERY, 10), mark(M.DELIVERY_FAILED, 20)])
     assert state.current is not None and state.current.milestone is M.DELIVERY_FAILED
     state, outcome = apply_milestone(state, mark(M.OUT_FOR_DELIVERY, 60 * 24))
-    assert outcome is Outcome.APPLIED
+    assert outcome is EventOutcome.APPLIED
     assert state.current is not None and state.current.milestone is M.OUT_FOR_DELIVERY
 
 
 def test_side_state_older_than_the_main_chain_is_late() -> None:
     state = fold([mark(M.IN_TRANSIT, 30)])
     _, outcome = apply_milestone(state, mark(M.EXCEPTION, 5))
-    assert outcome is Outcome.LATE
+    assert outcome is EventOutcome.LATE
 
 
 def test_terminal_state_wins() -> None:
@@ -65,11 +65,11 @@ def test_terminal_state_wins() -> None:
 def test_only_the_owner_may_assert_its_milestones() -> None:
     policy = OwnershipPolicy({M.DELIVERED: frozenset({"acme-carrier"})})
     state, outcome = decide(ShipmentState(), mark(M.DELIVERED, 1), "wms", policy)
-    assert outcome is Outcome.VIOLATION and state.current is None
+    assert outcome is EventOutcome.VIOLATION and state.current is None
     state, outcome = decide(ShipmentState(), mark(M.DELIVERED, 1), "acme-carrier", policy)
-    assert outcome is Outcome.APPLIED
+    assert outcome is EventOutcome.APPLIED
     # Unowned milestones are open to every authenticated partner.
-    assert decide(ShipmentState(), mark(M.BOOKED, 1), "wms", policy)[1] is Outcome.APPLIED
+    assert decide(ShipmentState(), mark(M.BOOKED, 1), "wms", policy)[1] is EventOutcome.APPLIED
 
 
 marks = st.builds(

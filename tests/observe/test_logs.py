@@ -320,28 +320,29 @@ class ExplodingSink:
 
 
 def test_a_failing_sink_logs_its_message_without_personal_data(
-    log_lines: io.StringIO, make_settings: Callable[..., Settings], sqlite_url: str
+    log_lines: io.StringIO,
+    make_settings: Callable[..., Settings],
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from intermodal.outbox.sinks import SINK_FACTORIES
+    from intermodal.outbox.sinks import SinkKind
+    from intermodal.wiring import SINK_KINDS
 
-    SINK_FACTORIES["exploding"] = ExplodingSink
+    monkeypatch.setitem(SINK_KINDS, "exploding", SinkKind(ExplodingSink))
     secret = new_secret()
-    try:
-        settings = make_settings(
-            {
-                "hub": {"database": sqlite_url},
-                "partners": {"carrier": {"webhook_secrets": ["env:LOG_CARRIER_S"]}},
-                "endpoints": {"broken": {"kind": "exploding", "url": "http://127.0.0.1:9/x"}},
-            },
-            env={"LOG_CARRIER_S": secret},
-        )
-        with running_hub(settings) as url, httpx.Client(base_url=url) as client:
-            body = milestone("e-boom", "SHP-BOOM", "picked_up", 9)
-            corr = {"x-correlation-id": "corr-boom"}
-            assert send_webhook(client, "carrier", secret, body, "m-boom", corr).status_code == 202
-            wait_until(lambda: "sink broken failed" in log_lines.getvalue(), timeout=20)
-    finally:
-        del SINK_FACTORIES["exploding"]
+    settings = make_settings(
+        {
+            "hub": {"database": sqlite_url},
+            "partners": {"carrier": {"webhook_secrets": ["env:LOG_CARRIER_S"]}},
+            "endpoints": {"broken": {"kind": "exploding", "url": "http://127.0.0.1:9/x"}},
+        },
+        env={"LOG_CARRIER_S": secret},
+    )
+    with running_hub(settings) as url, httpx.Client(base_url=url) as client:
+        body = milestone("e-boom", "SHP-BOOM", "picked_up", 9)
+        corr = {"x-correlation-id": "corr-boom"}
+        assert send_webhook(client, "carrier", secret, body, "m-boom", corr).status_code == 202
+        wait_until(lambda: "sink broken failed" in log_lines.getvalue(), timeout=20)
     text = log_lines.getvalue()
     _name, email, phone, street = PEOPLE[3]
     for personal in (email, phone, street):

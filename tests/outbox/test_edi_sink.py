@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from intermodal.config import Endpoint
 from intermodal.outbox.edi_sink import EdiSink
-from intermodal.outbox.sinks import Command
+from intermodal.outbox.sinks import ClaimedCommand
 from intermodal_sim.testing import serve_in_thread
 
 X12 = (
@@ -44,8 +44,8 @@ def endpoint(url: str, keys: tuple[bytes, ...]) -> Endpoint:
     )
 
 
-def command(n: int) -> Command:
-    return Command(n, f"cmd_edi_{n}", "tms-edi", "edi.x12", "SHP-1", X12, "corr", 0)
+def command(n: int) -> ClaimedCommand:
+    return ClaimedCommand(n, f"cmd_edi_{n}", "tms-edi", "edi.x12", "SHP-1", X12, "corr", 0)
 
 
 def test_edi_deliveries_carry_a_signature_per_active_secret() -> None:

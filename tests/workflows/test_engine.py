@@ -72,8 +72,8 @@ def test_transitions_chain_once_per_trigger_and_skip_unplayed_roles(
     o.react("K1", _delivered(), doc, trigger, "now", effects)
     assert doc["flows"]["demo"]["state"] == "c"  # first, then second; `never` left behind
     # Only the notify role is played: odoo commands are not written at all.
-    assert [c["kind"] for c in effects.commands] == ["intermodal.notify"]
-    payload = orjson.loads(effects.commands[0]["payload"])
+    assert [c.kind for c in effects.commands] == ["intermodal.notify"]
+    payload = orjson.loads(effects.commands[0].payload)  # type: ignore[arg-type]
     assert payload["data"] == {"shipment": "K1", "event": "milestone.delivered",
                                "milestone": "delivered", "reason": "rain"}  # fmt: skip
     (case,) = effects.opened_cases
@@ -84,7 +84,7 @@ def test_transitions_chain_once_per_trigger_and_skip_unplayed_roles(
     # The same trigger on a fresh document gives the same ids: replays write nothing new.
     again = Effects()
     o.react("K1", _delivered(), {}, trigger, "later", again)
-    assert [c["command_id"] for c in again.commands] == [c["command_id"] for c in effects.commands]
+    assert [c.command_id for c in again.commands] == [c.command_id for c in effects.commands]
     assert again.opened_cases[0]["case_id"] == case["case_id"]
 
     closing = Effects()
@@ -122,7 +122,7 @@ def test_once_commands_keep_their_id_whatever_the_trigger(
         effects = Effects()
         o.react("K2", _delivered(), doc, _trigger("milestone.delivered", event_id), "t", effects)
         for c in effects.commands:
-            kinds.setdefault(c["kind"], []).append(c["command_id"])
+            kinds.setdefault(c.kind, []).append(c.command_id)
     invoice = kinds["intermodal.odoo.invoice.create"]
     assert len(invoice) == 2 and invoice[0] == invoice[1]  # once: one id per shipment
     notify = kinds["intermodal.notify"]

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from intermodal.config import Endpoint
+from intermodal.outbox.command import OutboundCommand
 from intermodal.workflows.notifications import (
     NOTIFY_EVENTS,
     closed_case_notifications,
@@ -74,16 +75,16 @@ def test_notification_ids_are_stable_and_per_subscriber() -> None:
     subs = [subscriber(name="a", events=frozenset({"pod.received"})),
             subscriber(name="b", events=frozenset({"pod.received"}))]  # fmt: skip
 
-    def rows() -> list[dict[str, Any]]:
+    def rows() -> list[OutboundCommand]:
         return document_notifications(
             subs, "pod.received", "SHP-1", {}, {"signed_by": "R"}, "evt-9", "carrier", "c", "t"
         )
 
     first, again = rows(), rows()
-    assert [r["command_id"] for r in first] == [r["command_id"] for r in again]
-    assert len({r["command_id"] for r in first}) == 2
-    body = orjson.loads(first[0]["payload"])
-    assert body["type"] == "intermodal.pod.received" and body["id"] == first[0]["command_id"]
+    assert [r.command_id for r in first] == [r.command_id for r in again]
+    assert len({r.command_id for r in first}) == 2
+    body = orjson.loads(first[0].payload)  # type: ignore[arg-type]
+    assert body["type"] == "intermodal.pod.received" and body["id"] == first[0].command_id
     assert body["assertedby"] == "carrier" and body["causationid"] == "evt-9"
 
 
@@ -95,4 +96,4 @@ def test_closed_cases_are_not_looked_up_without_a_subscriber() -> None:
                "reason": "late", "opened_at": "t0"}]  # fmt: skip
     wanted = [subscriber(events=frozenset({"case.closed"}))]
     (row,) = closed_case_notifications(None, wanted, ["case_1"], opened, {}, "t1")  # type: ignore[arg-type]
-    assert orjson.loads(row["payload"])["data"]["closed_at"] == "t1"
+    assert orjson.loads(row.payload)["data"]["closed_at"] == "t1"  # type: ignore[arg-type]

@@ -7,7 +7,6 @@ milestone's order never depends on which server parsed it.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Self
@@ -247,10 +246,3 @@ class MilestoneEvent(Canonical):
     location: Address | None = None
     reason: LongText | None = None
     tracking_number: Key | None = None
-
-
-def utc_iso(value: datetime) -> str:
-    """One textual form for stored timestamps, so they sort as strings in any backend."""
-    from datetime import UTC
-
-    return value.astimezone(UTC).isoformat(timespec="microseconds")

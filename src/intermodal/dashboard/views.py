@@ -11,12 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
 import orjson
-from sqlalchemy import case, exists, func, or_, select
+from sqlalchemy import case, func, or_, select
 
 from intermodal.config import Endpoint, Settings
 from intermodal.engine import reads
@@ -31,6 +30,7 @@ from intermodal.store.tables import (
     reconciliation_runs,
     shipments,
 )
+from intermodal.workflows.billing import charges_by_currency, delivered_not_invoiced
 from intermodal.workflows.timers import TIMER_PARTNER
 
 OUTCOMES = ("applied", "late", "duplicate", "violation")
@@ -213,7 +213,6 @@ def overview(
     }
 
 
-INVOICE_COMMAND = "intermodal.odoo.invoice.create"
 _NOT_INVOICED_LIMIT = 20_000
 
 
@@ -225,30 +224,13 @@ def _billing_active(settings: Settings) -> bool:
 
 
 def _not_invoiced(store: Store) -> dict[str, Any]:
-    """Delivered shipments whose customer invoice Odoo does not have yet (conventions: the
-    outbox row of kind intermodal.odoo.invoice.create for the shipment, delivered), with
-    their charges summed per currency."""
-    invoiced = exists().where(
-        outbox.c.subject == shipments.c.key,
-        outbox.c.kind == INVOICE_COMMAND,
-        outbox.c.status == "delivered",
-    )
+    """Delivered shipments whose invoice Odoo does not have yet (the rule is
+    workflows/billing.py's), with their charges summed per currency."""
     with store.read() as conn:
         rows = conn.execute(
-            select(shipments.c.document)
-            .where(shipments.c.state == "delivered", ~invoiced)
-            .limit(_NOT_INVOICED_LIMIT)
+            delivered_not_invoiced(shipments.c.document).limit(_NOT_INVOICED_LIMIT)
         ).all()
-    totals: dict[str, Decimal] = {}
-    for (text,) in rows:
-        charges = _json(text).get("charges")
-        for entry in charges.values() if isinstance(charges, dict) else ():
-            try:
-                money = entry["data"]["amount"]
-                amount, currency = Decimal(str(money["amount"])), str(money["currency"])[:3]
-            except (KeyError, TypeError, InvalidOperation):
-                continue
-            totals[currency] = totals.get(currency, Decimal(0)) + amount
+    totals = charges_by_currency(text for (text,) in rows)
     return {
         "count": len(rows),
         "capped": len(rows) == _NOT_INVOICED_LIMIT,

@@ -30,16 +30,17 @@ from intermodal.canonical.events import (
 )
 from intermodal.canonical.model import MilestoneType
 from intermodal.config import Endpoint, Settings
-from intermodal.engine.apply import Mark, Outcome, ShipmentState, decide
+from intermodal.engine.apply import EventOutcome, Mark, ShipmentState, decide
 from intermodal.engine.ids import iso, stable_id, utcnow
 from intermodal.engine.normalize import NormalizeError, Normalizer, canonical
 from intermodal.observe import traces
 from intermodal.observe.memory import gc_paused
 from intermodal.observe.metrics import Metrics
+from intermodal.outbox.command import OutboundCommand, enqueue
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
 from intermodal.store.store import rows_for_pairs, rows_in
-from intermodal.store.tables import cases, events, inbox, outbox, shipments, timers
+from intermodal.store.tables import cases, events, inbox, shipments, timers
 from intermodal.workflows.engine import Effects, Orchestrator, internal_trigger
 from intermodal.workflows.notifications import (
     case_notifications,
@@ -155,7 +156,7 @@ def _state_columns(state: ShipmentState) -> dict[str, Any]:
     return columns
 
 
-def _merge_document(doc: dict[str, Any], event: CanonicalEvent) -> Outcome:
+def _merge_document(doc: dict[str, Any], event: CanonicalEvent) -> EventOutcome:
     """Keep the newest shipment data, proof of delivery, customs status and charge per code.
 
     Newest is by the event's own time, so a late copy never overwrites a newer one; a
@@ -177,22 +178,22 @@ def _merge_document(doc: dict[str, Any], event: CanonicalEvent) -> Outcome:
         if current is not None:
             was_final = current["data"]["status"] == "final"
             if was_final and data["status"] != "final":
-                return Outcome.LATE
+                return EventOutcome.LATE
             if not was_final and data["status"] == "final":
                 holder[slot] = {"at": at, "data": data, "provisional": current["data"]}
-                return Outcome.APPLIED
+                return EventOutcome.APPLIED
             if "provisional" in current:
                 if current["at"] >= at:
-                    return Outcome.LATE
+                    return EventOutcome.LATE
                 holder[slot] = {"at": at, "data": data, "provisional": current["provisional"]}
-                return Outcome.APPLIED
+                return EventOutcome.APPLIED
     else:
-        return Outcome.LATE
+        return EventOutcome.LATE
     current = holder.get(slot)
     if current is not None and current["at"] >= at and not _customs_moves_on(current, at, data):
-        return Outcome.LATE
+        return EventOutcome.LATE
     holder[slot] = {"at": at, "data": data}
-    return Outcome.APPLIED
+    return EventOutcome.APPLIED
 
 
 _CUSTOMS_ORDER = {"not_required": 0, "pending": 1, "hold": 2, "released": 3}
@@ -237,7 +238,6 @@ class Applier:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.totals = ApplyResult()
-        self._insert_command = store.insert_ignoring(outbox, ["command_id"])
         # None without a `workflows` section: the hot path stays as it was.
         self.flows = Orchestrator(settings) if settings.workflows is not None else None
         self._flow_endpoints = self.flows.role_endpoints if self.flows else frozenset()
@@ -423,7 +423,7 @@ class Applier:
         self._convert = _rates(conn) if self.flows is not None else None
 
         event_rows: list[dict[str, Any]] = []
-        commands: list[dict[str, Any]] = []
+        commands: list[OutboundCommand] = []
         audit_entries: list[AuditEntry] = []
         changed: dict[str, tuple[Any, datetime]] = {}  # this message's shipments
         for row, ev, mk, item in all_events:
@@ -431,17 +431,17 @@ class Applier:
                 self._message_applied(changed, ships, now)
             ship = ships[ev.subject]
             if (row.partner, ev.id) in seen_ids or mk in seen_meanings:
-                outcome = Outcome.DUPLICATE
+                outcome = EventOutcome.DUPLICATE
             else:
                 seen_ids.add((row.partner, ev.id))
                 seen_meanings.add(mk)
                 outcome = self._apply_event(ship, row, ev, now, commands, audit_entries)
-                if outcome is Outcome.APPLIED and self.flows is not None:
+                if outcome is EventOutcome.APPLIED and self.flows is not None:
                     seen = changed.get(ev.subject)
                     changed[ev.subject] = (row, max(ev.time, seen[1]) if seen else ev.time)
             ship.dirty = True
             ship.counts["events_count"] += 1
-            if outcome is not Outcome.APPLIED:
+            if outcome is not EventOutcome.APPLIED:
                 ship.counts[f"{outcome.value}_count"] += 1
             result.outcomes[outcome.value] = result.outcomes.get(outcome.value, 0) + 1
             tally = (row.partner, outcome.value)
@@ -504,8 +504,7 @@ class Applier:
                 raise RuntimeError("inbox rows changed while the batch was decided")
             self.store.execute_many(conn, _INSERT_EVENT, event_rows)
             self._save(conn, ships.values(), now)
-            effects.render(conn)
-            self.store.execute_many(conn, self._insert_command, commands)
+            enqueue(conn, commands)
             self._write_effects(conn, effects, now)
             append(self.store, conn, audit_entries)
             if rejected:
@@ -524,20 +523,20 @@ class Applier:
         row: Any,
         ev: CanonicalEvent,
         now: str,
-        commands: list[dict[str, Any]],
+        commands: list[OutboundCommand],
         audit_entries: list[AuditEntry],
-    ) -> Outcome:
+    ) -> EventOutcome:
         if not isinstance(ev, ShipmentMilestone):
             merged = _merge_document(ship.document, ev)
-            if merged is Outcome.APPLIED and self.flows is not None:
+            if merged is EventOutcome.APPLIED and self.flows is not None:
                 self._react(ship, row, ev, _DOCUMENT_TRIGGERS[type(ev)], ev.time, now)
-            if merged is Outcome.APPLIED:  # pod, charge, customs: to their subscribers
+            if merged is EventOutcome.APPLIED:  # pod, charge, customs: to their subscribers
                 commands.extend(self._notices(ship.key, ship.document, row, ev, now))
             return merged
         mark = Mark(ev.data.milestone, ev.data.occurred_at, ev.id)
         before = ship.state.current
         state, outcome = decide(ship.state, mark, row.partner, self.settings.ownership)
-        if outcome is Outcome.VIOLATION:
+        if outcome is EventOutcome.VIOLATION:
             audit_entries.append(
                 AuditEntry(
                     row.partner,
@@ -546,7 +545,7 @@ class Applier:
                     {"event_id": ev.id, "milestone": mark.milestone.value},
                 )
             )
-        if outcome is not Outcome.APPLIED:
+        if outcome is not EventOutcome.APPLIED:
             return outcome
         ship.state = state
         after = state.current
@@ -641,7 +640,7 @@ class Applier:
 
     def _notices(
         self, key: str, document: dict[str, Any], row: Any, ev: CanonicalEvent, now: str
-    ) -> list[dict[str, Any]]:
+    ) -> list[OutboundCommand]:
         """A proof of delivery, charge or customs update, to its subscribers."""
         data = ev.data.model_dump(mode="json", exclude_none=True)
         event = _DOCUMENT_TRIGGERS[type(ev)]
@@ -659,7 +658,7 @@ class Applier:
         ev: ShipmentMilestone,
         now: str,
         document: dict[str, Any],
-    ) -> Iterable[dict[str, Any]]:
+    ) -> Iterable[OutboundCommand]:
         """One outbound CloudEvent per subscribed endpoint, its id stable across replays."""
         for endpoint in self._subscribers():
             if not wants(endpoint, "milestone", key, document, after.milestone.value):
@@ -678,18 +677,10 @@ class Applier:
                 "assertedby": row.partner,
                 "causationid": ev.id,
             }
-            yield {
-                "command_id": command_id,
-                "endpoint": endpoint.name,
-                "kind": "webhook",
-                "subject": key,
-                "payload": orjson.dumps(payload),
-                "correlation_id": row.correlation_id,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
+            yield OutboundCommand(
+                command_id, endpoint.name, "webhook", key, orjson.dumps(payload),
+                row.correlation_id, now,
+            )  # fmt: skip
 
     # -- loading and saving ------------------------------------------------------------
     def _known(

@@ -57,7 +57,9 @@ class ShipmentState:
         return self.main
 
 
-class Outcome(StrEnum):
+class EventOutcome(StrEnum):
+    """What applying one event did (the `events.outcome` column)."""
+
     APPLIED = "applied"
     LATE = "late"
     DUPLICATE = "duplicate"
@@ -73,24 +75,24 @@ def _time_key(mark: Mark) -> tuple[datetime, str, str]:
     return (mark.at, mark.event_id, mark.milestone.value)
 
 
-def apply_milestone(state: ShipmentState, mark: Mark) -> tuple[ShipmentState, Outcome]:
+def apply_milestone(state: ShipmentState, mark: Mark) -> tuple[ShipmentState, EventOutcome]:
     """Fold one milestone into the state; LATE when it moves nothing."""
     if mark.milestone in _RANK:
         if state.main is None or _main_key(mark) > _main_key(state.main):
-            return replace(state, main=mark), Outcome.APPLIED
-        return state, Outcome.LATE
+            return replace(state, main=mark), EventOutcome.APPLIED
+        return state, EventOutcome.LATE
     if mark.milestone in TERMINAL_STATES:
         if state.terminal is None or _time_key(mark) > _time_key(state.terminal):
-            return replace(state, terminal=mark), Outcome.APPLIED
-        return state, Outcome.LATE
+            return replace(state, terminal=mark), EventOutcome.APPLIED
+        return state, EventOutcome.LATE
     # The side part is kept even when the main chain is newer (the main chain's time can
     # move back: dispatched at 09:00 outranks booked at 10:00), so the shown state stays a
     # function of the set of events; an event that is not shown is reported late.
     if state.side is not None and _time_key(mark) <= _time_key(state.side):
-        return state, Outcome.LATE
+        return state, EventOutcome.LATE
     state = replace(state, side=mark)
     shown = state.current
-    return state, Outcome.APPLIED if shown is not None and shown == mark else Outcome.LATE
+    return state, EventOutcome.APPLIED if shown is not None and shown == mark else EventOutcome.LATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +116,8 @@ class OwnershipPolicy:
 
 def decide(
     state: ShipmentState, mark: Mark, partner: str, policy: OwnershipPolicy
-) -> tuple[ShipmentState, Outcome]:
+) -> tuple[ShipmentState, EventOutcome]:
     """Ownership first (a violation is never applied), then the fold."""
     if not policy.allows(mark.milestone, partner):
-        return state, Outcome.VIOLATION
+        return state, EventOutcome.VIOLATION
     return apply_milestone(state, mark)

@@ -45,6 +45,7 @@ from intermodal.edi.errors import EdiError, EdiSyntaxError
 from intermodal.engine.ids import iso, sortable_id, stable_id, utcnow
 from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.ingress.signatures import SignatureError, verify
+from intermodal.outbox.command import OutboundCommand, enqueue
 from intermodal.store import Store
 from intermodal.store.tables import outbox
 
@@ -194,7 +195,6 @@ class EdiIntake:
         self.store = store
         self.submit = submit
         self.numbers = ControlNumbers(store)
-        self._insert = store.insert_ignoring(outbox, ["command_id"])
 
     async def receive(self, partner: Partner, body: bytes, correlation: str) -> IntakeResult:
         """Raises EdiError (nothing stored) or the store's error (retry later)."""
@@ -241,30 +241,26 @@ class EdiIntake:
                 ).scalars()
             )
             control = _InTransaction(self.numbers, conn)
-            rows = []
+            commands = []
             for command_id, piece in ids.items():
                 if command_id in existing:
                     continue
                 payload = acknowledgement(partner, piece, control)
                 if payload is None:
                     continue
-                rows.append(
-                    {
-                        "command_id": command_id,
-                        "endpoint": partner.edi.ack_endpoint,
-                        "kind": ACK_KIND,
-                        "subject": None,
-                        "payload": payload,
-                        "correlation_id": correlation,
-                        "status": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "created_at": now,
-                    }
+                commands.append(
+                    OutboundCommand(
+                        command_id,
+                        partner.edi.ack_endpoint,
+                        ACK_KIND,
+                        None,
+                        payload,
+                        correlation,
+                        now,
+                    )
                 )
-            if rows:
-                conn.execute(self._insert, rows)
-                written = len(rows)
+            enqueue(conn, commands)
+            written = len(commands)
         return written
 
 

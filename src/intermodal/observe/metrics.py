@@ -19,23 +19,20 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import and_, case, exists, func, literal_column, select
+from sqlalchemy import case, func, select
 
 from intermodal.engine.ids import iso
 from intermodal.store import Store
 from intermodal.store.tables import cases, dead_letters, inbox, outbox, shipments
+from intermodal.workflows.billing import charges_by_currency, delivered_not_invoiced
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
-INVOICE_COMMAND = "intermodal.odoo.invoice.create"
-"""The outbox kind of a shipment's customer invoice (shared convention with workflows)."""
 # Open cases by age: upper bounds in seconds, and the label of each bucket.
 AGE_BUCKETS: tuple[tuple[float, str], ...] = (
     (3600, "lt_1h"),
@@ -277,19 +274,7 @@ class _StoreCollector(Collector):
                 .where(cases.c.kind == "sla_breach")
                 .group_by(cases.c.status)
             ).all()
-            # Constants, not parameters: a planner can only use the partial index
-            # ix_outbox_invoiced_subject when it sees these values (PostgreSQL's generic
-            # plans for prepared statements would not).
-            invoiced = exists().where(
-                and_(
-                    outbox.c.subject == shipments.c.key,
-                    outbox.c.kind == literal_column(f"'{INVOICE_COMMAND}'"),
-                    outbox.c.status == literal_column("'delivered'"),
-                )
-            )
-            not_invoiced = conn.execute(
-                select(shipments.c.document).where(shipments.c.state == "delivered", ~invoiced)
-            ).all()
+            not_invoiced = conn.execute(delivered_not_invoiced(shipments.c.document)).all()
             last_seen = {
                 partner: conn.execute(
                     select(func.max(inbox.c.received_at)).where(inbox.c.partner == partner)
@@ -325,7 +310,8 @@ class _StoreCollector(Collector):
             "Charges of the delivered, not invoiced shipments, by currency.",
             labels=["currency"],
         )
-        for currency, total in sorted(_charge_totals(r.document for r in not_invoiced).items()):
+        totals = charges_by_currency(r.document for r in not_invoiced)
+        for currency, total in sorted(totals.items()):
             family.add_metric([currency], float(total))
         out.append(family)
         family = GaugeMetricFamily(
@@ -339,25 +325,6 @@ class _StoreCollector(Collector):
                 family.add_metric([partner], max((now - seen).total_seconds(), 0.0))
         out.append(family)
         return out
-
-
-def _charge_totals(documents: Iterator[str] | Any) -> dict[str, Decimal]:
-    """Sum of every charge per currency in the shipments' documents (canonical Charge)."""
-    totals: dict[str, Decimal] = {}
-    for text in documents:
-        try:
-            charges = orjson.loads(text).get("charges") or {}
-        except (orjson.JSONDecodeError, AttributeError):
-            continue
-        for entry in charges.values() if isinstance(charges, dict) else ():
-            try:
-                money = entry["data"]["amount"]
-                amount = Decimal(str(money["amount"]))
-                currency = str(money["currency"])
-            except (KeyError, TypeError, InvalidOperation):
-                continue
-            totals[currency] = totals.get(currency, Decimal(0)) + amount
-    return totals
 
 
 def now() -> float:

@@ -27,8 +27,17 @@ from intermodal.observe import traces
 from intermodal.observe.logs import log_outcome
 from intermodal.observe.metrics import BREAKER_STATES, Metrics
 from intermodal.observe.metrics import current as current_metrics
+from intermodal.outbox.edi_sink import EdiSink
 from intermodal.outbox.policy import CircuitBreaker, TokenBucket, backoff_delay
-from intermodal.outbox.sinks import Command, Result, Sink, build_sink
+from intermodal.outbox.sinks import (
+    ClaimedCommand,
+    Result,
+    Sink,
+    SinkKind,
+    SinkKinds,
+    WebhookSink,
+    build_sink,
+)
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
 from intermodal.store.tables import dead_letters, outbox
@@ -37,14 +46,21 @@ log = logging.getLogger(__name__)
 
 
 # A claimed outbox row. SQLAlchemy's Row resolves each attribute through its key map, about
-# 0.85 us a read; the dispatcher reads ten per command, and building a Command from a Row
+# 0.85 us a read; the dispatcher reads ten per command, and building a ClaimedCommand from a Row
 # took 15 us, a fifth of replaying 100,000 dead letters (BENCHMARKS.md, W4). A named tuple
 # of the table's columns reads them at C speed.
 _OutboxRow = namedtuple("_OutboxRow", list(outbox.c.keys()))  # type: ignore[misc]
 
+OUTBOX_SINK_KINDS: SinkKinds = {"webhook": SinkKind(WebhookSink), "edi": SinkKind(EdiSink)}
+"""The endpoint kinds the outbox delivers itself. The hub hands its dispatcher the whole
+table, these and the connectors' (`intermodal.wiring.SINK_KINDS`)."""
+
 
 @dataclass(slots=True)
-class Outcome:
+class DeliveryOutcome:
+    """What the dispatcher does with one claimed row after a round: the sink's `Result`
+    read through the breaker, the attempt limit and the backoff."""
+
     seq: int
     kind: str  # delivered | retry | dead | deferred
     error: str | None = None
@@ -59,6 +75,7 @@ class Dispatcher:
         client: httpx.AsyncClient | None = None,
         sinks: dict[str, Sink] | None = None,
         metrics: Metrics | None = None,
+        sink_kinds: SinkKinds = OUTBOX_SINK_KINDS,
         claim_batch: int = 2000,
         lease_seconds: float = 120.0,
     ) -> None:
@@ -79,6 +96,8 @@ class Dispatcher:
             for name, e in settings.endpoints.items()
         }
         self.sinks: dict[str, Sink] = dict(sinks or {})
+        """Endpoint name -> its sink, built from `sink_kinds` on first use."""
+        self.sink_kinds = sink_kinds
         self.metrics = metrics
         if metrics is not None:  # every endpoint's breaker shows, closed
             for name in settings.endpoints:
@@ -118,14 +137,15 @@ class Dispatcher:
         by_endpoint: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
             by_endpoint[row.endpoint].append(row)
-        outcomes: list[Outcome] = []
+        outcomes: list[DeliveryOutcome] = []
         semaphore = asyncio.Semaphore(self.settings.delivery.concurrency)
         tasks = []
         for name, items in by_endpoint.items():
             endpoint = self.settings.endpoints.get(name)
             if endpoint is None:
                 outcomes.extend(
-                    Outcome(r.seq, "dead", f"endpoint '{name}' is not configured") for r in items
+                    DeliveryOutcome(r.seq, "dead", f"endpoint '{name}' is not configured")
+                    for r in items
                 )
                 continue
             tasks.append(self._deliver_in_order(endpoint, items, semaphore, outcomes))
@@ -138,7 +158,7 @@ class Dispatcher:
         endpoint: Endpoint,
         rows: list[Any],
         semaphore: asyncio.Semaphore,
-        outcomes: list[Outcome],
+        outcomes: list[DeliveryOutcome],
     ) -> None:
         """Deliver in rounds so that commands about one subject arrive in order.
 
@@ -154,7 +174,7 @@ class Dispatcher:
         blocked: set[str] = set()
         size = endpoint.batch_size
 
-        async def deliver(chunk: list[Any]) -> list[Outcome]:
+        async def deliver(chunk: list[Any]) -> list[DeliveryOutcome]:
             async with semaphore:
                 return await self._deliver(endpoint, chunk)
 
@@ -164,7 +184,7 @@ class Dispatcher:
                 if k >= len(lane):
                     continue
                 if key in blocked:
-                    outcomes.append(Outcome(lane[k].seq, "deferred"))
+                    outcomes.append(DeliveryOutcome(lane[k].seq, "deferred"))
                 else:
                     ready.append((key, lane[k]))
             chunks = [ready[i : i + size] for i in range(0, len(ready), size)]
@@ -176,13 +196,13 @@ class Dispatcher:
                     blocked.add(key_of[outcome.seq])
 
     # -- delivery ---------------------------------------------------------------------
-    async def _deliver(self, endpoint: Endpoint, rows: list[Any]) -> list[Outcome]:
+    async def _deliver(self, endpoint: Endpoint, rows: list[Any]) -> list[DeliveryOutcome]:
         """Breaker and rate limit first, then the endpoint's sink; results to outcomes."""
         breaker = self.breakers[endpoint.name]
         now = time.monotonic()
         if not breaker.allow(now):
             wait = max(breaker.reopens_at() - now, 0.05)
-            return [Outcome(r.seq, "deferred", delay=wait) for r in rows]
+            return [DeliveryOutcome(r.seq, "deferred", delay=wait) for r in rows]
         bucket = self.buckets.get(endpoint.name)
         if bucket is not None:
             wait = bucket.take(now, len(rows))
@@ -191,7 +211,9 @@ class Dispatcher:
         started = time.perf_counter()
         with traces.dispatch_span(endpoint.name, endpoint.kind, rows) as span:
             try:
-                results = await self._sink(endpoint).deliver([Command.from_row(r) for r in rows])
+                results = await self._sink(endpoint).deliver(
+                    [ClaimedCommand.from_row(r) for r in rows]
+                )
             except Exception as exc:  # a sink bug must not lose commands: retry them later
                 log.exception(  # tied to the first command's message
                     "sink %s failed",
@@ -217,9 +239,9 @@ class Dispatcher:
         outcomes = []
         for result in results:
             if result.ok:
-                outcomes.append(Outcome(result.seq, "delivered"))
+                outcomes.append(DeliveryOutcome(result.seq, "delivered"))
             elif not result.retryable:
-                outcomes.append(Outcome(result.seq, "dead", result.error))
+                outcomes.append(DeliveryOutcome(result.seq, "dead", result.error))
             else:
                 outcomes.append(
                     self._retry(by_seq[result.seq], result.error or "failed", result.retry_after)
@@ -229,19 +251,19 @@ class Dispatcher:
     def _sink(self, endpoint: Endpoint) -> Sink:
         sink = self.sinks.get(endpoint.name)
         if sink is None:
-            sink = self.sinks[endpoint.name] = build_sink(endpoint, self.client)
+            sink = self.sinks[endpoint.name] = build_sink(self.sink_kinds, endpoint, self.client)
         return sink
 
-    def _retry(self, row: Any, error: str, retry_after: float | None) -> Outcome:
+    def _retry(self, row: Any, error: str, retry_after: float | None) -> DeliveryOutcome:
         d = self.settings.delivery
         endpoint = self.settings.endpoints.get(row.endpoint)
         limit = endpoint.max_attempts if endpoint else d.max_attempts
         if row.attempts + 1 >= limit:
-            return Outcome(row.seq, "dead", f"{error} (after {row.attempts + 1} attempts)")
+            return DeliveryOutcome(row.seq, "dead", f"{error} (after {row.attempts + 1} attempts)")
         delay = backoff_delay(row.attempts, d.backoff_base_seconds, d.backoff_max_seconds)
         if retry_after is not None:
             delay = max(delay, retry_after)
-        return Outcome(row.seq, "retry", error, delay)
+        return DeliveryOutcome(row.seq, "retry", error, delay)
 
     # -- store -----------------------------------------------------------------------
     def _claim(self) -> Sequence[Any]:
@@ -284,7 +306,7 @@ class Dispatcher:
                     )
         return rows
 
-    def _record(self, rows: Sequence[Any], outcomes: list[Outcome]) -> None:
+    def _record(self, rows: Sequence[Any], outcomes: list[DeliveryOutcome]) -> None:
         now = utcnow()
         stamp = iso(now)
         by_seq = {r.seq: r for r in rows}

@@ -17,7 +17,7 @@ import httpx
 from intermodal.config import Endpoint
 from intermodal.ingress.signatures import sign_all
 from intermodal.outbox.policy import retry_after_seconds
-from intermodal.outbox.sinks import SINK_FACTORIES, Command, Result
+from intermodal.outbox.sinks import ClaimedCommand, Result
 
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 
@@ -33,10 +33,10 @@ class EdiSink:
         self.endpoint = endpoint
         self.client = client
 
-    async def deliver(self, commands: Sequence[Command]) -> list[Result]:
+    async def deliver(self, commands: Sequence[ClaimedCommand]) -> list[Result]:
         return [await self._one(command) for command in commands]
 
-    async def _one(self, command: Command) -> Result:
+    async def _one(self, command: ClaimedCommand) -> Result:
         timestamp = int(time.time())
         headers = {
             "content-type": media_type(command.payload),
@@ -69,6 +69,3 @@ class EdiSink:
 
     async def aclose(self) -> None:
         return None
-
-
-SINK_FACTORIES["edi"] = EdiSink

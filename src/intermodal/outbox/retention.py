@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 
 from intermodal.engine.ids import iso, utcnow
-from intermodal.observe.metrics import INVOICE_COMMAND
+from intermodal.outbox.kinds import INVOICE_COMMAND
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
 from intermodal.store.tables import outbox

@@ -3,14 +3,16 @@
 The dispatcher owns everything common to all endpoints (claiming, leases, retry timing,
 breakers, rate limits, dead letters); a sink only delivers and says, per command, whether
 it worked and, if not, whether trying again could help. Adding a kind of endpoint (Odoo,
-a TMS, an SFTP drop) is adding a sink and registering its factory, never editing the
-dispatcher.
+a TMS, an SFTP drop) is adding a sink and a `SinkKind` row to the table the hub is
+assembled with (`intermodal.wiring.SINK_KINDS`), never editing the dispatcher. The table is
+data handed to the dispatcher, not a registry filled by imports: the outbox knows no
+connector, and reading the table tells every kind there is.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,8 +27,8 @@ from intermodal.outbox.policy import retry_after_seconds
 # Not frozen, like engine.inbox.InboxMessage: a frozen dataclass costs 4x to build, and
 # a replay builds 100,000 (BENCHMARKS.md, W4). Sinks do not change them.
 @dataclass(slots=True)
-class Command:
-    """One outbox row as a sink sees it."""
+class ClaimedCommand:
+    """An outbox row the dispatcher has claimed, as the sink delivering it sees it."""
 
     seq: int
     command_id: str
@@ -44,7 +46,7 @@ class Command:
     maybe_sent: bool = True
 
     @classmethod
-    def from_row(cls, row: Any) -> Command:
+    def from_row(cls, row: Any) -> ClaimedCommand:
         return cls(
             seq=row.seq,
             command_id=row.command_id,
@@ -72,7 +74,7 @@ class Result:
 
 
 class Sink(Protocol):
-    async def deliver(self, commands: Sequence[Command]) -> list[Result]:
+    async def deliver(self, commands: Sequence[ClaimedCommand]) -> list[Result]:
         """Deliver the commands (in order); one Result per command, same order."""
         ...
 
@@ -80,8 +82,21 @@ class Sink(Protocol):
 
 
 SinkFactory = Callable[[Endpoint, httpx.AsyncClient], Sink]
-SINK_FACTORIES: dict[str, SinkFactory] = {}
-"""Endpoint kind -> factory. Connectors register theirs when imported (see `build_sink`)."""
+SinkCheck = Callable[[Endpoint], list[str]]
+"""Problems with an endpoint's kind-specific options, run at start so mistakes stop the hub
+early (each names its option)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SinkKind:
+    """One kind of endpoint: how to build its sink, and how to check its options at start."""
+
+    build: SinkFactory
+    check: SinkCheck | None = None
+
+
+SinkKinds = Mapping[str, SinkKind]
+"""Endpoint kind (`endpoints.<name>.kind`) -> its `SinkKind`."""
 
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 
@@ -93,7 +108,7 @@ class WebhookSink:
         self.endpoint = endpoint
         self.client = client
 
-    async def deliver(self, commands: Sequence[Command]) -> list[Result]:
+    async def deliver(self, commands: Sequence[ClaimedCommand]) -> list[Result]:
         if len(commands) == 1:
             body = commands[0].payload
             content_type = "application/cloudevents+json"
@@ -141,41 +156,33 @@ class WebhookSink:
 
 
 def _all(
-    commands: Sequence[Command], ok: bool, error: str | None, retryable: bool, after: float | None
+    commands: Sequence[ClaimedCommand],
+    ok: bool,
+    error: str | None,
+    retryable: bool,
+    after: float | None,
 ) -> list[Result]:
     return [Result(c.seq, ok, error, retryable, after) for c in commands]
 
 
-SINK_FACTORIES["webhook"] = WebhookSink
-
-
-def build_sink(endpoint: Endpoint, client: httpx.AsyncClient) -> Sink:
-    factory = SINK_FACTORIES.get(endpoint.kind)
-    if factory is None:
-        known = ", ".join(sorted(SINK_FACTORIES))
+def build_sink(kinds: SinkKinds, endpoint: Endpoint, client: httpx.AsyncClient) -> Sink:
+    kind = kinds.get(endpoint.kind)
+    if kind is None:
+        known = ", ".join(sorted(kinds))
         raise ValueError(
             f"endpoint '{endpoint.name}': unknown kind '{endpoint.kind}' (known: {known})"
         )
-    return factory(endpoint, client)
+    return kind.build(endpoint, client)
 
 
-SinkCheck = Callable[[Endpoint], list[str]]
-SINK_CHECKS: dict[str, SinkCheck] = {}
-"""Endpoint kind -> a check of its options, run at start so mistakes stop the hub early."""
-
-
-def endpoint_problems(endpoints: dict[str, Endpoint]) -> list[str]:
+def endpoint_problems(kinds: SinkKinds, endpoints: Mapping[str, Endpoint]) -> list[str]:
     """Configuration problems of the endpoints: unknown kinds, bad kind-specific options."""
-    known = ", ".join(sorted(SINK_FACTORIES))
+    known = ", ".join(sorted(kinds))
     problems = []
     for name, e in endpoints.items():
-        if e.kind not in SINK_FACTORIES:
+        kind = kinds.get(e.kind)
+        if kind is None:
             problems.append(f"endpoints.{name}.kind: unknown kind '{e.kind}' (known: {known})")
-        elif (check := SINK_CHECKS.get(e.kind)) is not None:
-            problems.extend(check(e))
+        elif kind.check is not None:
+            problems.extend(kind.check(e))
     return problems
-
-
-import intermodal.connectors.carriers.sink  # noqa: E402  registers the "carrier" kind
-import intermodal.connectors.odoo.sink  # noqa: E402  registers the "odoo" kind
-import intermodal.outbox.edi_sink  # noqa: E402, F401  registers the "edi" kind

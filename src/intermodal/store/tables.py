@@ -1,7 +1,8 @@
 """The hub's tables, in SQLAlchemy Core: one schema for SQLite and PostgreSQL.
 
-Timestamps are stored as ISO-8601 UTC text with microseconds (`utc_iso`): they sort the
-same in both backends, read the same in a SQL shell, and never lose their zone.
+Timestamps are stored as ISO-8601 UTC text with microseconds and a `Z`
+(`intermodal.engine.ids.iso`, the one formatter): they sort the same in both backends,
+read the same in a SQL shell, and never lose their zone.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import sqlite
+
+from intermodal.outbox.kinds import INVOICE_COMMAND
 
 metadata = MetaData(
     naming_convention={
@@ -294,11 +297,12 @@ currency_rates = Table(
 
 # Indexes for the gauges counted at scrape time (observe/metrics.py,
 # migration 0008): a partner's newest inbox message, and the shipments Odoo has an
-# invoice for (partial: only those outbox rows are indexed).
+# invoice for (partial: only those outbox rows are indexed; workflows/billing.py).
+_INVOICED = f"kind = '{INVOICE_COMMAND}' AND status = 'delivered'"
 Index("ix_inbox_partner_received", inbox.c.partner, inbox.c.received_at)
 Index(
     "ix_outbox_invoiced_subject",
     outbox.c.subject,
-    sqlite_where=text("kind = 'intermodal.odoo.invoice.create' AND status = 'delivered'"),
-    postgresql_where=text("kind = 'intermodal.odoo.invoice.create' AND status = 'delivered'"),
+    sqlite_where=text(_INVOICED),
+    postgresql_where=text(_INVOICED),
 )

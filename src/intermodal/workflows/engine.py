@@ -23,18 +23,17 @@ Semantics, kept small on purpose:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection
 
 from intermodal.canonical.model import MilestoneType
 from intermodal.config import Settings
 from intermodal.engine.apply import ShipmentState
 from intermodal.engine.ids import iso, stable_id
+from intermodal.outbox.command import OutboundCommand, Render
 from intermodal.workflows.spec import Flow, Transition, load_flows
 from intermodal.workflows.vocabulary import (
     CASE_TRIGGERS,
@@ -56,18 +55,11 @@ from intermodal.workflows.vocabulary import (
 class Effects:
     """Rows the applier writes with the state change (same transaction)."""
 
-    commands: list[dict[str, Any]] = field(default_factory=list)
+    commands: list[OutboundCommand] = field(default_factory=list)
     timers: list[dict[str, Any]] = field(default_factory=list)
     cancelled_timers: list[str] = field(default_factory=list)
     opened_cases: list[dict[str, Any]] = field(default_factory=list)
     closed_cases: list[str] = field(default_factory=list)
-
-    def render(self, conn: Connection) -> None:
-        """Build the payloads that need the write transaction (X12 control numbers)."""
-        for row in self.commands:
-            payload = row["payload"]
-            if callable(payload):
-                row["payload"] = payload(conn)
 
 
 class Orchestrator:
@@ -163,7 +155,7 @@ class Orchestrator:
             if not emit.once:
                 parts.append(trigger.event_id)
             command_id = stable_id("cmd", *parts)
-            payload: bytes | Callable[[Connection], bytes]
+            payload: bytes | Render
             if command.render is not None:
                 payload = command.render
             else:
@@ -182,18 +174,9 @@ class Orchestrator:
                 }
                 payload = orjson.dumps(envelope)
             effects.commands.append(
-                {
-                    "command_id": command_id,
-                    "endpoint": endpoint,
-                    "kind": command.type,
-                    "subject": key,
-                    "payload": payload,
-                    "correlation_id": trigger.correlation_id,
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
+                OutboundCommand(
+                    command_id, endpoint, command.type, key, payload, trigger.correlation_id, now
+                )
             )
         cases = flows_doc.setdefault("cases", {})
         for kind in t.close_cases:

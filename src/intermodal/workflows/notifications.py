@@ -10,7 +10,7 @@ A subscriber is an endpoint (`endpoints.<name>` in the configuration) with filte
 - `customers`: the customer's reference (or name) on the shipment (`parties` with role
   `customer` or `bill_to`).
 
-Each notification is an outbox row (a CloudEvent, signed on delivery by the webhook sink
+Each notification is an outbox command (a CloudEvent, signed on delivery by the webhook sink
 with every active secret of the endpoint) whose id is stable across replays, so a re-applied
 event never notifies twice. Pure functions: the applier calls them inside its transaction.
 """
@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy import Connection, select
 
 from intermodal.engine.ids import stable_id
+from intermodal.outbox.command import OutboundCommand
 from intermodal.store.store import rows_in
 from intermodal.store.tables import cases
 
@@ -99,8 +100,8 @@ def notification(
     correlation_id: str,
     now: str,
     **extensions: str,
-) -> dict[str, Any]:
-    """The outbox row of one notification; `cause` (an event or case id) makes it unique."""
+) -> OutboundCommand:
+    """The outbox command of one notification; `cause` (an event or case id) makes it unique."""
     command_id = stable_id("cmd", endpoint, event, cause)
     payload = {
         "specversion": "1.0",
@@ -114,18 +115,9 @@ def notification(
         "causationid": cause,
         **extensions,
     }
-    return {
-        "command_id": command_id,
-        "endpoint": endpoint,
-        "kind": "webhook",
-        "subject": subject,
-        "payload": orjson.dumps(payload),
-        "correlation_id": correlation_id,
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
+    return OutboundCommand(
+        command_id, endpoint, "webhook", subject, orjson.dumps(payload), correlation_id, now
+    )
 
 
 def document_notifications(
@@ -138,7 +130,7 @@ def document_notifications(
     partner: str,
     correlation_id: str,
     now: str,
-) -> list[dict[str, Any]]:
+) -> list[OutboundCommand]:
     """Notifications of a proof of delivery, charge or customs update to its subscribers."""
     return [
         notification(e.name, event, subject, data, cause, correlation_id, now, assertedby=partner)
@@ -153,10 +145,10 @@ def case_notifications(
     documents: dict[str, dict[str, Any]],
     now: str,
     event: str = "case.opened",
-) -> list[dict[str, Any]]:
+) -> list[OutboundCommand]:
     """Notifications of cases (exceptions, SLA breaches, disputes) opened (or closed) in
     this batch."""
-    rows = []
+    rows: list[OutboundCommand] = []
     targets = list(endpoints)
     for case in opened:
         subject = str(case["subject"])
@@ -178,7 +170,7 @@ def closed_case_notifications(
     opened: list[dict[str, Any]],
     documents: dict[str, dict[str, Any]],
     now: str,
-) -> list[dict[str, Any]]:
+) -> list[OutboundCommand]:
     """Notifications of the cases this batch closes; the cases are read only when some
     subscriber wants to hear of it (most batches close nothing)."""
     targets = [e for e in endpoints if e.events is not None and "case.closed" in e.events]

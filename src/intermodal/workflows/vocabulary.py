@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from intermodal.canonical.model import MAIN_CHAIN, MilestoneType
+from intermodal.outbox.kinds import INVOICE_COMMAND
 
 CaseKind = Literal[
     "delivery_failed", "carrier_exception", "customs_hold", "sla_breach", "billing_dispute",
@@ -223,7 +224,7 @@ CONDITIONS: dict[str, Callable[[Context], bool]] = {
 
 # -- commands ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Command:
+class FlowCommand:
     """A command a transition emits: its CloudEvent type and data (or rendered bytes)."""
 
     type: str
@@ -237,18 +238,18 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def odoo_milestone(ctx: Context) -> Command | None:
+def odoo_milestone(ctx: Context) -> FlowCommand | None:
     """The milestone on the Odoo order: picking state, tracking reference, note, activity."""
     data = {k: v for k, v in ctx.trigger.data.items()
             if k in ("milestone", "occurred_at", "reason", "tracking_number")}  # fmt: skip
-    return Command(
+    return FlowCommand(
         "intermodal.shipment.milestone",
         data,
         {"assertedby": ctx.trigger.partner, "causationid": ctx.trigger.event_id[:1024]},
     )
 
 
-def picking_details(ctx: Context) -> Command | None:
+def picking_details(ctx: Context) -> FlowCommand | None:
     """Carrier and tracking reference on the order's deliveries, when the shipment has them."""
     data: dict[str, Any] = {}
     carrier = next((p for p in ctx.shipment.get("parties", []) if p["role"] == "carrier"), None)
@@ -257,26 +258,26 @@ def picking_details(ctx: Context) -> Command | None:
     tracking = ctx.shipment.get("references", {}).get("carrier_tracking_numbers") or []
     if tracking:
         data["tracking_reference"] = tracking[0]
-    return Command("intermodal.odoo.picking.update", data) if data else None
+    return FlowCommand("intermodal.odoo.picking.update", data) if data else None
 
 
-def dispatch_job(ctx: Context) -> Command | None:
+def dispatch_job(ctx: Context) -> FlowCommand | None:
     """The dispatch job for the TMS: the shipment as JSON (rest) or an X12 204 (x12)."""
     shipment = {"key": ctx.key, **ctx.shipment}
     if ctx.config.roles.tms_mode == "rest":
-        return Command("intermodal.dispatch.requested", {"shipment": shipment})
+        return FlowCommand("intermodal.dispatch.requested", {"shipment": shipment})
     from intermodal.workflows.tender import render_204
 
     config = ctx.config.tender_x12
     tms = ctx.config.roles.tms or "tms"
     at = ctx.trigger.at
-    return Command(
+    return FlowCommand(
         "intermodal.dispatch.requested",
         render=lambda conn: render_204(conn, shipment, config, tms, at),
     )
 
 
-def notify(ctx: Context) -> Command | None:
+def notify(ctx: Context) -> FlowCommand | None:
     """A customer notification: what happened, to which shipment, under which reference."""
     refs = ctx.shipment.get("references") or {}
     event = {"timer.sla": "sla.breach"}.get(ctx.trigger.name, ctx.trigger.name)
@@ -286,10 +287,10 @@ def notify(ctx: Context) -> Command | None:
     for name in ("milestone", "occurred_at", "reason", "tracking_number", "state", "due"):
         if name in ctx.trigger.data:
             data[name] = ctx.trigger.data[name]
-    return Command("intermodal.notify", data)
+    return FlowCommand("intermodal.notify", data)
 
 
-def customs_filing(ctx: Context) -> Command | None:
+def customs_filing(ctx: Context) -> FlowCommand | None:
     """The customs entry for the broker: the shipment, where from and to, its terms."""
     origin, destination = _countries(ctx)
     data: dict[str, Any] = {"shipment_key": ctx.key}
@@ -299,10 +300,10 @@ def customs_filing(ctx: Context) -> Command | None:
         data["destination_country"] = destination
     if ctx.shipment.get("incoterm"):
         data["incoterm"] = ctx.shipment["incoterm"]
-    return Command("intermodal.customs.filing", data)
+    return FlowCommand("intermodal.customs.filing", data)
 
 
-def activity(ctx: Context) -> Command | None:
+def activity(ctx: Context) -> FlowCommand | None:
     """A to-do on the Odoo order for a case that has no milestone activity (SLA, billing,
     a broker's hold that came without its customs_hold milestone)."""
     label = ctx.trigger.name
@@ -321,13 +322,13 @@ def activity(ctx: Context) -> Command | None:
         note = f"Final {ctx.trigger.data['code']} {amount['amount']} {amount['currency']}."
     else:
         summary, note = f"Shipment {ctx.key}: {label}", label
-    return Command(
+    return FlowCommand(
         "intermodal.odoo.activity.create",
         {"summary": summary[:256], "note": note, "deadline": ctx.trigger.at.date().isoformat()},
     )
 
 
-def invoice(ctx: Context) -> Command | None:
+def invoice(ctx: Context) -> FlowCommand | None:
     """The customer invoice: one line per billed charge, in the invoice currency."""
     parties = ctx.shipment.get("parties", [])
     customer = next((p for p in parties if p["role"] == "bill_to"), None) or next(
@@ -338,7 +339,7 @@ def invoice(ctx: Context) -> Command | None:
     return _invoice(ctx, ctx.key, customer, _billed(ctx))
 
 
-def duties_invoice(ctx: Context) -> Command | None:
+def duties_invoice(ctx: Context) -> FlowCommand | None:
     """The consignee's invoice for the duties and taxes the incoterm puts on it (anything
     but DDP on a cross-border move): the disbursements the forwarder advanced. Its
     reference is `<shipment>-DUTIES`; without a consignee there is nobody to bill."""
@@ -353,7 +354,7 @@ def duties_invoice(ctx: Context) -> Command | None:
 
 def _invoice(
     ctx: Context, reference: str, customer: dict[str, Any], charges: list[dict[str, Any]]
-) -> Command | None:
+) -> FlowCommand | None:
     """An invoice of these charges to this party, converted to the invoice currency."""
     billing = ctx.config.billing
     lines = []
@@ -372,8 +373,8 @@ def _invoice(
     if not lines:
         return None
     refs = ctx.shipment.get("references") or {}
-    return Command(
-        "intermodal.odoo.invoice.create",
+    return FlowCommand(
+        INVOICE_COMMAND,
         {
             "reference": reference,
             "customer": customer,
@@ -386,7 +387,7 @@ def _invoice(
     )
 
 
-COMMANDS: dict[str, Callable[[Context], Command | None]] = {
+COMMANDS: dict[str, Callable[[Context], FlowCommand | None]] = {
     "odoo_milestone": odoo_milestone,
     "picking_details": picking_details,
     "dispatch_job": dispatch_job,

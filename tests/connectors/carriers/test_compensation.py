@@ -16,6 +16,7 @@ from intermodal.connectors.carriers.shopping import client_reference
 from intermodal.outbox.dispatcher import Dispatcher
 from intermodal.store import open_store
 from intermodal.store.tables import outbox
+from intermodal.wiring import SINK_KINDS
 
 from .conftest import PARCELS, Sims, shipment
 
@@ -33,7 +34,7 @@ async def test_a_void_is_scheduled_once_and_voids_the_label(sims: Sims, db_url: 
     assert first == second
     with store.read() as conn:
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 1
-    dispatcher = Dispatcher(store, sims.settings)
+    dispatcher = Dispatcher(store, sims.settings, sink_kinds=SINK_KINDS)
     assert await dispatcher.run_once() == 1
     await dispatcher.aclose()
     assert sims.live_labels("SH-C") == 0
@@ -45,7 +46,7 @@ async def test_a_void_is_scheduled_once_and_voids_the_label(sims: Sims, db_url: 
 async def test_a_void_of_a_reference_that_made_nothing_is_done(sims: Sims, db_url: str) -> None:
     store = open_store(db_url)
     schedule_void(store, "parcelpro", "SH-N", client_reference("SH-N", "parcelpro"), "corr")
-    dispatcher = Dispatcher(store, sims.settings)
+    dispatcher = Dispatcher(store, sims.settings, sink_kinds=SINK_KINDS)
     await dispatcher.run_once()
     await dispatcher.aclose()
     with store.read() as conn:
@@ -66,7 +67,7 @@ async def test_a_void_cancels_the_pickup_that_blocks_it(sims: Sims, db_url: str)
         with pytest.raises(CarrierRejected, match="pickup_scheduled"):
             await carrier.void(booking)
     schedule_void(store, "parcelpro", "SH-K", reference, "corr")
-    dispatcher = Dispatcher(store, sims.settings)
+    dispatcher = Dispatcher(store, sims.settings, sink_kinds=SINK_KINDS)
     await dispatcher.run_once()
     await dispatcher.aclose()
     assert sims.scripts["parcelpro"].live_pickups() == []

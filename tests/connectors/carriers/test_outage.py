@@ -20,6 +20,7 @@ from intermodal.connectors.carriers.shopping import (
 from intermodal.outbox.dispatcher import Dispatcher
 from intermodal.store import Store, open_store
 from intermodal.store.tables import outbox
+from intermodal.wiring import SINK_KINDS
 from intermodal_sim.carriers.script import Control
 
 from .conftest import PARCELS, Sims, shipment
@@ -67,7 +68,7 @@ async def test_outage_moves_traffic_and_never_leaves_two_live_labels(
         assert pp.requests == before
 
         # The void waits in the outbox while ParcelPro is down, and is not lost.
-        dispatcher = Dispatcher(store, sims.settings)
+        dispatcher = Dispatcher(store, sims.settings, sink_kinds=SINK_KINDS)
         await dispatcher.run_once()
         assert _void_status(store) == "pending"
 
@@ -131,7 +132,7 @@ async def test_unknown_outcomes_are_voided_even_when_a_later_call_books(
         assert outcome.booking.carrier == "freightline"
         assert len(outcome.compensations) == 1
         pp.apply(Control(outage=False))
-        dispatcher = Dispatcher(store, sims.settings)
+        dispatcher = Dispatcher(store, sims.settings, sink_kinds=SINK_KINDS)
         await dispatcher.run_once()
         await dispatcher.aclose()
     assert sims.live_labels("SH-9") == 1

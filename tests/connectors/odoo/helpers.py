@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from intermodal.config import Endpoint
-from intermodal.outbox.sinks import Command
+from intermodal.outbox.sinks import ClaimedCommand
 from intermodal_sim.odoo.testing import RunningSim
 
 _SEQ = itertools.count(1)
@@ -21,7 +21,7 @@ def command(
     command_id: str | None = None,
     maybe_sent: bool = False,
     **extra: Any,
-) -> Command:
+) -> ClaimedCommand:
     seq = next(_SEQ)
     command_id = command_id or f"cmd_{seq:06d}"
     payload = {
@@ -34,14 +34,14 @@ def command(
         "data": data,
         **extra,
     }
-    return Command(
+    return ClaimedCommand(
         seq, command_id, "odoo", "odoo", subject, orjson.dumps(payload), "corr_test", 0, maybe_sent
     )
 
 
-def replayed(c: Command) -> Command:
+def replayed(c: ClaimedCommand) -> ClaimedCommand:
     """The same command delivered again (after a crash, a retry or a dead-letter replay)."""
-    return Command(
+    return ClaimedCommand(
         next(_SEQ), c.command_id, c.endpoint, c.kind, c.subject, c.payload, c.correlation_id,
         c.attempts + 1, True,
     )  # fmt: skip
@@ -78,7 +78,7 @@ CUSTOMER = {
 }
 
 
-def order(subject: str, customer: dict[str, Any] | None = None, **extra: Any) -> Command:
+def order(subject: str, customer: dict[str, Any] | None = None, **extra: Any) -> ClaimedCommand:
     return command(
         "intermodal.odoo.order.upsert",
         subject,
@@ -90,7 +90,9 @@ def order(subject: str, customer: dict[str, Any] | None = None, **extra: Any) ->
     )
 
 
-def milestone(subject: str, name: str, at: str = "2026-11-23T10:00:00Z", **data: Any) -> Command:
+def milestone(
+    subject: str, name: str, at: str = "2026-11-23T10:00:00Z", **data: Any
+) -> ClaimedCommand:
     return command(
         "intermodal.shipment.milestone",
         subject,

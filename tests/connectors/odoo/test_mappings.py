@@ -11,7 +11,7 @@ from typing import Any
 from intermodal.connectors.odoo.ops import Ref, Upsert
 from intermodal.connectors.odoo.sink import OdooSink
 from intermodal.connectors.odoo.writer import Work
-from intermodal.outbox.sinks import Command
+from intermodal.outbox.sinks import ClaimedCommand
 from intermodal_sim.odoo.testing import RunningSim
 from tests.connectors.odoo.helpers import CUSTOMER, command, milestone, order, replayed
 
@@ -23,7 +23,7 @@ async def read(sink: OdooSink, model: str, domain: list[Any], fields: list[str])
     return list(rows)
 
 
-async def write_ok(sink: OdooSink, commands: list[Command]) -> None:
+async def write_ok(sink: OdooSink, commands: list[ClaimedCommand]) -> None:
     results = await sink.write(commands)
     assert [r.error for r in results if not r.ok] == []
 

@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 
 from intermodal.connectors.odoo.client import Connection, OdooClient
 from intermodal.connectors.odoo.sink import OdooSink
-from intermodal.outbox.sinks import Command
+from intermodal.outbox.sinks import ClaimedCommand
 from intermodal.security.secrets import Secret
 from intermodal.store import open_store
 from intermodal.store.tables import outbox
@@ -125,9 +125,9 @@ def test_three_applications_end_as_one(tmp_path: Path, monkeypatch: pytest.Monke
         assert odoo_state(sim) == first
 
 
-def replay_of(row: Any) -> Command:
-    c = Command.from_row(row)
-    return Command(c.seq, c.command_id, c.endpoint, c.kind, c.subject, c.payload,
+def replay_of(row: Any) -> ClaimedCommand:
+    c = ClaimedCommand.from_row(row)
+    return ClaimedCommand(c.seq, c.command_id, c.endpoint, c.kind, c.subject, c.payload,
                    c.correlation_id, c.attempts, maybe_sent=True)  # fmt: skip
 
 

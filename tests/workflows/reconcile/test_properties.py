@@ -48,6 +48,7 @@ ships = st.builds(
     delivered_at=st.one_of(st.none(), st.integers(0, 400).map(lambda h: NOW - timedelta(hours=h))),
     document=documents,
     invoice_status=st.sampled_from([None, "pending", "delivered", "dead_letter"]),
+    not_invoiced=st.booleans(),
 )
 charges = st.builds(
     ChargeFact,

@@ -197,7 +197,7 @@ def test_every_category_s_rows_and_figures(situation: Situation) -> None:
     build(situation)
     run = run_reconciliation(situation.store, CONFIG, now=NOW)
     rows = run.report.rows
-    at3 = (NOW - timedelta(days=3)).isoformat()
+    at3 = iso(NOW - timedelta(days=3))
     assert rows["delivered_not_invoiced"] == [
         {"shipment": "S2", "delivered_at": at3, "invoice_status": "none", "amount": "220.00",
          "currency": "EUR"},
@@ -222,7 +222,7 @@ def test_every_category_s_rows_and_figures(situation: Situation) -> None:
          "tolerance_percent": "1.0", "currency": "EUR"},
     ]  # fmt: skip
     assert rows["provisional_not_finalised"] == [
-        {"shipment": "S5", "code": "FRT", "delivered_at": (NOW - timedelta(days=10)).isoformat(),
+        {"shipment": "S5", "code": "FRT", "delivered_at": iso(NOW - timedelta(days=10)),
          "age_days": 10, "amount": "80.00", "currency": "EUR"},
     ]  # fmt: skip
     # S2's freight and fuel lines share one time: both applied (neither taken for a duplicate).
@@ -281,7 +281,7 @@ def test_without_a_rate_the_row_counts_and_is_flagged_unconverted(db_url: str) -
 
     document = {"charges": {"FRT": {"at": "x", "data": {"code": "FRT", "kind": "freight",
                 "status": "final", "amount": {"amount": "12.5", "currency": "JPY"}}}}}  # fmt: skip
-    ship = ShipmentFacts("S9", "delivered", NOW - timedelta(days=2), document)
+    ship = ShipmentFacts("S9", "delivered", NOW - timedelta(days=2), document, not_invoiced=True)
     report = reconcile([ship], [], ReconcileConfig(), NOW, "EUR", lambda *a: None)
     assert report.rows["delivered_not_invoiced"][0]["amount"] == "13"  # JPY has no minor unit
     assert report.figures["delivered_not_invoiced"] == {

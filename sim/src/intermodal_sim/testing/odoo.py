@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from intermodal.config import Endpoint, Settings, load_config
 from intermodal.connectors.odoo.sink import OdooSink
-from intermodal.outbox.sinks import Command
+from intermodal.outbox.sinks import ClaimedCommand
 from intermodal.security.secrets import write_secret_file
 from intermodal.store import Store
 from intermodal.store.tables import dead_letters, outbox
@@ -92,7 +92,7 @@ async def seed_orders(endpoint: Endpoint, keys: list[str]) -> None:
             },
         }
         commands.append(
-            Command(seq, command_id, "odoo", "odoo", key, orjson.dumps(payload), "seed", 0)
+            ClaimedCommand(seq, command_id, "odoo", "odoo", key, orjson.dumps(payload), "seed", 0)
         )
     async with httpx.AsyncClient() as http:
         sink = OdooSink(endpoint, http)

@@ -15,8 +15,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict
 
 from intermodal.engine.ids import iso, stable_id, utcnow
+from intermodal.outbox.command import OutboundCommand, enqueue
 from intermodal.store import Store
-from intermodal.store.tables import outbox
 
 VOID_KIND = "carrier.void"
 
@@ -37,19 +37,10 @@ def schedule_void(
     """Write the void command (once) and return its id."""
     command_id = stable_id("cmd", VOID_KIND, endpoint, client_reference)
     payload = VoidByReference(shipment=shipment_key, client_reference=client_reference)
-    now = iso(utcnow())
+    command = OutboundCommand(
+        command_id, endpoint, VOID_KIND, shipment_key, orjson.dumps(payload.model_dump()),
+        correlation_id[:64], iso(utcnow()),
+    )  # fmt: skip
     with store.write() as conn:
-        conn.execute(
-            store.insert_ignoring(outbox, ["command_id"]),
-            {
-                "command_id": command_id,
-                "endpoint": endpoint,
-                "kind": VOID_KIND,
-                "subject": shipment_key,
-                "payload": orjson.dumps(payload.model_dump()),
-                "correlation_id": correlation_id[:64],
-                "next_attempt_at": now,
-                "created_at": now,
-            },
-        )
+        enqueue(conn, [command])
     return command_id

@@ -1,7 +1,8 @@
 """The `carrier` endpoint kind: the dispatcher delivers compensations through it.
 
-Registered as `SINK_FACTORIES["carrier"]`. Configuration (the same endpoint the rate
-shopper uses; `options` are validated by the carrier's settings model):
+The `carrier` row of the hub's endpoint kinds (`intermodal.wiring.SINK_KINDS`).
+Configuration (the same endpoint the rate shopper uses; `options` are validated by the
+carrier's settings model):
 
     endpoints:
       parcelpro:
@@ -28,18 +29,18 @@ from intermodal.connectors.carriers.contract import (
     CarrierError,
     CarrierUnavailable,
 )
-from intermodal.connectors.carriers.registry import build_connector, check_endpoint
-from intermodal.outbox.sinks import SINK_CHECKS, SINK_FACTORIES, Command, Result
+from intermodal.connectors.carriers.registry import build_connector
+from intermodal.outbox.sinks import ClaimedCommand, Result
 
 
 class CarrierSink:
     def __init__(self, endpoint: Endpoint, client: httpx.AsyncClient) -> None:
         self.connector: CarrierConnector = build_connector(endpoint, client)
 
-    async def deliver(self, commands: Sequence[Command]) -> list[Result]:
+    async def deliver(self, commands: Sequence[ClaimedCommand]) -> list[Result]:
         return [await self._one(command) for command in commands]
 
-    async def _one(self, command: Command) -> Result:
+    async def _one(self, command: ClaimedCommand) -> Result:
         try:
             void = VoidByReference.model_validate_json(command.payload)
         except ValidationError as exc:
@@ -59,7 +60,3 @@ class CarrierSink:
 
     async def aclose(self) -> None:
         await self.connector.aclose()
-
-
-SINK_FACTORIES["carrier"] = CarrierSink
-SINK_CHECKS["carrier"] = check_endpoint

@@ -10,7 +10,7 @@ Follow one outbox command to its Odoo write:
 - `upsert.py` is how the writer stays idempotent: every record the hub creates carries the
   hub's reference, looked up before create;
 - `client.py` speaks JSON-2 (Odoo 19+) or JSON-RPC (16-18) and classifies errors;
-- `sink.py` plugs the writer into the dispatcher (`SINK_FACTORIES["odoo"]`);
+- `sink.py` plugs the writer into the dispatcher (the `odoo` row of `intermodal.wiring.SINK_KINDS`);
 - `capture.py` brings Odoo's own changes in: automation-rule webhooks and a `write_date`
   polling cursor, both feeding the inbox like any partner.
 """

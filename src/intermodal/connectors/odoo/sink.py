@@ -1,6 +1,7 @@
 """The Odoo sink: the dispatcher hands it commands, it hands the writer a coalesced batch.
 
-Registered as `SINK_FACTORIES["odoo"]`. Configuration (validated by `OdooOptions`):
+The `odoo` row of the hub's endpoint kinds (`intermodal.wiring.SINK_KINDS`). Configuration
+(validated by `OdooOptions`):
 
     endpoints:
       odoo:
@@ -40,7 +41,7 @@ from intermodal.connectors.odoo.mappings.mail_activity import NEEDS_A_PERSON
 from intermodal.connectors.odoo.mappings.milestone import MilestonePolicy
 from intermodal.connectors.odoo.ops import OdooMappingError
 from intermodal.connectors.odoo.writer import Work, Writer
-from intermodal.outbox.sinks import SINK_CHECKS, SINK_FACTORIES, Command, Result
+from intermodal.outbox.sinks import ClaimedCommand, Result
 from intermodal.security.secrets import SecretError, resolve_secret
 
 
@@ -121,12 +122,12 @@ class OdooSink:
             activities=frozenset(options.activity_milestones),
             validate=frozenset(options.validate_milestones),
         )
-        self._pending: list[tuple[Sequence[Command], asyncio.Future[list[Result]]]] = []
+        self._pending: list[tuple[Sequence[ClaimedCommand], asyncio.Future[list[Result]]]] = []
         self._pending_count = 0
         self._timer: asyncio.TimerHandle | None = None
         self._flush_lock = asyncio.Lock()
 
-    async def deliver(self, commands: Sequence[Command]) -> list[Result]:
+    async def deliver(self, commands: Sequence[ClaimedCommand]) -> list[Result]:
         if not commands:
             return []
         loop = asyncio.get_running_loop()
@@ -148,7 +149,7 @@ class OdooSink:
             asyncio.get_running_loop().create_task(self._flush(batch))
 
     async def _flush(
-        self, batch: list[tuple[Sequence[Command], asyncio.Future[list[Result]]]]
+        self, batch: list[tuple[Sequence[ClaimedCommand], asyncio.Future[list[Result]]]]
     ) -> None:
         async with self._flush_lock:
             try:
@@ -164,7 +165,7 @@ class OdooSink:
                     future.set_result(results[start : start + len(commands)])
                 start += len(commands)
 
-    async def write(self, commands: Sequence[Command]) -> list[Result]:
+    async def write(self, commands: Sequence[ClaimedCommand]) -> list[Result]:
         """Map and write the commands now (no linger); one Result per command, in order."""
         works: list[Work | None] = []
         results: list[Result | None] = []
@@ -196,7 +197,3 @@ class OdooSink:
             self._start_flush()
         async with self._flush_lock:
             return None
-
-
-SINK_FACTORIES["odoo"] = OdooSink
-SINK_CHECKS["odoo"] = check_options

@@ -50,8 +50,9 @@ _NOT_YET_SECONDS = 30.0  # a target that does not exist yet (order intake laggin
 
 
 @dataclass(slots=True)
-class Outcome:
-    """What became of one command's ops: all done, or the first failure."""
+class WriteOutcome:
+    """What became of one `Work`'s Odoo writes: all done, or the first failure. The
+    writer knows no outbox rows; the Odoo sink turns this into the dispatcher's `Result`."""
 
     ok: bool = True
     error: str | None = None
@@ -73,7 +74,7 @@ class Work:
 
     ops: list[Op]
     maybe_sent: bool = True
-    outcome: Outcome = field(default_factory=Outcome)
+    outcome: WriteOutcome = field(default_factory=WriteOutcome)
 
 
 @dataclass(slots=True)
@@ -277,7 +278,7 @@ class Writer:
     ) -> set[str]:
         """Markers of notes/activities an earlier delivery may already have written.
 
-        Only commands that may have been sent before are checked (see `Command.maybe_sent`):
+        Only commands that may have been sent before are checked (see `ClaimedCommand.maybe_sent`):
         a first delivery cannot have left anything behind, and the check costs a call.
         """
         present: set[str] = set()

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from intermodal.connectors.odoo.sync.rates import round_money
-from intermodal.engine.ids import parse_iso
+from intermodal.engine.ids import iso, parse_iso
 from intermodal.workflows.reconcile.settings import ReconcileConfig
 
 CATEGORIES = (
@@ -42,6 +42,9 @@ class ShipmentFacts:
     document: dict[str, Any]
     invoice_status: str | None = None
     """Status of its invoice command in the outbox (`pending`, `delivered`...), None if none."""
+    not_invoiced: bool = False
+    """Delivered and not invoiced by the store's one rule (workflows/billing.py), which
+    this report applies its grace period to."""
 
 
 @dataclass(frozen=True)
@@ -134,15 +137,11 @@ def reconcile(
         if ship.state in ("cancelled", "returned"):
             continue
         on = (ship.delivered_at or now).date()
-        if (
-            ship.delivered_at is not None
-            and ship.delivered_at <= grace
-            and ship.invoice_status != "delivered"
-        ):
+        if ship.not_invoiced and ship.delivered_at is not None and ship.delivered_at <= grace:
             amount, cur = totals.shipment(ship.document, on)
             row: dict[str, Any] = {
                 "shipment": ship.key,
-                "delivered_at": ship.delivered_at.isoformat(),
+                "delivered_at": iso(ship.delivered_at),
                 "invoice_status": ship.invoice_status or "none",
                 "amount": _text(amount),
                 "currency": cur,
@@ -167,7 +166,7 @@ def reconcile(
                 row = {
                     "shipment": ship.key,
                     "code": code,
-                    "delivered_at": ship.delivered_at.isoformat(),
+                    "delivered_at": iso(ship.delivered_at),
                     "age_days": (now - ship.delivered_at).days,
                     "amount": str(round_money(amount, cur)),
                     "currency": cur,
@@ -243,7 +242,7 @@ def _disputes(
                 "difference_percent": str(percent.quantize(Decimal("0.01"))),
                 "tolerance_percent": str(tolerance),
                 "currency": cur,
-                "final_at": final.at.isoformat(),
+                "final_at": iso(final.at),
             }
         )
     return rows

@@ -22,15 +22,16 @@ from sqlalchemy import Connection, select
 from intermodal.canonical.model import Charge
 from intermodal.connectors.odoo.sync.rates import company_currency, convert, default_company
 from intermodal.engine.ids import iso, parse_iso, sortable_id, utcnow
+from intermodal.outbox.kinds import INVOICE_COMMAND
 from intermodal.store import Store
 from intermodal.store.store import rows_in
 from intermodal.store.tables import dead_letters, events, outbox, reconciliation_runs, shipments
+from intermodal.workflows.billing import delivered_not_invoiced
 from intermodal.workflows.reconcile.checks import ChargeFact, Report, ShipmentFacts, reconcile
 from intermodal.workflows.reconcile.settings import ReconcileConfig
 
 log = logging.getLogger(__name__)
 
-INVOICE_COMMAND = "intermodal.odoo.invoice.create"
 CHARGE_EVENT = "intermodal.charge.recorded"
 ABANDONED_AFTER = timedelta(hours=1)
 """A run still `running` after this long is marked `abandoned` by the next run."""
@@ -72,7 +73,7 @@ def _invoice_status(conn: Connection) -> dict[str, str]:
     return status
 
 
-def _facts(row: Any, invoices: dict[str, str]) -> ShipmentFacts:
+def _facts(row: Any, invoices: dict[str, str], not_invoiced: set[str]) -> ShipmentFacts:
     try:
         document = orjson.loads(row.document or "{}")
     except orjson.JSONDecodeError:
@@ -84,6 +85,7 @@ def _facts(row: Any, invoices: dict[str, str]) -> ShipmentFacts:
         delivered_at=parse_iso(delivered) if delivered else None,
         document=document if isinstance(document, dict) else {},
         invoice_status=invoices.get(row.key),
+        not_invoiced=row.key in not_invoiced,
     )
 
 
@@ -96,13 +98,14 @@ def _shipments(conn: Connection, invoices: dict[str, str]) -> Iterator[ShipmentF
         shipments.c.main_at,
         shipments.c.document,
     )
+    not_invoiced = set(conn.execute(delivered_not_invoiced(shipments.c.key)).scalars())
     seen: set[str] = set()
     for row in conn.execute(columns.where(shipments.c.main_milestone == "delivered")):
         seen.add(row.key)
-        yield _facts(row, invoices)
+        yield _facts(row, invoices, not_invoiced)
     others = sorted(set(invoices) - seen)
     for row in rows_in(conn, columns, shipments.c.key, others):
-        yield _facts(row, invoices)
+        yield _facts(row, invoices, not_invoiced)
 
 
 def _charges(conn: Connection) -> Iterator[ChargeFact]:

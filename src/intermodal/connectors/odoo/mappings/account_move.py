@@ -23,8 +23,9 @@ from intermodal.connectors.odoo.ops import (
     Ref,
     Upsert,
 )
+from intermodal.outbox.kinds import INVOICE_COMMAND
 
-COMMAND_TYPE = "intermodal.odoo.invoice.create"
+COMMAND_TYPE = INVOICE_COMMAND
 
 
 class InvoiceRequest(BaseModel):

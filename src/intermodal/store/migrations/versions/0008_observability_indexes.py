@@ -15,6 +15,7 @@ down_revision = "0007"
 branch_labels = None
 depends_on = None
 
+# A literal, not intermodal.outbox.kinds.INVOICE_COMMAND: a migration is frozen history.
 _INVOICED = "kind = 'intermodal.odoo.invoice.create' AND status = 'delivered'"
 
 
