@@ -18,6 +18,7 @@ from intermodal.api.errors import ApiError
 from intermodal.config import Settings, token_hash
 from intermodal.engine.ids import sortable_id
 from intermodal.engine.inbox import GroupCommitter, InboxMessage, Receipt
+from intermodal.ingress.signatures import SignatureError, verify
 
 if TYPE_CHECKING:
     from intermodal.hub import Hub
@@ -69,17 +70,36 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def store_unavailable() -> ApiError:
+    """The answer when the store cannot take a message: a 503 the sender retries."""
+    return ApiError(
+        503, "unavailable", "the store is unavailable; retry later", headers={"Retry-After": "5"}
+    )
+
+
 async def store_durably(committer: GroupCommitter, messages: list[InboxMessage]) -> list[Receipt]:
     """Hand messages to the group committer; a store failure is a 503 the sender retries."""
     try:
         return await committer.submit(messages)
     except Exception:
-        raise ApiError(
-            503,
-            "unavailable",
-            "the store is unavailable; retry later",
-            headers={"Retry-After": "5"},
-        ) from None
+        raise store_unavailable() from None
+
+
+def verify_signature(
+    keys: tuple[bytes, ...], headers: Mapping[str, str], body: bytes, tolerance: int
+) -> None:
+    """Check a Standard Webhooks signature on the raw body; a bad one is the API's 400/401."""
+    try:
+        verify(
+            keys,
+            headers.get("webhook-id"),
+            headers.get("webhook-timestamp"),
+            headers.get("webhook-signature"),
+            body,
+            tolerance=tolerance,
+        )
+    except SignatureError as exc:
+        raise ApiError(exc.status, exc.code, str(exc)) from None
 
 
 def require_json(headers: Mapping[str, str]) -> str:

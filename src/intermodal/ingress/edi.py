@@ -37,14 +37,19 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Connection, select
 
 from intermodal.api.errors import ApiError
-from intermodal.api.http import bearer_token, correlation_id, read_body
+from intermodal.api.http import (
+    bearer_token,
+    correlation_id,
+    read_body,
+    store_unavailable,
+    verify_signature,
+)
 from intermodal.config import WRITE_SCOPE, Partner, Settings, token_hash
 from intermodal.edi import edifact, x12
 from intermodal.edi.control import ControlNumbers
 from intermodal.edi.errors import EdiError, EdiSyntaxError
 from intermodal.engine.ids import iso, sortable_id, stable_id, utcnow
 from intermodal.engine.inbox import InboxMessage, Receipt
-from intermodal.ingress.signatures import SignatureError, verify
 from intermodal.outbox.command import OutboundCommand, enqueue
 from intermodal.store import Store
 from intermodal.store.tables import outbox
@@ -289,19 +294,7 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
     def authenticate(partner: str, keys: tuple[bytes, ...], request: Request, body: bytes) -> None:
         headers = request.headers
         if "webhook-signature" in headers:
-            try:
-                verify(
-                    keys,
-                    headers.get("webhook-id"),
-                    headers.get("webhook-timestamp"),
-                    headers.get("webhook-signature"),
-                    body,
-                    tolerance=settings.hub.signature_tolerance_seconds,
-                )
-            except SignatureError as exc:
-                raise ApiError(
-                    exc.status, "bad_signature" if exc.status == 401 else "bad_request", str(exc)
-                ) from None
+            verify_signature(keys, headers, body, settings.hub.signature_tolerance_seconds)
             return
         token = bearer_token(headers)
         entry = settings.tokens.get(token_hash(token)) if token else None
@@ -350,12 +343,7 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
             raise ApiError(status, code, message, details) from None
         except Exception:
             log.exception("EDI intake of partner %s failed", partner)
-            raise ApiError(
-                503,
-                "unavailable",
-                "the store is unavailable; retry later",
-                headers={"Retry-After": "5"},
-            ) from None
+            raise store_unavailable() from None
         outcome = "duplicate" if result.all_duplicates else "accepted"
         metrics.received(partner, "edi", outcome, time.perf_counter() - started)
         return JSONResponse(

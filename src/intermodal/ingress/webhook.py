@@ -24,10 +24,15 @@ from starlette.datastructures import State
 from starlette.types import Receive, Scope, Send
 
 from intermodal.api.errors import ApiError, error_response, problem
-from intermodal.api.http import correlation_id, read_body, require_json, store_durably
+from intermodal.api.http import (
+    correlation_id,
+    read_body,
+    require_json,
+    store_durably,
+    verify_signature,
+)
 from intermodal.canonical.events import EventError, decode_json, parse_events
 from intermodal.engine.inbox import InboxMessage, Receipt
-from intermodal.ingress.signatures import SignatureError, verify
 from intermodal.observe import traces
 
 if TYPE_CHECKING:
@@ -98,17 +103,7 @@ async def _receive(
     corr: str,
 ) -> tuple[Response, str]:
     require_json(headers)
-    try:
-        verify(
-            keys,
-            headers.get("webhook-id"),
-            headers.get("webhook-timestamp"),
-            headers.get("webhook-signature"),
-            body,
-            tolerance=settings.hub.signature_tolerance_seconds,
-        )
-    except SignatureError as exc:
-        raise ApiError(exc.status, exc.code, str(exc)) from None
+    verify_signature(keys, headers, body, settings.hub.signature_tolerance_seconds)
     try:
         if settings.partners[partner].mapping is not None:  # its own JSON:
             decode_json(body)  # mapped at normalize; bad mappings go to quarantine
