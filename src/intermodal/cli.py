@@ -370,6 +370,7 @@ def _simulators_missing() -> None:
         "pip install ./sim from a checkout (make run and make test install them)",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
     raise typer.Exit(2)
 

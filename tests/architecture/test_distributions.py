@@ -57,3 +57,21 @@ def test_the_simulators_plug_into_the_hub_cli() -> None:
     assert result.exit_code == 0
     for command in ("demo", "sim", "odoo-sim"):
         assert command in result.output
+
+
+def test_without_the_simulators_their_commands_say_how_to_get_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from intermodal import cli
+
+    monkeypatch.setattr(cli, "entry_points", lambda group: [])
+    bare = typer.Typer()
+    bare.command("version")(lambda: None)
+    cli.add_plugin_commands(bare)
+    result = CliRunner().invoke(bare, ["demo"])
+    assert result.exit_code == 2
+    assert "pip install ./sim" in result.output
+    assert "demo" not in CliRunner().invoke(bare, ["--help"]).output
