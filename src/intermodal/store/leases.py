@@ -208,7 +208,7 @@ class LeaseKeeper:
         leases: Leases,
         name: str,
         on_gained: Callable[[Lease], Awaitable[None]],
-        on_lost: Callable[[str], Awaitable[None]],
+        on_lost: Callable[[Lease, str], Awaitable[None]],
         renew_every: float | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -264,9 +264,10 @@ class LeaseKeeper:
         await self.on_gained(lease)
 
     async def _lose(self, why: str) -> None:
-        self.lease = None
+        lease, self.lease = self.lease, None
         self._valid_until = float("-inf")
-        await self.on_lost(why)
+        if lease is not None:
+            await self.on_lost(lease, why)
 
     async def run(self) -> None:
         """Keep stepping until cancelled."""
