@@ -6,7 +6,7 @@ on every acquisition, and when it expires. The holder renews it well before it e
 off from the database) loses it at expiry, and any node may then take it. Each operation
 is one short transaction on one row:
 
-- acquire: an upsert whose update happens only when the row has expired (or is ours);
+- acquire: an upsert whose update happens only when the row has expired;
 - renew: an update only while the row still carries our token and has not expired;
 - release: the row expires now, so another node takes it without waiting.
 
@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, or_, select, text, update
+from sqlalchemy import Connection, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from intermodal.engine.ids import iso, parse_iso, utcnow
@@ -113,8 +113,9 @@ class Leases:
         self._insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
 
     def acquire(self, name: str) -> Lease | None:
-        """Take `name` if nobody holds it (absent, expired or released) or we do; every
-        acquisition bumps the token. None while another holder's lease runs."""
+        """Take `name` if nobody holds it (absent, expired or released); every acquisition
+        bumps the token. None while a lease runs, ours included: two keepers in one
+        process share a holder name, and only the token tells their terms apart."""
         with self.store.write() as conn:
             now = store_now(conn, self.clock)
             at, until = iso(now), iso(now + self.ttl)
@@ -135,7 +136,7 @@ class Leases:
                     "renewed_at": insert.excluded.renewed_at,
                     "expires_at": insert.excluded.expires_at,
                 },
-                where=or_(leases.c.expires_at <= at, leases.c.holder == self.holder),
+                where=leases.c.expires_at <= at,
             ).returning(leases.c.token)
             token = conn.execute(upsert).scalar()
         if token is None:
