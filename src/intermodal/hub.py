@@ -152,9 +152,7 @@ class Hub:
         tasks, self._singletons = self._singletons, []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)  # one that had failed too
         self.metrics.leader.set(0)
         self.metrics.leader_changes.labels("lost").inc()
         level = logging.INFO if why == "stopping" else logging.WARNING

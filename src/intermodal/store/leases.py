@@ -271,10 +271,15 @@ class LeaseKeeper:
             await self.on_lost(lease, why)
 
     async def run(self) -> None:
-        """Keep stepping until cancelled."""
+        """Keep stepping until cancelled. A step that fails in `on_gained` or `on_lost`
+        is logged and the next one goes on: a keeper that stopped renewing while its
+        holder's work went on would be the one thing a lease must prevent."""
         while True:
             await asyncio.sleep(self._next_try)
-            await self.step()
+            try:
+                await self.step()
+            except Exception:
+                log.exception("lease %s: a step failed; trying again", self.name)
 
     async def release(self) -> None:
         """Stop holding: `on_lost` first (the holder's work stops), then the row expires
