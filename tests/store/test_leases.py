@@ -255,6 +255,37 @@ def test_the_keeper_steps_down_when_paused_past_expiry_or_refused(store: Store) 
     asyncio.run(scenario())
 
 
+def test_the_keeper_steps_down_before_expiry_when_a_renew_hangs(store: Store) -> None:
+    class Hanging(Leases):
+        hang = False
+
+        def renew(self, lease: Lease) -> Lease | None:
+            if self.hang:
+                time.sleep(1.5)
+            return super().renew(lease)
+
+    lost: list[str] = []
+
+    async def gained(lease: Lease) -> None:
+        return None
+
+    async def on_lost(lease: Lease, why: str) -> None:
+        lost.append(why)
+
+    async def scenario() -> None:
+        leases = Hanging(store, "slow", ttl_seconds=1.0)
+        keeper = LeaseKeeper(leases, "leader", gained, on_lost)
+        await keeper.step()
+        assert keeper.lease is not None
+        leases.hang = True
+        began = time.monotonic()
+        await keeper.step()
+        assert keeper.lease is None and lost and "did not answer" in lost[0]
+        assert time.monotonic() - began < 1.0, "stepped down only after the lease ran out"
+
+    asyncio.run(scenario())
+
+
 def test_node_id_is_stable_for_the_process() -> None:
     assert node_id() == node_id()
     host, pid, rand = node_id().rsplit(":", 2)

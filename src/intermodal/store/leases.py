@@ -234,13 +234,15 @@ class LeaseKeeper:
             await self._lose("the lease ran out before it was renewed")
             return
         sent = self.monotonic()
-        try:
-            renewed = await asyncio.to_thread(self.leases.renew, self.lease)
+        try:  # a renew that hangs past the expiry is a renew that failed
+            renewed = await asyncio.wait_for(
+                asyncio.to_thread(self.leases.renew, self.lease), self._valid_until - sent
+            )
         except Exception as error:
             if self.monotonic() + self.renew_every >= self._valid_until:
-                await self._lose(f"the store did not answer ({error})")
+                await self._lose(f"the store did not answer ({error!r})")
             else:
-                log.warning("lease %s: renew failed, retrying: %s", self.name, error)
+                log.warning("lease %s: renew failed, retrying: %r", self.name, error)
             return
         if renewed is None:
             await self._lose("renew refused: the lease expired or was taken")
