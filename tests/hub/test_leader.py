@@ -4,7 +4,8 @@ them over within the lease time when it stops or dies.
 
 In-process hubs on both stores (retention made fast: it is the singleton whose every
 pass can be attributed to a hub, by its store), then two real `intermodal serve`
-processes on PostgreSQL, one SIGKILLed. Each failover time is printed (`pytest -s`).
+processes on one database (either store), one SIGKILLed. Each failover time is printed
+(`pytest -s`).
 """
 
 from __future__ import annotations
@@ -162,7 +163,7 @@ def test_lease_seconds_is_validated(make_settings: Callable[..., Settings]) -> N
 
 
 @pytest.fixture
-def serve_config(pg_url: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+def serve_config(db_url: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
     config = tmp_path / "hub.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -174,7 +175,7 @@ def serve_config(pg_url: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
         ),
         encoding="utf-8",
     )
-    yield config, pg_url
+    yield config, db_url
 
 
 def _leader_gauge(port: int) -> float | None:
@@ -246,9 +247,9 @@ async def test_a_sigkilled_leaders_singletons_move_to_the_other_process(
         failover = time.monotonic() - killed_at
         _add_due_timer(url, "tmr-after")
         await _wait_for(lambda: _timer_status(url, "tmr-after") == "fired", timeout=5)
-        print(f"\nfailover after SIGKILL (postgresql, lease 2s, two serve processes): "
-              f"{failover:.3f}s")  # fmt: skip
-        assert failover <= 2 + 1
+        print(f"\nfailover after SIGKILL ({url.split(':')[0]}, lease 2s, two serve "
+              f"processes): {failover:.3f}s")  # fmt: skip
+        assert failover <= 2 + 1.5  # the lease, plus scraping /metrics on a busy machine
         survivor_log = logs[1].read_text(errors="replace")
         assert "leads now (lease token 2)" in survivor_log, survivor_log[-2000:]
     finally:
