@@ -159,6 +159,10 @@ class HubConfig(_Strict):
     """Where the applier runs. `process`: a child process of its own, so ingest and apply
     each get a core (what `intermodal serve` does under `auto`); `thread`: inside the
     hub's process (what an embedded hub, e.g. in tests, does under `auto`)."""
+    lease_seconds: Annotated[float, Field(ge=1, le=300)] = 10.0
+    """How long the leader's lease lasts unrenewed (renewed every third of it): when the
+    node running the singletons (timers, pollers, sync, reconciliation, retention) dies,
+    another takes them over within this time (docs/operations.md)."""
 
 
 class TowerUserConfig(_Strict):

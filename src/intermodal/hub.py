@@ -4,20 +4,25 @@
 - the applier (inbox -> events, state, outbox; woken by each commit): a thread, or a
   process of its own (`hub.applier`, engine/applier_process.py),
 - the dispatcher (outbox -> HTTP; an asyncio task, woken by the applier),
-- a poller per partner configured with `poll` (Odoo write_date cursor; asyncio tasks),
-- the timer worker, when a `workflows` section is configured (asyncio task),
-- outbox retention: delivered commands older than `delivery.keep_delivered` are deleted
-  a minute after start and hourly after that (outbox/retention.py; asyncio task).
+- the singletons, on the one node that holds the `leader` lease (store/leases.py;
+  several hubs may share one database): a poller per partner configured with `poll`
+  (Odoo write_date cursor), the timer worker when a `workflows` section is configured,
+  the scheduled master-data sync and reconciliation, and outbox retention (delivered
+  commands older than `delivery.keep_delivered` deleted a minute after start and hourly
+  after that, outbox/retention.py); asyncio tasks, started when this node gains the lease
+  and cancelled when it loses it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 
@@ -32,6 +37,7 @@ from intermodal.observe.metrics import Metrics
 from intermodal.observe.metrics import current as current_metrics
 from intermodal.outbox.dispatcher import Dispatcher
 from intermodal.store import Store, open_store
+from intermodal.store.leases import LEADER, Lease, LeaseKeeper, Leases
 from intermodal.wiring import SINK_KINDS
 
 log = logging.getLogger(__name__)
@@ -50,6 +56,9 @@ class Hub:
     _pollers: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
     _poll_http: httpx.AsyncClient | None = field(default=None, repr=False)
     _dispatch_task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _leadership: LeaseKeeper | None = field(default=None, repr=False)
+    _election: asyncio.Task[None] | None = field(default=None, repr=False)
+    _singletons: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
     @classmethod
     def create(
@@ -100,39 +109,85 @@ class Hub:
             self.applier.on_commands = wake_dispatcher
             self._dispatch_task = asyncio.create_task(dispatcher.run(), name="dispatcher")
 
+        self._pollers.append(  # W5: the resident set after bursts
+            asyncio.create_task(self._release_memory_when_quiet(), name="memory")
+        )
+        for partner in self.settings.partners.values():
+            if partner.inbox_folder is not None:  # the watched EDI folder: every node
+                from intermodal.ingress.edi import watch_folder
+
+                self._pollers.append(
+                    asyncio.create_task(watch_folder(self, partner), name=f"edi-{partner.name}")
+                )
+        await self._elect()
+
+    @property
+    def leading(self) -> bool:
+        """Whether this node holds the leader lease and runs the singletons."""
+        return self._leadership is not None and self._leadership.lease is not None
+
+    async def _elect(self) -> None:
+        """Take part in the leader election: try for the lease once now (a lone hub
+        starts its singletons before `start` returns), then keep trying or renewing."""
+        leases = Leases(self.store, ttl_seconds=self.settings.hub.lease_seconds)
+        self._leadership = LeaseKeeper(leases, LEADER, self._lead, self._follow)
+        self.metrics.leader.set(0)
+        await self._leadership.step()
+        self._election = asyncio.create_task(self._leadership.run(), name="leader-election")
+
+    async def _lead(self, lease: Lease) -> None:
+        log.info(
+            "leader: this node (%s) leads now (lease token %d)",
+            lease.holder,
+            lease.token,
+            extra=_lease_context(lease),
+        )
+        for name, job in self._singleton_jobs():
+            self._singletons.append(asyncio.create_task(job(), name=name))
+        self.metrics.leader.set(1)
+        self.metrics.leader_changes.labels("gained").inc()
+
+    async def _follow(self, lease: Lease, why: str) -> None:
+        """Lost the lease: the singletons stop before another node may start them."""
+        tasks, self._singletons = self._singletons, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # one that had failed too
+        self.metrics.leader.set(0)
+        self.metrics.leader_changes.labels("lost").inc()
+        level = logging.INFO if why == "stopping" else logging.WARNING
+        log.log(
+            level,
+            "leader: this node (%s) stopped leading (lease token %d): %s",
+            lease.holder,
+            lease.token,
+            why,
+            extra=_lease_context(lease),
+        )
+
+    def _singleton_jobs(self) -> list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]]:
+        """What only the leader runs, by task name."""
+        jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
         if self.settings.workflows is not None:  # durable timers
             from intermodal.workflows.timers import TimerWorker
 
             worker = TimerWorker(
                 self.store, self.settings.workflows.timer_poll_seconds, self.applier.wake.set
             )
-            self._pollers.append(asyncio.create_task(worker.run(), name="timers"))
-
-        self._pollers.append(  # W5: the resident set after bursts
-            asyncio.create_task(self._release_memory_when_quiet(), name="memory")
-        )
+            jobs.append(("timers", worker.run))
         if self.settings.delivery.keep_delivered is not None:
-            self._pollers.append(asyncio.create_task(self._prune_forever(), name="retention"))
+            jobs.append(("retention", self._prune_forever))
         for partner in self.settings.partners.values():
             if partner.poll is not None:
-                self._pollers.append(
-                    asyncio.create_task(self._poll(partner), name=f"poll-{partner.name}")
-                )
-            if partner.inbox_folder is not None:  # the watched EDI folder
-                from intermodal.ingress.edi import watch_folder
-
-                self._pollers.append(
-                    asyncio.create_task(watch_folder(self, partner), name=f"edi-{partner.name}")
-                )
+                jobs.append((f"poll-{partner.name}", functools.partial(self._poll, partner)))
         sync, reconcile = self.settings.sync, self.settings.reconcile
         if sync is not None and sync.interval_seconds > 0:  # master data from Odoo
-            self._pollers.append(asyncio.create_task(self._sync(), name="master-data-sync"))
+            jobs.append(("master-data-sync", self._sync))
         if reconcile is not None and reconcile.interval_seconds > 0:
             from intermodal.workflows.reconcile.run import run_forever
 
-            self._pollers.append(
-                asyncio.create_task(run_forever(self.store, reconcile), name="reconcile")
-            )
+            jobs.append(("reconcile", functools.partial(run_forever, self.store, reconcile)))
+        return jobs
 
     async def _sync(self) -> None:
         """Copy Odoo's master data on the `sync` schedule, forever."""
@@ -210,6 +265,12 @@ class Hub:
             await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
     async def stop(self) -> None:
+        if self._election is not None:
+            self._election.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._election
+        if self._leadership is not None:  # singletons stop, then the lease is free
+            await self._leadership.release()
         for task in self._pollers:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -250,3 +311,9 @@ class Hub:
             "applier": self.applier.alive,
             "dispatcher": self._dispatch_task is not None and not self._dispatch_task.done(),
         }
+
+
+def _lease_context(lease: Lease) -> dict[str, str | int]:
+    """Leadership log lines carry a correlation id like every line of the spine: one
+    search for `leader:<token>` finds a term of leadership from start to end."""
+    return {"correlation_id": f"{lease.name}:{lease.token}", "node": lease.holder}

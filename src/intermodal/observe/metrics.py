@@ -98,6 +98,18 @@ class Metrics:
             "Times the applier process died on its own and the hub started a new one.",
             registry=r,
         )
+        self.leader = Gauge(
+            "intermodal_leader",
+            "1 while this node holds the leader lease and runs the singletons (timers,"
+            " pollers, sync, reconciliation, retention), else 0.",
+            registry=r,
+        )
+        self.leader_changes = Counter(
+            "intermodal_leader_changes",
+            "Times this node gained or lost the leader lease, by change (gained, lost).",
+            ["change"],
+            registry=r,
+        )
         self.commands = Counter(
             "intermodal_outbox_commands",
             "Delivery outcomes by endpoint: delivered, retried, dead (to dead letters), deferred.",

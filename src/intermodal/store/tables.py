@@ -295,6 +295,20 @@ currency_rates = Table(
     Index("ix_currency_rates_lookup", "currency", "company_id", "day"),
 )
 
+# Leases (store/leases.py): one holder at a time per name (`leader` for the hub's
+# singletons; partitions may take one each). `token` grows by one on every acquisition
+# and fences writers that lost the lease; `renewed_at` is the holder's last heartbeat.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("token", BigInteger, nullable=False),
+    Column("acquired_at", Timestamp, nullable=False),
+    Column("renewed_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+)
+
 # Indexes for the gauges counted at scrape time (observe/metrics.py,
 # migration 0008): a partner's newest inbox message, and the shipments Odoo has an
 # invoice for (partial: only those outbox rows are indexed; workflows/billing.py).
