@@ -1,0 +1,83 @@
+"""NATS with JetStream for the `nats` endpoint's tests: the machine's server, for real.
+
+The server is the one at 127.0.0.1:4222 (override with INTERMODAL_TEST_NATS); each test gets
+a stream of its own, with a subject prefix of its own, deleted afterwards. When the server
+does not answer, the tests fail and say how to start it: a skipped test would hide a
+`nats` endpoint that was never exercised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import nats
+import nats.js.errors
+import pytest
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import RawStreamMsg
+
+NATS_URL = os.environ.get("INTERMODAL_TEST_NATS", "nats://127.0.0.1:4222")
+START = (
+    "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server --"
+    " -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"
+)
+
+
+@dataclass
+class Stream:
+    """A test's own stream name and subject prefix, and a JetStream context to read it."""
+
+    name: str
+    prefix: str
+    js: JetStreamContext
+
+    async def count(self) -> int:
+        try:
+            info = await self.js.stream_info(self.name)
+        except nats.js.errors.NotFoundError:
+            return 0
+        return int(info.state.messages)
+
+    async def messages(self) -> list[RawStreamMsg]:
+        """Every message on the stream, in stream order."""
+        return [await self.js.get_msg(self.name, seq) for seq in range(1, await self.count() + 1)]
+
+
+async def _ignore(_exc: Exception) -> None:
+    return None
+
+
+@pytest.fixture
+async def nats_client() -> AsyncIterator[Client]:
+    try:
+        client = await nats.connect(
+            NATS_URL,
+            connect_timeout=2,
+            allow_reconnect=False,
+            max_reconnect_attempts=1,  # the client's default keeps trying for two minutes
+            reconnect_time_wait=0,
+            error_cb=_ignore,  # the failure below says it once, without the client's traceback
+        )
+    except Exception as exc:
+        pytest.fail(
+            f"NATS with JetStream does not answer at {NATS_URL} ({type(exc).__name__}: {exc});"
+            f" these tests need it. Start it with: {START}",
+            pytrace=False,
+        )
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def stream(nats_client: Client) -> AsyncIterator[Stream]:
+    token = secrets.token_hex(4)
+    js = nats_client.jetstream(timeout=5)
+    made = Stream(name=f"INTERMODAL_TEST_{token}", prefix=f"imtest{token}", js=js)
+    yield made
+    with contextlib.suppress(nats.js.errors.NotFoundError):
+        await js.delete_stream(made.name)

@@ -1,0 +1,386 @@
+"""The `nats` endpoint against the machine's NATS JetStream: what a hub publishes arrives on
+the stream once and in order per shipment, a resend is dropped by JetStream's duplicate
+window, an outage ends in retries and dead letters that replay once NATS is back, and a
+stream that refuses the subject dead-letters at once with a reason."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from nats.js.api import StreamConfig
+from sqlalchemy import func, select, update
+
+from intermodal.config import ConfigError, Settings
+from intermodal.connectors.nats.sink import render_subject
+from intermodal.engine.ids import iso, utcnow
+from intermodal.ingress.signatures import sign
+from intermodal.outbox.command import OutboundCommand, enqueue
+from intermodal.outbox.dead_letters import replay
+from intermodal.outbox.dispatcher import Dispatcher
+from intermodal.outbox.sinks import ClaimedCommand, endpoint_problems
+from intermodal.security.secrets import Secret, webhook_key
+from intermodal.store import Store, open_store
+from intermodal.store.tables import dead_letters, outbox
+from intermodal.wiring import SINK_KINDS
+from intermodal_sim.testing import free_port, running_hub
+from tests.conftest import new_secret
+
+from .conftest import NATS_URL, Stream
+
+CHAIN = ("booked", "dispatched", "picked_up", "in_transit", "delivered")
+
+
+def nats_endpoint(stream: Stream, url: str = NATS_URL, **options: Any) -> dict[str, Any]:
+    return {
+        "kind": "nats",
+        "url": url,
+        "batch_size": 50,
+        "events": ["milestone", "pod.received"],
+        "options": {
+            "stream": stream.name,
+            "subject": f"{stream.prefix}.{{partner}}.{{type}}",
+            **options,
+        },
+    }
+
+
+def milestone_event(event_id: str, shipment: str, milestone: str, minute: int) -> dict[str, Any]:
+    at = f"2026-11-23T10:{minute:02d}:00Z"
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "acme",
+        "type": "intermodal.shipment.milestone",
+        "subject": shipment,
+        "time": at,
+        "datacontenttype": "application/json",
+        "data": {"milestone": milestone, "occurred_at": at},
+    }
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 30.0) -> None:
+    """Wait for an async or plain predicate, failing with its name after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {timeout}s: {getattr(predicate, '__name__', predicate)}")
+
+
+def notification(command_id: str, shipment: str, milestone: str) -> OutboundCommand:
+    payload = {
+        "specversion": "1.0",
+        "id": command_id,
+        "source": "intermodal",
+        "type": "intermodal.shipment.milestone",
+        "subject": shipment,
+        "time": iso(utcnow()),
+        "data": {"milestone": milestone},
+        "assertedby": "acme",
+    }
+    now = iso(utcnow())
+    return OutboundCommand(
+        command_id, "bi", "webhook", shipment, orjson.dumps(payload), "corr-1", now
+    )
+
+
+def count(store: Store, table: Any, *where: Any) -> int:
+    with store.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
+async def test_a_hub_publishes_its_events_in_order_per_shipment(
+    make_settings: Callable[..., Settings], sqlite_url: str, stream: Stream
+) -> None:
+    secret = new_secret()
+    settings = make_settings(
+        {
+            "hub": {"database": sqlite_url},
+            "partners": {"acme": {"webhook_secrets": ["env:ACME_WEBHOOK_SECRET"]}},
+            "endpoints": {"bi": nats_endpoint(stream)},
+        },
+        env={"ACME_WEBHOOK_SECRET": secret},
+    )
+    key = webhook_key(Secret(secret))
+    shipments = [f"SHP-{i}" for i in range(6)]
+    with running_hub(settings) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            # Interleaved across shipments, one webhook per milestone, in chain order.
+            for step, milestone in enumerate(CHAIN):
+                for shipment in shipments:
+                    msg_id = f"{shipment}-{milestone}"
+                    body = orjson.dumps(milestone_event(msg_id, shipment, milestone, step))
+                    ts = int(time.time())
+                    answer = await client.post(
+                        "/v1/webhooks/acme",
+                        content=body,
+                        headers={
+                            "content-type": "application/json",
+                            "webhook-id": msg_id,
+                            "webhook-timestamp": str(ts),
+                            "webhook-signature": sign(key, msg_id, ts, body),
+                        },
+                    )
+                    assert answer.status_code == 202, answer.text
+            expected = len(CHAIN) * len(shipments)
+            await until(lambda: _at_least(stream, expected))
+    messages = await stream.messages()
+    assert len(messages) == expected
+    seen: dict[str, list[str]] = defaultdict(list)
+    for message in messages:
+        assert message.subject == f"{stream.prefix}.acme.shipment.milestone"
+        event = orjson.loads(message.data or b"")
+        assert message.headers is not None
+        assert message.headers["Nats-Msg-Id"] == event["id"]
+        assert message.headers["Content-Type"] == "application/cloudevents+json"
+        assert event["type"] == "intermodal.shipment.milestone"
+        seen[event["subject"]].append(event["data"]["milestone"])
+    assert seen == {shipment: list(CHAIN) for shipment in shipments}
+
+
+async def _at_least(stream: Stream, n: int) -> bool:
+    return await stream.count() >= n
+
+
+async def test_a_resent_command_is_dropped_by_jetstream(
+    make_settings: Callable[..., Settings], sqlite_url: str, stream: Stream
+) -> None:
+    settings = make_settings(
+        {"hub": {"database": sqlite_url}, "endpoints": {"bi": nats_endpoint(stream)}}
+    )
+    store = open_store(sqlite_url)
+    with store.write() as conn:
+        enqueue(conn, [notification("cmd_one", "SHP-1", "picked_up")])
+    dispatcher = Dispatcher(store, settings, sink_kinds=SINK_KINDS)
+    try:
+        assert await dispatcher.run_once() == 1
+        assert count(store, outbox, outbox.c.status == "delivered") == 1
+        assert await stream.count() == 1
+
+        # Sent but not recorded (a dispatcher killed before it wrote the outcome): the
+        # command is due again, goes out again, and the stream keeps one copy.
+        with store.write() as conn:
+            conn.execute(update(outbox).values(status="pending", delivered_at=None))
+        assert await dispatcher.run_once() == 1
+        assert count(store, outbox, outbox.c.status == "delivered") == 1
+        assert await stream.count() == 1
+
+        # Two deliveries of the same command at once (two nodes holding it): one copy.
+        sink = dispatcher.sinks["bi"]
+        with store.read() as conn:
+            row = conn.execute(select(outbox)).one()
+        twice = await asyncio.gather(
+            sink.deliver([ClaimedCommand.from_row(row)]),
+            sink.deliver([ClaimedCommand.from_row(row)]),
+        )
+        assert all(result.ok for results in twice for result in results)
+        assert await stream.count() == 1
+    finally:
+        await dispatcher.aclose()
+        store.dispose()
+
+
+async def test_nats_down_retries_then_dead_letters_and_a_replay_delivers_once(
+    make_settings: Callable[..., Settings], sqlite_url: str, stream: Stream
+) -> None:
+    delivery = {
+        "max_attempts": 3,
+        "backoff_base_seconds": 0.01,
+        "backoff_max_seconds": 0.05,
+        "breaker_failures": 100,
+    }
+    down = make_settings(
+        {
+            "hub": {"database": sqlite_url},
+            "delivery": delivery,
+            "endpoints": {"bi": nats_endpoint(stream, url=f"nats://127.0.0.1:{free_port()}")},
+        }
+    )
+    store = open_store(sqlite_url)
+    commands = [
+        notification("cmd_a1", "SHP-A", "picked_up"),
+        notification("cmd_b1", "SHP-B", "picked_up"),
+        notification("cmd_a2", "SHP-A", "delivered"),
+    ]
+    with store.write() as conn:
+        enqueue(conn, commands)
+    dispatcher = Dispatcher(store, down, sink_kinds=SINK_KINDS)
+    try:
+
+        async def all_dead() -> bool:
+            await dispatcher.run_once()
+            return count(store, dead_letters) == len(commands)
+
+        await until(all_dead)
+        assert dispatcher.stats["retried"] >= len(commands) * 2  # attempts before dying
+    finally:
+        await dispatcher.aclose()
+    with store.read() as conn:
+        errors = [r.last_error for r in conn.execute(select(dead_letters))]
+    assert all("NATS at nats://127.0.0.1:" in e and "(after 3 attempts)" in e for e in errors)
+    assert await stream.count() == 0
+
+    # NATS is back (the endpoint points at it again): a replay delivers each command once.
+    up = make_settings(
+        {
+            "hub": {"database": sqlite_url},
+            "delivery": delivery,
+            "endpoints": {"bi": nats_endpoint(stream)},
+        }
+    )
+    assert replay(store, "test", everything=True) == len(commands)
+    dispatcher = Dispatcher(store, up, sink_kinds=SINK_KINDS)
+    try:
+
+        async def all_delivered() -> bool:
+            await dispatcher.run_once()
+            return count(store, outbox, outbox.c.status == "delivered") == len(commands)
+
+        await until(all_delivered)
+        assert replay(store, "test", everything=True) == 0
+        await dispatcher.run_once()
+    finally:
+        await dispatcher.aclose()
+        store.dispose()
+    messages = await stream.messages()
+    ids = [m.headers["Nats-Msg-Id"] for m in messages if m.headers]
+    assert sorted(ids) == sorted(c.command_id for c in commands)
+    assert ids.index("cmd_a1") < ids.index("cmd_a2")  # SHP-A in order
+
+
+async def test_a_stream_that_refuses_the_subject_dead_letters_at_once(
+    make_settings: Callable[..., Settings], sqlite_url: str, stream: Stream
+) -> None:
+    await stream.js.add_stream(
+        StreamConfig(name=stream.name, subjects=[f"{stream.prefix}.other.>"])
+    )
+    settings = make_settings(
+        {
+            "hub": {"database": sqlite_url},
+            "endpoints": {"bi": nats_endpoint(stream, create_stream=False)},
+        }
+    )
+    store = open_store(sqlite_url)
+    with store.write() as conn:
+        enqueue(conn, [notification("cmd_refused", "SHP-1", "picked_up")])
+    dispatcher = Dispatcher(store, settings, sink_kinds=SINK_KINDS)
+    try:
+        await dispatcher.run_once()
+    finally:
+        await dispatcher.aclose()
+    with store.read() as conn:
+        letter = conn.execute(select(dead_letters)).one()
+    store.dispose()
+    assert letter.attempts == 1
+    assert f"no JetStream stream takes subject '{stream.prefix}.acme.shipment.milestone'" in (
+        letter.last_error
+    )
+    assert stream.name in letter.last_error
+    assert await stream.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "env", "expected"),
+    [
+        ({"options": {}}, {}, "endpoints.bi.options.stream: Field required"),
+        (
+            {"url": "nats://hub:pw@127.0.0.1:4222"},
+            {},
+            "endpoints.bi.url: no credentials in the URL",
+        ),
+        ({"url": "https://127.0.0.1:4222"}, {}, "is not a nats:// or tls:// server URL"),
+        (
+            {"options": {"stream": "S", "subject": "x.{shipment}"}},
+            {},
+            "endpoints.bi.options.subject: unknown placeholder '{shipment}'",
+        ),
+        (
+            {"options": {"stream": "S", "subject": "{partner}.events"}},
+            {},
+            "endpoints.bi.options.subject: start with a fixed token",
+        ),
+        (
+            {"options": {"stream": "S", "subject": "a b.{type}"}},
+            {},
+            "is not a NATS subject",
+        ),
+        (
+            {"options": {"stream": "S", "token": "env:T", "user": "u", "password": "env:P"}},
+            {"T": "t0ken-value", "P": "pw-value"},
+            "endpoints.bi.options.token: give a token alone",
+        ),
+        (
+            {"options": {"stream": "S", "user": "u"}},
+            {},
+            "endpoints.bi.options: 'user' and 'password' go together",
+        ),
+        (
+            {"options": {"stream": "S", "password": "hunter2", "user": "u"}},
+            {},
+            "endpoints.bi.options.password: String should match pattern",
+        ),
+        (
+            {"options": {"stream": "S", "creds": "env:INTERMODAL_TEST_NO_SUCH_VARIABLE"}},
+            {},
+            "endpoints.bi.options.creds:",
+        ),
+        ({"options": {"stream": "S", "storage": "tape"}}, {}, "endpoints.bi.options.storage:"),
+    ],
+)
+def test_bad_configuration_is_named_at_start(
+    make_settings: Callable[..., Settings],
+    endpoint: dict[str, Any],
+    env: dict[str, str],
+    expected: str,
+) -> None:
+    config = {"kind": "nats", "url": NATS_URL, "options": {"stream": "S"}, **endpoint}
+    settings = make_settings({"endpoints": {"bi": config}}, env=env)
+    problems = endpoint_problems(SINK_KINDS, settings.endpoints)
+    assert len(problems) == 1, problems
+    assert expected in problems[0], problems
+    for value in env.values():
+        assert value not in problems[0]
+
+
+def test_a_good_configuration_has_no_problems(make_settings: Callable[..., Settings]) -> None:
+    endpoint = {
+        "kind": "nats",
+        "url": "nats://127.0.0.1:4222, tls://nats-2.example:4222",
+        "options": {"stream": "EVENTS", "user": "hub", "password": "env:NATS_PASSWORD"},
+    }
+    settings = make_settings({"endpoints": {"bi": endpoint}}, env={"NATS_PASSWORD": "pw"})
+    assert endpoint_problems(SINK_KINDS, settings.endpoints) == []
+
+
+def test_only_a_nats_endpoint_takes_a_nats_url(make_settings: Callable[..., Settings]) -> None:
+    with pytest.raises(ConfigError) as raised:
+        make_settings({"endpoints": {"portal": {"url": "nats://127.0.0.1:4222"}}})
+    assert "endpoints.portal.url: a webhook endpoint takes an http(s):// URL" in str(raised.value)
+
+
+def test_subjects_name_the_partner_and_type_with_safe_tokens() -> None:
+    def command(payload: bytes, subject: str | None = "SHP.1 *") -> ClaimedCommand:
+        return ClaimedCommand(1, "cmd_1", "bi", "webhook", subject, payload, "c", 0)
+
+    case = orjson.dumps({"type": "intermodal.case.opened", "subject": "SHP.1 *"})
+    assert render_subject("im.{partner}.{type}.{subject}", "bi", command(case)) == (
+        "im.hub.case.opened.SHP_1__",
+        True,
+    )
+    pod = orjson.dumps({"type": "intermodal.pod.received", "assertedby": "acme"})
+    assert render_subject("im.{endpoint}.{partner}.{type}", "bi", command(pod)) == (
+        "im.bi.acme.pod.received",
+        True,
+    )
+    assert render_subject("im.{type}", "bi", command(b"ISA*00*...", None)) == ("im.webhook", False)
