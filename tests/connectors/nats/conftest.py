@@ -8,6 +8,7 @@ does not answer, the tests fail and say how to start it: a skipped test would hi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -26,6 +27,48 @@ START = (
     "start-stop-daemon --start --oknodo --background --exec /usr/sbin/nats-server --"
     " -a 127.0.0.1 -p 4222 -js -sd /var/lib/nats-server -l /var/log/nats-server.log"
 )
+
+
+class Outage:
+    """A TCP relay in front of the NATS server that a test can take away and bring back:
+    NATS going down and coming back, without touching the machine's server."""
+
+    def __init__(self, target: str = NATS_URL) -> None:
+        host, _, port = target.removeprefix("nats://").partition(":")
+        self.target = (host, int(port or 4222))
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    async def up(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def down(self) -> None:
+        """Refuse new connections and cut the open ones."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        self._writers += [writer, up_writer]
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
 @dataclass
@@ -71,6 +114,14 @@ async def nats_client() -> AsyncIterator[Client]:
         )
     yield client
     await client.close()
+
+
+@pytest.fixture
+async def outage() -> AsyncIterator[Outage]:
+    relay = Outage()
+    await relay.up()
+    yield relay
+    await relay.down()
 
 
 @pytest.fixture

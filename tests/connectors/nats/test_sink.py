@@ -18,7 +18,7 @@ from nats.js.api import StreamConfig
 from sqlalchemy import func, select, update
 
 from intermodal.config import ConfigError, Settings
-from intermodal.connectors.nats.sink import render_subject
+from intermodal.connectors.nats.sink import NatsSink, render_subject
 from intermodal.engine.ids import iso, utcnow
 from intermodal.ingress.signatures import sign
 from intermodal.outbox.command import OutboundCommand, enqueue
@@ -32,7 +32,7 @@ from intermodal.wiring import SINK_KINDS
 from intermodal_sim.testing import free_port, running_hub
 from tests.conftest import new_secret
 
-from .conftest import NATS_URL, Stream
+from .conftest import NATS_URL, Outage, Stream
 
 CHAIN = ("booked", "dispatched", "picked_up", "in_transit", "delivered")
 
@@ -101,12 +101,12 @@ def count(store: Store, table: Any, *where: Any) -> int:
 
 
 async def test_a_hub_publishes_its_events_in_order_per_shipment(
-    make_settings: Callable[..., Settings], sqlite_url: str, stream: Stream
+    make_settings: Callable[..., Settings], db_url: str, stream: Stream
 ) -> None:
     secret = new_secret()
     settings = make_settings(
         {
-            "hub": {"database": sqlite_url},
+            "hub": {"database": db_url},
             "partners": {"acme": {"webhook_secrets": ["env:ACME_WEBHOOK_SECRET"]}},
             "endpoints": {"bi": nats_endpoint(stream)},
         },
@@ -257,6 +257,43 @@ async def test_nats_down_retries_then_dead_letters_and_a_replay_delivers_once(
     ids = [m.headers["Nats-Msg-Id"] for m in messages if m.headers]
     assert sorted(ids) == sorted(c.command_id for c in commands)
     assert ids.index("cmd_a1") < ids.index("cmd_a2")  # SHP-A in order
+
+
+async def test_the_sink_keeps_one_connection_and_connects_again_after_nats_went_away(
+    make_settings: Callable[..., Settings], stream: Stream, outage: Outage
+) -> None:
+    endpoint = {**nats_endpoint(stream, url=outage.url), "timeout_seconds": 2}
+    settings = make_settings({"endpoints": {"bi": endpoint}})
+
+    def claimed(n: int) -> list[ClaimedCommand]:
+        command = notification(f"cmd_{n}", f"SHP-{n}", "picked_up")
+        assert isinstance(command.payload, bytes)
+        return [ClaimedCommand(n, command.command_id, "bi", "webhook", command.subject,
+                               command.payload, "corr", 0)]  # fmt: skip
+
+    async with httpx.AsyncClient() as http:
+        sink = NatsSink(settings.endpoints["bi"], http)
+        try:
+            assert [r.ok for r in await sink.deliver(claimed(1))] == [True]
+            connection = sink._client
+            assert [r.ok for r in await sink.deliver(claimed(2))] == [True]
+            assert sink._client is connection  # one connection, not one per delivery
+
+            await outage.down()
+            failed = await sink.deliver(claimed(3))
+            assert not failed[0].ok and failed[0].retryable, failed
+            assert (failed[0].error or "").startswith(f"NATS at {outage.url}"), failed
+
+            await outage.up()
+
+            async def delivered() -> bool:
+                return (await sink.deliver(claimed(3)))[0].ok
+
+            await until(delivered, timeout=20)
+            assert sink._client is not connection
+        finally:
+            await sink.aclose()
+    assert await stream.count() == 3
 
 
 async def test_a_stream_that_refuses_the_subject_dead_letters_at_once(

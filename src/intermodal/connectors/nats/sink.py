@@ -266,7 +266,10 @@ class NatsSink:
                 headers=headers,
             )
         except nats.errors.TimeoutError:
-            error = f"no JetStream ack for '{subject}' within {self.endpoint.timeout_seconds:g}s"
+            error = (
+                f"NATS at {self.endpoint.url}: no JetStream ack for '{subject}' within"
+                f" {self.endpoint.timeout_seconds:g}s"
+            )
             return Result(command.seq, False, error, True)
         except nats.js.errors.NoStreamResponseError:
             error = (
@@ -295,11 +298,15 @@ class NatsSink:
         """The JetStream context of a live connection, connecting (and making the stream)
         when there is none. NatsUnavailable when NATS cannot be reached."""
         client = self._client
-        if client is not None and not client.is_closed and self._jetstream is not None:
+        if client is not None and client.is_connected and self._jetstream is not None:
             return self._jetstream
+        if client is not None and client.is_reconnecting:
+            # A publish now would wait in the client's buffer for a whole timeout; the
+            # outbox's retry comes back to a connection that is up again, or closed.
+            raise NatsUnavailable(f"NATS at {self.endpoint.url}: connection lost, reconnecting")
         async with self._lock:
             client = self._client
-            if client is not None and not client.is_closed and self._jetstream is not None:
+            if client is not None and client.is_connected and self._jetstream is not None:
                 return self._jetstream
             # The chunks of one dispatcher round wait here together; after a failed attempt
             # they fail at once instead of each waiting out its own connect timeout.
