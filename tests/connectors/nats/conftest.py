@@ -12,8 +12,12 @@ import asyncio
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import nats
 import nats.js.errors
@@ -21,6 +25,8 @@ import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import RawStreamMsg
+
+from intermodal_sim.testing import free_port
 
 NATS_URL = os.environ.get("INTERMODAL_TEST_NATS", "nats://127.0.0.1:4222")
 START = (
@@ -114,6 +120,41 @@ async def nats_client() -> AsyncIterator[Client]:
         )
     yield client
     await client.close()
+
+
+NATS_SERVER = "/usr/sbin/nats-server"
+
+
+@contextlib.contextmanager
+def private_nats(folder: Path, authorization: str) -> Iterator[str]:
+    """A NATS server of the test's own (the machine's takes anyone), started from the
+    machine's nats-server with `authorization` (a config block's body); yields its URL."""
+    if not os.path.exists(NATS_SERVER):
+        pytest.fail(f"{NATS_SERVER} is missing: install Debian's nats-server", pytrace=False)
+    port = free_port()
+    config = folder / f"nats-{port}.conf"
+    config.write_text(
+        f"listen: 127.0.0.1:{port}\n"
+        f'jetstream {{ store_dir: "{folder / f"js-{port}"}" }}\n'
+        f"authorization {{ {authorization} }}\n",
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [NATS_SERVER, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"nats-server did not start with {config}", pytrace=False)
+            time.sleep(0.05)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -6,9 +6,11 @@ stream that refuses the subject dead-letters at once with a reason."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,7 +34,7 @@ from intermodal.wiring import SINK_KINDS
 from intermodal_sim.testing import free_port, running_hub
 from tests.conftest import new_secret
 
-from .conftest import NATS_URL, Outage, Stream
+from .conftest import NATS_URL, Outage, Stream, private_nats
 
 CHAIN = ("booked", "dispatched", "picked_up", "in_transit", "delivered")
 
@@ -294,6 +296,59 @@ async def test_the_sink_keeps_one_connection_and_connects_again_after_nats_went_
         finally:
             await sink.aclose()
     assert await stream.count() == 3
+
+
+@pytest.mark.parametrize(
+    ("authorization", "options", "env"),
+    [
+        (
+            'user: hub, password: "pw-{secret}"',
+            {"user": "hub", "password": "env:TEST_NATS_PASSWORD"},
+            {"TEST_NATS_PASSWORD": "pw-{secret}"},
+        ),
+        (
+            'token: "tk-{secret}"',
+            {"token": "env:TEST_NATS_TOKEN"},
+            {"TEST_NATS_TOKEN": "tk-{secret}"},
+        ),
+    ],
+)
+async def test_credentials_are_references_and_never_logged(
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    authorization: str,
+    options: dict[str, str],
+    env: dict[str, str],
+) -> None:
+    secret = secrets.token_hex(8)
+    env = {k: v.format(secret=secret) for k, v in env.items()}
+    with private_nats(tmp_path, authorization.format(secret=secret)) as url:
+        stream = Stream(name="AUTH", prefix="authtest", js=None)  # type: ignore[arg-type]
+        command = notification("cmd_auth", "SHP-1", "picked_up")
+        assert isinstance(command.payload, bytes)
+        claimed = [ClaimedCommand(1, "cmd_auth", "bi", "webhook", "SHP-1", command.payload, "c", 0)]
+        async with httpx.AsyncClient() as http:
+            # A sink reads its secrets when built: each is built under its own environment.
+            good = make_settings(
+                {"endpoints": {"bi": nats_endpoint(stream, url=url, **options)}}, env
+            )
+            accepted = NatsSink(good.endpoints["bi"], http)
+            wrong = {k: "not-" + v for k, v in env.items()}
+            bad = make_settings(
+                {"endpoints": {"bi": nats_endpoint(stream, url=url, **options)}}, wrong
+            )
+            refused = NatsSink(bad.endpoints["bi"], http)
+            try:
+                failed = await refused.deliver(claimed)
+                assert not failed[0].ok and failed[0].retryable, failed
+                assert "Authorization" in (failed[0].error or ""), failed
+                assert [r.ok for r in await accepted.deliver(claimed)] == [True]
+            finally:
+                await refused.aclose()
+                await accepted.aclose()
+    assert secret not in caplog.text
+    assert all(secret not in str(r) for r in failed)
 
 
 async def test_a_stream_that_refuses_the_subject_dead_letters_at_once(

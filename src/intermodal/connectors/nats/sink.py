@@ -241,6 +241,9 @@ class NatsSink:
         self._jetstream: JetStreamContext | None = None
         self._lock = asyncio.Lock()
         self._failed: tuple[float, str] | None = None
+        self._last_error: str | None = None
+        """What the client last reported: NoServersError alone would hide why (refused,
+        an authorization violation, a TLS mismatch)."""
 
     async def deliver(self, commands: Sequence[ClaimedCommand]) -> list[Result]:
         try:
@@ -316,6 +319,7 @@ class NatsSink:
                 await client.close()
             self._client = self._jetstream = None
             fresh: Client | None = None
+            self._last_error = None
             try:
                 fresh = await self._connect()
                 js = fresh.jetstream(timeout=self.endpoint.timeout_seconds)
@@ -324,7 +328,10 @@ class NatsSink:
             except (nats.errors.Error, OSError, TimeoutError) as exc:
                 if fresh is not None and not fresh.is_closed:
                     await fresh.close()
-                message = f"NATS at {self.endpoint.url}: {type(exc).__name__}: {exc}"[:500]
+                cause = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, nats.errors.NoServersError) and self._last_error:
+                    cause = self._last_error
+                message = f"NATS at {self.endpoint.url}: {cause}"[:500]
                 self._failed = (time.monotonic(), message)
                 raise NatsUnavailable(message) from None
             self._client, self._jetstream, self._failed = fresh, js, None
@@ -334,7 +341,8 @@ class NatsSink:
         name = self.endpoint.name
 
         async def on_error(exc: Exception) -> None:
-            log.warning("nats endpoint %s: %s: %s", name, type(exc).__name__, exc)
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("nats endpoint %s: %s", name, self._last_error)
 
         async def on_disconnected() -> None:
             log.warning("nats endpoint %s: disconnected, reconnecting", name)
