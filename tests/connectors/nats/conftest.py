@@ -9,7 +9,9 @@ does not answer, the tests fail and say how to start it: a skipped test would hi
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import os
 import secrets
 import socket
@@ -18,9 +20,12 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nats
 import nats.js.errors
+import nkeys
+import orjson
 import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -126,9 +131,9 @@ NATS_SERVER = "/usr/sbin/nats-server"
 
 
 @contextlib.contextmanager
-def private_nats(folder: Path, authorization: str) -> Iterator[str]:
+def private_nats(folder: Path, settings: str) -> Iterator[str]:
     """A NATS server of the test's own (the machine's takes anyone), started from the
-    machine's nats-server with `authorization` (a config block's body); yields its URL."""
+    machine's nats-server with `settings` (config file lines); yields its URL."""
     if not os.path.exists(NATS_SERVER):
         pytest.fail(f"{NATS_SERVER} is missing: install Debian's nats-server", pytrace=False)
     port = free_port()
@@ -136,7 +141,7 @@ def private_nats(folder: Path, authorization: str) -> Iterator[str]:
     config.write_text(
         f"listen: 127.0.0.1:{port}\n"
         f'jetstream {{ store_dir: "{folder / f"js-{port}"}" }}\n'
-        f"authorization {{ {authorization} }}\n",
+        f"{settings}\n",
         encoding="utf-8",
     )
     process = subprocess.Popen(
@@ -155,6 +160,68 @@ def private_nats(folder: Path, authorization: str) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def _jwt(issuer: nkeys.KeyPair, subject: str, name: str, claims: dict[str, Any]) -> str:
+    """A NATS JWT (v2) as `nsc` would write it: ed25519-signed by the issuer's nkey."""
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    body = {"iat": int(time.time()), "iss": issuer.public_key.decode(), "name": name}
+    body |= {"sub": subject, "nats": {**claims, "version": 2}}
+    digest = hashlib.sha512(orjson.dumps(body)).digest()[:32]
+    body["jti"] = base64.b32encode(digest).decode().rstrip("=")
+    header = b64(orjson.dumps({"typ": "JWT", "alg": "ed25519-nkey"}))
+    signed = f"{header}.{b64(orjson.dumps(body))}"
+    return f"{signed}.{b64(issuer.sign(signed.encode()))}"
+
+
+def _keypair(prefix: int) -> nkeys.KeyPair:
+    return nkeys.from_seed(bytearray(nkeys.encode_seed(os.urandom(32), prefix)))
+
+
+@dataclass
+class Operator:
+    """An operator, a system account and an account with JetStream, as `nsc` makes them:
+    what a NATS server that authenticates with `.creds` files trusts."""
+
+    settings: str
+    account: nkeys.KeyPair
+
+    @classmethod
+    def make(cls) -> Operator:
+        operator = _keypair(nkeys.PREFIX_BYTE_OPERATOR)
+        system, account = _keypair(nkeys.PREFIX_BYTE_ACCOUNT), _keypair(nkeys.PREFIX_BYTE_ACCOUNT)
+        op_pub = operator.public_key.decode()
+        unlimited = dict.fromkeys(("subs", "data", "payload", "imports", "exports", "conn"), -1)
+        stores = dict.fromkeys(("mem_storage", "disk_storage", "streams", "consumer"), -1)
+        accounts = {
+            key.public_key.decode(): _jwt(operator, key.public_key.decode(), name,
+                                          {"type": "account", "limits": limits})
+            for key, name, limits in (
+                (system, "SYS", unlimited),
+                (account, "HUB", {**unlimited, **stores}),
+            )
+        }  # fmt: skip
+        settings = (
+            f"operator: {_jwt(operator, op_pub, 'test', {'type': 'operator'})}\n"
+            f"system_account: {system.public_key.decode()}\n"
+            "resolver: MEMORY\n"
+            f"resolver_preload: {{ {', '.join(f'{k}: {v}' for k, v in accounts.items())} }}"
+        )
+        return cls(settings, account)
+
+    def creds(self, issuer: nkeys.KeyPair | None = None) -> str:
+        """A user's `.creds` file, signed by the account (or by `issuer`, to be refused)."""
+        user = _keypair(nkeys.PREFIX_BYTE_USER)
+        claims = {"type": "user", "subs": -1, "data": -1, "payload": -1, "pub": {}, "sub": {}}
+        jwt = _jwt(issuer or self.account, user.public_key.decode(), "hub", claims)
+        return (
+            f"-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n"
+            f"-----BEGIN USER NKEY SEED-----\n{user.seed.decode()}\n"
+            "------END USER NKEY SEED------\n"
+        )
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from intermodal.wiring import SINK_KINDS
 from intermodal_sim.testing import free_port, running_hub
 from tests.conftest import new_secret
 
-from .conftest import NATS_URL, Outage, Stream, private_nats
+from .conftest import NATS_URL, Operator, Outage, Stream, private_nats
 
 CHAIN = ("booked", "dispatched", "picked_up", "in_transit", "delivered")
 
@@ -323,7 +323,8 @@ async def test_credentials_are_references_and_never_logged(
 ) -> None:
     secret = secrets.token_hex(8)
     env = {k: v.format(secret=secret) for k, v in env.items()}
-    with private_nats(tmp_path, authorization.format(secret=secret)) as url:
+    block = f"authorization {{ {authorization.format(secret=secret)} }}"
+    with private_nats(tmp_path, block) as url:
         stream = Stream(name="AUTH", prefix="authtest", js=None)  # type: ignore[arg-type]
         command = notification("cmd_auth", "SHP-1", "picked_up")
         assert isinstance(command.payload, bytes)
@@ -349,6 +350,36 @@ async def test_credentials_are_references_and_never_logged(
                 await accepted.aclose()
     assert secret not in caplog.text
     assert all(secret not in str(r) for r in failed)
+
+
+async def test_a_creds_file_signs_in_to_a_server_that_trusts_its_operator(
+    make_settings: Callable[..., Settings], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    operator = Operator.make()
+    (tmp_path / "hub.creds").write_text(operator.creds(), encoding="utf-8")
+    stranger = Operator.make().account  # a user this server's operator never vouched for
+    (tmp_path / "stranger.creds").write_text(operator.creds(issuer=stranger), encoding="utf-8")
+    command = notification("cmd_creds", "SHP-1", "picked_up")
+    assert isinstance(command.payload, bytes)
+    claimed = [ClaimedCommand(1, "cmd_creds", "bi", "webhook", "SHP-1", command.payload, "c", 0)]
+    stream = Stream(name="CREDS", prefix="credstest", js=None)  # type: ignore[arg-type]
+    with private_nats(tmp_path, operator.settings) as url:
+        results = {}
+        async with httpx.AsyncClient() as http:
+            for name in ("stranger", "hub"):
+                endpoint = nats_endpoint(stream, url=url, creds=f"file:{tmp_path / name}.creds")
+                settings = make_settings({"endpoints": {"bi": endpoint}})
+                sink = NatsSink(settings.endpoints["bi"], http)
+                try:
+                    results[name] = (await sink.deliver(claimed))[0]
+                finally:
+                    await sink.aclose()
+    assert results["hub"].ok, results
+    assert not results["stranger"].ok and results["stranger"].retryable, results
+    assert "Authorization" in (results["stranger"].error or ""), results
+    for name in ("hub", "stranger"):
+        seed = (tmp_path / f"{name}.creds").read_text().split("SEED-----\n")[1].split("\n")[0]
+        assert seed.startswith("SU") and seed not in caplog.text
 
 
 async def test_a_stream_that_refuses_the_subject_dead_letters_at_once(

@@ -47,7 +47,7 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from intermodal.config import Duration, Endpoint
+from intermodal.config import Duration, Endpoint, SecretRef
 from intermodal.errors import Unavailable
 from intermodal.observe import traces
 from intermodal.outbox.sinks import ClaimedCommand, Result
@@ -55,7 +55,6 @@ from intermodal.security.secrets import SecretError, resolve_secret
 
 log = logging.getLogger(__name__)
 
-SecretRef = Annotated[str, StringConstraints(pattern=r"^(env|file):.+$")]
 PLACEHOLDERS = ("partner", "type", "subject", "endpoint")
 """What a subject template may name: the partner that asserted the event (`hub` for what
 the hub decided itself, such as cases), the CloudEvent type without its `intermodal.`
