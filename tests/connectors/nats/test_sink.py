@@ -178,6 +178,25 @@ async def test_a_resent_command_is_dropped_by_jetstream(
         assert count(store, outbox, outbox.c.status == "delivered") == 1
         assert await stream.count() == 1
 
+        # Stored, but its ack lost on the last attempt, so it went to the dead letters; an
+        # operator replays it: it goes out again and the stream keeps one copy.
+        with store.write() as conn:
+            row = conn.execute(select(outbox)).one()
+            conn.execute(
+                dead_letters.insert().values(
+                    command_id=row.command_id, endpoint=row.endpoint, kind=row.kind,
+                    subject=row.subject, payload=row.payload,
+                    correlation_id=row.correlation_id, attempts=3,
+                    last_error="no JetStream ack", created_at=row.created_at,
+                    dead_at=iso(utcnow()),
+                )
+            )  # fmt: skip
+            conn.execute(outbox.delete())
+        assert replay(store, "test", ["cmd_one"]) == 1
+        assert await dispatcher.run_once() == 1
+        assert count(store, outbox, outbox.c.status == "delivered") == 1
+        assert await stream.count() == 1
+
         # Two deliveries of the same command at once (two nodes holding it): one copy.
         sink = dispatcher.sinks["bi"]
         with store.read() as conn:
