@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import os
 import secrets
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -137,9 +136,10 @@ def private_nats(folder: Path, settings: str) -> Iterator[str]:
     if not os.path.exists(NATS_SERVER):
         pytest.fail(f"{NATS_SERVER} is missing: install Debian's nats-server", pytrace=False)
     port = free_port()
-    config = folder / f"nats-{port}.conf"
+    config, log = folder / f"nats-{port}.conf", folder / f"nats-{port}.log"
     config.write_text(
         f"listen: 127.0.0.1:{port}\n"
+        f'log_file: "{log}"\n'
         f'jetstream {{ store_dir: "{folder / f"js-{port}"}" }}\n'
         f"{settings}\n",
         encoding="utf-8",
@@ -148,13 +148,13 @@ def private_nats(folder: Path, settings: str) -> Iterator[str]:
         [NATS_SERVER, "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
+        # The port opens before JetStream is enabled for the accounts; "Server is ready"
+        # comes after both.
         deadline = time.monotonic() + 10
-        while True:
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", port)) == 0:
-                    break
+        while not (log.exists() and "Server is ready" in log.read_text(errors="replace")):
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"nats-server did not start with {config}", pytrace=False)
+                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                pytest.fail(f"nats-server did not start with {config}:\n{tail}", pytrace=False)
             time.sleep(0.05)
         yield f"nats://127.0.0.1:{port}"
     finally:

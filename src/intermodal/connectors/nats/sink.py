@@ -240,6 +240,7 @@ class NatsSink:
         self._jetstream: JetStreamContext | None = None
         self._lock = asyncio.Lock()
         self._failed: tuple[float, str] | None = None
+        self._closing = False
         self._last_error: str | None = None
         """What the client last reported: NoServersError alone would hide why (refused,
         an authorization violation, a TLS mismatch)."""
@@ -315,7 +316,7 @@ class NatsSink:
             if self._failed is not None and time.monotonic() - self._failed[0] < 1.0:
                 raise NatsUnavailable(self._failed[1])
             if client is not None and not client.is_closed:
-                await client.close()
+                await self._close(client)
             self._client = self._jetstream = None
             fresh: Client | None = None
             self._last_error = None
@@ -326,7 +327,7 @@ class NatsSink:
                     await self._ensure_stream(js)
             except (nats.errors.Error, OSError, TimeoutError) as exc:
                 if fresh is not None and not fresh.is_closed:
-                    await fresh.close()
+                    await self._close(fresh)
                 cause = f"{type(exc).__name__}: {exc}"
                 if isinstance(exc, nats.errors.NoServersError) and self._last_error:
                     cause = self._last_error
@@ -344,7 +345,8 @@ class NatsSink:
             log.warning("nats endpoint %s: %s", name, self._last_error)
 
         async def on_disconnected() -> None:
-            log.warning("nats endpoint %s: disconnected, reconnecting", name)
+            if not self._closing:
+                log.warning("nats endpoint %s: disconnected, reconnecting", name)
 
         async def on_reconnected() -> None:
             log.info("nats endpoint %s: reconnected", name)
@@ -393,4 +395,12 @@ class NatsSink:
     async def aclose(self) -> None:
         client, self._client, self._jetstream = self._client, None, None
         if client is not None and not client.is_closed:
+            await self._close(client)
+
+    async def _close(self, client: Client) -> None:
+        """Close a connection on purpose: its disconnect is no news worth a warning."""
+        self._closing = True
+        try:
             await client.close()
+        finally:
+            self._closing = False
