@@ -242,8 +242,9 @@ class NatsSink:
         self._failed: tuple[float, str] | None = None
         self._closing = False
         self._last_error: str | None = None
-        """What the client last reported: NoServersError alone would hide why (refused,
-        an authorization violation, a TLS mismatch)."""
+        """What the client reported while connecting: NoServersError alone would hide why
+        (refused, an authorization violation, a TLS mismatch)."""
+        self._server_said = False
 
     async def deliver(self, commands: Sequence[ClaimedCommand]) -> list[Result]:
         try:
@@ -319,7 +320,7 @@ class NatsSink:
                 await self._close(client)
             self._client = self._jetstream = None
             fresh: Client | None = None
-            self._last_error = None
+            self._last_error, self._server_said = None, False
             try:
                 fresh = await self._connect()
                 js = fresh.jetstream(timeout=self.endpoint.timeout_seconds)
@@ -341,8 +342,12 @@ class NatsSink:
         name = self.endpoint.name
 
         async def on_error(exc: Exception) -> None:
-            self._last_error = f"{type(exc).__name__}: {exc}"
-            log.warning("nats endpoint %s: %s", name, self._last_error)
+            said = f"{type(exc).__name__}: {exc}"
+            # What the server said (an authorization violation) outranks the reset of the
+            # socket it then closed, which the client reports next.
+            if not isinstance(exc, OSError) or not self._server_said:
+                self._last_error, self._server_said = said, not isinstance(exc, OSError)
+            log.warning("nats endpoint %s: %s", name, said)
 
         async def on_disconnected() -> None:
             if not self._closing:
