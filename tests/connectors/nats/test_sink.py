@@ -401,6 +401,31 @@ async def test_a_creds_file_signs_in_to_a_server_that_trusts_its_operator(
         assert seed.startswith("SU") and seed not in caplog.text
 
 
+async def test_a_stream_that_cannot_be_made_says_why(
+    make_settings: Callable[..., Settings], stream: Stream
+) -> None:
+    """Another stream already holds the template's subjects: the hub cannot make its own,
+    retries (an operator may fix it) and says which subjects collide."""
+    other = f"{stream.name}_OTHER"
+    await stream.js.add_stream(StreamConfig(name=other, subjects=[f"{stream.prefix}.>"]))
+    settings = make_settings({"endpoints": {"bi": nats_endpoint(stream)}})
+    command = notification("cmd_collide", "SHP-1", "picked_up")
+    assert isinstance(command.payload, bytes)
+    claimed = [ClaimedCommand(1, "cmd_collide", "bi", "webhook", "SHP-1", command.payload, "c", 0)]
+    try:
+        async with httpx.AsyncClient() as http:
+            sink = NatsSink(settings.endpoints["bi"], http)
+            try:
+                (result,) = await sink.deliver(claimed)
+            finally:
+                await sink.aclose()
+    finally:
+        await stream.js.delete_stream(other)
+    assert not result.ok and result.retryable, result
+    assert f"cannot create stream '{stream.name}' on ['{stream.prefix}.>']" in (result.error or "")
+    assert "overlap" in (result.error or ""), result
+
+
 async def test_a_stream_that_refuses_the_subject_dead_letters_at_once(
     make_settings: Callable[..., Settings], sqlite_url: str, stream: Stream
 ) -> None:

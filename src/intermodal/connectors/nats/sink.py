@@ -326,11 +326,13 @@ class NatsSink:
                 js = fresh.jetstream(timeout=self.endpoint.timeout_seconds)
                 if self.options.create_stream:
                     await self._ensure_stream(js)
-            except (nats.errors.Error, OSError, TimeoutError) as exc:
+            except (nats.errors.Error, OSError, TimeoutError, NatsUnavailable) as exc:
                 if fresh is not None and not fresh.is_closed:
                     await self._close(fresh)
                 cause = f"{type(exc).__name__}: {exc}"
-                if isinstance(exc, nats.errors.NoServersError) and self._last_error:
+                if isinstance(exc, NatsUnavailable):
+                    cause = str(exc)
+                elif isinstance(exc, nats.errors.NoServersError) and self._last_error:
                     cause = self._last_error
                 message = f"NATS at {self.endpoint.url}: {cause}"[:500]
                 self._failed = (time.monotonic(), message)
@@ -390,9 +392,14 @@ class NatsSink:
         )
         try:
             await js.add_stream(config)
-        except nats.js.errors.BadRequestError:
-            # Another node created it first; anything else wrong shows in stream_info.
-            await js.stream_info(o.stream)
+        except nats.js.errors.BadRequestError as exc:
+            try:
+                await js.stream_info(o.stream)  # another node made it first
+            except nats.js.errors.NotFoundError:
+                raise NatsUnavailable(
+                    f"cannot create stream '{o.stream}' on {config.subjects}: {exc.description}"
+                    " (another stream may hold these subjects: name it in options.stream)"
+                ) from None
             return
         log.info("nats endpoint %s: created stream %s on %s", self.endpoint.name, o.stream,
                  config.subjects)  # fmt: skip
