@@ -1,7 +1,9 @@
 """The `nats` endpoint against the machine's NATS JetStream: what a hub publishes arrives on
 the stream once and in order per shipment, a resend is dropped by JetStream's duplicate
-window, an outage ends in retries and dead letters that replay once NATS is back, and a
-stream that refuses the subject dead-letters at once with a reason."""
+window, an outage ends in retries and dead letters that replay once NATS is back, the sink
+keeps one connection and makes a new one after losing it, credentials (password, token,
+creds file) work against NATS servers of the test's own, and a stream that refuses the
+subject dead-letters at once with a reason."""
 
 from __future__ import annotations
 
