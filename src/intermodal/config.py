@@ -97,7 +97,8 @@ class EndpointConfig(_Strict):
     kinds (e.g. `odoo`) are provided by connectors and read their own `options`."""
 
     kind: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "webhook"
-    url: Annotated[str, StringConstraints(pattern=r"^https?://.+")]
+    url: Annotated[str, StringConstraints(pattern=r"^(https?|nats|tls)://.+")]
+    """http(s):// for every kind but `nats`, whose servers are nats:// or tls://."""
     options: dict[str, Any] = {}
     secret: SecretRef | None = None
     milestones: list[MilestoneType] | None = None
@@ -496,6 +497,8 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
             )
     endpoints: dict[str, Endpoint] = {}
     for name, e in parsed.endpoints.items():
+        if e.kind != "nats" and not e.url.startswith(("http://", "https://")):
+            problems.append(f"endpoints.{name}.url: a {e.kind} endpoint takes an http(s):// URL")
         refs: list[tuple[str, str]] = [(f"endpoints.{name}.secret", e.secret)] if e.secret else []
         refs += [(f"endpoints.{name}.secrets.{i}", ref) for i, ref in enumerate(e.secrets)]
         signing: list[bytes] = []

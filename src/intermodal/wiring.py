@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from intermodal.connectors.carriers.registry import check_endpoint
 from intermodal.connectors.carriers.sink import CarrierSink
+from intermodal.connectors.nats.sink import NatsSink
+from intermodal.connectors.nats.sink import check_options as check_nats_options
 from intermodal.connectors.odoo.sink import OdooSink, check_options
 from intermodal.outbox.dispatcher import OUTBOX_SINK_KINDS
 from intermodal.outbox.sinks import SinkKind
@@ -19,6 +21,7 @@ SINK_KINDS: dict[str, SinkKind] = {
     **OUTBOX_SINK_KINDS,
     "odoo": SinkKind(OdooSink, check_options),
     "carrier": SinkKind(CarrierSink, check_endpoint),
+    "nats": SinkKind(NatsSink, check_nats_options),
 }
 """Endpoint kind -> its sink and option check: the hub's dispatcher and `intermodal serve`'s
 configuration check read this one table."""
