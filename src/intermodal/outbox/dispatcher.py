@@ -2,8 +2,13 @@
 
 Each command is an outbound CloudEvent sent as a Standard Webhooks-signed POST whose
 `webhook-id` and `Idempotency-Key` are the command id, which stays the same across
-retries and replays so the receiver can deduplicate. Claims carry a lease, so commands
-held by a crashed process become due again instead of being lost.
+retries and replays so the receiver can deduplicate. Claims carry a short lease that a
+heartbeat extends while the pass delivers, and outcomes are recorded as they come (every
+50 ms or 100 outcomes), so a crashed process resends only what was in flight and its other
+claims free up within seconds.
+
+Several dispatchers (one per hub node) may share one PostgreSQL database; the claim rule
+that keeps each shipment's commands in order across them is `_claim`'s docstring.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, or_, select, text, tuple_, update
 
 from intermodal.config import Endpoint, Settings
 from intermodal.engine.ids import iso, utcnow
@@ -67,6 +72,24 @@ class DeliveryOutcome:
     delay: float = 0.0
 
 
+FLUSH_SECONDS = 0.05
+"""Outcomes wait at most this long in memory before they are recorded."""
+FLUSH_COUNT = 100
+"""...or until this many have gathered, whichever comes first."""
+CLAIM_LEASE_SECONDS = 10.0
+"""The longest a claim lasts without a heartbeat; the heartbeat renews it every third."""
+
+
+@dataclass(slots=True)
+class _Pass:
+    """One claimed pass: its rows, the outcomes not yet recorded, the seqs still held."""
+
+    by_seq: dict[int, Any]
+    held: set[int]
+    buffer: list[DeliveryOutcome]
+    lock: asyncio.Lock
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -87,6 +110,7 @@ class Dispatcher:
         )
         self.claim_batch = claim_batch
         self.lease_seconds = lease_seconds
+        self.claim_lease = min(lease_seconds, CLAIM_LEASE_SECONDS)
         d = settings.delivery
         self.breakers: dict[str, CircuitBreaker] = defaultdict(
             lambda: CircuitBreaker(d.breaker_failures, d.breaker_reset_seconds)
@@ -134,38 +158,73 @@ class Dispatcher:
         rows = await asyncio.to_thread(self._claim)
         if not rows:
             return 0
+        current = _Pass({r.seq: r for r in rows}, {r.seq for r in rows}, [], asyncio.Lock())
         by_endpoint: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
             by_endpoint[row.endpoint].append(row)
-        outcomes: list[DeliveryOutcome] = []
         semaphore = asyncio.Semaphore(self.settings.delivery.concurrency)
         tasks = []
         for name, items in by_endpoint.items():
             endpoint = self.settings.endpoints.get(name)
             if endpoint is None:
-                outcomes.extend(
+                current.buffer.extend(
                     DeliveryOutcome(r.seq, "dead", f"endpoint '{name}' is not configured")
                     for r in items
                 )
                 continue
-            tasks.append(self._deliver_in_order(endpoint, items, semaphore, outcomes))
-        await asyncio.gather(*tasks)
-        await asyncio.to_thread(self._record, rows, outcomes)
+            tasks.append(self._deliver_in_order(endpoint, items, semaphore, current))
+        keeper = asyncio.create_task(self._keep(current))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+            await self._flush(current)
         return len(rows)
+
+    async def _keep(self, current: _Pass) -> None:
+        """While a pass delivers: record outcomes every `FLUSH_SECONDS`, and renew the
+        lease of the commands still held every third of the claim lease."""
+        renew_every = self.claim_lease / 3
+        renewed = time.monotonic()
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            await self._flush(current)
+            if time.monotonic() - renewed >= renew_every:
+                renewed = time.monotonic()
+                async with current.lock:
+                    await asyncio.to_thread(self._renew, sorted(current.held))
+
+    async def _flush(self, current: _Pass) -> None:
+        """Record the outcomes gathered so far in one transaction; serialised with the
+        heartbeat, so a renewal never re-leases a command already released."""
+        async with current.lock:
+            outcomes, current.buffer = current.buffer, []
+            if not outcomes:
+                return
+            await asyncio.to_thread(self._record, current.by_seq, outcomes)
+            current.held.difference_update(o.seq for o in outcomes)
+
+    async def _add(self, current: _Pass, outcomes: list[DeliveryOutcome]) -> None:
+        current.buffer.extend(outcomes)
+        if len(current.buffer) >= FLUSH_COUNT:
+            await self._flush(current)
 
     async def _deliver_in_order(
         self,
         endpoint: Endpoint,
         rows: list[Any],
         semaphore: asyncio.Semaphore,
-        outcomes: list[DeliveryOutcome],
+        current: _Pass,
     ) -> None:
         """Deliver in rounds so that commands about one subject arrive in order.
 
         Round k holds the k-th command of every subject (rows arrive in seq order), so a
         round batches across subjects while a subject's commands go one round after the
         other; once one fails, the subject's later commands wait for it (the claim query
-        skips them until it is delivered or dead).
+        skips them until it is delivered). A stopping dispatcher lets its rounds in flight
+        finish and releases the rest of its claim.
         """
         lanes: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
@@ -174,32 +233,40 @@ class Dispatcher:
         blocked: set[str] = set()
         size = endpoint.batch_size
 
-        async def deliver(chunk: list[Any]) -> list[DeliveryOutcome]:
+        async def deliver(chunk: list[Any]) -> None:
             async with semaphore:
-                return await self._deliver(endpoint, chunk)
+                if self._stopping:
+                    outcomes = [DeliveryOutcome(r.seq, "deferred") for r in chunk]
+                else:
+                    outcomes = await self._deliver(endpoint, chunk)
+            for outcome in outcomes:
+                if outcome.kind != "delivered":
+                    blocked.add(key_of[outcome.seq])
+            await self._add(current, outcomes)
 
         for k in range(depth):
             ready = []
+            deferred = []
             for key, lane in lanes.items():
                 if k >= len(lane):
                     continue
-                if key in blocked:
-                    outcomes.append(DeliveryOutcome(lane[k].seq, "deferred"))
+                if key in blocked or self._stopping:
+                    deferred.append(DeliveryOutcome(lane[k].seq, "deferred"))
                 else:
                     ready.append((key, lane[k]))
-            chunks = [ready[i : i + size] for i in range(0, len(ready), size)]
-            results = await asyncio.gather(*(deliver([row for _, row in c]) for c in chunks))
+            await self._add(current, deferred)
             key_of = {row.seq: key for key, row in ready}
-            for outcome in (o for batch in results for o in batch):
-                outcomes.append(outcome)
-                if outcome.kind != "delivered":
-                    blocked.add(key_of[outcome.seq])
+            chunks = [ready[i : i + size] for i in range(0, len(ready), size)]
+            await asyncio.gather(*(deliver([row for _, row in c]) for c in chunks))
 
     # -- delivery ---------------------------------------------------------------------
     async def _deliver(self, endpoint: Endpoint, rows: list[Any]) -> list[DeliveryOutcome]:
         """Breaker and rate limit first, then the endpoint's sink; results to outcomes."""
         breaker = self.breakers[endpoint.name]
         now = time.monotonic()
+        # A trial (half-open) tests the endpoint, not the commands: its failure costs them
+        # no attempt, so an outage of any length dead-letters nothing.
+        trial = breaker.opened_at is not None
         if not breaker.allow(now):
             wait = max(breaker.reopens_at() - now, 0.05)
             return [DeliveryOutcome(r.seq, "deferred", delay=wait) for r in rows]
@@ -242,6 +309,9 @@ class Dispatcher:
                 outcomes.append(DeliveryOutcome(result.seq, "delivered"))
             elif not result.retryable:
                 outcomes.append(DeliveryOutcome(result.seq, "dead", result.error))
+            elif trial:
+                wait = max(breaker.reopens_at() - time.monotonic(), 0.05)
+                outcomes.append(DeliveryOutcome(result.seq, "deferred", result.error, wait))
             else:
                 outcomes.append(
                     self._retry(by_seq[result.seq], result.error or "failed", result.retry_after)
@@ -267,6 +337,16 @@ class Dispatcher:
 
     # -- store -----------------------------------------------------------------------
     def _claim(self) -> Sequence[Any]:
+        """Claim due commands with a short lease: every claim is a prefix of its subject's
+        pending commands for that endpoint, so no dispatcher overtakes another.
+
+        The rule: a command of (endpoint, subject) may be claimed only together with every
+        earlier pending command of that pair, and none of them may be leased, waiting for
+        a retry, or held by a dead letter of the pair. On SQLite, write transactions run
+        one at a time, so the query alone enforces it. On PostgreSQL, two claims can run
+        at once and neither sees the other's uncommitted leases; `_heads_only` closes that
+        gap with a per-subject advisory lock (see there).
+        """
         now = utcnow()
         stamp = iso(now)
         earlier = outbox.alias("earlier")
@@ -281,6 +361,14 @@ class Dispatcher:
             )
             .exists()
         )
+        held_by_dead_letter = (
+            select(dead_letters.c.seq)
+            .where(
+                dead_letters.c.endpoint == outbox.c.endpoint,
+                dead_letters.c.subject == outbox.c.subject,
+            )
+            .exists()
+        )
         query = (
             select(outbox)
             .where(
@@ -288,6 +376,7 @@ class Dispatcher:
                 outbox.c.next_attempt_at <= stamp,
                 or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < stamp),
                 ~waiting_behind,  # per-subject order: never overtake an earlier command
+                ~held_by_dead_letter,  # nor a dead letter, until it is replayed
             )
             .order_by(outbox.c.seq)
             .limit(self.claim_batch)
@@ -295,8 +384,10 @@ class Dispatcher:
         with self.store.write() as conn:
             claimed = conn.execute(self.store.for_update(query, skip_locked=True))
             rows: list[Any] = [_OutboxRow._make(r) for r in claimed]
+            if rows and not self.store.is_sqlite:
+                rows = _heads_only(conn, rows)
             if rows:
-                lease = iso(now + timedelta(seconds=self.lease_seconds))
+                lease = iso(now + timedelta(seconds=self.claim_lease))
                 seqs = [r.seq for r in rows]
                 for i in range(0, len(seqs), 500):
                     conn.execute(
@@ -306,17 +397,29 @@ class Dispatcher:
                     )
         return rows
 
-    def _record(self, rows: Sequence[Any], outcomes: list[DeliveryOutcome]) -> None:
+    def _renew(self, seqs: list[int]) -> None:
+        """The heartbeat: extend the lease of commands this pass still holds."""
+        if not seqs:
+            return
+        lease = iso(utcnow() + timedelta(seconds=self.claim_lease))
+        with self.store.write() as conn:
+            for i in range(0, len(seqs), 500):
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.seq.in_(seqs[i : i + 500]), outbox.c.status == "pending")
+                    .values(lease_until=lease)
+                )
+
+    def _record(self, by_seq: dict[int, Any], outcomes: list[DeliveryOutcome]) -> None:
         now = utcnow()
         stamp = iso(now)
-        by_seq = {r.seq: r for r in rows}
         delivered = [o.seq for o in outcomes if o.kind == "delivered"]
         later = [
             {
                 "b_seq": o.seq,
                 "b_attempts": by_seq[o.seq].attempts + (1 if o.kind == "retry" else 0),
                 "b_next": iso(now + timedelta(seconds=o.delay)),
-                "b_error": o.error if o.kind == "retry" else by_seq[o.seq].last_error,
+                "b_error": o.error or by_seq[o.seq].last_error,
             }
             for o in outcomes
             if o.kind in ("retry", "deferred")
@@ -396,3 +499,56 @@ class Dispatcher:
         self.stats["retried"] += sum(1 for o in outcomes if o.kind == "retry")
         self.stats["dead"] += len(dead)
         self.stats["deferred"] += sum(1 for o in outcomes if o.kind == "deferred")
+
+
+def _heads_only(conn: Connection, rows: list[Any]) -> list[Any]:
+    """Keep the claimed rows that are a prefix of their subject's pending commands.
+
+    Why it is sound on PostgreSQL: a claim of (endpoint, subject) happens only under
+    that pair's transaction-scoped advisory lock, taken after the rows were locked
+    (`FOR UPDATE SKIP LOCKED`) and held until the claim commits. The check below is a new
+    statement, so under READ COMMITTED it sees every claim of the pair that committed
+    before the lock was granted; and the rows it keeps are row-locked by this transaction,
+    so no claim still in flight can hold them. If any earlier pending command of the pair
+    is not among this claim's rows (another dispatcher holds it, leased or still
+    uncommitted, or it waits for a retry), the pair's rows from that point on are dropped:
+    they stay pending for a later pass. Pairs whose lock another claim holds are dropped
+    whole. `pg_try_advisory_xact_lock` never waits, so claims cannot deadlock.
+    """
+    pairs = sorted({(r.endpoint, r.subject) for r in rows if r.subject is not None})
+    if not pairs:
+        return rows
+    locked = {
+        (e, s)
+        for e, s in conn.execute(
+            text(
+                "SELECT e, s FROM unnest(CAST(:e AS text[]), CAST(:s AS text[])) AS t(e, s)"
+                " WHERE pg_try_advisory_xact_lock(hashtextextended("
+                "'intermodal.outbox:' || length(e) || ':' || e || s, 0))"
+            ),
+            {"e": [p[0] for p in pairs], "s": [p[1] for p in pairs]},
+        )
+    }
+    mine = {r.seq for r in rows}
+    last = max(mine)
+    keep: set[int] = set()
+    if locked:
+        pending: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for i in range(0, len(locked), 500):
+            chunk = sorted(locked)[i : i + 500]
+            for seq, endpoint, subject in conn.execute(
+                select(outbox.c.seq, outbox.c.endpoint, outbox.c.subject)
+                .where(
+                    tuple_(outbox.c.endpoint, outbox.c.subject).in_(chunk),
+                    outbox.c.status == "pending",
+                    outbox.c.seq <= last,
+                )
+                .order_by(outbox.c.seq)
+            ):
+                pending[(endpoint, subject)].append(seq)
+        for seqs in pending.values():
+            for seq in seqs:
+                if seq not in mine:
+                    break
+                keep.add(seq)
+    return [r for r in rows if r.subject is None or r.seq in keep]
