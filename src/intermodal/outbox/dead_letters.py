@@ -1,7 +1,8 @@
 """Dead letters: inspect them, and replay them into the outbox with their original ids.
 
-Replay keeps the command id (the receiver's idempotency key), resets the attempt count
-and makes the command due now; each replay writes an audit entry naming the operator per
+Replay keeps the command id (the receiver's idempotency key) and its place in the outbox
+(so it goes out before the commands of its shipment that it held back), resets the attempt
+count and makes the command due now; each replay writes an audit entry naming the operator per
 chunk of 5,000 it moves.
 """
 
@@ -134,15 +135,30 @@ def _move(conn: Connection, now: str, ids: list[str] | None, endpoint: str | Non
     # A delivered copy from an earlier replay must not block this one (command_id is unique).
     letters = select(dead_letters.c.command_id).where(*chosen)
     conn.execute(delete(outbox).where(outbox.c.command_id.in_(letters)))
-    source = select(
-        *(dead_letters.c[c] for c in _COLUMNS),
-        literal("pending").label("status"),
-        literal(0).label("attempts"),
-        literal(now).label("next_attempt_at"),
-    ).where(*chosen)
-    if ids is None:
-        source = source.order_by(dead_letters.c.seq)  # replayed commands keep their order
-    conn.execute(
-        outbox.insert().from_select([*_COLUMNS, "status", "attempts", "next_attempt_at"], source)
-    )
+    # A letter goes back to its old place in the outbox (`outbox_seq`), ahead of the
+    # commands of its subject that waited behind it; letters from before migration 0010
+    # have none and go to the end.
+    for placed in (True, False):
+        where = [
+            *chosen,
+            dead_letters.c.outbox_seq.is_not(None)
+            if placed
+            else dead_letters.c.outbox_seq.is_(None),
+        ]
+        columns = [dead_letters.c[c] for c in _COLUMNS]
+        names = list(_COLUMNS)
+        if placed:
+            columns.insert(0, dead_letters.c.outbox_seq)
+            names.insert(0, "seq")
+        source = select(
+            *columns,
+            literal("pending").label("status"),
+            literal(0).label("attempts"),
+            literal(now).label("next_attempt_at"),
+        ).where(*where)
+        if ids is None:
+            source = source.order_by(dead_letters.c.seq)  # replayed commands keep their order
+        conn.execute(
+            outbox.insert().from_select([*names, "status", "attempts", "next_attempt_at"], source)
+        )
     return int(conn.execute(delete(dead_letters).where(*chosen)).rowcount)

@@ -173,37 +173,47 @@ class Dispatcher:
                 )
                 continue
             tasks.append(self._deliver_in_order(endpoint, items, semaphore, current))
-        keeper = asyncio.create_task(self._keep(current))
+        done = asyncio.Event()
+        keeper = asyncio.create_task(self._keep(current, done))
         try:
             await asyncio.gather(*tasks)
         finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            done.set()
+            await keeper
             await self._flush(current)
         return len(rows)
 
-    async def _keep(self, current: _Pass) -> None:
+    async def _keep(self, current: _Pass, done: asyncio.Event) -> None:
         """While a pass delivers: record outcomes every `FLUSH_SECONDS`, and renew the
-        lease of the commands still held every third of the claim lease."""
+        lease of the commands still held every third of the claim lease. A store error
+        here is logged and tried again at the next tick: the outcomes stay buffered."""
         renew_every = self.claim_lease / 3
         renewed = time.monotonic()
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            await self._flush(current)
-            if time.monotonic() - renewed >= renew_every:
-                renewed = time.monotonic()
-                async with current.lock:
-                    await asyncio.to_thread(self._renew, sorted(current.held))
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), FLUSH_SECONDS)
+            try:
+                await self._flush(current)
+                if time.monotonic() - renewed >= renew_every:
+                    renewed = time.monotonic()
+                    async with current.lock:
+                        await asyncio.to_thread(self._renew, sorted(current.held))
+            except Exception:
+                log.exception("recording outcomes or renewing claims failed; retrying")
 
     async def _flush(self, current: _Pass) -> None:
         """Record the outcomes gathered so far in one transaction; serialised with the
-        heartbeat, so a renewal never re-leases a command already released."""
+        heartbeat, so a renewal never re-leases a command already released. If the store
+        fails, the outcomes go back to the buffer for the next try."""
         async with current.lock:
             outcomes, current.buffer = current.buffer, []
             if not outcomes:
                 return
-            await asyncio.to_thread(self._record, current.by_seq, outcomes)
+            try:
+                await asyncio.to_thread(self._record, current.by_seq, outcomes)
+            except BaseException:
+                current.buffer[:0] = outcomes
+                raise
             current.held.difference_update(o.seq for o in outcomes)
 
     async def _add(self, current: _Pass, outcomes: list[DeliveryOutcome]) -> None:
@@ -464,6 +474,7 @@ class Dispatcher:
                             "last_error": o.error,
                             "created_at": by_seq[o.seq].created_at,
                             "dead_at": stamp,
+                            "outbox_seq": o.seq,
                         }
                         for o in dead
                     ],
