@@ -194,3 +194,57 @@ def test_a_claim_is_renewed_while_it_delivers_and_released_when_the_dispatcher_s
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_two_dispatchers_share_the_endpoints_rate_limit(
+    db_url: str, make_settings: Callable[..., Settings], receiver: tuple[OrderedReceiver, str]
+) -> None:
+    """50 a second with a burst of 50: 150 commands take 2 s however many nodes send
+    them (two nodes with limits of their own would take 0.5 s)."""
+    rec, url = receiver
+    settings = settings_for(make_settings, url, endpoint={"rate_per_second": 50})
+    stores = [open_store(db_url), open_store(db_url)]
+    try:
+        total = enqueue_interleaved(stores[0], 150, 1)
+        dispatchers = [Dispatcher(s, settings, claim_batch=10) for s in stores]
+        began = time.monotonic()
+        asyncio.run(run_dispatchers(dispatchers, lambda: len(rec.received) >= total, 30))
+        elapsed = time.monotonic() - began
+        assert all(d.stats["delivered"] > 0 for d in dispatchers)  # both sent
+        assert elapsed >= 1.6, elapsed
+    finally:
+        for s in stores:
+            s.dispose()
+
+
+def test_one_node_seeing_the_endpoint_down_opens_the_breaker_for_all(
+    db_url: str, make_settings: Callable[..., Settings], receiver: tuple[OrderedReceiver, str]
+) -> None:
+    rec, url = receiver
+    settings = settings_for(
+        make_settings, url, breaker_failures=2, breaker_reset_seconds=30, max_attempts=50
+    )
+    first, second = open_store(db_url), open_store(db_url)
+    try:
+        enqueue_interleaved(first, 4, 1, first_step=0)
+        rec.down_until = time.monotonic() + 60
+
+        async def scenario() -> tuple[int, int]:
+            a, b = Dispatcher(first, settings), Dispatcher(second, settings)
+            await a.run_once()  # four 503s: a's breaker opens, and so the shared one
+            seen = rec.requests
+            await asyncio.to_thread(enqueue_interleaved, first, 4, 1, 50, 1)
+            for _ in range(3):
+                await b.run_once()
+                await asyncio.sleep(0.1)
+            await a.aclose()
+            await b.aclose()
+            return seen, b.stats["deferred"]
+
+        seen, deferred = asyncio.run(scenario())
+        assert 2 <= seen <= 4
+        assert rec.requests == seen  # b never called the endpoint
+        assert deferred > 0
+    finally:
+        first.dispose()
+        second.dispose()

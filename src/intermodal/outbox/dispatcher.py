@@ -32,8 +32,9 @@ from intermodal.observe import traces
 from intermodal.observe.logs import log_outcome
 from intermodal.observe.metrics import BREAKER_STATES, Metrics
 from intermodal.observe.metrics import current as current_metrics
+from intermodal.outbox import endpoint_state
 from intermodal.outbox.edi_sink import EdiSink
-from intermodal.outbox.policy import CircuitBreaker, TokenBucket, backoff_delay
+from intermodal.outbox.policy import CircuitBreaker, backoff_delay
 from intermodal.outbox.sinks import (
     ClaimedCommand,
     Result,
@@ -115,10 +116,13 @@ class Dispatcher:
         self.breakers: dict[str, CircuitBreaker] = defaultdict(
             lambda: CircuitBreaker(d.breaker_failures, d.breaker_reset_seconds)
         )
-        self.buckets: dict[str, TokenBucket] = {
-            name: TokenBucket(e.rate_per_second, max(e.rate_per_second, 1.0))
-            for name, e in settings.endpoints.items()
-        }
+        self.allowance: dict[str, float] = defaultdict(float)
+        """Tokens this node drew from each endpoint's shared bucket and has not spent."""
+        self._draws: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._shared: dict[str, float | None] = {}
+        """Each endpoint's shared breaker as last read or written (`endpoint_state`)."""
+        self._shared_ready = False
+        self._synced = 0.0
         self.sinks: dict[str, Sink] = dict(sinks or {})
         """Endpoint name -> its sink, built from `sink_kinds` on first use."""
         self.sink_kinds = sink_kinds
@@ -158,6 +162,7 @@ class Dispatcher:
         rows = await asyncio.to_thread(self._claim)
         if not rows:
             return 0
+        await self._sync_breakers()
         current = _Pass({r.seq: r for r in rows}, {r.seq for r in rows}, [], asyncio.Lock())
         by_endpoint: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
@@ -194,6 +199,8 @@ class Dispatcher:
                 await asyncio.wait_for(done.wait(), FLUSH_SECONDS)
             try:
                 await self._flush(current)
+                if time.monotonic() - self._synced >= 1.0:
+                    await self._sync_breakers()
                 if time.monotonic() - renewed >= renew_every:
                     renewed = time.monotonic()
                     async with current.lock:
@@ -215,6 +222,59 @@ class Dispatcher:
                 current.buffer[:0] = outcomes
                 raise
             current.held.difference_update(o.seq for o in outcomes)
+
+    async def _sync_breakers(self) -> None:
+        """Open or close each endpoint's breaker to match the one the nodes share."""
+        self._synced = time.monotonic()
+        if not self._shared_ready:
+            burst = {n: max(e.rate_per_second, 1.0) for n, e in self.settings.endpoints.items()}
+            await asyncio.to_thread(
+                endpoint_state.ensure, self.store, list(burst), time.time(), burst
+            )
+            self._shared_ready = True
+        shared = await asyncio.to_thread(endpoint_state.opened_at, self.store)
+        wall, mono = time.time(), time.monotonic()
+        for name, when in shared.items():
+            self._shared[name] = when
+            breaker = self.breakers[name]
+            if breaker.trial_in_flight:
+                continue
+            if when is not None:
+                breaker.opened_at = mono - max(wall - when, 0.0)
+                breaker.failures = max(breaker.failures, breaker.threshold)
+            elif breaker.opened_at is not None and breaker.opened_at < self._synced - 1.0:
+                breaker.success()  # another node's trial closed it (not one we just opened)
+            if self.metrics is not None:
+                self.metrics.breaker.labels(name).set(BREAKER_STATES[breaker.state])
+
+    async def _publish(self, name: str, when: float | None) -> None:
+        self._shared[name] = when
+        try:
+            await asyncio.to_thread(endpoint_state.publish, self.store, name, when)
+        except Exception:  # the breaker still works for this node; others learn later
+            log.exception("sharing the breaker of %s failed", name)
+
+    async def _take(self, endpoint: Endpoint, count: int) -> None:
+        """Spend `count` of the endpoint's rate, drawing from the shared bucket (a tenth
+        of a second's worth at a time) when this node's allowance runs out."""
+        name = endpoint.name
+        async with self._draws[name]:
+            if self.allowance[name] < count:
+                rate = endpoint.rate_per_second
+                block = max(float(count), rate * 0.1)
+                wait = await asyncio.to_thread(
+                    endpoint_state.draw_tokens,
+                    self.store,
+                    name,
+                    block,
+                    rate,
+                    max(rate, 1.0),
+                    time.time(),
+                )
+                self.allowance[name] += block
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            self.allowance[name] -= count
 
     async def _add(self, current: _Pass, outcomes: list[DeliveryOutcome]) -> None:
         current.buffer.extend(outcomes)
@@ -280,11 +340,16 @@ class Dispatcher:
         if not breaker.allow(now):
             wait = max(breaker.reopens_at() - now, 0.05)
             return [DeliveryOutcome(r.seq, "deferred", delay=wait) for r in rows]
-        bucket = self.buckets.get(endpoint.name)
-        if bucket is not None:
-            wait = bucket.take(now, len(rows))
-            if wait > 0:
-                await asyncio.sleep(wait)
+        if trial and not await asyncio.to_thread(
+            endpoint_state.claim_trial,
+            self.store,
+            endpoint.name,
+            self._shared.get(endpoint.name),
+            time.time(),
+        ):  # another node runs this period's trial
+            breaker.trial_in_flight, breaker.opened_at = False, now
+            return [DeliveryOutcome(r.seq, "deferred", delay=breaker.reset) for r in rows]
+        await self._take(endpoint, len(rows))
         started = time.perf_counter()
         with traces.dispatch_span(endpoint.name, endpoint.kind, rows) as span:
             try:
@@ -303,10 +368,15 @@ class Dispatcher:
                 results = [Result(r.seq, False, f"{type(exc).__name__}: {exc}"[:500]) for r in rows]
             if span is not None:
                 span.set_attribute("intermodal.delivered", sum(1 for r in results if r.ok))
+        was_open = breaker.opened_at is not None
         if any(not r.ok and r.retryable for r in results):
             breaker.failure(time.monotonic())
         else:
             breaker.success()
+        if breaker.opened_at is not None and (trial or not was_open):
+            await self._publish(endpoint.name, time.time())  # opened, or the trial failed
+        elif trial and breaker.opened_at is None:
+            await self._publish(endpoint.name, None)  # the trial closed it for everyone
         if self.metrics is not None:
             self.metrics.delivery_latency.labels(endpoint.name).observe(
                 time.perf_counter() - started
