@@ -417,6 +417,10 @@ class Dispatcher:
 
     # -- store -----------------------------------------------------------------------
     def _claim(self) -> Sequence[Any]:
+        with self.store.write() as conn:
+            return self._claim_in(conn)
+
+    def _claim_in(self, conn: Connection) -> list[Any]:
         """Claim due commands with a short lease: every claim is a prefix of its subject's
         pending commands for that endpoint, so no dispatcher overtakes another.
 
@@ -461,20 +465,19 @@ class Dispatcher:
             .order_by(outbox.c.seq)
             .limit(self.claim_batch)
         )
-        with self.store.write() as conn:
-            claimed = conn.execute(self.store.for_update(query, skip_locked=True))
-            rows: list[Any] = [_OutboxRow._make(r) for r in claimed]
-            if rows and not self.store.is_sqlite:
-                rows = _heads_only(conn, rows)
-            if rows:
-                lease = iso(now + timedelta(seconds=self.claim_lease))
-                seqs = [r.seq for r in rows]
-                for i in range(0, len(seqs), 500):
-                    conn.execute(
-                        update(outbox)
-                        .where(outbox.c.seq.in_(seqs[i : i + 500]))
-                        .values(lease_until=lease)
-                    )
+        claimed = conn.execute(self.store.for_update(query, skip_locked=True))
+        rows: list[Any] = [_OutboxRow._make(r) for r in claimed]
+        if rows and not self.store.is_sqlite:
+            rows = _heads_only(conn, rows)
+        if rows:
+            lease = iso(now + timedelta(seconds=self.claim_lease))
+            seqs = [r.seq for r in rows]
+            for i in range(0, len(seqs), 500):
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.seq.in_(seqs[i : i + 500]))
+                    .values(lease_until=lease)
+                )
         return rows
 
     def _renew(self, seqs: list[int]) -> None:
