@@ -547,7 +547,6 @@ class Dispatcher:
                             "last_error": o.error,
                             "created_at": by_seq[o.seq].created_at,
                             "dead_at": stamp,
-                            "outbox_seq": o.seq,
                         }
                         for o in dead
                     ],

@@ -173,9 +173,6 @@ dead_letters = Table(
     Column("last_error", Text),
     Column("created_at", Timestamp, nullable=False),
     Column("dead_at", Timestamp, nullable=False),
-    # The command's place in the outbox: a replay puts it back there, ahead of the
-    # commands of its subject that waited behind it. NULL for letters older than 0010.
-    Column("outbox_seq", BigInteger),
     Index("ix_dead_letters_endpoint", "endpoint", "seq"),
     # A dead letter holds its subject's later commands: the claim looks them up here.
     Index("ix_dead_letters_endpoint_subject", "endpoint", "subject"),

@@ -1,4 +1,4 @@
-"""delivery on several nodes: dead letters keep their outbox place and hold their subject;
+"""delivery on several nodes: dead letters found by (endpoint, subject), which they hold;
 breakers and rate limits shared per endpoint
 
 Revision ID: 0010
@@ -19,8 +19,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("dead_letters") as batch:
-        batch.add_column(sa.Column("outbox_seq", sa.BigInteger()))
     op.create_index("ix_dead_letters_endpoint_subject", "dead_letters", ["endpoint", "subject"])
     op.create_table(
         "endpoint_state",
@@ -36,5 +34,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("endpoint_state")
     op.drop_index("ix_dead_letters_endpoint_subject", "dead_letters")
-    with op.batch_alter_table("dead_letters") as batch:
-        batch.drop_column("outbox_seq")
