@@ -89,6 +89,8 @@ class _Pass:
     held: set[int]
     buffer: list[DeliveryOutcome]
     lock: asyncio.Lock
+    renewed: float
+    """`time.monotonic()` of the claim or of its last renewal."""
 
 
 class Dispatcher:
@@ -159,11 +161,14 @@ class Dispatcher:
         await self.client.aclose()
 
     async def run_once(self) -> int:
+        claimed_at = time.monotonic()
         rows = await asyncio.to_thread(self._claim)
         if not rows:
             return 0
         await self._sync_breakers()
-        current = _Pass({r.seq: r for r in rows}, {r.seq for r in rows}, [], asyncio.Lock())
+        current = _Pass(
+            {r.seq: r for r in rows}, {r.seq for r in rows}, [], asyncio.Lock(), claimed_at
+        )
         by_endpoint: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
             by_endpoint[row.endpoint].append(row)
@@ -205,6 +210,7 @@ class Dispatcher:
                     renewed = time.monotonic()
                     async with current.lock:
                         await asyncio.to_thread(self._renew, sorted(current.held))
+                    current.renewed = renewed
             except Exception:
                 log.exception("recording outcomes or renewing claims failed; retrying")
 
@@ -305,7 +311,9 @@ class Dispatcher:
 
         async def deliver(chunk: list[Any]) -> None:
             async with semaphore:
-                if self._stopping:
+                # Stopping, or the claim may have lapsed (renewals failing, or this process
+                # stalled): send nothing more, another node may hold these commands now.
+                if self._stopping or time.monotonic() - current.renewed > self.claim_lease * 0.8:
                     outcomes = [DeliveryOutcome(r.seq, "deferred") for r in chunk]
                 else:
                     outcomes = await self._deliver(endpoint, chunk)
