@@ -110,7 +110,9 @@ def _hub(folder: Path, database: str) -> Iterator[Hub]:
             "viewer": {"tokens": [{"token": "file:ro.token", "scopes": ["shipments:read"]}]},
         },
         "endpoints": {"portal": {"url": "http://127.0.0.1:9/unreachable"}},
-        "delivery": {"max_attempts": 1, "breaker_reset_seconds": 0.2},
+        # The breaker never opens: while it is open, failed trials cost no attempt and a
+        # replayed command would wait for the endpoint instead of dead-lettering again.
+        "delivery": {"max_attempts": 1, "breaker_failures": 1000},
     }
     (folder / "c.yaml").write_text(yaml.safe_dump(config))
     settings = load_config(folder / "c.yaml")

@@ -21,7 +21,8 @@ child process it runs beside ingest, on the same store, exactly as the thread di
   up to 30 s apart while it keeps dying; `/readyz` answers 503 meanwhile.
 - **It dies with the hub.** The child asks Linux for SIGKILL when its parent dies
   (`PR_SET_PDEATHSIG`), stops when the wake pipe closes (the hub stopping, or gone), and
-  ignores Ctrl-C, which the terminal sends the whole process group: the hub stops it.
+  ignores SIGINT and SIGTERM, which Ctrl-C, systemd and `docker stop` send the whole
+  process group: the hub stops it.
   A message it was applying when killed is still `pending` and is applied by the next
   applier: its batch is one transaction.
 
@@ -189,6 +190,11 @@ class ApplierProcess:
             process.join(timeout=5)
             if self._stopping.is_set():
                 return
+            # Killed by SIGTERM/SIGINT before it could ignore them (they reach a child still
+            # starting): its process group was told to stop, so the hub is stopping too.
+            signalled = process.exitcode in (-signal.SIGTERM, -signal.SIGINT)
+            if signalled and self._stopping.wait(30):
+                return
             if time.monotonic() - started > 60:
                 delay = 1.0  # it had been running well: a fresh failure
             log.error(
@@ -238,7 +244,10 @@ def _child(
 ) -> None:
     """The child's main: apply whenever woken, until the wake pipe closes."""
     _die_with_parent(parent)
+    # Ctrl-C, systemd and `docker stop` signal the whole process group: the hub stops the
+    # child through the wake pipe after its batch, instead of seeing it die and restarting it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from intermodal.mapping import MappingNormalizer
     from intermodal.observe import traces
     from intermodal.observe.logs import configure_logging

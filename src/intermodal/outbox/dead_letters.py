@@ -1,8 +1,8 @@
 """Dead letters: inspect them, and replay them into the outbox with their original ids.
 
 Replay keeps the command id (the receiver's idempotency key), resets the attempt count
-and makes the command due now; each replay writes an audit entry naming the operator per
-chunk of 5,000 it moves.
+and makes the command due now, ahead of the commands of its shipment that it held back;
+each replay writes an audit entry naming the operator per chunk of 5,000 it moves.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, literal, select
+from sqlalchemy import Connection, delete, func, literal, select, tuple_
 
 from intermodal.engine.ids import iso, utcnow
 from intermodal.security.audit import AuditEntry, append
@@ -131,6 +131,9 @@ def _move(conn: Connection, now: str, ids: list[str] | None, endpoint: str | Non
             chosen.append(dead_letters.c.seq <= last)
     else:
         chosen.append(dead_letters.c.command_id.in_(ids))
+    # A dead letter held its shipment's later commands for its endpoint (the dispatcher's
+    # claim skips them): they go back behind it, re-appended after the replayed letters.
+    held = _take_held(conn, chosen)
     # A delivered copy from an earlier replay must not block this one (command_id is unique).
     letters = select(dead_letters.c.command_id).where(*chosen)
     conn.execute(delete(outbox).where(outbox.c.command_id.in_(letters)))
@@ -145,4 +148,39 @@ def _move(conn: Connection, now: str, ids: list[str] | None, endpoint: str | Non
     conn.execute(
         outbox.insert().from_select([*_COLUMNS, "status", "attempts", "next_attempt_at"], source)
     )
+    if held:
+        conn.execute(outbox.insert(), held)
     return int(conn.execute(delete(dead_letters).where(*chosen)).rowcount)
+
+
+def _take_held(conn: Connection, chosen: list[Any]) -> list[dict[str, Any]]:
+    """Delete and return (in order, without their seq) the pending commands of the
+    chosen letters' (endpoint, subject) pairs. Re-inserted after the letters, they get
+    new, higher seqs; SQLite reuses a deleted row's seq, so a letter cannot simply go
+    back to its old one."""
+    pairs = sorted(
+        {
+            (e, s)
+            for e, s in conn.execute(
+                select(dead_letters.c.endpoint, dead_letters.c.subject).where(
+                    *chosen, dead_letters.c.subject.is_not(None)
+                )
+            )
+        }
+    )
+    rows: list[Any] = []
+    for i in range(0, len(pairs), 500):
+        rows.extend(
+            conn.execute(
+                select(outbox).where(
+                    tuple_(outbox.c.endpoint, outbox.c.subject).in_(pairs[i : i + 500]),
+                    outbox.c.status == "pending",
+                )
+            )
+        )
+    rows.sort(key=lambda r: r.seq)
+    seqs = [r.seq for r in rows]
+    for i in range(0, len(seqs), 500):
+        conn.execute(delete(outbox).where(outbox.c.seq.in_(seqs[i : i + 500])))
+    keep = [c.key for c in outbox.c if c.key != "seq"]
+    return [{c: getattr(r, c) for c in keep} for r in rows]

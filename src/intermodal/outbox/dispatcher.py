@@ -2,8 +2,13 @@
 
 Each command is an outbound CloudEvent sent as a Standard Webhooks-signed POST whose
 `webhook-id` and `Idempotency-Key` are the command id, which stays the same across
-retries and replays so the receiver can deduplicate. Claims carry a lease, so commands
-held by a crashed process become due again instead of being lost.
+retries and replays so the receiver can deduplicate. Claims carry a short lease that a
+heartbeat extends while the pass delivers, and outcomes are recorded as they come (every
+50 ms or 100 outcomes), so a crashed process resends only what was in flight and its other
+claims free up within seconds.
+
+Several dispatchers (one per hub node) may share one PostgreSQL database; the claim rule
+that keeps each shipment's commands in order across them is `_claim`'s docstring.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, or_, select, text, tuple_, update
 
 from intermodal.config import Endpoint, Settings
 from intermodal.engine.ids import iso, utcnow
@@ -27,8 +32,9 @@ from intermodal.observe import traces
 from intermodal.observe.logs import log_outcome
 from intermodal.observe.metrics import BREAKER_STATES, Metrics
 from intermodal.observe.metrics import current as current_metrics
+from intermodal.outbox import endpoint_state
 from intermodal.outbox.edi_sink import EdiSink
-from intermodal.outbox.policy import CircuitBreaker, TokenBucket, backoff_delay
+from intermodal.outbox.policy import CircuitBreaker, backoff_delay
 from intermodal.outbox.sinks import (
     ClaimedCommand,
     Result,
@@ -67,6 +73,26 @@ class DeliveryOutcome:
     delay: float = 0.0
 
 
+FLUSH_SECONDS = 0.05
+"""Outcomes wait at most this long in memory before they are recorded."""
+FLUSH_COUNT = 100
+"""...or until this many have gathered, whichever comes first."""
+CLAIM_LEASE_SECONDS = 10.0
+"""The longest a claim lasts without a heartbeat; the heartbeat renews it every third."""
+
+
+@dataclass(slots=True)
+class _Pass:
+    """One claimed pass: its rows, the outcomes not yet recorded, the seqs still held."""
+
+    by_seq: dict[int, Any]
+    held: set[int]
+    buffer: list[DeliveryOutcome]
+    lock: asyncio.Lock
+    renewed: float
+    """`time.monotonic()` of the claim or of its last renewal."""
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -87,14 +113,18 @@ class Dispatcher:
         )
         self.claim_batch = claim_batch
         self.lease_seconds = lease_seconds
+        self.claim_lease = min(lease_seconds, CLAIM_LEASE_SECONDS)
         d = settings.delivery
         self.breakers: dict[str, CircuitBreaker] = defaultdict(
             lambda: CircuitBreaker(d.breaker_failures, d.breaker_reset_seconds)
         )
-        self.buckets: dict[str, TokenBucket] = {
-            name: TokenBucket(e.rate_per_second, max(e.rate_per_second, 1.0))
-            for name, e in settings.endpoints.items()
-        }
+        self.allowance: dict[str, float] = defaultdict(float)
+        """Tokens this node drew from each endpoint's shared bucket and has not spent."""
+        self._draws: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._shared: dict[str, float | None] = {}
+        """Each endpoint's shared breaker as last read or written (`endpoint_state`)."""
+        self._shared_ready = False
+        self._synced = 0.0
         self.sinks: dict[str, Sink] = dict(sinks or {})
         """Endpoint name -> its sink, built from `sink_kinds` on first use."""
         self.sink_kinds = sink_kinds
@@ -131,41 +161,146 @@ class Dispatcher:
         await self.client.aclose()
 
     async def run_once(self) -> int:
+        claimed_at = time.monotonic()
         rows = await asyncio.to_thread(self._claim)
         if not rows:
             return 0
+        await self._sync_breakers()
+        current = _Pass(
+            {r.seq: r for r in rows}, {r.seq for r in rows}, [], asyncio.Lock(), claimed_at
+        )
         by_endpoint: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
             by_endpoint[row.endpoint].append(row)
-        outcomes: list[DeliveryOutcome] = []
         semaphore = asyncio.Semaphore(self.settings.delivery.concurrency)
         tasks = []
         for name, items in by_endpoint.items():
             endpoint = self.settings.endpoints.get(name)
             if endpoint is None:
-                outcomes.extend(
+                current.buffer.extend(
                     DeliveryOutcome(r.seq, "dead", f"endpoint '{name}' is not configured")
                     for r in items
                 )
                 continue
-            tasks.append(self._deliver_in_order(endpoint, items, semaphore, outcomes))
-        await asyncio.gather(*tasks)
-        await asyncio.to_thread(self._record, rows, outcomes)
+            tasks.append(self._deliver_in_order(endpoint, items, semaphore, current))
+        done = asyncio.Event()
+        keeper = asyncio.create_task(self._keep(current, done))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            done.set()
+            await keeper
+            await self._flush(current)
         return len(rows)
+
+    async def _keep(self, current: _Pass, done: asyncio.Event) -> None:
+        """While a pass delivers: record outcomes every `FLUSH_SECONDS`, and renew the
+        lease of the commands still held every third of the claim lease. A store error
+        here is logged and tried again at the next tick: the outcomes stay buffered."""
+        renew_every = self.claim_lease / 3
+        renewed = time.monotonic()
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), FLUSH_SECONDS)
+            try:
+                await self._flush(current)
+                if time.monotonic() - self._synced >= 1.0:
+                    await self._sync_breakers()
+                if time.monotonic() - renewed >= renew_every:
+                    renewed = time.monotonic()
+                    async with current.lock:
+                        await asyncio.to_thread(self._renew, sorted(current.held))
+                    current.renewed = renewed
+            except Exception:
+                log.exception("recording outcomes or renewing claims failed; retrying")
+
+    async def _flush(self, current: _Pass) -> None:
+        """Record the outcomes gathered so far in one transaction; serialised with the
+        heartbeat, so a renewal never re-leases a command already released. If the store
+        fails, the outcomes go back to the buffer for the next try."""
+        async with current.lock:
+            outcomes, current.buffer = current.buffer, []
+            if not outcomes:
+                return
+            try:
+                await asyncio.to_thread(self._record, current.by_seq, outcomes)
+            except BaseException:
+                current.buffer[:0] = outcomes
+                raise
+            current.held.difference_update(o.seq for o in outcomes)
+
+    async def _sync_breakers(self) -> None:
+        """Open or close each endpoint's breaker to match the one the nodes share."""
+        self._synced = time.monotonic()
+        if not self._shared_ready:
+            burst = {n: max(e.rate_per_second, 1.0) for n, e in self.settings.endpoints.items()}
+            await asyncio.to_thread(
+                endpoint_state.ensure, self.store, list(burst), time.time(), burst
+            )
+            self._shared_ready = True
+        shared = await asyncio.to_thread(endpoint_state.opened_at, self.store)
+        wall, mono = time.time(), time.monotonic()
+        for name, when in shared.items():
+            self._shared[name] = when
+            breaker = self.breakers[name]
+            if breaker.trial_in_flight:
+                continue
+            if when is not None:
+                breaker.opened_at = mono - max(wall - when, 0.0)
+                breaker.failures = max(breaker.failures, breaker.threshold)
+            elif breaker.opened_at is not None and breaker.opened_at < self._synced - 1.0:
+                breaker.success()  # another node's trial closed it (not one we just opened)
+            if self.metrics is not None:
+                self.metrics.breaker.labels(name).set(BREAKER_STATES[breaker.state])
+
+    async def _publish(self, name: str, when: float | None) -> None:
+        self._shared[name] = when
+        try:
+            await asyncio.to_thread(endpoint_state.publish, self.store, name, when)
+        except Exception:  # the breaker still works for this node; others learn later
+            log.exception("sharing the breaker of %s failed", name)
+
+    async def _take(self, endpoint: Endpoint, count: int) -> None:
+        """Spend `count` of the endpoint's rate, drawing from the shared bucket (a tenth
+        of a second's worth at a time) when this node's allowance runs out."""
+        name = endpoint.name
+        async with self._draws[name]:
+            if self.allowance[name] < count:
+                rate = endpoint.rate_per_second
+                block = max(float(count), rate * 0.1)
+                wait = await asyncio.to_thread(
+                    endpoint_state.draw_tokens,
+                    self.store,
+                    name,
+                    block,
+                    rate,
+                    max(rate, 1.0),
+                    time.time(),
+                )
+                self.allowance[name] += block
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            self.allowance[name] -= count
+
+    async def _add(self, current: _Pass, outcomes: list[DeliveryOutcome]) -> None:
+        current.buffer.extend(outcomes)
+        if len(current.buffer) >= FLUSH_COUNT:
+            await self._flush(current)
 
     async def _deliver_in_order(
         self,
         endpoint: Endpoint,
         rows: list[Any],
         semaphore: asyncio.Semaphore,
-        outcomes: list[DeliveryOutcome],
+        current: _Pass,
     ) -> None:
         """Deliver in rounds so that commands about one subject arrive in order.
 
         Round k holds the k-th command of every subject (rows arrive in seq order), so a
         round batches across subjects while a subject's commands go one round after the
         other; once one fails, the subject's later commands wait for it (the claim query
-        skips them until it is delivered or dead).
+        skips them until it is delivered). A stopping dispatcher lets its rounds in flight
+        finish and releases the rest of its claim.
         """
         lanes: dict[str, list[Any]] = defaultdict(list)
         for row in rows:
@@ -174,40 +309,55 @@ class Dispatcher:
         blocked: set[str] = set()
         size = endpoint.batch_size
 
-        async def deliver(chunk: list[Any]) -> list[DeliveryOutcome]:
+        async def deliver(chunk: list[Any]) -> None:
             async with semaphore:
-                return await self._deliver(endpoint, chunk)
+                # Stopping, or the claim may have lapsed (renewals failing, or this process
+                # stalled): send nothing more, another node may hold these commands now.
+                if self._stopping or time.monotonic() - current.renewed > self.claim_lease * 0.8:
+                    outcomes = [DeliveryOutcome(r.seq, "deferred") for r in chunk]
+                else:
+                    outcomes = await self._deliver(endpoint, chunk)
+            for outcome in outcomes:
+                if outcome.kind != "delivered":
+                    blocked.add(key_of[outcome.seq])
+            await self._add(current, outcomes)
 
         for k in range(depth):
             ready = []
+            deferred = []
             for key, lane in lanes.items():
                 if k >= len(lane):
                     continue
-                if key in blocked:
-                    outcomes.append(DeliveryOutcome(lane[k].seq, "deferred"))
+                if key in blocked or self._stopping:
+                    deferred.append(DeliveryOutcome(lane[k].seq, "deferred"))
                 else:
                     ready.append((key, lane[k]))
-            chunks = [ready[i : i + size] for i in range(0, len(ready), size)]
-            results = await asyncio.gather(*(deliver([row for _, row in c]) for c in chunks))
+            await self._add(current, deferred)
             key_of = {row.seq: key for key, row in ready}
-            for outcome in (o for batch in results for o in batch):
-                outcomes.append(outcome)
-                if outcome.kind != "delivered":
-                    blocked.add(key_of[outcome.seq])
+            chunks = [ready[i : i + size] for i in range(0, len(ready), size)]
+            await asyncio.gather(*(deliver([row for _, row in c]) for c in chunks))
 
     # -- delivery ---------------------------------------------------------------------
     async def _deliver(self, endpoint: Endpoint, rows: list[Any]) -> list[DeliveryOutcome]:
         """Breaker and rate limit first, then the endpoint's sink; results to outcomes."""
         breaker = self.breakers[endpoint.name]
         now = time.monotonic()
+        # A trial (half-open) tests the endpoint, not the commands: its failure costs them
+        # no attempt, so an outage of any length dead-letters nothing.
+        trial = breaker.opened_at is not None
         if not breaker.allow(now):
             wait = max(breaker.reopens_at() - now, 0.05)
             return [DeliveryOutcome(r.seq, "deferred", delay=wait) for r in rows]
-        bucket = self.buckets.get(endpoint.name)
-        if bucket is not None:
-            wait = bucket.take(now, len(rows))
-            if wait > 0:
-                await asyncio.sleep(wait)
+        if trial and not await asyncio.to_thread(
+            endpoint_state.claim_trial,
+            self.store,
+            endpoint.name,
+            self._shared.get(endpoint.name),
+            time.time(),
+        ):  # another node runs this period's trial
+            breaker.trial_in_flight, breaker.opened_at = False, now
+            return [DeliveryOutcome(r.seq, "deferred", delay=breaker.reset) for r in rows]
+        await self._take(endpoint, len(rows))
         started = time.perf_counter()
         with traces.dispatch_span(endpoint.name, endpoint.kind, rows) as span:
             try:
@@ -226,10 +376,15 @@ class Dispatcher:
                 results = [Result(r.seq, False, f"{type(exc).__name__}: {exc}"[:500]) for r in rows]
             if span is not None:
                 span.set_attribute("intermodal.delivered", sum(1 for r in results if r.ok))
+        was_open = breaker.opened_at is not None
         if any(not r.ok and r.retryable for r in results):
             breaker.failure(time.monotonic())
         else:
             breaker.success()
+        if breaker.opened_at is not None and (trial or not was_open):
+            await self._publish(endpoint.name, time.time())  # opened, or the trial failed
+        elif trial and breaker.opened_at is None:
+            await self._publish(endpoint.name, None)  # the trial closed it for everyone
         if self.metrics is not None:
             self.metrics.delivery_latency.labels(endpoint.name).observe(
                 time.perf_counter() - started
@@ -242,6 +397,9 @@ class Dispatcher:
                 outcomes.append(DeliveryOutcome(result.seq, "delivered"))
             elif not result.retryable:
                 outcomes.append(DeliveryOutcome(result.seq, "dead", result.error))
+            elif trial:
+                wait = max(breaker.reopens_at() - time.monotonic(), 0.05)
+                outcomes.append(DeliveryOutcome(result.seq, "deferred", result.error, wait))
             else:
                 outcomes.append(
                     self._retry(by_seq[result.seq], result.error or "failed", result.retry_after)
@@ -267,6 +425,20 @@ class Dispatcher:
 
     # -- store -----------------------------------------------------------------------
     def _claim(self) -> Sequence[Any]:
+        with self.store.write() as conn:
+            return self._claim_in(conn)
+
+    def _claim_in(self, conn: Connection) -> list[Any]:
+        """Claim due commands with a short lease: every claim is a prefix of its subject's
+        pending commands for that endpoint, so no dispatcher overtakes another.
+
+        The rule: a command of (endpoint, subject) may be claimed only together with every
+        earlier pending command of that pair, and none of them may be leased, waiting for
+        a retry, or held by a dead letter of the pair. On SQLite, write transactions run
+        one at a time, so the query alone enforces it. On PostgreSQL, two claims can run
+        at once and neither sees the other's uncommitted leases; `_heads_only` closes that
+        gap with a per-subject advisory lock (see there).
+        """
         now = utcnow()
         stamp = iso(now)
         earlier = outbox.alias("earlier")
@@ -281,6 +453,14 @@ class Dispatcher:
             )
             .exists()
         )
+        held_by_dead_letter = (
+            select(dead_letters.c.seq)
+            .where(
+                dead_letters.c.endpoint == outbox.c.endpoint,
+                dead_letters.c.subject == outbox.c.subject,
+            )
+            .exists()
+        )
         query = (
             select(outbox)
             .where(
@@ -288,35 +468,49 @@ class Dispatcher:
                 outbox.c.next_attempt_at <= stamp,
                 or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < stamp),
                 ~waiting_behind,  # per-subject order: never overtake an earlier command
+                ~held_by_dead_letter,  # nor a dead letter, until it is replayed
             )
             .order_by(outbox.c.seq)
             .limit(self.claim_batch)
         )
-        with self.store.write() as conn:
-            claimed = conn.execute(self.store.for_update(query, skip_locked=True))
-            rows: list[Any] = [_OutboxRow._make(r) for r in claimed]
-            if rows:
-                lease = iso(now + timedelta(seconds=self.lease_seconds))
-                seqs = [r.seq for r in rows]
-                for i in range(0, len(seqs), 500):
-                    conn.execute(
-                        update(outbox)
-                        .where(outbox.c.seq.in_(seqs[i : i + 500]))
-                        .values(lease_until=lease)
-                    )
+        claimed = conn.execute(self.store.for_update(query, skip_locked=True))
+        rows: list[Any] = [_OutboxRow._make(r) for r in claimed]
+        if rows and not self.store.is_sqlite:
+            rows = _heads_only(conn, rows)
+        if rows:
+            lease = iso(now + timedelta(seconds=self.claim_lease))
+            seqs = [r.seq for r in rows]
+            for i in range(0, len(seqs), 500):
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.seq.in_(seqs[i : i + 500]))
+                    .values(lease_until=lease)
+                )
         return rows
 
-    def _record(self, rows: Sequence[Any], outcomes: list[DeliveryOutcome]) -> None:
+    def _renew(self, seqs: list[int]) -> None:
+        """The heartbeat: extend the lease of commands this pass still holds."""
+        if not seqs:
+            return
+        lease = iso(utcnow() + timedelta(seconds=self.claim_lease))
+        with self.store.write() as conn:
+            for i in range(0, len(seqs), 500):
+                conn.execute(
+                    update(outbox)
+                    .where(outbox.c.seq.in_(seqs[i : i + 500]), outbox.c.status == "pending")
+                    .values(lease_until=lease)
+                )
+
+    def _record(self, by_seq: dict[int, Any], outcomes: list[DeliveryOutcome]) -> None:
         now = utcnow()
         stamp = iso(now)
-        by_seq = {r.seq: r for r in rows}
         delivered = [o.seq for o in outcomes if o.kind == "delivered"]
         later = [
             {
                 "b_seq": o.seq,
                 "b_attempts": by_seq[o.seq].attempts + (1 if o.kind == "retry" else 0),
                 "b_next": iso(now + timedelta(seconds=o.delay)),
-                "b_error": o.error if o.kind == "retry" else by_seq[o.seq].last_error,
+                "b_error": o.error or by_seq[o.seq].last_error,
             }
             for o in outcomes
             if o.kind in ("retry", "deferred")
@@ -396,3 +590,56 @@ class Dispatcher:
         self.stats["retried"] += sum(1 for o in outcomes if o.kind == "retry")
         self.stats["dead"] += len(dead)
         self.stats["deferred"] += sum(1 for o in outcomes if o.kind == "deferred")
+
+
+def _heads_only(conn: Connection, rows: list[Any]) -> list[Any]:
+    """Keep the claimed rows that are a prefix of their subject's pending commands.
+
+    Why it is sound on PostgreSQL: a claim of (endpoint, subject) happens only under
+    that pair's transaction-scoped advisory lock, taken after the rows were locked
+    (`FOR UPDATE SKIP LOCKED`) and held until the claim commits. The check below is a new
+    statement, so under READ COMMITTED it sees every claim of the pair that committed
+    before the lock was granted; and the rows it keeps are row-locked by this transaction,
+    so no claim still in flight can hold them. If any earlier pending command of the pair
+    is not among this claim's rows (another dispatcher holds it, leased or still
+    uncommitted, or it waits for a retry), the pair's rows from that point on are dropped:
+    they stay pending for a later pass. Pairs whose lock another claim holds are dropped
+    whole. `pg_try_advisory_xact_lock` never waits, so claims cannot deadlock.
+    """
+    pairs = sorted({(r.endpoint, r.subject) for r in rows if r.subject is not None})
+    if not pairs:
+        return rows
+    locked = {
+        (e, s)
+        for e, s in conn.execute(
+            text(
+                "SELECT e, s FROM unnest(CAST(:e AS text[]), CAST(:s AS text[])) AS t(e, s)"
+                " WHERE pg_try_advisory_xact_lock(hashtextextended("
+                "'intermodal.outbox:' || length(e) || ':' || e || s, 0))"
+            ),
+            {"e": [p[0] for p in pairs], "s": [p[1] for p in pairs]},
+        )
+    }
+    mine = {r.seq for r in rows}
+    last = max(mine)
+    keep: set[int] = set()
+    if locked:
+        pending: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for i in range(0, len(locked), 500):
+            chunk = sorted(locked)[i : i + 500]
+            for seq, endpoint, subject in conn.execute(
+                select(outbox.c.seq, outbox.c.endpoint, outbox.c.subject)
+                .where(
+                    tuple_(outbox.c.endpoint, outbox.c.subject).in_(chunk),
+                    outbox.c.status == "pending",
+                    outbox.c.seq <= last,
+                )
+                .order_by(outbox.c.seq)
+            ):
+                pending[(endpoint, subject)].append(seq)
+        for seqs in pending.values():
+            for seq in seqs:
+                if seq not in mine:
+                    break
+                keep.add(seq)
+    return [r for r in rows if r.subject is None or r.seq in keep]

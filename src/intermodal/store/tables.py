@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -173,6 +174,20 @@ dead_letters = Table(
     Column("created_at", Timestamp, nullable=False),
     Column("dead_at", Timestamp, nullable=False),
     Index("ix_dead_letters_endpoint", "endpoint", "seq"),
+    # A dead letter holds its subject's later commands: the claim looks them up here.
+    Index("ix_dead_letters_endpoint_subject", "endpoint", "subject"),
+)
+
+endpoint_state = Table(
+    "endpoint_state",
+    metadata,
+    # One row per endpoint, shared by every node's dispatcher: the circuit breaker and
+    # the rate limit's token bucket. Times are seconds since the epoch (time.time()).
+    Column("endpoint", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("opened_at", Float),
+    Column("tokens", Float, nullable=False, server_default="0"),
+    Column("tokens_at", Float, nullable=False, server_default="0"),
 )
 
 timers = Table(
