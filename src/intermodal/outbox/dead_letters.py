@@ -133,7 +133,9 @@ def _move(conn: Connection, now: str, ids: list[str] | None, endpoint: str | Non
         chosen.append(dead_letters.c.command_id.in_(ids))
     # A dead letter held its shipment's later commands for its endpoint (the dispatcher's
     # claim skips them): they go back behind it, re-appended after the replayed letters.
-    held = _take_held(conn, chosen)
+    # Pending rows of the pair created no later than its oldest letter here (a letter an
+    # earlier chunk already replayed) stay ahead of it.
+    behind = _take_held(conn, _oldest_letter_by_pair(conn, chosen))
     # A delivered copy from an earlier replay must not block this one (command_id is unique).
     letters = select(dead_letters.c.command_id).where(*chosen)
     conn.execute(delete(outbox).where(outbox.c.command_id.in_(letters)))
@@ -148,26 +150,27 @@ def _move(conn: Connection, now: str, ids: list[str] | None, endpoint: str | Non
     conn.execute(
         outbox.insert().from_select([*_COLUMNS, "status", "attempts", "next_attempt_at"], source)
     )
-    if held:
-        conn.execute(outbox.insert(), held)
+    if behind:
+        conn.execute(outbox.insert(), behind)
     return int(conn.execute(delete(dead_letters).where(*chosen)).rowcount)
 
 
-def _take_held(conn: Connection, chosen: list[Any]) -> list[dict[str, Any]]:
-    """Delete and return (in order, without their seq) the pending commands of the
-    chosen letters' (endpoint, subject) pairs. Re-inserted after the letters, they get
-    new, higher seqs; SQLite reuses a deleted row's seq, so a letter cannot simply go
-    back to its old one."""
-    pairs = sorted(
-        {
-            (e, s)
-            for e, s in conn.execute(
-                select(dead_letters.c.endpoint, dead_letters.c.subject).where(
-                    *chosen, dead_letters.c.subject.is_not(None)
-                )
-            )
-        }
+def _oldest_letter_by_pair(conn: Connection, chosen: list[Any]) -> dict[tuple[str, str], str]:
+    """The creation time of the oldest chosen letter of each (endpoint, subject)."""
+    rows = conn.execute(
+        select(dead_letters.c.endpoint, dead_letters.c.subject, func.min(dead_letters.c.created_at))
+        .where(*chosen, dead_letters.c.subject.is_not(None))
+        .group_by(dead_letters.c.endpoint, dead_letters.c.subject)
     )
+    return {(e, s): at for e, s, at in rows}
+
+
+def _take_held(conn: Connection, oldest: dict[tuple[str, str], str]) -> list[dict[str, Any]]:
+    """Delete and return (in order, without their seq) the pending commands of the chosen
+    letters' (endpoint, subject) pairs created after the pair's oldest letter. Re-inserted
+    after the letters, they get new, higher seqs; SQLite reuses a deleted row's seq, so a
+    letter cannot simply go back to its old one."""
+    pairs = sorted(oldest)
     rows: list[Any] = []
     for i in range(0, len(pairs), 500):
         rows.extend(
@@ -178,6 +181,7 @@ def _take_held(conn: Connection, chosen: list[Any]) -> list[dict[str, Any]]:
                 )
             )
         )
+    rows = [r for r in rows if r.created_at > oldest[(r.endpoint, r.subject)]]
     rows.sort(key=lambda r: r.seq)
     seqs = [r.seq for r in rows]
     for i in range(0, len(seqs), 500):

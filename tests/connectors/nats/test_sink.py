@@ -240,18 +240,20 @@ async def test_nats_down_retries_then_dead_letters_and_a_replay_delivers_once(
         enqueue(conn, commands)
     dispatcher = Dispatcher(store, down, sink_kinds=SINK_KINDS)
     try:
-
-        async def all_dead() -> bool:
+        # The head of each shipment dies; SHP-A's second command waits behind its letter.
+        async def heads_dead() -> bool:
             await dispatcher.run_once()
-            return count(store, dead_letters) == len(commands)
+            return count(store, dead_letters) == 2
 
-        await until(all_dead)
-        assert dispatcher.stats["retried"] >= len(commands) * 2  # attempts before dying
+        await until(heads_dead)
+        assert dispatcher.stats["retried"] >= 2 * 2  # attempts before dying
     finally:
         await dispatcher.aclose()
     with store.read() as conn:
         errors = [r.last_error for r in conn.execute(select(dead_letters))]
+        held = conn.execute(select(outbox.c.command_id, outbox.c.status)).all()
     assert all("NATS at nats://127.0.0.1:" in e and "(after 3 attempts)" in e for e in errors)
+    assert [tuple(r) for r in held] == [("cmd_a2", "pending")]
     assert await stream.count() == 0
 
     # NATS is back (the endpoint points at it again): a replay delivers each command once.
@@ -262,7 +264,7 @@ async def test_nats_down_retries_then_dead_letters_and_a_replay_delivers_once(
             "endpoints": {"bi": nats_endpoint(stream)},
         }
     )
-    assert replay(store, "test", everything=True) == len(commands)
+    assert replay(store, "test", everything=True) == 2
     dispatcher = Dispatcher(store, up, sink_kinds=SINK_KINDS)
     try:
 
