@@ -46,6 +46,8 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from types import FrameType
 
+import uvicorn
+
 from intermodal.config import Settings
 
 log = logging.getLogger(__name__)
@@ -153,12 +155,12 @@ class Supervisor:
                     self._forget(process)
                     if now - slot.started > HEALTHY_AFTER_SECONDS:
                         slot.delay = FIRST_RESTART_DELAY
-                    log.error(
-                        "worker %d (pid %s) exited (code %s); starting a new one in %.1f s",
+                    log.error(  # the pid as a field: in the text it reads as a phone number
+                        "worker %d exited with code %s; starting a new one in %.1f s",
                         slot.index,
-                        process.pid,
                         process.exitcode,
                         slot.delay,
+                        extra={"worker_pid": process.pid},
                     )
                     slot.process, slot.restart_at = None, now + slot.delay
                     slot.delay = min(slot.delay * 2, MAX_RESTART_DELAY)
@@ -186,7 +188,11 @@ class Supervisor:
         for process in running:
             process.join(max(0.0, deadline - time.monotonic()))
             if process.is_alive():
-                log.error("worker pid %s did not stop in %.0f s; killing it", process.pid, 30)
+                log.error(
+                    "a worker did not stop in %.0f s; killing it",
+                    STOP_TIMEOUT,
+                    extra={"worker_pid": process.pid},
+                )
                 process.kill()
                 process.join(5)
 
@@ -220,8 +226,6 @@ def _worker(
     restarts: int,
 ) -> None:
     """A worker's main: the hub's application on its own SO_REUSEPORT socket."""
-    import uvicorn
-
     from intermodal.api.app import create_app
     from intermodal.engine.applier_process import _die_with_parent
     from intermodal.observe.logs import configure_logging
@@ -249,7 +253,16 @@ def _worker(
         http="httptools",
         server_header=False,
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    _WorkerServer(config).run(sockets=[sock])
+
+
+class _WorkerServer(uvicorn.Server):
+    """uvicorn's server, deaf to SIGINT: Ctrl-C in a terminal reaches the whole process
+    group, and the supervisor, which gets it too, stops the workers with SIGTERM."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGINT:
+            super().handle_exit(sig, frame)
 
 
 def _count_restarts(total: int) -> None:
