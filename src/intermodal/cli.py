@@ -109,21 +109,7 @@ def serve(
         _serve_workers(settings)
         return
     application = create_app(settings, applier="process")
-    partners = ", ".join(settings.partners) or "none"
-    tower = (
-        f"control tower: http://{settings.hub.host}:{settings.hub.port}/tower/"
-        if settings.tower is not None
-        else "control tower: off (no tower: section)"
-    )
-    flows = (
-        f"flows: {', '.join(settings.workflows.flows or ['all'])}"
-        if settings.workflows is not None
-        else "flows: off (no workflows: section)"
-    )
-    typer.echo(
-        f"intermodal listening on http://{settings.hub.host}:{settings.hub.port} "
-        f"(store: {_redact_url(settings.hub.database)}, partners: {partners}; {tower}; {flows})"
-    )
+    typer.echo(_banner(settings, settings.hub.port))
     uvicorn.run(
         application,
         host=settings.hub.host,
@@ -133,6 +119,25 @@ def serve(
         loop="uvloop",
         http="httptools",
         server_header=False,  # no "server: uvicorn" on every answer: less to parse, to tell
+    )
+
+
+def _banner(settings: Settings, port: int, more: str = "") -> str:
+    """The line `serve` prints once it is about to listen."""
+    partners = ", ".join(settings.partners) or "none"
+    tower = (
+        f"control tower: http://{settings.hub.host}:{port}/tower/"
+        if settings.tower is not None
+        else "control tower: off (no tower: section)"
+    )
+    flows = (
+        f"flows: {', '.join(settings.workflows.flows or ['all'])}"
+        if settings.workflows is not None
+        else "flows: off (no workflows: section)"
+    )
+    return (
+        f"intermodal listening on http://{settings.hub.host}:{port} (store:"
+        f" {_redact_url(settings.hub.database)}, partners: {partners}; {tower}; {flows}{more})"
     )
 
 
@@ -161,10 +166,7 @@ def _serve_workers(settings: Settings) -> None:
             highlight=False,
         )
         raise typer.Exit(1) from None
-    typer.echo(
-        f"intermodal listening on http://{settings.hub.host}:{port} with"
-        f" {settings.hub.workers} workers (store: {_redact_url(settings.hub.database)})"
-    )
+    typer.echo(_banner(settings, port, f"; workers: {settings.hub.workers}"))
     stopped_by = supervisor.run()
     if stopped_by == signal.SIGTERM:  # exit as uvicorn does: by the signal it caught
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
