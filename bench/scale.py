@@ -108,10 +108,21 @@ def hub_processes(work: Path, port: int, workers: int, secret: str, db: str) -> 
     )
 
 
-def closed_loop(port: int, secret: str, run: str, clients: int, args: argparse.Namespace) -> Any:
+def closed_loop(
+    port: int, secret: str, run: str, clients: int, args: argparse.Namespace, server: int
+) -> Any:
     """`clients` load generators at once, each with its share of the connections; their
-    answers summed over the longest one's measured time."""
+    answers summed over the longest one's measured time; the server's CPU (its whole
+    process tree) from the first generator's start, after the requests are signed."""
     results: list[LoadResult] = []
+    began: list[float] = []
+    lock = threading.Lock()
+
+    def started() -> None:
+        with lock:
+            if not began:
+                began[:] = [cpu_seconds(server), time.perf_counter()]
+
     errors: list[BaseException] = []
     per_client = max(1, args.connections // clients)
 
@@ -130,7 +141,7 @@ def closed_loop(port: int, secret: str, run: str, clients: int, args: argparse.N
             warmup_seconds=T["warmup"][args.quick],
         )
         try:
-            results.append(run_load(spec))
+            results.append(run_load(spec, on_start=started))
         except BaseException as exc:  # reported below, with the others
             errors.append(exc)
 
@@ -141,11 +152,12 @@ def closed_loop(port: int, secret: str, run: str, clients: int, args: argparse.N
         t.join()
     if errors:
         raise errors[0]
+    cores = (cpu_seconds(server) - began[0]) / (time.perf_counter() - began[1])
     completed = sum(r.completed for r in results)
     ok = sum(r.ok for r in results)
     elapsed = max(r.elapsed for r in results)
     generator = sum(r.client_cpu for r in results) / elapsed
-    return completed / elapsed, ok, completed, generator
+    return completed / elapsed, ok, completed, generator, cores
 
 
 def inbox_left(db: str) -> int:
@@ -187,9 +199,9 @@ def measure(kind: str, workers: int, args: argparse.Namespace) -> dict[str, floa
         server.start()
         try:
             time.sleep(0.5 if kind == "echo" else 1.0)  # every worker up, not only the first
-            cpu0, wall0 = cpu_seconds(server.pid), time.perf_counter()  # the whole tree
-            rate, ok, completed, generator = closed_loop(port, secret, kind[0], clients, args)
-            cores = (cpu_seconds(server.pid) - cpu0) / (time.perf_counter() - wall0)
+            rate, ok, completed, generator, cores = closed_loop(
+                port, secret, kind[0], clients, args, server.pid
+            )
             print(
                 f"  {kind:<4} x{workers}: {rate:>8,.0f} events/s ({ok} of {completed} answers"
                 f" 2xx; server {cores:.2f} cores, {clients} generator(s) {generator:.2f} cores)",
