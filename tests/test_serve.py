@@ -146,7 +146,11 @@ def serve(tmp_path: Path, db_url: str, workers: int = 2) -> Served:
         has_applier = [pid for pid in workers_up if _processes(pid)]
         return answers == {200} and len(workers_up) == workers and len(has_applier) == 1
 
-    wait_until(ready, 60)
+    try:
+        wait_until(ready, 60)
+    except BaseException:
+        _stop(served)
+        raise
     return served
 
 
