@@ -134,7 +134,7 @@ def closed_loop(
             secret,
             run=f"{run}{i}",
             mode="closed",
-            count=150_000 if args.quick else 600_000,
+            count=250_000 if args.quick else 1_000_000,
             connections=per_client,
             duration=T["closed"][args.quick],
             warmup=1000,
