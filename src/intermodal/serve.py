@@ -40,7 +40,7 @@ import signal
 import socket
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -67,7 +67,6 @@ class _Slot:
     started: float = 0.0
     delay: float = FIRST_RESTART_DELAY
     restart_at: float | None = None
-    restarts: int = field(default=0)
 
 
 class Supervisor:
@@ -76,8 +75,7 @@ class Supervisor:
     def __init__(self, settings: Settings, workers: int) -> None:
         self.settings = settings
         self.workers = workers
-        self.runtime = Path(tempfile.mkdtemp(prefix="intermodal-serve-"))
-        self.wake_address = str(self.runtime / "applier.sock")
+        self.runtime = Path()  # made at start: the wake socket and the metrics files
         self.restarts = 0
         self._context = multiprocessing.get_context("spawn")
         self._slots = [_Slot(i) for i in range(workers)]
@@ -90,6 +88,7 @@ class Supervisor:
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
+        self.runtime = Path(tempfile.mkdtemp(prefix="intermodal-serve-"))
         try:
             self._start()
             self._watch()
@@ -101,6 +100,11 @@ class Supervisor:
                 self._reserved.close()
             shutil.rmtree(self.runtime, ignore_errors=True)
         return self._signal
+
+    @property
+    def wake_address(self) -> str:
+        """The applier's datagram socket (engine/applier_process.py, DatagramWake)."""
+        return str(self.runtime / "applier.sock")
 
     def reserve_port(self) -> int:
         """Bind (not listen) the address with SO_REUSEPORT: a port in use fails here, port
@@ -166,7 +170,6 @@ class Supervisor:
                     slot.delay = min(slot.delay * 2, MAX_RESTART_DELAY)
                 if slot.process is None and slot.restart_at is not None and now >= slot.restart_at:
                     self.restarts += 1
-                    slot.restarts += 1
                     self._spawn(slot)
 
     def _forget(self, process: BaseProcess) -> None:
