@@ -213,3 +213,35 @@ async def test_commits_of_another_process_wake_the_applier_at_once(
     finally:
         await ingest.stop()
         await core.stop()
+
+
+async def test_a_committer_kept_waiting_by_another_process_commits_all_that_arrived(
+    tmp_path: Path,
+) -> None:
+    """`serve --workers N` on SQLite: N group committers take turns on one writer lock.
+    One that waited for its turn gathers its group after the wait, so everything that
+    arrived meanwhile shares one commit (one fsync), not only what was there before."""
+    from intermodal.engine.inbox import GroupCommitter
+
+    store = open_store(f"sqlite:///{tmp_path}/hub.db")
+    committer = GroupCommitter(store)
+    committer.start()
+    other = os.open(tmp_path / "hub.db-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(other, fcntl.LOCK_EX)  # another worker's commit, in progress
+    try:
+        event = milestone("e-0", "SHP-0", "picked_up", "2026-11-23T10:00:00Z")
+        first = asyncio.ensure_future(committer.submit([message("acme", "m-0", event)]))
+        await asyncio.sleep(0.2)  # the committer has taken m-0 and waits for the lock
+        later = [
+            asyncio.ensure_future(committer.submit([message("acme", f"m-{i}", event)]))
+            for i in range(1, 10)
+        ]
+        await asyncio.sleep(0.2)
+        assert committer.batches == 0
+        fcntl.flock(other, fcntl.LOCK_UN)  # the other worker's commit is done
+        await asyncio.gather(first, *later)
+        assert (committer.batches, committer.rows) == (1, 10)
+    finally:
+        os.close(other)
+        committer.stop()
+        store.dispose()
