@@ -111,11 +111,11 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def serve(tmp_path: Path, db_url: str, workers: int = 2) -> Served:
+def serve(tmp_path: Path, db_url: str, workers: int = 2, **more: object) -> Served:
     secret = new_secret()
     config = tmp_path / "hub.yaml"
     config.write_text(
-        yaml.safe_dump({"partners": {"acme": {"webhook_secrets": ["env:ACME_S"]}}}),
+        yaml.safe_dump({"partners": {"acme": {"webhook_secrets": ["env:ACME_S"]}}, **more}),
         encoding="utf-8",
     )
     port = free_port()
@@ -126,7 +126,12 @@ def serve(tmp_path: Path, db_url: str, workers: int = 2) -> Served:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*command, "--workers", str(workers)],
-            env={**os.environ, "ACME_S": secret, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)},
+            env={
+                **os.environ,
+                "ACME_S": secret,
+                "TOWER_PW": "a long enough password",
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            },
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -335,5 +340,26 @@ def test_every_process_stops_with_the_supervisor(sqlite_url: str, tmp_path: Path
         assert took < 5
         if how != "SIGKILL":
             assert "Traceback" not in served.tail(), served.tail()
+    finally:
+        _stop(served)
+
+
+def test_a_tower_session_holds_whichever_worker_answers(sqlite_url: str, tmp_path: Path) -> None:
+    """Without `tower.session_secret` each process would sign sessions with its own
+    random key; the supervisor gives every worker the same one."""
+    tower = {"users": {"ops": {"role": "operator", "password": "env:TOWER_PW"}}}
+    served = serve(tmp_path, sqlite_url, tower=tower)
+    try:
+        fresh = {"connection": "close"}  # a new connection each time: any worker answers
+        with httpx.Client(base_url=served.url, follow_redirects=False, headers=fresh) as client:
+            page = client.get("/tower/login").text
+            marker = 'name="csrf" value="'
+            csrf = page[page.index(marker) + len(marker) :].split('"', 1)[0]
+            answer = client.post(
+                "/tower/login",
+                data={"username": "ops", "password": "a long enough password", "csrf": csrf},
+            )
+            assert answer.status_code == 303, answer.text[:300]
+            assert {client.get("/tower/").status_code for _ in range(12)} == {200}
     finally:
         _stop(served)

@@ -32,9 +32,11 @@ On SQLite the workers' group committers queue on the store's cross-process write
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -49,6 +51,7 @@ from types import FrameType
 import uvicorn
 
 from intermodal.config import Settings
+from intermodal.security.secrets import Secret
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ class Supervisor:
     """Starts the workers, restarts the ones that die, stops them all on a signal."""
 
     def __init__(self, settings: Settings, workers: int) -> None:
-        self.settings = settings
+        self.settings = _one_tower_key(settings)
         self.workers = workers
         self.runtime = Path()  # made at start: the wake socket and the metrics files
         self.restarts = 0
@@ -198,6 +201,17 @@ class Supervisor:
                 )
                 process.kill()
                 process.join(5)
+
+
+def _one_tower_key(settings: Settings) -> Settings:
+    """Without `tower.session_secret` a hub signs tower sessions with a random key per
+    process; with N workers that is one random key for all of them, or a session made by
+    one worker would be refused by the next."""
+    tower = settings.tower
+    if tower is None or tower.session_secret is not None:
+        return settings
+    key = Secret(secrets.token_hex(32), "serve: one random key for every worker")
+    return dataclasses.replace(settings, tower=dataclasses.replace(tower, session_secret=key))
 
 
 def listening_socket(host: str, port: int, listen: bool = True) -> socket.socket:
