@@ -161,8 +161,12 @@ def serve(tmp_path: Path, db_url: str, workers: int = 2, **more: object) -> Serv
 
 def _stop(served: Served) -> None:
     if served.proc.poll() is None:
-        served.proc.kill()
-        served.proc.wait()
+        served.proc.terminate()
+        try:
+            served.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            served.proc.kill()
+            served.proc.wait()
 
 
 def _body(i: int) -> bytes:

@@ -59,6 +59,8 @@ FIRST_RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 30.0
 HEALTHY_AFTER_SECONDS = 60.0
 STOP_TIMEOUT = 30.0
+RUNTIME_PREFIX = "intermodal-serve-"
+"""The runtime folder in $TMPDIR: `intermodal-serve-<supervisor pid>-<random>`."""
 WORKER_ENV = "INTERMODAL_WORKER"
 """Set in each worker to its index: the core worker is 0."""
 
@@ -91,7 +93,8 @@ class Supervisor:
         previous = {
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
         }
-        self.runtime = Path(tempfile.mkdtemp(prefix="intermodal-serve-"))
+        _remove_stale_runtimes()
+        self.runtime = Path(tempfile.mkdtemp(prefix=f"{RUNTIME_PREFIX}{os.getpid()}-"))
         try:
             self._start()
             self._watch()
@@ -201,6 +204,20 @@ class Supervisor:
                 )
                 process.kill()
                 process.join(5)
+
+
+def _remove_stale_runtimes() -> None:
+    """Remove the runtime folders of supervisors that are gone (SIGKILLed: no clean stop)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{RUNTIME_PREFIX}*-*"):
+        pid = folder.name.removeprefix(RUNTIME_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or folder.stat().st_uid != os.getuid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _one_tower_key(settings: Settings) -> Settings:
