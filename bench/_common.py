@@ -203,7 +203,10 @@ def http_request(
 def hub_server(
     work: Path, config: Path, port: int, env: dict[str, str], db: Path | None = None
 ) -> Server:
+    """The hub as `intermodal serve` with one worker (the figures recorded before
+    `hub.workers` existed; bench/scale.py measures more), unless INTERMODAL_WORKERS says."""
     db = db or work / "hub.db"
+    env = {"INTERMODAL_WORKERS": os.environ.get("INTERMODAL_WORKERS", "1"), **env}
     return Server(
         "hub",
         [

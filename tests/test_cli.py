@@ -185,3 +185,36 @@ def test_serve_help_names_every_environment_variable_it_reads() -> None:
     output = " ".join(runner.invoke(app, ["serve", "--help"]).output.split())
     for name in ["INTERMODAL_CONFIG", *_ENV_OVERRIDES]:
         assert name in output, name
+
+
+SERVE = [sys.executable, "-m", "intermodal.cli", "serve"]
+
+
+def test_serve_refuses_a_thread_applier_with_several_workers(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("hub:\n  applier: thread\n")
+    result = subprocess.run(
+        [*SERVE, "--config", str(config), "--workers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "hub.applier: 'thread'" in result.stderr and "hub.workers: 1" in result.stderr
+
+
+def test_serve_says_when_its_port_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [*SERVE, "--workers", "2", "--port", str(port), "--db", f"sqlite:///{tmp_path}/h.db"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr

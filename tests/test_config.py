@@ -105,3 +105,24 @@ def test_malformed_files(tmp_path: Path, text: str) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError):
         load_config(path)
+
+
+def test_workers_default_to_the_cores_up_to_eight_and_are_checked(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from intermodal.config import MAX_DEFAULT_WORKERS
+
+    monkeypatch.delenv("INTERMODAL_WORKERS", raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert make_settings({}).hub.workers == min(cores, MAX_DEFAULT_WORKERS)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(64)))
+    assert make_settings({}).hub.workers == 8
+    assert make_settings({"hub": {"workers": 12}}).hub.workers == 12
+    monkeypatch.setenv("INTERMODAL_WORKERS", "3")
+    assert make_settings({"hub": {"workers": 12}}).hub.workers == 3
+    for wrong in ("0", "many", "65"):
+        monkeypatch.setenv("INTERMODAL_WORKERS", wrong)
+        with pytest.raises(ConfigError, match=r"hub\.workers: "):
+            make_settings({})

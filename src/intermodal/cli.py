@@ -20,7 +20,7 @@ from intermodal.cli_options import (
     settings_or_exit,
     store_or_exit,
 )
-from intermodal.config import ConfigError
+from intermodal.config import ConfigError, Settings
 from intermodal.connectors.odoo.sync.cli import sync
 from intermodal.edi.cli import edi_app
 from intermodal.mapping.cli import mapping_app, quarantine_app
@@ -67,6 +67,13 @@ def serve(
         int | None, typer.Option(help="TCP port (default 8080)", envvar="INTERMODAL_PORT")
     ] = None,
     db: DbOption = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="ingest processes on the port (default: hub.workers, the cores up to 8)",
+            envvar="INTERMODAL_WORKERS",
+        ),
+    ] = None,
 ) -> None:
     """Run the hub: HTTP ingress, apply, outbox delivery (SQLite file by default).
 
@@ -74,7 +81,8 @@ def serve(
     INTERMODAL_LOG_LEVEL, INTERMODAL_SIGNATURE_TOLERANCE_SECONDS and
     INTERMODAL_APPLIER (hub.admin_token, hub.log_level,
     hub.signature_tolerance_seconds, hub.applier). Each variable overrides the
-    configuration file; an option overrides both.
+    configuration file; an option overrides both. With more than one worker,
+    `serve` supervises them (intermodal/serve.py; docs/operations.md, "Processes").
     """
     import uvicorn
 
@@ -83,29 +91,25 @@ def serve(
     from intermodal.outbox.sinks import endpoint_problems
     from intermodal.wiring import SINK_KINDS
 
-    settings = settings_or_exit(config, host=host, port=port, database=db)
-    if problems := endpoint_problems(SINK_KINDS, settings.endpoints):
+    settings = settings_or_exit(config, host=host, port=port, database=db, workers=workers)
+    problems = endpoint_problems(SINK_KINDS, settings.endpoints)
+    if settings.hub.workers > 1 and settings.hub.applier == "thread":
+        problems.append(
+            "hub.applier: 'thread' runs the applier inside one process; with hub.workers"
+            f" {settings.hub.workers} it must be a process ('auto' or 'process'), or set"
+            " hub.workers: 1"
+        )
+    if problems:
         errors.print(
             f"error: {ConfigError(problems, settings.source)}", markup=False, highlight=False
         )
         raise typer.Exit(2)
     configure_logging(settings.hub.log_level)
+    if settings.hub.workers > 1 and _shared_by_processes(settings.hub.database):
+        _serve_workers(settings)
+        return
     application = create_app(settings, applier="process")
-    partners = ", ".join(settings.partners) or "none"
-    tower = (
-        f"control tower: http://{settings.hub.host}:{settings.hub.port}/tower/"
-        if settings.tower is not None
-        else "control tower: off (no tower: section)"
-    )
-    flows = (
-        f"flows: {', '.join(settings.workflows.flows or ['all'])}"
-        if settings.workflows is not None
-        else "flows: off (no workflows: section)"
-    )
-    typer.echo(
-        f"intermodal listening on http://{settings.hub.host}:{settings.hub.port} "
-        f"(store: {_redact_url(settings.hub.database)}, partners: {partners}; {tower}; {flows})"
-    )
+    typer.echo(_banner(settings, settings.hub.port))
     uvicorn.run(
         application,
         host=settings.hub.host,
@@ -116,6 +120,57 @@ def serve(
         http="httptools",
         server_header=False,  # no "server: uvicorn" on every answer: less to parse, to tell
     )
+
+
+def _banner(settings: Settings, port: int, more: str = "") -> str:
+    """The line `serve` prints once it is about to listen."""
+    partners = ", ".join(settings.partners) or "none"
+    tower = (
+        f"control tower: http://{settings.hub.host}:{port}/tower/"
+        if settings.tower is not None
+        else "control tower: off (no tower: section)"
+    )
+    flows = (
+        f"flows: {', '.join(settings.workflows.flows or ['all'])}"
+        if settings.workflows is not None
+        else "flows: off (no workflows: section)"
+    )
+    return (
+        f"intermodal listening on http://{settings.hub.host}:{port} (store:"
+        f" {_redact_url(settings.hub.database)}, partners: {partners}; {tower}; {flows}{more})"
+    )
+
+
+def _shared_by_processes(url: str) -> bool:
+    """Whether worker processes can open the store: not an in-memory SQLite database."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return not (parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"))
+
+
+def _serve_workers(settings: Settings) -> None:
+    """`serve` with hub.workers > 1: supervise the workers (intermodal/serve.py)."""
+    import os
+    import signal
+
+    from intermodal.serve import Supervisor
+
+    supervisor = Supervisor(settings, settings.hub.workers)
+    try:
+        port = supervisor.reserve_port()
+    except OSError as exc:
+        errors.print(
+            f"error: cannot listen on {settings.hub.host}:{settings.hub.port}: {exc.strerror}",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
+    typer.echo(_banner(settings, port, f"; workers: {settings.hub.workers}"))
+    stopped_by = supervisor.run()
+    if stopped_by == signal.SIGTERM:  # exit as uvicorn does: by the signal it caught
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _redact_url(url: str) -> str:

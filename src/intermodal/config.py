@@ -147,6 +147,20 @@ class DeliveryConfig(_Strict):
     deletes older ones hourly (outbox/retention.py). `null` keeps them all."""
 
 
+MAX_DEFAULT_WORKERS = 8
+
+
+def default_workers() -> int:
+    """The cores this process may run on (its affinity, e.g. a container's cpuset), at
+    most `MAX_DEFAULT_WORKERS`: beyond that the one applier and the store's writer lock,
+    not ingest, bound a node."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
+
+
 class HubConfig(_Strict):
     database: str = DEFAULT_DATABASE
     host: str = "127.0.0.1"
@@ -164,6 +178,9 @@ class HubConfig(_Strict):
     """How long the leader's lease lasts unrenewed (renewed every third of it): when the
     node running the singletons (timers, pollers, sync, reconciliation, retention) dies,
     another takes them over within this time (docs/operations.md)."""
+    workers: Annotated[int, Field(ge=1, le=64)] = Field(default_factory=lambda: default_workers())
+    """How many ingest processes `intermodal serve` runs on its port (intermodal/serve.py);
+    default: the cores this process may use, at most 8. An embedded hub ignores it."""
 
 
 class TowerUserConfig(_Strict):
@@ -379,6 +396,7 @@ _ENV_OVERRIDES: dict[str, tuple[str, type]] = {
     "INTERMODAL_LOG_LEVEL": ("log_level", str),
     "INTERMODAL_SIGNATURE_TOLERANCE_SECONDS": ("signature_tolerance_seconds", int),
     "INTERMODAL_APPLIER": ("applier", str),
+    "INTERMODAL_WORKERS": ("workers", int),
 }
 
 

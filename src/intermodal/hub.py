@@ -11,6 +11,11 @@
   commands older than `delivery.keep_delivered` deleted a minute after start and hourly
   after that, outbox/retention.py); asyncio tasks, started when this node gains the lease
   and cancelled when it loses it.
+
+Under `intermodal serve --workers N` (intermodal/serve.py) one worker process runs all of
+this (the core worker, which also takes part in the leader election); the others are
+ingest-only hubs (`applier="elsewhere"`): a group committer whose commits wake the core
+worker's applier through its datagram socket.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import httpx
 
 from intermodal.config import Partner, Settings, TelemetryConfig
 from intermodal.engine.applier import Applier
-from intermodal.engine.applier_process import ApplierProcess
+from intermodal.engine.applier_process import ApplierElsewhere, ApplierProcess
 from intermodal.engine.inbox import GroupCommitter
 from intermodal.mapping import MappingNormalizer
 from intermodal.observe import traces
@@ -50,9 +55,11 @@ class Hub:
     settings: Settings
     store: Store
     committer: GroupCommitter
-    applier: Applier | ApplierProcess
+    applier: Applier | ApplierProcess | ApplierElsewhere
     metrics: Metrics
     dispatcher: Dispatcher | None = None
+    ingest_only: bool = False
+    """An ingest worker: no dispatcher, timers or pollers (the core worker runs them)."""
     _pollers: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
     _poll_http: httpx.AsyncClient | None = field(default=None, repr=False)
     _dispatch_task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -65,10 +72,14 @@ class Hub:
         cls,
         settings: Settings,
         store: Store | None = None,
-        applier: Literal["thread", "process"] = "thread",
+        applier: Literal["thread", "process", "elsewhere"] = "thread",
+        wake_address: str | None = None,
     ) -> Hub:
         """`applier` is where the applier runs when the configuration says `auto`:
-        `intermodal serve` asks for a process, an embedded hub keeps it a thread."""
+        `intermodal serve` asks for a process, an embedded hub keeps it a thread.
+        `elsewhere` (an ingest worker of `serve --workers N`) runs none and wakes the
+        applier process bound at `wake_address`; a `process` applier given
+        `wake_address` binds it, so that other workers' commits wake it too."""
         store = store or open_store(settings.hub.database)
         telemetry = settings.telemetry or TelemetryConfig()
         traces.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.sample_ratio)
@@ -79,19 +90,26 @@ class Hub:
             endpoints=list(settings.endpoints),
         )
         where = applier if settings.hub.applier == "auto" else settings.hub.applier
-        worker: Applier | ApplierProcess
-        if where == "process" and store.shared_by_processes:
-            worker = ApplierProcess(settings, store.url, metrics)
+        worker: Applier | ApplierProcess | ApplierElsewhere
+        if applier == "elsewhere" and wake_address is not None:
+            worker = ApplierElsewhere(wake_address)
+        elif where == "process" and store.shared_by_processes:
+            worker = ApplierProcess(settings, store.url, metrics, wake_address)
         else:
             normalize = MappingNormalizer(settings)
             worker = Applier(store, settings, metrics=metrics, normalize=normalize)
         committer = GroupCommitter(store, on_commit=worker.wake.set, metrics=metrics)
-        return cls(settings, store, committer, worker, metrics)
+        return cls(settings, store, committer, worker, metrics, ingest_only=applier == "elsewhere")
 
     async def start(self, dispatch: bool = True) -> None:
         freeze_start_up_heap()
         self.committer.start()
         self.applier.start()
+        if self.ingest_only:
+            self._pollers.append(  # W5: the resident set after bursts
+                asyncio.create_task(self._release_memory_when_quiet(), name="memory")
+            )
+            return
         if dispatch:
             self.dispatcher = Dispatcher(
                 self.store,
@@ -306,6 +324,8 @@ class Hub:
         )
 
     def alive(self) -> dict[str, bool]:
+        if self.ingest_only:
+            return {"committer": self.committer.alive, "applier": self.applier.alive}
         return {
             "committer": self.committer.alive,
             "applier": self.applier.alive,

@@ -34,16 +34,19 @@ def create_app(
     settings: Settings,
     store: Store | None = None,
     dispatch: bool = True,
-    applier: Literal["thread", "process"] = "thread",
+    applier: Literal["thread", "process", "elsewhere"] = "thread",
+    wake_address: str | None = None,
 ) -> ASGIApp:
     """Build the application; the hub's workers start and stop with its lifespan.
 
-    `applier` is where the applier runs unless the configuration says (`hub.applier`).
+    `applier` is where the applier runs unless the configuration says (`hub.applier`);
+    `elsewhere` and `wake_address` make an ingest worker of `serve --workers N`
+    (intermodal/serve.py, Hub.create).
     """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        running = Hub.create(settings, store, applier)
+        running = Hub.create(settings, store, applier, wake_address)
         await running.start(dispatch=dispatch)
         app.state.hub = running
         try:

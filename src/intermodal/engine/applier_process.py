@@ -9,6 +9,9 @@ child process it runs beside ingest, on the same store, exactly as the thread di
   non-blocking write; a full pipe already means "wake up"), the child drains the pipe and
   applies until the inbox has nothing pending. It also looks every half second, as the
   thread did, for messages other processes stored (CLI replays).
+  Ingest workers of other processes (`intermodal serve --workers N`, intermodal/serve.py)
+  cannot reach that pipe: the child also binds a UNIX datagram socket at the address it
+  is given (`wake_address`), and their committers send a byte there (`DatagramWake`).
 - **Results** come back up a second pipe, one small summary per batch: the parent counts
   them in its metrics and totals (one `/metrics` for the whole hub) and wakes the
   dispatcher when a batch wrote commands.
@@ -41,6 +44,7 @@ import multiprocessing
 import os
 import select
 import signal
+import socket
 import sys
 import threading
 import time
@@ -81,6 +85,49 @@ class _PipeWake:
             self._fd = fd
 
 
+class DatagramWake:
+    """`threading.Event.set` from any process: a byte to the applier's datagram socket.
+
+    Sending never blocks and never fails the commit that calls it: a full queue already
+    means "wake up", and with no applier bound (it is restarting) the new one looks at
+    the inbox when it starts, then every half second.
+    """
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._socket.setblocking(False)
+
+    def set(self) -> None:
+        with contextlib.suppress(OSError):
+            self._socket.sendto(b"\x01", self.address)
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+class ApplierElsewhere:
+    """The handle of an ingest worker whose applier runs in another process (the core
+    worker's `ApplierProcess`): `wake` reaches it through its datagram socket; this
+    process applies nothing, so its totals stay zero and it has no commands to report."""
+
+    def __init__(self, wake_address: str) -> None:
+        self.wake = DatagramWake(wake_address)
+        self.on_commands: Callable[[int], None] | None = None
+        self.totals = ApplyResult()
+        self.restarts = 0
+
+    @property
+    def alive(self) -> bool:
+        return True  # the core worker's /readyz speaks for the applier
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        self.wake.close()
+
+
 class ApplierProcess:
     """The hub's handle on the applier child: the same `wake`, `on_commands`, `totals`,
     `start`, `stop` and `alive` as the in-process `Applier`.
@@ -91,9 +138,16 @@ class ApplierProcess:
     `/readyz` answers 503 and the restart is logged as an error and counted (`restarts`).
     """
 
-    def __init__(self, settings: Settings, url: str, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        url: str,
+        metrics: Metrics | None = None,
+        wake_address: str | None = None,
+    ) -> None:
         self.settings = settings
         self.url = url
+        self.wake_address = wake_address
         self.metrics = metrics
         self.on_commands: Callable[[int], None] | None = None
         self.totals = ApplyResult()
@@ -128,6 +182,7 @@ class ApplierProcess:
                 wake_read,
                 report_write,
                 os.getpid(),
+                self.wake_address,
             ),
             name="intermodal-applier",
             daemon=True,
@@ -241,6 +296,7 @@ def _child(
     wake: Connection,
     report: Connection,
     parent: int,
+    wake_address: str | None = None,
 ) -> None:
     """The child's main: apply whenever woken, until the wake pipe closes."""
     _die_with_parent(parent)
@@ -262,6 +318,7 @@ def _child(
         traces.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.sample_ratio)
     store = open_store(url, migrate=False)
     lock = _hold_applier_lock(store)
+    others = _bind_wake_socket(wake_address) if wake_address is not None else None
     worked = False
 
     def send(result: ApplyResult | None) -> None:
@@ -273,11 +330,16 @@ def _child(
             applier.stop()  # the hub is gone
 
     fd = wake.fileno()
+    watched = [fd] if others is None else [fd, others.fileno()]
 
     def woken() -> bool:
         """Wait for a wake-up byte, or half a second; False once the hub closes the pipe."""
         nonlocal worked
-        ready, _, _ = select.select([fd], [], [], _POLL_SECONDS)
+        ready, _, _ = select.select(watched, [], [], _POLL_SECONDS)
+        if others is not None and others.fileno() in ready:
+            _drain(others)
+            if fd not in ready:
+                return True
         if ready:
             try:
                 return bool(os.read(fd, 65536))  # b"": the hub closed the pipe, or died
@@ -295,9 +357,28 @@ def _child(
         applier.run(woken)
     finally:
         store.dispose()
+        if others is not None:
+            others.close()
         if lock is not None:
             os.close(lock)
         report.close()
+
+
+def _bind_wake_socket(address: str) -> socket.socket:
+    """Bind the datagram socket other ingest workers wake the applier through; an earlier
+    applier's (dead: this one holds the applier lock) is replaced."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(address)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address)
+    sock.setblocking(False)
+    return sock
+
+
+def _drain(sock: socket.socket) -> None:
+    with contextlib.suppress(BlockingIOError, OSError):
+        while sock.recv(64):
+            pass
 
 
 def _die_with_parent(parent: int) -> None:

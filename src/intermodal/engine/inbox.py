@@ -245,17 +245,18 @@ class GroupCommitter:
                 return
             jobs = [job]
             rows = len(job[0])
-            while rows < self._max_rows:
-                try:
-                    more = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stopping = True
-                    break
-                jobs.append(more)
-                rows += len(more[0])
-            self._commit(jobs)
+            with self._store.writer_turn():  # wait for the lock, then gather the group
+                while rows < self._max_rows:
+                    try:
+                        more = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        stopping = True
+                        break
+                    jobs.append(more)
+                    rows += len(more[0])
+                self._commit(jobs)
             # Drop the batch before blocking for the next one: held here while the hub is
             # idle, a 10,000-event batch's bodies stayed resident (BENCHMARKS.md, W5).
             jobs.clear()

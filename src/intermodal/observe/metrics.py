@@ -15,6 +15,7 @@ set in their tasks; asyncio copies it into every task they start.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -75,6 +76,7 @@ class Metrics:
             "When each partner last sent a message that was accepted (data freshness).",
             ["partner"],
             registry=r,
+            multiprocess_mode="max",
         )
         self.group_commit_rows = Histogram(
             "intermodal_group_commit_rows",
@@ -133,6 +135,7 @@ class Metrics:
             "Circuit breaker per endpoint: 0 closed, 1 half-open, 2 open.",
             ["endpoint"],
             registry=r,
+            multiprocess_mode="livemax",
         )
         self.odoo_calls = Counter(
             "intermodal_odoo_calls",
@@ -147,10 +150,15 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self._store_collector: Collector | None = None
         if store is not None:
-            r.register(
-                _StoreCollector(store, tuple(partners), cache_seconds, clock, tuple(endpoints))
+            self._store_collector = _StoreCollector(
+                store, tuple(partners), cache_seconds, clock, tuple(endpoints)
             )
+            r.register(self._store_collector)
+        # `intermodal serve --workers N` (intermodal/serve.py): every worker's counters
+        # live in files there, and any worker's /metrics sums them all.
+        self._multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         self._received: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}
 
     def received(self, partner: str, channel: str, result: str, seconds: float) -> None:
@@ -175,7 +183,15 @@ class Metrics:
         last.set(time.time())
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self._multiprocess_dir is None:
+            return generate_latest(self.registry)
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=self._multiprocess_dir)  # type: ignore[no-untyped-call]
+        if self._store_collector is not None:
+            registry.register(self._store_collector)
+        return generate_latest(registry)
 
     def odoo_call(self, model: str, method: str, result: str, seconds: float) -> None:
         self.odoo_calls.labels(model, method, result).inc()

@@ -62,6 +62,8 @@ class Store:
             )
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         self._lock_fd: int | None = None
+        self._turn: int | None = None
+        """The thread holding the writer lock across writes (`writer_turn`), if any."""
         self._compiled: dict[tuple[int, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
 
     @property
@@ -101,18 +103,34 @@ class Store:
         1, 2, 5, 10... ms between tries, so a writer kept waiting by another process
         overslept the release by milliseconds, while `flock` wakes it at once.
         """
-        if self._write_lock is None:
+        if self._write_lock is None or self._turn == threading.get_ident():
             with self.engine.begin() as conn:
                 yield conn
+            return
+        with self.writer_turn(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def writer_turn(self) -> Iterator[None]:
+        """Hold the writer lock (SQLite) across this thread's writes until exit.
+
+        A group committer waits for its turn first and gathers its group after: what
+        arrived while another process's writer held the lock goes into this commit, not
+        the next one (`serve --workers N`: N committers take turns on one lock).
+        Elsewhere, a no-op.
+        """
+        if self._write_lock is None or self._turn == threading.get_ident():
+            yield
             return
         with self._write_lock:
             fd = self._process_lock()
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
+            self._turn = threading.get_ident()
             try:
-                with self.engine.begin() as conn:
-                    yield conn
+                yield
             finally:
+                self._turn = None
                 if fd is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)
 

@@ -1,0 +1,283 @@
+"""Scaling on one machine: W1 closed loop with 1, 2, 4, 8 hub workers against a bare echo
+with as many processes, in one run.
+
+For each N: `intermodal serve --workers N` (N ingest processes on one SO_REUSEPORT port,
+the applier and dispatcher in the core worker; intermodal/serve.py) on a fresh SQLite
+file (WAL, synchronous=FULL), then a bare Starlette endpoint (reads the body, answers 202:
+no checks, no store) served by N processes on one SO_REUSEPORT port the same way (uvicorn,
+uvloop, httptools). The load is bench/ingest.py's closed loop: precomputed Standard
+Webhooks-signed requests, 10% re-deliveries, keep-alive connections, sent by `--clients`
+load generator processes (default: one per two workers) so the generator is not the
+ceiling. Events/s counts acknowledged requests; after each hub run the backlog is
+drained and checked (every accepted message applied).
+
+The figures that matter are the curve (events/s by workers) and its efficiency (events/s
+at N / N x events/s at 1): the 16-core target is >= 0.7 from 1 to 8. A machine with fewer
+cores than N + the generators measures contention, not scaling: the header prints nproc.
+
+    python bench/scale.py [--quick] [--workers 1,2,4,8] [--store sqlite|postgresql URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    BIN,
+    PYTHON,
+    LoadResult,
+    LoadSpec,
+    Server,
+    cpu_seconds,
+    free_port,
+    new_webhook_secret,
+    print_header,
+    result_line,
+    run_load,
+    workdir,
+)
+from ingest import PATH, echo_app, hub_config
+
+# seconds per phase: [full, quick]
+T = {"warmup": [3.0, 1.0], "closed": [15.0, 4.0], "drain": [180.0, 30.0]}
+
+
+def echo_processes(work: Path, port: int, workers: int) -> Server:
+    """The bare echo in `workers` processes on one SO_REUSEPORT port."""
+    return Server(
+        f"echo x{workers}",
+        [PYTHON, str(Path(__file__)), "--serve-echo", str(port), str(workers)],
+        port,
+        {},
+        work / "echo.log",
+    )
+
+
+def serve_echo(port: int, workers: int) -> None:
+    """A parent that starts `workers` echo processes and stops them on SIGINT/SIGTERM."""
+    import multiprocessing
+    import signal
+
+    ctx = multiprocessing.get_context("spawn")
+    children = [ctx.Process(target=_echo_worker, args=(port,)) for _ in range(workers)]
+    for child in children:
+        child.start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(10)
+
+
+def _echo_worker(port: int) -> None:
+    import uvicorn
+
+    from intermodal.serve import listening_socket
+
+    sock = listening_socket("127.0.0.1", port)
+    config = uvicorn.Config(
+        echo_app(),
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        server_header=False,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def hub_processes(work: Path, port: int, workers: int, secret: str, db: str) -> Server:
+    command = [str(BIN / "intermodal"), "serve", "--config", str(hub_config(work)), "--db", db]
+    return Server(
+        f"hub x{workers}",
+        [*command, "--port", str(port), "--workers", str(workers)],
+        port,
+        {"ACME_WEBHOOK_SECRET": secret},
+        work / "hub.log",
+        ready_path="/readyz",
+    )
+
+
+def closed_loop(
+    port: int, secret: str, run: str, clients: int, args: argparse.Namespace, server: int
+) -> Any:
+    """`clients` load generators at once, each with its share of the connections; their
+    answers summed over the longest one's measured time; the server's CPU (its whole
+    process tree) from the first generator's start, after the requests are signed."""
+    results: list[LoadResult] = []
+    began: list[float] = []
+    lock = threading.Lock()
+
+    def started() -> None:
+        with lock:
+            if not began:
+                began[:] = [cpu_seconds(server), time.perf_counter()]
+
+    errors: list[BaseException] = []
+    per_client = max(1, args.connections // clients)
+
+    def one(i: int) -> None:
+        spec = LoadSpec(
+            "127.0.0.1",
+            port,
+            PATH,
+            secret,
+            run=f"{run}{i}",
+            mode="closed",
+            count=250_000 if args.quick else 1_000_000,
+            connections=per_client,
+            duration=T["closed"][args.quick],
+            warmup=1000,
+            warmup_seconds=T["warmup"][args.quick],
+        )
+        try:
+            results.append(run_load(spec, on_start=started))
+        except BaseException as exc:  # reported below, with the others
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    cores = (cpu_seconds(server) - began[0]) / (time.perf_counter() - began[1])
+    completed = sum(r.completed for r in results)
+    ok = sum(r.ok for r in results)
+    elapsed = max(r.elapsed for r in results)
+    generator = sum(r.client_cpu for r in results) / elapsed
+    return completed / elapsed, ok, completed, generator, cores
+
+
+def inbox_left(db: str) -> int:
+    if db.startswith("sqlite:///"):
+        path = db.removeprefix("sqlite:///")
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
+            row = conn.execute("SELECT count(*) FROM inbox WHERE status='pending'").fetchone()
+            return int(row[0])
+    import psycopg
+
+    with psycopg.connect(db.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        found = conn.execute("SELECT count(*) FROM inbox WHERE status='pending'").fetchone()
+        return int(found[0]) if found else 0
+
+
+def fresh_postgres(admin: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin.rsplit("/", 1)[0] + f"/{name}"
+
+
+def measure(kind: str, workers: int, args: argparse.Namespace) -> dict[str, float]:
+    secret = new_webhook_secret()
+    clients = args.clients or max(1, workers // 2)
+    with workdir(f"scale-{kind}{workers}") as work:
+        port = free_port()
+        db = ""
+        if kind == "hub":
+            if args.postgres:
+                db = fresh_postgres(args.postgres, f"intermodal_scale_{workers}")
+            else:
+                db = f"sqlite:///{work / 'hub.db'}"
+            server = hub_processes(work, port, workers, secret, db)
+        else:
+            server = echo_processes(work, port, workers)
+        server.start()
+        try:
+            time.sleep(0.5 if kind == "echo" else 1.0)  # every worker up, not only the first
+            rate, ok, completed, generator, cores = closed_loop(
+                port, secret, kind[0], clients, args, server.pid
+            )
+            print(
+                f"  {kind:<4} x{workers}: {rate:>8,.0f} events/s ({ok} of {completed} answers"
+                f" 2xx; server {cores:.2f} cores, {clients} generator(s) {generator:.2f} cores)",
+                flush=True,
+            )
+            out = {"rate": rate, "cores": cores, "generator": generator, "bad": completed - ok}
+            if kind == "hub":
+                began = time.perf_counter()
+                left = inbox_left(db)
+                while left and time.perf_counter() - began < T["drain"][args.quick]:
+                    time.sleep(0.2)
+                    left = inbox_left(db)
+                out["drain_s"], out["left"] = time.perf_counter() - began, left
+                print(f"         backlog drained in {out['drain_s']:.1f} s, {left} left")
+            return out
+        finally:
+            server.stop(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 and 2 workers, under a minute")
+    parser.add_argument("--workers", help="comma-separated counts (default 1,2,4,8)")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--clients", type=int, help="load generators (default: workers / 2)")
+    parser.add_argument("--postgres", help="admin URL: the hub on PostgreSQL, not SQLite")
+    parser.add_argument("--serve-echo", nargs=2, metavar=("PORT", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_echo:
+        serve_echo(int(args.serve_echo[0]), int(args.serve_echo[1]))
+        return
+    counts = [int(n) for n in (args.workers or ("1,2" if args.quick else "1,2,4,8")).split(",")]
+
+    print_header("scale: W1 closed loop by hub workers, against a bare echo", args.quick)
+    store = "PostgreSQL" if args.postgres else "SQLite (WAL, synchronous=FULL)"
+    print(
+        f"store: {store}; {args.connections} keep-alive connections; closed loop"
+        f" {T['closed'][args.quick]:g}s after {T['warmup'][args.quick]:g}s warm-up;"
+        f" cores here: {os.cpu_count()}",
+        flush=True,
+    )
+    found: dict[int, dict[str, dict[str, float]]] = {}
+    for n in counts:
+        found[n] = {"hub": measure("hub", n, args), "echo": measure("echo", n, args)}
+
+    base = found[counts[0]]
+    print()
+    print(f"{'workers':>7} {'hub ev/s':>9} {'echo ev/s':>10} {'hub/echo':>8} {'hub eff.':>8}")
+    for n, f in found.items():
+        hub, echo = f["hub"]["rate"], f["echo"]["rate"]
+        efficiency = hub / (base["hub"]["rate"] * n / counts[0])
+        print(f"{n:>7} {hub:>9,.0f} {echo:>10,.0f} {hub / echo:>8.2f} {efficiency:>8.2f}")
+    print("(efficiency: events/s at N over N times events/s at the first count)")
+    lines = [
+        result_line(
+            "scale", f"w1_events_per_s_{n}_workers", f["hub"]["rate"], "events/s", f["echo"]["rate"]
+        )
+        for n, f in found.items()
+    ]
+    if len(counts) > 1:
+        last = counts[-1]
+        lines.append(
+            result_line(
+                "scale",
+                f"speedup_{counts[0]}_to_{last}_workers",
+                found[last]["hub"]["rate"] / base["hub"]["rate"],
+                "x",
+                found[last]["echo"]["rate"] / base["echo"]["rate"],
+            )
+        )
+    print()
+    print("\n".join(lines))
+    sys.stdout.flush()
+    if any(f["hub"].get("left") or f["hub"]["bad"] for f in found.values()):
+        sys.exit("some answers were not 2xx, or the backlog did not drain")
+
+
+if __name__ == "__main__":
+    main()

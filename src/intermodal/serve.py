@@ -1,0 +1,311 @@
+"""`intermodal serve --workers N`: N ingest processes on one port, under one supervisor.
+
+CPython runs one thread of a process at a time, so one process answers webhooks with one
+core however many the machine has. With N workers:
+
+- **The supervisor** (the `serve` process) migrates the store, reserves the port and
+  starts N worker processes (`spawn`), then only watches them: a worker that dies
+  without being asked to is started again after 0.5 s, doubling up to 30 s while that
+  slot keeps dying (logged as an error, counted in `intermodal_worker_restarts_total`).
+  SIGTERM or SIGINT is passed on to every worker; the supervisor waits for them (up to
+  30 s, then SIGKILL), removes its runtime folder and exits as `serve --workers 1` does.
+  Workers ask Linux for SIGKILL when the supervisor dies (`PR_SET_PDEATHSIG`).
+- **Every worker** binds its own listening socket to the same address with
+  `SO_REUSEPORT` (the kernel spreads connections across them) and runs the hub's HTTP
+  application with its own group committer.
+- **Worker 0 is the core worker**: besides ingest, it runs the hub's one applier (its
+  child process, engine/applier_process.py), the dispatcher, the timer worker, the
+  pollers, sync, reconciliation and retention, exactly as a one-process hub does. The
+  others are ingest-only (`Hub.ingest_only`). The core's own commits wake the applier
+  down its pipe; the other workers' commits send a byte to the applier's UNIX datagram
+  socket in the runtime folder. If worker 0 dies, its applier dies with it and its
+  replacement starts a new one; meanwhile the other workers keep acknowledging
+  webhooks, which wait in the inbox.
+- **Metrics**: the supervisor points `PROMETHEUS_MULTIPROC_DIR` at the runtime folder
+  (or keeps the operator's), so `/metrics` from any worker sums every worker's counters
+  (prometheus_client's multiprocess mode); see docs/operations.md.
+
+On SQLite the workers' group committers queue on the store's cross-process writer lock
+(`Store.write`); on PostgreSQL they commit side by side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import multiprocessing
+import os
+import secrets
+import shutil
+import signal
+import socket
+import tempfile
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from intermodal.config import Settings
+from intermodal.security.secrets import Secret
+
+log = logging.getLogger(__name__)
+
+FIRST_RESTART_DELAY = 0.5
+MAX_RESTART_DELAY = 30.0
+HEALTHY_AFTER_SECONDS = 60.0
+STOP_TIMEOUT = 30.0
+RUNTIME_PREFIX = "intermodal-serve-"
+"""The runtime folder in $TMPDIR: `intermodal-serve-<supervisor pid>-<random>`."""
+WORKER_ENV = "INTERMODAL_WORKER"
+"""Set in each worker to its index: the core worker is 0."""
+
+
+@dataclass
+class _Slot:
+    index: int
+    process: BaseProcess | None = None
+    started: float = 0.0
+    delay: float = FIRST_RESTART_DELAY
+    restart_at: float | None = None
+
+
+class Supervisor:
+    """Starts the workers, restarts the ones that die, stops them all on a signal."""
+
+    def __init__(self, settings: Settings, workers: int) -> None:
+        self.settings = _one_tower_key(settings)
+        self.workers = workers
+        self.runtime = Path()  # made at start: the wake socket and the metrics files
+        self.restarts = 0
+        self._context = multiprocessing.get_context("spawn")
+        self._slots = [_Slot(i) for i in range(workers)]
+        self._signal: int | None = None
+        self._reserved: socket.socket | None = None
+        self.port = settings.hub.port
+
+    def run(self) -> int | None:
+        """Run until SIGTERM or SIGINT; the signal that stopped it (None: none did)."""
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+        }
+        _remove_stale_runtimes()
+        self.runtime = Path(tempfile.mkdtemp(prefix=f"{RUNTIME_PREFIX}{os.getpid()}-"))
+        try:
+            self._start()
+            self._watch()
+        finally:
+            self._stop_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if self._reserved is not None:
+                self._reserved.close()
+            shutil.rmtree(self.runtime, ignore_errors=True)
+        return self._signal
+
+    @property
+    def wake_address(self) -> str:
+        """The applier's datagram socket (engine/applier_process.py, DatagramWake)."""
+        return str(self.runtime / "applier.sock")
+
+    def reserve_port(self) -> int:
+        """Bind (not listen) the address with SO_REUSEPORT: a port in use fails here, port
+        0 becomes a real port every worker then shares."""
+        self._reserved = listening_socket(self.settings.hub.host, self.port, listen=False)
+        self.port = self._reserved.getsockname()[1]
+        return self.port
+
+    def _on_signal(self, sig: int, _frame: FrameType | None) -> None:
+        if self._signal is None:
+            self._signal = sig
+
+    def _start(self) -> None:
+        from intermodal.store import open_store
+
+        if self._reserved is None:
+            self.reserve_port()
+        metrics_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(self.runtime))
+        Path(metrics_dir).mkdir(parents=True, exist_ok=True)
+        open_store(self.settings.hub.database).dispose()  # migrate once, not N times
+        for slot in self._slots:
+            self._spawn(slot)
+
+    def _spawn(self, slot: _Slot) -> None:
+        from intermodal.engine.applier_process import _resolved_secrets
+
+        process = self._context.Process(
+            target=_worker,
+            args=(
+                slot.index,
+                self.settings,
+                _resolved_secrets(),
+                self.port,
+                self.wake_address,
+                os.getpid(),
+                self.restarts,
+            ),
+            name=f"intermodal-worker-{slot.index}",
+        )
+        process.start()
+        slot.process, slot.started, slot.restart_at = process, time.monotonic(), None
+
+    def _watch(self) -> None:
+        while self._signal is None:
+            sentinels = [s.process.sentinel for s in self._slots if s.process is not None]
+            wait(sentinels, timeout=0.2)
+            now = time.monotonic()
+            for slot in self._slots:
+                process = slot.process
+                if process is not None and not process.is_alive() and self._signal is None:
+                    process.join()
+                    self._forget(process)
+                    if now - slot.started > HEALTHY_AFTER_SECONDS:
+                        slot.delay = FIRST_RESTART_DELAY
+                    log.error(  # the pid as a field: in the text it reads as a phone number
+                        "worker %d exited with code %s; starting a new one in %.1f s",
+                        slot.index,
+                        process.exitcode,
+                        slot.delay,
+                        extra={"worker_pid": process.pid},
+                    )
+                    slot.process, slot.restart_at = None, now + slot.delay
+                    slot.delay = min(slot.delay * 2, MAX_RESTART_DELAY)
+                if slot.process is None and slot.restart_at is not None and now >= slot.restart_at:
+                    self.restarts += 1
+                    self._spawn(slot)
+
+    def _forget(self, process: BaseProcess) -> None:
+        """Drop a dead worker's live gauges from the multiprocess metrics."""
+        if process.pid is None:
+            return
+        with contextlib.suppress(Exception):
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(process.pid)  # type: ignore[no-untyped-call]
+
+    def _stop_all(self) -> None:
+        running = [s.process for s in self._slots if s.process is not None]
+        for process in running:
+            if process.is_alive() and process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for process in running:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                log.error(
+                    "a worker did not stop in %.0f s; killing it",
+                    STOP_TIMEOUT,
+                    extra={"worker_pid": process.pid},
+                )
+                process.kill()
+                process.join(5)
+
+
+def _remove_stale_runtimes() -> None:
+    """Remove the runtime folders of supervisors that are gone (SIGKILLed: no clean stop)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{RUNTIME_PREFIX}*-*"):
+        pid = folder.name.removeprefix(RUNTIME_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or folder.stat().st_uid != os.getuid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
+
+
+def _one_tower_key(settings: Settings) -> Settings:
+    """Without `tower.session_secret` a hub signs tower sessions with a random key per
+    process; with N workers that is one random key for all of them, or a session made by
+    one worker would be refused by the next."""
+    tower = settings.tower
+    if tower is None or tower.session_secret is not None:
+        return settings
+    key = Secret(secrets.token_hex(32), "serve: one random key for every worker")
+    return dataclasses.replace(settings, tower=dataclasses.replace(tower, session_secret=key))
+
+
+def listening_socket(host: str, port: int, listen: bool = True) -> socket.socket:
+    """A TCP socket on (host, port) that other processes of this user can bind too."""
+    family, kind, proto, _name, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind(address)
+        if listen:
+            sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(False)
+    return sock
+
+
+def _worker(
+    index: int,
+    settings: Settings,
+    secrets: list[str],
+    port: int,
+    wake_address: str,
+    parent: int,
+    restarts: int,
+) -> None:
+    """A worker's main: the hub's application on its own SO_REUSEPORT socket."""
+    from intermodal.api.app import create_app
+    from intermodal.engine.applier_process import _die_with_parent
+    from intermodal.observe.logs import configure_logging
+    from intermodal.security.secrets import remember_resolved
+    from intermodal.store import open_store
+
+    _die_with_parent(parent)
+    os.environ[WORKER_ENV] = str(index)
+    remember_resolved(secrets)
+    configure_logging(settings.hub.log_level)
+    sock = listening_socket(settings.hub.host, port)
+    store = open_store(settings.hub.database, migrate=False)
+    application = create_app(
+        settings,
+        store,
+        applier="process" if index == 0 else "elsewhere",
+        wake_address=wake_address,
+    )
+    _count_restarts(restarts)
+    config = uvicorn.Config(
+        application,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        server_header=False,
+    )
+    _WorkerServer(config).run(sockets=[sock])
+
+
+class _WorkerServer(uvicorn.Server):
+    """uvicorn's server, deaf to SIGINT: Ctrl-C in a terminal reaches the whole process
+    group, and the supervisor, which gets it too, stops the workers with SIGTERM."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGINT:
+            super().handle_exit(sig, frame)
+
+
+def _count_restarts(total: int) -> None:
+    """Carry the supervisor's restart count, as it was when this worker started, into the
+    shared metrics: in `max` mode the newest worker's figure is the total."""
+    from prometheus_client import Gauge
+
+    Gauge(
+        "intermodal_worker_restarts",
+        "Worker processes that died on their own and were started again by serve.",
+        multiprocess_mode="max",
+    ).set(total)
