@@ -246,15 +246,15 @@ async def test_a_paused_or_killed_leaders_singletons_move_to_the_other_process(
             # Paused past the lease: the other takes over; woken, the old leader finds its
             # lease gone and stops its singletons. (Not on SQLite: a process paused while
             # it holds the file's one write lock stops every writer until it wakes.)
-            os.kill(procs[leader].pid, signal.SIGSTOP)
+            os.killpg(procs[leader].pid, signal.SIGSTOP)  # the node: supervisor and workers
             await _wait_for(lambda: _leader_gauge(ports[follower]) == 1, timeout=10)
-            os.kill(procs[leader].pid, signal.SIGCONT)
+            os.killpg(procs[leader].pid, signal.SIGCONT)
             await _wait_for(lambda: _leader_gauge(ports[leader]) == 0, timeout=3)
             woken = logs[leader].read_text(errors="replace")
             assert "stopped leading (lease token 1): the lease ran out" in woken, woken[-2000:]
             leader, follower, token = 1, 0, 2
 
-        os.kill(procs[leader].pid, signal.SIGKILL)
+        os.killpg(procs[leader].pid, signal.SIGKILL)
         killed_at = time.monotonic()
         procs[leader].wait()
         await _wait_for(lambda: _leader_gauge(ports[follower]) == 1, timeout=10)

@@ -105,6 +105,7 @@ class Metrics:
             "1 while this node holds the leader lease and runs the singletons (timers,"
             " pollers, sync, reconciliation, retention), else 0.",
             registry=r,
+            multiprocess_mode="livemax",  # set by the core worker only, under --workers N
         )
         self.leader_changes = Counter(
             "intermodal_leader_changes",
