@@ -92,7 +92,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1,000 commands, under a minute")
     parser.add_argument("--count", type=int, default=None, help="backlog (default 3000)")
     parser.add_argument("--kill-after", type=float, default=1.0)
-    parser.add_argument("--db", help="a PostgreSQL URL (default: a fresh SQLite file)")
+    parser.add_argument(
+        "--db", help="an empty PostgreSQL database it may fill (default: a fresh SQLite file)"
+    )
     args = parser.parse_args()
     if args.count is None:
         args.count = 1000 if args.quick else 3000
