@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
+from intermodal.store.store import driver_executemany
 from intermodal.store.tables import outbox
 
 Render = Callable[[Connection], bytes]
@@ -86,28 +87,25 @@ def enqueue(conn: Connection, commands: Sequence[OutboundCommand]) -> None:
         if callable(command.payload):
             command.payload = command.payload(conn)
     if conn.dialect.name == "sqlite":
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(
-                _SQLITE_INSERT,
-                [
-                    (
-                        c.command_id,
-                        c.endpoint,
-                        c.kind,
-                        c.subject,
-                        c.payload,
-                        c.correlation_id,
-                        "pending",
-                        0,
-                        c.created_at,
-                        c.created_at,
-                    )
-                    for c in commands
-                ],
-            )
-        finally:
-            cursor.close()
+        driver_executemany(
+            conn,
+            _SQLITE_INSERT,
+            [
+                (
+                    c.command_id,
+                    c.endpoint,
+                    c.kind,
+                    c.subject,
+                    c.payload,
+                    c.correlation_id,
+                    "pending",
+                    0,
+                    c.created_at,
+                    c.created_at,
+                )
+                for c in commands
+            ],
+        )
         return
     conn.execute(
         _POSTGRES_INSERT,

@@ -176,11 +176,7 @@ class Store:
             compiled = (str(c), order)
             self._compiled[cache_key] = compiled
         sql, order = compiled
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(sql, [tuple(row[k] for k in order) for row in rows])
-        finally:
-            cursor.close()
+        driver_executemany(conn, sql, [tuple(row[k] for k in order) for row in rows])
 
     def insert_ignoring(self, table: Table, conflict_columns: Sequence[str]) -> Insert:
         """INSERT that skips rows colliding on `conflict_columns` (the dedup primitive)."""
@@ -203,6 +199,17 @@ class Store:
         self.engine.dispose()
         if self.reader is not self.engine:
             self.reader.dispose()
+
+
+def driver_executemany(conn: Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
+    """Hand compiled SQL and plain tuples straight to the SQLite driver's executemany,
+    inside `conn`'s transaction: the fast path of `Store.execute_many` and of the outbox's
+    `enqueue`, which builds its tuples without a dict per row."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, params)
+    finally:
+        cursor.close()
 
 
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
@@ -269,4 +276,12 @@ def open_store(url: str, migrate: bool = True) -> Store:
     return store
 
 
-__all__ = ["Store", "normalize_url", "open_store", "rows_for_pairs", "rows_in", "tables"]
+__all__ = [
+    "Store",
+    "driver_executemany",
+    "normalize_url",
+    "open_store",
+    "rows_for_pairs",
+    "rows_in",
+    "tables",
+]
