@@ -14,14 +14,32 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from intermodal.config import Endpoint
 from intermodal.ingress.signatures import sign_all
 from intermodal.observe import traces
 from intermodal.outbox.policy import retry_after_seconds
+
+_Options = TypeVar("_Options", bound=BaseModel)
+
+
+def endpoint_options(model: type[_Options], endpoint: Endpoint) -> _Options:
+    """An endpoint's `options`, validated by its kind's model; a ValueError names each bad
+    field as `endpoints.<name>.options.<path>`, the form `intermodal serve` reports."""
+    try:
+        return model.model_validate(endpoint.options)
+    except ValidationError as exc:
+        raise ValueError(
+            "; ".join(
+                f"endpoints.{endpoint.name}.options.{'.'.join(str(p) for p in e['loc'])}:"
+                f" {e['msg']}"
+                for e in exc.errors(include_url=False)
+            )
+        ) from None
 
 
 # Not frozen, like engine.inbox.InboxMessage: a frozen dataclass costs 4x to build, and

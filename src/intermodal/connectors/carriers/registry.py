@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
-from pydantic import BaseModel, ValidationError
 
 from intermodal.config import Endpoint
 from intermodal.connectors.carriers.contract import CarrierConnector
@@ -17,23 +16,13 @@ from intermodal.connectors.carriers.freightline.mappers.mapper import FreightLin
 from intermodal.connectors.carriers.freightline.mappers.settings import FreightLineSettings
 from intermodal.connectors.carriers.parcelpro.mappers.mapper import ParcelProConnector
 from intermodal.connectors.carriers.parcelpro.mappers.settings import ParcelProSettings
+from intermodal.outbox.sinks import endpoint_options
 from intermodal.security.secrets import SecretError, resolve_secret
 
 ConnectorBuilder = Callable[[httpx.AsyncClient], CarrierConnector]
 ConnectorFactory = Callable[[Endpoint], ConnectorBuilder]
 """Validates an endpoint's options and resolves its secrets (ValueError naming the option),
 then returns what builds the connector on a client: checks at start need no client."""
-
-
-def _options(model: type[BaseModel], endpoint: Endpoint) -> BaseModel:
-    try:
-        return model.model_validate(endpoint.options)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"endpoints.{endpoint.name}.options.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        raise ValueError(problems) from None
 
 
 def _secret(endpoint: Endpoint, field: str, reference: str) -> str:
@@ -44,8 +33,7 @@ def _secret(endpoint: Endpoint, field: str, reference: str) -> str:
 
 
 def _parcelpro(endpoint: Endpoint) -> ConnectorBuilder:
-    settings = _options(ParcelProSettings, endpoint)
-    assert isinstance(settings, ParcelProSettings)
+    settings = endpoint_options(ParcelProSettings, endpoint)
     key = _secret(endpoint, "api_key", settings.api_key)
 
     def build(client: httpx.AsyncClient) -> CarrierConnector:
@@ -57,8 +45,7 @@ def _parcelpro(endpoint: Endpoint) -> ConnectorBuilder:
 
 
 def _freightline(endpoint: Endpoint) -> ConnectorBuilder:
-    settings = _options(FreightLineSettings, endpoint)
-    assert isinstance(settings, FreightLineSettings)
+    settings = endpoint_options(FreightLineSettings, endpoint)
     password = _secret(endpoint, "password", settings.password)
 
     def build(client: httpx.AsyncClient) -> CarrierConnector:

@@ -45,12 +45,12 @@ import orjson
 from nats.aio.client import Client, RawCredentials
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from intermodal.config import Duration, Endpoint, SecretRef
 from intermodal.errors import Unavailable
 from intermodal.observe import traces
-from intermodal.outbox.sinks import ClaimedCommand, Result
+from intermodal.outbox.sinks import ClaimedCommand, Result, endpoint_options
 from intermodal.security.secrets import SecretError, resolve_secret
 
 log = logging.getLogger(__name__)
@@ -122,15 +122,7 @@ class NatsAuth:
 def parse_options(endpoint: Endpoint, base_dir: Path | None = None) -> tuple[NatsOptions, NatsAuth]:
     """Validated options and resolved credentials; ValueError naming every bad field."""
     where = f"endpoints.{endpoint.name}"
-    try:
-        options = NatsOptions.model_validate(endpoint.options)
-    except ValidationError as exc:
-        raise ValueError(
-            "; ".join(
-                f"{where}.options.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                for e in exc.errors(include_url=False)
-            )
-        ) from None
+    options = endpoint_options(NatsOptions, endpoint)
     problems = [*_url_problems(where, endpoint.url), *_template_problems(where, options.subject)]
     if options.token is not None and (options.user or options.password or options.creds):
         problems.append(f"{where}.options.token: give a token alone, or user/password, or creds")

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from intermodal.canonical.model import MilestoneType
 from intermodal.config import Endpoint
@@ -41,7 +41,7 @@ from intermodal.connectors.odoo.mappings.mail_activity import NEEDS_A_PERSON
 from intermodal.connectors.odoo.mappings.milestone import MilestonePolicy
 from intermodal.connectors.odoo.ops import OdooMappingError
 from intermodal.connectors.odoo.writer import Work, Writer
-from intermodal.outbox.sinks import ClaimedCommand, Result
+from intermodal.outbox.sinks import ClaimedCommand, Result, endpoint_options
 from intermodal.security.secrets import SecretError, resolve_secret
 
 
@@ -64,14 +64,7 @@ class OdooOptions(BaseModel):
 
 def parse_options(endpoint: Endpoint, base_dir: Path | None = None) -> tuple[OdooOptions, str]:
     """Validated options and the resolved API key; ValueError naming each bad field."""
-    try:
-        options = OdooOptions.model_validate(endpoint.options)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"endpoints.{endpoint.name}.options.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        raise ValueError(problems) from None
+    options = endpoint_options(OdooOptions, endpoint)
     try:
         key = resolve_secret(options.api_key, base_dir)
     except SecretError as exc:
