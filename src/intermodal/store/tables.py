@@ -52,12 +52,28 @@ inbox = Table(
     Column("status", String(16), nullable=False, server_default="pending"),
     Column("processed_at", Timestamp),
     Column("error", Text),
+    # The partition of the message's shipment (engine/partitions.py): NULL until known,
+    # SPAN (-1) when its events touch shipments of several partitions.
+    Column("partition", Integer),
     UniqueConstraint("partner", "message_id"),
     Index(
         "ix_inbox_pending",
         "seq",
         sqlite_where=text("status = 'pending'"),
         postgresql_where=text("status = 'pending'"),
+    ),
+    Index(
+        "ix_inbox_pending_partition",
+        "partition",
+        "seq",
+        sqlite_where=text("status = 'pending'"),
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index(
+        "ix_inbox_unrouted",
+        "seq",
+        sqlite_where=text("status = 'pending' AND (partition IS NULL OR partition < 0)"),
+        postgresql_where=text("status = 'pending' AND (partition IS NULL OR partition < 0)"),
     ),
 )
 
@@ -322,6 +338,15 @@ leases = Table(
     Column("acquired_at", Timestamp, nullable=False),
     Column("renewed_at", Timestamp, nullable=False),
     Column("expires_at", Timestamp, nullable=False),
+)
+
+# Facts about the database the hub must agree with, e.g. the number of partitions its
+# inbox was routed with (engine/partitions.py).
+hub_meta = Table(
+    "hub_meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 # Indexes for the gauges counted at scrape time (observe/metrics.py,
