@@ -181,6 +181,18 @@ class HubConfig(_Strict):
     workers: Annotated[int, Field(ge=1, le=64)] = Field(default_factory=lambda: default_workers())
     """How many ingest processes `intermodal serve` runs on its port (intermodal/serve.py);
     default: the cores this process may use, at most 8. An embedded hub ignores it."""
+    appliers: Annotated[int, Field(ge=1, le=64)] | None = None
+    """How many applier processes `intermodal serve` runs on this node, each holding a
+    share of the partitions (engine/partitions.py); default: one per four workers, at
+    least one. Nodes on one PostgreSQL database share the partitions among all their
+    appliers."""
+    partitions: Annotated[int, Field(ge=1, le=4096)] = 64
+    """How many partitions the shipments are hashed into: the most appliers that can
+    apply side by side. The same on every node; change it only with an empty inbox."""
+
+    def applier_count(self) -> int:
+        """`appliers`, or its default for `workers`."""
+        return self.appliers if self.appliers is not None else max(1, self.workers // 4)
 
 
 class TowerUserConfig(_Strict):
@@ -397,6 +409,7 @@ _ENV_OVERRIDES: dict[str, tuple[str, type]] = {
     "INTERMODAL_SIGNATURE_TOLERANCE_SECONDS": ("signature_tolerance_seconds", int),
     "INTERMODAL_APPLIER": ("applier", str),
     "INTERMODAL_WORKERS": ("workers", int),
+    "INTERMODAL_APPLIERS": ("appliers", int),
 }
 
 

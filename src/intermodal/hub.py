@@ -33,7 +33,12 @@ import httpx
 
 from intermodal.config import Partner, Settings, TelemetryConfig
 from intermodal.engine.applier import Applier
-from intermodal.engine.applier_process import ApplierElsewhere, ApplierProcess
+from intermodal.engine.applier_process import (
+    ApplierElsewhere,
+    ApplierPool,
+    ApplierProcess,
+    wake_addresses,
+)
 from intermodal.engine.inbox import GroupCommitter
 from intermodal.mapping import MappingNormalizer
 from intermodal.observe import traces
@@ -55,7 +60,7 @@ class Hub:
     settings: Settings
     store: Store
     committer: GroupCommitter
-    applier: Applier | ApplierProcess | ApplierElsewhere
+    applier: Applier | ApplierProcess | ApplierPool | ApplierElsewhere
     metrics: Metrics
     dispatcher: Dispatcher | None = None
     ingest_only: bool = False
@@ -78,8 +83,9 @@ class Hub:
         """`applier` is where the applier runs when the configuration says `auto`:
         `intermodal serve` asks for a process, an embedded hub keeps it a thread.
         `elsewhere` (an ingest worker of `serve --workers N`) runs none and wakes the
-        applier process bound at `wake_address`; a `process` applier given
-        `wake_address` binds it, so that other workers' commits wake it too."""
+        applier processes bound at the addresses named after `wake_address`; `process`
+        appliers given `wake_address` bind them, so that other workers' commits wake
+        them too. `hub.appliers` says how many applier processes (one by default)."""
         store = store or open_store(settings.hub.database)
         telemetry = settings.telemetry or TelemetryConfig()
         traces.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.sample_ratio)
@@ -90,11 +96,16 @@ class Hub:
             endpoints=list(settings.endpoints),
         )
         where = applier if settings.hub.applier == "auto" else settings.hub.applier
-        worker: Applier | ApplierProcess | ApplierElsewhere
-        if applier == "elsewhere" and wake_address is not None:
-            worker = ApplierElsewhere(wake_address)
+        worker: Applier | ApplierProcess | ApplierPool | ApplierElsewhere
+        count = settings.hub.applier_count()
+        addresses = wake_addresses(wake_address, count) if wake_address is not None else None
+        if applier == "elsewhere" and addresses is not None:
+            worker = ApplierElsewhere(addresses)
+        elif where == "process" and store.shared_by_processes and count > 1:
+            worker = ApplierPool(settings, store.url, metrics, wake_address, count)
         elif where == "process" and store.shared_by_processes:
-            worker = ApplierProcess(settings, store.url, metrics, wake_address)
+            first = addresses[0] if addresses else None
+            worker = ApplierProcess(settings, store.url, metrics, first)
         else:
             normalize = MappingNormalizer(settings)
             worker = Applier(store, settings, metrics=metrics, normalize=normalize)

@@ -20,6 +20,7 @@ import yaml
 
 from intermodal.config import Settings
 from intermodal.engine.applier_process import ApplierProcess
+from intermodal.engine.partitions import PartitionOwner
 from intermodal.hub import Hub
 from intermodal.store import open_store
 from intermodal_sim.testing import Receiver, free_port, serve_in_thread, wait_until
@@ -80,14 +81,13 @@ async def test_applies_in_a_child_counts_in_the_hub_and_wakes_the_dispatcher(
         assert child is not None and not _alive(child)
 
 
-async def test_a_second_applier_waits_for_the_first_to_be_gone(
+async def test_an_applier_waits_for_the_partitions_another_applier_holds(
     tmp_path: Path, make_settings: Callable[..., Settings]
 ) -> None:
-    db = tmp_path / "hub.db"
     settings = settings_for(make_settings)
-    store = open_store(f"sqlite:///{db}")
-    lock = os.open(tmp_path / "hub.db-applier.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(lock, fcntl.LOCK_EX)  # an earlier applier, still alive
+    store = open_store(f"sqlite:///{tmp_path / 'hub.db'}")
+    earlier = PartitionOwner(store, settings.hub.partitions, ttl_seconds=60)
+    assert earlier.step() and earlier.holds_all  # an earlier applier, still alive
     hub = Hub.create(settings, store, applier="process")
     await hub.start(dispatch=False)
     try:
@@ -95,7 +95,7 @@ async def test_a_second_applier_waits_for_the_first_to_be_gone(
         await hub.committer.submit([message("acme", "m-1", event)])
         await asyncio.sleep(1.5)
         assert _state(hub, "SHP-1") is None  # nothing applied beside the other applier
-        os.close(lock)  # the earlier applier is gone
+        await asyncio.to_thread(earlier.stop)  # the earlier applier lets its partitions go
         await asyncio.to_thread(wait_until, lambda: _state(hub, "SHP-1") == "picked_up", 30)
     finally:
         await hub.stop()

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import Connection, bindparam, func, or_, select, text, update
 
 from intermodal.canonical.events import (
     CanonicalEvent,
@@ -33,6 +33,14 @@ from intermodal.config import Endpoint, Settings
 from intermodal.engine.apply import EventOutcome, Mark, ShipmentState, decide
 from intermodal.engine.ids import iso, stable_id, utcnow
 from intermodal.engine.normalize import NormalizeError, Normalizer, canonical
+from intermodal.engine.partitions import (
+    PG_APPLY_LOCK,
+    SPAN,
+    PartitionOwner,
+    fenced,
+    partition_of,
+    route,
+)
 from intermodal.observe import traces
 from intermodal.observe.memory import gc_paused
 from intermodal.observe.metrics import Metrics
@@ -77,7 +85,11 @@ _DOCUMENT_TRIGGERS = {
     ChargeRecorded: "charge.recorded",
     CustomsUpdated: "customs.updated",
 }
-_PG_APPLIER_LOCK = 7_201_513  # one applier at a time across processes keeps per-key order
+_ROUTE = (
+    update(inbox)
+    .where(inbox.c.seq == bindparam("b_seq"), inbox.c.partition.is_(None))
+    .values(partition=bindparam("b_partition"))
+)
 _CHUNK = 500
 
 
@@ -114,6 +126,13 @@ class ApplyResult:
     by_partner: dict[tuple[str, str], int] = field(default_factory=dict)
     commands: int = 0
     rejected: int = 0
+    routed: int = 0
+    """Messages given their partition (engine/partitions.py), not applied yet."""
+
+
+class Superseded(Exception):
+    """A batch that must not be written: another applier applied its messages first, or
+    this one lost a partition's lease while deciding. Nothing was written; try again."""
 
 
 def record(result: ApplyResult, metrics: Metrics | None, totals: ApplyResult) -> None:
@@ -224,8 +243,14 @@ class Applier:
         metrics: Metrics | None = None,
         normalize: Normalizer = canonical,
         report: Callable[[ApplyResult], None] | None = None,
+        owner: PartitionOwner | None = None,
     ) -> None:
         self.store = store
+        self.owner = owner
+        """The partitions this applier holds leases for; None: it is the only applier
+        and applies everything (an embedded hub, the tests)."""
+        self.partitions = owner.partitions if owner is not None else settings.hub.partitions
+        self._tried: list[int] = []
         self.normalize = normalize
         self.metrics = metrics
         self.report = report
@@ -275,8 +300,10 @@ class Applier:
         wake pipe (engine/applier_process.py). A failing batch is retried a second later."""
         while not self._stop.is_set() and wait():
             try:
-                while not self._stop.is_set() and self.run_once().messages:
-                    pass
+                while not self._stop.is_set():
+                    result = self.run_once()
+                    if not (result.messages or result.routed):
+                        break
             except Exception:
                 log.exception("applier batch failed; retrying")
                 self._stop.wait(1.0)
@@ -287,75 +314,185 @@ class Applier:
 
         A batch that raises is retried one message at a time; a message that fails alone
         is marked `rejected` with the error (its raw bytes stay in the inbox), so one
-        poison message can never stop the pipeline behind it.
+        poison message can never stop the pipeline behind it. A batch another applier
+        got to first, or whose partitions this applier lost meanwhile, is simply dropped:
+        nothing of it was written.
         """
         try:
             return self._run_batch(self.batch)
+        except Superseded as why:
+            log.info("apply batch dropped: %s", why)
+            return ApplyResult()
         except Exception:
             log.exception("apply batch failed; isolating the failing message")
         try:
             return self._run_batch(1)
+        except Superseded as why:
+            log.info("apply batch dropped: %s", why)
+            return ApplyResult()
         except Exception as exc:
-            self._reject_next(f"{type(exc).__name__}: {exc}"[:2000])
+            rejected = self._reject(self._tried, f"{type(exc).__name__}: {exc}"[:2000])
             log.exception("inbox message rejected: it cannot be applied")
-            result = ApplyResult(messages=1, rejected=1)
+            result = ApplyResult(messages=rejected, rejected=rejected)
             self._add(result)
             return result
 
-    def _reject_next(self, error: str) -> None:
+    def _reject(self, seqs: list[int], error: str) -> int:
+        if not seqs:
+            return 0
         with self.store.write() as conn:
-            seq = conn.execute(
-                select(inbox.c.seq)
-                .where(inbox.c.status == "pending")
-                .order_by(inbox.c.seq)
-                .limit(1)
-            ).scalar()
-            if seq is not None:
+            return int(
                 conn.execute(
                     update(inbox)
-                    .where(inbox.c.seq == seq)
+                    .where(inbox.c.seq.in_(seqs), inbox.c.status == "pending")
                     .values(status="rejected", processed_at=iso(utcnow()), error=error)
-                )
+                ).rowcount
+            )
 
     def _run_batch(self, limit: int) -> ApplyResult:
+        """Route what needs routing, then apply a batch of this applier's partitions, or
+        a spanning message when one is next (engine/partitions.py)."""
+        started_ns = time.time_ns()
+        self._tried = []
+        held = self.owner.held if self.owner is not None else None
+        routed = 0
+        if held is not None and len(held) < self.partitions:
+            routed = self._route(held, limit)
+            if not held:  # a member without partitions yet: it only routes
+                return ApplyResult(routed=routed)
+        rows, result = self._apply_batch(limit, held)
+        if not rows and held is not None and len(held) < self.partitions:
+            rows, result = self._apply_span()
+        result.routed = routed
+        if result.commands and self.on_commands is not None:
+            self.on_commands(result.commands)
+        if rows:
+            self._add(result)
+        if traces.tracer() is not None and rows:  # spans under each ingress span
+            traces.record_apply(rows, started_ns, result.messages, result.commands)
+        return result
+
+    def _apply_batch(
+        self, limit: int, held: dict[int, int] | None
+    ) -> tuple[Sequence[Any], ApplyResult]:
         """Read and decide, then write, in one transaction (PostgreSQL) or two (SQLite).
 
         On SQLite the write lock is the whole database's: holding it while a batch is
         parsed and decided kept the group committer, and with it every 202, waiting. So
         there the batch is read and decided outside the lock and written in a short
-        transaction that first checks its inbox rows are still pending. That is safe
-        because this applier is the only writer of events and shipments (one hub per
-        SQLite file; an applier process holds the store's applier lock). On PostgreSQL
-        the advisory lock serialises appliers of several processes and writers do not
-        block each other, so one transaction does it all.
+        transaction that first checks its inbox rows are still pending and its partitions
+        still ours. That is safe because no other applier writes these shipments: they
+        belong to partitions this applier holds (or, without leases, it is the only
+        applier). On PostgreSQL writers do not block each other, so one transaction does
+        it all, holding the apply lock's shared form (its exclusive form, without leases).
         """
-        started_ns = time.time_ns()
+        subset = held is not None and len(held) < self.partitions
         if self.store.is_sqlite:
             with self.store.read() as conn:
-                rows = self._pending(conn, limit)
+                rows = self._pending(conn, limit, held if subset else None)
                 result = ApplyResult(messages=len(rows))
                 with gc_paused():  # a batch's models and rows: observe.memory.gc_paused
                     write = self._apply_rows(conn, rows, result) if rows else None
             if write is not None:
                 with self.store.write() as conn:
+                    self._fence(conn, held, rows)
                     write(conn)
-        else:
-            with self.store.write() as conn:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_APPLIER_LOCK})
-                rows = self._pending(conn, limit)
-                result = ApplyResult(messages=len(rows))
-                if rows:
-                    with gc_paused():
-                        self._apply_rows(conn, rows, result)(conn)
-        if result.commands and self.on_commands is not None:
-            self.on_commands(result.commands)
-        self._add(result)
-        if traces.tracer() is not None:  # spans under each ingress span
-            traces.record_apply(rows, started_ns, result.messages, result.commands)
-        return result
+            return rows, result
+        with self.store.write() as conn:
+            lock = "pg_advisory_xact_lock" if held is None else "pg_advisory_xact_lock_shared"
+            conn.execute(text(f"SELECT {lock}(:id)"), {"id": PG_APPLY_LOCK})
+            rows = self._pending(conn, limit, held if subset else None)
+            result = ApplyResult(messages=len(rows))
+            if rows:
+                with gc_paused():
+                    write = self._apply_rows(conn, rows, result)
+                self._fence(conn, held, rows)
+                write(conn)
+        return rows, result
 
-    def _pending(self, conn: Connection, limit: int) -> Sequence[Any]:
-        return conn.execute(
+    def _fence(self, conn: Connection, held: dict[int, int] | None, rows: Sequence[Any]) -> None:
+        """Refuse the batch unless the leases of its partitions are still ours: all of
+        them when it holds a message not routed to one partition."""
+        if held is None:
+            return
+        touched = {row.partition for row in rows}
+        if None in touched or SPAN in touched:
+            check = held
+        else:
+            check = {p: held[p] for p in touched if p in held}
+            if len(check) < len(touched):
+                raise Superseded("a message of a partition this applier does not hold")
+        if not fenced(conn, check):
+            raise Superseded("a partition's lease was lost while its batch was decided")
+
+    def _apply_span(self) -> tuple[Sequence[Any], ApplyResult]:
+        """Apply the next message if it spans partitions and nothing before it is pending,
+        alone: every partition batch is excluded meanwhile (module docstring)."""
+        with self.store.write() as conn:
+            if not self.store.is_sqlite:
+                got = conn.execute(
+                    text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": PG_APPLY_LOCK}
+                ).scalar()
+                if not got:
+                    return [], ApplyResult()
+            rows = self._pending(conn, 1, None)
+            if not rows or rows[0].partition != SPAN:
+                return [], ApplyResult()
+            result = ApplyResult(messages=1)
+            with gc_paused():
+                self._apply_rows(conn, rows, result)(conn)
+        return rows, result
+
+    def _route(self, held: dict[int, int], limit: int) -> int:
+        """Give unrouted messages their partition, oldest first. On PostgreSQL every
+        applier routes (`SKIP LOCKED` splits the rows); on SQLite the holder of partition
+        0 does, outside the write lock, and writes only rows still unrouted."""
+        unrouted = (
+            select(inbox.c.seq, inbox.c.receipt_id, inbox.c.partner, inbox.c.channel,
+                   inbox.c.content_type, inbox.c.body, inbox.c.correlation_id)
+            .where(inbox.c.status == "pending", inbox.c.partition.is_(None))
+            .order_by(inbox.c.seq)
+            .limit(limit)
+        )  # fmt: skip
+        if self.store.is_sqlite:
+            if 0 not in held:
+                return 0
+            with self.store.read() as conn:
+                rows = conn.execute(unrouted).all()
+            if not rows:
+                return 0
+            routes = [{"b_seq": row.seq, "b_partition": self._partition(row)} for row in rows]
+            with self.store.write() as conn:
+                conn.execute(_ROUTE, routes)
+            return len(routes)
+        with self.store.write() as conn:
+            rows = conn.execute(unrouted.with_for_update(skip_locked=True)).all()
+            if not rows:
+                return 0
+            routes = [{"b_seq": row.seq, "b_partition": self._partition(row)} for row in rows]
+            conn.execute(_ROUTE, routes)
+        return len(routes)
+
+    def _partition(self, row: Any) -> int:
+        """A message's partition, from the shipments its events name. One that cannot be
+        read goes to a partition of its own receipt id: its applier rejects it there."""
+        try:
+            if row.channel in INTERNAL_CHANNELS and row.partner == TIMER_PARTNER:
+                subjects = [internal_trigger(row.channel, bytes(row.body), row.correlation_id)[0]]
+            else:
+                normalized = self.normalize(
+                    row.partner, row.channel, row.content_type, bytes(row.body)
+                )
+                subjects = [event.subject for event, _ in normalized]
+        except Exception:  # NormalizeError and any other: rejected where it is applied
+            subjects = []
+        found = route(subjects, self.partitions)
+        return partition_of(row.receipt_id, self.partitions) if found is None else found
+
+    def _pending(self, conn: Connection, limit: int, held: dict[int, int] | None) -> Sequence[Any]:
+        """The next pending messages in inbox order: all of them, or (`held`) those of
+        these partitions before the oldest message unrouted or spanning."""
+        query = (
             select(
                 inbox.c.seq,
                 inbox.c.receipt_id,
@@ -364,11 +501,25 @@ class Applier:
                 inbox.c.content_type,
                 inbox.c.body,
                 inbox.c.correlation_id,
+                inbox.c.partition,
             )
             .where(inbox.c.status == "pending")
             .order_by(inbox.c.seq)
             .limit(limit)
-        ).all()
+        )
+        if held is not None:
+            barrier = conn.execute(
+                select(func.min(inbox.c.seq)).where(
+                    inbox.c.status == "pending",
+                    or_(inbox.c.partition.is_(None), inbox.c.partition < 0),
+                )
+            ).scalar()
+            query = query.where(inbox.c.partition.in_(sorted(held)))
+            if barrier is not None:
+                query = query.where(inbox.c.seq < barrier)
+        rows = conn.execute(query).all()
+        self._tried = [row.seq for row in rows]
+        return rows
 
     def _add(self, result: ApplyResult) -> None:
         if self.report is not None:
@@ -501,7 +652,7 @@ class Applier:
                     .values(status="applied", processed_at=now)
                 ).rowcount
             if claimed != len(done):  # another applier got there first: decide again
-                raise RuntimeError("inbox rows changed while the batch was decided")
+                raise Superseded("inbox rows changed while the batch was decided")
             self.store.execute_many(conn, _INSERT_EVENT, event_rows)
             self._save(conn, ships.values(), now)
             enqueue(conn, commands)

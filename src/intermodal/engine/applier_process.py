@@ -38,7 +38,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import fcntl
 import logging
 import multiprocessing
 import os
@@ -53,8 +52,8 @@ from multiprocessing.connection import Connection
 
 from intermodal.config import Settings
 from intermodal.engine.applier import Applier, ApplyResult, record
+from intermodal.engine.partitions import PartitionOwner, check_partitions
 from intermodal.observe.metrics import Metrics
-from intermodal.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +105,33 @@ class DatagramWake:
         self._socket.close()
 
 
+class _Wakes:
+    """`set` wakes every applier of the node."""
+
+    def __init__(self, wakes: list[DatagramWake]) -> None:
+        self.wakes = wakes
+
+    def set(self) -> None:
+        for wake in self.wakes:
+            wake.set()
+
+    def close(self) -> None:
+        for wake in self.wakes:
+            wake.close()
+
+
+def wake_addresses(base: str, count: int) -> list[str]:
+    """The datagram sockets of a node's `count` appliers, named after `base`."""
+    return [f"{base}.{index}" for index in range(count)]
+
+
 class ApplierElsewhere:
-    """The handle of an ingest worker whose applier runs in another process (the core
-    worker's `ApplierProcess`): `wake` reaches it through its datagram socket; this
+    """The handle of an ingest worker whose appliers run in other processes (the core
+    worker's `ApplierPool`): `wake` reaches them through their datagram sockets; this
     process applies nothing, so its totals stay zero and it has no commands to report."""
 
-    def __init__(self, wake_address: str) -> None:
-        self.wake = DatagramWake(wake_address)
+    def __init__(self, wake_addresses: list[str]) -> None:
+        self.wake = _Wakes([DatagramWake(address) for address in wake_addresses])
         self.on_commands: Callable[[int], None] | None = None
         self.totals = ApplyResult()
         self.restarts = 0
@@ -283,6 +302,81 @@ class ApplierProcess:
                 self.on_commands(result.commands)
 
 
+class ApplierPool:
+    """A node's appliers: `count` `ApplierProcess`es behind the one handle the hub uses.
+    Each child holds a share of the partitions (engine/partitions.py); a commit wakes them
+    all, since its messages may belong to any of them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        url: str,
+        metrics: Metrics | None = None,
+        wake_address: str | None = None,
+        count: int = 1,
+    ) -> None:
+        addresses: list[str | None] = (
+            list(wake_addresses(wake_address, count)) if wake_address else [None] * count
+        )
+        self.processes = [ApplierProcess(settings, url, metrics, a) for a in addresses]
+        self.wake = _FanOut([p.wake for p in self.processes])
+        self._on_commands: Callable[[int], None] | None = None
+
+    @property
+    def on_commands(self) -> Callable[[int], None] | None:
+        return self._on_commands
+
+    @on_commands.setter
+    def on_commands(self, callback: Callable[[int], None] | None) -> None:
+        self._on_commands = callback
+        for process in self.processes:
+            process.on_commands = callback
+
+    @property
+    def totals(self) -> ApplyResult:
+        total = ApplyResult()
+        for process in self.processes:
+            record(process.totals, None, total)
+        return total
+
+    @property
+    def restarts(self) -> int:
+        return sum(p.restarts for p in self.processes)
+
+    @property
+    def alive(self) -> bool:
+        return all(p.alive for p in self.processes)
+
+    @property
+    def pids(self) -> list[int | None]:
+        return [p.pid for p in self.processes]
+
+    def wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        return all(p.wait_ready(max(0.0, deadline - time.monotonic())) for p in self.processes)
+
+    def start(self) -> None:
+        for process in self.processes:
+            process.start()
+
+    def stop(self) -> None:
+        """Stop them side by side: each finishes its batch and lets its partitions go."""
+        threads = [threading.Thread(target=p.stop) for p in self.processes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+class _FanOut:
+    def __init__(self, wakes: list[_PipeWake]) -> None:
+        self.wakes = wakes
+
+    def set(self) -> None:
+        for wake in self.wakes:
+            wake.set()
+
+
 def _resolved_secrets() -> list[str]:
     from intermodal.security.secrets import resolved_values
 
@@ -317,7 +411,9 @@ def _child(
     if telemetry is not None:
         traces.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.sample_ratio)
     store = open_store(url, migrate=False)
-    lock = _hold_applier_lock(store)
+    check_partitions(store, settings.hub.partitions)
+    owner = PartitionOwner(store, settings.hub.partitions, settings.hub.lease_seconds)
+    owner.start()
     others = _bind_wake_socket(wake_address) if wake_address is not None else None
     worked = False
 
@@ -350,23 +446,24 @@ def _child(
             worked = False
         return True
 
-    applier = Applier(store, settings, normalize=MappingNormalizer(settings), report=send)
+    applier = Applier(
+        store, settings, normalize=MappingNormalizer(settings), report=send, owner=owner
+    )
     freeze_start_up_heap()
     send(None)  # ready
     try:
         applier.run(woken)
     finally:
+        owner.stop()  # its partitions go to the other appliers at once
         store.dispose()
         if others is not None:
             others.close()
-        if lock is not None:
-            os.close(lock)
         report.close()
 
 
 def _bind_wake_socket(address: str) -> socket.socket:
     """Bind the datagram socket other ingest workers wake the applier through; an earlier
-    applier's (dead: this one holds the applier lock) is replaced."""
+    applier's (dead: the pool starts one child per address) is replaced."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(address)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -391,11 +488,3 @@ def _die_with_parent(parent: int) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(0)
-
-
-def _hold_applier_lock(store: Store) -> int | None:
-    """SQLite: block until no other applier holds the store's applier lock, then hold it."""
-    fd = store.open_lock("applier")
-    if fd is not None:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd

@@ -39,6 +39,9 @@ class InboxMessage:
     content_type: str
     body: bytes
     correlation_id: str
+    partition: int | None = None
+    """Its shipment's partition when ingress knows it (engine/partitions.py); None: the
+    appliers route it."""
 
 
 @dataclass(slots=True)
@@ -60,10 +63,11 @@ _COLUMNS = (
     "correlation_id",
     "received_at",
     "status",
+    "partition",
 )
 _SQLITE_INSERT = (
     "INSERT OR IGNORE INTO inbox (receipt_id, partner, message_id, channel, content_type, body,"
-    " correlation_id, received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " correlation_id, received_at, status, partition) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SQLITE_LOOKUP = (
     "SELECT message_id, receipt_id, received_at, body FROM inbox"
@@ -110,6 +114,7 @@ def _store_messages(store: Store, messages: list[InboxMessage]) -> list[Receipt]
                 m.correlation_id,
                 now,
                 "pending",
+                m.partition,
             )
         )
     with store.write() as conn:

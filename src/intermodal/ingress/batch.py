@@ -29,6 +29,7 @@ from intermodal.api.http import (
 from intermodal.canonical.events import EventError, decode_json, parse_all_or_none, parse_event
 from intermodal.config import WRITE_SCOPE
 from intermodal.engine.inbox import InboxMessage
+from intermodal.engine.partitions import partition_of
 from intermodal.observe import traces
 from intermodal.observe.memory import gc_paused
 
@@ -65,7 +66,9 @@ async def batch(request: Request) -> Response:
         )
     corr = correlation_id(request.headers)
     with gc_paused():  # no await inside: the pause is process-wide
-        results, messages, positions = _batch_messages(partner, corr, value)
+        results, messages, positions = _batch_messages(
+            partner, corr, value, settings.hub.partitions
+        )
     hub = hub_of(request)
     if messages:
         with traces.ingress_span(
@@ -99,17 +102,21 @@ async def batch(request: Request) -> Response:
 
 
 def _batch_messages(
-    partner: str, corr: str, value: list[Any]
+    partner: str, corr: str, value: list[Any], partitions: int
 ) -> tuple[list[dict[str, Any]], list[InboxMessage], list[int]]:
-    """A result per event of a batch, the inbox message of each valid one, and where each
-    message's result sits among the results (to add its receipt once stored)."""
+    """A result per event of a batch, the inbox message of each valid one (with its
+    shipment's partition), and where each message's result sits among the results (to add
+    its receipt once stored)."""
     valid = parse_all_or_none(value)
     if valid is not None:  # every event valid (the usual case): no per-item branching
         dumps = orjson.dumps
         messages = [
-            InboxMessage(partner, event.id, "batch", "application/json", dumps(item), corr)
+            InboxMessage(
+                partner, event.id, "batch", "application/json", dumps(item), corr,
+                partition_of(event.subject, partitions),
+            )
             for event, item in zip(valid, value, strict=True)
-        ]
+        ]  # fmt: skip
         results = [
             {"index": index, "id": m.message_id, "status": "accepted"}
             for index, m in enumerate(messages)
@@ -134,7 +141,15 @@ def _batch_messages(
         positions.append(len(results))
         results.append({"index": index, "id": event.id, "status": "accepted"})
         messages.append(
-            InboxMessage(partner, event.id, "batch", "application/json", orjson.dumps(item), corr)
+            InboxMessage(
+                partner,
+                event.id,
+                "batch",
+                "application/json",
+                orjson.dumps(item),
+                corr,
+                partition_of(event.subject, partitions),
+            )
         )
     return results, messages, positions
 

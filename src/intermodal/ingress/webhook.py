@@ -33,6 +33,7 @@ from intermodal.api.http import (
 )
 from intermodal.canonical.events import EventError, decode_json, parse_events
 from intermodal.engine.inbox import InboxMessage, Receipt
+from intermodal.engine.partitions import route
 from intermodal.observe import traces
 
 if TYPE_CHECKING:
@@ -120,8 +121,9 @@ async def _receive(
             status, "invalid_event" if status == 422 else "bad_json", str(exc), exc.problems
         ) from None
     message = InboxMessage(
-        partner, headers["webhook-id"], "webhook", "application/json", body, corr
-    )
+        partner, headers["webhook-id"], "webhook", "application/json", body, corr,
+        route([event.subject for event in events], settings.hub.partitions),
+    )  # fmt: skip
     (receipt,) = await store_durably(hub.committer, [message])
     if receipt.conflict:
         raise ApiError(409, "conflict", "this webhook-id was already used for a different body")
