@@ -34,7 +34,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -219,6 +219,7 @@ class HubProcess:
     port: int
     env: dict[str, str]
     log: Path
+    args: list[str] = field(default_factory=list)  # more `serve` options, e.g. --workers
     proc: subprocess.Popen[bytes] | None = None
     starts: list[float] = field(default_factory=list)  # seconds from spawn to ready
 
@@ -240,6 +241,7 @@ class HubProcess:
                     self.db,
                     "--port",
                     str(self.port),
+                    *self.args,
                 ],
                 env=self.env,
                 stdout=out,
@@ -298,17 +300,34 @@ class SendLog:
     done: int = 0
 
 
+async def kill_and_restart(hub: HubProcess) -> None:
+    await asyncio.to_thread(hub.kill)
+    hub.spawn()
+    await hub.wait_ready()
+
+
 async def send_all(
-    hub: HubProcess, workload: Workload, keys: dict[str, bytes], kill_at: list[int]
+    hubs: list[HubProcess],
+    workload: Workload,
+    keys: dict[str, bytes],
+    kill_at: list[int],
+    kill: Callable[[int], Awaitable[None]] | None = None,
 ) -> tuple[SendLog, list[float]]:
+    """Send every webhook like a partner behind a load balancer: round-robin over `hubs`,
+    a failed send retried on the next one. At each of `kill_at` sends done, `kill(i)`
+    (default: SIGKILL the one hub and start it again) runs; its duration is a downtime."""
     log = SendLog()
     progress = asyncio.Condition()
     downtimes: list[float] = []
-    pending: Iterator[Webhook] = iter(workload.webhooks)
+    pending: Iterator[tuple[int, Webhook]] = enumerate(workload.webhooks)
+    if kill is None:
+        kill = lambda _i: kill_and_restart(hubs[0])  # noqa: E731
 
-    async def deliver(client: httpx.AsyncClient, wh: Webhook) -> None:
+    async def deliver(client: httpx.AsyncClient, index: int, wh: Webhook) -> None:
         delay = 0.02
         while True:
+            hub = hubs[index % len(hubs)]
+            index += 1
             log.attempts[wh.webhook_id] += 1
             timestamp = int(time.time())
             headers = {
@@ -344,20 +363,19 @@ async def send_all(
         async with httpx.AsyncClient(
             limits=httpx.Limits(max_connections=1), timeout=30.0
         ) as client:
-            for wh in pending:
-                await deliver(client, wh)
+            for index, wh in pending:
+                await deliver(client, index, wh)
                 async with progress:
                     log.done += 1
                     progress.notify_all()
 
     async def killer() -> None:
-        for threshold in kill_at:
+        assert kill is not None
+        for number, threshold in enumerate(kill_at):
             async with progress:
                 await progress.wait_for(lambda t=threshold: log.done >= t)
             began = time.monotonic()
-            await asyncio.to_thread(hub.kill)
-            hub.spawn()
-            await hub.wait_ready()
+            await kill(number)
             downtimes.append(time.monotonic() - began)
 
     try:
@@ -368,13 +386,13 @@ async def send_all(
         raise AssertionError(
             f"sending did not finish within {SEND_DEADLINE}s: {log.done} of {WEBHOOKS} done,"
             f" {len(downtimes)} kills, answers {dict(log.statuses)},"
-            f" transport errors {dict(log.transport_errors)}\n{hub.tail()}"
+            f" transport errors {dict(log.transport_errors)}\n{hubs[0].tail()}"
         ) from None
     return log, downtimes
 
 
 # -- reading the outcome -------------------------------------------------------------------
-def wait_drained(store: Store, hub: HubProcess, timeout: float = 120.0) -> dict[str, int]:
+def wait_drained(store: Store, hubs: list[HubProcess], timeout: float = 120.0) -> dict[str, int]:
     """Poll until the inbox and the outbox have nothing pending."""
     deadline = time.monotonic() + timeout
     while True:
@@ -389,11 +407,12 @@ def wait_drained(store: Store, hub: HubProcess, timeout: float = 120.0) -> dict[
             }
         if not any(counts.values()):
             return counts
-        assert hub.proc is not None and hub.proc.poll() is None, (
-            f"hub died while draining:\n{hub.tail()}"
-        )
+        for hub in hubs:
+            assert hub.proc is not None and hub.proc.poll() is None, (
+                f"hub died while draining:\n{hub.tail()}"
+            )
         if time.monotonic() > deadline:
-            raise AssertionError(f"not drained after {timeout}s: {counts}\n{hub.tail()}")
+            raise AssertionError(f"not drained after {timeout}s: {counts}\n{hubs[0].tail()}")
         time.sleep(0.1)
 
 
@@ -455,11 +474,11 @@ def test_crash_safety(db_url: str, tmp_path: Path) -> None:
             timings["first start"] = time.monotonic() - t
 
             t = time.monotonic()
-            sent, downtimes = asyncio.run(send_all(hub, workload, keys, kill_at))
+            sent, downtimes = asyncio.run(send_all([hub], workload, keys, kill_at))
             timings["send"] = time.monotonic() - t
 
             t = time.monotonic()
-            wait_drained(store, hub)
+            wait_drained(store, [hub])
             timings["drain"] = time.monotonic() - t
 
             t = time.monotonic()
@@ -524,7 +543,9 @@ def check_outcome(
             select(shipments.c.key, shipments.c.state, shipments.c.events_count)
         ).all()
         outbox_rows = conn.execute(
-            select(outbox.c.command_id, outbox.c.status, outbox.c.attempts)
+            select(
+                outbox.c.command_id, outbox.c.status, outbox.c.attempts, outbox.c.subject
+            ).order_by(outbox.c.seq)
         ).all()
         dead = conn.scalar(select(func.count()).select_from(dead_letters))
         audit_rows = conn.execute(
@@ -595,6 +616,18 @@ def check_outcome(
     assert set(applied) == commands, (
         f"receiver vs outbox: not received {sorted(commands - set(applied))[:5]},"
         f" unknown {sorted(set(applied) - commands)[:5]}"
+    )
+    # each shipment's commands reached the receiver first in the order they were made
+    made: dict[str, list[str]] = {}
+    for r in outbox_rows:
+        made.setdefault(r.subject, []).append(r.command_id)
+    arrived: dict[str, list[str]] = {}
+    for command_id, item in applied.items():  # first arrivals, in arrival order
+        arrived.setdefault(str(item["subject"]), []).append(command_id)
+    out_of_order = [k for k in made if made[k] != arrived.get(k)]
+    assert not out_of_order, (
+        f"{len(out_of_order)} shipments' commands arrived out of order, e.g."
+        f" {out_of_order[0]}: made {made[out_of_order[0]]}, arrived {arrived.get(out_of_order[0])}"
     )
     changes = [
         (r.actor, r.subject, orjson.loads(r.detail))
