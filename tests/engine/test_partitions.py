@@ -300,3 +300,27 @@ def _shipments(conn: Any) -> dict[str, tuple[Any, ...]]:
         r.key: (r.state, r.state_at, r.events_count, r.duplicate_count, r.late_count)
         for r in conn.execute(select(shipments))
     }
+
+
+def test_a_dead_nodes_partitions_move_within_the_lease_time(store: Store) -> None:
+    """A node on another machine dies without letting go: its partitions are free once
+    its leases expire, and a survivor (trying every half second while short of its
+    share) holds them all within the ttl plus one try."""
+    ttl = 2.0
+    dead = PartitionOwner(store, P, ttl_seconds=ttl, holder="elsewhere:1:x")
+    survivor = PartitionOwner(store, P, ttl_seconds=ttl, holder="node-b:1:x")
+    dead.step()
+    survivor.step()
+    dead.step()  # shares settle: half each
+    survivor.step()
+    assert len(survivor.held) == P // 2
+    died = time.monotonic()  # `dead` never steps again
+    survivor.start()
+    try:
+        while not survivor.holds_all and time.monotonic() - died < 3 * ttl:
+            time.sleep(0.05)
+        moved = time.monotonic() - died
+    finally:
+        survivor.stop()
+    assert survivor.changed.is_set()
+    assert moved <= ttl + 1.0, f"partitions moved after {moved:.2f}s"
