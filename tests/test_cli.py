@@ -67,7 +67,7 @@ def test_dlq_list_show_replay_and_audit(db_url: str) -> None:
     assert "replayed 3" in rest.output
 
     ok = runner.invoke(app, ["audit", "verify", "--db", db_url])
-    assert ok.exit_code == 0 and "intact: 2 row(s)" in ok.output
+    assert ok.exit_code == 0 and "intact: 2 row(s) in 1 chain(s)" in ok.output
     store = open_store(db_url)
     with store.engine.begin() as conn:
         conn.execute(text("UPDATE audit SET actor = 'someone-else' WHERE seq = 1"))

@@ -38,7 +38,7 @@ app = typer.Typer(
 )
 secret_app = typer.Typer(help="Generate partner secrets.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Inspect and replay dead letters.", no_args_is_help=True)
-audit_app = typer.Typer(help="The tamper-evident audit chain.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit chains.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Outgoing commands: retention.", no_args_is_help=True)
 schemas_app = typer.Typer(help="The canonical model's JSON Schemas.", no_args_is_help=True)
 app.add_typer(secret_app, name="secret")
@@ -379,14 +379,20 @@ def outbox_prune(
 
 @audit_app.command("verify")
 def audit_verify(config: ConfigOption = None, db: DbOption = None) -> None:
-    """Walk the audit chain; exit 1 naming the first edited, inserted or deleted row."""
+    """Walk the audit chains (one per partition); exit 1 naming the first edited,
+    inserted, deleted or moved row."""
     from intermodal.security.audit import verify
 
     report = verify(store_or_exit(config, db))
     if report.ok:
-        console.print(f"audit chain intact: {report.rows} row(s)")
+        console.print(f"audit chain intact: {report.rows} row(s) in {report.chains} chain(s)")
         return
     errors.print(f"audit chain broken: {report.problem}")
+    if report.broken_chains > 1:
+        errors.print(
+            f"{report.broken_chains} of {report.chains} chains are broken; the row named is"
+            " the earliest (smallest seq) of their first bad rows"
+        )
     raise typer.Exit(1)
 
 

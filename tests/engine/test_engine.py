@@ -193,14 +193,20 @@ def test_audit_verify_names_the_tampered_row(
         elif tamper == "delete":
             conn.execute(text("DELETE FROM audit WHERE seq = 3"))
         else:
-            conn.execute(text("UPDATE audit SET seq = seq + 100 WHERE seq >= 4"))
+            conn.execute(
+                text("UPDATE audit SET seq = seq + 100, chain_seq = chain_seq + 100 WHERE seq >= 4")
+            )
             row = conn.execute(select(audit).where(audit.c.seq == 3)).one()._asdict()
-            conn.execute(audit.insert().values({**row, "seq": 4, "actor": "mallory"}))
+            conn.execute(
+                audit.insert().values({**row, "seq": 4, "chain_seq": 4, "actor": "mallory"})
+            )
     report = verify(store)
     assert not report.ok
-    assert {"edit": "row 3 was edited", "delete": "rows 3..3 were deleted", "insert": "row 4"}[
-        tamper
-    ] in (report.problem or "")
+    assert {
+        "edit": "row 3 was edited",
+        "delete": "rows before row 4 were deleted",
+        "insert": "row 4 was edited",
+    }[tamper] in (report.problem or "")
 
 
 def test_dispatch_retries_then_delivers_with_a_stable_idempotency_key(

@@ -225,10 +225,15 @@ timers = Table(
     ),
 )
 
+# One hash chain per partition (security/audit.py): `chain_seq` numbers a chain's rows
+# 1, 2, 3...; `seq` is only a row's address, handed out by the database, so appenders of
+# different chains need no common lock.
 audit = Table(
     "audit",
     metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("chain", Integer, nullable=False, server_default="0"),
+    Column("chain_seq", BigInteger, nullable=False),
     Column("at", Timestamp, nullable=False),
     Column("actor", String(128), nullable=False),
     Column("action", String(64), nullable=False),
@@ -236,6 +241,7 @@ audit = Table(
     Column("detail", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Index("ix_audit_chain_chain_seq", "chain", "chain_seq", unique=True),
 )
 
 # Control numbers of outbound EDI interchanges, one row per (partner, kind), bumped by an
