@@ -694,6 +694,7 @@ class Applier:
                     "ownership.violation",
                     ship.key,
                     {"event_id": ev.id, "milestone": mark.milestone.value},
+                    partition_of(ship.key, self.partitions),
                 )
             )
         if outcome is not EventOutcome.APPLIED:
@@ -712,6 +713,7 @@ class Applier:
                         "event_id": ev.id,
                         "receipt_id": row.receipt_id,
                     },
+                    partition_of(ship.key, self.partitions),  # the partition's own chain
                 )
             )
             commands.extend(self._commands(ship.key, before, after, row, ev, now, ship.document))
