@@ -85,7 +85,7 @@ echo "kernel: $(uname -r)"
 echo "/tmp (the benchmarks' SQLite files): $(df -T /tmp 2>/dev/null | awk 'NR == 2 {print $2}')"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown) (the tree that travelled: src/ sha256 $(find src -name "*.py" | sort | xargs cat | sha256sum | cut -c1-12))"
 
 step "smoke: the hub with 2 workers starts, takes a short signed load, drains its backlog"
 # A file, not stdin: the load generator is a spawned process, which imports the main module.

@@ -39,6 +39,7 @@ from intermodal.engine.applier_process import (
     ApplierProcess,
     wake_addresses,
 )
+from intermodal.engine.commit_relay import Committer, RelayCommitter, RelayServer
 from intermodal.engine.inbox import GroupCommitter
 from intermodal.mapping import MappingNormalizer
 from intermodal.observe import traces
@@ -59,12 +60,14 @@ PRUNE_EVERY_SECONDS = 3600.0
 class Hub:
     settings: Settings
     store: Store
-    committer: GroupCommitter
+    committer: Committer
     applier: Applier | ApplierProcess | ApplierPool | ApplierElsewhere
     metrics: Metrics
     dispatcher: Dispatcher | None = None
     ingest_only: bool = False
     """An ingest worker: no dispatcher, timers or pollers (the core worker runs them)."""
+    relay: RelayServer | None = None
+    """The core worker's end of the commit relay (SQLite, several workers)."""
     _pollers: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
     _poll_http: httpx.AsyncClient | None = field(default=None, repr=False)
     _dispatch_task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -79,13 +82,16 @@ class Hub:
         store: Store | None = None,
         applier: Literal["thread", "process", "elsewhere"] = "thread",
         wake_address: str | None = None,
+        relay_address: str | None = None,
     ) -> Hub:
         """`applier` is where the applier runs when the configuration says `auto`:
         `intermodal serve` asks for a process, an embedded hub keeps it a thread.
         `elsewhere` (an ingest worker of `serve --workers N`) runs none and wakes the
         applier processes bound at the addresses named after `wake_address`; `process`
         appliers given `wake_address` bind them, so that other workers' commits wake
-        them too. `hub.appliers` says how many applier processes (one by default)."""
+        them too. `hub.appliers` says how many applier processes (one by default).
+        On SQLite, `relay_address` makes the core worker commit for every worker
+        (engine/commit_relay.py): it serves that socket, the others send through it."""
         store = store or open_store(settings.hub.database)
         telemetry = settings.telemetry or TelemetryConfig()
         traces.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.sample_ratio)
@@ -109,12 +115,29 @@ class Hub:
         else:
             normalize = MappingNormalizer(settings)
             worker = Applier(store, settings, metrics=metrics, normalize=normalize)
-        committer = GroupCommitter(store, on_commit=worker.wake.set, metrics=metrics)
-        return cls(settings, store, committer, worker, metrics, ingest_only=applier == "elsewhere")
+        local = GroupCommitter(store, on_commit=worker.wake.set, metrics=metrics)
+        committer: Committer = local
+        relay = None
+        if relay_address is not None and store.is_sqlite:
+            if applier == "elsewhere":
+                committer = RelayCommitter(relay_address, local)
+            else:
+                relay = RelayServer(local, relay_address)
+        return cls(
+            settings,
+            store,
+            committer,
+            worker,
+            metrics,
+            ingest_only=applier == "elsewhere",
+            relay=relay,
+        )
 
     async def start(self, dispatch: bool = True) -> None:
         freeze_start_up_heap()
         self.committer.start()
+        if self.relay is not None:
+            await self.relay.start()
         self.applier.start()
         if self.ingest_only:
             self._pollers.append(  # W5: the resident set after bursts
@@ -312,6 +335,8 @@ class Hub:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._dispatch_task
             await self.dispatcher.aclose()
+        if self.relay is not None:
+            await self.relay.stop()
         await asyncio.to_thread(self.committer.stop)
         await asyncio.to_thread(self.applier.stop)
         self.store.dispose()

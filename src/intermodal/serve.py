@@ -277,6 +277,7 @@ def _worker(
         store,
         applier="process" if index == 0 else "elsewhere",
         wake_address=wake_address,
+        relay_address=str(Path(wake_address).with_name("commit.sock")),
     )
     _count_restarts(restarts)
     config = uvicorn.Config(

@@ -36,6 +36,7 @@ def create_app(
     dispatch: bool = True,
     applier: Literal["thread", "process", "elsewhere"] = "thread",
     wake_address: str | None = None,
+    relay_address: str | None = None,
 ) -> ASGIApp:
     """Build the application; the hub's workers start and stop with its lifespan.
 
@@ -46,7 +47,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        running = Hub.create(settings, store, applier, wake_address)
+        running = Hub.create(settings, store, applier, wake_address, relay_address)
         await running.start(dispatch=dispatch)
         app.state.hub = running
         try:

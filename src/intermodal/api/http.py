@@ -16,8 +16,9 @@ from fastapi import Request
 
 from intermodal.api.errors import ApiError
 from intermodal.config import Settings, token_hash
+from intermodal.engine.commit_relay import Committer
 from intermodal.engine.ids import sortable_id
-from intermodal.engine.inbox import GroupCommitter, InboxMessage, Receipt
+from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.ingress.signatures import SignatureError, verify
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def store_unavailable() -> ApiError:
     )
 
 
-async def store_durably(committer: GroupCommitter, messages: list[InboxMessage]) -> list[Receipt]:
+async def store_durably(committer: Committer, messages: list[InboxMessage]) -> list[Receipt]:
     """Hand messages to the group committer; a store failure is a 503 the sender retries."""
     try:
         return await committer.submit(messages)
