@@ -12,7 +12,8 @@
 # Everything goes to stdout and to $OUT/device.log ($OUT unset: /tmp/device-bench.log).
 #
 # Overrides: PY (python to make the venv with, default python3), WHEELS (default .whl),
-# VENV (default /tmp/hubenv), BUDGET (seconds for the whole full run, default 480).
+# VENV (default /tmp/hubenv), BUDGET (seconds for the whole full run, default 480),
+# INGEST_SHARE (seconds of it held back for ingest.py, default 130).
 set -euo pipefail
 
 MODE=${1:-quick}
@@ -154,7 +155,7 @@ else
   # ingest (the hub alone, its 20 s closed loop and 20 s open loop at 5,000/s; no echo,
   # no 500/s run): about 60 s plus its drains. The time limits keep the whole run inside
   # BUDGET, and leave ingest its share even if scale's drains run long.
-  bench $((BUDGET - SECONDS - 130)) scale.py
+  bench $((BUDGET - SECONDS - ${INGEST_SHARE:-130})) scale.py
   export INTERMODAL_WORKERS=8
   echo
   echo "INTERMODAL_WORKERS=8"
