@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 
 from intermodal.ingress.signatures import sign
 from intermodal.security.secrets import Secret, webhook_key
+from intermodal.serve import WRITER_NAME
 from intermodal.store import open_store
 from intermodal.store.tables import events, inbox
 from intermodal_sim.testing import free_port, wait_until
@@ -49,8 +50,13 @@ class Served:
         return f"http://127.0.0.1:{self.port}"
 
     def workers(self) -> list[int]:
-        """The worker processes: the supervisor's children."""
-        return _processes(self.proc.pid)
+        """The worker processes: the supervisor's children but the inbox writer."""
+        return [pid for pid in _processes(self.proc.pid) if not _is_writer(pid)]
+
+    def writer(self) -> int | None:
+        """The inbox writer (SQLite): the supervisor's child named so."""
+        found = [pid for pid in _processes(self.proc.pid) if _is_writer(pid)]
+        return found[0] if found else None
 
     def core(self) -> int:
         """The core worker: the one whose child is the applier."""
@@ -83,6 +89,13 @@ def _children(pid: int) -> list[int]:
 def _processes(pid: int) -> list[int]:
     """A process's live children, less multiprocessing's resource tracker."""
     return [c for c in _children(pid) if b"resource_tracker" not in _cmdline(c) and _alive(c)]
+
+
+def _is_writer(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_bytes().strip() == WRITER_NAME
+    except OSError:
+        return False
 
 
 def _cmdline(pid: int) -> bytes:
@@ -191,11 +204,13 @@ class Sent:
     retried: int = 0
 
 
-async def send(served: Served, count: int, in_flight: int = 16, fresh: bool = True) -> Sent:
+async def send(
+    served: Served, count: int, in_flight: int = 16, fresh: bool = True, first: int = 0
+) -> Sent:
     """Signed webhooks like a partner: a connection error or a 5xx is retried until a 2xx.
     `fresh`: a new connection per request, so the kernel spreads them over the workers."""
     sent = Sent()
-    pending = iter(range(count))
+    pending = iter(range(first, first + count))
 
     async def deliver(client: httpx.AsyncClient, i: int) -> None:
         message_id, body = f"m-{i}", _body(i)
@@ -319,6 +334,39 @@ def test_a_worker_killed_mid_load_is_restarted_and_nothing_acknowledged_is_lost(
             return "intermodal_worker_restarts 1.0" in text
 
         wait_until(restart_counted, 30)  # once the new worker has started
+    finally:
+        _stop(served)
+
+
+def test_the_inbox_writer_commits_for_every_worker_and_its_loss_loses_nothing(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """On SQLite one process commits every worker's messages; killed mid-load, the
+    workers commit themselves until the supervisor has started a new one."""
+    served = serve(tmp_path, sqlite_url)
+    try:
+        writer = served.writer()
+        assert writer is not None and writer not in served.workers()
+        assert not _processes(writer)  # no children of its own
+
+        async def load_and_kill() -> Sent:
+            sending = asyncio.create_task(send(served, 1500, fresh=False))
+            await asyncio.to_thread(
+                wait_until, lambda: sum(served.accepted_by_worker().values()) >= 300, 60
+            )
+            os.kill(writer, signal.SIGKILL)
+            return await sending
+
+        sent = asyncio.run(load_and_kill())
+        assert len(sent.succeeded) == 1500
+        assert_applied_once(sqlite_url, sent, 1500)
+        wait_until(lambda: served.writer() not in (None, writer), 30)
+        assert (
+            '"the inbox writer exited with code -9; starting a new one in 0.5 s"'
+            in served.log.read_text()
+        )
+        after = asyncio.run(send(served, 50, first=1500))  # through the new writer
+        assert len(after.accepted) == 50
     finally:
         _stop(served)
 

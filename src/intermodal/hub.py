@@ -39,7 +39,7 @@ from intermodal.engine.applier_process import (
     ApplierProcess,
     wake_addresses,
 )
-from intermodal.engine.commit_relay import Committer, RelayCommitter, RelayServer
+from intermodal.engine.commit_relay import Committer, RelayCommitter
 from intermodal.engine.inbox import GroupCommitter
 from intermodal.mapping import MappingNormalizer
 from intermodal.observe import traces
@@ -66,8 +66,6 @@ class Hub:
     dispatcher: Dispatcher | None = None
     ingest_only: bool = False
     """An ingest worker: no dispatcher, timers or pollers (the core worker runs them)."""
-    relay: RelayServer | None = None
-    """The core worker's end of the commit relay (SQLite, several workers)."""
     _pollers: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
     _poll_http: httpx.AsyncClient | None = field(default=None, repr=False)
     _dispatch_task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -90,8 +88,8 @@ class Hub:
         applier processes bound at the addresses named after `wake_address`; `process`
         appliers given `wake_address` bind them, so that other workers' commits wake
         them too. `hub.appliers` says how many applier processes (one by default).
-        On SQLite, `relay_address` makes the core worker commit for every worker
-        (engine/commit_relay.py): it serves that socket, the others send through it."""
+        On SQLite, `relay_address` is the inbox writer's socket (engine/commit_relay.py):
+        the worker's messages are committed there, with every other worker's."""
         store = store or open_store(settings.hub.database)
         telemetry = settings.telemetry or TelemetryConfig()
         traces.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.sample_ratio)
@@ -117,27 +115,13 @@ class Hub:
             worker = Applier(store, settings, metrics=metrics, normalize=normalize)
         local = GroupCommitter(store, on_commit=worker.wake.set, metrics=metrics)
         committer: Committer = local
-        relay = None
         if relay_address is not None and store.is_sqlite:
-            if applier == "elsewhere":
-                committer = RelayCommitter(relay_address, local)
-            else:
-                relay = RelayServer(local, relay_address)
-        return cls(
-            settings,
-            store,
-            committer,
-            worker,
-            metrics,
-            ingest_only=applier == "elsewhere",
-            relay=relay,
-        )
+            committer = RelayCommitter(relay_address, local)
+        return cls(settings, store, committer, worker, metrics, ingest_only=applier == "elsewhere")
 
     async def start(self, dispatch: bool = True) -> None:
         freeze_start_up_heap()
         self.committer.start()
-        if self.relay is not None:
-            await self.relay.start()
         self.applier.start()
         if self.ingest_only:
             self._pollers.append(  # W5: the resident set after bursts
@@ -335,8 +319,6 @@ class Hub:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._dispatch_task
             await self.dispatcher.aclose()
-        if self.relay is not None:
-            await self.relay.stop()
         await asyncio.to_thread(self.committer.stop)
         await asyncio.to_thread(self.applier.stop)
         self.store.dispose()

@@ -61,6 +61,9 @@ HEALTHY_AFTER_SECONDS = 60.0
 STOP_TIMEOUT = 30.0
 RUNTIME_PREFIX = "intermodal-serve-"
 """The runtime folder in $TMPDIR: `intermodal-serve-<supervisor pid>-<random>`."""
+WRITER_NAME = b"inbox-writer"
+"""The inbox writer's process name (/proc/<pid>/comm, `ps -o comm`)."""
+_PR_SET_NAME = 15
 WORKER_ENV = "INTERMODAL_WORKER"
 """Set in each worker to its index: the core worker is 0."""
 
@@ -69,6 +72,8 @@ WORKER_ENV = "INTERMODAL_WORKER"
 class _Slot:
     index: int
     process: BaseProcess | None = None
+    writer: bool = False
+    """The inbox writer (SQLite: one group commit for every worker), not a worker."""
     started: float = 0.0
     delay: float = FIRST_RESTART_DELAY
     restart_at: float | None = None
@@ -84,6 +89,8 @@ class Supervisor:
         self.restarts = 0
         self._context = multiprocessing.get_context("spawn")
         self._slots = [_Slot(i) for i in range(workers)]
+        if settings.hub.database.startswith("sqlite") and workers > 1:
+            self._slots.append(_Slot(workers, writer=True))
         self._signal: int | None = None
         self._reserved: socket.socket | None = None
         self.port = settings.hub.port
@@ -109,8 +116,15 @@ class Supervisor:
 
     @property
     def wake_address(self) -> str:
-        """The applier's datagram socket (engine/applier_process.py, DatagramWake)."""
+        """Where the appliers' datagram sockets are named after (applier_process.py)."""
         return str(self.runtime / "applier.sock")
+
+    @property
+    def relay_address(self) -> str | None:
+        """The inbox writer's socket (engine/commit_relay.py), on SQLite."""
+        if not any(slot.writer for slot in self._slots):
+            return None
+        return str(self.runtime / "commit.sock")
 
     def reserve_port(self) -> int:
         """Bind (not listen) the address with SO_REUSEPORT: a port in use fails here, port
@@ -137,6 +151,22 @@ class Supervisor:
     def _spawn(self, slot: _Slot) -> None:
         from intermodal.engine.applier_process import _resolved_secrets
 
+        if slot.writer:
+            assert self.relay_address is not None
+            process = self._context.Process(
+                target=_inbox_writer,
+                args=(
+                    self.settings,
+                    _resolved_secrets(),
+                    self.relay_address,
+                    self.wake_address,
+                    os.getpid(),
+                ),
+                name="intermodal-inbox-writer",
+            )
+            process.start()
+            slot.process, slot.started, slot.restart_at = process, time.monotonic(), None
+            return
         process = self._context.Process(
             target=_worker,
             args=(
@@ -145,6 +175,7 @@ class Supervisor:
                 _resolved_secrets(),
                 self.port,
                 self.wake_address,
+                self.relay_address,
                 os.getpid(),
                 self.restarts,
             ),
@@ -166,8 +197,8 @@ class Supervisor:
                     if now - slot.started > HEALTHY_AFTER_SECONDS:
                         slot.delay = FIRST_RESTART_DELAY
                     log.error(  # the pid as a field: in the text it reads as a phone number
-                        "worker %d exited with code %s; starting a new one in %.1f s",
-                        slot.index,
+                        "%s exited with code %s; starting a new one in %.1f s",
+                        "the inbox writer" if slot.writer else f"worker {slot.index}",
                         process.exitcode,
                         slot.delay,
                         extra={"worker_pid": process.pid},
@@ -188,7 +219,12 @@ class Supervisor:
             multiprocess.mark_process_dead(process.pid)  # type: ignore[no-untyped-call]
 
     def _stop_all(self) -> None:
-        running = [s.process for s in self._slots if s.process is not None]
+        """Workers first (their last commits still go through the inbox writer), then
+        the writer."""
+        self._stop([s.process for s in self._slots if s.process is not None and not s.writer])
+        self._stop([s.process for s in self._slots if s.process is not None and s.writer])
+
+    def _stop(self, running: list[BaseProcess]) -> None:
         for process in running:
             if process.is_alive() and process.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
@@ -256,6 +292,7 @@ def _worker(
     secrets: list[str],
     port: int,
     wake_address: str,
+    relay_address: str | None,
     parent: int,
     restarts: int,
 ) -> None:
@@ -277,7 +314,7 @@ def _worker(
         store,
         applier="process" if index == 0 else "elsewhere",
         wake_address=wake_address,
-        relay_address=str(Path(wake_address).with_name("commit.sock")),
+        relay_address=relay_address,
     )
     _count_restarts(restarts)
     config = uvicorn.Config(
@@ -289,6 +326,50 @@ def _worker(
         server_header=False,
     )
     _WorkerServer(config).run(sockets=[sock])
+
+
+def _inbox_writer(
+    settings: Settings, secrets: list[str], relay_address: str, wake_address: str, parent: int
+) -> None:
+    """The inbox writer's main (SQLite, several workers): commit what every worker sends,
+    wake the appliers; stop on SIGTERM (the supervisor's, after the workers')."""
+    import threading
+
+    from intermodal.engine.applier_process import ApplierElsewhere, _die_with_parent, wake_addresses
+    from intermodal.engine.commit_relay import InboxWriter
+    from intermodal.observe.logs import configure_logging
+    from intermodal.observe.metrics import Metrics
+    from intermodal.security.secrets import remember_resolved
+    from intermodal.store import open_store
+
+    _die_with_parent(parent)
+    _name_process(WRITER_NAME)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops it, last
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
+    remember_resolved(secrets)
+    configure_logging(settings.hub.log_level)
+    store = open_store(settings.hub.database, migrate=False)
+    appliers = ApplierElsewhere(wake_addresses(wake_address, settings.hub.applier_count()))
+    metrics = Metrics(store, list(settings.partners), endpoints=list(settings.endpoints))
+    try:
+        InboxWriter(store, relay_address, appliers.wake.set, metrics).serve(stop)
+    finally:
+        appliers.stop()
+        store.dispose()
+
+
+def _name_process(name: bytes) -> None:
+    """The name `ps -o comm` and /proc/<pid>/comm show (Linux; at most 15 bytes)."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_NAME, ctypes.c_char_p(name[:15]), 0, 0, 0)
 
 
 class _WorkerServer(uvicorn.Server):

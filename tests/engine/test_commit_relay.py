@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from intermodal.engine.commit_relay import (
+    InboxWriter,
     RelayCommitter,
-    RelayServer,
     decode_messages,
     decode_receipts,
     encode_messages,
@@ -74,39 +75,79 @@ def store(tmp_path: Path) -> Store:
     return open_store(f"sqlite:///{tmp_path / 'hub.db'}")
 
 
-async def test_workers_commit_through_the_core_and_on_their_own_without_it(
+class Writer:
+    """The inbox writer on a thread, as `serve` runs it in a process."""
+
+    def __init__(self, store: Store, path: str) -> None:
+        self.stop = threading.Event()
+        self.commits = 0
+        self.writer = InboxWriter(store, path, on_commit=self._count)
+        self.writer.listen()
+        self.thread = threading.Thread(target=self.writer.serve, args=(self.stop,))
+        self.thread.start()
+
+    def _count(self) -> None:
+        self.commits += 1
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+async def test_workers_commit_through_the_writer_and_on_their_own_without_it(
     tmp_path: Path, store: Store
 ) -> None:
     path = str(tmp_path / "commit.sock")
-    core = GroupCommitter(store)
-    core.start()
-    server = RelayServer(core, path)
-    await server.start()
-    worker = RelayCommitter(path, GroupCommitter(store))
-    worker.start()
+    writer = Writer(store, path)
+    workers = [RelayCommitter(path, GroupCommitter(store)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
     try:
-        receipts = await asyncio.gather(*(worker.submit([_message(n)]) for n in range(50)))
-        assert [r.duplicate for (r,) in receipts] == [False] * 50
-        assert worker.relayed == 50 and worker.local.rows == 0 and core.rows == 50
-        (again,) = await worker.submit([_message(7)])  # a re-delivery: the original receipt
+        receipts = await asyncio.gather(*(workers[n % 3].submit([_message(n)]) for n in range(60)))
+        assert [r.duplicate for (r,) in receipts] == [False] * 60
+        assert [w.relayed for w in workers] == [20, 20, 20]
+        assert all(w.local.rows == 0 for w in workers)
+        assert writer.writer.rows == 60 and writer.commits < 60  # gathered into groups
+        (again,) = await workers[1].submit([_message(7)])  # a re-delivery: the original
         assert again.duplicate and again.receipt_id == receipts[7][0].receipt_id
         changed = _message(7)
         changed.body = b'{"other": 1}'
-        (conflict,) = await worker.submit([changed])
+        (conflict,) = await workers[2].submit([changed])
         assert conflict.conflict
 
-        await server.stop()  # the core worker goes away: the worker commits itself
+        writer.close()  # the writer goes away: each worker commits itself
         await asyncio.sleep(0.05)
-        (alone,) = await worker.submit([_message(100)])
-        assert not alone.duplicate and worker.local.rows == 1
+        (alone,) = await workers[0].submit([_message(100)])
+        assert not alone.duplicate and workers[0].local.rows == 1
 
-        server = RelayServer(core, path)  # the core worker is back
-        await server.start()
+        writer = Writer(store, path)  # a new writer listens
         await asyncio.sleep(0.6)  # past the reconnect pause
-        await worker.submit([_message(101)])
-        assert worker.relayed == 53 and core.rows == 53
-        assert _count(store) == 52
+        await workers[0].submit([_message(101)])
+        assert workers[0].relayed == 21 and writer.writer.rows == 1
+        assert _count(store) == 62
     finally:
-        await server.stop()
-        worker.stop()
-        core.stop()
+        writer.close()
+        for worker in workers:
+            worker.stop()
+
+
+async def test_a_malformed_frame_is_answered_and_the_connection_kept(
+    tmp_path: Path, store: Store
+) -> None:
+    path = str(tmp_path / "commit.sock")
+    writer = Writer(store, path)
+    try:
+        reader, stream = await asyncio.open_unix_connection(path)
+        stream.write(struct.pack("!QI", 9, 3) + b"bad")
+        header = await reader.readexactly(12)
+        rid, size = struct.unpack("!QI", header)
+        assert rid == 9
+        assert decode_receipts(await reader.readexactly(size)) == "malformed frame"
+        good = encode_messages([_message(1)])
+        stream.write(struct.pack("!QI", 10, len(good)) + good)
+        rid, size = struct.unpack("!QI", await reader.readexactly(12))
+        (receipt,) = decode_receipts(await reader.readexactly(size))
+        assert rid == 10 and not receipt.duplicate
+        stream.close()
+    finally:
+        writer.close()

@@ -6,19 +6,21 @@ that worker's share of the requests in flight: the more workers, the smaller the
 and the more fsyncs per webhook. On 16 cores 8 workers answered 3,219 webhooks/s against
 7,047 with 4 (BENCHMARKS.md, "Scaling by workers").
 
-So on SQLite the core worker's group committer commits for every worker. The others
-(`RelayCommitter`) send their messages over a UNIX stream socket in the runtime folder
-(`RelayServer`), and answer their requests when the receipts come back, after the commit,
-exactly as with a committer of their own. Parsing, signature checks and HTTP stay spread
-over the workers; only the write is gathered.
+So on SQLite one process commits for every worker: the inbox writer (`InboxWriter`),
+which `serve` starts beside the workers and does nothing else. The workers
+(`RelayCommitter`) send their messages over a UNIX stream socket in the runtime folder and
+answer their requests when the receipts come back, after the commit, exactly as with a
+committer of their own. Parsing, signature checks and HTTP stay spread over the workers;
+only the write is gathered. (Gathering it in the core worker instead, which also serves
+HTTP and runs the dispatcher, made that one process the limit at 8 workers.)
 
 - **Frames**: a request id and a length, then the messages (or the receipts) in a plain
   length-prefixed layout (`encode_messages`, `encode_receipts`): nothing is executed or
   constructed from the bytes but strings, bytes and numbers, and a malformed frame fails
   to decode. The socket is 0600 in the supervisor's private runtime folder (0700).
-- **Losing the core worker**: a worker that cannot reach it (starting, restarting, dead)
+- **Losing the writer**: a worker that cannot reach it (starting, restarting, dead)
   commits itself, through its own group committer, until it can again. A message sent
-  just before the core died may have been committed or not: the worker stores it again
+  just before the writer died may have been committed or not: the worker stores it again
   itself, and the inbox's (partner, message id) key answers it as the duplicate of the
   stored one if it was.
 - PostgreSQL needs none of this: it takes commits side by side and gathers their WAL
@@ -32,11 +34,17 @@ import contextlib
 import itertools
 import logging
 import os
+import selectors
+import socket
 import struct
+import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
-from intermodal.engine.inbox import GroupCommitter, InboxMessage, Receipt
+from intermodal.engine.inbox import GroupCommitter, InboxMessage, Receipt, store_messages
+from intermodal.observe.metrics import Metrics
+from intermodal.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +125,7 @@ def encode_receipts(receipts: list[Receipt]) -> bytes:
 
 
 def decode_receipts(data: bytes) -> list[Receipt] | str:
-    """The receipts, or the core worker's error message."""
+    """The receipts, or the writer's error message."""
     if data[:1] != b"\x01":
         return data[1:].decode(errors="replace")
     (count,) = struct.unpack_from("!I", data, 1)
@@ -133,67 +141,153 @@ def decode_receipts(data: bytes) -> list[Receipt] | str:
     return out
 
 
-class RelayServer:
-    """The core worker's end: commits what other workers send with its own committer."""
+class InboxWriter:
+    """The node's one group commit on SQLite, in a process of its own (`serve` starts it
+    beside the workers): reads every worker's frames, commits them in one transaction,
+    answers each worker, wakes the appliers.
 
-    def __init__(self, committer: GroupCommitter, path: str) -> None:
-        self.committer = committer
+    One thread and `select`, no event loop: after the first frame of a round it takes the
+    writer lock (`Store.writer_turn`), then gathers every frame that arrived meanwhile, so
+    a commit carries what all workers have in flight and waiting for an applier's write
+    only makes the next group bigger (as `GroupCommitter` does in one process)."""
+
+    def __init__(
+        self,
+        store: Store,
+        path: str,
+        on_commit: Callable[[], None] | None = None,
+        metrics: Metrics | None = None,
+        max_rows: int = 20_000,
+    ) -> None:
+        self.store = store
         self.path = path
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._clients: set[asyncio.StreamWriter] = set()
+        self.on_commit = on_commit
+        self.metrics = metrics
+        self.max_rows = max_rows
+        self.batches = 0
+        self.rows = 0
+        self._selector = selectors.DefaultSelector()
+        self._buffers: dict[socket.socket, bytearray] = {}
+        self._listener: socket.socket | None = None
 
-    async def start(self) -> None:
+    def listen(self) -> None:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)  # an earlier core worker's
-        self._server = await asyncio.start_unix_server(self._serve, path=self.path)
+            os.unlink(self.path)  # an earlier writer's
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.path)
         os.chmod(self.path, 0o600)
+        listener.listen(256)
+        listener.setblocking(False)
+        self._selector.register(listener, selectors.EVENT_READ)
+        self._listener = listener
 
-    async def stop(self) -> None:
-        """Stop listening and hang up on the workers: they commit on their own until a
-        core worker listens again."""
-        for writer in list(self._clients):
-            writer.close()
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._clients.add(writer)
+    def serve(self, stop: threading.Event) -> None:
+        """Commit what the workers send until `stop` is set; then hang up on them (they
+        commit on their own until a writer listens again)."""
+        if self._listener is None:
+            self.listen()
         try:
-            while True:
-                header = await reader.readexactly(_HEADER.size)
-                rid, size = _HEADER.unpack(header)
-                payload = await reader.readexactly(size)
-                task = asyncio.create_task(self._one(rid, payload, writer))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
+            while not stop.is_set():
+                jobs = self._gather(0.5)
+                if not jobs:
+                    continue
+                with self.store.writer_turn():
+                    rows = sum(len(messages) for _, _, messages in jobs)
+                    while rows < self.max_rows:
+                        more = self._gather(0)
+                        if not more:
+                            break
+                        jobs += more
+                        rows += sum(len(messages) for _, _, messages in more)
+                    self._commit(jobs)
         finally:
-            self._clients.discard(writer)
-            writer.close()
+            self.close()
 
-    async def _one(self, rid: int, payload: bytes, writer: asyncio.StreamWriter) -> None:
+    def close(self) -> None:
+        for client in list(self._buffers):
+            self._drop(client)
+        if self._listener is not None:
+            self._selector.unregister(self._listener)
+            self._listener.close()
+            self._listener = None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+
+    def _gather(self, timeout: float) -> list[tuple[socket.socket, int, list[InboxMessage]]]:
+        jobs: list[tuple[socket.socket, int, list[InboxMessage]]] = []
+        for key, _ in self._selector.select(timeout):
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            if sock is self._listener:
+                with contextlib.suppress(BlockingIOError):
+                    client, _ = sock.accept()
+                    client.settimeout(10)  # a worker that stops reading is dropped
+                    self._buffers[client] = bytearray()
+                    self._selector.register(client, selectors.EVENT_READ)
+                continue
+            try:
+                data = sock.recv(1 << 20)
+            except OSError:
+                data = b""
+            if not data:
+                self._drop(sock)
+                continue
+            buffer = self._buffers[sock]
+            buffer += data
+            while len(buffer) >= _HEADER.size:
+                rid, size = _HEADER.unpack_from(buffer)
+                if len(buffer) < _HEADER.size + size:
+                    break
+                payload = bytes(buffer[_HEADER.size : _HEADER.size + size])
+                del buffer[: _HEADER.size + size]
+                try:
+                    jobs.append((sock, rid, decode_messages(payload)))
+                except (ValueError, struct.error, UnicodeDecodeError):
+                    self._send(sock, _frame(rid, b"\x00malformed frame"))
+        return jobs
+
+    def _commit(self, jobs: list[tuple[socket.socket, int, list[InboxMessage]]]) -> None:
+        messages = [m for _, _, batch in jobs for m in batch]
         try:
-            receipts = await self.committer.submit(decode_messages(payload))
-            reply = encode_receipts(receipts)
-        except Exception as exc:  # the store failed: the worker answers 503, as its own would
-            reply = b"\x00" + f"{type(exc).__name__}".encode()
-        if not writer.is_closing():
-            writer.write(_frame(rid, reply))
+            receipts = store_messages(self.store, messages)
+        except Exception as exc:  # the store failed: each worker answers 503
+            log.exception("inbox writer: the commit failed")
+            failed = b"\x00" + type(exc).__name__.encode()
+            for sock, rid, _ in jobs:
+                self._send(sock, _frame(rid, failed))
+            return
+        self.batches += 1
+        self.rows += len(messages)
+        if self.metrics is not None:
+            self.metrics.group_commit_rows.observe(len(messages))
+        offset = 0
+        for sock, rid, batch in jobs:
+            self._send(sock, _frame(rid, encode_receipts(receipts[offset : offset + len(batch)])))
+            offset += len(batch)
+        if self.on_commit is not None:
+            self.on_commit()
+
+    def _send(self, sock: socket.socket, frame: bytes) -> None:
+        if sock not in self._buffers:
+            return
+        try:
+            sock.sendall(frame)
+        except OSError:
+            self._drop(sock)
+
+    def _drop(self, sock: socket.socket) -> None:
+        if self._buffers.pop(sock, None) is not None:
+            self._selector.unregister(sock)
+        sock.close()
 
 
 class RelayError(Exception):
-    """The core worker could not store the messages (its store failed)."""
+    """The inbox writer could not store the messages (its store failed)."""
 
 
 class RelayCommitter:
-    """An ingest worker's committer: its messages are committed by the core worker's
-    (`RelayServer`), or by `local` while the core worker cannot be reached."""
+    """A worker's committer: its messages are committed by the inbox writer, or by
+    `local` while the writer cannot be reached."""
 
     def __init__(self, path: str, local: GroupCommitter) -> None:
         self.path = path
@@ -255,7 +349,7 @@ class RelayCommitter:
                 return None
             self._writer = writer
             self._reader = asyncio.create_task(self._read(reader, writer))
-            log.info("inbox commits go through the core worker again")
+            log.info("inbox commits go through the inbox writer again")
             return writer
 
     async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -278,18 +372,18 @@ class RelayCommitter:
             if self._writer is writer:
                 self._writer = None
                 self._retry_at = time.monotonic() + _RECONNECT_AFTER
-                log.warning("lost the core worker's committer; committing here meanwhile")
+                log.warning("lost the inbox writer; committing here meanwhile")
             waiting, self._waiting = self._waiting, {}
             for future in waiting.values():
                 if not future.done():
-                    future.set_exception(ConnectionResetError("the core worker went away"))
+                    future.set_exception(ConnectionResetError("the inbox writer went away"))
 
 
 __all__ = [
     "Committer",
+    "InboxWriter",
     "RelayCommitter",
     "RelayError",
-    "RelayServer",
     "decode_messages",
     "decode_receipts",
     "encode_messages",
