@@ -112,13 +112,11 @@ def test_workers_default_to_the_cores_up_to_eight_and_are_checked(
 ) -> None:
     import os
 
-    from intermodal.config import MAX_DEFAULT_WORKERS
-
     monkeypatch.delenv("INTERMODAL_WORKERS", raising=False)
-    cores = len(os.sched_getaffinity(0))
-    assert make_settings({}).hub.workers == min(cores, MAX_DEFAULT_WORKERS)
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(64)))
-    assert make_settings({}).hub.workers == 8
+    for cores, workers in ((1, 1), (2, 1), (3, 1), (4, 4), (6, 6), (8, 8), (64, 8)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, n=cores: set(range(n)))
+        assert make_settings({}).hub.workers == workers, cores
+        assert make_settings({}).hub.applier_count() == max(1, workers // 4)
     assert make_settings({"hub": {"workers": 12}}).hub.workers == 12
     monkeypatch.setenv("INTERMODAL_WORKERS", "3")
     assert make_settings({"hub": {"workers": 12}}).hub.workers == 3

@@ -70,7 +70,7 @@ def serve(
     workers: Annotated[
         int | None,
         typer.Option(
-            help="ingest processes on the port (default: hub.workers, the cores up to 8)",
+            help="ingest processes on the port (default: hub.workers: the cores, 1 to 8)",
             envvar="INTERMODAL_WORKERS",
         ),
     ] = None,

@@ -148,17 +148,22 @@ class DeliveryConfig(_Strict):
 
 
 MAX_DEFAULT_WORKERS = 8
+MIN_CORES_FOR_WORKERS = 4
 
 
 def default_workers() -> int:
     """The cores this process may run on (its affinity, e.g. a container's cpuset), at
-    most `MAX_DEFAULT_WORKERS`: beyond that the one applier and the store's writer lock,
-    not ingest, bound a node."""
+    most `MAX_DEFAULT_WORKERS`: beyond that the store, not ingest, bounds a node (on 16
+    cores 4 workers answered more than 8, BENCHMARKS.md). One below
+    `MIN_CORES_FOR_WORKERS`: one worker and its applier already keep two cores busy, and
+    on two cores a second worker answered fewer webhooks, not more."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_DEFAULT_WORKERS))
+    if cores < MIN_CORES_FOR_WORKERS:
+        return 1
+    return min(cores, MAX_DEFAULT_WORKERS)
 
 
 class HubConfig(_Strict):
@@ -180,7 +185,8 @@ class HubConfig(_Strict):
     another takes them over within this time (docs/operations.md)."""
     workers: Annotated[int, Field(ge=1, le=64)] = Field(default_factory=lambda: default_workers())
     """How many ingest processes `intermodal serve` runs on its port (intermodal/serve.py);
-    default: the cores this process may use, at most 8. An embedded hub ignores it."""
+    default: the cores this process may use, at most 8, and one below four cores. An
+    embedded hub ignores it."""
     appliers: Annotated[int, Field(ge=1, le=64)] | None = None
     """How many applier processes `intermodal serve` runs on this node, each holding a
     share of the partitions (engine/partitions.py); default: one per four workers, at
