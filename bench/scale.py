@@ -15,7 +15,12 @@ The figures that matter are the curve (events/s by workers) and its efficiency (
 at N / N x events/s at 1): the 16-core target is >= 0.7 from 1 to 8. A machine with fewer
 cores than N + the generators measures contention, not scaling: the header prints nproc.
 
-    python bench/scale.py [--quick] [--workers 1,2,4,8] [--store sqlite|postgresql URL]
+    python bench/scale.py [--quick] [--workers 1,2,4,8] [--postgres ADMIN_URL]
+    python bench/scale.py [--quick] --postgres ADMIN_URL --nodes 1,2,3 [--workers W]
+
+With `--nodes`, each count is that many `intermodal serve --workers W` nodes on one fresh
+PostgreSQL database, the load generators spread round-robin over their ports (a load
+balancer's job), against an echo with as many processes as the nodes' workers.
 """
 
 from __future__ import annotations
@@ -109,11 +114,13 @@ def hub_processes(work: Path, port: int, workers: int, secret: str, db: str) -> 
 
 
 def closed_loop(
-    port: int, secret: str, run: str, clients: int, args: argparse.Namespace, server: int
-) -> Any:
-    """`clients` load generators at once, each with its share of the connections; their
-    answers summed over the longest one's measured time; the server's CPU (its whole
-    process tree) from the first generator's start, after the requests are signed."""
+    ports: list[int], secret: str, run: str, clients: int, args: argparse.Namespace,
+    servers: list[int],
+) -> Any:  # fmt: skip
+    """`clients` load generators at once, each with its share of the connections, spread
+    round-robin over `ports` (one per node); their answers summed over the longest one's
+    measured time; the servers' CPU (each one's whole process tree) from the first
+    generator's start, after the requests are signed."""
     results: list[LoadResult] = []
     began: list[float] = []
     lock = threading.Lock()
@@ -121,7 +128,7 @@ def closed_loop(
     def started() -> None:
         with lock:
             if not began:
-                began[:] = [cpu_seconds(server), time.perf_counter()]
+                began[:] = [sum(cpu_seconds(pid) for pid in servers), time.perf_counter()]
 
     errors: list[BaseException] = []
     per_client = max(1, args.connections // clients)
@@ -129,7 +136,7 @@ def closed_loop(
     def one(i: int) -> None:
         spec = LoadSpec(
             "127.0.0.1",
-            port,
+            ports[i % len(ports)],
             PATH,
             secret,
             run=f"{run}{i}",
@@ -152,7 +159,8 @@ def closed_loop(
         t.join()
     if errors:
         raise errors[0]
-    cores = (cpu_seconds(server) - began[0]) / (time.perf_counter() - began[1])
+    spent = sum(cpu_seconds(pid) for pid in servers) - began[0]
+    cores = spent / (time.perf_counter() - began[1])
     completed = sum(r.completed for r in results)
     ok = sum(r.ok for r in results)
     elapsed = max(r.elapsed for r in results)
@@ -182,28 +190,37 @@ def fresh_postgres(admin: str, name: str) -> str:
     return admin.rsplit("/", 1)[0] + f"/{name}"
 
 
-def measure(kind: str, workers: int, args: argparse.Namespace) -> dict[str, float]:
+def measure(kind: str, workers: int, args: argparse.Namespace, nodes: int = 1) -> dict[str, float]:
+    """One hub (or echo) run: `nodes` hub nodes of `workers` workers each on one database
+    (nodes > 1: PostgreSQL), or an echo of `workers` processes."""
     secret = new_webhook_secret()
-    clients = args.clients or max(1, workers // 2)
-    with workdir(f"scale-{kind}{workers}") as work:
-        port = free_port()
+    clients = args.clients or max(nodes, workers * nodes // 2)
+    label = f"{kind}{workers}" if nodes == 1 else f"{kind}{nodes}n"
+    with workdir(f"scale-{label}") as work:
+        ports = [free_port() for _ in range(nodes if kind == "hub" else 1)]
         db = ""
+        servers: list[Server] = []
         if kind == "hub":
             if args.postgres:
-                db = fresh_postgres(args.postgres, f"intermodal_scale_{workers}")
+                db = fresh_postgres(args.postgres, f"intermodal_scale_{label}")
             else:
                 db = f"sqlite:///{work / 'hub.db'}"
-            server = hub_processes(work, port, workers, secret, db)
+            for k, port in enumerate(ports):
+                node = work / f"node{k}"
+                node.mkdir()
+                servers.append(hub_processes(node, port, workers, secret, db))
         else:
-            server = echo_processes(work, port, workers)
-        server.start()
+            servers.append(echo_processes(work, ports[0], workers))
         try:
+            for server in servers:
+                server.start()
             time.sleep(0.5 if kind == "echo" else 1.0)  # every worker up, not only the first
             rate, ok, completed, generator, cores = closed_loop(
-                port, secret, kind[0], clients, args, server.pid
+                ports, secret, kind[0], clients, args, [s.pid for s in servers]
             )
+            what = f"x{workers}" if nodes == 1 else f"{nodes} node(s) x{workers}"
             print(
-                f"  {kind:<4} x{workers}: {rate:>8,.0f} events/s ({ok} of {completed} answers"
+                f"  {kind:<4} {what}: {rate:>8,.0f} events/s ({ok} of {completed} answers"
                 f" 2xx; server {cores:.2f} cores, {clients} generator(s) {generator:.2f} cores)",
                 flush=True,
             )
@@ -218,7 +235,8 @@ def measure(kind: str, workers: int, args: argparse.Namespace) -> dict[str, floa
                 print(f"         backlog drained in {out['drain_s']:.1f} s, {left} left")
             return out
         finally:
-            server.stop(timeout=30)
+            for server in servers:
+                server.stop(timeout=30)
 
 
 def main() -> None:
@@ -228,10 +246,20 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--clients", type=int, help="load generators (default: workers / 2)")
     parser.add_argument("--postgres", help="admin URL: the hub on PostgreSQL, not SQLite")
+    parser.add_argument(
+        "--nodes",
+        help="with --postgres: comma-separated node counts (e.g. 1,2,3), each node"
+        " `serve --workers W` with W the first of --workers (default 1), on one database",
+    )
     parser.add_argument("--serve-echo", nargs=2, metavar=("PORT", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_echo:
         serve_echo(int(args.serve_echo[0]), int(args.serve_echo[1]))
+        return
+    if args.nodes:
+        if not args.postgres:
+            sys.exit("--nodes needs --postgres: nodes share one PostgreSQL database")
+        by_nodes(args)
         return
     counts = [int(n) for n in (args.workers or ("1,2" if args.quick else "1,2,4,8")).split(",")]
 
@@ -272,6 +300,44 @@ def main() -> None:
                 found[last]["echo"]["rate"] / base["echo"]["rate"],
             )
         )
+    print()
+    print("\n".join(lines))
+    sys.stdout.flush()
+    if any(f["hub"].get("left") or f["hub"]["bad"] for f in found.values()):
+        sys.exit("some answers were not 2xx, or the backlog did not drain")
+
+
+def by_nodes(args: argparse.Namespace) -> None:
+    """Nodes 1, 2, 3... on one PostgreSQL database, against an echo with as many processes
+    as the nodes have workers in all."""
+    counts = [int(n) for n in args.nodes.split(",")]
+    workers = int((args.workers or "1").split(",")[0])
+    print_header("scale: W1 closed loop by hub nodes on one PostgreSQL database", args.quick)
+    print(
+        f"store: PostgreSQL; {workers} worker(s) a node; {args.connections} keep-alive"
+        f" connections spread over the nodes; closed loop {T['closed'][args.quick]:g}s"
+        f" after {T['warmup'][args.quick]:g}s warm-up; cores here: {os.cpu_count()}",
+        flush=True,
+    )
+    found = {
+        n: {"hub": measure("hub", workers, args, n), "echo": measure("echo", workers * n, args)}
+        for n in counts
+    }
+    base = found[counts[0]]["hub"]["rate"]
+    print()
+    print(f"{'nodes':>7} {'hub ev/s':>9} {'echo ev/s':>10} {'hub/echo':>8} {'hub eff.':>8}")
+    for n, f in found.items():
+        hub, echo = f["hub"]["rate"], f["echo"]["rate"]
+        print(
+            f"{n:>7} {hub:>9,.0f} {echo:>10,.0f} {hub / echo:>8.2f}"
+            f" {hub / (base * n / counts[0]):>8.2f}"
+        )
+    lines = [
+        result_line(
+            "scale", f"w1_events_per_s_{n}_nodes", f["hub"]["rate"], "events/s", f["echo"]["rate"]
+        )
+        for n, f in found.items()
+    ]
     print()
     print("\n".join(lines))
     sys.stdout.flush()

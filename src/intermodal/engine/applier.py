@@ -41,6 +41,7 @@ from intermodal.engine.partitions import (
     partition_of,
     route,
 )
+from intermodal.errors import Conflict
 from intermodal.observe import traces
 from intermodal.observe.memory import gc_paused
 from intermodal.observe.metrics import Metrics
@@ -130,7 +131,7 @@ class ApplyResult:
     """Messages given their partition (engine/partitions.py), not applied yet."""
 
 
-class Superseded(Exception):
+class Superseded(Conflict):
     """A batch that must not be written: another applier applied its messages first, or
     this one lost a partition's lease while deciding. Nothing was written; try again."""
 

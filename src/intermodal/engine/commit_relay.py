@@ -43,6 +43,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from intermodal.engine.inbox import GroupCommitter, InboxMessage, Receipt, store_messages
+from intermodal.errors import Unavailable
 from intermodal.observe.metrics import Metrics
 from intermodal.store import Store
 
@@ -281,7 +282,7 @@ class InboxWriter:
         sock.close()
 
 
-class RelayError(Exception):
+class RelayError(Unavailable):
     """The inbox writer could not store the messages (its store failed)."""
 
 
