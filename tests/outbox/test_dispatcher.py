@@ -11,12 +11,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from intermodal.config import Settings
 from intermodal.outbox import dead_letters
-from intermodal.outbox.dispatcher import Dispatcher
+from intermodal.outbox.dispatcher import DeliveryOutcome, Dispatcher
 from intermodal.store import open_store
+from intermodal.store.tables import dead_letters as dead_letter_rows
 from intermodal.store.tables import outbox
 from intermodal_sim.testing import serve_in_thread
 from tests.outbox.helpers import OrderedReceiver, counts, enqueue_interleaved, until
@@ -245,6 +246,49 @@ def test_one_node_seeing_the_endpoint_down_opens_the_breaker_for_all(
         assert 2 <= seen <= 4
         assert rec.requests == seen  # b never called the endpoint
         assert deferred > 0
+    finally:
+        first.dispose()
+        second.dispose()
+
+
+def test_a_dispatcher_paused_past_its_claim_neither_records_nor_renews_over_the_next(
+    db_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    """A claims; its lease runs out (a long GC pause, a frozen VM); B claims the same
+    commands. A's late heartbeat must not touch B's lease, and A's late outcomes (a dead
+    letter here) must not be written: B delivers and records them."""
+    settings = settings_for(make_settings, "http://127.0.0.1:9/hooks")
+    first, second = open_store(db_url), open_store(db_url)
+    try:
+        enqueue_interleaved(first, 2, 1)
+        a, b = Dispatcher(first, settings), Dispatcher(second, settings)
+        claimed = a._claim()
+        assert len(claimed) == 2
+        seqs = [row.seq for row in claimed]
+        with first.write() as conn:  # A's lease runs out
+            conn.execute(update(outbox).values(lease_until="2000-01-01T00:00:00.000000Z"))
+        assert [row.seq for row in b._claim()] == seqs
+        with first.read() as conn:
+            b_leases = dict(conn.execute(select(outbox.c.seq, outbox.c.lease_until)).all())
+
+        a._renew(seqs)  # late heartbeat
+        a._record(
+            {row.seq: row for row in claimed},
+            [DeliveryOutcome(seq, "dead", "refused") for seq in seqs],
+        )
+        with first.read() as conn:
+            rows = dict(conn.execute(select(outbox.c.seq, outbox.c.lease_until)).all())
+            assert conn.execute(select(func.count()).select_from(dead_letter_rows)).scalar() == 0
+        assert rows == b_leases  # untouched: still B's claim
+
+        b._record(
+            {row.seq: row for row in claimed}, [DeliveryOutcome(seq, "delivered") for seq in seqs]
+        )
+        with first.read() as conn:
+            statuses = conn.execute(select(outbox.c.status)).scalars().all()
+        assert statuses == ["delivered", "delivered"]
+        asyncio.run(a.aclose())
+        asyncio.run(b.aclose())
     finally:
         first.dispose()
         second.dispose()

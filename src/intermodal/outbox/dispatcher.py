@@ -114,6 +114,9 @@ class Dispatcher:
         self.claim_batch = claim_batch
         self.lease_seconds = lease_seconds
         self.claim_lease = min(lease_seconds, CLAIM_LEASE_SECONDS)
+        self._leases: dict[int, str] = {}
+        """The lease this dispatcher last wrote on each command it holds: the fencing
+        value its heartbeats and outcomes must still find on the row (`_ours`)."""
         d = settings.delivery
         self.breakers: dict[str, CircuitBreaker] = defaultdict(
             lambda: CircuitBreaker(d.breaker_failures, d.breaker_reset_seconds)
@@ -486,7 +489,29 @@ class Dispatcher:
                     .where(outbox.c.seq.in_(seqs[i : i + 500]))
                     .values(lease_until=lease)
                 )
+            self._leases.update(dict.fromkeys(seqs, lease))
         return rows
+
+    def _ours(self, conn: Connection, seqs: list[int]) -> list[int]:
+        """Of `seqs`, the commands whose row still carries the lease this dispatcher
+        wrote, locked until the caller's transaction ends. A dispatcher paused past its
+        lease whose commands another one claimed meanwhile finds a different lease there:
+        its late heartbeat and outcomes leave those rows alone (the other records its
+        own), so they can neither shorten another's claim nor dead-letter a command it
+        delivers."""
+        by_lease: dict[str, list[int]] = {}
+        for seq in seqs:
+            lease = self._leases.get(seq)
+            if lease is not None:
+                by_lease.setdefault(lease, []).append(seq)
+        found: list[int] = []
+        for lease, group in by_lease.items():
+            for i in range(0, len(group), 500):
+                query = select(outbox.c.seq).where(
+                    outbox.c.seq.in_(group[i : i + 500]), outbox.c.lease_until == lease
+                )
+                found += conn.execute(self.store.for_update(query)).scalars()
+        return found
 
     def _renew(self, seqs: list[int]) -> None:
         """The heartbeat: extend the lease of commands this pass still holds."""
@@ -494,12 +519,21 @@ class Dispatcher:
             return
         lease = iso(utcnow() + timedelta(seconds=self.claim_lease))
         with self.store.write() as conn:
-            for i in range(0, len(seqs), 500):
+            ours = self._ours(conn, seqs)
+            for i in range(0, len(ours), 500):
                 conn.execute(
                     update(outbox)
-                    .where(outbox.c.seq.in_(seqs[i : i + 500]), outbox.c.status == "pending")
+                    .where(outbox.c.seq.in_(ours[i : i + 500]), outbox.c.status == "pending")
                     .values(lease_until=lease)
                 )
+        lost = set(seqs) - set(ours)
+        for seq in ours:
+            if seq in self._leases:  # not recorded meanwhile
+                self._leases[seq] = lease
+        for seq in lost:
+            self._leases.pop(seq, None)
+        if lost:
+            log.warning("%d claimed command(s) were taken by another dispatcher", len(lost))
 
     def _record(self, by_seq: dict[int, Any], outcomes: list[DeliveryOutcome]) -> None:
         now = utcnow()
@@ -517,6 +551,18 @@ class Dispatcher:
         ]
         dead = [o for o in outcomes if o.kind == "dead"]
         with self.store.write() as conn:
+            ours = set(self._ours(conn, [o.seq for o in outcomes]))
+            for o in outcomes:
+                self._leases.pop(o.seq, None)
+            if len(ours) < len(outcomes):  # claimed by another meanwhile: theirs to record
+                log.warning(
+                    "%d outcome(s) not recorded: another dispatcher holds those commands now",
+                    len(outcomes) - len(ours),
+                )
+                delivered = [seq for seq in delivered if seq in ours]
+                later = [row for row in later if row["b_seq"] in ours]
+                dead = [o for o in dead if o.seq in ours]
+                outcomes = [o for o in outcomes if o.seq in ours]
             for i in range(0, len(delivered), 500):
                 conn.execute(
                     update(outbox)
