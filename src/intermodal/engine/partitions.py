@@ -110,34 +110,34 @@ def fenced(conn: Connection, held: dict[int, int], clock: Clock | None = None) -
 
 def check_partitions(store: Store, partitions: int) -> None:
     """Record P for this database, or refuse a different one while messages routed with
-    the old one are pending (their shipments would now hash elsewhere)."""
+    the old one are pending (their shipments would now hash elsewhere). Appliers of
+    several nodes may start at once: the first insert wins, the others compare with it."""
     with store.write() as conn:
+        conn.execute(
+            store.insert_ignoring(hub_meta, ["name"]).values(
+                name="partitions", value=str(partitions)
+            )
+        )
         stored = conn.execute(
             select(hub_meta.c.value).where(hub_meta.c.name == "partitions")
-        ).scalar()
+        ).scalar_one()
         if stored == str(partitions):
             return
-        if stored is not None:
-            pending = conn.execute(
-                select(func.count())
-                .select_from(inbox)
-                .where(inbox.c.status == "pending", inbox.c.partition.is_not(None))
-            ).scalar_one()
-            if pending:
-                raise ConfigurationError(
-                    f"hub.partitions is {partitions} but the inbox holds {pending} pending"
-                    f" message(s) routed for {stored} partitions: let the hub apply them with"
-                    f" hub.partitions: {stored} first, then change it"
-                )
-            conn.execute(
-                update(hub_meta)
-                .where(hub_meta.c.name == "partitions")
-                .values(value=str(partitions))
+        pending = conn.execute(
+            select(func.count())
+            .select_from(inbox)
+            .where(inbox.c.status == "pending", inbox.c.partition.is_not(None))
+        ).scalar_one()
+        if pending:
+            raise ConfigurationError(
+                f"hub.partitions is {partitions} but the inbox holds {pending} pending"
+                f" message(s) routed for {stored} partitions: let the hub apply them with"
+                f" hub.partitions: {stored} first, then change it"
             )
-        else:
-            conn.execute(hub_meta.insert().values(name="partitions", value=str(partitions)))
-    if stored is not None:
-        log.info("partitions: %s -> %d", stored, partitions)
+        conn.execute(
+            update(hub_meta).where(hub_meta.c.name == "partitions").values(value=str(partitions))
+        )
+    log.info("partitions: %s -> %d", stored, partitions)
 
 
 def _alive(rest: str) -> bool:
