@@ -30,6 +30,7 @@ from intermodal.engine.partitions import (
     route,
 )
 from intermodal.errors import ConfigurationError
+from intermodal.observe.metrics import Metrics
 from intermodal.store import Store, open_store
 from intermodal.store.tables import events, inbox, leases, shipments
 from tests.conftest import new_secret
@@ -324,3 +325,23 @@ def test_a_dead_nodes_partitions_move_within_the_lease_time(store: Store) -> Non
         survivor.stop()
     assert survivor.changed.is_set()
     assert moved <= ttl + 1.0, f"partitions moved after {moved:.2f}s"
+
+
+def test_metrics_show_the_appliers_the_partitions_they_hold_and_the_unrouted_backlog(
+    store: Store,
+) -> None:
+    a = PartitionOwner(store, P, ttl_seconds=30, holder="node-a:1:x")
+    b = PartitionOwner(store, P, ttl_seconds=30, holder="node-b:1:x")
+    for owner in (a, b, a, b):
+        owner.step()
+    unrouted = message("acme", "m-1", milestone("e-1", "SHP-1", "picked_up", _at(0)))
+    store_messages(store, [unrouted, _routed("m-2", "SHP-2", P)])
+    text = Metrics(store).render().decode()
+    assert "intermodal_appliers 2.0" in text
+    assert f"intermodal_partitions_held {float(P)}" in text
+    assert "intermodal_inbox_unrouted 1.0" in text
+    assert "intermodal_inbox_pending 2.0" in text
+    b.stop()
+    text = Metrics(store).render().decode()
+    assert "intermodal_appliers 1.0" in text
+    assert f"intermodal_partitions_held {float(P // 2)}" in text

@@ -29,7 +29,7 @@ from sqlalchemy import case, func, select
 
 from intermodal.engine.ids import iso
 from intermodal.store import Store
-from intermodal.store.tables import cases, dead_letters, inbox, outbox, shipments
+from intermodal.store.tables import cases, dead_letters, inbox, leases, outbox, shipments
 from intermodal.workflows.billing import charges_by_currency, delivered_not_invoiced
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -246,10 +246,42 @@ class _StoreCollector(Collector):
             states = conn.execute(
                 select(shipments.c.state, func.count()).group_by(shipments.c.state)
             ).all()
+            unrouted = conn.execute(
+                select(func.count())
+                .select_from(inbox)
+                .where(inbox.c.status == "pending", inbox.c.partition.is_(None))
+            ).scalar_one()
+            live = iso(datetime.now(UTC))
+            held = {
+                kind: conn.execute(
+                    select(func.count())
+                    .select_from(leases)
+                    .where(leases.c.name.like(f"{prefix}%"), leases.c.expires_at > live)
+                ).scalar_one()
+                for kind, prefix in (("appliers", "applier:"), ("partitions", "partition:"))
+            }
         out = [
             GaugeMetricFamily(
                 "intermodal_inbox_pending", "Inbox messages not yet applied.", value=pending_inbox
-            )
+            ),
+            GaugeMetricFamily(
+                "intermodal_inbox_unrouted",
+                "Pending inbox messages whose shipments' partition is not known yet"
+                " (mapped, EDI, Odoo capture, timers): appliers route them first.",
+                value=unrouted,
+            ),
+            GaugeMetricFamily(
+                "intermodal_appliers",
+                "Applier processes alive on every node of this database (membership leases).",
+                value=held.get("appliers", 0),
+            ),
+            GaugeMetricFamily(
+                "intermodal_partitions_held",
+                "Partitions an applier holds a live lease for; below hub.partitions, some"
+                " shipments have no applier (a dead one's leases not yet expired, or none"
+                " running). An embedded hub's one applier holds none and applies all.",
+                value=held.get("partitions", 0),
+            ),
         ]
         pending = GaugeMetricFamily(
             "intermodal_outbox_pending", "Commands waiting for delivery.", labels=["endpoint"]
