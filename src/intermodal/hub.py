@@ -30,6 +30,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 import httpx
+from sqlalchemy import Connection
 
 from intermodal.config import Partner, Settings, TelemetryConfig
 from intermodal.engine.applier import Applier
@@ -48,7 +49,7 @@ from intermodal.observe.metrics import Metrics
 from intermodal.observe.metrics import current as current_metrics
 from intermodal.outbox.dispatcher import Dispatcher
 from intermodal.store import Store, open_store
-from intermodal.store.leases import LEADER, Lease, LeaseKeeper, Leases
+from intermodal.store.leases import LEADER, Lease, LeaseKeeper, Leases, still_holds
 from intermodal.wiring import SINK_KINDS
 
 log = logging.getLogger(__name__)
@@ -178,7 +179,7 @@ class Hub:
             lease.token,
             extra=_lease_context(lease),
         )
-        for name, job in self._singleton_jobs():
+        for name, job in self._singleton_jobs(lease):
             self._singletons.append(asyncio.create_task(job(), name=name))
         self.metrics.leader.set(1)
         self.metrics.leader_changes.labels("gained").inc()
@@ -201,8 +202,12 @@ class Hub:
             extra=_lease_context(lease),
         )
 
-    def _singleton_jobs(self) -> list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]]:
-        """What only the leader runs, by task name."""
+    def _singleton_jobs(
+        self, lease: Lease
+    ) -> list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]]:
+        """What only the leader runs, by task name. Each job's writes are safe to repeat
+        (timers and pollers by the inbox key, retention, sync upserts) except starting a
+        reconciliation run, which checks the lease (`still_holds`) in its transaction."""
         jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
         if self.settings.workflows is not None:  # durable timers
             from intermodal.workflows.timers import TimerWorker
@@ -222,7 +227,10 @@ class Hub:
         if reconcile is not None and reconcile.interval_seconds > 0:
             from intermodal.workflows.reconcile.run import run_forever
 
-            jobs.append(("reconcile", functools.partial(run_forever, self.store, reconcile)))
+            def leads(conn: Connection) -> bool:
+                return still_holds(conn, LEADER, lease.token)
+
+            jobs.append(("reconcile", functools.partial(run_forever, self.store, reconcile, leads)))
         return jobs
 
     async def _sync(self) -> None:

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, text
 
 from intermodal.canonical.model import Charge
 from intermodal.connectors.odoo.sync.rates import company_currency, convert, default_company
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 CHARGE_EVENT = "intermodal.charge.recorded"
 ABANDONED_AFTER = timedelta(hours=1)
+_PG_START_LOCK = 7_201_514  # advisory lock id: nodes deciding whether a run is due
 """A run still `running` after this long is marked `abandoned` by the next run."""
 _STEPS = ("invoices", "shipments", "charges", "decide", "record")
 
@@ -141,13 +142,17 @@ def run_reconciliation(
     config: ReconcileConfig,
     now: datetime | None = None,
     progress: Progress | None = None,
+    may_start: Callable[[Connection], bool] | None = None,
 ) -> Run:
-    """Reconcile everything in the store as of `now`, and record the run."""
+    """Reconcile everything in the store as of `now`, and record the run. `may_start`,
+    asked in the transaction that records the run's start, can refuse it (`Skipped`)."""
     now = now or utcnow()
     run_id = sortable_id("recon")
     started = iso(utcnow())
     tell = progress or (lambda _step: None)
     with store.write() as conn:
+        if may_start is not None and not may_start(conn):
+            raise Skipped()
         # A run still `running` long after it started died with its process: say so.
         conn.execute(
             reconciliation_runs.update()
@@ -203,13 +208,54 @@ def _error(exc: Exception) -> str:
     return orjson.dumps({"error": f"{type(exc).__name__}: {exc}"}).decode()
 
 
-async def run_forever(store: Store, config: ReconcileConfig) -> None:
-    """The hub's scheduled reconciliation: a run every `interval_seconds`, the first one
-    after one interval (a restart does not trigger a run)."""
+class Skipped(Exception):
+    """The run did not start: `may_start` said no (another node ran one, or this node no
+    longer leads)."""
+
+
+def _last_started(store: Store) -> str | None:
+    with store.read() as conn:
+        return conn.execute(
+            select(reconciliation_runs.c.started_at)
+            .order_by(reconciliation_runs.c.started_at.desc())
+            .limit(1)
+        ).scalar()
+
+
+async def run_forever(
+    store: Store, config: ReconcileConfig, leads: Callable[[Connection], bool] | None = None
+) -> None:
+    """The hub's scheduled reconciliation: a run every `interval_seconds`, counted from
+    the last run any node started, so a new leader neither repeats the run its
+    predecessor just made nor starts the clock again; with no run yet, the first comes
+    after one interval (a restart does not trigger one). `leads` (the leader lease's
+    fencing check) is asked in the transaction that starts a run, with the same rule: a
+    node paused past its lease, or a second node, starts nothing."""
+    every = timedelta(seconds=config.interval_seconds)
+
+    def due(conn: Connection) -> bool:
+        if leads is not None and not leads(conn):
+            return False
+        if conn.dialect.name == "postgresql":  # two deciders: one after the other
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_START_LOCK})
+        last = conn.execute(
+            select(reconciliation_runs.c.started_at)
+            .order_by(reconciliation_runs.c.started_at.desc())
+            .limit(1)
+        ).scalar()
+        return last is None or parse_iso(last) + every * 0.99 <= utcnow()
+
+    first = await asyncio.to_thread(_last_started, store)
+    wait = every if first is None else max(parse_iso(first) + every - utcnow(), timedelta(0))
     while True:
-        await asyncio.sleep(config.interval_seconds)
+        await asyncio.sleep(wait.total_seconds())
         try:
-            run = await asyncio.to_thread(run_reconciliation, store, config)
+            run = await asyncio.to_thread(run_reconciliation, store, config, None, None, due)
             log.info("reconciliation %s: %s", run.run_id, run.report.figures)
+        except Skipped:
+            log.info("reconciliation: not due here (another node ran it, or leads)")
         except Exception:
             log.exception("reconciliation failed; next run in %ss", config.interval_seconds)
+        last = await asyncio.to_thread(_last_started, store)
+        wait = every if last is None else max(parse_iso(last) + every - utcnow(), timedelta(0))
+        wait = max(wait, timedelta(seconds=1))
