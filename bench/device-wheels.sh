@@ -16,6 +16,8 @@ DEST=${DEST:-.whl}
 VENV_PY=${VENV_PY:-.venv/bin/python}
 # Published as source only (pure Python): built into a wheel here.
 SOURCE_ONLY=(nkeys)
+# PostgreSQL 16.2, self-contained (libc and zlib only), unpacked by device.sh pg.
+PGSERVER=0.1.4
 TARGET=(--only-binary=:all: --python-version 3.12 --implementation cp --abi cp312
   --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64
   --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
@@ -46,11 +48,13 @@ git check-ignore -q "$DEST" 2>/dev/null ||
 "$VENV_PY" -m pip download -q "${TARGET[@]}" -c "$tmp/pins.txt" --find-links "$tmp/built" \
   -d "$DEST" "$tmp"/project/*.whl hatchling pip
 rm -f "$DEST"/intermodal-*.whl "$DEST"/intermodal_sim-*.whl
+echo "== PostgreSQL for device.sh pg: the binaries inside pgserver's wheel (not installed)"
+"$VENV_PY" -m pip download -q "${TARGET[@]}" --no-deps -d "$DEST" "pgserver==$PGSERVER"
 
 echo "== check: the hub installs from $DEST alone, offline"
 env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null \
   "$VENV_PY" -m pip install -q --dry-run --ignore-installed --no-index --target "$tmp/x" \
     "${TARGET[@]}" --find-links "$DEST" "$tmp"/project/*.whl hatchling pip
-dups=$(ls "$DEST" | cut -d- -f1 | tr 'A-Z.' 'a-z_' | sort | uniq -d)
+dups=$(ls "$DEST" | grep -v '^pgserver-' | cut -d- -f1 | tr 'A-Z.' 'a-z_' | sort | uniq -d)
 [ -z "$dups" ] || { echo "more than one version of: $dups" >&2; exit 1; }
 echo "$(ls "$DEST" | wc -l) wheels, $(du -sh "$DEST" | cut -f1) in $DEST"

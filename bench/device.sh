@@ -9,6 +9,9 @@
 #   quick: bench/scale.py --quick (hub and echo, 1 and 2 workers)
 #   full:  bench/scale.py (1, 2, 4, 8 workers), then bench/ingest.py --only hub with
 #          INTERMODAL_WORKERS=8 (p99 at 5,000/s offered, CPU per webhook)
+#   pg:    a PostgreSQL 16 of its own (the binaries in .whl's pgserver wheel, run as an
+#          unprivileged user), then bench/scale.py --nodes 1,2,3 (PG_WORKERS workers a
+#          node, default 2) and bench/scale.py --workers 1,4,8 on it (PG_QUICK=1: --quick)
 # Everything goes to stdout and to $OUT/device.log ($OUT unset: /tmp/device-bench.log).
 #
 # Overrides: PY (python to make the venv with, default python3), WHEELS (default .whl),
@@ -18,8 +21,8 @@ set -euo pipefail
 
 MODE=${1:-quick}
 case "$MODE" in
-  quick | full) ;;
-  *) echo "usage: bash bench/device.sh [quick|full]" >&2; exit 2 ;;
+  quick | full | pg) ;;
+  *) echo "usage: bash bench/device.sh [quick|full|pg]" >&2; exit 2 ;;
 esac
 
 SELF=$(realpath "$0")
@@ -68,7 +71,9 @@ if ! "$VPY" -m pip --version >/dev/null 2>&1; then
 fi
 
 step "installing the wheels (offline)"
-"$VPY" -m pip install -q --no-index --no-cache-dir --no-compile "$WHEELS"/*.whl ||
+# pgserver's wheel only carries PostgreSQL's binaries for the pg mode: not installed.
+mapfile -t WHEEL_FILES < <(ls "$WHEELS"/*.whl | grep -v '/pgserver-')
+"$VPY" -m pip install -q --no-index --no-cache-dir --no-compile "${WHEEL_FILES[@]}" ||
   die "the wheels in $WHEELS do not install here (they are for CPython 3.12, x86-64)"
 
 step "installing the hub and intermodal-sim from this tree"
@@ -148,8 +153,56 @@ bench() {
   fi
 }
 
+# start_postgres: PostgreSQL 16 from the pgserver wheel's binaries, on PG_PORT (default
+# 5433), data in /tmp; as root it runs as the user `pgbench` (PostgreSQL refuses root).
+start_postgres() {
+  local wheel root=/tmp/pgbench-install data=/tmp/pgbench-data
+  wheel=$(compgen -G "$WHEELS/pgserver-*.whl" | head -n 1) ||
+    die "no pgserver wheel in $WHEELS: run bench/device-wheels.sh"
+  PG_PORT=${PG_PORT:-5433}
+  rm -rf "$root" "$data"
+  "$VPY" - "$wheel" "$root" <<'PYTHON' || die "could not unpack $wheel"
+import sys
+import zipfile
+
+with zipfile.ZipFile(sys.argv[1]) as wheel:
+    for name in wheel.namelist():
+        if name.startswith(("pgserver/pginstall/", "pgserver.libs/")):
+            wheel.extract(name, sys.argv[2])
+PYTHON
+  PG_BIN=$root/pgserver/pginstall/bin
+  chmod -R a+rX "$root"
+  chmod a+x "$PG_BIN"/*
+  "$PG_BIN/postgres" --version || die "these PostgreSQL binaries do not run here"
+  mkdir -p "$data"
+  as_pg=()
+  if [ "$(id -u)" = 0 ]; then
+    id pgbench >/dev/null 2>&1 || useradd --system --no-create-home pgbench ||
+      die "no user to run PostgreSQL as (useradd failed)"
+    chown pgbench "$data"
+    as_pg=(setpriv --reuid=pgbench --regid=pgbench --init-groups)
+  fi
+  "${as_pg[@]}" "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >/dev/null ||
+    die "initdb failed"
+  "${as_pg[@]}" "$PG_BIN/pg_ctl" -D "$data" -l "$data/server.log" -w -o \
+    "-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=500 -c shared_buffers=2GB" \
+    start || { tail -20 "$data/server.log"; die "PostgreSQL did not start"; }
+  PG_URL="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+  echo "PostgreSQL: $PG_URL ($("$PG_BIN/postgres" --version))"
+  trap '"${as_pg[@]}" "$PG_BIN/pg_ctl" -D /tmp/pgbench-data -m fast stop >/dev/null 2>&1 || true' EXIT
+}
+
 if [ "$MODE" = quick ]; then
   bench 300 scale.py --quick
+elif [ "$MODE" = pg ]; then
+  step "PostgreSQL"
+  start_postgres
+  # nodes: 3 x (hub, echo), about 60 s each plus drains; workers on one node: 3 x 60 s.
+  quick=()
+  [ -z "${PG_QUICK:-}" ] || quick=(--quick)  # a try-out of this mode on a small machine
+  bench $((BUDGET - SECONDS - ${WORKERS_SHARE:-200})) scale.py "${quick[@]}" \
+    --postgres "$PG_URL" --nodes 1,2,3 --workers "${PG_WORKERS:-2}"
+  bench $((BUDGET - SECONDS - 10)) scale.py "${quick[@]}" --postgres "$PG_URL" --workers 1,4,8
 else
   # scale: 4 x (hub, echo), about 60 s per worker count plus the hub's backlog drains.
   # ingest (the hub alone, its 20 s closed loop and 20 s open loop at 5,000/s; no echo,
