@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import os
 import random
 import re
@@ -36,9 +37,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from sqlalchemy import select
 
+from intermodal.engine.ids import parse_iso
 from intermodal.store import open_store
 from intermodal.store.leases import LEADER, Leases
+from intermodal.store.tables import reconciliation_runs
 from intermodal_sim.testing import Receiver, free_port, serve_in_thread
 from tests.engine.test_crash_safety import (
     CARRIER,
@@ -59,6 +63,8 @@ from tests.test_serve import _descendants
 
 pytestmark = pytest.mark.slow
 
+RECONCILE_EVERY = 4.0
+
 
 def _setup(tmp_path: Path, receiver_url: str) -> tuple[Path, dict[str, str], dict[str, bytes]]:
     secrets_by_partner = {
@@ -77,6 +83,8 @@ def _setup(tmp_path: Path, receiver_url: str) -> tuple[Path, dict[str, str], dic
         },
         "endpoints": {"portal": {"url": f"{receiver_url}/hooks", "rate_per_second": 20_000}},
         "delivery": {"max_attempts": 50, "backoff_base_seconds": 0.05, "backoff_max_seconds": 1.0},
+        # a leader's job with a period: run once per interval whoever leads
+        "reconcile": {"interval_seconds": RECONCILE_EVERY},
     }
     path = tmp_path / "intermodal.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -174,6 +182,15 @@ def _run(
                 assert node.stop() is not None, f"a node did not stop on SIGTERM:\n{node.tail()}"
             report = check_outcome(store, workload, expected, sent, receiver)
             leader = Leases(store).current(LEADER)
+            with store.read() as conn:
+                runs = [
+                    parse_iso(s).timestamp()
+                    for s in conn.execute(
+                        select(reconciliation_runs.c.started_at).order_by(
+                            reconciliation_runs.c.started_at
+                        )
+                    ).scalars()
+                ]
             verify = subprocess.run(
                 [HUB_BIN, "audit", "verify", "--db", db_url],
                 capture_output=True,
@@ -190,11 +207,16 @@ def _run(
     print(f"[{label}] sent in {sending:.1f}s, drained at {drained:.1f}s")
     print(f"[{label}] duplicate deliveries {duplicates} ({duplicates / KILLS:.1f} per kill)")
     print(f"[{label}] leader samples {sampler.samples}, two leaders at once {sampler.overlaps}")
+    gaps = [round(b - a, 2) for a, b in itertools.pairwise(runs)]
+    print(f"[{label}] reconciliation runs {len(runs)}, seconds apart {gaps}")
     for line in report:
         print(f"[{label}] {line}")
     assert verify.returncode == 0, f"audit verify failed: {verify.stdout}{verify.stderr}"
     assert len(downtimes) == KILLS
     assert not sampler.overlaps, f"two nodes led at once: {sampler.overlaps}"
+    # the leader's periodic job: once per period across kills and leadership changes
+    assert len(runs) >= drained // RECONCILE_EVERY // 2, runs
+    assert all(gap >= RECONCILE_EVERY * 0.99 for gap in gaps), gaps
     assert leader is None  # every node stopped and let it go
 
 
