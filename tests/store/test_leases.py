@@ -8,6 +8,9 @@ its transaction ends, and the keeper stepping down on its own.
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -291,3 +294,22 @@ def test_node_id_is_stable_for_the_process() -> None:
     assert node_id() == node_id()
     host, pid, rand = node_id().rsplit(":", 2)
     assert host and pid.isdigit() and len(rand) == 8
+
+
+def test_a_holder_gone_from_this_machine_frees_its_lease_at_once(store: Store) -> None:
+    """A node killed on this machine (SIGKILL: no release) does not make the next one
+    wait out a 60 s lease; a holder elsewhere, or alive here, still does."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        here = f"{socket.gethostname()}:{child.pid}:x"
+        assert Leases(store, here, 60).acquire("leader") is not None
+        elsewhere = Leases(store, "other-host:1:x", 60)
+        assert elsewhere.acquire("leader") is None  # the holder runs
+        child.kill()
+        child.wait()
+        lease = elsewhere.acquire("leader")
+        assert lease is not None and lease.token == 2
+        assert Leases(store, "third:1:x", 60).acquire("leader") is None  # not on this host
+    finally:
+        child.kill()
+        child.wait()

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import socket
 import threading
@@ -52,7 +51,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from intermodal.engine.ids import iso
 from intermodal.errors import ConfigurationError
-from intermodal.store.leases import Clock, node_id, store_now
+from intermodal.store.leases import Clock, gone_from_here, node_id, store_now
 from intermodal.store.store import Store
 from intermodal.store.tables import hub_meta, inbox, leases
 
@@ -138,23 +137,6 @@ def check_partitions(store: Store, partitions: int) -> None:
             update(hub_meta).where(hub_meta.c.name == "partitions").values(value=str(partitions))
         )
     log.info("partitions: %s -> %d", stored, partitions)
-
-
-def _alive(rest: str) -> bool:
-    """Whether the process of a holder id's `<pid>:<random>` part runs on this machine."""
-    try:
-        pid = int(rest.split(":", 1)[0])
-    except ValueError:
-        return True
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, not ours to signal
-        return True
-    return True
 
 
 class PartitionOwner:
@@ -257,17 +239,16 @@ class PartitionOwner:
         again within a second. A holder whose process id now belongs to someone else
         looks alive and simply expires; one judged dead wrongly (a pid of another pid
         namespace) is fenced like any holder whose lease was taken."""
-        host = f"{socket.gethostname()}:"
         holders = conn.execute(
             select(leases.c.holder)
             .where(
                 leases.c.name.like(f"{MEMBER_PREFIX}%"),
                 leases.c.expires_at > at,
-                leases.c.holder.like(f"{host}%"),
+                leases.c.holder.like(f"{socket.gethostname()}:%"),
             )
             .distinct()
         ).scalars()
-        dead = [holder for holder in holders if not _alive(holder.removeprefix(host))]
+        dead = [holder for holder in holders if gone_from_here(holder)]
         if dead:
             log.info("partitions: appliers gone from this machine: %s", dead)
             conn.execute(

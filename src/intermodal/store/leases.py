@@ -63,6 +63,30 @@ def node_id() -> str:
     return _node[1]
 
 
+def gone_from_here(holder: str) -> bool:
+    """Whether `holder` (a `node_id()`) names a process of this machine that is gone (a
+    crash, a SIGKILL): its leases need not wait out their ttl. A pid now reused by
+    another process looks alive and the lease simply expires; a holder wrongly judged
+    gone (a pid of another pid namespace with the same host name) loses its lease as any
+    holder whose lease was taken does, and its token no longer fences."""
+    host, _, rest = holder.partition(":")
+    if host != socket.gethostname():
+        return False
+    try:
+        pid = int(rest.split(":", 1)[0])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, not ours to signal
+        return False
+    return False
+
+
 @dataclass(frozen=True)
 class Lease:
     name: str
@@ -138,6 +162,15 @@ class Leases:
                 },
                 where=leases.c.expires_at <= at,
             ).returning(leases.c.token)
+            holder = conn.execute(
+                select(leases.c.holder).where(leases.c.name == name, leases.c.expires_at > at)
+            ).scalar()
+            if holder is not None and gone_from_here(holder):  # crashed here: free now
+                conn.execute(
+                    update(leases)
+                    .where(leases.c.name == name, leases.c.holder == holder)
+                    .values(expires_at=at)
+                )
             token = conn.execute(upsert).scalar()
         if token is None:
             return None
@@ -301,6 +334,7 @@ __all__ = [
     "Lease",
     "LeaseKeeper",
     "Leases",
+    "gone_from_here",
     "node_id",
     "still_holds",
     "store_now",
