@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -416,6 +417,53 @@ def wait_drained(store: Store, hubs: list[HubProcess], timeout: float = 120.0) -
         time.sleep(0.1)
 
 
+def kill_points(rng: random.Random) -> list[int]:
+    """When to kill: after how many sends, once in each of KILLS stretches of the load."""
+    spread = WEBHOOKS * 0.9 / KILLS
+    return [int(WEBHOOKS * 0.05 + spread * i + rng.uniform(0, spread)) for i in range(KILLS)]
+
+
+def hub_setup(
+    tmp_path: Path, receiver_url: str, reconcile: dict[str, Any] | None = None, **delivery: Any
+) -> tuple[Path, dict[str, str], dict[str, bytes]]:
+    """The hub under test: its configuration file (the carrier owning its milestones, a
+    rival owning none, the deduplicating receiver as the one endpoint; `delivery` settings
+    added), its environment with fresh webhook secrets, and the partners' signing keys."""
+    secrets_by_partner = {
+        CARRIER: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        RIVAL: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
+    config: dict[str, Any] = {
+        "hub": {"log_level": "warning"},
+        "partners": {
+            CARRIER: {
+                "kind": "carrier",
+                "webhook_secrets": ["env:ACME_WEBHOOK_SECRET"],
+                "owns": [m.value for m in CARRIER_OWNS],
+            },
+            RIVAL: {"kind": "tms", "webhook_secrets": ["env:RIVAL_WEBHOOK_SECRET"]},
+        },
+        "endpoints": {"portal": {"url": f"{receiver_url}/hooks", "rate_per_second": 20_000}},
+        "delivery": {
+            "max_attempts": 50,
+            "backoff_base_seconds": 0.05,
+            "backoff_max_seconds": 1.0,
+            **delivery,
+        },
+    }
+    if reconcile is not None:
+        config["reconcile"] = reconcile
+    path = tmp_path / "intermodal.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    env = {
+        **os.environ,
+        "ACME_WEBHOOK_SECRET": secrets_by_partner[CARRIER],
+        "RIVAL_WEBHOOK_SECRET": secrets_by_partner[RIVAL],
+    }
+    keys = {p: base64.b64decode(s.removeprefix("whsec_")) for p, s in secrets_by_partner.items()}
+    return path, env, keys
+
+
 def test_crash_safety(db_url: str, tmp_path: Path) -> None:
     seed = int(os.environ.get("INTERMODAL_CRASH_SEED") or secrets.randbits(32))
     rng = random.Random(seed)
@@ -428,43 +476,13 @@ def test_crash_safety(db_url: str, tmp_path: Path) -> None:
     expected = expected_states(workload)
     timings["generate"] = time.monotonic() - t
 
-    secrets_by_partner = {
-        CARRIER: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
-        RIVAL: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
-    }
-    keys = {p: base64.b64decode(s.removeprefix("whsec_")) for p, s in secrets_by_partner.items()}
-    spread = WEBHOOKS * 0.9 / KILLS
-    kill_at = [int(WEBHOOKS * 0.05 + spread * i + rng.uniform(0, spread)) for i in range(KILLS)]
+    kill_at = kill_points(rng)
 
     receiver = Receiver()
     with serve_in_thread(receiver.app()) as receiver_url:
-        config = {
-            "hub": {"log_level": "warning"},
-            "partners": {
-                CARRIER: {
-                    "kind": "carrier",
-                    "webhook_secrets": ["env:ACME_WEBHOOK_SECRET"],
-                    "owns": [m.value for m in CARRIER_OWNS],
-                },
-                RIVAL: {"kind": "tms", "webhook_secrets": ["env:RIVAL_WEBHOOK_SECRET"]},
-            },
-            "endpoints": {"portal": {"url": f"{receiver_url}/hooks", "rate_per_second": 20_000}},
-            "delivery": {
-                "max_attempts": 50,
-                "backoff_base_seconds": 0.05,
-                "backoff_max_seconds": 1.0,
-                # commands claimed by a killed hub are re-delivered once their lease ends
-                # (120 s by default); one hub process never overlaps its own passes
-                "lease_seconds": 2.0,
-            },
-        }
-        config_path = tmp_path / "intermodal.yaml"
-        config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-        env = {
-            **os.environ,
-            "ACME_WEBHOOK_SECRET": secrets_by_partner[CARRIER],
-            "RIVAL_WEBHOOK_SECRET": secrets_by_partner[RIVAL],
-        }
+        # commands claimed by a killed hub are re-delivered once their lease ends; one
+        # hub process never overlaps its own passes
+        config_path, env, keys = hub_setup(tmp_path, receiver_url, lease_seconds=2.0)
         hub = HubProcess(config_path, db_url, free_port(), env, tmp_path / "hub.log")
         store = open_store(db_url, migrate=False)
         try:

@@ -21,7 +21,6 @@ INTERMODAL_CRASH_SEED replays a run.
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 import os
 import random
@@ -36,7 +35,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from sqlalchemy import select
 
 from intermodal.engine.ids import parse_iso
@@ -45,17 +43,15 @@ from intermodal.store.leases import LEADER, Leases
 from intermodal.store.tables import reconciliation_runs
 from intermodal_sim.testing import Receiver, free_port, serve_in_thread
 from tests.engine.test_crash_safety import (
-    CARRIER,
-    CARRIER_OWNS,
     HUB_BIN,
     KILLS,
-    RIVAL,
-    WEBHOOKS,
     HubProcess,
     build_workload,
     check_outcome,
     expected_states,
+    hub_setup,
     kill_and_restart,
+    kill_points,
     send_all,
     wait_drained,
 )
@@ -64,42 +60,6 @@ from tests.test_serve import _descendants
 pytestmark = pytest.mark.slow
 
 RECONCILE_EVERY = 4.0
-
-
-def _setup(tmp_path: Path, receiver_url: str) -> tuple[Path, dict[str, str], dict[str, bytes]]:
-    secrets_by_partner = {
-        CARRIER: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
-        RIVAL: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
-    }
-    config = {
-        "hub": {"log_level": "warning"},
-        "partners": {
-            CARRIER: {
-                "kind": "carrier",
-                "webhook_secrets": ["env:ACME_WEBHOOK_SECRET"],
-                "owns": [m.value for m in CARRIER_OWNS],
-            },
-            RIVAL: {"kind": "tms", "webhook_secrets": ["env:RIVAL_WEBHOOK_SECRET"]},
-        },
-        "endpoints": {"portal": {"url": f"{receiver_url}/hooks", "rate_per_second": 20_000}},
-        "delivery": {"max_attempts": 50, "backoff_base_seconds": 0.05, "backoff_max_seconds": 1.0},
-        # a leader's job with a period: run once per interval whoever leads
-        "reconcile": {"interval_seconds": RECONCILE_EVERY},
-    }
-    path = tmp_path / "intermodal.yaml"
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    env = {
-        **os.environ,
-        "ACME_WEBHOOK_SECRET": secrets_by_partner[CARRIER],
-        "RIVAL_WEBHOOK_SECRET": secrets_by_partner[RIVAL],
-    }
-    keys = {p: base64.b64decode(s.removeprefix("whsec_")) for p, s in secrets_by_partner.items()}
-    return path, env, keys
-
-
-def _kill_points(rng: random.Random) -> list[int]:
-    spread = WEBHOOKS * 0.9 / KILLS
-    return [int(WEBHOOKS * 0.05 + spread * i + rng.uniform(0, spread)) for i in range(KILLS)]
 
 
 class LeaderSampler:
@@ -152,10 +112,13 @@ def _run(
     print(f"\n[{label}] seed={seed}")
     workload = build_workload(rng)
     expected = expected_states(workload)
-    kill_at = _kill_points(rng)
+    kill_at = kill_points(rng)
     receiver = Receiver()
     with serve_in_thread(receiver.app()) as receiver_url:
-        config, env, keys = _setup(tmp_path, receiver_url)
+        # a leader's job with a period: run once per interval whoever leads
+        config, env, keys = hub_setup(
+            tmp_path, receiver_url, reconcile={"interval_seconds": RECONCILE_EVERY}
+        )
         env.update(extra_env or {})
         nodes = [
             HubProcess(config, db_url, free_port(), env, tmp_path / f"node-{k}.log", args)

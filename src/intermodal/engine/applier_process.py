@@ -47,7 +47,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 
 from intermodal.config import Settings
@@ -106,9 +106,9 @@ class DatagramWake:
 
 
 class _Wakes:
-    """`set` wakes every applier of the node."""
+    """`set` wakes every applier of the node (their pipes, or their datagram sockets)."""
 
-    def __init__(self, wakes: list[DatagramWake]) -> None:
+    def __init__(self, wakes: Sequence[_PipeWake | DatagramWake]) -> None:
         self.wakes = wakes
 
     def set(self) -> None:
@@ -117,7 +117,8 @@ class _Wakes:
 
     def close(self) -> None:
         for wake in self.wakes:
-            wake.close()
+            if isinstance(wake, DatagramWake):
+                wake.close()
 
 
 def wake_addresses(base: str, count: int) -> list[str]:
@@ -319,7 +320,7 @@ class ApplierPool:
             list(wake_addresses(wake_address, count)) if wake_address else [None] * count
         )
         self.processes = [ApplierProcess(settings, url, metrics, a) for a in addresses]
-        self.wake = _FanOut([p.wake for p in self.processes])
+        self.wake = _Wakes([p.wake for p in self.processes])
         self._on_commands: Callable[[int], None] | None = None
 
     @property
@@ -366,15 +367,6 @@ class ApplierPool:
             thread.start()
         for thread in threads:
             thread.join()
-
-
-class _FanOut:
-    def __init__(self, wakes: list[_PipeWake]) -> None:
-        self.wakes = wakes
-
-    def set(self) -> None:
-        for wake in self.wakes:
-            wake.set()
 
 
 def _resolved_secrets() -> list[str]:

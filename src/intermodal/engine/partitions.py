@@ -47,11 +47,10 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from sqlalchemy import Connection, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from intermodal.engine.ids import iso
 from intermodal.errors import ConfigurationError
-from intermodal.store.leases import Clock, gone_from_here, node_id, store_now
+from intermodal.store.leases import Clock, gone_from_here, node_id, store_now, take
 from intermodal.store.store import Store
 from intermodal.store.tables import hub_meta, inbox, leases
 
@@ -165,7 +164,6 @@ class PartitionOwner:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
         self.changed = threading.Event()
         """Set whenever the held set changes (the applier looks at new partitions at once)."""
 
@@ -201,7 +199,7 @@ class PartitionOwner:
                 )
             }
             if self.member not in renewed:
-                self._upsert(conn, [self.member], at, until)
+                take(conn, [self.member], self.holder, at, until)
             self._expire_dead_neighbours(conn, at)
             members = conn.execute(
                 select(func.count())
@@ -270,39 +268,12 @@ class PartitionOwner:
         if not free:
             return
         random.shuffle(free)  # newcomers do not all race for the same ones
-        taken = self._upsert(conn, [lease_name(p) for p in free[:wanted]], at, until)
+        taken = take(conn, [lease_name(p) for p in free[:wanted]], self.holder, at, until)
         if taken:
             with self._lock:
                 for name, token in taken.items():
                     self._held[int(name.removeprefix(PARTITION_PREFIX))] = token
             self.changed.set()
-
-    def _upsert(self, conn: Connection, names: list[str], at: str, until: str) -> dict[str, int]:
-        """Take each of `names` that nobody holds; returns those taken, with their tokens."""
-        rows = [
-            {
-                "name": name,
-                "holder": self.holder,
-                "token": 1,
-                "acquired_at": at,
-                "renewed_at": at,
-                "expires_at": until,
-            }
-            for name in names
-        ]
-        insert = self._insert(leases).values(rows)
-        upsert = insert.on_conflict_do_update(
-            index_elements=[leases.c.name],
-            set_={
-                "holder": insert.excluded.holder,
-                "token": leases.c.token + 1,
-                "acquired_at": insert.excluded.acquired_at,
-                "renewed_at": insert.excluded.renewed_at,
-                "expires_at": insert.excluded.expires_at,
-            },
-            where=leases.c.expires_at <= at,
-        ).returning(leases.c.name, leases.c.token)
-        return {row.name: int(row.token) for row in conn.execute(upsert)}
 
     def _release(self, conn: Connection, partitions: list[int], at: str) -> None:
         with self._lock:

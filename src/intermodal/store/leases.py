@@ -87,6 +87,38 @@ def gone_from_here(holder: str) -> bool:
     return False
 
 
+def take(conn: Connection, names: list[str], holder: str, at: str, until: str) -> dict[str, int]:
+    """Acquire each of `names` nobody holds at `at` (absent, expired or released) for
+    `holder` until `until`, in one statement; returns those taken with their new fencing
+    tokens (one more than the previous holder's)."""
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(leases)
+    statement = insert.values(
+        [
+            {
+                "name": name,
+                "holder": holder,
+                "token": 1,
+                "acquired_at": at,
+                "renewed_at": at,
+                "expires_at": until,
+            }
+            for name in names
+        ]
+    )
+    upsert = statement.on_conflict_do_update(
+        index_elements=[leases.c.name],
+        set_={
+            "holder": statement.excluded.holder,
+            "token": leases.c.token + 1,
+            "acquired_at": statement.excluded.acquired_at,
+            "renewed_at": statement.excluded.renewed_at,
+            "expires_at": statement.excluded.expires_at,
+        },
+        where=leases.c.expires_at <= at,
+    ).returning(leases.c.name, leases.c.token)
+    return {row.name: int(row.token) for row in conn.execute(upsert)}
+
+
 @dataclass(frozen=True)
 class Lease:
     name: str
@@ -134,7 +166,6 @@ class Leases:
         self.holder = holder or node_id()
         self.ttl = timedelta(seconds=ttl_seconds)
         self.clock = clock
-        self._insert = postgresql.insert if store.dialect == "postgresql" else sqlite.insert
 
     def acquire(self, name: str) -> Lease | None:
         """Take `name` if nobody holds it (absent, expired or released); every acquisition
@@ -143,25 +174,6 @@ class Leases:
         with self.store.write() as conn:
             now = store_now(conn, self.clock)
             at, until = iso(now), iso(now + self.ttl)
-            insert = self._insert(leases).values(
-                name=name,
-                holder=self.holder,
-                token=1,
-                acquired_at=at,
-                renewed_at=at,
-                expires_at=until,
-            )
-            upsert = insert.on_conflict_do_update(
-                index_elements=[leases.c.name],
-                set_={
-                    "holder": insert.excluded.holder,
-                    "token": leases.c.token + 1,
-                    "acquired_at": insert.excluded.acquired_at,
-                    "renewed_at": insert.excluded.renewed_at,
-                    "expires_at": insert.excluded.expires_at,
-                },
-                where=leases.c.expires_at <= at,
-            ).returning(leases.c.token)
             holder = conn.execute(
                 select(leases.c.holder).where(leases.c.name == name, leases.c.expires_at > at)
             ).scalar()
@@ -171,7 +183,7 @@ class Leases:
                     .where(leases.c.name == name, leases.c.holder == holder)
                     .values(expires_at=at)
                 )
-            token = conn.execute(upsert).scalar()
+            token = take(conn, [name], self.holder, at, until).get(name)
         if token is None:
             return None
         return Lease(name, self.holder, int(token), until, self.ttl.total_seconds())
@@ -338,4 +350,5 @@ __all__ = [
     "node_id",
     "still_holds",
     "store_now",
+    "take",
 ]

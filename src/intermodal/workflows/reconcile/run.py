@@ -22,6 +22,7 @@ from sqlalchemy import Connection, select, text
 from intermodal.canonical.model import Charge
 from intermodal.connectors.odoo.sync.rates import company_currency, convert, default_company
 from intermodal.engine.ids import iso, parse_iso, sortable_id, utcnow
+from intermodal.errors import Conflict
 from intermodal.outbox.kinds import INVOICE_COMMAND
 from intermodal.store import Store
 from intermodal.store.store import rows_in
@@ -208,7 +209,7 @@ def _error(exc: Exception) -> str:
     return orjson.dumps({"error": f"{type(exc).__name__}: {exc}"}).decode()
 
 
-class Skipped(Exception):
+class Skipped(Conflict):
     """The run did not start: `may_start` said no (another node ran one, or this node no
     longer leads)."""
 
