@@ -1,11 +1,13 @@
 """Crash safety: signed webhooks in while the hub is SIGKILLed and restarted, nothing lost.
 
-The hub runs as a real `intermodal serve` subprocess on a real store (SQLite file or
-PostgreSQL database). 20,000 Standard Webhooks-signed messages for 500 shipments go in
-concurrently, shuffled, 10% of them exact re-deliveries, while the hub is killed with
-SIGKILL at 5 random moments and restarted on the same database. The sender behaves like
-a real partner: a connection error or a 5xx is retried until a 2xx comes back. Outgoing
-commands go to a deduplicating `Receiver` in this process.
+The hub runs as a real `intermodal serve` subprocess on a real SQLite file (the same
+load and checks on PostgreSQL, with nodes killed and restarted there, are
+tests/engine/test_node_loss.py's three-node test). 20,000 Standard Webhooks-signed
+messages for 500 shipments go in concurrently, shuffled, 10% of them exact
+re-deliveries, while the hub is killed with SIGKILL at 5 random moments and restarted on
+the same database. The sender behaves like a real partner: a connection error or a 5xx
+is retried until a 2xx comes back. Outgoing commands go to a deduplicating `Receiver` in
+this process.
 
 Afterwards, read straight from the database:
 - every webhook-id that got a 2xx (in particular a 202) is in the inbox exactly once, and
@@ -464,7 +466,8 @@ def hub_setup(
     return path, env, keys
 
 
-def test_crash_safety(db_url: str, tmp_path: Path) -> None:
+def test_crash_safety(sqlite_url: str, tmp_path: Path) -> None:
+    db_url = sqlite_url
     seed = int(os.environ.get("INTERMODAL_CRASH_SEED") or secrets.randbits(32))
     rng = random.Random(seed)
     backend = db_url.split(":", 1)[0]
