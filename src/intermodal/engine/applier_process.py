@@ -1,4 +1,4 @@
-"""The applier in a process of its own, so ingest and apply each get a core.
+"""Appliers in processes of their own, so ingest and apply each get cores.
 
 CPython runs one thread of a process at a time. With the applier as a thread of the hub,
 ingest and apply shared one core however many the machine had: the applier took 44% of
@@ -15,11 +15,12 @@ child process it runs beside ingest, on the same store, exactly as the thread di
 - **Results** come back up a second pipe, one small summary per batch: the parent counts
   them in its metrics and totals (one `/metrics` for the whole hub) and wakes the
   dispatcher when a batch wrote commands.
-- **One applier per store.** On SQLite the child holds an `flock` on
-  `<database>-applier.lock` for its life, so a hub restarted at once after a crash waits
-  for the old child to be gone instead of applying beside it; on PostgreSQL the
-  applier's advisory lock serialises batches as before. Writers of both processes queue
-  on the store's writer lock (`Store.write`).
+- **Partitions, not one applier per store.** Each child holds leases on a share of the
+  shipments' partitions (engine/partitions.py, `PartitionOwner`) and fences every batch
+  with them, so several children (`ApplierPool`, `hub.appliers`) and the appliers of
+  other nodes apply side by side, and a child started at once after a crash takes over
+  the dead one's partitions as soon as it sees that process gone. Writers of every
+  process queue on the store's writer lock on SQLite (`Store.write`).
 - **The hub restarts it** when it dies alone (a crash, the OOM killer): after 1 s, then
   up to 30 s apart while it keeps dying; `/readyz` answers 503 meanwhile.
 - **It dies with the hub.** The child asks Linux for SIGKILL when its parent dies
