@@ -13,20 +13,24 @@ core however many the machine has. With N workers:
 - **Every worker** binds its own listening socket to the same address with
   `SO_REUSEPORT` (the kernel spreads connections across them) and runs the hub's HTTP
   application with its own group committer.
-- **Worker 0 is the core worker**: besides ingest, it runs the hub's one applier (its
-  child process, engine/applier_process.py), the dispatcher, the timer worker, the
-  pollers, sync, reconciliation and retention, exactly as a one-process hub does. The
-  others are ingest-only (`Hub.ingest_only`). The core's own commits wake the applier
-  down its pipe; the other workers' commits send a byte to the applier's UNIX datagram
-  socket in the runtime folder. If worker 0 dies, its applier dies with it and its
-  replacement starts a new one; meanwhile the other workers keep acknowledging
-  webhooks, which wait in the inbox.
+- **Worker 0 is the core worker**: besides ingest, it runs the node's appliers (child
+  processes, engine/applier_process.py; `hub.appliers`), the dispatcher, the timer
+  worker, the pollers, sync, reconciliation and retention, exactly as a one-process hub
+  does. The others are ingest-only (`Hub.ingest_only`). Commits wake the appliers
+  through their pipes or their UNIX datagram sockets in the runtime folder. If worker 0
+  dies, its appliers die with it and its replacement starts new ones, which take over
+  their partitions at once; meanwhile the other workers keep acknowledging webhooks,
+  which wait in the inbox.
+- **The inbox writer** (SQLite only): a process that commits every worker's messages in
+  one transaction (engine/commit_relay.py), supervised like a worker and stopped after
+  them.
 - **Metrics**: the supervisor points `PROMETHEUS_MULTIPROC_DIR` at the runtime folder
   (or keeps the operator's), so `/metrics` from any worker sums every worker's counters
   (prometheus_client's multiprocess mode); see docs/operations.md.
 
-On SQLite the workers' group committers queue on the store's cross-process writer lock
-(`Store.write`); on PostgreSQL they commit side by side.
+On SQLite the workers commit through the inbox writer (on their own, queueing on the
+store's cross-process writer lock, while it is away); on PostgreSQL they commit side by
+side.
 """
 
 from __future__ import annotations
