@@ -1,8 +1,10 @@
 """The running hub: the store and the three workers of the spine, started and stopped together.
 
-- the group committer (inbox writes, one thread),
-- the applier (inbox -> events, state, outbox; woken by each commit): a thread, or a
-  process of its own (`hub.applier`, engine/applier_process.py),
+- the group committer (inbox writes, one thread; on SQLite under `serve --workers N`
+  it hands them to the inbox writer, engine/commit_relay.py),
+- the applier (inbox -> events, state, outbox; woken by each commit): a thread, or
+  processes of their own, each applying its share of the partitions (`hub.applier`,
+  `hub.appliers`, engine/applier_process.py, engine/partitions.py),
 - the dispatcher (outbox -> HTTP; an asyncio task, woken by the applier),
 - the singletons, on the one node that holds the `leader` lease (store/leases.py;
   several hubs may share one database): a poller per partner configured with `poll`
@@ -15,7 +17,7 @@
 Under `intermodal serve --workers N` (intermodal/serve.py) one worker process runs all of
 this (the core worker, which also takes part in the leader election); the others are
 ingest-only hubs (`applier="elsewhere"`): a group committer whose commits wake the core
-worker's applier through its datagram socket.
+worker's appliers through their datagram sockets.
 """
 
 from __future__ import annotations
