@@ -93,22 +93,38 @@ class _ThreadServer(uvicorn.Server):
 
 @contextlib.contextmanager
 def serve_in_thread(app: Any, port: int | None = None) -> Iterator[str]:
-    """Serve an ASGI app on loopback in a background thread; yield its base URL."""
-    port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = _ThreadServer(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.01)
+    """Serve an ASGI app on loopback in a background thread; yield its base URL.
+
+    Between `free_port` and the bind another process can take the port (as the source
+    port of an outgoing connection, say); then the bind fails and the server's thread
+    ends. That is tried again: a port left to choose is replaced, a given one (a story
+    configured it already) retried after a pause, while the process using it lets go."""
+    server, thread, port = _start(app, port)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def _start(app: Any, port: int | None) -> tuple[_ThreadServer, threading.Thread, int]:
+    for _attempt in range(8):
+        chosen = port or free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=chosen, log_level="warning", lifespan="on"
+        )
+        server = _ThreadServer(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and thread.is_alive():
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.01)
+        if server.started:
+            return server, thread, chosen
+        time.sleep(0.5)  # the bind failed (see serve_in_thread)
+    raise RuntimeError(f"server did not start: port {port or 'chosen'} stayed in use")
 
 
 @contextlib.contextmanager
