@@ -12,16 +12,17 @@ from __future__ import annotations
 from intermodal.connectors.carriers.registry import check_endpoint
 from intermodal.connectors.carriers.sink import CarrierSink
 from intermodal.connectors.nats.sink import NatsSink
-from intermodal.connectors.nats.sink import check_options as check_nats_options
-from intermodal.connectors.odoo.sink import OdooSink, check_options
+from intermodal.connectors.nats.sink import parse_options as nats_options
+from intermodal.connectors.odoo.sink import OdooSink
+from intermodal.connectors.odoo.sink import parse_options as odoo_options
 from intermodal.outbox.dispatcher import OUTBOX_SINK_KINDS
-from intermodal.outbox.sinks import SinkKind
+from intermodal.outbox.sinks import SinkKind, parse_check
 
 SINK_KINDS: dict[str, SinkKind] = {
     **OUTBOX_SINK_KINDS,
-    "odoo": SinkKind(OdooSink, check_options),
+    "odoo": SinkKind(OdooSink, parse_check(odoo_options)),
     "carrier": SinkKind(CarrierSink, check_endpoint),
-    "nats": SinkKind(NatsSink, check_nats_options),
+    "nats": SinkKind(NatsSink, parse_check(nats_options)),
 }
 """Endpoint kind -> its sink and option check: the hub's dispatcher and `intermodal serve`'s
 configuration check read this one table."""

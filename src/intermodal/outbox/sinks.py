@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -103,6 +104,20 @@ SinkFactory = Callable[[Endpoint, httpx.AsyncClient], Sink]
 SinkCheck = Callable[[Endpoint], list[str]]
 """Problems with an endpoint's kind-specific options, run at start so mistakes stop the hub
 early (each names its option)."""
+
+
+def parse_check(parse: Callable[[Endpoint, Path | None], object]) -> SinkCheck:
+    """The `SinkCheck` of a kind whose sink reads its options with `parse` (raising
+    ValueError that names the option): the start-up check runs the very same parse."""
+
+    def check(endpoint: Endpoint) -> list[str]:
+        try:
+            parse(endpoint, endpoint.base_dir)
+        except ValueError as exc:
+            return [str(exc)]
+        return []
+
+    return check
 
 
 @dataclass(frozen=True, slots=True)

@@ -192,14 +192,6 @@ def stream_subject(template: str) -> str:
     return ".".join(tokens) + ".>" if tokens else ""
 
 
-def check_options(endpoint: Endpoint) -> list[str]:
-    try:
-        parse_options(endpoint, endpoint.base_dir)
-    except ValueError as exc:
-        return [str(exc)]
-    return []
-
-
 def render_subject(template: str, endpoint: str, command: ClaimedCommand) -> tuple[str, bool]:
     """The NATS subject of one command, and whether its payload is a CloudEvent."""
     partner, kind, cloudevent = "hub", command.kind, False

@@ -91,14 +91,6 @@ def odoo_client(endpoint: Endpoint, http: httpx.AsyncClient) -> OdooClient:
     )
 
 
-def check_options(endpoint: Endpoint) -> list[str]:
-    try:
-        parse_options(endpoint, endpoint.base_dir)
-    except ValueError as exc:
-        return [str(exc)]
-    return []
-
-
 class OdooSink:
     """Delivers outbox commands to one Odoo database."""
 
