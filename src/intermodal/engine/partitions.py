@@ -50,7 +50,7 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from intermodal.engine.ids import iso
 from intermodal.errors import ConfigurationError
-from intermodal.store.leases import Clock, gone_from_here, node_id, store_now, take
+from intermodal.store.leases import Clock, free_gone, node_id, store_now, take
 from intermodal.store.store import Store
 from intermodal.store.tables import hub_meta, inbox, leases
 
@@ -246,14 +246,9 @@ class PartitionOwner:
             )
             .distinct()
         ).scalars()
-        dead = [holder for holder in holders if gone_from_here(holder)]
+        dead = free_gone(conn, holders, at)
         if dead:
             log.info("partitions: appliers gone from this machine: %s", dead)
-            conn.execute(
-                update(leases)
-                .where(leases.c.holder.in_(dead), leases.c.expires_at > at)
-                .values(expires_at=at)
-            )
 
     def _take(self, conn: Connection, wanted: int, at: str, until: str) -> None:
         busy = {

@@ -31,11 +31,11 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import ColumnElement, Connection, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from intermodal.engine.ids import iso, parse_iso, utcnow
@@ -85,6 +85,29 @@ def gone_from_here(holder: str) -> bool:
     except OSError:  # exists, not ours to signal
         return False
     return False
+
+
+def free_gone(conn: Connection, holders: Iterable[str], at: str) -> list[str]:
+    """Of `holders`, those gone from this machine (`gone_from_here`): their leases expire
+    at `at`, so the next holder need not wait out their ttl. Returns them."""
+    gone = [holder for holder in holders if gone_from_here(holder)]
+    if gone:
+        conn.execute(
+            update(leases)
+            .where(leases.c.holder.in_(gone), leases.c.expires_at > at)
+            .values(expires_at=at)
+        )
+    return gone
+
+
+def _held(lease: Lease, at: str) -> tuple[ColumnElement[bool], ...]:
+    """The row is still `lease`'s own: same holder and token, not expired at `at`."""
+    return (
+        leases.c.name == lease.name,
+        leases.c.holder == lease.holder,
+        leases.c.token == lease.token,
+        leases.c.expires_at > at,
+    )
 
 
 def take(conn: Connection, names: list[str], holder: str, at: str, until: str) -> dict[str, int]:
@@ -177,12 +200,8 @@ class Leases:
             holder = conn.execute(
                 select(leases.c.holder).where(leases.c.name == name, leases.c.expires_at > at)
             ).scalar()
-            if holder is not None and gone_from_here(holder):  # crashed here: free now
-                conn.execute(
-                    update(leases)
-                    .where(leases.c.name == name, leases.c.holder == holder)
-                    .values(expires_at=at)
-                )
+            if holder is not None:  # crashed on this machine: free now
+                free_gone(conn, [holder], at)
             token = take(conn, [name], self.holder, at, until).get(name)
         if token is None:
             return None
@@ -195,12 +214,7 @@ class Leases:
             at, until = iso(now), iso(now + self.ttl)
             renewed = conn.execute(
                 update(leases)
-                .where(
-                    leases.c.name == lease.name,
-                    leases.c.holder == lease.holder,
-                    leases.c.token == lease.token,
-                    leases.c.expires_at > at,
-                )
+                .where(*_held(lease, at))
                 .values(renewed_at=at, expires_at=until)
                 .returning(leases.c.token)
             ).first()
@@ -215,12 +229,7 @@ class Leases:
             at = iso(store_now(conn, self.clock))
             released = conn.execute(
                 update(leases)
-                .where(
-                    leases.c.name == lease.name,
-                    leases.c.holder == lease.holder,
-                    leases.c.token == lease.token,
-                    leases.c.expires_at > at,
-                )
+                .where(*_held(lease, at))
                 .values(expires_at=at)
                 .returning(leases.c.token)
             ).first()
@@ -346,6 +355,7 @@ __all__ = [
     "Lease",
     "LeaseKeeper",
     "Leases",
+    "free_gone",
     "gone_from_here",
     "node_id",
     "still_holds",
