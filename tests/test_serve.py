@@ -272,6 +272,16 @@ def assert_applied_once(db_url: str, sent: Sent, count: int) -> None:
         store.dispose()
 
 
+async def send_and_kill(served: Served, victim: int) -> Sent:
+    """1,500 webhooks like a partner, `victim` SIGKILLed once 300 are accepted."""
+    sending = asyncio.create_task(send(served, 1500, fresh=False))
+    await asyncio.to_thread(
+        wait_until, lambda: sum(served.accepted_by_worker().values()) >= 300, 60
+    )
+    os.kill(victim, signal.SIGKILL)
+    return await sending
+
+
 def test_workers_share_one_port_and_apply_every_message_once(db_url: str, tmp_path: Path) -> None:
     served = serve(tmp_path, db_url)
     try:
@@ -305,15 +315,7 @@ def test_a_worker_killed_mid_load_is_restarted_and_nothing_acknowledged_is_lost(
         (ingest,) = [pid for pid in served.workers() if pid != core]
         target = core if victim == "core" else ingest
 
-        async def load_and_kill() -> Sent:
-            sending = asyncio.create_task(send(served, 1500, fresh=False))
-            await asyncio.to_thread(
-                wait_until, lambda: sum(served.accepted_by_worker().values()) >= 300, 60
-            )
-            os.kill(target, signal.SIGKILL)
-            return await sending
-
-        sent = asyncio.run(load_and_kill())
+        sent = asyncio.run(send_and_kill(served, target))
         # A request stored just before the kill, its answer lost, is answered 200 on retry.
         assert len(sent.succeeded) == 1500
         wait_until(lambda: len(served.workers()) == 2 and target not in served.workers(), 30)
@@ -349,15 +351,7 @@ def test_the_inbox_writer_commits_for_every_worker_and_its_loss_loses_nothing(
         assert writer is not None and writer not in served.workers()
         assert not _processes(writer)  # no children of its own
 
-        async def load_and_kill() -> Sent:
-            sending = asyncio.create_task(send(served, 1500, fresh=False))
-            await asyncio.to_thread(
-                wait_until, lambda: sum(served.accepted_by_worker().values()) >= 300, 60
-            )
-            os.kill(writer, signal.SIGKILL)
-            return await sending
-
-        sent = asyncio.run(load_and_kill())
+        sent = asyncio.run(send_and_kill(served, writer))
         assert len(sent.succeeded) == 1500
         assert_applied_once(sqlite_url, sent, 1500)
         wait_until(lambda: served.writer() not in (None, writer), 30)
