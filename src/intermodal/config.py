@@ -8,6 +8,7 @@ at once, each with its path in the file, so a newcomer fixes the file in one pas
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -30,6 +31,7 @@ from intermodal.canonical.model import MilestoneType
 from intermodal.connectors.odoo.sync.settings import SyncConfig
 from intermodal.engine.apply import OwnershipPolicy
 from intermodal.errors import ConfigurationError
+from intermodal.ingress.vendor_signatures import PRESETS, VendorSignature
 from intermodal.security.secrets import Secret, SecretError, resolve_secret, webhook_key
 from intermodal.workflows.notifications import NotifyEvent
 from intermodal.workflows.reconcile.settings import ReconcileConfig
@@ -37,6 +39,9 @@ from intermodal.workflows.vocabulary import CaseKind
 
 PartnerName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 SecretRef = Annotated[str, StringConstraints(pattern=r"^(env|file):.+$")]
+HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+SignatureKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,16}$")]
+STANDARD_WEBHOOKS = "standard-webhooks"
 
 DEFAULT_DATABASE = "sqlite:///var/intermodal.db"
 
@@ -77,6 +82,27 @@ class EdiConfig(_Strict):
     poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
 
 
+class SignatureConfig(_Strict):
+    """How a partner signs its webhooks when it does not speak Standard Webhooks: a vendor
+    `preset`, or `scheme: hmac` and the fields that describe it. Fields given next to a
+    preset override the preset's (docs/partners.md, "Signature schemes")."""
+
+    preset: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    """standard-webhooks, easypost, shopify, aftership or shippo."""
+    scheme: Literal["standard-webhooks", "hmac"] | None = None
+    header: HeaderName | None = None
+    algorithm: Literal["sha1", "sha256", "sha512"] | None = None
+    encoding: Literal["hex", "base64"] | None = None
+    prefix: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    signed: Literal["body", "timestamp.body"] | None = None
+    timestamp_header: HeaderName | None = None
+    timestamp_key: SignatureKey | None = None
+    signature_key: SignatureKey | None = None
+    tolerance_seconds: Annotated[int, Field(ge=1, le=86_400)] | None = None
+    secret_normalization: Literal["none", "nfkd"] | None = None
+    id_header: HeaderName | None = None
+
+
 class PartnerConfig(_Strict):
     """A partner: who it is, how it proves it, and which milestones it is the record for."""
 
@@ -90,6 +116,8 @@ class PartnerConfig(_Strict):
     mapping: str | None = None
     """The partner's inbound mapping (YAML, relative to the config file)."""
     edi: EdiConfig | None = None
+    signature: SignatureConfig | None = None
+    """How its webhooks are signed; absent: Standard Webhooks."""
 
 
 class EndpointConfig(_Strict):
@@ -319,11 +347,14 @@ class Partner:
     name: str
     kind: str
     webhook_keys: tuple[bytes, ...]
+    """The HMAC keys of its active webhook secrets, derived as its signature scheme says."""
     owns: frozenset[MilestoneType]
     poll: PollConfig | None = None
     mapping: Path | None = None  # resolved against the config file's folder
     edi: EdiConfig | None = None
     inbox_folder: Path | None = None  # edi.inbox_folder, resolved likewise
+    signature: VendorSignature | None = None
+    """How its webhooks are signed; None: Standard Webhooks."""
 
 
 @dataclass(frozen=True)
@@ -496,10 +527,16 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
     tokens: dict[str, tuple[str, frozenset[str]]] = {}
     owners: dict[MilestoneType, set[str]] = {}
     for name, p in parsed.partners.items():
-        keys = [
-            hmac_key(ref, f"partners.{name}.webhook_secrets.{i}")
-            for i, ref in enumerate(p.webhook_secrets)
-        ]
+        before = len(problems)
+        scheme = _signature(name, p, parsed.hub.signature_tolerance_seconds, problems)
+        keys: list[bytes | None] = []
+        if len(problems) == before:
+            for i, ref in enumerate(p.webhook_secrets):
+                where = f"partners.{name}.webhook_secrets.{i}"
+                if scheme is None:
+                    keys.append(hmac_key(ref, where))
+                elif (value := secret(ref, where)) is not None:
+                    keys.append(scheme.key(value.value))
         for i, t in enumerate(p.tokens):
             value = secret(t.token, f"partners.{name}.tokens.{i}.token")
             if value is not None:
@@ -520,6 +557,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
             mapping=_relative(base, p.mapping),
             edi=p.edi,
             inbox_folder=_relative(base, p.edi.inbox_folder if p.edi else None),
+            signature=scheme,
         )
         problems.extend(_partner_edi_problems(name, p, parsed.endpoints, base))
         if p.poll is not None:
@@ -628,6 +666,59 @@ def _endpoint_reference_problems(
     if target.kind != kind:
         return [f"{where}: '{name}' is a {target.kind} endpoint; {why}"]
     return []
+
+
+def _signature(
+    name: str, p: PartnerConfig, tolerance: int, problems: list[str]
+) -> VendorSignature | None:
+    """The partner's webhook signature scheme, its preset filled in and overridden by the
+    fields given; None for Standard Webhooks (no `signature`, or that preset)."""
+    given = p.signature
+    if given is None:
+        return None
+    where = f"partners.{name}.signature"
+    known = ", ".join([STANDARD_WEBHOOKS, *sorted(PRESETS)])
+    fields: dict[str, Any] = given.model_dump(exclude_none=True, exclude={"preset", "scheme"})
+    if given.preset is not None and given.preset not in (STANDARD_WEBHOOKS, *PRESETS):
+        problems.append(f"{where}.preset: no preset named '{given.preset}' (known: {known})")
+        return None
+    if STANDARD_WEBHOOKS in (given.preset, given.scheme):
+        if given.preset not in (None, STANDARD_WEBHOOKS) or given.scheme == "hmac":
+            problems.append(f"{where}: preset '{given.preset}' is not scheme '{given.scheme}'")
+        elif fields:
+            problems.append(
+                f"{where}: standard-webhooks takes no other settings (given: "
+                f"{', '.join(fields)}); its tolerance is hub.signature_tolerance_seconds"
+            )
+        return None
+    if given.preset is None and given.scheme is None:
+        problems.append(f"{where}: give a preset ({known}) or 'scheme: hmac' and its fields")
+        return None
+    if given.preset is not None:
+        base = PRESETS[given.preset]
+    else:
+        missing = [field for field in ("header", "encoding") if field not in fields]
+        if missing:
+            problems.append(f"{where}: scheme hmac needs {' and '.join(missing)}")
+            return None
+        base = VendorSignature(header=fields["header"])
+    for field in ("header", "timestamp_header", "id_header"):
+        if field in fields:  # ASGI gives header names in lower case
+            fields[field] = fields[field].lower()
+    if "secret_normalization" in fields:
+        fields["normalization"] = fields.pop("secret_normalization")
+    if "tolerance_seconds" not in fields:
+        fields["tolerance_seconds"] = tolerance
+    elif fields.get("signed", base.signed) != "timestamp.body":
+        problems.append(f"{where}.tolerance_seconds: only a signed timestamp can be too old")
+    scheme = dataclasses.replace(base, **fields)
+    problems.extend(f"{where}: {problem}" for problem in scheme.problems())
+    if not p.webhook_secrets:
+        problems.append(
+            f"partners.{name}.webhook_secrets: a {scheme.name} signature needs the secret"
+            " it is made with"
+        )
+    return scheme
 
 
 def _partner_edi_problems(

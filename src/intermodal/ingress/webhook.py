@@ -1,6 +1,7 @@
 """Signed webhooks in: `POST /v1/webhooks/{partner}`, the hub's hot path (every carrier scan).
 
-Verify the Standard Webhooks signature on the raw bytes, resolve the partner, validate the
+Verify the partner's signature on the raw bytes (Standard Webhooks, or its vendor's own
+scheme: `vendor_signatures`), resolve the partner, validate the
 events (or leave a mapped partner's own JSON to normalize), hand the message to the group
 committer and answer 202 once it is durable; 200 with the original receipt for a repeat,
 409 when a webhook-id comes back with another body.
@@ -34,6 +35,8 @@ from intermodal.api.http import (
 from intermodal.canonical.events import EventError, decode_json, parse_events
 from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.engine.partitions import route
+from intermodal.ingress.signatures import SignatureError
+from intermodal.ingress.vendor_signatures import VendorSignature
 from intermodal.observe import traces
 
 if TYPE_CHECKING:
@@ -104,7 +107,12 @@ async def _receive(
     corr: str,
 ) -> tuple[Response, str]:
     require_json(headers)
-    verify_signature(keys, headers, body, settings.hub.signature_tolerance_seconds)
+    scheme = settings.partners[partner].signature
+    if scheme is None:  # Standard Webhooks
+        verify_signature(keys, headers, body, settings.hub.signature_tolerance_seconds)
+        message_id = headers["webhook-id"]
+    else:
+        message_id = verify_vendor_signature(scheme, keys, headers, body)
     try:
         if settings.partners[partner].mapping is not None:  # its own JSON:
             decode_json(body)  # mapped at normalize; bad mappings go to quarantine
@@ -121,7 +129,7 @@ async def _receive(
             status, "invalid_event" if status == 422 else "bad_json", str(exc), exc.problems
         ) from None
     message = InboxMessage(
-        partner, headers["webhook-id"], "webhook", "application/json", body, corr,
+        partner, message_id, "webhook", "application/json", body, corr,
         route([event.subject for event in events], settings.hub.partitions),
     )  # fmt: skip
     (receipt,) = await store_durably(hub.committer, [message])
@@ -143,6 +151,16 @@ async def _receive(
         }
         log.debug("webhook %s", result, extra=extra)
     return response, result
+
+
+def verify_vendor_signature(
+    scheme: VendorSignature, keys: tuple[bytes, ...], headers: Mapping[str, str], body: bytes
+) -> str:
+    """The message id of a webhook signed the partner's own way; a bad one is a 400/401."""
+    try:
+        return scheme.verify(keys, headers, body)
+    except SignatureError as exc:
+        raise ApiError(exc.status, exc.code, str(exc)) from None
 
 
 def _receipt_body(receipt: Receipt, count: int, corr: str) -> dict[str, Any]:
