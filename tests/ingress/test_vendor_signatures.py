@@ -254,7 +254,10 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 
 
 def test_easypost_published_vector_verifies_only_with_nfkd() -> None:
-    """The secret has an é: NFC and NFKD give other bytes, and only NFKD matches."""
+    """EasyPost's published vector (secret, body, X-Hmac-Signature) from its client
+    libraries' tests, https://github.com/EasyPost/easypost-go/blob/master/tests/webhook_test.go
+    and tests/fixture_test.go. The secret has an é: NFC and NFKD give other bytes, and only
+    NFKD matches."""
     scheme = PRESETS["easypost"]
     headers = {"x-hmac-signature": EASYPOST_SIGNATURE}
     message_id = scheme.verify([scheme.key(EASYPOST_SECRET)], headers, EASYPOST_BODY)
@@ -265,6 +268,7 @@ def test_easypost_published_vector_verifies_only_with_nfkd() -> None:
 
 
 def test_easypost_published_vector_over_http(hub: Hub) -> None:
+    """The same published vector through the running hub (see the test above for where)."""
     headers = {"X-Hmac-Signature": EASYPOST_SIGNATURE, "content-type": "application/json"}
     first = hub.client.post("/v1/webhooks/easypost-vector", content=EASYPOST_BODY, headers=headers)
     assert first.status_code == 202, first.text
