@@ -68,6 +68,21 @@ class PollConfig(_Strict):
     overlap_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
 
 
+def _duration_seconds(value: Any) -> Any:
+    """'90s', '30m', '48h', '2d' or a number of seconds, as seconds."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value)
+        if match is None:
+            raise ValueError("a duration is a number with s, m, h or d (e.g. '48h')")
+        return (
+            float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        )
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_duration_seconds), Field(gt=0, le=366 * 86400)]
+
+
 class EdiConfig(_Strict):
     """How a partner exchanges EDI: its standard, how strict the hub is with its
     envelopes, whether received interchanges are acknowledged (997 / CONTRL) and where."""
@@ -80,6 +95,14 @@ class EdiConfig(_Strict):
     inbox_folder: str | None = None
     """A folder the hub watches for this partner's files (relative to the config file)."""
     poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    control_numbers: Literal["reject", "reuse_after"] = "reject"
+    """What a control number already used by this sender for a different interchange
+    means: `reject` answers 409; `reuse_after` stores it as a new interchange once the
+    earlier one is older than `control_number_reuse_after` (partners that roll over or
+    reuse their numbers). Byte-identical resends are duplicates either way."""
+    control_number_reuse_after: Duration | None = None
+    """With `control_numbers: reuse_after`: how old ('30d', '12h') the latest interchange
+    with that number must be before the number may be used again."""
 
 
 class SignatureConfig(_Strict):
@@ -142,21 +165,6 @@ class EndpointConfig(_Strict):
     rate_per_second: Annotated[float, Field(gt=0, le=100_000)] = 200.0
     timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     batch_size: Annotated[int, Field(ge=1, le=1000)] = 1
-
-
-def _duration_seconds(value: Any) -> Any:
-    """'90s', '30m', '48h', '2d' or a number of seconds, as seconds."""
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", value)
-        if match is None:
-            raise ValueError("a duration is a number with s, m, h or d (e.g. '48h')")
-        return (
-            float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
-        )
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(_duration_seconds), Field(gt=0, le=366 * 86400)]
 
 
 class DeliveryConfig(_Strict):
@@ -750,6 +758,17 @@ def _partner_edi_problems(
                 f"endpoints.{p.edi.ack_endpoint}.milestones: an edi endpoint takes EDI documents,"
                 " not milestone CloudEvents; set 'milestones: []'"
             )
+    reuse = p.edi.control_number_reuse_after
+    if p.edi.control_numbers == "reuse_after" and reuse is None:
+        problems.append(
+            f"partners.{name}.edi.control_number_reuse_after: 'control_numbers: reuse_after'"
+            " needs the age after which a number may be used again (e.g. '30d')"
+        )
+    if p.edi.control_numbers == "reject" and reuse is not None:
+        problems.append(
+            f"partners.{name}.edi.control_number_reuse_after: has no effect unless"
+            " 'control_numbers: reuse_after'"
+        )
     return problems
 
 

@@ -94,6 +94,9 @@ def test_x12_carrier_end_to_end_with_997_and_folder(
         assert first.status_code == 202, first.text
         (ic,) = first.json()["interchanges"]
         assert ic["control_number"] == "000000214" and ic["status"] == "accepted"
+        assert ic["sender"] == "02:CARRIERSCAC"
+        assert first.json()["acknowledgements"] == 1
+        assert first.json()["acknowledgements_not_written"] == []
         again = httpx.post(f"{url}/v1/edi/ridgeline", content=body, headers=AUTH)
         assert again.status_code == 200 and again.json()["interchanges"][0]["status"] == "duplicate"
 
