@@ -128,5 +128,9 @@ def test_mapping_try_prints_events_or_the_error(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["mapping", "try", "swiftparcel", str(broken), "--config", config])
     assert bad.exit_code == 1
     assert "$.updates[1].code" in bad.stderr and "Traceback" not in bad.output
+    # the readable update is printed; the hub would apply it and quarantine the other
+    assert bad.stdout.count("intermodal.shipment.milestone") == 1
+    said = " ".join(bad.stderr.split())  # the console wraps long lines
+    assert "skipped: $.updates[1].code" in said and "1 item(s) cannot be read" in said
     missing = runner.invoke(app, ["mapping", "try", "nobody", sample, "--config", config])
     assert missing.exit_code == 1 and "Traceback" not in missing.output

@@ -2,7 +2,7 @@
 
 ```yaml
 reader: json                      # json | x12_214 | edifact_iftsta | package.module:function
-timezone: UTC                     # for EDI times without a zone
+timezone: America/Chicago         # the partner's clock (IANA name), for times without a zone
 source: "swiftparcel"             # CloudEvents `source` of the events (default partner:<name>)
 match: first                      # first: the first message kind whose `when` holds;
                                   # all: every kind whose `when` holds (mixed EDI files)
@@ -13,7 +13,9 @@ messages:                         # the inbound message kinds, tried in order
     event:                        # JSONata per item; `$doc` is the whole document
       id: "'swift-' & update_id"
       subject: "shipment.reference"
-      time: "occurred"
+      time: "occurred"            # or "$datetime(date, time)": split date and time joined
+      zone: "location.tz"         # optional: whose clock a zone-less `time` is on (IANA
+                                  # name or +HH:MM from the payload; default `timezone:`)
       status: "code"              # looked up in `statuses`
       reason: "reason"            # looked up in `reasons` when that table has it
       location: "{'city': city, 'country': country}"
@@ -36,30 +38,56 @@ reasons:
 
 Everything about a partner's dialect stays in this file; the code below knows only
 canonical events. It is pure: bytes in, events out, no I/O but reading the file.
+
+Times without a zone. A canonical time needs an offset. When a time the mapping produces
+(the event's `time`, and with it a milestone's `occurred_at`; the times inside `data`:
+`delivered_at`, `occurred_at`, stop windows) has none, it is read on the item's `zone:`
+when that gives one, else on the mapping's `timezone:`. EDI mappings default `timezone:`
+to UTC, as before (their readers already resolve X12 time codes and EDIFACT formats).
+JSON mappings and partners' own readers have no default: a carrier's zone-less local time
+read as UTC would be hours off without anyone noticing, so such an event cannot be read
+until the mapping says whose clock it is, and the reason says so.
 """
 
 from __future__ import annotations
 
+import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from intermodal.canonical.events import CanonicalEvent, EventError, EventType, parse_event
 from intermodal.canonical.model import MilestoneType
 from intermodal.edi.errors import Mode
-from intermodal.engine.normalize import Normalized, NormalizeError
+from intermodal.engine.normalize import Normalized, NormalizeError, Skipped
 from intermodal.errors import ConfigurationError
 from intermodal.mapping.expressions import Expression, ExpressionError
 from intermodal.mapping.readers import ReadContext, Reader, find_reader
+from intermodal.mapping.times import has_no_zone, iana_zone, localized, zone_of
 
 _MILESTONE_FIELDS = ("status", "milestone", "reason", "location", "tracking_number")
-_FIELDS = ("id", "subject", "time", *_MILESTONE_FIELDS, "data")
+_FIELDS = ("id", "subject", "time", "zone", *_MILESTONE_FIELDS, "data")
 _REQUIRED = ("id", "subject", "time")
 _SIMPLE_STEP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EDI_READERS = frozenset({"x12", "x12_214", "edifact", "edifact_iftsta"})
+DATA_TIMES: dict[EventType, tuple[tuple[str, ...], ...]] = {
+    EventType.SHIPMENT_MILESTONE: (("occurred_at",),),
+    EventType.POD_RECEIVED: (("delivered_at",),),
+    EventType.CUSTOMS_UPDATED: (("occurred_at",),),
+    EventType.CHARGE_RECORDED: (),
+    EventType.SHIPMENT_UPSERTED: (
+        ("customs", "occurred_at"),
+        ("stops", "*", "window", "start"),
+        ("stops", "*", "window", "end"),
+    ),
+}
+"""Where each event type's data holds times (`*`: every element of a list): the times a
+zone-less value is localized in. A test checks it against the canonical models."""
 
 
 class MappingError(ConfigurationError, ValueError):
@@ -112,13 +140,21 @@ class MessageSpec(_Strict):
 
 class MappingFile(_Strict):
     reader: str = "json"
-    timezone: str = "UTC"
+    timezone: str | None = None
     source: str | None = None
     messages: list[MessageSpec]
     statuses: dict[str, MilestoneType | StatusEntry | None] = {}
     reasons: dict[str, str] = {}
     kind: Literal["inbound"] = "inbound"
     match: Literal["first", "all"] = "first"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        # A misspelt zone must stop the hub at start: read as UTC it would shift every time.
+        if value is not None:
+            iana_zone(value)
+        return value
 
 
 @dataclass(frozen=True)
@@ -140,21 +176,44 @@ class Mapping:
     messages: list[_Message]
     statuses: dict[str, StatusEntry | None]
     reasons: dict[str, str]
-    timezone: str = "UTC"
+    timezone: str | None = None
+    """The partner's clock (an IANA name); None: UTC for EDI readers, no default for JSON."""
     source: str = ""
     path: Path | None = None
     mode: Mode = "reject"
     match: Literal["first", "all"] = "first"
+    default_zone: tzinfo | None = field(init=False, default=None)
+    """Where a zone-less time is read when its item names no zone (module docstring)."""
+
+    def __post_init__(self) -> None:
+        if self.timezone is not None:
+            self.default_zone = iana_zone(self.timezone)
+        elif self.reader_name in _EDI_READERS:
+            self.default_zone = UTC
 
     def parse(self, raw: bytes) -> list[CanonicalEvent]:
-        """`parse_<message>(raw) -> list[CanonicalEvent]`, or NormalizeError with a path."""
-        return [event for event, _ in self.normalize(raw)]
+        """`parse_<message>(raw) -> list[CanonicalEvent]`, or NormalizeError with a path.
+
+        All or nothing: the first item that cannot be read raises (with every skipped item
+        in `skipped`), which is what a test or `mapping try` of a sample wants. The hub
+        uses `normalize`, which applies the readable items of a message."""
+        normalized = self.normalize(raw)
+        if normalized.skipped:
+            first = normalized.skipped[0]
+            raise NormalizeError(first.reason, first.path, normalized.skipped)
+        return [event for event, _ in normalized]
 
     def normalize(self, raw: bytes) -> Normalized:
-        """Each event with the JSON object the mapping produced for it (the timeline's)."""
-        document = self.reader(raw, ReadContext(self.partner, self.mode, self.timezone))
+        """Each event with the JSON object the mapping produced for it (the timeline's),
+        and in `skipped` the items that cannot be read, each with its path and reason.
+
+        What concerns the whole message raises NormalizeError: bytes the reader cannot
+        read, no message kind matching, a `when` or `each` that fails, and a message
+        whose items all failed (nothing would be applied, so it is rejected whole)."""
+        context = ReadContext(self.partner, self.mode, self.timezone or "UTC")
+        document = self.reader(raw, context)
         bindings = {"doc": document}
-        out: Normalized = []
+        out = Normalized()
         matched = False
         for message in self.messages:
             if message.when is not None and not _truthy(
@@ -162,15 +221,23 @@ class Mapping:
             ):
                 continue
             matched = True
-            out.extend(self._events(message, document, bindings))
+            self._events(message, document, bindings, out)
             if self.match == "first":
                 break
         if not matched:
             names = ", ".join(m.name for m in self.messages)
-            raise NormalizeError(f"no message kind of this mapping matches (tried: {names})", "$")
+            said = f"no message kind of this mapping matches (tried: {names})"
+            raise _nothing_to_map(context, said, self.reader_name)
+        if out.skipped and not out:
+            raise _nothing_readable(out.skipped)
+        if not out and context.dropped:  # the only sets were dropped: say so, not "applied"
+            raise _nothing_to_map(context, "nothing to map", self.reader_name)
         return out
 
-    def _events(self, message: _Message, document: Any, bindings: dict[str, Any]) -> Normalized:
+    def _events(
+        self, message: _Message, document: Any, bindings: dict[str, Any], out: Normalized
+    ) -> None:
+        """Each item's event into `out`, or the item into `out.skipped` with why."""
         if message.each is None:
             items, prefix = [document], None
         else:
@@ -178,13 +245,15 @@ class Mapping:
             items = [] if found is None else found if isinstance(found, list) else [found]
             path = message.each.path
             prefix = "$." + ".".join(path) if path else f"$ ({message.name}.each)"
-        out: Normalized = []
         for index, item in enumerate(items):
             item_path = "$" if prefix is None else f"{prefix}[{index}]"
-            built = self._event(message, item, bindings, item_path)
+            try:
+                built = self._event(message, item, bindings, item_path)
+            except NormalizeError as exc:
+                out.skipped.append(Skipped(exc.path, exc.reason))
+                continue
             if built is not None:
                 out.append(built)
-        return out
 
     def _event(
         self, message: _Message, item: Any, bindings: dict[str, Any], item_path: str
@@ -192,9 +261,10 @@ class Mapping:
         values: dict[str, Any] = {}
         for name, expression in message.event.items():
             where = _path_of(item, item_path, expression, name)
-            values[name] = _evaluate(expression, item, bindings, where, f"event.{name}")
+            values[name] = _evaluate(expression, item, bindings, where, f"event.{name}", item_path)
             if name in _REQUIRED and values[name] in (None, ""):
                 raise NormalizeError(f"event.{name}: `{expression.source}` gave nothing", where)
+        self._localize(message, item, item_path, values)
         if message.type is not EventType.SHIPMENT_MILESTONE:
             return self._other(message, item, item_path, values)
         reason = values.get("reason")
@@ -236,6 +306,65 @@ class Mapping:
         }
         return _checked(event, message, item, item_path, {"data.occurred_at": "time"})
 
+    def _localize(
+        self, message: _Message, item: Any, item_path: str, values: dict[str, Any]
+    ) -> None:
+        """Give the event's zone-less times their zone (module docstring), in `values`."""
+        zone: tzinfo | None = None
+        if has_no_zone(values["time"]):
+            zone = self._zone(message, item, item_path, values, "time", values["time"])
+            values["time"] = localized(values["time"], zone)
+        data = values.get("data")
+        if message.type is EventType.SHIPMENT_MILESTONE or not isinstance(data, dict):
+            return
+        naive = [
+            (".".join(steps), holder[key])
+            for steps in DATA_TIMES[message.type]
+            for holder, key in _time_slots(data, steps)
+            if has_no_zone(holder[key])
+        ]
+        if not naive:
+            return
+        if zone is None:
+            zone = self._zone(message, item, item_path, values, f"data.{naive[0][0]}", naive[0][1])
+        data = values["data"] = copy.deepcopy(data)  # it may be the payload's own object
+        for steps in DATA_TIMES[message.type]:
+            for holder, key in _time_slots(data, steps):
+                if has_no_zone(holder[key]):
+                    holder[key] = localized(holder[key], zone)
+
+    def _zone(
+        self,
+        message: _Message,
+        item: Any,
+        item_path: str,
+        values: dict[str, Any],
+        what: str,
+        value: str,
+    ) -> tzinfo:
+        """The item's own `zone:` when it gives one, else the mapping's default; a
+        NormalizeError when neither says whose clock a zone-less time is on."""
+        given = values.get("zone")
+        if given not in (None, ""):
+            where = _path_of(item, item_path, message.event["zone"], "zone")
+            if not isinstance(given, str):
+                kind = type(given).__name__
+                raise NormalizeError(f"event.zone must give text, not {kind}", where)
+            try:
+                return zone_of(given)
+            except ValueError as exc:
+                raise NormalizeError(f"event.zone: {exc}", where) from None
+        if self.default_zone is not None:
+            return self.default_zone
+        field_name = "time" if what == "time" else "data"
+        zone_said = "its `zone:` gave nothing" if "zone" in message.event else "no `zone:`"
+        raise NormalizeError(
+            f"event.{what}: '{value}' has no UTC offset; the event has {zone_said} and"
+            f" the mapping no `timezone:` (say whose clock it is: `timezone: America/Chicago`"
+            f" in {self.path or 'the mapping'}, or an event `zone:` from the payload)",
+            _path_of(item, item_path, message.event.get(field_name), field_name),
+        )
+
     def _other(
         self, message: _Message, item: Any, item_path: str, values: dict[str, Any]
     ) -> tuple[CanonicalEvent, dict[str, Any]]:
@@ -274,16 +403,68 @@ def _checked(
         raise NormalizeError(f"canonical {loc or 'event'}: {first['msg']}", where) from None
 
 
+def _nothing_to_map(context: ReadContext, reason: str, reader_name: str) -> NormalizeError:
+    """Why a message left nothing to map: the sets or messages the EDI reader dropped and
+    the parser's reasons ("set dropped: SE01 says 41 segments, ..."), else `reason` with
+    any warning the parser gave."""
+    if context.dropped:
+        noun = "message" if reader_name.startswith("edifact") else "set"  # UNH..UNT, ST..SE
+        said = "; ".join(f"{noun} dropped: {w.message}" for w in context.dropped[:10])
+        more = len(context.dropped) - 10
+        said += f"; and {more} more problem(s)" if more > 0 else ""
+        return NormalizeError(said, context.dropped[0].where.describe() or "$")
+    if context.warnings:
+        said = "; ".join(str(w) for w in context.warnings[:5])
+        return NormalizeError(f"{reason} (the parser warned: {said})", "$")
+    return NormalizeError(reason, "$")
+
+
+def _nothing_readable(skipped: list[Skipped]) -> NormalizeError:
+    """The rejection of a message none of whose items could be read: the first item's
+    reason and path, and where the others are."""
+    first, others = skipped[0], skipped[1:]
+    reason = first.reason
+    if others:
+        paths = ", ".join(s.path for s in others[:10]) + (", ..." if len(others) > 10 else "")
+        noun = "item" if len(others) == 1 else "items"
+        reason += f" (and {len(others)} more {noun} that cannot be read: {paths})"
+    return NormalizeError(reason, first.path, skipped)
+
+
 def _truthy(value: Any) -> bool:
     return value not in (None, False, "", 0, [], {})
 
 
+def _time_slots(data: Any, steps: tuple[str, ...]) -> list[tuple[dict[str, Any], str]]:
+    """The (object, key) pairs holding a time at `steps` of `data` (`*`: each list item)."""
+    holders: list[Any] = [data]
+    for step in steps[:-1]:
+        found: list[Any] = []
+        for holder in holders:
+            if step == "*":
+                found.extend(holder if isinstance(holder, list) else [])
+            elif isinstance(holder, dict) and step in holder:
+                found.append(holder[step])
+        holders = found
+    last = steps[-1]
+    return [(h, last) for h in holders if isinstance(h, dict) and h.get(last) is not None]
+
+
 def _evaluate(
-    expression: Expression, item: Any, bindings: dict[str, Any], where: str, what: str
+    expression: Expression,
+    item: Any,
+    bindings: dict[str, Any],
+    where: str,
+    what: str,
+    item_path: str | None = None,
 ) -> Any:
+    """The expression's value, or a NormalizeError at `where` (at the argument that was
+    wrong, when the expression knows it and the item is JSON)."""
     try:
         return expression.evaluate(item, bindings)
     except ExpressionError as exc:
+        if exc.path and item_path is not None and not (isinstance(item, dict) and "_at" in item):
+            where = item_path + "." + ".".join(exc.path)
         raise NormalizeError(f"{what}: {exc}", where) from None
 
 
