@@ -2,7 +2,7 @@
 
 ```yaml
 reader: json                      # json | x12_214 | edifact_iftsta | package.module:function
-timezone: UTC                     # for EDI times without a zone
+timezone: America/Chicago         # the partner's clock (IANA name), for times without a zone
 source: "swiftparcel"             # CloudEvents `source` of the events (default partner:<name>)
 match: first                      # first: the first message kind whose `when` holds;
                                   # all: every kind whose `when` holds (mixed EDI files)
@@ -13,7 +13,9 @@ messages:                         # the inbound message kinds, tried in order
     event:                        # JSONata per item; `$doc` is the whole document
       id: "'swift-' & update_id"
       subject: "shipment.reference"
-      time: "occurred"
+      time: "occurred"            # or "$datetime(date, time)": split date and time joined
+      zone: "location.tz"         # optional: whose clock a zone-less `time` is on (IANA
+                                  # name or +HH:MM from the payload; default `timezone:`)
       status: "code"              # looked up in `statuses`
       reason: "reason"            # looked up in `reasons` when that table has it
       location: "{'city': city, 'country': country}"
@@ -36,17 +38,28 @@ reasons:
 
 Everything about a partner's dialect stays in this file; the code below knows only
 canonical events. It is pure: bytes in, events out, no I/O but reading the file.
+
+Times without a zone. A canonical time needs an offset. When a time the mapping produces
+(the event's `time`, and with it a milestone's `occurred_at`; the times inside `data`:
+`delivered_at`, `occurred_at`, stop windows) has none, it is read on the item's `zone:`
+when that gives one, else on the mapping's `timezone:`. EDI mappings default `timezone:`
+to UTC, as before (their readers already resolve X12 time codes and EDIFACT formats).
+JSON mappings and partners' own readers have no default: a carrier's zone-less local time
+read as UTC would be hours off without anyone noticing, so such an event cannot be read
+until the mapping says whose clock it is, and the reason says so.
 """
 
 from __future__ import annotations
 
+import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from intermodal.canonical.events import CanonicalEvent, EventError, EventType, parse_event
 from intermodal.canonical.model import MilestoneType
@@ -55,11 +68,26 @@ from intermodal.engine.normalize import Normalized, NormalizeError
 from intermodal.errors import ConfigurationError
 from intermodal.mapping.expressions import Expression, ExpressionError
 from intermodal.mapping.readers import ReadContext, Reader, find_reader
+from intermodal.mapping.times import has_no_zone, iana_zone, localized, zone_of
 
 _MILESTONE_FIELDS = ("status", "milestone", "reason", "location", "tracking_number")
-_FIELDS = ("id", "subject", "time", *_MILESTONE_FIELDS, "data")
+_FIELDS = ("id", "subject", "time", "zone", *_MILESTONE_FIELDS, "data")
 _REQUIRED = ("id", "subject", "time")
 _SIMPLE_STEP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_EDI_READERS = frozenset({"x12", "x12_214", "edifact", "edifact_iftsta"})
+DATA_TIMES: dict[EventType, tuple[tuple[str, ...], ...]] = {
+    EventType.SHIPMENT_MILESTONE: (("occurred_at",),),
+    EventType.POD_RECEIVED: (("delivered_at",),),
+    EventType.CUSTOMS_UPDATED: (("occurred_at",),),
+    EventType.CHARGE_RECORDED: (),
+    EventType.SHIPMENT_UPSERTED: (
+        ("customs", "occurred_at"),
+        ("stops", "*", "window", "start"),
+        ("stops", "*", "window", "end"),
+    ),
+}
+"""Where each event type's data holds times (`*`: every element of a list): the times a
+zone-less value is localized in. A test checks it against the canonical models."""
 
 
 class MappingError(ConfigurationError, ValueError):
@@ -112,13 +140,21 @@ class MessageSpec(_Strict):
 
 class MappingFile(_Strict):
     reader: str = "json"
-    timezone: str = "UTC"
+    timezone: str | None = None
     source: str | None = None
     messages: list[MessageSpec]
     statuses: dict[str, MilestoneType | StatusEntry | None] = {}
     reasons: dict[str, str] = {}
     kind: Literal["inbound"] = "inbound"
     match: Literal["first", "all"] = "first"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        # A misspelt zone must stop the hub at start: read as UTC it would shift every time.
+        if value is not None:
+            iana_zone(value)
+        return value
 
 
 @dataclass(frozen=True)
@@ -140,11 +176,20 @@ class Mapping:
     messages: list[_Message]
     statuses: dict[str, StatusEntry | None]
     reasons: dict[str, str]
-    timezone: str = "UTC"
+    timezone: str | None = None
+    """The partner's clock (an IANA name); None: UTC for EDI readers, no default for JSON."""
     source: str = ""
     path: Path | None = None
     mode: Mode = "reject"
     match: Literal["first", "all"] = "first"
+    default_zone: tzinfo | None = field(init=False, default=None)
+    """Where a zone-less time is read when its item names no zone (module docstring)."""
+
+    def __post_init__(self) -> None:
+        if self.timezone is not None:
+            self.default_zone = iana_zone(self.timezone)
+        elif self.reader_name in _EDI_READERS:
+            self.default_zone = UTC
 
     def parse(self, raw: bytes) -> list[CanonicalEvent]:
         """`parse_<message>(raw) -> list[CanonicalEvent]`, or NormalizeError with a path."""
@@ -152,7 +197,8 @@ class Mapping:
 
     def normalize(self, raw: bytes) -> Normalized:
         """Each event with the JSON object the mapping produced for it (the timeline's)."""
-        document = self.reader(raw, ReadContext(self.partner, self.mode, self.timezone))
+        context = ReadContext(self.partner, self.mode, self.timezone or "UTC")
+        document = self.reader(raw, context)
         bindings = {"doc": document}
         out: Normalized = []
         matched = False
@@ -192,9 +238,10 @@ class Mapping:
         values: dict[str, Any] = {}
         for name, expression in message.event.items():
             where = _path_of(item, item_path, expression, name)
-            values[name] = _evaluate(expression, item, bindings, where, f"event.{name}")
+            values[name] = _evaluate(expression, item, bindings, where, f"event.{name}", item_path)
             if name in _REQUIRED and values[name] in (None, ""):
                 raise NormalizeError(f"event.{name}: `{expression.source}` gave nothing", where)
+        self._localize(message, item, item_path, values)
         if message.type is not EventType.SHIPMENT_MILESTONE:
             return self._other(message, item, item_path, values)
         reason = values.get("reason")
@@ -235,6 +282,65 @@ class Mapping:
             "data": data,
         }
         return _checked(event, message, item, item_path, {"data.occurred_at": "time"})
+
+    def _localize(
+        self, message: _Message, item: Any, item_path: str, values: dict[str, Any]
+    ) -> None:
+        """Give the event's zone-less times their zone (module docstring), in `values`."""
+        zone: tzinfo | None = None
+        if has_no_zone(values["time"]):
+            zone = self._zone(message, item, item_path, values, "time", values["time"])
+            values["time"] = localized(values["time"], zone)
+        data = values.get("data")
+        if message.type is EventType.SHIPMENT_MILESTONE or not isinstance(data, dict):
+            return
+        naive = [
+            (".".join(steps), holder[key])
+            for steps in DATA_TIMES[message.type]
+            for holder, key in _time_slots(data, steps)
+            if has_no_zone(holder[key])
+        ]
+        if not naive:
+            return
+        if zone is None:
+            zone = self._zone(message, item, item_path, values, f"data.{naive[0][0]}", naive[0][1])
+        data = values["data"] = copy.deepcopy(data)  # it may be the payload's own object
+        for steps in DATA_TIMES[message.type]:
+            for holder, key in _time_slots(data, steps):
+                if has_no_zone(holder[key]):
+                    holder[key] = localized(holder[key], zone)
+
+    def _zone(
+        self,
+        message: _Message,
+        item: Any,
+        item_path: str,
+        values: dict[str, Any],
+        what: str,
+        value: str,
+    ) -> tzinfo:
+        """The item's own `zone:` when it gives one, else the mapping's default; a
+        NormalizeError when neither says whose clock a zone-less time is on."""
+        given = values.get("zone")
+        if given not in (None, ""):
+            where = _path_of(item, item_path, message.event["zone"], "zone")
+            if not isinstance(given, str):
+                kind = type(given).__name__
+                raise NormalizeError(f"event.zone must give text, not {kind}", where)
+            try:
+                return zone_of(given)
+            except ValueError as exc:
+                raise NormalizeError(f"event.zone: {exc}", where) from None
+        if self.default_zone is not None:
+            return self.default_zone
+        field_name = "time" if what == "time" else "data"
+        zone_said = "its `zone:` gave nothing" if "zone" in message.event else "no `zone:`"
+        raise NormalizeError(
+            f"event.{what}: '{value}' has no UTC offset; the event has {zone_said} and"
+            f" the mapping no `timezone:` (say whose clock it is: `timezone: America/Chicago`"
+            f" in {self.path or 'the mapping'}, or an event `zone:` from the payload)",
+            _path_of(item, item_path, message.event.get(field_name), field_name),
+        )
 
     def _other(
         self, message: _Message, item: Any, item_path: str, values: dict[str, Any]
@@ -278,12 +384,36 @@ def _truthy(value: Any) -> bool:
     return value not in (None, False, "", 0, [], {})
 
 
+def _time_slots(data: Any, steps: tuple[str, ...]) -> list[tuple[dict[str, Any], str]]:
+    """The (object, key) pairs holding a time at `steps` of `data` (`*`: each list item)."""
+    holders: list[Any] = [data]
+    for step in steps[:-1]:
+        found: list[Any] = []
+        for holder in holders:
+            if step == "*":
+                found.extend(holder if isinstance(holder, list) else [])
+            elif isinstance(holder, dict) and step in holder:
+                found.append(holder[step])
+        holders = found
+    last = steps[-1]
+    return [(h, last) for h in holders if isinstance(h, dict) and h.get(last) is not None]
+
+
 def _evaluate(
-    expression: Expression, item: Any, bindings: dict[str, Any], where: str, what: str
+    expression: Expression,
+    item: Any,
+    bindings: dict[str, Any],
+    where: str,
+    what: str,
+    item_path: str | None = None,
 ) -> Any:
+    """The expression's value, or a NormalizeError at `where` (at the argument that was
+    wrong, when the expression knows it and the item is JSON)."""
     try:
         return expression.evaluate(item, bindings)
     except ExpressionError as exc:
+        if exc.path and item_path is not None and not (isinstance(item, dict) and "_at" in item):
+            where = item_path + "." + ".".join(exc.path)
         raise NormalizeError(f"{what}: {exc}", where) from None
 
 
