@@ -1,4 +1,5 @@
-"""A JSON carrier end to end through a running hub: mapped, quarantined, fixed, replayed."""
+"""A JSON carrier end to end through a running hub: mapped, an unreadable update
+quarantined while the others apply, the mapping fixed, the message replayed."""
 
 from __future__ import annotations
 
@@ -62,7 +63,9 @@ def test_quarantine_then_fix_mapping_then_replay(
     body = orjson.dumps(sample)
     store = open_store(db_url)
     with running_hub(settings) as url:
-        assert _post(url, key, "m1", body).status_code == 202
+        answer = _post(url, key, "m1", body)
+        assert answer.status_code == 202
+        receipt_id = answer.json()["receipt_id"]
         assert _post(url, key, "m1", body).status_code == 200  # duplicate: stored once
 
         def quarantined() -> bool:
@@ -70,8 +73,14 @@ def test_quarantine_then_fix_mapping_then_replay(
 
         wait_until(quarantined, timeout=10)
         (item,) = list_quarantined(store)[0]
-        assert "$.updates[3].code" in item["error"] and "XX9" in item["error"]
-        assert httpx.get(f"{url}/v1/shipments/SHIP-1001").status_code == 404  # nothing half-applied
+        assert item["status"] == "applied"  # the readable updates are applied meanwhile
+        (skipped,) = item["skipped"]
+        assert skipped["path"] == "$.updates[3].code" and "XX9" in skipped["reason"]
+        assert "applied without 1 item" in item["error"]
+        assert httpx.get(f"{url}/v1/shipments/SHIP-1001").json()["state"] == "in_transit"
+        receipt = httpx.get(f"{url}/v1/receipts/{receipt_id}").json()
+        assert receipt["skipped"] == item["skipped"]
+        assert [e["outcome"] for e in receipt["events"]] == ["applied", "applied"]
 
         # fix the mapping (the running hub re-reads it) and replay through the CLI
         mapping = tmp_path / "swift.yaml"
@@ -91,6 +100,16 @@ def test_quarantine_then_fix_mapping_then_replay(
         wait_until(applied, timeout=10)
         assert time.monotonic() - started < 2.0
         assert list_quarantined(store)[1] == 0
+        receipt = httpx.get(f"{url}/v1/receipts/{receipt_id}").json()
+        assert (receipt["status"], receipt["error"], receipt["skipped"]) == ("applied", None, [])
+        outcomes = sorted((e["id"], e["outcome"]) for e in receipt["events"])
+        assert outcomes == [
+            ("swift-u-1", "applied"),
+            ("swift-u-1", "duplicate"),  # applied the first time: a duplicate by its id now
+            ("swift-u-2", "applied"),
+            ("swift-u-2", "duplicate"),
+            ("swift-u-4", "applied"),
+        ]
     listed = CliRunner().invoke(app, ["quarantine", "list", "--json", "--db", db_url])
     assert listed.exit_code == 0 and orjson.loads(listed.stdout)["total"] == 0
     store.dispose()

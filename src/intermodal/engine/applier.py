@@ -4,6 +4,11 @@ One transaction per batch of inbox messages does everything a message causes: th
 (flagged applied / late / duplicate / violation), the shipments' new state, the outbox
 commands the state changes emit, the audit entries, and the message's own status. A crash
 anywhere leaves either all of it or none of it, so a message is applied exactly once.
+
+A mapped message some of whose items cannot be read (engine/normalize.py, `skipped`) is
+applied without them: its status is `applied` and its `error` records the skipped items
+(path and reason). Replaying it after the mapping is fixed applies them; the events
+already applied come out as duplicates by their ids.
 """
 
 from __future__ import annotations
@@ -32,7 +37,13 @@ from intermodal.canonical.model import MilestoneType
 from intermodal.config import Endpoint, Settings
 from intermodal.engine.apply import EventOutcome, Mark, ShipmentState, decide
 from intermodal.engine.ids import iso, stable_id, utcnow
-from intermodal.engine.normalize import NormalizeError, Normalizer, canonical
+from intermodal.engine.normalize import (
+    Normalized,
+    NormalizeError,
+    Normalizer,
+    canonical,
+    skipped_record,
+)
 from intermodal.engine.partitions import (
     PG_APPLY_LOCK,
     SPAN,
@@ -127,6 +138,8 @@ class ApplyResult:
     by_partner: dict[tuple[str, str], int] = field(default_factory=dict)
     commands: int = 0
     rejected: int = 0
+    skipped: int = 0
+    """Items of applied messages that could not be read (counted as outcome `skipped`)."""
     routed: int = 0
     """Messages given their partition (engine/partitions.py), not applied yet."""
 
@@ -146,6 +159,7 @@ def record(result: ApplyResult, metrics: Metrics | None, totals: ApplyResult) ->
     totals.messages += result.messages
     totals.commands += result.commands
     totals.rejected += result.rejected
+    totals.skipped += result.skipped
     for k, v in result.outcomes.items():
         totals.outcomes[k] = totals.outcomes.get(k, 0) + v
 
@@ -535,6 +549,7 @@ class Applier:
         now = iso(utcnow())
         parsed: list[tuple[Any, list[CanonicalEvent], list[Any]]] = []
         rejected: list[dict[str, Any]] = []
+        partial: list[dict[str, Any]] = []  # applied without the items they record
         fired: list[tuple[str, Trigger]] = []  # timers, applied after the events
         for row in rows:
             # the hub's own messages: a timer fired, a case was closed
@@ -554,6 +569,11 @@ class Applier:
             except NormalizeError as exc:
                 rejected.append({"b_seq": row.seq, "b_error": str(exc)})
                 continue
+            if isinstance(normalized, Normalized) and normalized.skipped:
+                partial.append({"b_seq": row.seq, "b_error": skipped_record(normalized.skipped)})
+                result.skipped += len(normalized.skipped)
+                tally = (row.partner, "skipped")
+                result.by_partner[tally] = result.by_partner.get(tally, 0) + len(normalized.skipped)
             parsed.append((row, [e for e, _ in normalized], [d for _, d in normalized]))
         result.rejected = len(rejected)
 
@@ -654,6 +674,13 @@ class Applier:
                 ).rowcount
             if claimed != len(done):  # another applier got there first: decide again
                 raise Superseded("inbox rows changed while the batch was decided")
+            if partial:
+                conn.execute(
+                    update(inbox)
+                    .where(inbox.c.seq == bindparam("b_seq"))
+                    .values(error=bindparam("b_error")),
+                    partial,
+                )
             self.store.execute_many(conn, _INSERT_EVENT, event_rows)
             self._save(conn, ships.values(), now)
             enqueue(conn, commands)

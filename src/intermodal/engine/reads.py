@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
+from intermodal.engine.normalize import skipped_in, skipped_summary
 from intermodal.store import Store
 from intermodal.store.tables import events, inbox, shipments
 
@@ -86,6 +87,9 @@ def timeline(store: Store, key: str) -> list[dict[str, Any]] | None:
 
 
 def receipt(store: Store, receipt_id: str) -> dict[str, Any] | None:
+    """What became of a received message: its status, each event's outcome, and the items
+    it was applied without (`skipped`: path and reason each; `error` then says how many).
+    """
     with store.read() as conn:
         row = conn.execute(
             select(
@@ -107,9 +111,17 @@ def receipt(store: Store, receipt_id: str) -> dict[str, Any] | None:
             .where(events.c.receipt_id == receipt_id)
             .order_by(events.c.seq)
         ).all()
+    found = row._asdict()
+    recorded = skipped_in(found["error"]) if found["status"] == "applied" else None
+    skipped: list[dict[str, str]] = []
+    if recorded is not None:
+        items, count = recorded
+        found["error"] = skipped_summary(items, count)
+        skipped = [{"path": i.path, "reason": i.reason} for i in items]
     return {
-        **row._asdict(),
+        **found,
         "events": [
             {"id": e.event_id, "subject": e.subject, "outcome": e.outcome} for e in outcomes
         ],
+        "skipped": skipped,
     }

@@ -17,7 +17,8 @@ list[CanonicalEvent]`). A message it cannot map raises `NormalizeError` with the
 and the failing path (a JSON path such as `$.updates[2].code`, or an X12/EDIFACT segment
 and element such as `segment 9 (AT7), element AT701`): the applier then quarantines it
 (inbox status `rejected`), and `intermodal quarantine replay` re-runs it once the mapping
-is fixed. `MappingNormalizer` is what the hub plugs into the applier; partners without a
+is fixed. `Mapping.normalize(raw)`, what the hub runs, maps the readable items of a
+message and returns the others as `skipped`: those alone are quarantined. `MappingNormalizer` is what the hub plugs into the applier; partners without a
 mapping keep sending canonical CloudEvents.
 """
 

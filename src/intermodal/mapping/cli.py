@@ -78,6 +78,8 @@ def mapping_try(
     except MappingError as exc:
         raise _fail(str(exc)) from None
     except NormalizeError as exc:
+        for other in exc.skipped[1:]:
+            errors.print(f"{file}: also: {other}", markup=False, highlight=False)
         raise _fail(f"{file}: {exc} (quarantined: this message would not be applied)") from None
     except Exception as exc:  # a partner's own reader: report it, never a traceback
         raise _fail(f"{file}: the mapping failed: {type(exc).__name__}: {exc}") from None
@@ -86,14 +88,21 @@ def mapping_try(
     ]
     if as_json:
         typer.echo(json.dumps(events, indent=2))
-        return
-    errors.print(
-        f"{len(events)} event(s) from {file} ({how}; partner '{partner}' from {source})",
-        markup=False,
-        highlight=False,
-    )
-    for event in events:
-        typer.echo(json.dumps(event, separators=(",", ":")))
+    else:
+        errors.print(
+            f"{len(events)} event(s) from {file} ({how}; partner '{partner}' from {source})",
+            markup=False,
+            highlight=False,
+        )
+        for event in events:
+            typer.echo(json.dumps(event, separators=(",", ":")))
+    if normalized.skipped:  # the hub applies the others and lists these on the receipt
+        for item in normalized.skipped:
+            errors.print(f"{file}: skipped: {item}", markup=False, highlight=False)
+        raise _fail(
+            f"{file}: {len(normalized.skipped)} item(s) cannot be read (quarantined: the"
+            " hub would apply the other events and list these on the message's receipt)"
+        )
 
 
 def _find_partner(partner: str, config: Path | None) -> tuple[Partner, Path]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,17 +20,27 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from intermodal.edi.edifact import parse_edifact
-from intermodal.edi.errors import EdiError, Mode, Segment
+from intermodal.edi.errors import EdiError, EdiWarning, Mode, Segment
 from intermodal.edi.x12 import parse_x12
 from intermodal.engine.normalize import NormalizeError
 
 
 @dataclass(frozen=True, slots=True)
 class ReadContext:
+    """What a reader knows of the message's partner, and what it found besides the document.
+
+    `warnings` and `dropped` are filled by the EDI readers in warn mode, so that a message
+    left with nothing to map says why ("set dropped: SE01 says 9 segments, ...") instead of
+    "no message kind matches"."""
+
     partner: str
     mode: Mode = "reject"
     timezone: str = "UTC"
     """Where the partner's clock is when its EDI times carry no zone (X12 `LT`, EDIFACT 203)."""
+    warnings: list[EdiWarning] = field(default_factory=list)
+    """Every warning the parser gave about the document."""
+    dropped: list[EdiWarning] = field(default_factory=list)
+    """The problems of each transaction set or message the reader left out for them."""
 
 
 Reader = Callable[[bytes, ReadContext], Any]
@@ -158,6 +168,7 @@ def read_x12(raw: bytes, context: ReadContext) -> Any:
         document = parse_x12(raw, context.mode, partner=context.partner)
     except EdiError as exc:
         raise _edi_error(exc, context.partner) from None
+    context.warnings.extend(document.warnings)
     out: dict[str, Any] = {
         "interchanges": [
             {"control_number": ic.control_number, "sender": ic.sender, "receiver": ic.receiver}
@@ -170,6 +181,7 @@ def read_x12(raw: bytes, context: ReadContext) -> Any:
     }
     for ic, group, tx in document.transactions():
         if tx.problems:
+            context.dropped.extend(tx.problems)
             continue
         base = {
             "interchange": ic.control_number,
@@ -373,10 +385,12 @@ def read_edifact(raw: bytes, context: ReadContext) -> Any:
         document = parse_edifact(raw, context.mode, partner=context.partner)
     except EdiError as exc:
         raise _edi_error(exc, context.partner) from None
+    context.warnings.extend(document.warnings)
     statuses: list[dict[str, Any]] = []
     instructions: list[dict[str, Any]] = []
     for ic, _group, message in document.messages():
         if message.problems:
+            context.dropped.extend(message.problems)
             continue
         base: dict[str, Any] = {"interchange": ic.control_reference, "message": message.reference}
         if message.type == "IFTSTA":

@@ -64,7 +64,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from intermodal.canonical.events import CanonicalEvent, EventError, EventType, parse_event
 from intermodal.canonical.model import MilestoneType
 from intermodal.edi.errors import Mode
-from intermodal.engine.normalize import Normalized, NormalizeError
+from intermodal.engine.normalize import Normalized, NormalizeError, Skipped
 from intermodal.errors import ConfigurationError
 from intermodal.mapping.expressions import Expression, ExpressionError
 from intermodal.mapping.readers import ReadContext, Reader, find_reader
@@ -192,15 +192,28 @@ class Mapping:
             self.default_zone = UTC
 
     def parse(self, raw: bytes) -> list[CanonicalEvent]:
-        """`parse_<message>(raw) -> list[CanonicalEvent]`, or NormalizeError with a path."""
-        return [event for event, _ in self.normalize(raw)]
+        """`parse_<message>(raw) -> list[CanonicalEvent]`, or NormalizeError with a path.
+
+        All or nothing: the first item that cannot be read raises (with every skipped item
+        in `skipped`), which is what a test or `mapping try` of a sample wants. The hub
+        uses `normalize`, which applies the readable items of a message."""
+        normalized = self.normalize(raw)
+        if normalized.skipped:
+            first = normalized.skipped[0]
+            raise NormalizeError(first.reason, first.path, normalized.skipped)
+        return [event for event, _ in normalized]
 
     def normalize(self, raw: bytes) -> Normalized:
-        """Each event with the JSON object the mapping produced for it (the timeline's)."""
+        """Each event with the JSON object the mapping produced for it (the timeline's),
+        and in `skipped` the items that cannot be read, each with its path and reason.
+
+        What concerns the whole message raises NormalizeError: bytes the reader cannot
+        read, no message kind matching, a `when` or `each` that fails, and a message
+        whose items all failed (nothing would be applied, so it is rejected whole)."""
         context = ReadContext(self.partner, self.mode, self.timezone or "UTC")
         document = self.reader(raw, context)
         bindings = {"doc": document}
-        out: Normalized = []
+        out = Normalized()
         matched = False
         for message in self.messages:
             if message.when is not None and not _truthy(
@@ -208,15 +221,23 @@ class Mapping:
             ):
                 continue
             matched = True
-            out.extend(self._events(message, document, bindings))
+            self._events(message, document, bindings, out)
             if self.match == "first":
                 break
         if not matched:
             names = ", ".join(m.name for m in self.messages)
-            raise NormalizeError(f"no message kind of this mapping matches (tried: {names})", "$")
+            said = f"no message kind of this mapping matches (tried: {names})"
+            raise _nothing_to_map(context, said, self.reader_name)
+        if out.skipped and not out:
+            raise _nothing_readable(out.skipped)
+        if not out and context.dropped:  # the only sets were dropped: say so, not "applied"
+            raise _nothing_to_map(context, "nothing to map", self.reader_name)
         return out
 
-    def _events(self, message: _Message, document: Any, bindings: dict[str, Any]) -> Normalized:
+    def _events(
+        self, message: _Message, document: Any, bindings: dict[str, Any], out: Normalized
+    ) -> None:
+        """Each item's event into `out`, or the item into `out.skipped` with why."""
         if message.each is None:
             items, prefix = [document], None
         else:
@@ -224,13 +245,15 @@ class Mapping:
             items = [] if found is None else found if isinstance(found, list) else [found]
             path = message.each.path
             prefix = "$." + ".".join(path) if path else f"$ ({message.name}.each)"
-        out: Normalized = []
         for index, item in enumerate(items):
             item_path = "$" if prefix is None else f"{prefix}[{index}]"
-            built = self._event(message, item, bindings, item_path)
+            try:
+                built = self._event(message, item, bindings, item_path)
+            except NormalizeError as exc:
+                out.skipped.append(Skipped(exc.path, exc.reason))
+                continue
             if built is not None:
                 out.append(built)
-        return out
 
     def _event(
         self, message: _Message, item: Any, bindings: dict[str, Any], item_path: str
@@ -378,6 +401,34 @@ def _checked(
             field_name, expression = "data", message.event.get("data")
         where = _path_of(item, item_path, expression, field_name)
         raise NormalizeError(f"canonical {loc or 'event'}: {first['msg']}", where) from None
+
+
+def _nothing_to_map(context: ReadContext, reason: str, reader_name: str) -> NormalizeError:
+    """Why a message left nothing to map: the sets or messages the EDI reader dropped and
+    the parser's reasons ("set dropped: SE01 says 41 segments, ..."), else `reason` with
+    any warning the parser gave."""
+    if context.dropped:
+        noun = "message" if reader_name.startswith("edifact") else "set"  # UNH..UNT, ST..SE
+        said = "; ".join(f"{noun} dropped: {w.message}" for w in context.dropped[:10])
+        more = len(context.dropped) - 10
+        said += f"; and {more} more problem(s)" if more > 0 else ""
+        return NormalizeError(said, context.dropped[0].where.describe() or "$")
+    if context.warnings:
+        said = "; ".join(str(w) for w in context.warnings[:5])
+        return NormalizeError(f"{reason} (the parser warned: {said})", "$")
+    return NormalizeError(reason, "$")
+
+
+def _nothing_readable(skipped: list[Skipped]) -> NormalizeError:
+    """The rejection of a message none of whose items could be read: the first item's
+    reason and path, and where the others are."""
+    first, others = skipped[0], skipped[1:]
+    reason = first.reason
+    if others:
+        paths = ", ".join(s.path for s in others[:10]) + (", ..." if len(others) > 10 else "")
+        noun = "item" if len(others) == 1 else "items"
+        reason += f" (and {len(others)} more {noun} that cannot be read: {paths})"
+    return NormalizeError(reason, first.path, skipped)
 
 
 def _truthy(value: Any) -> bool:
