@@ -309,9 +309,10 @@ def test_dhl_paket_times_are_read_on_the_german_clock(local: datetime) -> None:
     assert occurred.data.occurred_at == local.replace(tzinfo=ZoneInfo("Europe/Berlin"))
 
 
-def test_a_zone_less_scan_nobody_names_a_zone_for_is_refused_with_its_path() -> None:
+def test_a_zone_less_scan_nobody_names_a_zone_for_is_skipped_and_the_rest_applied() -> None:
     """No default clock: a FedEx scan without its offset, a UPS activity without gmtOffset
-    or a DHL scan in a country of several zones is not read as UTC, hours off."""
+    or a DHL scan in a country of several zones is not read as UTC, hours off. That scan
+    alone is skipped, with its path and why; the message's other scans still apply."""
     fedex = sample("fedex")
     fedex["output"]["completeTrackResults"][0]["trackResults"][0]["scanEvents"][2]["date"] = (
         "2025-03-13T15:06:00"
@@ -321,26 +322,36 @@ def test_a_zone_less_scan_nobody_names_a_zone_for_is_refused_with_its_path() -> 
     dhl = sample("dhl")
     dhl["shipments"][0]["events"][5]["location"]["address"]["countryCode"] = "US"
     dhl["shipments"][0]["events"][5]["timestamp"] = "2025-03-28T14:35:00"
-    for carrier, doc, value in (
-        ("fedex", fedex, "2025-03-13T15:06:00"),
-        ("ups", ups, "2025-11-02T23:15:00"),
-        ("dhl", dhl, "2025-03-28T14:35:00"),
+    for carrier, doc, value, lost in (
+        ("fedex", fedex, "2025-03-13T15:06:00", "2025-03-13T15:06:00-04:00"),
+        ("ups", ups, "2025-11-02T23:15:00", "2025-11-02T23:15:00-06:00"),
+        ("dhl", dhl, "2025-03-28T14:35:00", "2025-03-28T14:35:00+08:00"),
     ):
-        with pytest.raises(NormalizeError) as caught:
+        normalized = mapping(carrier).normalize(orjson.dumps(doc))
+        applied = [e for e, _ in normalized if isinstance(e, ShipmentMilestone)]
+        assert timeline(applied) == [t for t in EXPECTED[carrier] if t[2] != lost], carrier
+        [skipped] = normalized.skipped
+        assert f"'{value}' has no UTC offset" in skipped.reason, carrier
+        assert skipped.path.startswith("$"), carrier
+        with pytest.raises(NormalizeError):  # parse(), for samples, stays all or nothing
             mapping(carrier).parse(orjson.dumps(doc))
-        assert f"'{value}' has no UTC offset" in caught.value.reason, carrier
-        assert caught.value.path.startswith("$"), carrier
 
 
-def test_an_unknown_code_is_refused_naming_the_code() -> None:
+def test_an_unknown_code_skips_its_scan_naming_the_code() -> None:
     doc = sample("fedex")
     doc["output"]["completeTrackResults"][0]["trackResults"][0]["scanEvents"][1]["eventType"] = "QQ"
-    with pytest.raises(NormalizeError, match="status code 'QQ' is not in the status table"):
-        mapping("fedex").parse(orjson.dumps(doc))
+    normalized = mapping("fedex").normalize(orjson.dumps(doc))
+    assert len(normalized) == len(EXPECTED["fedex"]) - 1
+    assert [s.reason for s in normalized.skipped] == [
+        "status code 'QQ' is not in the status table of partner fedex"
+        f" (add it to statuses: in {EXAMPLES / 'fedex' / 'mapping.yaml'})"
+    ]
     doc = sample("shippo")
     doc["data"]["tracking_history"][1]["substatus"]["code"] = "teleported"
-    with pytest.raises(NormalizeError, match="'TRANSIT/teleported' is not in the status table"):
-        mapping("shippo").parse(orjson.dumps(doc))
+    normalized = mapping("shippo").normalize(orjson.dumps(doc))
+    [skipped] = normalized.skipped
+    assert skipped.path == "$.data.tracking_history[1]"
+    assert "'TRANSIT/teleported' is not in the status table" in skipped.reason
 
 
 def test_a_tracker_webhook_repeats_history_under_the_same_ids() -> None:
