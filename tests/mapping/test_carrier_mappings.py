@@ -5,6 +5,7 @@ numbers and shipment keys, and every code of every status table reachable from a
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -34,7 +35,9 @@ SAMPLES = {
 }
 
 
+@functools.cache
 def mapping(carrier: str) -> Mapping:
+    """Loaded once per carrier: mapping a message never changes the mapping."""
     return load_mapping(EXAMPLES / carrier / "mapping.yaml", carrier)
 
 
