@@ -134,7 +134,8 @@ async def _receive(
     )  # fmt: skip
     (receipt,) = await store_durably(hub.committer, [message])
     if receipt.conflict:
-        raise ApiError(409, "conflict", "this webhook-id was already used for a different body")
+        named = "webhook-id" if scheme is None else scheme.id_header or "message id"
+        raise ApiError(409, "conflict", f"this {named} was already used for a different body")
     response = _ReceiptResponse(
         orjson.dumps(_receipt_body(receipt, len(events), corr)),
         200 if receipt.duplicate else 202,
