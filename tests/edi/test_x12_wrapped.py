@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from intermodal.config import Settings
 from intermodal.edi.control import MemoryControlNumbers
-from intermodal.edi.errors import EdiError
+from intermodal.edi.errors import EdiError, EdiSyntaxError
 from intermodal.edi.x12 import (
     Delimiters,
     Interchange,
@@ -126,6 +126,21 @@ def test_a_newline_terminated_file_keeps_its_newline_terminator() -> None:
     doc = parse_x12(golden("214_newline_terminated.x12"))
     assert doc.interchanges[0].delimiters.segment == "\n"
     assert doc.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("data", "fragment"),
+    [
+        (b"ISA\n\n", "ISA segment cut short"),
+        (b"ISA\n*", "fewer than 16 elements"),
+        (b"ISA*00*\n*00**ZZ*A*ZZ*B*240101*1200*U*00401*000000001*0*P*", "before ISA16"),
+        (b"ISA\r\n1" + b"1" * 200, "cannot be the element separator"),
+    ],
+)
+def test_a_wrapped_isa_cut_short_is_a_syntax_error(data: bytes, fragment: str) -> None:
+    for mode in ("reject", "warn"):
+        with pytest.raises(EdiSyntaxError, match=fragment):
+            parse_x12(data, mode)  # type: ignore[arg-type]
 
 
 # -- acknowledgements never fail on received values -------------------------------------------

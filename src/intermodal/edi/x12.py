@@ -223,6 +223,7 @@ class _Parser:
         self.text = text[1:] if text.startswith(_BOM) else text
         self.number = 0  # segments read so far in the whole file
         self.tags: set[str] = set()
+        self.breaks: dict[str, bool] = {}  # terminator -> does a line break follow anything else
 
     # reports -------------------------------------------------------------------------
     def where(
@@ -348,13 +349,13 @@ class _Parser:
                     cursor = nxt
                 values.append(view[cursor + 1 : cursor + 2])
                 isa16 = cursor + 1
+                if values[15] == "":
+                    self.syntax(
+                        "ISA segment cut short before ISA16", self.where(number, "ISA", "ISA16")
+                    )
                 layout = "ISA is not fixed-width (106 characters); read by its element separator"
                 if offsets[isa16] - pos != isa16:
                     layout += ", without its line breaks"
-            if values[15] == "":
-                self.syntax(
-                    "ISA segment cut short before ISA16", self.where(number, "ISA", "ISA16")
-                )
             isa16_at = offsets[isa16]
         term_at = isa16_at + 1
         if term_at >= len(text) or values[15] == "":
@@ -434,6 +435,18 @@ class _Parser:
             )
         return read
 
+    def wrapped(self, term: str) -> bool:
+        """Whether some line break in the document follows anything but `term`: only then may
+        a segment hold one, and only then does each segment pay for looking. Counted once
+        per terminator (C-speed counts), each CR LF as one break."""
+        found = self.breaks.get(term)
+        if found is None:
+            text = self.text
+            breaks = text.count("\n") - text.count("\r\n") + text.count("\r")
+            found = breaks != text.count(term + "\n") + text.count(term + "\r")
+            self.breaks[term] = found
+        return found
+
     def segment_as_latin1(
         self,
         raw: str,
@@ -487,7 +500,7 @@ class _Parser:
         strip = "".join(c for c in "\r\n" if c != term) or "\x00"
         # With a terminator that is not a line break, a line break inside a segment is
         # layout (fixed-length records), never data: X12 has no line breaks in values.
-        unwrap = term not in _LINE_BREAKS
+        unwrap = term not in _LINE_BREAKS and self.wrapped(term)
         unwrapped = False
         tags = self.tags
         group: Group | None = None
