@@ -9,10 +9,17 @@ the hub maps and acknowledges as supported.
 Reading follows what partners actually send, not only what the standard says:
 - delimiters come from the ISA: the element separator is the 4th character, the component
   separator is ISA16 and the segment terminator the character after it. The ISA is
-  fixed-width (106 characters) by the standard; when its padding is missing the ISA is read
-  by splitting on the element separator instead, and a warning says so;
+  fixed-width (106 characters) by the standard; when a partner wraps it over lines, the
+  line breaks inside it are layout and are dropped, and when its padding is missing it is
+  read by splitting on the element separator; either way a warning says so;
+- every ISA and GS value, and the ST and trailer control numbers, are identifiers and codes:
+  leading and trailing whitespace of any kind (tabs, line breaks, Unicode spaces) is
+  trimmed from them;
 - a newline may be the terminator, and CR/LF after terminators is ignored, as is a UTF-8
-  byte-order mark; a document that is not UTF-8 is read as ISO 8859-1 (with a warning);
+  byte-order mark. When the terminator is not a line break, line breaks inside segments
+  are layout too (fixed-length records of 80 characters) and are dropped, with a warning;
+- text is UTF-8; a byte that is not is read as ISO 8859-1, with a warning that names the
+  segment and element it sits in, so a Latin-1 name never turns into silent mojibake;
 - several interchanges per file, each with its own delimiters; several groups and sets.
 
 Envelope checks (SE01 = segments ST..SE inclusive, SE02 = ST02, GE01 = sets, GE02 = GS06,
@@ -62,6 +69,14 @@ _ISA_LENGTH = _ISA_SEPARATORS[-1] + 3  # ... ISA16, terminator: 106
 _TAG = re.compile(r"[A-Z][A-Z0-9]{1,2}")
 _ENVELOPE_TAGS = frozenset({"ST", "GS", "GE", "IEA"})
 _BOM = "\ufeff"
+_LINE_BREAKS = "\r\n"
+_ISA_WINDOW = 400  # characters searched for the 16 ISA elements: far beyond any ISA, wrapped or not
+# A byte that is not UTF-8 is decoded (surrogateescape) as U+DC80..U+DCFF; it is then read as
+# the ISO 8859-1 character of the same byte. One character for one byte either way, so
+# offsets in the text stay offsets in the bytes.
+_NOT_UTF8 = re.compile("[\udc80-\udcff]+")
+_AS_LATIN1 = {0xDC00 + byte: chr(byte) for byte in range(0x80, 0x100)}
+_ENCODING_WARNINGS = 20  # per document; past that, one line counts the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,17 +208,22 @@ class _Parser:
         self.partner = partner
         self.document = document
         self.warnings: list[EdiWarning] = []
+        # True while the text may hold bytes that are not UTF-8 (see _NOT_UTF8): only then
+        # does each segment pay for a search for them.
+        self.mixed = False
+        self.encoding_reports = 0
         if isinstance(data, str):
             text = data
         else:
             try:
                 text = data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                text = data.decode("latin-1")
-                self.note("encoding", f"not UTF-8 (byte {exc.start}), read as ISO 8859-1")
+            except UnicodeDecodeError:
+                text = data.decode("utf-8", "surrogateescape")
+                self.mixed = True
         self.text = text[1:] if text.startswith(_BOM) else text
         self.number = 0  # segments read so far in the whole file
         self.tags: set[str] = set()
+        self.breaks: dict[str, bool] = {}  # terminator -> does a line break follow anything else
 
     # reports -------------------------------------------------------------------------
     def where(
@@ -276,68 +296,190 @@ class _Parser:
                 pos = found
             interchange, pos = self.interchange(pos)
             doc.interchanges.append(interchange)
+            text = self.text  # read as ISO 8859-1 from here if its delimiters said so
             pos = _skip_space(text, pos)
+        more = self.encoding_reports - _ENCODING_WARNINGS
+        if more > 0:
+            self.note(
+                "encoding",
+                f"{more} more elements held bytes that are not UTF-8 (read as ISO 8859-1)",
+            )
         return doc
 
     def read_isa(self, pos: int) -> tuple[list[str], Delimiters, int]:
-        """ISA elements 01..16, the delimiters, and where the next segment starts."""
+        """ISA elements 01..16, the delimiters, and where the next segment starts.
+
+        ISA01..ISA15 come back trimmed of whitespace of any kind, ISA16 (a delimiter) as it
+        is. The standard's fixed layout is tried first on the text as it is, then on the
+        text without its line breaks (a partner that wraps its lines wraps the ISA too, and
+        a break shifts every position after it), and last the elements are found by the
+        element separator (an ISA without its padding).
+        """
         text = self.text
         number = self.number + 1
         at = self.where(number, "ISA")
-        if len(text) < pos + 4:
-            self.syntax("ISA segment cut short", at)
-        el = text[pos + 3]
-        if el.isalnum() or el in " \r\n":
-            self.syntax(f"{el!r} cannot be the element separator", self.where(number, "ISA"))
         head = text[pos : pos + _ISA_LENGTH]
-        if len(head) == _ISA_LENGTH and all(head[i] == el for i in _ISA_SEPARATORS):
-            bounds = (*_ISA_SEPARATORS, _ISA_SEPARATORS[-1] + 2)
-            values = [head[bounds[i] + 1 : bounds[i + 1]] for i in range(16)]
-            term_at = pos + _ISA_LENGTH - 1
+        el = head[3:4]
+        if len(head) == _ISA_LENGTH and _separates(el) and _fixed(head, el):
+            values = _fixed_values(head)
+            isa16_at = pos + _ISA_LENGTH - 2
+            layout = None
         else:
-            values = []
-            cursor = pos + 3
-            window = pos + 400  # far beyond any ISA, padded or not
-            for _ in range(15):
-                nxt = text.find(el, cursor + 1, window)
-                if nxt < 0:
+            view, offsets = _without_line_breaks(text, pos, pos + _ISA_WINDOW)
+            if len(view) < 4:
+                self.syntax("ISA segment cut short", at)
+            el = view[3]
+            if not _separates(el):
+                self.syntax(f"{el!r} cannot be the element separator", at)
+            if len(view) >= _ISA_LENGTH - 1 and _fixed(view, el):
+                values = _fixed_values(view)
+                isa16 = _ISA_LENGTH - 2
+                layout = "the ISA is wrapped over lines; read without its line breaks"
+            else:
+                values = []
+                cursor = 3
+                for _ in range(15):
+                    nxt = view.find(el, cursor + 1)
+                    if nxt < 0:
+                        self.syntax(
+                            f"ISA has fewer than 16 elements separated by {el!r}",
+                            self.where(number, "ISA", f"ISA{len(values) + 1:02d}"),
+                        )
+                    values.append(view[cursor + 1 : nxt])
+                    cursor = nxt
+                values.append(view[cursor + 1 : cursor + 2])
+                isa16 = cursor + 1
+                if values[15] == "":
                     self.syntax(
-                        f"ISA has fewer than 16 elements separated by {el!r}",
-                        self.where(number, "ISA", f"ISA{len(values) + 1:02d}"),
+                        "ISA segment cut short before ISA16", self.where(number, "ISA", "ISA16")
                     )
-                values.append(text[cursor + 1 : nxt])
-                cursor = nxt
-            values.append(text[cursor + 1 : cursor + 2])
-            term_at = cursor + 2
-            self.note(
-                "isa_width",
-                "ISA is not fixed-width (106 characters); read by its element separator",
-                self.where(number, "ISA"),
-            )
+                layout = "ISA is not fixed-width (106 characters); read by its element separator"
+                if offsets[isa16] - pos != isa16:
+                    layout += ", without its line breaks"
+            isa16_at = offsets[isa16]
+        term_at = isa16_at + 1
         if term_at >= len(text) or values[15] == "":
             self.syntax("ISA segment cut short before ISA16", self.where(number, "ISA", "ISA16"))
+        term_at, moved = _terminator(text, term_at, el, values[15])
+        if moved and layout is None:
+            layout = "a line break separates ISA16 from the segment terminator"
+        if layout is not None:
+            self.note("isa_width", layout, self.where(number, "ISA"))
+        values = self.trim_isa(values, number)
         delimiters = Delimiters(el, values[15], text[term_at])
+        if any(_NOT_UTF8.match(c) for c in (el, values[15], text[term_at])):
+            delimiters = self.single_byte(delimiters, number)
         why = delimiters.problem()
         if why is not None:
             self.syntax(why, self.where(number, "ISA", "ISA16"))
         self.number = number
         return values, delimiters, term_at + 1
 
+    def trim_isa(self, values: list[str], number: int) -> list[str]:
+        """ISA01..ISA15 without whitespace around them (ISA16 is a delimiter: as it is).
+
+        Padding other than spaces (a tab, a line break where a space belongs) is trimmed
+        too, and told once: it is the partner's to fix, never a reason to fail later."""
+        trimmed: list[str] = []
+        odd: list[str] = []
+        for index, value in enumerate(values[:15], 1):
+            if self.mixed and _NOT_UTF8.search(value):
+                value = self.as_latin1(value, self.where(number, "ISA", f"ISA{index:02d}"))
+            if "\r" in value or "\n" in value:
+                value = value.replace("\r", "").replace("\n", "")
+                odd.append(f"ISA{index:02d}")
+            clean = value.strip()
+            if clean != value.strip(" ") and f"ISA{index:02d}" not in odd:
+                odd.append(f"ISA{index:02d}")
+            trimmed.append(clean)
+        if odd:
+            self.note(
+                "isa_padding",
+                f"{', '.join(odd)} padded with whitespace other than spaces; trimmed",
+                self.where(number, "ISA"),
+            )
+        trimmed.append(values[15])
+        return trimmed
+
+    def single_byte(self, d: Delimiters, number: int) -> Delimiters:
+        """Delimiters that are bytes outside UTF-8 (0x85, 0x9F, ...): the partner writes a
+        single-byte character set, so from here on every such byte is ISO 8859-1."""
+        self.text = self.text.translate(_AS_LATIN1)
+        self.mixed = False
+        shown = ", ".join(
+            f"0x{ord(c) - 0xDC00:02X}"
+            for c in (d.element, d.component, d.segment)
+            if _NOT_UTF8.match(c)
+        )
+        self.note(
+            "encoding",
+            f"delimiter byte {shown} is not UTF-8; the document is read as ISO 8859-1",
+            self.where(number, "ISA"),
+        )
+        return Delimiters(*(c.translate(_AS_LATIN1) for c in (d.element, d.component, d.segment)))
+
+    def as_latin1(self, value: str, where: Location) -> str:
+        """`value` with each byte that is not UTF-8 read as ISO 8859-1, and a warning that
+        names the element (the first `_ENCODING_WARNINGS` of a document; `run` counts the rest)."""
+        read = value.translate(_AS_LATIN1)
+        self.encoding_reports += 1
+        if self.encoding_reports <= _ENCODING_WARNINGS:
+            bad = [m.group() for m in _NOT_UTF8.finditer(value)]
+            shown = ", ".join(f"0x{ord(c) - 0xDC00:02X}" for run in bad for c in run)
+            many = sum(len(run) for run in bad) > 1
+            self.note(
+                "encoding",
+                f"{'bytes' if many else 'byte'} {shown} {'are' if many else 'is'} not UTF-8; "
+                f"read as ISO 8859-1: {read!r}",
+                where,
+            )
+        return read
+
+    def wrapped(self, term: str) -> bool:
+        """Whether some line break in the document follows anything but `term`: only then may
+        a segment hold one, and only then does each segment pay for looking. Counted once
+        per terminator (C-speed counts), each CR LF as one break."""
+        found = self.breaks.get(term)
+        if found is None:
+            text = self.text
+            breaks = text.count("\n") - text.count("\r\n") + text.count("\r")
+            found = breaks != text.count(term + "\n") + text.count(term + "\r")
+            self.breaks[term] = found
+        return found
+
+    def segment_as_latin1(
+        self,
+        raw: str,
+        el: str,
+        number: int,
+        position: int | None,
+        ic: Interchange,
+        group: Group | None,
+        tx: Transaction | None,
+    ) -> str:
+        parts = raw.split(el)
+        tag = parts[0].translate(_AS_LATIN1)
+        for index in range(1, len(parts)):
+            if _NOT_UTF8.search(parts[index]):
+                where = self.where(number, tag, f"{tag}{index:02d}", position, ic, group, tx)
+                parts[index] = self.as_latin1(parts[index], where)
+        return el.join([tag, *parts[1:]])
+
     def interchange(self, start: int) -> tuple[Interchange, int]:
         values, d, pos = self.read_isa(start)
         isa_number = self.number
         ic = Interchange(
             sender_qualifier=values[4],
-            sender=values[5].rstrip(" "),
+            sender=values[5],
             receiver_qualifier=values[6],
-            receiver=values[7].rstrip(" "),
+            receiver=values[7],
             date=values[8],
             time=values[9],
             control_number=values[12],
             authorization_qualifier=values[0],
-            authorization=values[1].rstrip(" "),
+            authorization=values[1],
             security_qualifier=values[2],
-            security=values[3].rstrip(" "),
+            security=values[3],
             standards_id=values[10],
             version=values[11],
             ack_requested=values[13],
@@ -345,16 +487,21 @@ class _Parser:
             delimiters=d,
             number=isa_number,
         )
-        if not (len(ic.control_number) == 9 and ic.control_number.isdigit()):
+        control = ic.control_number
+        if not (len(control) == 9 and control.isascii() and control.isdigit()):
             self.problem(
                 "control_number",
-                f"ISA13 must be 9 digits, found {ic.control_number!r}",
+                f"ISA13 must be 9 digits, found {control!r}",
                 self.where(isa_number, "ISA", "ISA13", interchange=ic),
                 ic,
             )
         text = self.text
         el, comp, term = d.element, d.component, d.segment
         strip = "".join(c for c in "\r\n" if c != term) or "\x00"
+        # With a terminator that is not a line break, a line break inside a segment is
+        # layout (fixed-length records), never data: X12 has no line breaks in values.
+        unwrap = term not in _LINE_BREAKS and self.wrapped(term)
+        unwrapped = False
         tags = self.tags
         group: Group | None = None
         tx: Transaction | None = None
@@ -375,6 +522,21 @@ class _Parser:
             if not raw:
                 continue
             number = self.number + 1
+            if unwrap and ("\n" in raw or "\r" in raw):
+                raw = raw.replace("\r", "").replace("\n", "")
+                if not unwrapped:
+                    unwrapped = True
+                    self.note(
+                        "line_breaks",
+                        "line breaks inside segments (wrapped lines) are dropped, "
+                        "from this segment on",
+                        self.where(
+                            number, raw.split(el, 1)[0], interchange=ic, group=group, transaction=tx
+                        ),
+                    )
+            if self.mixed and _NOT_UTF8.search(raw):
+                position = len(body) + 2 if tx is not None else None
+                raw = self.segment_as_latin1(raw, el, number, position, ic, group, tx)
             parts = raw.split(el)
             tag = parts[0]
             if tag not in tags:
@@ -500,7 +662,8 @@ class _Parser:
         )
 
     def open_group(self, ic: Interchange, parts: list[str], number: int) -> Group:
-        values = parts[1:] + [""] * max(0, 8 - len(parts) + 1)
+        values = [v.strip() for v in parts[1:9]]
+        values += [""] * (8 - len(values))
         group = Group(
             functional_id=values[0],
             sender=values[1],
@@ -535,7 +698,7 @@ class _Parser:
                 at,
                 group,
             )
-        if _field(parts, 2) != group.control_number:
+        if _field(parts, 2).strip() != group.control_number:
             self.problem(
                 "control_mismatch",
                 f"GE02 {_said(parts, 2)} does not match GS06 {group.control_number!r}",
@@ -554,7 +717,7 @@ class _Parser:
                 self.where(number, "IEA", "IEA01", interchange=ic),
                 ic,
             )
-        if _field(parts, 2) != ic.control_number:
+        if _field(parts, 2).strip() != ic.control_number:
             self.problem(
                 "control_mismatch",
                 f"IEA02 {_said(parts, 2)} does not match ISA13 {ic.control_number!r}",
@@ -565,7 +728,7 @@ class _Parser:
     def open_transaction(
         self, ic: Interchange, group: Group, parts: list[str], number: int
     ) -> Transaction:
-        tx = Transaction(_field(parts, 1), _field(parts, 2), number=number)
+        tx = Transaction(_field(parts, 1).strip(), _field(parts, 2).strip(), number=number)
         group.transactions.append(tx)
         if not (len(tx.set_id) == 3 and tx.set_id.isdigit()):
             self.problem(
@@ -601,13 +764,55 @@ class _Parser:
                 self.where(number, "SE", "SE01", count, ic, group, tx),
                 tx,
             )
-        if _field(parts, 2) != tx.control_number:
+        if _field(parts, 2).strip() != tx.control_number:
             self.problem(
                 "control_mismatch",
                 f"SE02 {_said(parts, 2)} does not match ST02 {tx.control_number!r}",
                 self.where(number, "SE", "SE02", count, ic, group, tx),
                 tx,
             )
+
+
+def _separates(el: str) -> bool:
+    """Whether `el` can be the element separator (the character after "ISA")."""
+    return len(el) == 1 and not el.isalnum() and el not in " \r\n"
+
+
+def _fixed(isa: str, el: str) -> bool:
+    """Whether `isa` (from "ISA" on) has the standard's layout: `el` at the 16 fixed places."""
+    return all(isa[i] == el for i in _ISA_SEPARATORS)
+
+
+_ISA_BOUNDS = (*_ISA_SEPARATORS, _ISA_SEPARATORS[-1] + 2)
+
+
+def _fixed_values(isa: str) -> list[str]:
+    return [isa[_ISA_BOUNDS[i] + 1 : _ISA_BOUNDS[i + 1]] for i in range(16)]
+
+
+def _without_line_breaks(text: str, start: int, stop: int) -> tuple[str, list[int]]:
+    """text[start:stop] without CR and LF, and the offset in `text` of each character kept."""
+    offsets = [i for i in range(start, min(stop, len(text))) if text[i] not in _LINE_BREAKS]
+    return "".join(text[i] for i in offsets), offsets
+
+
+def _terminator(text: str, at: int, el: str, comp: str) -> tuple[int, bool]:
+    """Where the segment terminator after ISA16 is, and whether line breaks came first.
+
+    The character after ISA16 is the terminator, but a wrapped ISA may put a line break
+    there before the real one ("...*>" newline "~GS*..."): a punctuation character right
+    after the line breaks cannot start a segment (tags are letters and digits), so it is
+    the terminator. Otherwise the line break itself is (a newline-terminated file)."""
+    if text[at] not in _LINE_BREAKS:
+        return at, False
+    after = at
+    while after < len(text) and text[after] in _LINE_BREAKS:
+        after += 1
+    if after < len(text):
+        c = text[after]
+        if not c.isalnum() and not c.isspace() and c not in (el, comp):
+            return after, True
+    return at, False
 
 
 def _skip_space(text: str, pos: int) -> int:
@@ -855,22 +1060,29 @@ _AK9_CODES = {
 
 
 def acknowledgement_997(
-    group: Group, supported: Collection[str] = tuple(SUPPORTED_SETS)
+    group: Group,
+    supported: Collection[str] = tuple(SUPPORTED_SETS),
+    *,
+    delimiters: Delimiters | None = None,
 ) -> list[Segment]:
     """The body of a 997 answering `group`: AK1, AK2/AK5 per set, AK9.
 
     A set is rejected (AK501 R) when it had problems (parse in warn mode to keep them) or
     is not in `supported`; the group is accepted (A), accepted with errors (E), partially
-    accepted (P) or rejected (R) accordingly.
+    accepted (P) or rejected (R) accordingly. The control numbers and codes echoed come
+    from the partner and are made writable with `delimiters` (see `writable`).
     """
-    body = [Segment.of("AK1", group.functional_id, group.control_number)]
+    d = delimiters or Delimiters()
+    body = [
+        Segment.of("AK1", writable(group.functional_id, 2, d), writable(group.control_number, 9, d))
+    ]
     accepted = 0
     for tx in group.transactions:
         codes = [_AK5_CODES.get(p.code, "5") for p in tx.problems]
         if tx.set_id not in supported:
             codes.insert(0, "1")
         unique = list(dict.fromkeys(codes))[:5]  # AK502..AK506
-        body.append(Segment.of("AK2", tx.set_id, tx.control_number))
+        body.append(Segment.of("AK2", writable(tx.set_id, 3, d), writable(tx.control_number, 9, d)))
         if unique:
             body.append(Segment.of("AK5", "R", *unique))
         else:
@@ -893,6 +1105,34 @@ def acknowledgement_997(
     return body
 
 
+_USAGE = frozenset({"P", "T", "I"})  # ISA15: production, test, information
+
+
+def writable(value: str, width: int, d: Delimiters) -> str:
+    """`value`, received from a partner, as an answer can write it: characters that are not
+    printable (line breaks, tabs, control characters, Unicode spaces other than the space)
+    dropped, delimiters replaced by a space, trimmed, and cut to `width`, the most the
+    element holds (ISA06 15, GS02 15, AK102 9, ...).
+
+    An acknowledgement echoes what it answers, and whatever was received must not stop
+    it: the interchange it answers is already stored. A value we had to change cannot
+    match what the partner sent, but the 997 still says which group and sets it answers
+    by the control numbers, which the parser only trims.
+    """
+    if (
+        value.isprintable()
+        and d.element not in value
+        and d.component not in value
+        and d.segment not in value
+        and len(value) <= width
+        and value == value.strip()
+    ):
+        return value
+    delimiters = (d.element, d.component, d.segment)
+    kept = "".join(" " if c in delimiters else c for c in value if c.isprintable())
+    return kept.strip()[:width].rstrip()
+
+
 def acknowledge(
     document: X12Document,
     *,
@@ -902,24 +1142,29 @@ def acknowledge(
     supported: Collection[str] = tuple(SUPPORTED_SETS),
 ) -> list[Interchange]:
     """One interchange per received interchange, holding a 997 for each of its groups,
-    addressed back to its sender (sender and receiver swapped, GS02/GS03 too)."""
+    addressed back to its sender (sender and receiver swapped, GS02/GS03 too).
+
+    Never fails on what was received: every echoed value goes through `writable`, so
+    `generate_x12` can always write the answer (ids of any length or content, odd usage
+    codes, control numbers that hold a delimiter)."""
     answers = []
     for ic in document.interchanges:
         if not ic.groups:
             continue
+        d = ic.delimiters
         first = ic.groups[0]
         answers.append(
             build_interchange(
-                [("997", acknowledgement_997(g, supported)) for g in ic.groups],
-                sender=Party(ic.receiver_qualifier, ic.receiver),
-                receiver=Party(ic.sender_qualifier, ic.sender),
+                [("997", acknowledgement_997(g, supported, delimiters=d)) for g in ic.groups],
+                sender=Party(writable(ic.receiver_qualifier, 2, d), writable(ic.receiver, 15, d)),
+                receiver=Party(writable(ic.sender_qualifier, 2, d), writable(ic.sender, 15, d)),
                 control=control,
                 partner=partner,
                 at=at,
-                usage=ic.usage,
-                group_sender=first.receiver,
-                group_receiver=first.sender,
-                delimiters=ic.delimiters,
+                usage=ic.usage if ic.usage in _USAGE else "P",
+                group_sender=writable(first.receiver, 15, d),
+                group_receiver=writable(first.sender, 15, d),
+                delimiters=d,
             )
         )
     return answers
@@ -941,4 +1186,5 @@ __all__ = [
     "generate_x12",
     "looks_like_x12",
     "parse_x12",
+    "writable",
 ]

@@ -91,19 +91,44 @@ def _where(segment: Segment, position: int | None = None, component: int | None 
     return segment.where(position, component).describe()
 
 
-def _x12_instant(at7: Segment, context: ReadContext) -> str:
-    date, clock, code = at7.value(5), at7.value(6), at7.value(7)
-    if len(date) != 8 or not date.isdigit():
-        raise NormalizeError("a status date must be CCYYMMDD", _where(at7, 5))
-    if len(clock) not in (4, 6) or not clock.isdigit():
-        raise NormalizeError("a status time must be HHMM or HHMMSS", _where(at7, 6))
+def _id(seg: Segment, position: int, component: int = 1) -> str:
+    """An identifier or code (SCAC, shipment id, reference, qualifier, date, time): padding
+    means nothing there, so whitespace around it is dropped and " ABCD" is the SCAC "ABCD".
+    Free text (names, streets, cities, notes, remarks) is read with `seg.value`, as sent."""
+    return seg.value(position, component).strip()
+
+
+def _x12_moment(
+    seg: Segment, date_at: int, time_at: int, code_at: int, context: ReadContext
+) -> str | None:
+    """A CCYYMMDD date, an optional time (element 337: HHMM, HHMMSS, HHMMSSD or HHMMSSDD;
+    none is midnight) and an optional time code (element 623; none or `LT` is the partner's
+    `timezone`), as a UTC ISO instant. None when the date is empty."""
+    date, clock, code = _id(seg, date_at), _id(seg, time_at), _id(seg, code_at)
+    if date == "":
+        return None
+    if len(date) != 8 or not (date.isascii() and date.isdigit()):
+        raise NormalizeError("a date must be CCYYMMDD", _where(seg, date_at))
+    if clock and (len(clock) not in (4, 6, 7, 8) or not (clock.isascii() and clock.isdigit())):
+        raise NormalizeError("a time must be HHMM, HHMMSS or HHMMSSD[D]", _where(seg, time_at))
     zone = _X12_ZONES.get(code) if code and code != "LT" else _zone(context.timezone)
     if zone is None:
-        raise NormalizeError(f"unknown time code '{code}'", _where(at7, 7))
+        raise NormalizeError(f"unknown time code '{code}'", _where(seg, code_at))
     try:
-        return _instant(date, clock, zone)
+        return _instant(date, clock[:6], zone)
     except ValueError:
-        raise NormalizeError("not a real date and time", _where(at7, 5)) from None
+        raise NormalizeError("not a real date and time", _where(seg, date_at)) from None
+
+
+def _x12_instant(at7: Segment, context: ReadContext) -> str:
+    """When a 214 status happened: AT705 date, AT706 time and AT707 time code, all required
+    but the code (a status without its time cannot be placed in the day)."""
+    if _id(at7, 6) == "":
+        raise NormalizeError("a status time must be HHMM or HHMMSS", _where(at7, 6))
+    moment = _x12_moment(at7, 5, 6, 7, context)
+    if moment is None:
+        raise NormalizeError("a status date must be CCYYMMDD", _where(at7, 5))
+    return moment
 
 
 def _instant(date: str, clock: str, zone: tzinfo) -> str:
@@ -113,17 +138,9 @@ def _instant(date: str, clock: str, zone: tzinfo) -> str:
     return local.replace(tzinfo=zone).astimezone(UTC).isoformat()
 
 
-def _x12_date(seg: Segment, position: int, context: ReadContext, clock: str = "") -> str | None:
-    """A CCYYMMDD element (and an optional HHMM time) in the partner's zone, as UTC ISO."""
-    date = seg.value(position)
-    if date == "":
-        return None
-    if len(date) != 8 or not date.isdigit():
-        raise NormalizeError("a date must be CCYYMMDD", _where(seg, position))
-    try:
-        return _instant(date, clock.ljust(4, "0")[:4], _zone(context.timezone))
-    except ValueError:
-        raise NormalizeError("not a real date", _where(seg, position)) from None
+def _x12_date(seg: Segment, position: int, context: ReadContext) -> str | None:
+    """A CCYYMMDD element alone (B306, B103), midnight in the partner's zone, as UTC ISO."""
+    return _x12_moment(seg, position, 0, 0, context)
 
 
 def _group_instant(date: str, clock: str, context: ReadContext) -> str | None:
@@ -154,15 +171,17 @@ _STOP_KINDS = {"LD": "pickup", "CL": "pickup", "PL": "pickup", "UL": "delivery",
 def read_x12(raw: bytes, context: ReadContext) -> Any:
     """Every set of an X12 file, each kind in its own list, so one mapping can take mixed files:
 
-    - `statuses` (214): one per AT7, with its shipment (B10), references (L11), place (MS1)
-      and equipment (MS2);
+    - `statuses` (214): one per AT7, with its shipment (B10), references (L11: the
+      shipment's, and those of the AT7's own LX loop), place (MS1) and equipment (MS2);
     - `charges` (210): one per L1 line with an amount, with its invoice (B3: number,
       shipment, date, net amount due) and currency (C3, default USD);
-    - `tenders` (204): one per load, with references, stops (S5 + G62 + N1/N3/N4) and weight;
+    - `tenders` (204): one per load, with references, stops (S5 + every G62 with its
+      qualifiers, the pickup or delivery window they make, N1/N3/N4) and the L3 totals;
     - `responses` (990): accept / decline / counter per load (B1), remarks (K1), pro (N9 CN).
 
-    Sets the partner's mode found faulty are left out: the 997 rejected them and the
-    partner resends them.
+    Identifiers and codes are read without the whitespace around them (`_id`); names and
+    notes as sent. Sets the partner's mode found faulty are left out: the 997 rejected them
+    and the partner resends them.
     """
     try:
         document = parse_x12(raw, context.mode, partner=context.partner)
@@ -202,37 +221,48 @@ def read_x12(raw: bytes, context: ReadContext) -> Any:
 def _statuses_214(
     segments: list[Segment], base: dict[str, Any], context: ReadContext
 ) -> list[dict[str, Any]]:
+    """One status per AT7. An L11 before the first LX is the shipment's and applies to every
+    status; one inside an LX loop (the standard puts it after the loop's AT7s) belongs to
+    that loop's statuses only, over the shipment's of the same qualifier."""
     shipment = dict(base)
-    references: dict[str, str] = {}
+    shared: dict[str, str] = {}
+    references = shared  # where an L11 goes: the shipment's, then each LX loop's own
     statuses: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
     for seg in segments:
-        if seg.tag == "B10":
-            shipment.update(reference=seg.value(1), shipment_id=seg.value(2), scac=seg.value(3))
-        elif seg.tag == "L11" and seg.value(1):
-            references[seg.value(2) or "ZZ"] = seg.value(1)
-        elif seg.tag == "AT7":
+        tag = seg.tag
+        if tag == "B10":
+            shipment.update(reference=_id(seg, 1), shipment_id=_id(seg, 2), scac=_id(seg, 3))
+        elif tag == "LX":
+            references = dict(shared)
+            current = None
+        elif tag == "L11":
+            if value := _id(seg, 1):
+                references[_id(seg, 2) or "ZZ"] = value
+        elif tag == "AT7":
+            code_at = 1 if _id(seg, 1) else 3
+            reason_at = 2 if _id(seg, 2) else 4
             current = {
                 **shipment,
                 "references": references,
-                "code": seg.value(1) or seg.value(3),
-                "reason": seg.value(2) or seg.value(4),
+                "code": _id(seg, code_at),
+                "reason": _id(seg, reason_at),
                 "occurred_at": _x12_instant(seg, context),
                 "_at": {
                     "segment": _where(seg),
-                    "code": _where(seg, 1 if seg.value(1) else 3),
-                    "reason": _where(seg, 2 if seg.value(2) else 4),
+                    "code": _where(seg, code_at),
+                    "reason": _where(seg, reason_at),
                     "occurred_at": _where(seg, 5),
                 },
             }
             statuses.append(current)
-        elif seg.tag == "MS1" and current is not None:
+        elif tag == "MS1" and current is not None:
             # An element left empty (a European stop has no state) is absent, not "": a
             # mapping's `{'region': state}` then leaves the region out by itself.
-            place = {"city": seg.value(1), "state": seg.value(2), "country": seg.value(3)}
+            place = {"city": seg.value(1), "state": _id(seg, 2), "country": _id(seg, 3)}
             current.update({name: value for name, value in place.items() if value})
-        elif seg.tag == "MS2" and current is not None:
-            current.update(equipment=seg.value(2))
+        elif tag == "MS2" and current is not None:
+            current.update(equipment=_id(seg, 2))
     return statuses
 
 
@@ -244,22 +274,22 @@ def _charges_210(
     for seg in segments:
         if seg.tag == "B3":
             invoice.update(
-                invoice_number=seg.value(2),
-                shipment_id=seg.value(3),
-                payment_method=seg.value(4),
+                invoice_number=_id(seg, 2),
+                shipment_id=_id(seg, 3),
+                payment_method=_id(seg, 4),
                 invoice_date=_x12_date(seg, 6, context),
                 net_amount_due=_amount(seg, 7),
-                scac=seg.value(11),
+                scac=_id(seg, 11),
                 _b3={
                     "invoice_number": _where(seg, 2),
                     "shipment_id": _where(seg, 3),
                     "invoice_date": _where(seg, 6),
                 },
             )
-        elif seg.tag == "C3" and seg.value(1):
-            invoice["currency"] = seg.value(1)
-        elif seg.tag == "N9" and seg.value(2):
-            invoice["references"][seg.value(1) or "ZZ"] = seg.value(2)
+        elif seg.tag == "C3" and _id(seg, 1):
+            invoice["currency"] = _id(seg, 1)
+        elif seg.tag == "N9" and _id(seg, 2):
+            invoice["references"][_id(seg, 1) or "ZZ"] = _id(seg, 2)
         elif seg.tag == "L1":
             amount = _amount(seg, 4)
             if amount is None:
@@ -269,62 +299,177 @@ def _charges_210(
             charges.append(
                 {
                     **{k: v for k, v in invoice.items() if k != "_b3"},
-                    "line": seg.value(1),
-                    "rate": seg.value(2),
-                    "rate_qualifier": seg.value(3),
+                    "line": _id(seg, 1),
+                    "rate": _id(seg, 2),
+                    "rate_qualifier": _id(seg, 3),
                     "amount": amount,
-                    "special_code": seg.value(8),
+                    "special_code": _id(seg, 8),
                     "_at": located,
                 }
             )
     return charges
 
 
+# What a G62 says about a stop, from its date qualifier (G6201, element 432) or its time
+# qualifier (G6203, element 176); partners use either: "37" ship not before, or "10"
+# requested pick-up date with "I" earliest requested pick-up time. A time qualifier that
+# names a window's edge wins over its date's qualifier.
+_DATE_MEANINGS = {
+    "37": "earliest",  # ship not before
+    "53": "earliest",  # deliver not before
+    "38": "latest",  # ship not later than
+    "54": "latest",  # deliver no later than
+    "10": "requested",  # requested ship / pick-up date
+    "68": "requested",  # requested delivery date
+    "02": "requested",  # delivery requested on this date
+    "79": "requested",  # pick-up requested scheduled date
+    "80": "requested",  # delivery requested scheduled date
+    "69": "scheduled",  # scheduled pick-up date
+    "70": "scheduled",  # scheduled delivery date
+    "77": "scheduled",  # pick-up appointment scheduled date
+    "78": "scheduled",  # delivery appointment scheduled date
+    "81": "scheduled",  # pick-up appointment granted date
+    "82": "scheduled",  # delivery appointment granted date
+    "96": "scheduled",  # scheduled pick-up date, needs confirmation
+    "97": "scheduled",  # scheduled delivery date, needs confirmation
+    "98": "scheduled",  # scheduled pick-up date, appointment confirmed
+    "99": "scheduled",  # scheduled delivery date, appointment confirmed
+    "17": "estimated",  # estimated delivery date
+    "64": "respond_by",  # must respond by (the tender's, in its header)
+}
+_TIME_MEANINGS = {
+    "I": "earliest",  # earliest requested pick-up time
+    "G": "earliest",  # earliest requested delivery time
+    "K": "latest",  # latest requested pick-up time
+    "L": "latest",  # latest requested delivery time
+    "Y": "requested",  # requested ship / pick-up time
+    "Z": "requested",  # requested delivery time
+    "4": "requested",  # pick-up requested scheduled time
+    "5": "requested",  # delivery requested scheduled time
+    "U": "scheduled",  # scheduled pick-up time
+    "X": "scheduled",  # scheduled delivery time
+    "2": "scheduled",  # pick-up appointment scheduled time
+    "3": "scheduled",  # delivery appointment scheduled time
+    "6": "scheduled",  # pick-up appointment granted time
+    "7": "scheduled",  # delivery appointment granted time
+}
+_EDGES = ("earliest", "latest")
+
+
+def _g62(seg: Segment, context: ReadContext) -> dict[str, Any] | None:
+    """One G62 as {qualifier, time_qualifier, at, meaning}; None when it holds no date."""
+    at = _x12_moment(seg, 2, 4, 5, context)
+    if at is None:
+        return None
+    qualifier, time_qualifier = _id(seg, 1), _id(seg, 3)
+    by_time = _TIME_MEANINGS.get(time_qualifier)
+    meaning = by_time if by_time in _EDGES else _DATE_MEANINGS.get(qualifier) or by_time
+    date = {"qualifier": qualifier, "at": at}
+    if time_qualifier:
+        date["time_qualifier"] = time_qualifier
+    if meaning:
+        date["meaning"] = meaning
+    return date
+
+
+def _plan(stop: dict[str, Any]) -> None:
+    """A stop's window and plan from all its G62s: `earliest` / `latest` (and `window` with
+    `start` and `end`, the canonical TimeWindow, when both are known), `scheduled`,
+    `requested`, and `at`: the scheduled time, else the requested one, else the window's
+    start or end, else the first date given. The first G62 of each meaning counts."""
+    for date in stop["dates"]:
+        meaning = date.get("meaning")
+        if meaning in ("earliest", "latest", "scheduled", "requested"):
+            stop.setdefault(meaning, date["at"])
+    if "earliest" in stop and "latest" in stop:
+        stop["window"] = {"start": stop["earliest"], "end": stop["latest"]}
+    for name in ("scheduled", "requested", "earliest", "latest"):
+        if name in stop:
+            stop["at"] = stop[name]
+            return
+    if stop["dates"]:
+        stop["at"] = stop["dates"][0]["at"]
+
+
+def _l3_totals(seg: Segment) -> dict[str, Any]:
+    """The 204's L3 (after the stops): weight, charge, volume and lading quantity."""
+    totals = {
+        "weight": _id(seg, 1),  # L301, R
+        "weight_qualifier": _id(seg, 2),  # G gross, N net, ...
+        "charge": _amount(seg, 5),  # L305, N2
+        "special_charge_code": _id(seg, 8),
+        "volume": _id(seg, 9),
+        "volume_unit": _id(seg, 10),  # E cubic feet, X cubic metres, ...
+        "lading_quantity": _id(seg, 11),
+        "weight_unit": _id(seg, 12),  # L pounds, K kilograms
+    }
+    return {name: value for name, value in totals.items() if value}
+
+
 def _tender_204(
     segments: list[Segment], base: dict[str, Any], context: ReadContext
 ) -> dict[str, Any]:
-    tender: dict[str, Any] = {**base, "references": {}, "stops": [], "notes": []}
+    tender: dict[str, Any] = {**base, "references": {}, "stops": [], "notes": [], "dates": []}
+    located: dict[str, str] = {}
     stop: dict[str, Any] | None = None
     for seg in segments:
-        if seg.tag == "B2":
-            tender.update(scac=seg.value(2), shipment_id=seg.value(4), payment_method=seg.value(6))
-            tender["_at"] = {"segment": _where(seg), "shipment_id": _where(seg, 4)}
-        elif seg.tag == "B2A":
-            tender["purpose"] = seg.value(1)
-        elif seg.tag == "L11" and seg.value(1):
+        tag = seg.tag
+        if tag == "B2":
+            tender.update(scac=_id(seg, 2), shipment_id=_id(seg, 4), payment_method=_id(seg, 6))
+            located.update(segment=_where(seg), shipment_id=_where(seg, 4))
+        elif tag == "B2A":
+            tender["purpose"] = _id(seg, 1)
+        elif tag == "L11" and _id(seg, 1):
             target = stop["references"] if stop is not None else tender["references"]
-            target[seg.value(2) or "ZZ"] = seg.value(1)
-        elif seg.tag == "NTE" and seg.value(2):
+            target[_id(seg, 2) or "ZZ"] = _id(seg, 1)
+        elif tag == "NTE" and seg.value(2):
             tender["notes"].append(seg.value(2))
-        elif seg.tag == "S5":
+        elif tag == "L3":  # summary: after the last stop
+            totals = _l3_totals(seg)
+            tender["totals"] = totals
+            if "weight" in totals:
+                tender["weight"] = totals["weight"]
+            located.update(totals=_where(seg), weight=_where(seg, 1))
+        elif tag == "S5":
+            number = _id(seg, 1)
             stop = {
-                "sequence": int(seg.value(1))
-                if seg.value(1).isdigit()
+                "sequence": int(number)
+                if number.isascii() and number.isdigit()
                 else len(tender["stops"]) + 1,
-                "reason": seg.value(2),
-                "kind": _STOP_KINDS.get(seg.value(2), "delivery"),
+                "reason": _id(seg, 2),
+                "kind": _STOP_KINDS.get(_id(seg, 2), "delivery"),
                 "references": {},
+                "dates": [],
             }
             tender["stops"].append(stop)
+        elif tag == "G62":
+            date = _g62(seg, context)
+            if date is None:
+                continue
+            if stop is not None:
+                stop["dates"].append(date)
+                continue
+            tender["dates"].append(date)
+            tender.setdefault("issued_at", date["at"])
+            if date.get("meaning") == "respond_by":
+                tender.setdefault("respond_by", date["at"])
         elif stop is None:
-            if seg.tag == "L3":
-                tender["weight"] = seg.value(1)
-            elif seg.tag == "G62" and "issued_at" not in tender:
-                tender["issued_at"] = _x12_date(seg, 2, context, seg.value(4))
             continue
-        elif seg.tag == "G62":
-            stop["at"] = _x12_date(seg, 2, context, seg.value(4))
-        elif seg.tag == "N1":
-            stop.update(role=seg.value(1), name=seg.value(2), code=seg.value(4))
-        elif seg.tag == "N3":
+        elif tag == "N1":
+            stop.update(role=_id(seg, 1), name=seg.value(2), code=_id(seg, 4))
+        elif tag == "N3":
             stop["street"] = seg.value(1)
-        elif seg.tag == "N4":
+        elif tag == "N4":
             stop.update(
                 city=seg.value(1),
-                region=seg.value(2),
-                postal_code=seg.value(3),
-                country=seg.value(4) or "US",
+                region=_id(seg, 2),
+                postal_code=_id(seg, 3),
+                country=_id(seg, 4) or "US",
             )
+    for each in tender["stops"]:
+        _plan(each)
+    if located:
+        tender["_at"] = located
     return tender
 
 
@@ -338,19 +483,19 @@ def _response_990(
     for seg in segments:
         if seg.tag == "B1":
             response.update(
-                scac=seg.value(1),
-                shipment_id=seg.value(2),
+                scac=_id(seg, 1),
+                shipment_id=_id(seg, 2),
                 date=_x12_date(seg, 3, context),
-                action=seg.value(4),
-                response=_RESPONSES.get(seg.value(4), "unknown"),
+                action=_id(seg, 4),
+                response=_RESPONSES.get(_id(seg, 4), "unknown"),
                 _at={
                     "segment": _where(seg),
                     "shipment_id": _where(seg, 2),
                     "action": _where(seg, 4),
                 },
             )
-        elif seg.tag == "N9" and seg.value(2):
-            response["references"][seg.value(1) or "ZZ"] = seg.value(2)
+        elif seg.tag == "N9" and _id(seg, 2):
+            response["references"][_id(seg, 1) or "ZZ"] = _id(seg, 2)
         elif seg.tag == "K1":
             response["remarks"].append(" ".join(v for v in (seg.value(1), seg.value(2)) if v))
     return response
