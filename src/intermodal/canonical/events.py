@@ -144,7 +144,9 @@ _JSON_MEDIA = re.compile(JSON_MEDIA_TYPE)
 
 def _extension_value() -> core_schema.CoreSchema:
     """Type System in the JSON format (json-format.md 2.2): a boolean, an integer in the
-    32-bit range or a String; `null` means unset. One message for all four branches."""
+    32-bit range or a String, with one message for all three. A null extension fails here
+    and `parse_event` drops it and validates again: null means unset, and the usual event,
+    without nulls, pays nothing for the rule."""
     return core_schema.union_schema(
         [
             core_schema.bool_schema(strict=True),
@@ -152,7 +154,6 @@ def _extension_value() -> core_schema.CoreSchema:
             core_schema.str_schema(
                 strict=True, max_length=EXTENSION_TEXT_LIMIT, pattern=f"^[^{_NOT_A_STRING}]*$"
             ),
-            core_schema.none_schema(),
         ],
         custom_error_type="cloudevents_extension",
         custom_error_message=(
@@ -164,7 +165,7 @@ def _extension_value() -> core_schema.CoreSchema:
 
 ExtensionName = Annotated[str, StringConstraints(pattern=_ATTRIBUTE_NAME_PATTERN)]
 ExtensionValue = Annotated[
-    StrictBool | StrictInt | StrictStr | None,
+    StrictBool | StrictInt | StrictStr,
     GetPydanticSchema(lambda _source, _handler: _extension_value()),
     WithJsonSchema(
         {
@@ -207,8 +208,8 @@ MediaType = Annotated[str, StringConstraints(max_length=256, pattern=f"^{JSON_ME
 
 
 class _Envelope(BaseModel):
-    """CloudEvents 1.0 context attributes. `null` for an optional attribute or an extension
-    means unset (json-format.md 2.2) and is kept as None; extensions live in `model_extra`."""
+    """CloudEvents 1.0 context attributes; extensions live in `model_extra`. A null
+    optional attribute is None, as an absent one is (json-format.md 2.2)."""
 
     model_config = ConfigDict(
         extra="allow",
@@ -228,8 +229,7 @@ class _Envelope(BaseModel):
 
     @property
     def extensions(self) -> dict[str, Any]:
-        """The extension attributes that are set (a null one is unset)."""
-        return {k: v for k, v in (self.model_extra or {}).items() if v is not None}
+        return dict(self.model_extra or {})
 
 
 class ShipmentUpserted(_Envelope):
@@ -346,23 +346,24 @@ class _DataProblem(ValueError):
         self.message = message
 
 
-def with_data_decoded(value: dict[str, Any]) -> dict[str, Any]:
-    """The event with its `data_base64` member decoded into `data` (json-format.md 3.1.2).
+def structured(value: dict[str, Any]) -> dict[str, Any]:
+    """The event as the hub reads and keeps it: null members dropped (json-format.md 2.2:
+    null means unset; a null `data` stays, it is an explicit null payload, 3.1.1) and a
+    `data_base64` member decoded into `data` (3.1.2).
 
     Canonical `data` is a JSON object, so the bytes must be JSON text, as a JSON
     `datacontenttype` (or none: application/json) declares; decoded, they meet the type's
-    model exactly as `data` would. The hub stores and shows the event in this form. A null
-    `data_base64` is an unset member. Raises `_DataProblem` naming the member at fault.
+    model exactly as `data` would. Raises `_DataProblem` naming the member at fault.
     """
-    event = {k: v for k, v in value.items() if k != "data_base64"}
-    encoded = value.get("data_base64")
+    event = {k: v for k, v in value.items() if v is not None or k == "data"}
+    encoded = event.pop("data_base64", None)
     if encoded is None:
         return event
     if "data" in value:
         raise _DataProblem(
             "data_base64", "data and data_base64 are mutually exclusive (json-format.md 3.1.1)"
         )
-    content_type = value.get("datacontenttype")
+    content_type = event.get("datacontenttype")
     if isinstance(content_type, str) and not _JSON_MEDIA.fullmatch(content_type):
         raise _DataProblem(
             "datacontenttype",
@@ -389,8 +390,9 @@ def with_data_decoded(value: dict[str, Any]) -> dict[str, Any]:
 def parse_event(value: Any, prefix: str = "") -> CanonicalEvent:
     """Validate one decoded JSON value as a canonical event or raise EventError.
 
-    An event with `data_base64` fails the first pass (the member is not an attribute
-    name) and is validated again with its data decoded: the usual event pays nothing.
+    An event with `data_base64` or a null extension fails the first pass (neither is an
+    attribute value) and is validated again in its `structured` form: the usual event pays
+    nothing for either rule.
     """
     if not isinstance(value, dict):
         raise EventError([{"loc": prefix, "msg": "an event must be a JSON object"}])
@@ -407,10 +409,10 @@ def parse_event(value: Any, prefix: str = "") -> CanonicalEvent:
     try:
         return EVENT_ADAPTER.validate_python(value)
     except ValidationError as exc:
-        if "data_base64" not in value:
+        if "data_base64" not in value and None not in value.values():
             raise EventError(describe(exc, prefix)) from None
     try:
-        decoded = with_data_decoded(value)
+        decoded = structured(value)
     except _DataProblem as problem:
         loc = f"{prefix}.{problem.attribute}" if prefix else problem.attribute
         raise EventError([{"loc": loc, "msg": problem.message}]) from None
@@ -425,7 +427,7 @@ def stored_form(value: Any) -> Any:
     `data_base64` member is decoded into `data`, the form the timeline and the workflows
     read. Returns `value` itself when nothing has to change (the usual message)."""
     if isinstance(value, dict):
-        return with_data_decoded(value) if "data_base64" in value else value
+        return structured(value) if "data_base64" in value else value
     if isinstance(value, list) and any(isinstance(v, dict) and "data_base64" in v for v in value):
         return [stored_form(v) for v in value]
     return value
@@ -504,5 +506,5 @@ __all__ = [
     "parse_event",
     "parse_events",
     "stored_form",
-    "with_data_decoded",
+    "structured",
 ]
