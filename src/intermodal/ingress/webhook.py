@@ -31,10 +31,10 @@ from intermodal.api.http import (
     store_durably,
     verify_signature,
 )
-from intermodal.canonical.events import EventError, decode_json
+from intermodal.canonical.events import CanonicalEvent, EventError, decode_json
 from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.engine.partitions import route
-from intermodal.ingress.cloudevents import Received, webhook_events
+from intermodal.ingress.cloudevents import webhook_events
 from intermodal.observe import traces
 
 if TYPE_CHECKING:
@@ -109,9 +109,10 @@ async def _receive(
     try:
         if settings.partners[partner].mapping is not None:  # its own JSON:
             decode_json(body)  # mapped at normalize; bad mappings go to quarantine
-            received = Received([], body)
+            events: list[CanonicalEvent] = []
+            stored: bytes | None = body
         else:  # CloudEvents: structured, batched or binary mode
-            received = webhook_events(headers, body, settings.hub.max_batch_events)
+            events, stored = webhook_events(headers, body, settings.hub.max_batch_events)
     except EventError as exc:
         status = (
             400
@@ -121,11 +122,10 @@ async def _receive(
         raise ApiError(
             status, "invalid_event" if status == 422 else "bad_json", str(exc), exc.problems
         ) from None
-    events = received.events
-    if received.stored is None:  # an empty batch: valid, nothing to store or apply
+    if stored is None:  # an empty batch: valid, nothing to store or apply
         return _ReceiptResponse(orjson.dumps(_empty_receipt(corr)), 200, corr), "accepted"
     message = InboxMessage(
-        partner, headers["webhook-id"], "webhook", "application/json", received.stored, corr,
+        partner, headers["webhook-id"], "webhook", "application/json", stored, corr,
         route([event.subject for event in events], settings.hub.partitions),
     )  # fmt: skip
     (receipt,) = await store_durably(hub.committer, [message])
