@@ -198,6 +198,7 @@ CE = {
     ("content_type", "body", "headers", "status", "loc"),
     [
         (STRUCTURED, orjson.dumps([scan("e1")]), {}, 422, ""),  # structured is one object
+        ("application/json", b"[]", {}, 422, ""),  # the hub's own form: one event at least
         (BATCH, orjson.dumps(scan("e1")), {}, 422, ""),  # a batch is an array
         (STRUCTURED, orjson.dumps(scan("e1", time=1795428252)), {}, 422, "time"),
         (STRUCTURED, orjson.dumps(scan("e1", time="2026-11-23T10:04Z")), {}, 422, "time"),
@@ -241,6 +242,7 @@ def test_events_endpoint_reads_every_content_mode(hub: Hub) -> None:
     empty = hub.batch(b"[]", BATCH)
     assert empty.status_code == 200, empty.text
     assert empty.json()["results"] == [] and empty.json()["accepted"] == 0
+    assert hub.batch(b"[]", "application/json").status_code == 422  # not the batch format
 
     one = hub.batch(orjson.dumps(scan("tms-ce-3", "SHP-CE-7", data=booked)), STRUCTURED)
     assert one.status_code == 202 and one.json()["results"][0]["id"] == "tms-ce-3", one.text

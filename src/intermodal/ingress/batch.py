@@ -3,8 +3,9 @@
 A system that sends thousands of events at once (a TMS catching up, a nightly export)
 gets one result per event: accepted, duplicate, conflict or rejected with the field
 problems. The valid ones are stored even when others are not; the answer is 202 if
-anything was taken, 200 for an empty batch, else 422. Every CloudEvents content mode is
-read (see ingress.cloudevents): a batch, one structured event, or one binary-mode event.
+anything was taken, 200 for an empty `application/cloudevents-batch+json`, else 422.
+Every CloudEvents content mode is read (see ingress.cloudevents): a batch, one
+structured event, or one binary-mode event.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from intermodal.canonical.events import EventError, parse_all_or_none, parse_eve
 from intermodal.config import WRITE_SCOPE
 from intermodal.engine.inbox import InboxMessage
 from intermodal.engine.partitions import partition_of
-from intermodal.ingress.cloudevents import batch_items
+from intermodal.ingress.cloudevents import batch_items, content_mode
 from intermodal.observe import traces
 from intermodal.observe.memory import gc_paused
 
@@ -95,8 +96,10 @@ async def batch(request: Request) -> Response:
     if messages:
         metrics.ack_latency.labels(partner, "batch").observe(time.perf_counter() - started)
         metrics.last_message.labels(partner).set(time.time())
-    # An empty batch is valid (CloudEvents JSON Batch Format): nothing to take, no error.
-    status = 202 if counts["accepted"] or counts["duplicate"] else 422 if results else 200
+    if counts["accepted"] or counts["duplicate"]:
+        status = 202
+    else:  # an empty CloudEvents batch is valid (json-format.md 4.3): nothing taken, no error
+        status = 200 if not results and content_mode(request.headers) == "batched" else 422
     return Response(
         orjson.dumps({**counts, "correlation_id": corr, "results": results}),
         status_code=status,

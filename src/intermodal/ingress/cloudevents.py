@@ -6,7 +6,7 @@ one event (structured mode); `application/cloudevents-batch+json` is a JSON arra
 (batched mode, and an empty array is a valid batch); any other JSON type with a
 `ce-specversion` header is binary mode: the attributes are `ce-*` headers, the body is
 `data` and the Content-Type is `datacontenttype`. Plain `application/json` without it stays
-what the hub always read: one event object or an array.
+what the hub always read: one event object or a non-empty array.
 
 A binary-mode event is stored as its structured JSON, and a `data_base64` event with its
 data decoded, because the normalizer reads stored bodies later without the headers.
@@ -154,7 +154,7 @@ def webhook_events(
         )
     if mode == "batched" and not isinstance(value, list):
         raise _refused(f"{BATCH_TYPE} is a JSON array of events")
-    if isinstance(value, list) and not value:
+    if mode == "batched" and not value:  # json-format.md 4.3: an empty batch is valid
         return [], None
     events = parse_decoded(value, max_events)
     stored = stored_form(value)
