@@ -63,7 +63,7 @@ def test_event_schema_is_a_discriminated_union_of_every_type() -> None:
         ),
         ({"data": {"milestone": "picked_up"}}, "data.occurred_at"),
         ({"type": "intermodal.shipment.exploded"}, "type"),
-        ({"Bad-Ext": "x"}, ""),
+        ({"Bad-Ext": "x"}, "Bad-Ext"),
     ],
 )
 def test_invalid_events_name_the_field(change: dict[str, object], loc: str) -> None:

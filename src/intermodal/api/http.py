@@ -30,6 +30,7 @@ JSON_TYPES = (
     "application/cloudevents+json",
     "application/cloudevents-batch+json",
 )
+_JSON_SUBTYPE = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+/(?:[!#$%&'*+.^_`|~0-9a-z-]*\+)?json")
 
 
 def hub_of(request: Request) -> Hub:
@@ -104,14 +105,19 @@ def verify_signature(
 
 
 def require_json(headers: Mapping[str, str]) -> str:
-    """The body's media type, or a 415 unless it is one of the JSON types we read."""
+    """The body's media type, or a 415 unless it declares JSON.
+
+    Besides `JSON_TYPES`, any `*/json` or `*/*+json` type: a CloudEvent in binary mode
+    sends its `datacontenttype` as the Content-Type (`application/vnd.carrier.scan+json`).
+    """
     content_type = headers.get("content-type", "")
     media = content_type.split(";", 1)[0].strip().lower()
-    if media not in JSON_TYPES:
+    if media not in JSON_TYPES and not _JSON_SUBTYPE.fullmatch(media):
         raise ApiError(
             415,
             "unsupported_media_type",
-            f"content-type must be one of {', '.join(JSON_TYPES)}",
+            f"content-type must be one of {', '.join(JSON_TYPES)} or another */json or"
+            " */*+json type",
         )
     return media
 

@@ -3,7 +3,9 @@
 A system that sends thousands of events at once (a TMS catching up, a nightly export)
 gets one result per event: accepted, duplicate, conflict or rejected with the field
 problems. The valid ones are stored even when others are not; the answer is 202 if
-anything was taken, else 422.
+anything was taken, 200 for an empty `application/cloudevents-batch+json`, else 422.
+Every CloudEvents content mode is read (see ingress.cloudevents): a batch, one
+structured event, or one binary-mode event.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from intermodal.api.http import (
     store_durably,
     token_partner,
 )
-from intermodal.canonical.events import EventError, decode_json, parse_all_or_none, parse_event
+from intermodal.canonical.events import EventError, parse_all_or_none, parse_event, stored_form
 from intermodal.config import WRITE_SCOPE
 from intermodal.engine.inbox import InboxMessage
 from intermodal.engine.partitions import partition_of
+from intermodal.ingress.cloudevents import batch_items, content_mode
 from intermodal.observe import traces
 from intermodal.observe.memory import gc_paused
 
@@ -50,15 +53,15 @@ async def batch(request: Request) -> Response:
     body = await read_body(request, settings.hub.max_body_bytes)
     try:
         with gc_paused():  # 10,000 dicts, then models: see observe.memory.gc_paused
-            value = decode_json(body)
+            value = batch_items(request.headers, body)
     except EventError as exc:
-        raise ApiError(400, "bad_json", str(exc), exc.problems) from None
-    if isinstance(value, dict) and isinstance(value.get("events"), list):
-        value = value["events"]
-    if not isinstance(value, list):
+        bad_json = bool(exc.problems) and exc.problems[0]["msg"].startswith("body is not valid")
         raise ApiError(
-            422, "invalid_batch", 'body must be a JSON array of events (or {"events": [...]})'
-        )
+            400 if bad_json else 422,
+            "bad_json" if bad_json else "invalid_batch",
+            str(exc),
+            exc.problems,
+        ) from None
     limit = settings.hub.max_batch_events
     if len(value) > limit:
         raise ApiError(
@@ -93,7 +96,10 @@ async def batch(request: Request) -> Response:
     if messages:
         metrics.ack_latency.labels(partner, "batch").observe(time.perf_counter() - started)
         metrics.last_message.labels(partner).set(time.time())
-    status = 202 if counts["accepted"] or counts["duplicate"] else 422
+    if counts["accepted"] or counts["duplicate"]:
+        status = 202
+    else:  # an empty CloudEvents batch is valid (json-format.md 4.3): nothing taken, no error
+        status = 200 if not results and content_mode(request.headers) == "batched" else 422
     return Response(
         orjson.dumps({**counts, "correlation_id": corr, "results": results}),
         status_code=status,
@@ -110,7 +116,7 @@ def _batch_messages(
     valid = parse_all_or_none(value)
     if valid is not None:  # every event valid (the usual case): no per-item branching
         dumps = orjson.dumps
-        messages = [
+        messages = [  # every item passed as a whole, so none holds data_base64
             InboxMessage(
                 partner, event.id, "batch", "application/json", dumps(item), corr,
                 partition_of(event.subject, partitions),
@@ -146,7 +152,7 @@ def _batch_messages(
                 event.id,
                 "batch",
                 "application/json",
-                orjson.dumps(item),
+                orjson.dumps(stored_form(item)),
                 corr,
                 partition_of(event.subject, partitions),
             )

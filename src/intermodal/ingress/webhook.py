@@ -32,9 +32,10 @@ from intermodal.api.http import (
     store_durably,
     verify_signature,
 )
-from intermodal.canonical.events import EventError, decode_json, parse_events
+from intermodal.canonical.events import CanonicalEvent, EventError, decode_json
 from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.engine.partitions import route
+from intermodal.ingress.cloudevents import webhook_events
 from intermodal.ingress.signatures import SignatureError
 from intermodal.ingress.vendor_signatures import VendorSignature
 from intermodal.observe import traces
@@ -116,9 +117,10 @@ async def _receive(
     try:
         if settings.partners[partner].mapping is not None:  # its own JSON:
             decode_json(body)  # mapped at normalize; bad mappings go to quarantine
-            events: list[Any] = []
-        else:
-            events = parse_events(body, settings.hub.max_batch_events)
+            events: list[CanonicalEvent] = []
+            stored: bytes | None = body
+        else:  # CloudEvents: structured, batched or binary mode
+            events, stored = webhook_events(headers, body, settings.hub.max_batch_events)
     except EventError as exc:
         status = (
             400
@@ -128,8 +130,10 @@ async def _receive(
         raise ApiError(
             status, "invalid_event" if status == 422 else "bad_json", str(exc), exc.problems
         ) from None
+    if stored is None:  # an empty batch: valid, nothing to store or apply
+        return _ReceiptResponse(orjson.dumps(_empty_receipt(corr)), 200, corr), "accepted"
     message = InboxMessage(
-        partner, message_id, "webhook", "application/json", body, corr,
+        partner, message_id, "webhook", "application/json", stored, corr,
         route([event.subject for event in events], settings.hub.partitions),
     )  # fmt: skip
     (receipt,) = await store_durably(hub.committer, [message])
@@ -171,6 +175,19 @@ def _receipt_body(receipt: Receipt, count: int, corr: str) -> dict[str, Any]:
         "duplicate": receipt.duplicate,
         "conflict": receipt.conflict,
         "events": count,
+        "correlation_id": corr,
+    }
+
+
+def _empty_receipt(corr: str) -> dict[str, Any]:
+    """The answer to an empty CloudEvents batch: zero events, and no receipt, since
+    nothing was stored."""
+    return {
+        "receipt_id": None,
+        "received_at": None,
+        "duplicate": False,
+        "conflict": False,
+        "events": 0,
         "correlation_id": corr,
     }
 
