@@ -134,3 +134,18 @@ def test_mapping_try_prints_events_or_the_error(tmp_path: Path) -> None:
     assert "skipped: $.updates[1].code" in said and "1 item(s) cannot be read" in said
     missing = runner.invoke(app, ["mapping", "try", "nobody", sample, "--config", config])
     assert missing.exit_code == 1 and "Traceback" not in missing.output
+
+
+def test_a_source_that_is_not_a_uri_reference_is_refused_at_load() -> None:
+    """CloudEvents 1.0 `source` is a non-empty URI-reference: a mapping whose every event
+    would be refused at normalize is refused when it loads, naming the field."""
+    raw = {
+        "source": "my carrier",
+        "messages": [
+            {"name": "m", "event": {"id": "id", "subject": "s", "time": "t", "milestone": "m"}}
+        ],
+    }
+    with pytest.raises(MappingError, match="source: 'my carrier' is not a URI-reference"):
+        mapping_from_data(raw, "acme")
+    raw["source"] = "https://carrier.example/tracking"
+    assert mapping_from_data(raw, "acme").source == "https://carrier.example/tracking"

@@ -61,7 +61,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from intermodal.canonical.events import CanonicalEvent, EventError, EventType, parse_event
+from intermodal.canonical.events import (
+    URI_REFERENCE,
+    CanonicalEvent,
+    EventError,
+    EventType,
+    parse_event,
+)
 from intermodal.canonical.model import MilestoneType
 from intermodal.edi.errors import Mode
 from intermodal.engine.normalize import Normalized, NormalizeError, Skipped
@@ -73,6 +79,9 @@ from intermodal.mapping.times import has_no_zone, iana_zone, localized, zone_of
 _MILESTONE_FIELDS = ("status", "milestone", "reason", "location", "tracking_number")
 _FIELDS = ("id", "subject", "time", "zone", *_MILESTONE_FIELDS, "data")
 _REQUIRED = ("id", "subject", "time")
+_SOURCE = re.compile(URI_REFERENCE)
+"""Every event a mapping makes carries its `source`: a bad one is refused at load, not
+per event at normalize."""
 _SIMPLE_STEP = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _EDI_READERS = frozenset({"x12", "x12_214", "edifact", "edifact_iftsta"})
 DATA_TIMES: dict[EventType, tuple[tuple[str, ...], ...]] = {
@@ -517,6 +526,11 @@ def mapping_from_data(
             path,
         ) from None
     problems: list[str] = []
+    if parsed.source is not None and not _SOURCE.fullmatch(parsed.source):
+        problems.append(
+            f"source: '{parsed.source}' is not a URI-reference (CloudEvents `source`),"
+            " e.g. 'fedex' or 'https://carrier.example/tracking'"
+        )
 
     def compile_(source: str | None, where: str) -> Expression | None:
         if source is None:
