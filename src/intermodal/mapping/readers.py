@@ -344,8 +344,14 @@ def _response_990(
     return response
 
 
+def _code(seg: Segment, position: int, component: int = 1) -> str:
+    """An EDIFACT identifier or code (a party id, a reference, a qualifier) without the
+    spaces some partners pad it with; free text (names, FTX) is read with `seg.value`."""
+    return seg.value(position, component).strip()
+
+
 def _edifact_instant(dtm: Segment, context: ReadContext) -> str:
-    value, fmt = dtm.value(1, 2), dtm.value(1, 3) or "203"
+    value, fmt = _code(dtm, 1, 2), _code(dtm, 1, 3) or "203"
     layouts = {"203": "%Y%m%d%H%M", "102": "%Y%m%d", "204": "%Y%m%d%H%M%S"}
     try:
         if fmt == "303":  # CCYYMMDDHHMMZZZ: zone as a UTC offset in hours
@@ -364,13 +370,20 @@ def read_edifact(raw: bytes, context: ReadContext) -> Any:
     """Every message of an EDIFACT interchange, each kind in its own list:
 
     - `statuses` (IFTSTA): one per STS, with its consignment (CNI02), the event time
-      (DTM+334 after the STS), its place (LOC) and references (RFF);
+      (DTM+334 of its own group), its references (RFF) and its place: `location_code`,
+      `location_name` and `location_qualifier` from the LOC of the status's own group that
+      says where the event happened (below), and `locations`, every LOC the status can
+      see with its qualifier and `scope` (message, consignment, status, transport, ...);
     - `instructions` (IFTMIN): one per message: booking number (BGM), document time
       (DTM+137), references (RFF), parties with their addresses (NAD), gross weight (CNT+7),
       delivery remarks (FTX+DEL).
+
+    Identifiers and codes are read without surrounding spaces; names and free text as
+    sent. Bare messages (no UNB) are read too: whether a partner may send them is decided
+    where its bytes arrive (`edi.envelope`), and the bytes stored there are read here.
     """
     try:
-        document = parse_edifact(raw, context.mode, partner=context.partner)
+        document = parse_edifact(raw, context.mode, partner=context.partner, envelope="optional")
     except EdiError as exc:
         raise _edi_error(exc, context.partner) from None
     statuses: list[dict[str, Any]] = []
@@ -386,25 +399,78 @@ def read_edifact(raw: bytes, context: ReadContext) -> Any:
     return {"statuses": statuses, "instructions": instructions}
 
 
+# 3227 codes that say "where the event happened": 175 activity location (UN/CEFACT),
+# 16E location of status (EANCOM).
+_EVENT_LOCATIONS = frozenset({"175", "16E"})
+# Segments that open a subgroup of the status group (D.01B SG8 TDT-DTM-RFF-SG9(LOC-DTM),
+# SG10 EQD..., SG12 GID...): a LOC after them is the conveyance's (SG9), not the event's.
+_STATUS_SUBGROUPS = {"TDT": "transport", "EQD": "equipment", "EQA": "equipment", "GID": "goods"}
+
+
+def _place(seg: Segment, scope: str) -> dict[str, Any]:
+    return {
+        "qualifier": _code(seg, 1),
+        "code": _code(seg, 2, 1),
+        "code_list": _code(seg, 2, 2),
+        "agency": _code(seg, 2, 3),
+        "name": seg.value(2, 4) or seg.value(3, 4),
+        "scope": scope,
+        "_at": _where(seg, 2, 1),
+    }
+
+
+def _event_place(locations: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Where a status happened, from the LOCs of its own group (D.01B 0310: "the location
+    at which the status or event occurs"): the first that says so by its qualifier, else
+    the first at status level; a place of delivery or destination after it does not
+    replace it. Failing both, a LOC with an event qualifier in a subgroup (a partner that
+    put it after TDT). Consignment and message LOCs are never the event's place."""
+    own = [p for p in locations if p["scope"] == "status"]
+    for place in own:
+        if place["qualifier"] in _EVENT_LOCATIONS:
+            return place
+    if own:
+        return own[0]
+    return next(
+        (
+            p
+            for p in locations
+            if p["scope"] not in ("message", "consignment") and p["qualifier"] in _EVENT_LOCATIONS
+        ),
+        None,
+    )
+
+
 def _statuses_iftsta(
     segments: list[Segment], base: dict[str, Any], context: ReadContext
 ) -> list[dict[str, Any]]:
+    """One dict per STS. A status's group runs from its STS to the next STS or CNI; its
+    RFF, DTM and LOC are its own, those of the message head and the consignment (CNI-LOC)
+    are shared by every status under them."""
     statuses: list[dict[str, Any]] = []
+    shared: list[dict[str, Any]] = []  # LOCs of the message head, then of the consignment
+    head = 0  # how many of `shared` belong to the message head
     current: dict[str, Any] | None = None
+    scope = "message"
     for seg in segments:
-        if seg.tag == "BGM":
-            base["document_number"] = seg.value(2)
-        elif seg.tag == "CNI":
-            base["consignment"] = seg.value(2)
-            current = None
-        elif seg.tag == "STS":
+        tag = seg.tag
+        if tag == "BGM":
+            base["document_number"] = _code(seg, 2)
+        elif tag == "CNI":
+            base["consignment"] = _code(seg, 2)
+            if scope == "message":
+                head = len(shared)
+            del shared[head:]
+            current, scope = None, "consignment"
+        elif tag == "STS":
             current = {
                 **base,
                 "references": {},
-                "category": seg.value(1),
-                "code": seg.value(2),
-                "reason": seg.value(3),
+                "category": _code(seg, 1),
+                "code": _code(seg, 2),
+                "reason": _code(seg, 3),
                 "occurred_at": None,
+                "locations": list(shared),
                 "_at": {
                     "segment": _where(seg),
                     "code": _where(seg, 2),
@@ -413,18 +479,34 @@ def _statuses_iftsta(
                 },
             }
             statuses.append(current)
+            scope = "status"
+        elif tag == "LOC":
+            place = _place(seg, scope)
+            (shared if current is None else current["locations"]).append(place)
         elif current is None:
             continue
-        elif seg.tag == "DTM" and seg.value(1, 1) == "334":
-            current["occurred_at"] = _edifact_instant(seg, context)
-            current["_at"]["occurred_at"] = _where(seg, 1, 2)
-        elif seg.tag == "LOC":
-            current.update(
-                location_code=seg.value(2, 1),
-                location_name=seg.value(2, 4) or seg.value(3, 4),
+        elif tag in _STATUS_SUBGROUPS:
+            scope = _STATUS_SUBGROUPS[tag]
+        elif tag == "DTM" and _code(seg, 1, 1) == "334":
+            if scope == "status" or current["occurred_at"] is None:
+                current["occurred_at"] = _edifact_instant(seg, context)
+                current["_at"]["occurred_at"] = _where(seg, 1, 2)
+        elif tag == "RFF" and _code(seg, 1, 1):
+            references = current["references"]
+            qualifier, value = _code(seg, 1, 1), _code(seg, 1, 2)
+            if scope == "status":  # a conveyance's or equipment's reference never replaces it
+                references[qualifier] = value
+            else:
+                references.setdefault(qualifier, value)
+    for status in statuses:
+        where = _event_place(status["locations"])
+        if where is not None:
+            status.update(
+                location_code=where["code"],
+                location_name=where["name"],
+                location_qualifier=where["qualifier"],
             )
-        elif seg.tag == "RFF":
-            current["references"][seg.value(1, 1)] = seg.value(1, 2)
+            status["_at"].update(location_code=where["_at"], location_name=where["_at"])
     return statuses
 
 
@@ -435,27 +517,27 @@ def _instruction_iftmin(
     located: dict[str, str] = {}
     for seg in segments:
         if seg.tag == "BGM":
-            instruction["booking_number"] = seg.value(2)
+            instruction["booking_number"] = _code(seg, 2)
             located.update(segment=_where(seg), booking_number=_where(seg, 2))
-        elif seg.tag == "DTM" and seg.value(1, 1) == "137":
+        elif seg.tag == "DTM" and _code(seg, 1, 1) == "137":
             instruction["issued_at"] = _edifact_instant(seg, context)
             located["issued_at"] = _where(seg, 1, 2)
         elif seg.tag == "RFF":
-            instruction["references"][seg.value(1, 1)] = seg.value(1, 2)
+            instruction["references"][_code(seg, 1, 1)] = _code(seg, 1, 2)
         elif seg.tag == "FTX" and seg.value(4, 1):
             instruction["remarks"].append(seg.value(4, 1))
-        elif seg.tag == "CNT" and seg.value(1, 1) == "7":
-            instruction["gross_weight"] = seg.value(1, 2)
-            instruction["weight_unit"] = seg.value(1, 3)
+        elif seg.tag == "CNT" and _code(seg, 1, 1) == "7":
+            instruction["gross_weight"] = _code(seg, 1, 2)
+            instruction["weight_unit"] = _code(seg, 1, 3)
         elif seg.tag == "NAD":
-            instruction["parties"][seg.value(1)] = {
-                "code": seg.value(2, 1),
+            instruction["parties"][_code(seg, 1)] = {
+                "code": _code(seg, 2, 1),
                 "name": seg.value(4, 1),
                 "street": seg.value(5, 1),
                 "city": seg.value(6),
-                "region": seg.value(7),
-                "postal_code": seg.value(8),
-                "country": seg.value(9),
+                "region": _code(seg, 7),
+                "postal_code": _code(seg, 8),
+                "country": _code(seg, 9),
             }
     instruction["_at"] = located
     return instruction
