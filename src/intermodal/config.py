@@ -75,6 +75,9 @@ class EdiConfig(_Strict):
     inbox_folder: str | None = None
     """A folder the hub watches for this partner's files (relative to the config file)."""
     poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    envelope: Literal["required", "optional"] = "required"
+    """EDIFACT: `optional` also accepts bare messages (UNH..UNT without UNB/UNZ), read as
+    one interchange from this partner and not answered by a CONTRL. X12 ignores it."""
 
 
 class PartnerConfig(_Strict):
