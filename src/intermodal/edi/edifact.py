@@ -531,7 +531,7 @@ class _Parser:
         text = self.text
         term, el, comp, rel = sep.segment, sep.element, sep.component, sep.release
         strip = "".join(c for c in "\r\n" if c != term) or "\x00"
-        check_all = syntax_id in _ALLOWED  # 7-bit sets: every value is checked
+        allowed, transcode = _ALLOWED.get(syntax_id), CHARSETS[syntax_id] != "latin-1"
         group: Group | None = None
         msg: Message | None = None
         orphan = False
@@ -560,7 +560,7 @@ class _Parser:
                 self.close_open(ic, group, msg, number, at_end=False)
                 return ic, seg_start
             self.number = number
-            self.end = min(pos, length)
+            self.end = pos
             elements = self.elements(raw, sep, number, tag, ic, group, msg)
             if ic is None:
                 if tag != "UNB":
@@ -568,9 +568,9 @@ class _Parser:
                 ic = Interchange(Segment(tag, elements, number), separators=sep, una=una)
                 ic.number = number
                 syntax_id = self.open_interchange(ic, raw)
-                check_all = syntax_id in _ALLOWED
+                allowed, transcode = _ALLOWED.get(syntax_id), CHARSETS[syntax_id] != "latin-1"
                 continue
-            if check_all or not raw.isascii() or (self.controls and _CONTROL.search(raw)):
+            if self.undecoded(raw, allowed, transcode):
                 elements = self.decode(elements, syntax_id, number, tag, ic, group, msg)
             if msg is not None:
                 if tag == "UNT":
@@ -716,6 +716,15 @@ class _Parser:
             elements.pop()
         return tuple(elements)
 
+    def undecoded(self, raw: str, allowed: frozenset[str] | None, transcode: bool) -> bool:
+        """Whether a segment's values need `decode`: most segments are ASCII that fits the
+        set, and ISO 8859-1 needs no decoding at all (one byte is one character)."""
+        if allowed is not None:
+            return not allowed.issuperset(raw)  # the default separators are level A too
+        if transcode and not raw.isascii():
+            return True
+        return self.controls and _CONTROL.search(raw) is not None
+
     def decode(
         self,
         elements: tuple[tuple[str, ...], ...],
@@ -784,7 +793,7 @@ class _Parser:
                 self.where(ic.number - 1, "UNA", interchange=ic),
                 ic,
             )
-        if syntax_id in _ALLOWED or not raw.isascii() or self.controls:
+        if self.undecoded(raw, _ALLOWED.get(syntax_id), CHARSETS[syntax_id] != "latin-1"):
             ic.header = Segment(
                 "UNB",
                 self.decode(ic.header.elements, syntax_id, number, "UNB", ic, None, None),

@@ -408,34 +408,42 @@ _STATUS_SUBGROUPS = {"TDT": "transport", "EQD": "equipment", "EQA": "equipment",
 
 
 def _place(seg: Segment, scope: str) -> dict[str, Any]:
+    """A LOC: 3227 qualifier, then C517 (code, code list, agency, name); the name of the
+    related location (C519) when C517 has none."""
+    code, code_list, agency, name = (
+        (*seg.elements[1], "", "", "", "")[:4] if len(seg) > 1 else ("",) * 4
+    )
     return {
         "qualifier": _code(seg, 1),
-        "code": _code(seg, 2, 1),
-        "code_list": _code(seg, 2, 2),
-        "agency": _code(seg, 2, 3),
-        "name": seg.value(2, 4) or seg.value(3, 4),
+        "code": code.strip(),
+        "code_list": code_list.strip(),
+        "agency": agency.strip(),
+        "name": name or seg.value(3, 4),
         "scope": scope,
-        "_at": _where(seg, 2, 1),
     }
 
 
-def _event_place(locations: list[dict[str, Any]]) -> dict[str, Any] | None:
+Place = tuple[dict[str, Any], Segment]  # a LOC as read, and the segment it came from
+
+
+def _event_place(places: list[Place]) -> Place | None:
     """Where a status happened, from the LOCs of its own group (D.01B 0310: "the location
     at which the status or event occurs"): the first that says so by its qualifier, else
     the first at status level; a place of delivery or destination after it does not
     replace it. Failing both, a LOC with an event qualifier in a subgroup (a partner that
     put it after TDT). Consignment and message LOCs are never the event's place."""
-    own = [p for p in locations if p["scope"] == "status"]
+    own = [p for p in places if p[0]["scope"] == "status"]
     for place in own:
-        if place["qualifier"] in _EVENT_LOCATIONS:
+        if place[0]["qualifier"] in _EVENT_LOCATIONS:
             return place
     if own:
         return own[0]
     return next(
         (
             p
-            for p in locations
-            if p["scope"] not in ("message", "consignment") and p["qualifier"] in _EVENT_LOCATIONS
+            for p in places
+            if p[0]["scope"] not in ("message", "consignment")
+            and p[0]["qualifier"] in _EVENT_LOCATIONS
         ),
         None,
     )
@@ -447,10 +455,11 @@ def _statuses_iftsta(
     """One dict per STS. A status's group runs from its STS to the next STS or CNI; its
     RFF, DTM and LOC are its own, those of the message head and the consignment (CNI-LOC)
     are shared by every status under them."""
-    statuses: list[dict[str, Any]] = []
-    shared: list[dict[str, Any]] = []  # LOCs of the message head, then of the consignment
+    statuses: list[tuple[dict[str, Any], list[Place]]] = []
+    shared: list[Place] = []  # LOCs of the message head, then of the consignment
     head = 0  # how many of `shared` belong to the message head
     current: dict[str, Any] | None = None
+    places: list[Place] = []
     scope = "message"
     for seg in segments:
         tag = seg.tag
@@ -470,7 +479,6 @@ def _statuses_iftsta(
                 "code": _code(seg, 2),
                 "reason": _code(seg, 3),
                 "occurred_at": None,
-                "locations": list(shared),
                 "_at": {
                     "segment": _where(seg),
                     "code": _where(seg, 2),
@@ -478,11 +486,11 @@ def _statuses_iftsta(
                     "occurred_at": _where(seg),
                 },
             }
-            statuses.append(current)
+            places = list(shared)
+            statuses.append((current, places))
             scope = "status"
         elif tag == "LOC":
-            place = _place(seg, scope)
-            (shared if current is None else current["locations"]).append(place)
+            (shared if current is None else places).append((_place(seg, scope), seg))
         elif current is None:
             continue
         elif tag in _STATUS_SUBGROUPS:
@@ -491,23 +499,25 @@ def _statuses_iftsta(
             if scope == "status" or current["occurred_at"] is None:
                 current["occurred_at"] = _edifact_instant(seg, context)
                 current["_at"]["occurred_at"] = _where(seg, 1, 2)
-        elif tag == "RFF" and _code(seg, 1, 1):
+        elif tag == "RFF" and (qualifier := _code(seg, 1, 1)):
             references = current["references"]
-            qualifier, value = _code(seg, 1, 1), _code(seg, 1, 2)
             if scope == "status":  # a conveyance's or equipment's reference never replaces it
-                references[qualifier] = value
+                references[qualifier] = _code(seg, 1, 2)
             else:
-                references.setdefault(qualifier, value)
-    for status in statuses:
-        where = _event_place(status["locations"])
-        if where is not None:
+                references.setdefault(qualifier, _code(seg, 1, 2))
+    for status, seen in statuses:
+        status["locations"] = [place for place, _ in seen]
+        found = _event_place(seen)
+        if found is not None:
+            place, loc = found
             status.update(
-                location_code=where["code"],
-                location_name=where["name"],
-                location_qualifier=where["qualifier"],
+                location_code=place["code"],
+                location_name=place["name"],
+                location_qualifier=place["qualifier"],
             )
-            status["_at"].update(location_code=where["_at"], location_name=where["_at"])
-    return statuses
+            named = _where(loc, 2, 4) if loc.value(2, 4) else _where(loc, 3, 4)
+            status["_at"].update(location_code=_where(loc, 2, 1), location_name=named)
+    return [status for status, _ in statuses]
 
 
 def _instruction_iftmin(
