@@ -5,11 +5,15 @@ reference a resend of the same bytes gets again."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from intermodal.edi.control import MemoryControlNumbers
 from intermodal.edi.edifact import acknowledge, generate_edifact, parse_edifact
-from intermodal.edi.errors import EdiSyntaxError, EnvelopeError
+from intermodal.edi.errors import EdiError, EdiSyntaxError, EnvelopeError
 from intermodal.mapping.readers import ReadContext, read_edifact
 
 # A carrier portal's export: UNA, then two status messages one per line, no envelope.
@@ -127,3 +131,22 @@ def test_the_reader_maps_bare_messages() -> None:
     assert first["occurred_at"] == "2024-03-04T13:15:00+00:00"
     assert (second["consignment"], second["code"]) == ("SHIP-4712", "10")
     assert "location_code" not in second
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([b"UNH", b"UNH+", b"UNA:+.? 'UNH+", b"\xef\xbb\xbfUNH+1+"]),
+    st.binary(max_size=300),
+)
+def test_any_bare_bytes_raise_only_edi_errors_and_warn_mode_no_envelope_error(
+    start: bytes, rest: bytes
+) -> None:
+    data = start + rest
+    with contextlib.suppress(EdiError):
+        parse_edifact(data, envelope="optional")
+    try:
+        parse_edifact(data, "warn", envelope="optional")
+    except EnvelopeError as exc:  # pragma: no cover - the property under test
+        raise AssertionError(f"warn mode raised {exc}") from exc
+    except EdiError:
+        pass
