@@ -310,15 +310,13 @@ def test_padded_identifiers_are_trimmed_and_free_text_is_not() -> None:
         .replace(b"NAD+CZ+ACME01::92", b"NAD+ CZ+ ACME01 ::92", 1)
         .replace(b"FTX+DEL+++TAIL", b"FTX+DEL+++  TAIL", 1)
     )
-    (ic,) = parse_edifact(padded).interchanges
-    assert (ic.sender, ic.recipient, ic.control_reference) == (
-        "SHIPPER01",
-        "CARRIER01",
-        "BK0000042",
-    )
+    (ic,) = parse_edifact(padded).interchanges  # UNZ02 'BK0000042' matches the padded UNB05
+    assert (ic.sender, ic.recipient) == ("SHIPPER01", "CARRIER01")
+    assert ic.control_reference == "BK0000042   "  # as sent: a CONTRL echoes it
     assert ic.groups[0].messages[0].reference == "M0001"
     first, _ = read_edifact(padded, ReadContext("shipper"))["instructions"]
     clean, _ = read_edifact(data, ReadContext("shipper"))["instructions"]
+    assert first["interchange"] == clean["interchange"] == "BK0000042"
     assert first["booking_number"] == clean["booking_number"] == "BOOK-2024-0042"
     assert first["references"] == clean["references"] == {"CU": "PO-778812"}
     assert first["parties"]["CZ"]["code"] == "ACME01"

@@ -33,8 +33,9 @@ What it reads:
 Checks, raised in reject mode and collected in warn mode like the X12 ones: UNT01 = segments
 UNH..UNT inclusive, UNT02 = UNH01, UNE01 = messages, UNE02 = UNG05, UNZ01 = groups (or
 messages when there are no groups), UNZ02 = UNB05, and the character set. Identifiers in
-the envelope (UNB sender, recipient and reference, UNG05, UNH01, the message type) are read
-without surrounding spaces, since padding a fixed-width id is a common partner habit.
+the envelope (UNB sender and recipient, UNG05, UNH01, the message type) are read without
+surrounding spaces, since padding a fixed-width id is a common partner habit; UNB05 is kept
+as sent (a CONTRL echoes it) and compared with UNZ02 trimmed.
 """
 
 from __future__ import annotations
@@ -315,8 +316,9 @@ class Interchange:
 
     @property
     def control_reference(self) -> str:
-        """UNB05, the interchange control reference (what UNZ02 must repeat)."""
-        return self.header.value(5).strip()
+        """UNB05, the interchange control reference (what UNZ02 must repeat), as sent: a
+        CONTRL echoes it and stored keys were made from it; compare it trimmed."""
+        return self.header.value(5)
 
     @property
     def grouped(self) -> bool:
@@ -421,7 +423,7 @@ class _Parser:
             element,
             message.reference if message else None,
             (group.reference or None) if group else None,
-            (interchange.control_reference or None) if interchange else None,
+            (interchange.control_reference.strip() or None) if interchange else None,
         )
 
     def syntax(self, message: str, where: Location) -> NoReturn:
@@ -776,7 +778,7 @@ class _Parser:
                 ic,
             )
             syntax_id = "UNOC"  # one byte, one character: nothing is lost
-        if ic.control_reference == "":
+        if ic.control_reference.strip() == "":
             self.problem(
                 "control_number",
                 "UNB05 (interchange control reference) is missing",
@@ -957,7 +959,7 @@ class _Parser:
                 self.where(number, "UNZ", "UNZ01", interchange=ic),
                 ic,
             )
-        if _value(elements, 2).strip() != ic.control_reference:
+        if _value(elements, 2).strip() != ic.control_reference.strip():
             self.problem(
                 "control_mismatch",
                 f"UNZ02 {_value(elements, 2)!r} does not match UNB05 {ic.control_reference!r}",

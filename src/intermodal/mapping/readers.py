@@ -391,7 +391,10 @@ def read_edifact(raw: bytes, context: ReadContext) -> Any:
     for ic, _group, message in document.messages():
         if message.problems:
             continue
-        base: dict[str, Any] = {"interchange": ic.control_reference, "message": message.reference}
+        base: dict[str, Any] = {
+            "interchange": ic.control_reference.strip(),
+            "message": message.reference,
+        }
         if message.type == "IFTSTA":
             statuses.extend(_statuses_iftsta(message.segments, base, context))
         elif message.type == "IFTMIN":
