@@ -103,6 +103,9 @@ class EdiConfig(_Strict):
     control_number_reuse_after: Duration | None = None
     """With `control_numbers: reuse_after`: how old ('30d', '12h') the latest interchange
     with that number must be before the number may be used again."""
+    envelope: Literal["required", "optional"] = "required"
+    """EDIFACT: `optional` also accepts bare messages (UNH..UNT without UNB/UNZ), read as
+    one interchange from this partner and not answered by a CONTRL. X12 ignores it."""
 
 
 class SignatureConfig(_Strict):

@@ -20,6 +20,7 @@ from intermodal.edi.edifact import (
     parse_edifact,
 )
 from intermodal.edi.errors import EdiSyntaxError, EnvelopeError, GenerationError, Segment
+from intermodal.mapping.readers import ReadContext, read_edifact
 from tests.edi._golden import BROKEN, EDIFACT_GOLDEN, golden
 
 AT = datetime(2024, 1, 5, 12, 10, tzinfo=UTC)
@@ -294,3 +295,29 @@ def test_syntax_4_repetition_separator_is_escaped_when_writing() -> None:
     data = generate_edifact(ic)
     assert data.startswith(b"UNA:+.?*'") and b"5 ?* 3" in data
     assert parse_edifact(data).interchanges == [ic]
+
+
+def test_padded_identifiers_are_trimmed_and_free_text_is_not() -> None:
+    """A partner that pads its ids to a fixed width gets the same envelope references and
+    the same reading; its delivery remark keeps its spaces."""
+    data = golden("iftmin_d00b_group.edi")
+    padded = (
+        data.replace(b"+SHIPPER01:ZZZ+CARRIER01", b"+ SHIPPER01 :ZZZ+CARRIER01  ", 1)
+        .replace(b"+BK0000042'", b"+BK0000042   '", 1)
+        .replace(b"UNH+M0001+", b"UNH+  M0001+", 1)
+        .replace(b"BGM+610+BOOK-2024-0042+9", b"BGM+610+  BOOK-2024-0042+9", 1)
+        .replace(b"RFF+CU:PO-778812'", b"RFF+ CU :PO-778812  '", 1)
+        .replace(b"NAD+CZ+ACME01::92", b"NAD+ CZ+ ACME01 ::92", 1)
+        .replace(b"FTX+DEL+++TAIL", b"FTX+DEL+++  TAIL", 1)
+    )
+    (ic,) = parse_edifact(padded).interchanges  # UNZ02 'BK0000042' matches the padded UNB05
+    assert (ic.sender, ic.recipient) == ("SHIPPER01", "CARRIER01")
+    assert ic.control_reference == "BK0000042   "  # as sent: a CONTRL echoes it
+    assert ic.groups[0].messages[0].reference == "M0001"
+    first, _ = read_edifact(padded, ReadContext("shipper"))["instructions"]
+    clean, _ = read_edifact(data, ReadContext("shipper"))["instructions"]
+    assert first["interchange"] == clean["interchange"] == "BK0000042"
+    assert first["booking_number"] == clean["booking_number"] == "BOOK-2024-0042"
+    assert first["references"] == clean["references"] == {"CU": "PO-778812"}
+    assert first["parties"]["CZ"]["code"] == "ACME01"
+    assert first["remarks"] == ["  " + clean["remarks"][0]]

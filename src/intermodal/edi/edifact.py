@@ -10,10 +10,19 @@ What it reads:
 - the UNA service string advice (component, element, decimal mark, release, reserved,
   terminator); without UNA the ISO 9735 defaults `:+.? '` apply;
 - the release character: `?'`, `?+`, `?:` and `??` stand for the character itself;
-- the character set named in UNB01: UNOA (upper-case level A, validated), UNOB (ISO 646),
-  UNOC (ISO 8859-1), UNOD..UNOK (other ISO 8859 parts), UNOW/UNOY (UTF-8). Bytes are split
-  on the (ASCII) separators first and each value decoded after, which is exact for every
-  one of these encodings and lets a bad byte be reported with its segment and element;
+- the character set named in UNB01 (code list 0001): UNOA and UNOB (ISO 646 levels A and
+  B, 7-bit), UNOC (ISO 8859-1), UNOD..UNOK (other ISO 8859 parts), UNOW and UNOY (UTF-8).
+  Bytes are split on the (ASCII) separators first and each value decoded after, which is
+  exact for every one of these encodings and lets a bad byte be reported with its segment
+  and element. Text values come out as Unicode, UNB included; a value that does not fit
+  the declared set (a lower-case letter or an accent in UNOA, bytes that are not UTF-8 in
+  UNOW, a control character such as a Windows-1252 quote in UNOC) is an `encoding`
+  problem naming segment and element, and its text is kept as well as it can be read
+  (undecodable bytes become U+FFFD), never as silent mojibake;
+- bare messages (UNH..UNT without UNB/UNZ, after an optional UNA) when the caller allows
+  it (`envelope="optional"`): they are read as one interchange with a synthetic UNB whose
+  sender is the partner and whose control reference is made of the message references
+  and a hash of the bytes, so the same bytes sent twice get the same reference;
 - numbers with a decimal comma or point (`Segment.decimal`), as ISO 9735 allows either;
 - the syntax 4 repetition separator (UNA5, usually `*`) is escaped when writing; when
   reading, repeated elements are kept as one value (IFTSTA/IFTMIN D00B/D01B do not use
@@ -23,16 +32,21 @@ What it reads:
 
 Checks, raised in reject mode and collected in warn mode like the X12 ones: UNT01 = segments
 UNH..UNT inclusive, UNT02 = UNH01, UNE01 = messages, UNE02 = UNG05, UNZ01 = groups (or
-messages when there are no groups), UNZ02 = UNB05, and UNOA/UNOB character sets.
+messages when there are no groups), UNZ02 = UNB05, and the character set. Identifiers in
+the envelope (UNB sender and recipient, UNG05, UNH01, the message type) are read without
+surrounding spaces, since padding a fixed-width id is a common partner habit; UNB05 is kept
+as sent (a CONTRL echoes it) and compared with UNZ02 trimmed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 from intermodal.edi.control import ControlNumberSource
 from intermodal.edi.errors import (
@@ -51,6 +65,9 @@ from intermodal.edi.errors import (
 SUPPORTED_MESSAGES = ("IFTSTA", "IFTMIN")
 SUPPORTED_DIRECTORIES = ("00B", "01B")
 
+Envelope = Literal["required", "optional"]
+"""Per-partner choice: whether bare messages (no UNB/UNZ) are read or refused."""
+
 # Syntax identifier (UNB01-1) -> Python codec for its values.
 CHARSETS: dict[str, str] = {
     "UNOA": "ascii",
@@ -67,12 +84,102 @@ CHARSETS: dict[str, str] = {
     "UNOW": "utf-8",
     "UNOY": "utf-8",
 }
+# What each set is, in the words an operator looks up.
+_CHARSET_NAMES = {
+    "UNOA": "level A: upper-case letters, digits, space and . , - ( ) / = ' + : ? ! \" % & * ; < >",
+    "UNOB": "level B: ISO 646 printable characters",
+    "UNOC": "ISO 8859-1",
+    "UNOD": "ISO 8859-2",
+    "UNOE": "ISO 8859-5",
+    "UNOF": "ISO 8859-7",
+    "UNOG": "ISO 8859-3",
+    "UNOH": "ISO 8859-4",
+    "UNOI": "ISO 8859-6",
+    "UNOJ": "ISO 8859-8",
+    "UNOK": "ISO 8859-9",
+    "UNOW": "UTF-8",
+    "UNOY": "ISO 10646, read as UTF-8",
+}
 # Level A: upper-case letters, digits, space and these marks (ISO 9735, annex A).
 UNOA_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-()/='+:?!\"%&*;<>")
 UNOB_CHARACTERS = frozenset(chr(c) for c in range(32, 127))
 _ALLOWED = {"UNOA": UNOA_CHARACTERS, "UNOB": UNOB_CHARACTERS}
+# C0 controls but tab and line breaks (line breaks are how many partners end segments),
+# DEL and the C1 controls: not text in any set. In ISO 8859-1 bytes 0x80-0x9F are C1
+# controls, which is where Windows-1252 text declared as UNOC shows (its quotes and euro).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _TAG = re.compile(r"[A-Z][A-Z0-9]{2}")
+_BARE_HINT = " (messages without UNB are read only where the envelope is optional)"
 _ENVELOPE = ("UNB", "UNG", "UNE", "UNH", "UNT", "UNZ", "UNA")
+
+
+def read_value(value: str, syntax_id: str) -> tuple[str, str | None]:
+    """One value as received (one character per byte) as text of the set `syntax_id`
+    names, and what is wrong with it (None when it fits the set).
+
+    A 7-bit set (UNOA, UNOB) cannot hold a byte above 127; such bytes are read as UTF-8
+    when they are UTF-8 and as ISO 8859-1 otherwise, so the problem can show the character
+    the sender meant ('é'), not the bytes. Bytes a codec has no character for become
+    U+FFFD. An unknown syntax identifier reads as ISO 8859-1 (its own problem is reported
+    once, on UNB01).
+    """
+    allowed = _ALLOWED.get(syntax_id)
+    codec = CHARSETS.get(syntax_id, "latin-1")
+    text = value
+    if not value.isascii():
+        raw = value.encode("latin-1")
+        if allowed is not None:
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = value
+        elif codec != "latin-1":
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError as exc:
+                bad = raw[exc.start : exc.end]
+                shown = " ".join(f"0x{b:02X}" for b in bad)
+                what = f"bytes {shown} are" if len(bad) > 1 else f"byte {shown} is"
+                return (
+                    raw.decode(codec, "replace"),
+                    f"{what} not {_CHARSET_NAMES[syntax_id]} ({syntax_id})",
+                )
+    if allowed is not None:
+        if allowed.issuperset(text):
+            return text, None
+        outside = dict.fromkeys(c for c in text if c not in allowed)  # in order, once each
+        lower = any("a" <= c <= "z" for c in outside)
+        named = "".join(c for c in outside if not "a" <= c <= "z")[:8]
+        what = " and ".join(
+            ([repr(named)] if named else []) + (["lower-case letters"] if lower else [])
+        )
+        verb = "is" if len(named) == 1 and not lower else "are"
+        return text, f"{what} {verb} not in {syntax_id} ({_CHARSET_NAMES[syntax_id]})"
+    control = _CONTROL.search(text)
+    if control is None:
+        return text, None
+    char = control.group()
+    why = f"control character U+{ord(char):04X} is not text in {syntax_id}"
+    if codec == "latin-1" and "\x80" <= char <= "\x9f":
+        with contextlib.suppress(UnicodeDecodeError):  # five bytes have no cp1252 character
+            why += f" (Windows-1252 would read it as {char.encode('latin-1').decode('cp1252')!r})"
+    return text, why
+
+
+def fits(value: str, syntax_id: str) -> bool:
+    """Whether `value` can be written in `syntax_id` and read back as the same text."""
+    allowed = _ALLOWED.get(syntax_id)
+    if allowed is not None:
+        return allowed.issuperset(value)
+    if _CONTROL.search(value):
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode(CHARSETS.get(syntax_id, "latin-1"))
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +240,7 @@ class Message:
 
     @property
     def type(self) -> str:
-        return self.identifier[0] if self.identifier else ""
+        return self.identifier[0].strip() if self.identifier else ""
 
     @property
     def directory(self) -> str:
@@ -163,7 +270,7 @@ class Group:
     @property
     def reference(self) -> str:
         """UNG05, or '' for the implicit group."""
-        return self.header.value(5) if self.header else ""
+        return self.header.value(5).strip() if self.header else ""
 
     @property
     def functional_id(self) -> str:
@@ -175,35 +282,42 @@ class Group:
 
 @dataclass(slots=True)
 class Interchange:
-    """One interchange (UNB..UNZ). `header` is the UNB segment as found or built."""
+    """One interchange (UNB..UNZ). `header` is the UNB segment as found or built.
+
+    `bare` marks messages that came without UNB/UNZ: the header is then made up by the
+    parser (see `parse_edifact`), is not written back, and no CONTRL answers it, since the
+    partner sent no interchange reference a CONTRL could name.
+    """
 
     header: Segment
     groups: list[Group] = field(default_factory=list)
     separators: Separators = DEFAULT_SEPARATORS
     una: bool = False  # whether a UNA segment preceded it (and will be written)
+    bare: bool = False
     number: int = field(default=0, compare=False)
     declared_count: int | None = field(default=None, compare=False)
     problems: list[EdiWarning] = field(default_factory=list, compare=False)
 
     @property
     def syntax_id(self) -> str:
-        return self.header.value(1, 1)
+        return self.header.value(1, 1).strip()
 
     @property
     def syntax_version(self) -> str:
-        return self.header.value(1, 2)
+        return self.header.value(1, 2).strip()
 
     @property
     def sender(self) -> str:
-        return self.header.value(2, 1)
+        return self.header.value(2, 1).strip()
 
     @property
     def recipient(self) -> str:
-        return self.header.value(3, 1)
+        return self.header.value(3, 1).strip()
 
     @property
     def control_reference(self) -> str:
-        """UNB05, the interchange control reference (what UNZ02 must repeat)."""
+        """UNB05, the interchange control reference (what UNZ02 must repeat), as sent: a
+        CONTRL echoes it and stored keys were made from it; compare it trimmed."""
         return self.header.value(5)
 
     @property
@@ -234,12 +348,20 @@ def parse_edifact(
     *,
     partner: str | None = None,
     document: str | None = None,
+    envelope: Envelope = "required",
 ) -> EdifactDocument:
     """Read every interchange in `data` (bytes as received; str only if already decoded).
 
     Raises `EdiSyntaxError` when the bytes cannot be read as EDIFACT, and in reject mode
     `EnvelopeError` at the first envelope or character-set problem; in warn mode those are
     collected in `warnings`. Never raises anything but an `EdiError`.
+
+    With `envelope="optional"` a document that starts with UNH (after an optional UNA) is
+    read as one *bare* interchange: sender `partner`, character set UNOW when its bytes
+    are UTF-8 and not all ASCII, else UNOC, and a control reference of the message
+    references and 12 hex digits of the SHA-256 of its bytes. A warning
+    (`envelope_absent`, in either mode) says so. Without the option such a document is an
+    `EdiSyntaxError`, as any other that does not start with UNA or UNB.
     """
     if isinstance(data, str):
         try:
@@ -249,7 +371,7 @@ def parse_edifact(
     else:
         raw = data
     with gc_paused():
-        return _Parser(raw, mode, partner, document).run()
+        return _Parser(raw, mode, partner, document, envelope).run()
 
 
 def looks_like_edifact(data: bytes) -> bool:
@@ -257,17 +379,30 @@ def looks_like_edifact(data: bytes) -> bool:
 
 
 class _Parser:
-    def __init__(self, data: bytes, mode: Mode, partner: str | None, document: str | None) -> None:
+    def __init__(
+        self,
+        data: bytes,
+        mode: Mode,
+        partner: str | None,
+        document: str | None,
+        envelope: Envelope = "required",
+    ) -> None:
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
+        self.data = data
         # Latin-1 maps every byte to one character, so separators (ASCII) split exactly;
         # each value is then decoded with the interchange's own character set.
         self.text = data.decode("latin-1")
+        # One scan of the whole document, so that segments of a clean one are not searched
+        # for control characters one by one.
+        self.controls = _CONTROL.search(self.text) is not None
         self.mode = mode
         self.partner = partner
         self.document = document
+        self.envelope = envelope
         self.warnings: list[EdiWarning] = []
         self.number = 0
+        self.end = 0  # just past the terminator of the last segment read
 
     def where(
         self,
@@ -288,7 +423,7 @@ class _Parser:
             element,
             message.reference if message else None,
             (group.reference or None) if group else None,
-            interchange.control_reference if interchange else None,
+            (interchange.control_reference.strip() or None) if interchange else None,
         )
 
     def syntax(self, message: str, where: Location) -> NoReturn:
@@ -313,28 +448,31 @@ class _Parser:
         while pos < len(text):
             if not (text.startswith("UNA", pos) or text.startswith("UNB", pos)):
                 if not doc.interchanges:
-                    self.syntax(
-                        f"expected UNA or UNB, found {text[pos : pos + 20]!r}",
-                        self.where(self.number + 1),
+                    if not (self.envelope == "optional" and text.startswith("UNH", pos)):
+                        self.syntax(
+                            f"expected UNA or UNB, found {text[pos : pos + 20]!r}"
+                            + (_BARE_HINT if text.startswith("UNH", pos) else ""),
+                            self.where(self.number + 1),
+                        )
+                else:
+                    last = doc.interchanges[-1]
+                    if text[pos] == last.separators.segment:
+                        pos = _skip_space(text, pos + 1)
+                        continue
+                    self.problem(
+                        "unexpected_segment",
+                        f"data after UNZ that is not an interchange: {text[pos : pos + 20]!r}",
+                        self.where(self.number + 1, interchange=last),
+                        last,
                     )
-                last = doc.interchanges[-1]
-                if text[pos] == last.separators.segment:
-                    pos = _skip_space(text, pos + 1)
-                    continue
-                self.problem(
-                    "unexpected_segment",
-                    f"data after UNZ that is not an interchange: {text[pos : pos + 20]!r}",
-                    self.where(self.number + 1, interchange=last),
-                    last,
-                )
-                found = min(
-                    (i for i in (text.find("UNA", pos), text.find("UNB", pos)) if i >= 0),
-                    default=-1,
-                )
-                if found < 0:
-                    break
-                pos = found
-            interchange, pos = self.interchange(pos)
+                    found = min(
+                        (i for i in (text.find("UNA", pos), text.find("UNB", pos)) if i >= 0),
+                        default=-1,
+                    )
+                    if found < 0:
+                        break
+                    pos = found
+            interchange, pos = self.interchange(pos, first=not doc.interchanges)
             doc.interchanges.append(interchange)
             pos = _skip_space(text, pos)
         return doc
@@ -351,26 +489,51 @@ class _Parser:
         if why is not None:
             self.syntax(why, self.where(number, "UNA"))
         self.number = number
+        self.end = pos + 9
         return separators, pos + 9
 
-    def interchange(self, start: int) -> tuple[Interchange, int]:
+    def interchange(self, start: int, first: bool) -> tuple[Interchange, int]:
+        """One interchange from `start` (UNA, UNB, or UNH for bare messages), and where the
+        next one starts."""
         text = self.text
         una = text.startswith("UNA", start)
+        bare = False
         if una:
             sep, pos = self.read_una(start)
             pos = _skip_space(text, pos)
             if not text.startswith("UNB", pos):
-                self.syntax(
-                    f"expected UNB after UNA, found {text[pos : pos + 20]!r}",
-                    self.where(self.number + 1),
-                )
+                found_unh = text.startswith("UNH", pos)
+                if not (first and found_unh and self.envelope == "optional"):
+                    self.syntax(
+                        f"expected UNB after UNA, found {text[pos : pos + 20]!r}"
+                        + (_BARE_HINT if found_unh else ""),
+                        self.where(self.number + 1),
+                    )
+                bare = True
         else:
             sep, pos = DEFAULT_SEPARATORS, start
+            bare = not text.startswith("UNB", pos)  # run() sends UNH here only when allowed
+        ic: Interchange | None = None
+        syntax_id = "UNOC"
+        if bare:
+            ic, syntax_id = self.open_bare(start, sep, una)
+        ic, pos = self.segments(ic, pos, sep, una, syntax_id)
+        if ic.bare:
+            self.close_bare(ic, start)
+        return ic, pos
+
+    def segments(
+        self,
+        ic: Interchange | None,
+        pos: int,
+        sep: Separators,
+        una: bool,
+        syntax_id: str,
+    ) -> tuple[Interchange, int]:
+        text = self.text
         term, el, comp, rel = sep.segment, sep.element, sep.component, sep.release
         strip = "".join(c for c in "\r\n" if c != term) or "\x00"
-        ic: Interchange | None = None
-        codec = "latin-1"
-        allowed: frozenset[str] | None = None
+        allowed, transcode = _ALLOWED.get(syntax_id), CHARSETS[syntax_id] != "latin-1"
         group: Group | None = None
         msg: Message | None = None
         orphan = False
@@ -399,16 +562,18 @@ class _Parser:
                 self.close_open(ic, group, msg, number, at_end=False)
                 return ic, seg_start
             self.number = number
+            self.end = pos
             elements = self.elements(raw, sep, number, tag, ic, group, msg)
             if ic is None:
                 if tag != "UNB":
                     self.syntax(f"expected UNB, found {tag}", self.where(number, tag))
                 ic = Interchange(Segment(tag, elements, number), separators=sep, una=una)
                 ic.number = number
-                codec, allowed = self.open_interchange(ic)
+                syntax_id = self.open_interchange(ic, raw)
+                allowed, transcode = _ALLOWED.get(syntax_id), CHARSETS[syntax_id] != "latin-1"
                 continue
-            if allowed is not None or codec != "latin-1":
-                elements = self.decode(elements, codec, allowed, number, tag, ic, group, msg)
+            if self.undecoded(raw, allowed, transcode):
+                elements = self.decode(elements, syntax_id, number, tag, ic, group, msg)
             if msg is not None:
                 if tag == "UNT":
                     self.close_message(ic, group, msg, elements, number)
@@ -430,6 +595,14 @@ class _Parser:
                 orphan = False
                 if tag == "UNT":
                     continue
+            if ic.bare and tag in ("UNG", "UNE", "UNZ"):
+                self.problem(
+                    "unexpected_segment",
+                    f"{tag} among messages that came without UNB",
+                    self.where(number, tag),
+                    ic,
+                )
+                continue
             if tag == "UNH":
                 if group is None:
                     if ic.grouped:
@@ -545,119 +718,125 @@ class _Parser:
             elements.pop()
         return tuple(elements)
 
+    def undecoded(self, raw: str, allowed: frozenset[str] | None, transcode: bool) -> bool:
+        """Whether a segment's values need `decode`: most segments are ASCII that fits the
+        set, and ISO 8859-1 needs no decoding at all (one byte is one character)."""
+        if allowed is not None:
+            return not allowed.issuperset(raw)  # the default separators are level A too
+        if transcode and not raw.isascii():
+            return True
+        return self.controls and _CONTROL.search(raw) is not None
+
     def decode(
         self,
         elements: tuple[tuple[str, ...], ...],
-        codec: str,
-        allowed: frozenset[str] | None,
-        number: int,
-        tag: str,
-        ic: Interchange,
-        group: Group | None,
-        msg: Message | None,
-    ) -> tuple[tuple[str, ...], ...]:
-        """Values in the interchange's character set, checked against UNOA/UNOB."""
-        out = []
-        changed = False
-        for index, element in enumerate(elements, 1):
-            comps = []
-            for sub, value in enumerate(element, 1):
-                new = value
-                if not value.isascii() and codec != "latin-1":
-                    try:
-                        new = value.encode("latin-1").decode(codec)
-                    except UnicodeDecodeError:
-                        self.bad_characters(
-                            value,
-                            ic.syntax_id,
-                            number,
-                            tag,
-                            index,
-                            sub,
-                            len(element),
-                            ic,
-                            group,
-                            msg,
-                        )
-                        comps.append(value)
-                        continue
-                    changed = changed or new != value
-                if allowed is not None and not allowed.issuperset(new):
-                    self.bad_characters(
-                        new, ic.syntax_id, number, tag, index, sub, len(element), ic, group, msg
-                    )
-                comps.append(new)
-            out.append(tuple(comps))
-        return tuple(out) if changed else elements
-
-    def bad_characters(
-        self,
-        value: str,
         syntax_id: str,
         number: int,
         tag: str,
-        index: int,
-        sub: int,
-        width: int,
-        ic: Interchange,
+        ic: Interchange | None,
         group: Group | None,
         msg: Message | None,
-    ) -> None:
-        allowed = _ALLOWED.get(syntax_id)
-        if allowed is None:
-            codec = CHARSETS.get(syntax_id, "latin-1")
-            text = f"bytes {value!r} are not valid {codec} (syntax {syntax_id})"
-        else:
-            bad = "".join(sorted({c for c in value if c not in allowed})[:5])
-            level = " (upper-case level A)" if syntax_id == "UNOA" else ""
-            text = f"{bad!r} not allowed in syntax {syntax_id}{level}"
-        ref = element_ref(tag, index, sub if width > 1 else None)
-        position = msg.segment_count if msg else None  # the segment being read
-        owners: list[Message | Group | Interchange] = [msg] if msg else [group or ic]
-        self.problem(
-            "encoding",
-            text,
-            self.where(number, tag, ref, position, ic, group, msg),
-            *owners,
-        )
+    ) -> tuple[tuple[str, ...], ...]:
+        """Values as text of the interchange's character set; each that does not fit it
+        is reported with its segment and element."""
+        out = []
+        for index, element in enumerate(elements, 1):
+            comps = []
+            for sub, value in enumerate(element, 1):
+                text, why = read_value(value, syntax_id)
+                if why is not None:
+                    ref = element_ref(tag, index, sub if len(element) > 1 else None)
+                    position = msg.segment_count if msg else None  # the segment being read
+                    owners: list[Message | Group | Interchange] = (
+                        [msg] if msg else [group] if group else [ic] if ic else []
+                    )
+                    self.problem(
+                        "encoding",
+                        f"{tag} element {index}: {why}",
+                        self.where(number, tag, ref, position, ic, group, msg),
+                        *owners,
+                    )
+                comps.append(text)
+            out.append(tuple(comps))
+        return tuple(out)
 
-    def open_interchange(self, ic: Interchange) -> tuple[str, frozenset[str] | None]:
+    def open_interchange(self, ic: Interchange, raw: str) -> str:
+        """Check UNB, read its values in the set it names, and return that set."""
         number = ic.number
         syntax_id = ic.syntax_id
-        codec = CHARSETS.get(syntax_id)
-        if codec is None:
+        if syntax_id not in CHARSETS:
+            known = "UNOA, UNOB, UNOC ... UNOK, UNOW, UNOY"
+            what = (
+                "UNOX (ISO 2022 code extension) is not supported"
+                if syntax_id == "UNOX"
+                else f"unknown syntax identifier {syntax_id!r}"
+            )
             self.problem(
                 "syntax_id",
-                f"unknown syntax identifier {syntax_id!r} (expected UNOA, UNOB, UNOC, ... UNOY)",
+                f"{what} (expected one of {known})",
                 self.where(number, "UNB", "UNB01-1", interchange=ic),
                 ic,
             )
-            codec = "latin-1"
-        if ic.control_reference == "":
+            syntax_id = "UNOC"  # one byte, one character: nothing is lost
+        if ic.control_reference.strip() == "":
             self.problem(
                 "control_number",
                 "UNB05 (interchange control reference) is missing",
                 self.where(number, "UNB", "UNB05", interchange=ic),
                 ic,
             )
-        allowed = _ALLOWED.get(syntax_id)
-        if allowed is not None:
-            for index, element in enumerate(ic.header.elements, 1):
-                for sub, value in enumerate(element, 1):
-                    if not allowed.issuperset(value):
-                        self.bad_characters(
-                            value,
-                            syntax_id,
-                            number,
-                            "UNB",
-                            index,
-                            sub,
-                            len(element),
-                            ic,
-                            None,
-                            None,
-                        )
-        return codec, allowed
+        sep = ic.separators
+        if CHARSETS[syntax_id] == "utf-8" and not sep.una().isascii():
+            # a byte above 127 is part of a multi-byte character in UTF-8: it cannot
+            # separate anything without cutting characters in two
+            self.problem(
+                "encoding",
+                f"service characters {sep.una()[3:]!r} must be ASCII in {syntax_id}",
+                self.where(ic.number - 1, "UNA", interchange=ic),
+                ic,
+            )
+        if self.undecoded(raw, _ALLOWED.get(syntax_id), CHARSETS[syntax_id] != "latin-1"):
+            ic.header = Segment(
+                "UNB",
+                self.decode(ic.header.elements, syntax_id, number, "UNB", ic, None, None),
+                number,
+            )
+        return syntax_id
+
+    def open_bare(self, start: int, sep: Separators, una: bool) -> tuple[Interchange, str]:
+        """The interchange bare messages are read into; its control reference is set by
+        `close_bare` once the messages are known."""
+        rest = self.data[start:]
+        syntax_id = "UNOC"
+        if not rest.isascii():
+            with contextlib.suppress(UnicodeDecodeError):
+                rest.decode("utf-8")
+                syntax_id = "UNOW"
+        header = Segment.of(
+            "UNB", [syntax_id, "4" if syntax_id == "UNOW" else "3"], self.partner or ""
+        )
+        ic = Interchange(header, separators=sep, una=una, bare=True)
+        ic.number = self.number + 1
+        return ic, syntax_id
+
+    def close_bare(self, ic: Interchange, start: int) -> None:
+        """Give bare messages their control reference: what a resend of the same bytes
+        gets again (the inbox deduplicates on it), and readable in a receipt."""
+        digest = hashlib.sha256(self.data[start : self.end]).hexdigest()[:12]
+        references = ".".join(m.reference for m in ic.messages())
+        control = f"{references[:40]}#{digest}" if references else digest
+        syntax = ic.header.elements[0]
+        ic.header = Segment.of("UNB", list(syntax), ic.sender, "", "", control)
+        count = sum(1 for _ in ic.messages())
+        self.warnings.append(
+            EdiWarning(
+                "envelope_absent",
+                f"no UNB/UNZ envelope: {count} message(s) read as one interchange from "
+                f"{ic.sender or 'the sender'} with control reference {control!r}, "
+                f"character set {syntax[0]} assumed",
+                self.where(ic.number, "UNH", interchange=ic),
+            )
+        )
 
     def close_open(
         self,
@@ -682,12 +861,13 @@ class _Parser:
                 self.where(number, interchange=ic, group=group),
                 group,
             )
-        self.problem(
-            "missing_trailer",
-            f"interchange {ic.control_reference} has no UNZ before {what}",
-            self.where(number, interchange=ic),
-            ic,
-        )
+        if not ic.bare:
+            self.problem(
+                "missing_trailer",
+                f"interchange {ic.control_reference} has no UNZ before {what}",
+                self.where(number, interchange=ic),
+                ic,
+            )
 
     def open_message(
         self,
@@ -696,7 +876,7 @@ class _Parser:
         elements: tuple[tuple[str, ...], ...],
         number: int,
     ) -> Message:
-        reference = elements[0][0] if elements else ""
+        reference = elements[0][0].strip() if elements else ""
         identifier = elements[1] if len(elements) > 1 else ()
         msg = Message(reference, identifier, extra=elements[2:], number=number)
         group.messages.append(msg)
@@ -735,7 +915,7 @@ class _Parser:
                 self.where(number, "UNT", "UNT01", count, ic, group, msg),
                 msg,
             )
-        if _value(elements, 2) != msg.reference:
+        if _value(elements, 2).strip() != msg.reference:
             self.problem(
                 "control_mismatch",
                 f"UNT02 {_value(elements, 2)!r} does not match UNH01 {msg.reference!r}",
@@ -755,7 +935,7 @@ class _Parser:
                 self.where(number, "UNE", "UNE01", interchange=ic, group=group),
                 group,
             )
-        if _value(elements, 2) != group.reference:
+        if _value(elements, 2).strip() != group.reference:
             self.problem(
                 "control_mismatch",
                 f"UNE02 {_value(elements, 2)!r} does not match UNG05 {group.reference!r}",
@@ -779,7 +959,7 @@ class _Parser:
                 self.where(number, "UNZ", "UNZ01", interchange=ic),
                 ic,
             )
-        if _value(elements, 2) != ic.control_reference:
+        if _value(elements, 2).strip() != ic.control_reference.strip():
             self.problem(
                 "control_mismatch",
                 f"UNZ02 {_value(elements, 2)!r} does not match UNB05 {ic.control_reference!r}",
@@ -873,7 +1053,9 @@ def generate_edifact(
 
     Values are escaped with the release character and encoded in the character set UNB01
     names; UNA is written when the interchange had one or its separators are not the
-    defaults. A value outside that character set raises `GenerationError`.
+    defaults. A value outside that character set (or a control character, which no set
+    holds as text) raises `GenerationError` naming the element. A bare interchange is
+    written as it came: its messages, without UNB and UNZ.
     """
     if isinstance(document, EdifactDocument):
         interchanges: Sequence[Interchange] = document.interchanges
@@ -887,12 +1069,16 @@ def generate_edifact(
         why = sep.problem()
         if why is not None:
             raise GenerationError("separators", why)
+        codec = CHARSETS.get(ic.syntax_id, "latin-1")
+        if codec == "utf-8" and not sep.una().isascii():
+            raise GenerationError(
+                "separators", f"service characters must be ASCII in {ic.syntax_id}"
+            )
         writer = _Writer(sep, "\n" if newline and sep.segment != "\n" else "", ic.syntax_id)
         text = writer.interchange(ic, una=ic.una or sep != DEFAULT_SEPARATORS)
-        codec = CHARSETS.get(ic.syntax_id, "latin-1")
         try:
             out += text.encode(codec)
-        except UnicodeEncodeError as exc:
+        except UnicodeEncodeError as exc:  # a service character outside the set
             raise GenerationError(
                 "encoding",
                 f"{text[exc.start : exc.end]!r} cannot be written in {ic.syntax_id} ({codec})",
@@ -905,7 +1091,7 @@ class _Writer:
         self.sep = sep
         self.end = sep.segment + eol
         self.allowed = _ALLOWED.get(syntax_id)
-        self.syntax_id = syntax_id
+        self.syntax_id = syntax_id if syntax_id in CHARSETS else "UNOC"
         specials = [sep.component, sep.element, sep.segment]
         if sep.reserved != " ":  # syntax 4 repetition separator: data must escape it too
             specials.append(sep.reserved)
@@ -925,6 +1111,13 @@ class _Writer:
             raise GenerationError(
                 "line_break",
                 f"{value!r} holds a line break, which would not survive reading back",
+                Location(segment_tag=ref[:3], element=ref),
+            )
+        if self.allowed is None and not fits(value, self.syntax_id):
+            raise GenerationError(
+                "encoding",
+                f"{value!r} cannot be written in {self.syntax_id} "
+                f"({_CHARSET_NAMES[self.syntax_id]})",
                 Location(segment_tag=ref[:3], element=ref),
             )
         rel = self.sep.release
@@ -954,7 +1147,8 @@ class _Writer:
     def interchange(self, ic: Interchange, una: bool) -> str:
         if una:
             self.lines.append(self.sep.una() + ("\n" if self.end != self.sep.segment else ""))
-        self.segment("UNB", ic.header.elements)
+        if not ic.bare:
+            self.segment("UNB", ic.header.elements)
         grouped = ic.grouped
         for group in ic.groups:
             if group.header is not None:
@@ -966,8 +1160,9 @@ class _Writer:
                 self.segment("UNT", [(str(msg.segment_count),), (msg.reference,)])
             if group.header is not None:
                 self.segment("UNE", [(str(len(group.messages)),), (group.reference,)])
-        count = len(ic.groups) if grouped else sum(len(g.messages) for g in ic.groups)
-        self.segment("UNZ", [(str(count),), (ic.control_reference,)])
+        if not ic.bare:
+            count = len(ic.groups) if grouped else sum(len(g.messages) for g in ic.groups)
+            self.segment("UNZ", [(str(count),), (ic.control_reference,)])
         return "".join(self.lines)
 
 
@@ -1094,25 +1289,53 @@ def acknowledge(
     at: datetime | None = None,
 ) -> list[Interchange]:
     """One interchange per received interchange holding its CONTRL, addressed back to the
-    sender, in the same character set and with the same separators."""
+    sender, with the same separators and in the same character set when what it echoes
+    fits there (else UNOC, else UNOW: a partner who put a lower-case id in UNOA still gets
+    its id back). Bare interchanges get none: the partner sent no UNB05 to answer."""
     answers = []
     for ic in document.interchanges:
+        if ic.bare:
+            continue
         header = ic.header
+        body = contrl(ic)
+        sender = Party(header.value(3, 1).strip(), header.value(3, 2).strip() or "ZZZ")
+        recipient = Party(header.value(2, 1).strip(), header.value(2, 2).strip() or "ZZZ")
+        echoed = [sender.id, recipient.id, *(v for seg in body for e in seg.elements for v in e)]
+        declared = ic.syntax_id if ic.syntax_id in CHARSETS else "UNOC"
+        syntax_id = next(
+            (c for c in (declared, "UNOC", "UNOW") if all(_writable(v, c) == v for v in echoed)),
+            declared,
+        )
+        if not all(_writable(v, syntax_id) == v for v in echoed):  # no set holds them all
+            body = [
+                Segment(s.tag, tuple(tuple(_writable(v, syntax_id) for v in e) for e in s.elements))
+                for s in body
+            ]
+            sender = Party(_writable(sender.id, syntax_id), sender.qualifier)
+            recipient = Party(_writable(recipient.id, syntax_id), recipient.qualifier)
         answers.append(
             build_interchange(
-                [("CONTRL", contrl(ic))],
-                sender=Party(header.value(3, 1), header.value(3, 2) or "ZZZ"),
-                recipient=Party(header.value(2, 1), header.value(2, 2) or "ZZZ"),
+                [("CONTRL", body)],
+                sender=sender,
+                recipient=recipient,
                 control=control,
                 partner=partner,
                 at=at,
-                syntax_id=ic.syntax_id if ic.syntax_id in CHARSETS else "UNOC",
-                syntax_version=ic.syntax_version or "3",
+                syntax_id=syntax_id,
+                syntax_version="4" if syntax_id == "UNOW" else ic.syntax_version or "3",
                 directory="D3",
                 separators=ic.separators,
             )
         )
     return answers
+
+
+def _writable(value: str, syntax_id: str) -> str:
+    """`value` with '?' for each character `syntax_id` cannot hold (and each line break),
+    so that an answer echoing what a partner sent can always be written."""
+    if "\r" not in value and "\n" not in value and fits(value, syntax_id):
+        return value
+    return "".join(c if c not in "\r\n" and fits(c, syntax_id) else "?" for c in value)
 
 
 __all__ = [
@@ -1121,6 +1344,7 @@ __all__ = [
     "SUPPORTED_MESSAGES",
     "EdiError",
     "EdifactDocument",
+    "Envelope",
     "Group",
     "Interchange",
     "Message",
@@ -1130,7 +1354,9 @@ __all__ = [
     "acknowledge",
     "build_interchange",
     "contrl",
+    "fits",
     "generate_edifact",
     "looks_like_edifact",
     "parse_edifact",
+    "read_value",
 ]

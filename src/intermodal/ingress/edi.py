@@ -142,11 +142,13 @@ def split_document(partner: Partner, body: bytes) -> tuple[list[Piece], list[dic
         terminators = [ic.delimiters.segment for ic in xdoc.interchanges]
         starts = _starts(text, "ISA", terminators)
     else:
-        edoc = edifact.parse_edifact(body, mode, partner=partner.name)
+        edoc = edifact.parse_edifact(
+            body, mode, partner=partner.name, envelope=partner.edi.envelope
+        )
         interchanges = list(edoc.interchanges)
         warnings = [w.to_dict() for w in edoc.warnings]
         terminators = [ic.separators.segment for ic in edoc.interchanges]
-        starts = []
+        starts = [0] if interchanges and interchanges[0].bare else []  # bare ones lead
         for at in _starts(text, "UNB", terminators):
             before = text[:at].rstrip(" \t\r\n")
             una = len(before) - 9  # "UNA" + six service characters, right before the UNB
@@ -178,7 +180,9 @@ def _checked(partner: Partner, raw: bytes, ic: Any) -> bytes:
                     return raw
             return x12.generate_x12(ic)
         if raw:
-            found = edifact.parse_edifact(raw, partner.edi.mode).interchanges
+            found = edifact.parse_edifact(
+                raw, partner.edi.mode, partner=partner.name, envelope=partner.edi.envelope
+            ).interchanges
             if len(found) == 1 and found[0].control_reference == ic.control_reference:
                 return raw
         return edifact.generate_edifact(ic)

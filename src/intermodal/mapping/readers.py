@@ -501,8 +501,14 @@ def _response_990(
     return response
 
 
+def _code(seg: Segment, position: int, component: int = 1) -> str:
+    """An EDIFACT identifier or code (a party id, a reference, a qualifier) without the
+    spaces some partners pad it with; free text (names, FTX) is read with `seg.value`."""
+    return seg.value(position, component).strip()
+
+
 def _edifact_instant(dtm: Segment, context: ReadContext) -> str:
-    value, fmt = dtm.value(1, 2), dtm.value(1, 3) or "203"
+    value, fmt = _code(dtm, 1, 2), _code(dtm, 1, 3) or "203"
     layouts = {"203": "%Y%m%d%H%M", "102": "%Y%m%d", "204": "%Y%m%d%H%M%S"}
     try:
         if fmt == "303":  # CCYYMMDDHHMMZZZ: zone as a UTC offset in hours
@@ -521,13 +527,20 @@ def read_edifact(raw: bytes, context: ReadContext) -> Any:
     """Every message of an EDIFACT interchange, each kind in its own list:
 
     - `statuses` (IFTSTA): one per STS, with its consignment (CNI02), the event time
-      (DTM+334 after the STS), its place (LOC) and references (RFF);
+      (DTM+334 of its own group), its references (RFF) and its place: `location_code`,
+      `location_name` and `location_qualifier` from the LOC of the status's own group that
+      says where the event happened (below), and `locations`, every LOC the status can
+      see with its qualifier and `scope` (message, consignment, status, transport, ...);
     - `instructions` (IFTMIN): one per message: booking number (BGM), document time
       (DTM+137), references (RFF), parties with their addresses (NAD), gross weight (CNT+7),
       delivery remarks (FTX+DEL).
+
+    Identifiers and codes are read without surrounding spaces; names and free text as
+    sent. Bare messages (no UNB) are read too: whether a partner may send them is decided
+    where its bytes arrive (`edi.envelope`), and the bytes stored there are read here.
     """
     try:
-        document = parse_edifact(raw, context.mode, partner=context.partner)
+        document = parse_edifact(raw, context.mode, partner=context.partner, envelope="optional")
     except EdiError as exc:
         raise _edi_error(exc, context.partner) from None
     context.warnings.extend(document.warnings)
@@ -537,7 +550,10 @@ def read_edifact(raw: bytes, context: ReadContext) -> Any:
         if message.problems:
             context.dropped.extend(message.problems)
             continue
-        base: dict[str, Any] = {"interchange": ic.control_reference, "message": message.reference}
+        base: dict[str, Any] = {
+            "interchange": ic.control_reference.strip(),
+            "message": message.reference,
+        }
         if message.type == "IFTSTA":
             statuses.extend(_statuses_iftsta(message.segments, base, context))
         elif message.type == "IFTMIN":
@@ -545,24 +561,85 @@ def read_edifact(raw: bytes, context: ReadContext) -> Any:
     return {"statuses": statuses, "instructions": instructions}
 
 
+# 3227 codes that say "where the event happened": 175 activity location (UN/CEFACT),
+# 16E location of status (EANCOM).
+_EVENT_LOCATIONS = frozenset({"175", "16E"})
+# Segments that open a subgroup of the status group (D.01B SG8 TDT-DTM-RFF-SG9(LOC-DTM),
+# SG10 EQD..., SG12 GID...): a LOC after them is the conveyance's (SG9), not the event's.
+_STATUS_SUBGROUPS = {"TDT": "transport", "EQD": "equipment", "EQA": "equipment", "GID": "goods"}
+
+
+def _place(seg: Segment, scope: str) -> dict[str, Any]:
+    """A LOC: 3227 qualifier, then C517 (code, code list, agency, name); the name of the
+    related location (C519) when C517 has none."""
+    code, code_list, agency, name = (
+        (*seg.elements[1], "", "", "", "")[:4] if len(seg) > 1 else ("",) * 4
+    )
+    return {
+        "qualifier": _code(seg, 1),
+        "code": code.strip(),
+        "code_list": code_list.strip(),
+        "agency": agency.strip(),
+        "name": name or seg.value(3, 4),
+        "scope": scope,
+    }
+
+
+Place = tuple[dict[str, Any], Segment]  # a LOC as read, and the segment it came from
+
+
+def _event_place(places: list[Place]) -> Place | None:
+    """Where a status happened, from the LOCs of its own group (D.01B 0310: "the location
+    at which the status or event occurs"): the first that says so by its qualifier, else
+    the first at status level; a place of delivery or destination after it does not
+    replace it. Failing both, a LOC with an event qualifier in a subgroup (a partner that
+    put it after TDT). Consignment and message LOCs are never the event's place."""
+    own = [p for p in places if p[0]["scope"] == "status"]
+    for place in own:
+        if place[0]["qualifier"] in _EVENT_LOCATIONS:
+            return place
+    if own:
+        return own[0]
+    return next(
+        (
+            p
+            for p in places
+            if p[0]["scope"] not in ("message", "consignment")
+            and p[0]["qualifier"] in _EVENT_LOCATIONS
+        ),
+        None,
+    )
+
+
 def _statuses_iftsta(
     segments: list[Segment], base: dict[str, Any], context: ReadContext
 ) -> list[dict[str, Any]]:
-    statuses: list[dict[str, Any]] = []
+    """One dict per STS. A status's group runs from its STS to the next STS or CNI; its
+    RFF, DTM and LOC are its own, those of the message head and the consignment (CNI-LOC)
+    are shared by every status under them."""
+    statuses: list[tuple[dict[str, Any], list[Place]]] = []
+    shared: list[Place] = []  # LOCs of the message head, then of the consignment
+    head = 0  # how many of `shared` belong to the message head
     current: dict[str, Any] | None = None
+    places: list[Place] = []
+    scope = "message"
     for seg in segments:
-        if seg.tag == "BGM":
-            base["document_number"] = seg.value(2)
-        elif seg.tag == "CNI":
-            base["consignment"] = seg.value(2)
-            current = None
-        elif seg.tag == "STS":
+        tag = seg.tag
+        if tag == "BGM":
+            base["document_number"] = _code(seg, 2)
+        elif tag == "CNI":
+            base["consignment"] = _code(seg, 2)
+            if scope == "message":
+                head = len(shared)
+            del shared[head:]
+            current, scope = None, "consignment"
+        elif tag == "STS":
             current = {
                 **base,
                 "references": {},
-                "category": seg.value(1),
-                "code": seg.value(2),
-                "reason": seg.value(3),
+                "category": _code(seg, 1),
+                "code": _code(seg, 2),
+                "reason": _code(seg, 3),
                 "occurred_at": None,
                 "_at": {
                     "segment": _where(seg),
@@ -571,20 +648,38 @@ def _statuses_iftsta(
                     "occurred_at": _where(seg),
                 },
             }
-            statuses.append(current)
+            places = list(shared)
+            statuses.append((current, places))
+            scope = "status"
+        elif tag == "LOC":
+            (shared if current is None else places).append((_place(seg, scope), seg))
         elif current is None:
             continue
-        elif seg.tag == "DTM" and seg.value(1, 1) == "334":
-            current["occurred_at"] = _edifact_instant(seg, context)
-            current["_at"]["occurred_at"] = _where(seg, 1, 2)
-        elif seg.tag == "LOC":
-            current.update(
-                location_code=seg.value(2, 1),
-                location_name=seg.value(2, 4) or seg.value(3, 4),
+        elif tag in _STATUS_SUBGROUPS:
+            scope = _STATUS_SUBGROUPS[tag]
+        elif tag == "DTM" and _code(seg, 1, 1) == "334":
+            if scope == "status" or current["occurred_at"] is None:
+                current["occurred_at"] = _edifact_instant(seg, context)
+                current["_at"]["occurred_at"] = _where(seg, 1, 2)
+        elif tag == "RFF" and (qualifier := _code(seg, 1, 1)):
+            references = current["references"]
+            if scope == "status":  # a conveyance's or equipment's reference never replaces it
+                references[qualifier] = _code(seg, 1, 2)
+            else:
+                references.setdefault(qualifier, _code(seg, 1, 2))
+    for status, seen in statuses:
+        status["locations"] = [place for place, _ in seen]
+        found = _event_place(seen)
+        if found is not None:
+            place, loc = found
+            status.update(
+                location_code=place["code"],
+                location_name=place["name"],
+                location_qualifier=place["qualifier"],
             )
-        elif seg.tag == "RFF":
-            current["references"][seg.value(1, 1)] = seg.value(1, 2)
-    return statuses
+            named = _where(loc, 2, 4) if loc.value(2, 4) else _where(loc, 3, 4)
+            status["_at"].update(location_code=_where(loc, 2, 1), location_name=named)
+    return [status for status, _ in statuses]
 
 
 def _instruction_iftmin(
@@ -594,27 +689,27 @@ def _instruction_iftmin(
     located: dict[str, str] = {}
     for seg in segments:
         if seg.tag == "BGM":
-            instruction["booking_number"] = seg.value(2)
+            instruction["booking_number"] = _code(seg, 2)
             located.update(segment=_where(seg), booking_number=_where(seg, 2))
-        elif seg.tag == "DTM" and seg.value(1, 1) == "137":
+        elif seg.tag == "DTM" and _code(seg, 1, 1) == "137":
             instruction["issued_at"] = _edifact_instant(seg, context)
             located["issued_at"] = _where(seg, 1, 2)
         elif seg.tag == "RFF":
-            instruction["references"][seg.value(1, 1)] = seg.value(1, 2)
+            instruction["references"][_code(seg, 1, 1)] = _code(seg, 1, 2)
         elif seg.tag == "FTX" and seg.value(4, 1):
             instruction["remarks"].append(seg.value(4, 1))
-        elif seg.tag == "CNT" and seg.value(1, 1) == "7":
-            instruction["gross_weight"] = seg.value(1, 2)
-            instruction["weight_unit"] = seg.value(1, 3)
+        elif seg.tag == "CNT" and _code(seg, 1, 1) == "7":
+            instruction["gross_weight"] = _code(seg, 1, 2)
+            instruction["weight_unit"] = _code(seg, 1, 3)
         elif seg.tag == "NAD":
-            instruction["parties"][seg.value(1)] = {
-                "code": seg.value(2, 1),
+            instruction["parties"][_code(seg, 1)] = {
+                "code": _code(seg, 2, 1),
                 "name": seg.value(4, 1),
                 "street": seg.value(5, 1),
                 "city": seg.value(6),
-                "region": seg.value(7),
-                "postal_code": seg.value(8),
-                "country": seg.value(9),
+                "region": _code(seg, 7),
+                "postal_code": _code(seg, 8),
+                "country": _code(seg, 9),
             }
     instruction["_at"] = located
     return instruction
