@@ -278,7 +278,10 @@ def test_datetime_any_valid_pair_in_either_format_is_the_same_instant(
             assert result is not None
             got = datetime.fromisoformat(result)
             assert (got.tzinfo is None) == (zone is None)
-            assert got == want, (date, time, zone, result)
+            # the same instant: PEP 495 makes a time in a gap or fold unequal to any time in
+            # another zone under ==, so compare what the instants are, as numbers
+            same = got == want if zone is None else got.timestamp() == want.timestamp()
+            assert same, (date, time, zone, result)
 
 
 @pytest.mark.parametrize(

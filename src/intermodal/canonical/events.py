@@ -358,7 +358,9 @@ def _attribute_message(attribute: str, err: ErrorDetails) -> str:
     return err["msg"]
 
 
-class _DataProblem(ValueError):
+class _DataProblem(InvalidInput, ValueError):
+    """A `data_base64` that is not base64 of JSON text, naming the attribute."""
+
     def __init__(self, attribute: str, message: str) -> None:
         super().__init__(message)
         self.attribute = attribute

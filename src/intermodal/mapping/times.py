@@ -15,6 +15,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from intermodal.errors import InvalidInput
+
 _OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
@@ -26,7 +28,7 @@ _ISO_TIME = re.compile(
 _MAX_OFFSET = timedelta(hours=18)  # ISO 8601 / RFC 3339 offsets stay within +-18:00
 
 
-class TimeInputError(ValueError):
+class TimeInputError(InvalidInput, ValueError):
     """A date, time or zone a mapping was given that is not one; `argument` says which."""
 
     def __init__(self, argument: str, message: str) -> None:
