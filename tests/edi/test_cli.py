@@ -125,3 +125,19 @@ def test_runs_as_a_module(tmp_path: Path) -> None:
     )
     assert bad.returncode == 1
     assert b"Traceback" not in bad.stderr and b"no SE before the end of the file" in bad.stderr
+
+
+def test_bare_edifact_is_read_with_bare_and_refused_without(tmp_path: Path) -> None:
+    """`--bare` reads a file the way the intake reads it for a partner with
+    `edi.envelope: optional`; without it the missing UNB is the error it always was."""
+    from tests.edi.test_edifact_bare import BARE
+
+    path = tmp_path / "bare.edi"
+    path.write_bytes(BARE)
+    code, _, err = run("parse", str(path))
+    assert code == 1 and "error:" in err
+    code, out, _ = run("parse", "--bare", "--json", str(path))
+    assert code == 0, out
+    data = json.loads(out)
+    assert len(data["interchanges"]) == 1
+    assert any(w["code"] == "envelope_absent" for w in data["warnings"]), data["warnings"]

@@ -44,13 +44,20 @@ def _edi() -> None:
 
 
 def parse_document(
-    data: bytes, mode: Mode = "reject", partner: str | None = None, document: str | None = None
+    data: bytes,
+    mode: Mode = "reject",
+    partner: str | None = None,
+    document: str | None = None,
+    envelope: edifact.Envelope = "required",
 ) -> x12.X12Document | edifact.EdifactDocument:
-    """X12 or EDIFACT, told apart by the first segment (ISA, or UNA/UNB)."""
+    """X12 or EDIFACT, told apart by the first segment (ISA, or UNA/UNB; UNH too when
+    `envelope` is optional, as for a partner with `edi.envelope: optional`)."""
     if x12.looks_like_x12(data):
         return x12.parse_x12(data, mode, partner=partner, document=document)
-    if edifact.looks_like_edifact(data):
-        return edifact.parse_edifact(data, mode, partner=partner, document=document)
+    if edifact.looks_like_edifact(data) or envelope == "optional":
+        return edifact.parse_edifact(
+            data, mode, partner=partner, document=document, envelope=envelope
+        )
     raise EdiSyntaxError(
         "syntax",
         "neither X12 (starts with ISA) nor EDIFACT (starts with UNA or UNB)",
@@ -172,6 +179,13 @@ def parse_command(
         ModeChoice, typer.Option(help="reject: stop at the first problem; warn: list them")
     ] = ModeChoice.reject,
     partner: Annotated[str | None, typer.Option(help="partner name for the report")] = None,
+    bare: Annotated[
+        bool,
+        typer.Option(
+            "--bare",
+            help="also read EDIFACT messages without UNB/UNZ (a partner's edi.envelope: optional)",
+        ),
+    ] = False,
 ) -> None:
     """Print the interchanges, groups and transaction sets FILE holds, or why it is rejected."""
     # Not a terminal (a pipe, a log, a test): wide enough that no label is cut.
@@ -183,7 +197,9 @@ def parse_command(
         err.print(Text(f"error: cannot read {file}: {exc.strerror or exc}", style="red"))
         raise typer.Exit(1) from None
     try:
-        doc = parse_document(data, mode.value, partner, file.name)
+        doc = parse_document(
+            data, mode.value, partner, file.name, "optional" if bare else "required"
+        )
     except EdiError as exc:
         if as_json:
             sys.stdout.write(orjson.dumps({"error": exc.to_dict()}).decode() + "\n")

@@ -86,7 +86,8 @@ class Metrics:
         )
         self.events = Counter(
             "intermodal_events_applied",
-            "Events applied, by partner and outcome (applied, late, duplicate, violation).",
+            "Events applied, by partner and outcome (applied, late, duplicate, violation; skipped:"
+            " a mapped item that could not be read while the rest of its message applied).",
             ["partner", "outcome"],
             registry=r,
         )
