@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,14 @@ from typing import Any
 import psycopg
 import pytest
 import yaml
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from intermodal.config import Settings, load_config
 from intermodal.security.secrets import new_webhook_secret
+from intermodal_sim.testing import serve_in_thread
 
 PG_ADMIN = os.environ.get("INTERMODAL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -77,3 +83,29 @@ def make_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[.
         return load_config(path)
 
     return build
+
+
+class AckReceiver:
+    """A partner's EDI endpoint on loopback: keeps every document (997, CONTRL) posted to
+    its `/inbound`, for the intake tests that follow an acknowledgement out."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.lock = threading.Lock()
+
+    def app(self) -> Starlette:
+        async def inbound(request: Request) -> Response:
+            body = await request.body()
+            with self.lock:
+                self.bodies.append(body)
+            return Response(status_code=200)
+
+        return Starlette(routes=[Route("/inbound", inbound, methods=["POST"])])
+
+
+@pytest.fixture
+def acks() -> Iterator[tuple[AckReceiver, str]]:
+    """An AckReceiver served on a free port, and its base URL."""
+    receiver = AckReceiver()
+    with serve_in_thread(receiver.app()) as url:
+        yield receiver, url

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import shutil
 import string
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,10 +14,6 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from intermodal.config import Settings
 from intermodal.edi.control import MemoryControlNumbers
@@ -31,7 +26,8 @@ from intermodal.edi.x12 import (
     parse_x12,
     writable,
 )
-from intermodal_sim.testing import running_hub, serve_in_thread, wait_until
+from intermodal_sim.testing import running_hub, wait_until
+from tests.conftest import AckReceiver
 from tests.edi._golden import golden
 
 AT = datetime(2024, 3, 13, 9, 30, tzinfo=UTC)
@@ -286,26 +282,6 @@ def test_whatever_the_parser_accepts_can_be_acknowledged(data: bytes) -> None:
 
 
 # -- through the hub: a wrapped ISA is stored, applied, acknowledged and answered 202 ----------
-class AckReceiver:
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.lock = threading.Lock()
-
-    def app(self) -> Starlette:
-        async def inbound(request: Request) -> Response:
-            body = await request.body()
-            with self.lock:
-                self.bodies.append(body)
-            return Response(status_code=200)
-
-        return Starlette(routes=[Route("/inbound", inbound, methods=["POST"])])
-
-
-@pytest.fixture
-def acks() -> Iterator[tuple[AckReceiver, str]]:
-    receiver = AckReceiver()
-    with serve_in_thread(receiver.app()) as url:
-        yield receiver, url
 
 
 def test_a_wrapped_isa_over_http_is_accepted_and_acknowledged(

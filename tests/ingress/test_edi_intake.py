@@ -4,52 +4,23 @@ with the 997 delivered back through the outbox; broken and hostile input never 5
 from __future__ import annotations
 
 import shutil
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from intermodal.config import Settings
 from intermodal.edi.x12 import parse_x12
-from intermodal_sim.testing import running_hub, serve_in_thread, wait_until
+from intermodal_sim.testing import running_hub, wait_until
+from tests.conftest import AckReceiver
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
 GOLDEN = Path(__file__).resolve().parents[1] / "edi" / "golden"
 TOKEN = "ridgeline-test-token"
 AUTH = {"authorization": f"Bearer {TOKEN}", "content-type": "application/edi-x12"}
-
-
-class AckReceiver:
-    """The partner's EDI endpoint: keeps every document posted to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.lock = threading.Lock()
-
-    def app(self) -> Starlette:
-        async def inbound(request: Request) -> Response:
-            body = await request.body()
-            with self.lock:
-                self.bodies.append(body)
-            return Response(status_code=200)
-
-        return Starlette(routes=[Route("/inbound", inbound, methods=["POST"])])
-
-
-@pytest.fixture
-def acks() -> Iterator[tuple[AckReceiver, str]]:
-    receiver = AckReceiver()
-    with serve_in_thread(receiver.app()) as url:
-        yield receiver, url
 
 
 def _settings(

@@ -4,20 +4,15 @@ the same bytes from a partner without the option are refused as before."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from intermodal.config import Settings
 from intermodal.edi.edifact import parse_edifact
-from intermodal_sim.testing import running_hub, serve_in_thread, wait_until
+from intermodal_sim.testing import running_hub, wait_until
+from tests.conftest import AckReceiver
 
 TOKENS = {"portal": "portal-test-token", "strict": "strict-test-token"}
 
@@ -58,30 +53,6 @@ BARE = (
     "DTM+334:202403041520:203'\n"
     "UNT+6+STA0816'\n"
 ).encode()
-
-
-class AckReceiver:
-    """The portal's EDI endpoint: keeps every document posted to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        self.lock = threading.Lock()
-
-    def app(self) -> Starlette:
-        async def inbound(request: Request) -> Response:
-            body = await request.body()
-            with self.lock:
-                self.bodies.append(body)
-            return Response(status_code=200)
-
-        return Starlette(routes=[Route("/inbound", inbound, methods=["POST"])])
-
-
-@pytest.fixture
-def acks() -> Iterator[tuple[AckReceiver, str]]:
-    receiver = AckReceiver()
-    with serve_in_thread(receiver.app()) as url:
-        yield receiver, url
 
 
 def _settings(make_settings: Callable[..., Settings], tmp_path: Path, ack_url: str) -> Settings:
