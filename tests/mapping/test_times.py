@@ -311,6 +311,23 @@ def test_datetime_gives_nothing_for_a_missing_part_and_reads_nanoseconds() -> No
     assert zone_of("-0530") == timezone(-timedelta(hours=5, minutes=30))
 
 
+@pytest.mark.parametrize(
+    ("given", "hours", "minutes"),
+    [("-7:00", -7, 0), ("-07:00", -7, 0), ("-0700", -7, 0), ("-07", -7, 0), ("+5:30", 5, 30),
+     ("+530", 5, 30), ("+14", 14, 0), ("-9", -9, 0)],
+)  # fmt: skip
+def test_zone_reads_the_short_offsets_carriers_write(given: str, hours: int, minutes: int) -> None:
+    """USPS writes `GMTOffset: -7:00`, other APIs `-07`: the same offset as `-07:00`."""
+    sign = -1 if hours < 0 else 1
+    assert zone_of(given) == timezone(sign * timedelta(hours=abs(hours), minutes=minutes))
+
+
+@pytest.mark.parametrize("given", ["-7:0", "+123:00", "-19:00", "+05:60", "7:00", "--7"])
+def test_zone_refuses_what_is_not_an_offset(given: str) -> None:
+    with pytest.raises(ValueError, match="not"):
+        zone_of(given)
+
+
 def test_datetime_is_callable_from_any_expression() -> None:
     many = Expression("activity.$datetime(date, time, 'Europe/Paris')")
     assert many.evaluate({"activity": [{"date": "20240105", "time": "0810"}]}) == (

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from intermodal.errors import InvalidInput
 
-_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+_OFFSET = re.compile(r"^([+-])(\d{1,2})(?::?(\d{2}))?$")  # USPS writes -7:00, some APIs -07
 _COMPACT_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _ZONE_SUFFIX = r"(?P<zone>Z|[+-]\d{2}(?::?\d{2})?)?"
@@ -48,7 +48,8 @@ def iana_zone(name: str) -> ZoneInfo:
 
 @lru_cache(maxsize=1024)
 def zone_of(value: str) -> tzinfo:
-    """A zone as payloads give it: an IANA name, `Z`, or an offset `+HH:MM` / `-HHMM`.
+    """A zone as payloads give it: an IANA name, `Z`, or an offset `+HH:MM` / `-HHMM`, or
+    the shorter spellings carriers use (`-7:00`, `-07`).
 
     Cached: a carrier names the same few zones in every message, and an offset or name is
     read once per process rather than once per scan."""
@@ -57,7 +58,7 @@ def zone_of(value: str) -> tzinfo:
         return UTC
     offset = _OFFSET.match(text)
     if offset is not None:
-        return _fixed(offset.group(1), offset.group(2), offset.group(3), text)
+        return _fixed(offset.group(1), offset.group(2), offset.group(3) or "00", text)
     try:
         return iana_zone(text)
     except ValueError:
