@@ -206,6 +206,9 @@ CE = {
         (STRUCTURED, orjson.dumps(scan("e1", specversion="0.3")), {}, 422, "specversion"),
         (STRUCTURED, orjson.dumps(scan("e1", source="north wind")), {}, 422, "source"),
         (STRUCTURED, orjson.dumps(scan("e1", dataschema="/scan.json")), {}, 422, "dataschema"),
+        (STRUCTURED, orjson.dumps(scan("e1", type={"a": 1})), {}, 422, "type"),  # unhashable
+        (STRUCTURED, orjson.dumps(scan("e1", type=["x"])), {}, 422, "type"),
+        (BATCH, orjson.dumps([scan("e1", type=None)]), {}, 422, "0.type"),
         ("application/cloudevents+xml", b"<event/>", {}, 415, None),
         ("application/json", DATA, {**CE, "ce-datacontenttype": "application/json"}, 422,
          "ce-datacontenttype"),
@@ -259,6 +262,20 @@ def test_events_endpoint_rejects_an_invalid_event_by_attribute(hub: Hub) -> None
     r = hub.batch(orjson.dumps([scan("tms-ce-5", time=1795428252)]), BATCH)
     assert r.status_code == 422, r.text
     assert r.json()["results"][0]["errors"][0]["loc"] == "0.time"
+
+
+@pytest.mark.parametrize("kind", [{"a": 1}, ["intermodal.shipment.milestone"], 7, True, None])
+def test_a_type_of_any_json_kind_is_a_422_and_the_connection_lives_on(hub: Hub, kind: Any) -> None:
+    """`type` is a String (spec.md 3.1.1): an object or array (unhashable in Python) is a
+    422 naming `type` like any other wrong value, on both routes, and the keep-alive
+    connection that carried it serves the next request."""
+    body = orjson.dumps([scan("tms-ce-kind", type=kind)])
+    refused = hub.batch(body, BATCH)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["results"][0]["errors"][0]["loc"] == "0.type"
+    webhook = hub.webhook(orjson.dumps(scan("nw-kind", type=kind)), "kind-1", STRUCTURED)
+    assert webhook.status_code == 422 and webhook.json()["error"]["details"][0]["loc"] == "type"
+    assert hub.client.get("/healthz").status_code == 200
 
 
 # -- the same event either way, as a property -------------------------------------------------

@@ -408,6 +408,17 @@ def structured(value: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def _json_kind(value: Any) -> str:
+    """What a decoded JSON value is, in JSON's words, for an error message."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, dict):
+        return "object"
+    return "array" if isinstance(value, list) else type(value).__name__
+
+
 def parse_event(value: Any, prefix: str = "") -> CanonicalEvent:
     """Validate one decoded JSON value as a canonical event or raise EventError.
 
@@ -417,13 +428,15 @@ def parse_event(value: Any, prefix: str = "") -> CanonicalEvent:
     """
     if not isinstance(value, dict):
         raise EventError([{"loc": prefix, "msg": "an event must be a JSON object"}])
-    if value.get("type") not in EVENT_TYPES:
+    kind = value.get("type")
+    if not isinstance(kind, str) or kind not in EVENT_TYPES:  # a dict or list is unhashable
         allowed = ", ".join(sorted(EVENT_TYPES))
+        said = "" if kind is None or isinstance(kind, str) else f", not a JSON {_json_kind(kind)}"
         raise EventError(
             [
                 {
                     "loc": f"{prefix}.type" if prefix else "type",
-                    "msg": f"type must be one of {allowed}",
+                    "msg": f"type must be a string, one of {allowed}{said}",
                 }
             ]
         )
