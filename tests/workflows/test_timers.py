@@ -62,7 +62,9 @@ def test_a_timer_due_while_the_hub_is_down_fires_once_after_the_restart(
             "hub": {"database": db_url},
             "partners": {"odoo": {"kind": "odoo", "tokens": [{"token": "env:ODOO_T"}]}},
             "workflows": {
-                "service_levels": {"express": {"expected": {"picked_up": "2s", "delivered": "1d"}}},
+                # due 5 s after the booking: the first hub must be down by then, which
+                # takes a few seconds of start, booking and shutdown on a loaded machine
+                "service_levels": {"express": {"expected": {"picked_up": "5s", "delivered": "1d"}}},
                 "timer_poll_seconds": 0.1,
             },
         },
@@ -75,8 +77,8 @@ def test_a_timer_due_while_the_hub_is_down_fires_once_after_the_restart(
         _post(hub, shipment(key, booked, service_level="express"),
               milestone(key, "booked", booked))  # fmt: skip
         wait_until(lambda: _count(db_url, timers, timers.c.subject == key) == 2)
-    # Down across the due time (2 s after the booking).
-    remaining = (now + timedelta(seconds=2.3) - datetime.now(UTC)).total_seconds()
+    # Down across the due time (5 s after the booking).
+    remaining = (now + timedelta(seconds=5.3) - datetime.now(UTC)).total_seconds()
     time.sleep(max(remaining, 0))
     assert _count(db_url, timers, timers.c.status == "pending") == 2
     assert _count(db_url, cases) == 0
