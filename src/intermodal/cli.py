@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from importlib.metadata import entry_points
@@ -24,7 +25,13 @@ from intermodal.config import ConfigError, Settings
 from intermodal.connectors.odoo.sync.cli import sync
 from intermodal.edi.cli import edi_app
 from intermodal.mapping.cli import mapping_app, quarantine_app
-from intermodal.security.secrets import new_webhook_secret, write_secret_file
+from intermodal.security.secrets import (
+    Secret,
+    SecretError,
+    new_webhook_secret,
+    resolve_secret,
+    write_secret_file,
+)
 from intermodal.workflows.cli import flows_app
 from intermodal.workflows.reconcile.cli import reconcile
 
@@ -36,7 +43,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-secret_app = typer.Typer(help="Generate partner secrets.", no_args_is_help=True)
+secret_app = typer.Typer(help="Generate and rotate signing secrets.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Inspect and replay dead letters.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit chains.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Outgoing commands: retention.", no_args_is_help=True)
@@ -212,6 +219,98 @@ def secret_new(
         errors.print(f"error: cannot write {out}: {exc.strerror}", markup=False)
         raise typer.Exit(1) from None
     errors.print(f"wrote a new webhook secret to {out} (mode 0600)", markup=False, highlight=False)
+
+
+@secret_app.command("rotate")
+def secret_rotate(
+    partner: Annotated[
+        str | None, typer.Option("--partner", help="rotate this partner's webhook secret")
+    ] = None,
+    endpoint: Annotated[
+        str | None, typer.Option("--endpoint", help="rotate this endpoint's signing secret")
+    ] = None,
+    retire: Annotated[
+        str | None,
+        typer.Option(
+            "--retire",
+            metavar="OLD",
+            help="the second step: the reference (env:... or file:...) to retire",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="where the new secret goes (mode 0600);"
+            " default: secrets/<name>-<date>.whsec beside the configuration",
+        ),
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Rotate a signing secret in two steps, with both secrets active in between.
+
+    First, without --retire: writes a new secret and says how to list it next to the
+    current one. Once the partner uses the new one: --retire OLD says what to remove.
+    The configuration file is not edited: each change is printed for you to make.
+    """
+    import datetime
+
+    from intermodal.security.rotation import (
+        RotationError,
+        Section,
+        overlap_steps,
+        read_holder,
+        retire_steps,
+    )
+
+    if (partner is None) == (endpoint is None):
+        errors.print("error: give --partner NAME or --endpoint NAME (one of them)")
+        raise typer.Exit(2)
+    settings = settings_or_exit(config, resolve_secrets=False)
+    if settings.source is None:
+        errors.print("error: give the configuration (--config or INTERMODAL_CONFIG)")
+        raise typer.Exit(2)
+    source = settings.source
+    section: Section = "partners" if partner is not None else "endpoints"
+    name = partner or endpoint or ""
+    try:
+        holder = read_holder(source, section, name)
+        if retire is not None:
+            typer.echo(retire_steps(holder, retire, source), nl=False)
+            return
+    except RotationError as exc:
+        errors.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    day = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d")
+    target = out or source.parent / "secrets" / f"{name}-{day}.whsec"
+    secret = new_webhook_secret()
+    try:
+        if out is None:
+            target.parent.mkdir(mode=0o700, exist_ok=True)
+        write_secret_file(target, secret)
+    except FileExistsError:
+        errors.print(f"error: {target} exists; keep it, or give another --out", markup=False)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        errors.print(f"error: cannot write {target}: {exc.strerror}", markup=False)
+        raise typer.Exit(1) from None
+    new_ref = f"file:{_relative_to(target, source.parent)}"
+    fingerprints = {new_ref: Secret(secret).fingerprint()}
+    for ref in holder.refs:
+        with contextlib.suppress(SecretError):  # not readable here: shown without one
+            fingerprints[ref] = resolve_secret(ref, source.parent).fingerprint()
+    typer.echo(f"wrote a new secret for {holder.who} to {target} (mode 0600)\n")
+    typer.echo(overlap_steps(holder, new_ref, fingerprints, source), nl=False)
+
+
+def _relative_to(path: Path, folder: Path) -> str:
+    """`path` as a `file:` reference resolves it: relative to the configuration's folder
+    where it lies under it, else absolute."""
+    try:
+        return str(path.resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return str(path.resolve())
 
 
 @app.command("send")

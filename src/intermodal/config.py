@@ -36,6 +36,7 @@ from intermodal.security.secrets import Secret, SecretError, resolve_secret, web
 from intermodal.workflows.notifications import NotifyEvent
 from intermodal.workflows.reconcile.settings import ReconcileConfig
 from intermodal.workflows.vocabulary import CaseKind
+from intermodal.yaml_loader import load_yaml
 
 PartnerName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 SecretRef = Annotated[str, StringConstraints(pattern=r"^(env|file):.+$")]
@@ -478,7 +479,7 @@ def load_config(
     raw: dict[str, Any] = {}
     if path is not None:
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            loaded = load_yaml(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError([f"cannot read {path}: {exc.strerror}"]) from None
         except yaml.YAMLError as exc:

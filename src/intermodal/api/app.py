@@ -19,9 +19,10 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from intermodal import __version__
-from intermodal.api import admin, docs, health, landing, metrics, shipments
+from intermodal.api import admin, docs, health, landing, metrics, openapi, shipments
 from intermodal.api.access_log import AccessLog
 from intermodal.api.errors import install
+from intermodal.api.lifecycle import DeprecationHeaders
 from intermodal.config import Settings
 from intermodal.hub import Hub
 from intermodal.ingress import batch, webhook
@@ -68,6 +69,8 @@ def create_app(
     )
     app.state.settings = settings
     install(app)
+    openapi.install(app)  # every operation's error answers, deprecations described
+    app.add_middleware(DeprecationHeaders)
 
     def hub() -> Hub:
         return cast(Hub, app.state.hub)

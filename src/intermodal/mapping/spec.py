@@ -75,6 +75,7 @@ from intermodal.errors import ConfigurationError
 from intermodal.mapping.expressions import Expression, ExpressionError
 from intermodal.mapping.readers import ReadContext, Reader, find_reader
 from intermodal.mapping.times import has_no_zone, iana_zone, localized, zone_of
+from intermodal.yaml_loader import load_yaml
 
 _MILESTONE_FIELDS = ("status", "milestone", "reason", "location", "tracking_number")
 _FIELDS = ("id", "subject", "time", "zone", *_MILESTONE_FIELDS, "data")
@@ -496,7 +497,7 @@ def _path_of(item: Any, item_path: str, expression: Expression | None, name: str
 def load_mapping(path: Path, partner: str, mode: Mode = "reject") -> Mapping:
     """Read and check a mapping file; MappingError lists every problem found."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise MappingError([f"cannot read {path}: {exc.strerror}"]) from None
     except yaml.YAMLError as exc:

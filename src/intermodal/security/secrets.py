@@ -89,21 +89,34 @@ def new_webhook_secret() -> str:
 
 
 def write_secret_file(path: Path, value: str, overwrite: bool = False) -> None:
-    """Write a secret to a file only its owner can read (0600).
+    """Write a secret to a file only its owner can read (0600), with a final newline.
 
-    The file is created with that mode (never widened by the umask, never chmod-ed after
-    the secret is in it), so no other user can read it for even a moment. An existing
-    file is kept (FileExistsError) unless `overwrite`: replacing a partner's secret by
-    accident locks the partner out. An overwrite writes a new file beside it and renames
-    it over the old one, so a reader sees the old secret or the new one, never half.
+    An existing file is kept (FileExistsError) unless `overwrite`: replacing a partner's
+    secret by accident locks the partner out.
     """
     text = value if value.endswith("\n") else value + "\n"
+    write_owner_only(path, text.encode("utf-8"), overwrite)
+
+
+def write_owner_only(path: Path, data: bytes, overwrite: bool = False) -> None:
+    """Write a file only its owner can read (0600): a secret, or an export of payloads.
+
+    The file is created with that mode (never widened by the umask, never chmod-ed after
+    the data is in it), so no other user can read it for even a moment. An existing file
+    is kept (FileExistsError) unless `overwrite`; an overwrite writes a new file beside it
+    and renames it over the old one, so a reader sees the old content or the new, never
+    half, and a file that was wider before is 0600 after. Something that is not a file
+    (`/dev/stdout`, a pipe) is written to as it is.
+    """
+    if overwrite and path.exists() and not path.is_file():
+        path.write_bytes(data)
+        return
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     target = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp") if overwrite else path
     fd = os.open(target, flags, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())
         if overwrite:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.sql.dml import Insert, UpdateBase
 
 from intermodal.store import tables
+
+log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 7_201_511  # arbitrary advisory-lock id: one migrator at a time
@@ -51,6 +54,7 @@ class Store:
             if database and database != ":memory:" and not database.startswith("file:"):
                 self._file = Path(database).expanduser()
                 self._file.parent.mkdir(parents=True, exist_ok=True)
+                _keep_owner_only(self._file)
             self.engine = _sqlite_engine(self.url, immediate=True)
             self.reader = _sqlite_engine(self.url, immediate=False)
         elif self.dialect == "postgresql":
@@ -210,6 +214,34 @@ def driver_executemany(conn: Connection, sql: str, params: list[tuple[Any, ...]]
         cursor.executemany(sql, params)
     finally:
         cursor.close()
+
+
+def _keep_owner_only(database: Path) -> None:
+    """Create a SQLite database file readable by its owner only, or narrow an existing one.
+
+    The store holds raw partner payloads and personal data. SQLite creates a database
+    0644 (less the umask) and gives its -wal and -shm files the database file's mode, so
+    the file is made 0600 before SQLite opens it and all three stay owner-only. A file
+    left wider by an older version, or copied in, is narrowed with its -wal and -shm.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        os.close(os.open(database, flags, 0o600))  # an empty file is an empty database
+        return
+    except FileExistsError:
+        pass
+    for path in (database, *(database.with_name(database.name + s) for s in _SIDE_FILES)):
+        try:
+            mode = path.stat().st_mode
+            if mode & 0o077:
+                os.chmod(path, mode & 0o700)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:  # another user's file: the hub still runs, the operator hears
+            log.warning("cannot make %s readable by its owner only: %s", path, exc.strerror)
+
+
+_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def _sqlite_engine(url: str, immediate: bool) -> Engine:

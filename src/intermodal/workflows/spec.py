@@ -37,6 +37,7 @@ from intermodal.workflows.vocabulary import (
     is_trigger,
     trigger_names,
 )
+from intermodal.yaml_loader import UniqueKeyLoader, load_yaml
 
 FLOWS_FOLDER = Path(__file__).parent / "flows"
 
@@ -150,7 +151,7 @@ class FlowError(ConfigurationError, ValueError):
     """A flow file that cannot run: which file, which flow, which field, what is wrong."""
 
 
-class _FlowLoader(yaml.SafeLoader):
+class _FlowLoader(UniqueKeyLoader):
     """YAML 1.1 reads `on`, `off`, `yes` and `no` as booleans; in a flow `on:` is a key."""
 
 
@@ -166,7 +167,7 @@ _FlowLoader.add_implicit_resolver(
 def parse_flow(text: str, source: str) -> Flow:
     """One flow file's text -> a checked Flow; FlowError naming file, flow and field."""
     try:
-        raw = yaml.load(text, Loader=_FlowLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = load_yaml(text, _FlowLoader)
     except yaml.YAMLError as exc:
         raise FlowError(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):

@@ -239,7 +239,7 @@ def running_world(
 
     if folder.exists():
         shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, mode=0o700)  # its databases hold the day's freight
     env = {
         "DEMO_ODOO_TOKEN": secrets.token_urlsafe(24),
         "DEMO_TMS_SECRET": new_webhook_secret(),

@@ -18,6 +18,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from intermodal.cli_options import ConfigOption, DbOption, errors, settings_or_exit
+from intermodal.security.secrets import write_owner_only
 from intermodal.store import Store, open_store
 from intermodal.workflows.reconcile.checks import CATEGORIES
 from intermodal.workflows.reconcile.report import as_csv, as_json
@@ -85,7 +86,7 @@ def reconcile(
         sys.stdout.flush()
     else:
         try:
-            out.write_bytes(body)
+            write_owner_only(out, body, overwrite=True)  # shipments, customers, money
         except OSError as exc:
             errors.print(f"error: cannot write {out}: {exc.strerror}", markup=False)
             raise typer.Exit(2) from None
