@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import os
 import re
 from collections.abc import Callable
@@ -130,6 +131,19 @@ class SignatureConfig(_Strict):
     id_header: HeaderName | None = None
 
 
+class RateLimitConfig(_Strict):
+    """A partner's ingress budget: `per_second` requests on average, up to `burst` at once
+    (a token bucket). Absent: no limit (see docs/security.md, "Pages and rate limits")."""
+
+    per_second: Annotated[float, Field(gt=0, le=1_000_000)]
+    burst: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    """Requests taken at once after a quiet spell; default: one second's worth."""
+
+    @property
+    def capacity(self) -> int:
+        return self.burst if self.burst is not None else max(1, math.ceil(self.per_second))
+
+
 class PartnerConfig(_Strict):
     """A partner: who it is, how it proves it, and which milestones it is the record for."""
 
@@ -145,6 +159,9 @@ class PartnerConfig(_Strict):
     edi: EdiConfig | None = None
     signature: SignatureConfig | None = None
     """How its webhooks are signed; absent: Standard Webhooks."""
+    rate_limit: RateLimitConfig | None = None
+    """Requests per second it may send to the ingress routes (webhooks, batches, EDI);
+    more are answered 429 with Retry-After. Absent: unlimited."""
 
 
 class EndpointConfig(_Strict):
@@ -367,6 +384,8 @@ class Partner:
     inbox_folder: Path | None = None  # edi.inbox_folder, resolved likewise
     signature: VendorSignature | None = None
     """How its webhooks are signed; None: Standard Webhooks."""
+    rate_limit: RateLimitConfig | None = None
+    """Its ingress budget per process (ingress.rate_limit); None: unlimited."""
 
 
 @dataclass(frozen=True)
@@ -570,6 +589,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
             edi=p.edi,
             inbox_folder=_relative(base, p.edi.inbox_folder if p.edi else None),
             signature=scheme,
+            rate_limit=p.rate_limit,
         )
         problems.extend(_partner_edi_problems(name, p, parsed.endpoints, base))
         if p.poll is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from intermodal.api.docs import STATIC
+from intermodal.api.docs import INIT, STATIC, SWAGGER_UI
 from tests.api.conftest import HubClient
 
 TOWER = {
@@ -37,17 +37,23 @@ def test_docs_load_only_from_the_hub(hub_client: HubClient) -> None:
         answer = client.get("/docs")
         assert answer.status_code == 200
         assert "://" not in answer.text  # no CDN, no validator, no other host at all
-        assert "validatorUrl" in answer.text
+        assert "<script>" not in answer.text  # no inline script: the CSP allows none
         assets = re.findall(r'(?:src|href)="([^"]+)"', answer.text)
-        assert len(assets) == 3  # the script, the stylesheet, the icon
+        assert len(assets) == 4  # Swagger UI, its start-up script, the stylesheet, the icon
         for url in assets:
             asset = client.get(url)
             assert asset.status_code == 200, url
             assert asset.content == (STATIC / url.rsplit("/", 1)[1]).read_bytes()
-            assert "immutable" in asset.headers["cache-control"]
+            assert asset.headers["x-content-type-options"] == "nosniff"
+            versioned = SWAGGER_UI in url or "favicon" in url
+            assert ("immutable" in asset.headers["cache-control"]) == versioned, url
         types = {client.get(url).headers["content-type"].split(";")[0] for url in assets}
         assert types == {"text/javascript", "text/css", "image/png"}
-        assert client.get("/docs/oauth2-redirect").status_code == 200
+        start = client.get(f"/docs/assets/{INIT}").text
+        assert "validatorUrl: null" in start
+        assert 'data-openapi-url="/openapi.json"' in answer.text
+        # no OAuth2 flow in this API, so no redirect page (it needed an inline script)
+        assert client.get("/docs/oauth2-redirect").status_code == 404
 
 
 def test_only_the_vendored_assets_are_served(hub_client: HubClient) -> None:

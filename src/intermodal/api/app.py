@@ -28,6 +28,7 @@ from intermodal.hub import Hub
 from intermodal.ingress import batch, webhook
 from intermodal.ingress.edi import edi_intake_router
 from intermodal.ingress.odoo_capture import odoo_capture_router
+from intermodal.ingress.rate_limit import RateLimits
 from intermodal.store import Store
 
 
@@ -68,6 +69,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.rate_limits = RateLimits(settings.partners)  # per process: ingress/rate_limit
     install(app)
     openapi.install(app)  # every operation's error answers, deprecations described
     app.add_middleware(DeprecationHeaders)

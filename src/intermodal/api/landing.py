@@ -3,15 +3,22 @@
 Without it the first thing an operator sees is a 404; with it, the links to the API's
 documentation, its schema, health and metrics, and the control tower when it is on.
 Links are relative so the page works behind a proxy that serves the hub under a prefix.
+
+Its few style rules are inline, allowed by their hash in the page's Content-Security-Policy
+(api/page_headers.py); the page runs no script at all.
 """
 
 from __future__ import annotations
+
+import base64
+import hashlib
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from intermodal import __version__
 from intermodal.api.http import settings_of
+from intermodal.api.page_headers import page_headers
 
 router = APIRouter(include_in_schema=False)
 
@@ -24,20 +31,27 @@ _LINKS = (
 )
 _TOWER = ("tower/", "Control tower", "flows, backlogs, dead letters, each shipment's timeline")
 
+_STYLE = """
+body { font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 3rem auto;
+       padding: 0 1rem; color: #1d2430; }
+h1 { margin-bottom: 0; }
+.version { color: #5b6472; margin-top: 0; }
+li { margin: .4rem 0; }
+a { color: #0b5cad; font-weight: 600; }
+"""
+_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+HEADERS = page_headers(
+    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src data:; form-action 'none'"
+)
+
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>intermodal</title>
-<style>
-body {{ font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 3rem auto;
-       padding: 0 1rem; color: #1d2430; }}
-h1 {{ margin-bottom: 0; }}
-.version {{ color: #5b6472; margin-top: 0; }}
-li {{ margin: .4rem 0; }}
-a {{ color: #0b5cad; font-weight: 600; }}
-</style>
+<link rel="icon" href="data:,">
+<style>{style}</style>
 </head>
 <body>
 <h1>intermodal</h1>
@@ -60,4 +74,5 @@ async def landing(request: Request) -> HTMLResponse:
     items = "\n".join(
         f'<li><a href="{href}">{name}</a>: {about}</li>' for href, name, about in links
     )
-    return HTMLResponse(_PAGE.format(version=__version__, links=items))
+    page = _PAGE.format(style=_STYLE, version=__version__, links=items)
+    return HTMLResponse(page, headers=HEADERS)

@@ -1,10 +1,11 @@
 """The control tower: server-rendered pages over the hub's store, mounted at /tower/.
 
 Pages are Jinja2 templates with autoescaping on (a partner's payload is shown as text,
-never as markup) and a strict Content-Security-Policy (scripts only from our own static
-folder, i.e. the vendored htmx). htmx makes links and forms swap the page body
-(`hx-boost`), refreshes the overview and submits filters on change; every page and
-action also works as a plain link or form without it.
+never as markup) and a strict Content-Security-Policy (api/page_headers.py: scripts only
+from our own static folder, i.e. the vendored htmx; no inline script, style or event
+handler in any template). htmx makes links and forms swap the page body (`hx-boost`),
+refreshes the overview and submits filters on change; every page and action also works
+as a plain link or form without it.
 
 Reads need a logged-in user; actions (replay, close) need the `operator` role and the
 session's CSRF token (`web.page`, `web.action`). Every action goes through the same
@@ -31,6 +32,7 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from intermodal.api.page_headers import page_headers
 from intermodal.config import Settings
 from intermodal.dashboard import views
 from intermodal.dashboard.auth import TowerAuth
@@ -50,14 +52,11 @@ from intermodal.hub import Hub
 _HERE = Path(__file__).parent
 
 SECURITY_HEADERS = {
-    "content-security-policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    **page_headers(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+        " connect-src 'self'; form-action 'self'"
     ),
-    "x-frame-options": "DENY",
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "same-origin",
-    "cache-control": "no-store",
+    "cache-control": "no-store",  # pages show partners' data to a logged-in operator
 }
 
 

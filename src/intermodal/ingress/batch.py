@@ -48,6 +48,7 @@ async def batch(request: Request) -> Response:
     settings = settings_of(request)
     partner = token_partner(request, settings, WRITE_SCOPE)
     request.state.partner = partner  # for the request log line
+    request.app.state.rate_limits.check(partner, "batch", hub_of(request).metrics)
     started = time.perf_counter()
     require_json(request.headers)
     body = await read_body(request, settings.hub.max_body_bytes)

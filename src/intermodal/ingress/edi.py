@@ -753,6 +753,7 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
             )
         body = await read_body(request, max_body)
         authenticate(partner, config.webhook_keys, request, body)
+        request.app.state.rate_limits.check(partner, "edi", metrics)
         corr = correlation_id(request.headers)
         try:
             result = await intake().receive(config, body, corr)

@@ -36,6 +36,7 @@ from intermodal.canonical.events import CanonicalEvent, EventError, decode_json
 from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.engine.partitions import route
 from intermodal.ingress.cloudevents import webhook_events
+from intermodal.ingress.rate_limit import RateLimits
 from intermodal.ingress.signatures import SignatureError
 from intermodal.ingress.vendor_signatures import VendorSignature
 from intermodal.observe import traces
@@ -76,6 +77,7 @@ async def webhook_response(
             ApiError(404, "unknown_partner", f"no partner named '{partner}'"), headers
         )
     hub: Hub = state["hub"]
+    limits: RateLimits = state["rate_limits"]
     started = time.perf_counter()
     metrics = hub.metrics
     corr = correlation_id(headers)
@@ -83,10 +85,11 @@ async def webhook_response(
     with traces.ingress_span("ingress webhook", corr, headers, span_attributes) as span:
         try:
             response, result = await _receive(
-                settings, hub, partner, config.webhook_keys, headers, body, corr
+                settings, hub, limits, partner, config.webhook_keys, headers, body, corr
             )
         except ApiError as exc:
-            metrics.ingress.labels(partner, "webhook", "rejected").inc()
+            if exc.status != 429:  # a refusal by rate limit is counted as rate_limited
+                metrics.ingress.labels(partner, "webhook", "rejected").inc()
             if span is not None:
                 span.set_attributes({"http.response.status_code": exc.status})
             return error_response(exc, headers)
@@ -101,6 +104,7 @@ async def webhook_response(
 async def _receive(
     settings: Settings,
     hub: Hub,
+    limits: RateLimits,
     partner: str,
     keys: tuple[bytes, ...],
     headers: Mapping[str, str],
@@ -114,6 +118,7 @@ async def _receive(
         message_id = headers["webhook-id"]
     else:
         message_id = verify_vendor_signature(scheme, keys, headers, body)
+    limits.check(partner, "webhook", hub.metrics)  # once authenticated: see rate_limit
     try:
         if settings.partners[partner].mapping is not None:  # its own JSON:
             decode_json(body)  # mapped at normalize; bad mappings go to quarantine

@@ -60,7 +60,7 @@ class Metrics:
         self.ingress = Counter(
             "intermodal_ingress_messages",
             "Messages received by partner, channel and result"
-            " (accepted, duplicate, conflict, rejected).",
+            " (accepted, duplicate, conflict, rejected, rate_limited).",
             ["partner", "channel", "result"],
             registry=r,
         )
