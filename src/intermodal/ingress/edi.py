@@ -56,9 +56,10 @@ from intermodal.api.http import (
     correlation_id,
     read_body,
     store_unavailable,
+    token_grant,
     verify_signature,
 )
-from intermodal.config import WRITE_SCOPE, Partner, Settings, token_hash
+from intermodal.config import WRITE_SCOPE, Partner, Settings
 from intermodal.edi import edifact, x12
 from intermodal.edi.control import ControlNumbers
 from intermodal.edi.errors import EdiError, EdiSyntaxError
@@ -710,20 +711,19 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
             verify_signature(keys, headers, body, settings.hub.signature_tolerance_seconds)
             return
         token = bearer_token(headers)
-        entry = settings.tokens.get(token_hash(token)) if token else None
-        if entry is None:
+        grant = token_grant(settings, token) if token else None
+        if grant is None:
             raise ApiError(
                 401,
                 "unauthorized",
                 "a valid bearer token or a webhook signature is required",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        owner, scopes = entry
-        if owner != partner:
+        if grant.partner != partner:
             raise ApiError(
                 403, "forbidden", f"this token belongs to another partner, not '{partner}'"
             )
-        if WRITE_SCOPE not in scopes:
+        if WRITE_SCOPE not in grant.scopes:
             raise ApiError(403, "forbidden", f"this token lacks the '{WRITE_SCOPE}' scope")
 
     @router.post(
