@@ -227,7 +227,7 @@ def test_error_statuses_name_the_problem(hub: Hub) -> None:
     before = hub.inbox_rows()
     good = orjson.dumps(event("err-1", "ERR-1"))
     cases = [
-        (hub.webhook(good, partner="nobody"), 404),
+        (hub.webhook(good, partner="nobody"), 401),  # as an unsigned request to a partner
         (hub.webhook(good, "e-415", **{"content-type": "text/plain"}), 415),
         (hub.webhook(b"{not json", "e-400"), 400),
         (hub.webhook(orjson.dumps({**event(), "time": "yesterday"}), "e-422"), 422),

@@ -4,7 +4,9 @@ Every read needs a partner token with the read scope, the admin token or a contr
 session; a partner reads only the shipments it took part in (it reported on them, or its
 own endpoint is subscribed to them), a customer portal only its customers' shipments, and
 a sender only its own receipts. What lies outside is a 404, the same answer as for
-something that does not exist."""
+something that does not exist. A name that is no partner is answered like an
+unauthenticated request to a real one, so partner names cannot be enumerated.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from intermodal.config import load_config
+from intermodal.ingress.signatures import sign
 from intermodal.security.secrets import Secret, new_webhook_secret, webhook_key
 from intermodal_sim.testing import running_hub, wait_until
 from tests.conftest import pg_database
@@ -319,3 +323,94 @@ def test_the_admin_api_authenticates_before_it_validates(hub: Hub, body: bytes) 
     assert admin.status_code == 422 and admin.json()["error"]["code"] == "invalid"
     listing = hub.client.get("/v1/admin/dead-letters", params={"limit": "many", "after": "-1"})
     assert listing.status_code == 401
+
+
+# -- partner names cannot be enumerated ------------------------------------------------------
+
+
+def _answer(response: httpx.Response, name: str) -> tuple[int, str, dict[str, str]]:
+    """Everything a caller sees, with the name it chose itself made neutral."""
+    shown = {k: v for k, v in response.headers.items() if k not in ("date", "content-length")}
+    return response.status_code, response.text.replace(name, "NAME"), shown
+
+
+header_sets = st.fixed_dictionaries(
+    {},
+    optional={
+        "content-type": st.sampled_from(["application/json", "text/plain", "application/xml"]),
+        "webhook-id": st.sampled_from(["msg-1", "x" * 300]),
+        "webhook-timestamp": st.sampled_from(["now", "old", "future", "soon-ish", "12x"]),
+        "webhook-signature": st.sampled_from(["v1,AAAA", "v2,zz", "", "garbage", "signed"]),
+        "authorization": st.sampled_from([f"Bearer {TOKENS['acme']}", "Bearer nope", "Basic x"]),
+    },
+)
+
+
+def _concrete(headers: dict[str, str], body: bytes) -> dict[str, str]:
+    """The headers with real times, and `signed` made a valid signature by a key the hub
+    does not hold."""
+    now = int(time.time())
+    stamps = {"now": now, "old": now - 3600, "future": now + 3600, "soon-ish": now + 10}
+    concrete = dict(headers)
+    stamp = stamps.get(headers.get("webhook-timestamp", ""), now)
+    if headers.get("webhook-timestamp") in stamps:
+        concrete["webhook-timestamp"] = str(stamp)
+    if headers.get("webhook-signature") == "signed":
+        stranger = webhook_key(Secret(new_webhook_secret()))
+        concrete["webhook-signature"] = sign(stranger, headers.get("webhook-id", ""), stamp, body)
+    return concrete
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(headers=header_sets, body=st.sampled_from([b"{}", b"[]", b"{not json", b"x" * 50]))
+def test_an_unknown_webhook_partner_answers_as_an_unauthenticated_known_one(
+    hub: Hub, headers: dict[str, str], body: bytes
+) -> None:
+    concrete = _concrete(headers, body)
+    known = hub.client.post("/v1/webhooks/acme", content=body, headers=concrete)
+    assert known.status_code in (400, 401, 415), known.text  # nothing was authenticated
+    for name in ("nobody", "Acme", "acme-old", "x" * 70):
+        unknown = hub.client.post(f"/v1/webhooks/{name}", content=body, headers=concrete)
+        assert _answer(unknown, name) == _answer(known, "acme"), (name, concrete)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(headers=header_sets, body=st.sampled_from([b"ISA*00*", b"", b"UNA:+.? '"]))
+def test_an_unknown_edi_partner_answers_as_an_unauthenticated_known_one(
+    hub: Hub, headers: dict[str, str], body: bytes
+) -> None:
+    concrete = _concrete(headers, body)
+    if concrete.get("content-type") == "application/json":
+        concrete["content-type"] = "application/edi-x12"
+    known = hub.client.post("/v1/edi/beta", content=body, headers=concrete)
+    assert known.status_code in (400, 401, 403, 415), known.text
+    # acme is a partner without EDI: to anyone but acme itself, its name is as unknown
+    # here as one nobody has (acme's own token is test_a_partner_that_proved_itself...).
+    names = ["nobody", "x" * 70]
+    if concrete.get("authorization") != credentials("acme")["authorization"]:
+        names.append("acme")
+    for name in names:
+        unknown = hub.client.post(f"/v1/edi/{name}", content=body, headers=concrete)
+        assert _answer(unknown, name) == _answer(known, "beta"), (name, concrete)
+
+
+def test_a_partner_that_proved_itself_learns_it_sends_no_edi(hub: Hub) -> None:
+    own = {**credentials("acme"), "content-type": "application/edi-x12"}
+    answer = hub.client.post("/v1/edi/acme", content=b"ISA*00*", headers=own)
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "unknown_partner"
+
+
+def test_a_signed_webhook_to_a_real_partner_still_goes_through(hub: Hub) -> None:
+    body = orjson.dumps(milestone(f"SIGNED-{time.monotonic_ns()}", "signed-1"))
+    stamp = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": f"signed-{stamp}",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign(hub.acme_key, f"signed-{stamp}", stamp, body),
+    }
+    assert hub.client.post("/v1/webhooks/acme", content=body, headers=headers).status_code == 202

@@ -116,7 +116,8 @@ def test_broken_envelope_names_segment_and_element(
             f"{url}/v1/edi/ridgeline", content=b"x", headers={"content-type": "text/plain"}
         )
         assert no_auth.status_code == 401
-        assert httpx.post(f"{url}/v1/edi/nobody", content=b"x", headers=AUTH).status_code == 404
+        # A name nobody has answers as another partner's EDI endpoint would this token.
+        assert httpx.post(f"{url}/v1/edi/nobody", content=b"x", headers=AUTH).status_code == 403
 
         base = (EXAMPLES / "ridgeline" / "sample_214.x12").read_bytes()
 

@@ -52,6 +52,7 @@ from sqlalchemy import Connection, select
 
 from intermodal.api.errors import ApiError
 from intermodal.api.http import (
+    NO_PARTNER_KEYS,
     bearer_token,
     correlation_id,
     read_body,
@@ -739,11 +740,7 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
         },
     )
     async def edi_document(partner: str, request: Request) -> Response:
-        config = settings.partners.get(partner)
-        if config is None or config.edi is None:
-            raise ApiError(404, "unknown_partner", f"no EDI partner named '{partner}'")
         started = time.perf_counter()
-        metrics = hub().metrics
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media not in ACCEPTED_MEDIA:
             raise ApiError(
@@ -752,7 +749,18 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
                 f"content-type must be one of {', '.join(sorted(ACCEPTED_MEDIA))}",
             )
         body = await read_body(request, max_body)
-        authenticate(partner, config.webhook_keys, request, body)
+        config = settings.partners.get(partner)
+        # A partner without webhook secrets is checked against keys nothing was signed
+        # with, so a signed request does not learn that it has none (or that it exists).
+        keys = (config.webhook_keys if config is not None else ()) or NO_PARTNER_KEYS
+        if config is None or config.edi is None:
+            # A name that is no EDI partner goes through the same checks: the answer does
+            # not tell which names exist. Only a partner that proved itself learns that it
+            # does not send EDI.
+            authenticate(partner, keys, request, body)
+            raise ApiError(404, "unknown_partner", f"partner '{partner}' does not send EDI")
+        authenticate(partner, keys, request, body)
+        metrics = hub().metrics
         corr = correlation_id(request.headers)
         try:
             result = await intake().receive(config, body, corr)
