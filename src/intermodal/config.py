@@ -579,6 +579,11 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
                     problems.append(
                         f"partners.{name}.tokens.{i}: the same token is given to two partners"
                     )
+                if t.customers is not None and READ_SCOPE not in t.scopes:
+                    problems.append(
+                        f"partners.{name}.tokens.{i}.customers: only limits reads; give the"
+                        f" token the '{READ_SCOPE}' scope or drop 'customers'"
+                    )
                 customers = frozenset(t.customers) if t.customers is not None else None
                 tokens[digest] = TokenGrant(name, frozenset(t.scopes), customers)
         for milestone in p.owns:

@@ -25,7 +25,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from intermodal.config import load_config
+from intermodal.config import ConfigError, load_config
 from intermodal.ingress.signatures import sign
 from intermodal.security.secrets import Secret, new_webhook_secret, webhook_key
 from intermodal_sim.testing import running_hub, wait_until
@@ -298,6 +298,18 @@ def test_metrics_are_public_only_when_configured(tmp_path: Path) -> None:
     with running_hub(load_config(tmp_path / "hub.yaml"), dispatch=False) as url:
         assert httpx.get(f"{url}/metrics").status_code == 200
         assert httpx.get(f"{url}/v1/shipments/ANY-1").status_code == 401  # reads still are not
+
+
+def test_customers_on_a_token_that_cannot_read_is_a_configuration_mistake(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "p.token").write_text("portal-token-for-config-check")
+    token = {"token": "file:p.token", "scopes": ["events:write"], "customers": ["CUST-A"]}
+    (tmp_path / "hub.yaml").write_text(yaml.safe_dump({"partners": {"p": {"tokens": [token]}}}))
+    with pytest.raises(ConfigError) as refused:
+        load_config(tmp_path / "hub.yaml")
+    assert "partners.p.tokens.0.customers" in str(refused.value)
+    assert "shipments:read" in str(refused.value)
 
 
 @pytest.mark.parametrize("key", ["a\x00b", "K" * 129, "%00"])
