@@ -22,7 +22,9 @@ serve: $(STAMP)
 	@mkdir -p var
 	@test -f var/acme-webhook.secret || $(BIN)/intermodal secret new --out var/acme-webhook.secret
 	@chmod 600 var/acme-webhook.secret  # one written by an older Makefile was world-readable
+	@test -f var/admin.token || $(BIN)/intermodal secret new --out var/admin.token  # reads: curl -H "authorization: Bearer $$(cat var/admin.token)"
 	ACME_WEBHOOK_SECRET=$${ACME_WEBHOOK_SECRET:-$$(cat var/acme-webhook.secret)} \
+	  INTERMODAL_ADMIN_TOKEN_REF=$${INTERMODAL_ADMIN_TOKEN_REF:-file:$(CURDIR)/var/admin.token} \
 	  $(BIN)/intermodal serve --config examples/intermodal.yaml
 
 test: $(STAMP)

@@ -28,6 +28,13 @@ from intermodal_sim.testing import serve_in_thread
 
 PG_ADMIN = os.environ.get("INTERMODAL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
+ADMIN_TOKEN = "tests-admin-token-0f3b7c52e1"
+os.environ["INTERMODAL_TESTS_ADMIN_TOKEN"] = ADMIN_TOKEN
+ADMIN_TOKEN_REF = "env:INTERMODAL_TESTS_ADMIN_TOKEN"
+"""`hub.admin_token` for tests that read shipments, receipts or metrics to check what the
+hub did: every read is authenticated, and the admin token reads everything."""
+ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+
 
 def _pg_admin() -> psycopg.Connection[Any]:
     return psycopg.connect(PG_ADMIN, autocommit=True)

@@ -128,7 +128,13 @@ def serve(tmp_path: Path, db_url: str, workers: int = 2, **more: object) -> Serv
     secret = new_secret()
     config = tmp_path / "hub.yaml"
     config.write_text(
-        yaml.safe_dump({"partners": {"acme": {"webhook_secrets": ["env:ACME_S"]}}, **more}),
+        yaml.safe_dump(
+            {
+                "hub": {"metrics_public": True},  # scraped below, like Prometheus would
+                "partners": {"acme": {"webhook_secrets": ["env:ACME_S"]}},
+                **more,
+            }
+        ),
         encoding="utf-8",
     )
     port = free_port()

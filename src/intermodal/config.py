@@ -59,6 +59,16 @@ WRITE_SCOPE = "events:write"
 class TokenConfig(_Strict):
     token: SecretRef
     scopes: list[Literal["events:write", "shipments:read"]] = ["events:write", "shipments:read"]
+    customers: (
+        Annotated[
+            list[Annotated[str, StringConstraints(min_length=1, max_length=128)]],
+            Field(min_length=1),
+        ]
+        | None
+    ) = None
+    """A customer portal's token: it reads only the shipments of these customers (their
+    reference or name on the shipment's customer or bill-to party), not the ones its
+    partner took part in."""
 
 
 class PollConfig(_Strict):
@@ -231,6 +241,9 @@ class HubConfig(_Strict):
     max_body_bytes: Annotated[int, Field(ge=1024, le=256 * 1024 * 1024)] = 16 * 1024 * 1024
     max_batch_events: Annotated[int, Field(ge=1, le=100_000)] = 10_000
     admin_token: SecretRef | None = None
+    metrics_public: bool = False
+    """Serve `/metrics` without credentials (a scraper on a private network). Off: a scrape
+    needs the admin token or a control-tower session, like every other read."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     applier: Literal["auto", "thread", "process"] = "auto"
     """Where the applier runs. `process`: a child process of its own, so ingest and apply
@@ -418,6 +431,16 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class TokenGrant:
+    """What a partner's bearer token allows: who it speaks for, its scopes and, for a
+    customer portal, the customers whose shipments it may read (None: not so limited)."""
+
+    partner: str
+    scopes: frozenset[str]
+    customers: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
 class TowerUser:
     name: str
     role: Literal["viewer", "operator"]
@@ -441,8 +464,8 @@ class Settings:
     delivery: DeliveryConfig
     partners: dict[str, Partner]
     endpoints: dict[str, Endpoint]
-    tokens: dict[str, tuple[str, frozenset[str]]]
-    """sha256(token) -> (partner, scopes): lookups never compare secrets directly."""
+    tokens: dict[str, TokenGrant]
+    """sha256(token) -> what it grants: lookups never compare secrets directly."""
     admin_token: Secret | None
     ownership: OwnershipPolicy
     source: Path | None = None
@@ -555,7 +578,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
             return None
 
     partners: dict[str, Partner] = {}
-    tokens: dict[str, tuple[str, frozenset[str]]] = {}
+    tokens: dict[str, TokenGrant] = {}
     owners: dict[MilestoneType, set[str]] = {}
     for name, p in parsed.partners.items():
         before = len(problems)
@@ -576,7 +599,13 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
                     problems.append(
                         f"partners.{name}.tokens.{i}: the same token is given to two partners"
                     )
-                tokens[digest] = (name, frozenset(t.scopes))
+                if t.customers is not None and READ_SCOPE not in t.scopes:
+                    problems.append(
+                        f"partners.{name}.tokens.{i}.customers: only limits reads; give the"
+                        f" token the '{READ_SCOPE}' scope or drop 'customers'"
+                    )
+                customers = frozenset(t.customers) if t.customers is not None else None
+                tokens[digest] = TokenGrant(name, frozenset(t.scopes), customers)
         for milestone in p.owns:
             owners.setdefault(milestone, set()).add(name)
         partners[name] = Partner(

@@ -109,7 +109,7 @@ def test_the_partner_of_a_batch_comes_from_its_token(
         client.get("/v1/shipments/none-such")
     batch, read = _access(json_lines)
     assert batch["partner"] == "tms" and batch["correlation_id"] == answer.json()["correlation_id"]
-    assert read["status"] == 404 and read["partner"] is None and read["correlation_id"]
+    assert read["status"] == 401 and read["partner"] is None and read["correlation_id"]
     assert TOKEN not in json_lines.getvalue()
 
 

@@ -27,7 +27,7 @@ from intermodal.edi.x12 import (
     writable,
 )
 from intermodal_sim.testing import running_hub, wait_until
-from tests.conftest import AckReceiver
+from tests.conftest import ADMIN, ADMIN_TOKEN_REF, AckReceiver
 from tests.edi._golden import golden
 
 AT = datetime(2024, 3, 13, 9, 30, tzinfo=UTC)
@@ -294,7 +294,7 @@ def test_a_wrapped_isa_over_http_is_accepted_and_acknowledged(
     shutil.copy(EXAMPLES / "ridgeline" / "mapping.yaml", tmp_path / "ridgeline.yaml")
     settings_ = make_settings(
         {
-            "hub": {"database": sqlite_url},
+            "hub": {"database": sqlite_url, "admin_token": ADMIN_TOKEN_REF},
             "partners": {
                 "ridgeline": {
                     "tokens": [{"token": "env:RIDGELINE_TOKEN", "scopes": ["events:write"]}],
@@ -319,7 +319,7 @@ def test_a_wrapped_isa_over_http_is_accepted_and_acknowledged(
         assert again.status_code == 200, again.text
 
         def arrived() -> bool:
-            return httpx.get(f"{url}/v1/shipments/SHIP-2024-0313").status_code == 200
+            return httpx.get(f"{url}/v1/shipments/SHIP-2024-0313", headers=ADMIN).status_code == 200
 
         wait_until(arrived, timeout=10)
         wait_until(lambda: len(receiver.bodies) >= 1, timeout=10)

@@ -436,7 +436,8 @@ def hub_setup(
         RIVAL: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
     }
     config: dict[str, Any] = {
-        "hub": {"log_level": "warning"},
+        # metrics_public: the node-loss test scrapes each node's leader gauge.
+        "hub": {"log_level": "warning", "metrics_public": True},
         "partners": {
             CARRIER: {
                 "kind": "carrier",

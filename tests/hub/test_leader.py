@@ -169,7 +169,7 @@ def serve_config(db_url: str, tmp_path: Path) -> Iterator[tuple[Path, str]]:
     config.write_text(
         yaml.safe_dump(
             {
-                "hub": {"lease_seconds": 2},
+                "hub": {"lease_seconds": 2, "metrics_public": True},  # the leader gauge
                 "workflows": {"timer_poll_seconds": 0.1},
                 "telemetry": {"metrics_cache_seconds": 60},
             }

@@ -27,7 +27,7 @@ from intermodal.store import open_store
 from intermodal.store.tables import events, inbox
 from intermodal_sim.testing import running_hub, wait_until
 from tests.canonical.test_cloudevents_spec import as_binary, envelopes, with_string_extensions
-from tests.conftest import new_secret
+from tests.conftest import ADMIN, ADMIN_TOKEN_REF, new_secret
 
 TOKEN = "northwind-tms-token-0123456789"
 STRUCTURED = "application/cloudevents+json"
@@ -82,10 +82,9 @@ class Hub:
 
     def applied(self, receipt_id: str) -> dict[str, Any]:
         """The receipt once the applier has been through it."""
-        wait_until(
-            lambda: self.client.get(f"/v1/receipts/{receipt_id}").json()["status"] != "pending"
-        )
-        receipt: dict[str, Any] = self.client.get(f"/v1/receipts/{receipt_id}").json()
+        url = f"/v1/receipts/{receipt_id}"
+        wait_until(lambda: self.client.get(url, headers=ADMIN).json()["status"] != "pending")
+        receipt: dict[str, Any] = self.client.get(url, headers=ADMIN).json()
         return receipt
 
     def event_json(self, event_id: str) -> dict[str, Any]:
@@ -104,7 +103,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     (folder / "tms.token").write_text(TOKEN)
     database = f"sqlite:///{folder / 'hub.db'}"
     config = {
-        "hub": {"database": database},
+        "hub": {"database": database, "admin_token": ADMIN_TOKEN_REF},
         "partners": {
             "northwind": {
                 "webhook_secrets": ["file:northwind.secret"],

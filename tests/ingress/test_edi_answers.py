@@ -36,6 +36,7 @@ from intermodal.ingress.edi import (
 from intermodal.store import Store, open_store
 from intermodal.store.tables import inbox, outbox
 from intermodal_sim.testing import running_hub, wait_until
+from tests.conftest import ADMIN, ADMIN_TOKEN_REF
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
 TOKEN = "bluefin-test-token"
@@ -154,7 +155,7 @@ def start_hub(tmp_path: Path, make_settings: Callable[..., Settings]) -> Callabl
     def start(db_url: str, **edi: Any) -> Iterator[Hub]:
         settings = make_settings(
             {
-                "hub": {"database": db_url},
+                "hub": {"database": db_url, "admin_token": ADMIN_TOKEN_REF},
                 "partners": {
                     "bluefin": partner_config(**edi),
                     "nordlog": {
@@ -243,7 +244,9 @@ def test_wrapped_isa_is_accepted_applied_and_answered_duplicate_on_resend(
         if missing:
             assert missing[0]["receipt_id"] == entry["receipt_id"] and missing[0]["reason"]
         wait_until(
-            lambda: httpx.get(f"{hub.url}/v1/shipments/SHIP-WRAP-1").status_code == 200,
+            lambda: (
+                httpx.get(f"{hub.url}/v1/shipments/SHIP-WRAP-1", headers=ADMIN).status_code == 200
+            ),
             timeout=10,
         )
 
@@ -369,7 +372,7 @@ def test_reused_control_number_is_409_and_nothing_is_stored(
         assert detail["status"] == "conflict" and detail["earlier_receipt_id"]
         assert refused.headers["x-correlation-id"]
         assert hub.keys() == ["ISA:02:BLUEFIN:000000401"] and hub.acks() == 1
-        assert httpx.get(f"{hub.url}/v1/shipments/SHIP-401-B").status_code == 404
+        assert httpx.get(f"{hub.url}/v1/shipments/SHIP-401-B", headers=ADMIN).status_code == 404
 
         # one document: a new interchange and a conflicting one. The new one is stored and
         # acknowledged, so the answer is 202, listing the refused one with its reason.
@@ -505,7 +508,9 @@ def test_reuse_after_stores_an_old_number_as_new_and_refuses_a_recent_one(
         assert hub.keys() == [key, f"{key}~2"]
         assert hub.ack_ids() == {stable_id("ack", "bluefin", k) for k in (key, f"{key}~2")}
         wait_until(
-            lambda: httpx.get(f"{hub.url}/v1/shipments/SHIP-801-B").status_code == 200,
+            lambda: (
+                httpx.get(f"{hub.url}/v1/shipments/SHIP-801-B", headers=ADMIN).status_code == 200
+            ),
             timeout=10,
         )
 

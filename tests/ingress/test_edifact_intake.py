@@ -12,7 +12,7 @@ import httpx
 from intermodal.config import Settings
 from intermodal.edi.edifact import parse_edifact
 from intermodal_sim.testing import running_hub, wait_until
-from tests.conftest import AckReceiver
+from tests.conftest import ADMIN, ADMIN_TOKEN_REF, AckReceiver
 
 TOKENS = {"portal": "portal-test-token", "strict": "strict-test-token"}
 
@@ -60,7 +60,7 @@ def _settings(make_settings: Callable[..., Settings], tmp_path: Path, ack_url: s
     edi = {"format": "edifact", "ack": True, "ack_endpoint": "portal-edi"}
     return make_settings(
         {
-            "hub": {"database": f"sqlite:///{tmp_path / 'hub.db'}"},
+            "hub": {"database": f"sqlite:///{tmp_path / 'hub.db'}", "admin_token": ADMIN_TOKEN_REF},
             "partners": {
                 "portal": {
                     "mapping": "portal.yaml",
@@ -106,12 +106,14 @@ def test_bare_messages_over_http(
         assert again.json()["interchanges"][0]["status"] == "duplicate"
 
         def delivered() -> bool:
-            found = httpx.get(f"{url}/v1/shipments/SHIP-4711")
+            found = httpx.get(f"{url}/v1/shipments/SHIP-4711", headers=ADMIN)
             return found.status_code == 200 and found.json()["state"] == "delivered"
 
         wait_until(delivered, timeout=10)
-        wait_until(lambda: httpx.get(f"{url}/v1/shipments/SHIP-4712").status_code == 200)
-        (event,) = httpx.get(f"{url}/v1/shipments/SHIP-4711/timeline").json()
+        wait_until(
+            lambda: httpx.get(f"{url}/v1/shipments/SHIP-4712", headers=ADMIN).status_code == 200
+        )
+        (event,) = httpx.get(f"{url}/v1/shipments/SHIP-4711/timeline", headers=ADMIN).json()
         assert (event["id"], event["milestone"]) == (f"portal-{expected}-STA0815-21", "delivered")
 
         refused = _post(url, "strict", BARE)

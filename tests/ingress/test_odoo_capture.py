@@ -24,6 +24,7 @@ from intermodal.store import open_store
 from intermodal.store.tables import inbox
 from intermodal_sim.odoo.testing import running_sim
 from intermodal_sim.testing import running_hub
+from tests.conftest import ADMIN, ADMIN_TOKEN_REF
 
 ODOO_TOKEN = "odoo-webhook-token"
 
@@ -31,7 +32,7 @@ ODOO_TOKEN = "odoo-webhook-token"
 def odoo_settings(make_settings: Any, db_url: str) -> Any:
     return make_settings(
         {
-            "hub": {"database": db_url},
+            "hub": {"database": db_url, "admin_token": ADMIN_TOKEN_REF},
             "partners": {
                 "odoo": {
                     "kind": "odoo",
@@ -71,7 +72,7 @@ def test_automation_webhooks_become_shipment_events(make_settings: Any, sqlite_u
         deadline = time.monotonic() + 10
         shipment: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            response = httpx.get(f"{hub_url}/v1/shipments/CUST-PO-77")
+            response = httpx.get(f"{hub_url}/v1/shipments/CUST-PO-77", headers=ADMIN)
             if response.status_code == 200:
                 shipment = response.json()
                 if shipment.get("state") == "booked":
@@ -87,11 +88,14 @@ def test_automation_webhooks_become_shipment_events(make_settings: Any, sqlite_u
         origin = picking_body["origin"]
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            response = httpx.get(f"{hub_url}/v1/shipments/{origin}")
+            response = httpx.get(f"{hub_url}/v1/shipments/{origin}", headers=ADMIN)
             if response.status_code == 200 and response.json().get("state") == "dispatched":
                 break
             time.sleep(0.1)
-        assert httpx.get(f"{hub_url}/v1/shipments/{origin}").json()["state"] == "dispatched"
+        assert (
+            httpx.get(f"{hub_url}/v1/shipments/{origin}", headers=ADMIN).json()["state"]
+            == "dispatched"
+        )
 
         bad = httpx.post(f"{hub_url}/v1/odoo/odoo/changes?token=wrong", json={"_model": "x"})
         assert bad.status_code == 401
@@ -169,7 +173,7 @@ def test_the_hub_polls_odoo_when_configured_to(make_settings: Any, sqlite_url: s
     with running_sim() as sim:
         settings = make_settings(
             {
-                "hub": {"database": sqlite_url},
+                "hub": {"database": sqlite_url, "admin_token": ADMIN_TOKEN_REF},
                 "partners": {
                     "odoo": {
                         "kind": "odoo",
@@ -205,7 +209,7 @@ def test_the_hub_polls_odoo_when_configured_to(make_settings: Any, sqlite_url: s
             deadline = time.monotonic() + 15
             state = None
             while time.monotonic() < deadline and state != "booked":
-                response = httpx.get(f"{hub_url}/v1/shipments/POLLED-1")
+                response = httpx.get(f"{hub_url}/v1/shipments/POLLED-1", headers=ADMIN)
                 state = response.json().get("state") if response.status_code == 200 else None
                 time.sleep(0.2)
             assert state == "booked"

@@ -27,6 +27,7 @@ import yaml
 
 from intermodal.config import load_config
 from intermodal_sim.testing import running_hub, wait_until
+from tests.conftest import ADMIN, ADMIN_TOKEN_REF
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
 
@@ -52,6 +53,7 @@ def _hub_config(name: str, folder: Path, monkeypatch: pytest.MonkeyPatch, secret
     shutil.copy(shipped / "mapping.yaml", folder / "mapping.yaml")
     config = yaml.safe_load((shipped / "hub.yaml").read_text(encoding="utf-8"))
     config["hub"]["database"] = f"sqlite:///{folder / 'hub.db'}"
+    config["hub"]["admin_token"] = ADMIN_TOKEN_REF  # to read the receipt and the shipment
     (folder / "hub.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     monkeypatch.setenv(f"{name.upper()}_WEBHOOK_SECRET", secret)
     return folder / "hub.yaml"
@@ -79,8 +81,8 @@ def test_the_shipped_partner_takes_a_signed_sample_into_milestones(
         assert unsigned.status_code == 401
 
         receipt_url = f"/v1/receipts/{first.json()['receipt_id']}"
-        wait_until(lambda: client.get(receipt_url).json()["status"] != "pending")
-        receipt = client.get(receipt_url).json()
+        wait_until(lambda: client.get(receipt_url, headers=ADMIN).json()["status"] != "pending")
+        receipt = client.get(receipt_url, headers=ADMIN).json()
         assert receipt["status"] == "applied", receipt
         assert receipt["events"], receipt
         applied = [e for e in receipt["events"] if e["outcome"] == "applied"]
@@ -92,6 +94,6 @@ def test_the_shipped_partner_takes_a_signed_sample_into_milestones(
             else sample["data"]["metadata"] or sample["data"]["tracking_number"]
         )
         assert key == expected
-        shipment = client.get(f"/v1/shipments/{key}").json()
+        shipment = client.get(f"/v1/shipments/{key}", headers=ADMIN).json()
         assert shipment["milestones"], shipment
         assert shipment["state"] == "delivered", shipment

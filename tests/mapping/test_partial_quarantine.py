@@ -25,7 +25,7 @@ from intermodal.mapping.spec import load_mapping, mapping_from_data
 from intermodal.security.secrets import Secret, webhook_key
 from intermodal.store import open_store
 from intermodal_sim.testing import running_hub, wait_until
-from tests.conftest import new_secret
+from tests.conftest import ADMIN, ADMIN_TOKEN_REF, new_secret
 
 GOLDEN = Path(__file__).resolve().parents[1] / "edi" / "golden"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
@@ -178,7 +178,7 @@ def test_mixed_zone_reply_through_the_hub_receipt_then_fix_and_replay(
     secret = new_secret()
     settings = make_settings(
         {
-            "hub": {"database": db_url},
+            "hub": {"database": db_url, "admin_token": ADMIN_TOKEN_REF},
             "partners": {
                 "fedexish": {"webhook_secrets": ["env:FX_SECRET"], "mapping": "fedexish.yaml"}
             },
@@ -193,10 +193,10 @@ def test_mixed_zone_reply_through_the_hub_receipt_then_fix_and_replay(
         receipt_url = f"{url}/v1/receipts/{answer.json()['receipt_id']}"
 
         def processed() -> bool:
-            return bool(httpx.get(receipt_url).json()["processed_at"])
+            return bool(httpx.get(receipt_url, headers=ADMIN).json()["processed_at"])
 
         wait_until(processed, timeout=10)
-        receipt = httpx.get(receipt_url).json()
+        receipt = httpx.get(receipt_url, headers=ADMIN).json()
         assert receipt["status"] == "applied"
         assert [e["id"] for e in receipt["events"]] == [
             "fx-794843185271-DL",
@@ -209,7 +209,8 @@ def test_mixed_zone_reply_through_the_hub_receipt_then_fix_and_replay(
         ]
         assert "no UTC offset" in receipt["skipped"][0]["reason"]
         assert receipt["error"].startswith("applied without 2 items that cannot be read")
-        assert httpx.get(f"{url}/v1/shipments/SO-7731").json()["state"] == "delivered"
+        shipment = httpx.get(f"{url}/v1/shipments/SO-7731", headers=ADMIN).json()
+        assert shipment["state"] == "delivered"
         shown = get_quarantined(store, receipt["receipt_id"])
         assert shown is not None and shown["skipped"] == receipt["skipped"]
 
@@ -222,10 +223,10 @@ def test_mixed_zone_reply_through_the_hub_receipt_then_fix_and_replay(
         assert replayed.exit_code == 0, replayed.output
 
         def skipped_applied() -> bool:
-            return len(httpx.get(receipt_url).json()["events"]) == 8
+            return len(httpx.get(receipt_url, headers=ADMIN).json()["events"]) == 8
 
         wait_until(skipped_applied, timeout=10)
-        receipt = httpx.get(receipt_url).json()
+        receipt = httpx.get(receipt_url, headers=ADMIN).json()
         assert (receipt["status"], receipt["error"], receipt["skipped"]) == ("applied", None, [])
         replayed_events = receipt["events"][3:]
         assert sorted(e["id"][-2:] for e in replayed_events) == ["DL", "IT", "OD", "PU", "SE"]
@@ -233,8 +234,9 @@ def test_mixed_zone_reply_through_the_hub_receipt_then_fix_and_replay(
             duplicate = event["id"][-2:] in ("DL", "OD", "PU")
             assert (event["outcome"] == "duplicate") == duplicate, event
         # newest first in the reply: the older scans are kept as late, the state is delivered
-        assert httpx.get(f"{url}/v1/shipments/SO-7731").json()["state"] == "delivered"
-        timeline = httpx.get(f"{url}/v1/shipments/SO-7731/timeline").json()
+        shipment = httpx.get(f"{url}/v1/shipments/SO-7731", headers=ADMIN).json()
+        assert shipment["state"] == "delivered"
+        timeline = httpx.get(f"{url}/v1/shipments/SO-7731/timeline", headers=ADMIN).json()
         memphis = next(e for e in timeline if e["id"] == "fx-794843185271-IT")
         # 23:15 in Memphis (CST, the mapping's timezone now) is 05:15 UTC the next day
         assert datetime.fromisoformat(memphis["occurred_at"]) == datetime(

@@ -19,7 +19,7 @@ from intermodal.mapping.quarantine import list_quarantined
 from intermodal.security.secrets import Secret, webhook_key
 from intermodal.store import open_store
 from intermodal_sim.testing import running_hub, wait_until
-from tests.conftest import new_secret
+from tests.conftest import ADMIN, ADMIN_TOKEN_REF, new_secret
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
 
@@ -45,7 +45,7 @@ def test_quarantine_then_fix_mapping_then_replay(
     secret = new_secret()
     settings = make_settings(
         {
-            "hub": {"database": db_url},
+            "hub": {"database": db_url, "admin_token": ADMIN_TOKEN_REF},
             "partners": {
                 "swiftparcel": {
                     "webhook_secrets": ["env:SWIFT_SECRET"],
@@ -77,8 +77,9 @@ def test_quarantine_then_fix_mapping_then_replay(
         (skipped,) = item["skipped"]
         assert skipped["path"] == "$.updates[3].code" and "XX9" in skipped["reason"]
         assert "applied without 1 item" in item["error"]
-        assert httpx.get(f"{url}/v1/shipments/SHIP-1001").json()["state"] == "in_transit"
-        receipt = httpx.get(f"{url}/v1/receipts/{receipt_id}").json()
+        shipment = httpx.get(f"{url}/v1/shipments/SHIP-1001", headers=ADMIN).json()
+        assert shipment["state"] == "in_transit"
+        receipt = httpx.get(f"{url}/v1/receipts/{receipt_id}", headers=ADMIN).json()
         assert receipt["skipped"] == item["skipped"]
         assert [e["outcome"] for e in receipt["events"]] == ["applied", "applied"]
 
@@ -94,13 +95,13 @@ def test_quarantine_then_fix_mapping_then_replay(
         started = time.monotonic()
 
         def applied() -> bool:
-            response = httpx.get(f"{url}/v1/shipments/SHIP-1001")
+            response = httpx.get(f"{url}/v1/shipments/SHIP-1001", headers=ADMIN)
             return response.status_code == 200 and response.json()["state"] == "exception"
 
         wait_until(applied, timeout=10)
         assert time.monotonic() - started < 2.0
         assert list_quarantined(store)[1] == 0
-        receipt = httpx.get(f"{url}/v1/receipts/{receipt_id}").json()
+        receipt = httpx.get(f"{url}/v1/receipts/{receipt_id}", headers=ADMIN).json()
         assert (receipt["status"], receipt["error"], receipt["skipped"]) == ("applied", None, [])
         outcomes = sorted((e["id"], e["outcome"]) for e in receipt["events"])
         assert outcomes == [

@@ -13,11 +13,11 @@ from intermodal.config import Settings
 from intermodal.ingress.signatures import sign
 from intermodal.security.secrets import Secret, webhook_key
 from intermodal_sim.testing import Receiver, running_hub, serve_in_thread, wait_until
-from tests.conftest import new_secret
+from tests.conftest import ADMIN, ADMIN_TOKEN_REF, new_secret
 
 
 def scrape(client: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=ADMIN).text
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -48,7 +48,7 @@ def test_metrics_match_a_scripted_scenario(
     with serve_in_thread(receiver.app()) as receiver_url:
         settings = make_settings(
             {
-                "hub": {"database": sqlite_url},
+                "hub": {"database": sqlite_url, "admin_token": ADMIN_TOKEN_REF},
                 "partners": {
                     "acme": {"webhook_secrets": ["env:ACME_S"], "owns": ["picked_up", "delivered"]},
                     "tms": {"tokens": [{"token": "env:TMS_T"}]},

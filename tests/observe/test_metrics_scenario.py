@@ -26,14 +26,14 @@ from intermodal.store.tables import cases, outbox
 from intermodal_sim.odoo.testing import RunningSim
 from intermodal_sim.testing import Receiver, free_port, running_hub, serve_in_thread, wait_until
 from intermodal_sim.testing.odoo import seed_orders
-from tests.conftest import new_secret
+from tests.conftest import ADMIN, ADMIN_TOKEN_REF, new_secret
 from tests.observe.helpers import milestone, send_webhook
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 def scrape(client: httpx.Client) -> Samples:
-    text = client.get("/metrics").text
+    text = client.get("/metrics", headers=ADMIN).text
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -72,7 +72,7 @@ def test_metrics_match_the_scenario(
     ):
         settings = make_settings(
             {
-                "hub": {"database": db_url},
+                "hub": {"database": db_url, "admin_token": ADMIN_TOKEN_REF},
                 "telemetry": {"metrics_cache_seconds": 0},
                 "partners": {
                     "carrier": {"webhook_secrets": ["env:OBS_CARRIER_S"]},

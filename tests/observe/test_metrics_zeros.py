@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from intermodal.config import Settings
 from intermodal_sim.testing import running_hub
-from tests.conftest import new_secret
+from tests.conftest import ADMIN, ADMIN_TOKEN_REF, new_secret
 
 BACKLOGS = ("intermodal_outbox_pending", "intermodal_outbox_retrying", "intermodal_dead_letters")
 
@@ -23,7 +23,7 @@ def test_a_fresh_hub_exports_zero_backlogs_for_every_configured_endpoint(
 ) -> None:
     settings = make_settings(
         {
-            "hub": {"database": sqlite_url},
+            "hub": {"database": sqlite_url, "admin_token": ADMIN_TOKEN_REF},
             "partners": {"acme": {"webhook_secrets": ["env:ACME_S"]}},
             "endpoints": {
                 "portal": {"url": "http://127.0.0.1:9/hooks"},
@@ -33,7 +33,7 @@ def test_a_fresh_hub_exports_zero_backlogs_for_every_configured_endpoint(
         env={"ACME_S": new_secret()},
     )
     with running_hub(settings) as url:
-        text = httpx.get(f"{url}/metrics").text
+        text = httpx.get(f"{url}/metrics", headers=ADMIN).text
     samples = {
         family.name: {tuple(sorted(s.labels.items())): s.value for s in family.samples}
         for family in text_string_to_metric_families(text)

@@ -12,13 +12,13 @@ from intermodal_sim.testing import wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
 READ_TOKEN = "sim-tests-read-token-4c1d9e"
+"""The hub's admin token in these tests (`reader_hub`): it reads every shipment."""
+READ = {"authorization": f"Bearer {READ_TOKEN}"}
 
 
 def shipment(hub: str, key: str) -> dict[str, Any] | None:
     """The hub's view of a shipment with its charges (full read), or None while unknown."""
-    response = httpx.get(
-        f"{hub}/v1/shipments/{key}", headers={"authorization": f"Bearer {READ_TOKEN}"}
-    )
+    response = httpx.get(f"{hub}/v1/shipments/{key}", headers=READ)
     if response.status_code == 404:
         return None
     response.raise_for_status()
@@ -27,7 +27,7 @@ def shipment(hub: str, key: str) -> dict[str, Any] | None:
 
 
 def timeline(hub: str, key: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{hub}/v1/shipments/{key}/timeline")
+    response = httpx.get(f"{hub}/v1/shipments/{key}/timeline", headers=READ)
     if response.status_code == 404:
         return []
     response.raise_for_status()
@@ -48,9 +48,10 @@ def wait_for_state(hub: str, key: str, state: str, timeout: float = 30.0) -> dic
     return found
 
 
-def reader_partner() -> dict[str, Any]:
-    """A partner whose token may read shipments in full (charges)."""
-    return {"tokens": [{"token": "env:SIM_READ_TOKEN", "scopes": ["shipments:read"]}]}
+def reader_hub(database: str) -> dict[str, Any]:
+    """The `hub` section: the database, and READ_TOKEN as the admin token, which reads
+    every shipment in full (charges); a partner reads only those it took part in."""
+    return {"database": database, "admin_token": "env:SIM_READ_TOKEN"}
 
 
 CLIENT = httpx.Client(timeout=30)

@@ -21,8 +21,9 @@ from tests.conftest import new_secret
 from tests.sim.conftest import (
     CLIENT,
     EXAMPLES,
+    READ,
     READ_TOKEN,
-    reader_partner,
+    reader_hub,
     shipment,
     timeline,
     wait_for_state,
@@ -59,9 +60,9 @@ def tms_with_hub(
     simulator = TmsSimulator(tms_script, link)
     with serve_in_thread(simulator.app()) as tms_url:
         config: dict[str, Any] = {
-            "hub": {"database": database},
+            "hub": reader_hub(database),
             "delivery": {"backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2},
-            "partners": {"reader": reader_partner()},
+            "partners": {},
         }
         if reply == "x12":
             config["partners"]["tms-edi"] = {
@@ -174,7 +175,7 @@ def test_rest_job_from_the_hub_with_json_statuses_faults_and_settlement(
         assert ("exception", "late") in by or ("exception", "applied") in by
         loads = httpx.get(f"{rig.tms}/_sim/loads").json()
         assert loads["loads"][0]["status"] == "delivered" and loads["failures"] == 0
-        located = httpx.get(f"{rig.hub}/v1/shipments/SHP-7001/timeline").json()
+        located = httpx.get(f"{rig.hub}/v1/shipments/SHP-7001/timeline", headers=READ).json()
         assert len(located) == len(events)
         assert all(r["delivered"] for r in rig.link.log()), rig.link.log()
 

@@ -18,7 +18,7 @@ from intermodal_sim.partner import HubLink, webhook_key_of
 from intermodal_sim.testing import running_hub, serve_in_thread, wait_until
 from intermodal_sim.tms.app import TmsScript, TmsSimulator
 from tests.conftest import new_secret
-from tests.sim.conftest import EXAMPLES, READ_TOKEN, reader_partner, timeline, wait_for_state
+from tests.sim.conftest import EXAMPLES, READ_TOKEN, reader_hub, timeline, wait_for_state
 
 OWNS = ["dispatched", "picked_up", "in_transit", "delivered", "exception"]
 
@@ -82,12 +82,11 @@ def test_order_intake_tenders_to_the_tms_and_its_answers_deliver_the_shipment(
         )
         settings_ = make_settings(
             {
-                "hub": {"database": sqlite_url},
+                "hub": reader_hub(sqlite_url),
                 "delivery": {"backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2},
                 "partners": {
                     partner: tms_partner,
                     "odoo": {"webhook_secrets": ["env:ODOO_SECRET"], "owns": ["booked"]},
-                    "reader": reader_partner(),
                 },
                 "endpoints": {"dispatch": endpoint},
                 "workflows": {

@@ -21,8 +21,9 @@ from tests.conftest import new_secret
 from tests.sim.conftest import (
     CLIENT,
     EXAMPLES,
+    READ,
     READ_TOKEN,
-    reader_partner,
+    reader_hub,
     timeline,
     wait_for_state,
 )
@@ -71,8 +72,8 @@ def hub_for(
         config["mapping"] = str(EXAMPLES / mapping)
     settings_ = make_settings(
         {
-            "hub": {"database": database},
-            "partners": {partner: config, "reader": reader_partner()},
+            "hub": reader_hub(database),
+            "partners": {partner: config},
         },
         env={"SIM_SECRET": secret, "SIM_READ_TOKEN": READ_TOKEN},
     )
@@ -105,7 +106,7 @@ def test_wms_confirmations_and_a_short_pick_are_applied(
                 ("picked_up", "applied"),
             ]
             receipt = link.log()[0]["answer"]["receipt_id"]
-            found = httpx.get(f"{hub}/v1/receipts/{receipt}").json()
+            found = httpx.get(f"{hub}/v1/receipts/{receipt}", headers=READ).json()
             assert found["status"] == "applied", found
             lines = httpx.get(f"{wms}/v1/orders/ORD-1").json()["lines"]
             assert lines[0] == {"sku": "SKU-7", "qty": 5, "picked": 3}

@@ -38,6 +38,7 @@ ROOT = Path(__file__).parents[2]
 ODOO_TOKEN = "odoo-capture-token"
 CARRIER_TOKEN = "carrier-events-token"
 CUSTOMS_TOKEN = "customs-broker-token"
+ADMIN_TOKEN = "story-admin-token"
 
 
 @dataclass
@@ -134,7 +135,9 @@ class Story:
         wait_until(settled, timeout=30)
 
     def state(self, key: str) -> str | None:
-        response = httpx.get(f"{self.hub}/v1/shipments/{key}")
+        response = httpx.get(
+            f"{self.hub}/v1/shipments/{key}", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
         return response.json().get("state") if response.status_code == 200 else None
 
     def wait_delivered(self, kind: str, subject: str, timeout: float = 30.0) -> Any:
@@ -183,7 +186,7 @@ def story_settings(
         tms_endpoint = {"kind": "edi", "url": f"{tms_url}/edi", "milestones": []}
     return make_settings(
         {
-            "hub": {"database": db_url},
+            "hub": {"database": db_url, "admin_token": "env:STORY_ADMIN"},
             "partners": {
                 "odoo": {"kind": "odoo", "tokens": [{"token": "env:STORY_ODOO_TOKEN"}]},
                 "tms": tms_partner,
@@ -238,6 +241,7 @@ def story_settings(
             "STORY_BROKER": CUSTOMS_TOKEN,
             "STORY_CUSTOMS_SECRET": broker_secret,
             "STORY_ODOO_KEY": odoo.api_key,
+            "STORY_ADMIN": ADMIN_TOKEN,
         },
     )
 

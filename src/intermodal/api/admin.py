@@ -1,21 +1,21 @@
 """The operator's API: dead letters listed, shown and replayed, behind the admin token.
 
 Without `hub.admin_token` in the configuration the whole API answers 403, so a hub that
-nobody set up for administration has nothing to guess a token for.
+nobody set up for administration has nothing to guess a token for. The token is checked
+before anything else of the request (a router dependency, and the replay body is read
+only after it), so an unauthenticated caller learns nothing from validation errors.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field, ValidationError
 
 from intermodal.api.errors import ApiError
-from intermodal.api.http import bearer_token, hub_of, settings_of
+from intermodal.api.http import bearer_token, hub_of, read_body, settings_of, unauthorized
 from intermodal.outbox import dead_letters
-
-router = APIRouter(tags=["admin"])
 
 
 class ReplayRequest(BaseModel):
@@ -26,7 +26,7 @@ class ReplayRequest(BaseModel):
     endpoint: str | None = None
 
 
-def require_admin(request: Request) -> str:
+async def require_admin(request: Request) -> str:
     """The actor an admin request is recorded under in the audit chain."""
     token = bearer_token(request.headers)
     admin = settings_of(request).admin_token
@@ -35,13 +35,18 @@ def require_admin(request: Request) -> str:
             403, "forbidden", "admin API disabled: set hub.admin_token in the configuration"
         )
     if token is None or not admin.matches(token):
-        raise ApiError(
-            401,
-            "unauthorized",
-            "a valid admin token is required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise unauthorized("a valid admin token is required")
     return f"admin:{admin.fingerprint()}"
+
+
+router = APIRouter(
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses={
+        401: {"description": "no admin token, or a wrong one"},
+        403: {"description": "the admin API is disabled (no hub.admin_token)"},
+    },
+)
 
 
 @router.get("/v1/admin/dead-letters", summary="List dead letters")
@@ -51,25 +56,41 @@ async def admin_list(
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     after: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
-    require_admin(request)
     items, total = dead_letters.list_dead_letters(hub_of(request).store, endpoint, limit, after)
     return {"total": total, "items": items}
 
 
 @router.get("/v1/admin/dead-letters/{command_id}", summary="One dead letter with its payload")
 async def admin_show(command_id: str, request: Request) -> dict[str, Any]:
-    require_admin(request)
     found = dead_letters.get_dead_letter(hub_of(request).store, command_id)
     if found is None:
         raise ApiError(404, "not_found", f"no dead letter '{command_id}'")
     return found
 
 
-@router.post("/v1/admin/dead-letters/replay", summary="Replay dead letters by id, or all")
+@router.post(
+    "/v1/admin/dead-letters/replay",
+    summary="Replay dead letters by id, or all",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ReplayRequest.model_json_schema()}},
+        }
+    },
+    responses={422: {"description": "the body is not a valid replay request"}},
+)
 async def admin_replay(
-    request: Request, payload: Annotated[ReplayRequest, Body()]
+    request: Request, actor: Annotated[str, Depends(require_admin)]
 ) -> dict[str, Any]:
-    actor = require_admin(request)
+    body = await read_body(request, settings_of(request).hub.max_body_bytes)
+    try:
+        payload = ReplayRequest.model_validate_json(body)
+    except ValidationError as exc:
+        details = [
+            {"loc": ".".join(("body", *(str(p) for p in e["loc"]))), "msg": e["msg"]}
+            for e in exc.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise ApiError(422, "invalid", "the request is not valid", details) from None
     if not payload.all and not payload.ids:
         raise ApiError(422, "invalid", "give 'ids' or set 'all': true")
     count = await hub_of(request).replay_dead_letters(

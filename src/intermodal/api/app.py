@@ -83,8 +83,11 @@ def create_app(
         app.include_router(module.router)
     if settings.tower is not None:  # the operator web UI; absent config = 404
         from intermodal.dashboard import tower_app
+        from intermodal.dashboard.auth import TowerAuth
 
-        app.mount("/tower", tower_app(settings, hub))
+        # One TowerAuth for the tower and the API: a session is good for both (api/http.py).
+        app.state.tower_auth = TowerAuth(settings.tower)
+        app.mount("/tower", tower_app(settings, hub, app.state.tower_auth))
 
     fast_path = webhook.IngressFastPath(
         app, partial(webhook.webhook_response, app.state), settings.hub.max_body_bytes

@@ -2,6 +2,8 @@
 
 Each route reads a bounded body, takes the sender's correlation id when it is safe to echo
 into logs and headers, and reads a bearer token the same way; one place keeps them alike.
+Every bearer token is looked up by `token_grant`, and every read is authenticated by
+`reader`, so a change to how tokens or sessions are kept lands here once.
 Routes are plain functions: they find the hub and its settings on `request.app.state`,
 where `create_app` put them.
 """
@@ -9,19 +11,22 @@ where `create_app` put them.
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from fastapi import Request
 
 from intermodal.api.errors import ApiError
-from intermodal.config import Settings, token_hash
+from intermodal.config import Settings, TokenGrant, token_hash
 from intermodal.engine.commit_relay import Committer
 from intermodal.engine.ids import sortable_id
 from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.ingress.signatures import SignatureError, verify
 
 if TYPE_CHECKING:
+    from intermodal.dashboard.auth import TowerAuth
     from intermodal.hub import Hub
 
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -122,25 +127,83 @@ def require_json(headers: Mapping[str, str]) -> str:
     return media
 
 
+def token_grant(settings: Settings, token: str) -> TokenGrant | None:
+    """What a partner's bearer token allows, or None for a token nobody was given.
+
+    Every bearer-token lookup of the hub (ingress and reads) goes through here.
+    """
+    return settings.tokens.get(token_hash(token))
+
+
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
 def token_partner(request: Request, settings: Settings, scope: str) -> str:
     """The partner whose bearer token this is, if the token carries `scope`."""
     token = bearer_token(request.headers)
     if token is None:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "a bearer token is required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    entry = settings.tokens.get(token_hash(token))
-    if entry is None:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "the bearer token is not valid",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    partner, scopes = entry
-    if scope not in scopes:
+        raise unauthorized("a bearer token is required")
+    grant = token_grant(settings, token)
+    if grant is None:
+        raise unauthorized("the bearer token is not valid")
+    if scope not in grant.scopes:
         raise ApiError(403, "forbidden", f"this token lacks the '{scope}' scope")
-    return partner
+    return grant.partner
+
+
+NO_PARTNER_KEYS = (secrets.token_bytes(32),)
+"""Webhook keys for a partner name nobody configured: nothing can be signed with them, so
+such a request fails its signature check exactly as an unsigned one to a real partner."""
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who is reading, and how far they see: a partner the shipments it took part in, a
+    customer portal its customers' shipments, the admin token and operators everything."""
+
+    partner: str | None = None
+    """The partner whose token it is; None for the admin token and operator sessions."""
+    customers: frozenset[str] | None = None
+    """A customer portal's customers (its token's `customers`); None when not so limited."""
+
+
+def reader(request: Request, scopes: frozenset[str]) -> Reader:
+    """Who is reading: a partner token with one of `scopes`, the admin token, or a control
+    tower session; anyone else is a 401 (a token that is present but wrong included), and a
+    partner token without the scope (or any partner token, when `scopes` is empty) a 403.
+    """
+    settings = settings_of(request)
+    token = bearer_token(request.headers)
+    if token is not None:
+        grant = token_grant(settings, token)
+        if grant is not None:
+            if not scopes:
+                raise ApiError(
+                    403, "forbidden", "this is read with the admin token or a tower session"
+                )
+            if not scopes & grant.scopes:
+                wanted = " or ".join(f"'{scope}'" for scope in sorted(scopes))
+                raise ApiError(403, "forbidden", f"this token lacks the {wanted} scope")
+            request.state.partner = grant.partner  # for the request log line
+            return Reader(grant.partner, grant.customers)
+        if settings.admin_token is not None and settings.admin_token.matches(token):
+            return Reader()
+        raise unauthorized("the bearer token is not valid")
+    if tower_operator(request) is not None:
+        return Reader()
+    raise unauthorized("a bearer token is required")
+
+
+def tower_operator(request: Request) -> str | None:
+    """The control-tower user whose session came with this request, if one is logged in.
+
+    The one place the API asks the tower who a session belongs to (`create_app` shares the
+    tower's `TowerAuth` as `app.state.tower_auth`; without a tower there are no sessions).
+    """
+    auth: TowerAuth | None = getattr(request.app.state, "tower_auth", None)
+    if auth is None:
+        return None
+    session = auth.read(request)
+    operator = auth.operator(session) if session is not None else None
+    return operator.name if operator is not None else None

@@ -27,7 +27,7 @@ _LINKS = (
     ("openapi.json", "OpenAPI schema", "for generating partner clients"),
     ("healthz", "Health", "the process is up"),
     ("readyz", "Readiness", "the store answers and every worker runs"),
-    ("metrics", "Metrics", "Prometheus text format"),
+    ("metrics", "Metrics", "Prometheus text format (the admin token, unless public)"),
 )
 _TOWER = ("tower/", "Control tower", "flows, backlogs, dead letters, each shipment's timeline")
 

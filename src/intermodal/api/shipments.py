@@ -1,8 +1,11 @@
 """Reads for partners and portals: a shipment's state, its timeline, and what became of a
 message the hub received.
 
-Parties (names, addresses) are personal data: a shipment is shown in full only to a token
-with the read scope or the admin token; anyone who knows the key sees its progress.
+Every read is authenticated (`http.reader`): a partner token with the `shipments:read`
+scope, the admin token, or a control-tower session. A partner reads only the shipments it
+took part in and a customer portal only its customers' (engine/reads.py, `Boundary`);
+everything else, like a key that does not exist, is a 404, so existence does not leak.
+Receipts are the sender's own: a token with either scope reads its partner's messages.
 """
 
 from __future__ import annotations
@@ -12,27 +15,44 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from intermodal.api.errors import ApiError
-from intermodal.api.http import bearer_token, hub_of, settings_of
-from intermodal.config import READ_SCOPE, token_hash
+from intermodal.api.http import Reader, hub_of, reader, settings_of
+from intermodal.config import READ_SCOPE, WRITE_SCOPE
 from intermodal.engine import reads
 
 router = APIRouter()
 
+SHIPMENT_SCOPES = frozenset({READ_SCOPE})
+RECEIPT_SCOPES = frozenset({READ_SCOPE, WRITE_SCOPE})
+"""A sender follows up on its own messages with the token it sent them with."""
 
-def _may_read_all(request: Request) -> bool:
-    token = bearer_token(request.headers)
-    if token is None:
-        return False
+_READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no credentials, or a bearer token nobody was given"},
+    403: {"description": "a partner token without the scope this read needs"},
+    404: {"description": "no such item, or one outside what this token may read"},
+}
+
+
+def boundary(request: Request, who: Reader) -> reads.Boundary | None:
+    """The reader's boundary; None for the admin and operators, who read everything."""
+    if who.partner is None:
+        return None
     settings = settings_of(request)
-    entry = settings.tokens.get(token_hash(token))
-    if entry is not None and READ_SCOPE in entry[1]:
-        return True
-    return settings.admin_token is not None and settings.admin_token.matches(token)
+    roles = settings.workflows.roles if settings.workflows is not None else None
+    flow_endpoints = {roles.odoo, roles.tms, roles.notify, roles.customs} if roles else set()
+    own = settings.endpoints.get(who.partner)
+    subscription = own if own is not None and own.name not in flow_endpoints else None
+    return reads.Boundary(who.partner, who.customers, subscription)
 
 
-@router.get("/v1/shipments/{key}", tags=["shipments"], summary="A shipment's current state")
+@router.get(
+    "/v1/shipments/{key}",
+    tags=["shipments"],
+    summary="A shipment's current state",
+    responses=_READ_ERRORS,
+)
 async def get_shipment(key: str, request: Request) -> dict[str, Any]:
-    found = reads.shipment(hub_of(request).store, key, full=_may_read_all(request))
+    who = reader(request, SHIPMENT_SCOPES)
+    found = reads.shipment(hub_of(request).store, key, True, boundary(request, who))
     if found is None:
         raise ApiError(404, "not_found", f"no shipment '{key}'")
     return found
@@ -42,19 +62,25 @@ async def get_shipment(key: str, request: Request) -> dict[str, Any]:
     "/v1/shipments/{key}/timeline",
     tags=["shipments"],
     summary="Every event of a shipment, flagged",
+    responses=_READ_ERRORS,
 )
 async def get_timeline(key: str, request: Request) -> list[dict[str, Any]]:
-    found = reads.timeline(hub_of(request).store, key)
+    who = reader(request, SHIPMENT_SCOPES)
+    found = reads.timeline(hub_of(request).store, key, boundary(request, who))
     if found is None:
         raise ApiError(404, "not_found", f"no shipment '{key}'")
     return found
 
 
 @router.get(
-    "/v1/receipts/{receipt_id}", tags=["ingress"], summary="What became of a received message"
+    "/v1/receipts/{receipt_id}",
+    tags=["ingress"],
+    summary="What became of a received message",
+    responses=_READ_ERRORS,
 )
 async def get_receipt(receipt_id: str, request: Request) -> dict[str, Any]:
-    found = reads.receipt(hub_of(request).store, receipt_id)
+    who = reader(request, RECEIPT_SCOPES)
+    found = reads.receipt(hub_of(request).store, receipt_id, who.partner)
     if found is None:
         raise ApiError(404, "not_found", f"no receipt '{receipt_id}'")
     return found

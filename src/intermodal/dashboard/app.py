@@ -114,8 +114,9 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     return error(request, 405, "method not allowed")
 
 
-def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
-    """The control tower as an ASGI app; `create_app` mounts it at /tower."""
+def tower_app(settings: Settings, hub: Callable[[], Hub], auth: TowerAuth | None = None) -> ASGIApp:
+    """The control tower as an ASGI app; `create_app` mounts it at /tower and passes the
+    `auth` it shares with the API, which accepts tower sessions on reads."""
     assert settings.tower is not None
     routes: list[BaseRoute] = [
         *overview.routes,
@@ -132,7 +133,8 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
         routes=routes,
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
-    app.state.tower = TowerState(settings, hub, TowerAuth(settings.tower), _templates())
+    auth = auth if auth is not None else TowerAuth(settings.tower)
+    app.state.tower = TowerState(settings, hub, auth, _templates())
     return _SecurityHeaders(app)
 
 

@@ -52,13 +52,15 @@ from sqlalchemy import Connection, select
 
 from intermodal.api.errors import ApiError
 from intermodal.api.http import (
+    NO_PARTNER_KEYS,
     bearer_token,
     correlation_id,
     read_body,
     store_unavailable,
+    token_grant,
     verify_signature,
 )
-from intermodal.config import WRITE_SCOPE, Partner, Settings, token_hash
+from intermodal.config import WRITE_SCOPE, Partner, Settings
 from intermodal.edi import edifact, x12
 from intermodal.edi.control import ControlNumbers
 from intermodal.edi.errors import EdiError, EdiSyntaxError
@@ -710,20 +712,19 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
             verify_signature(keys, headers, body, settings.hub.signature_tolerance_seconds)
             return
         token = bearer_token(headers)
-        entry = settings.tokens.get(token_hash(token)) if token else None
-        if entry is None:
+        grant = token_grant(settings, token) if token else None
+        if grant is None:
             raise ApiError(
                 401,
                 "unauthorized",
                 "a valid bearer token or a webhook signature is required",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        owner, scopes = entry
-        if owner != partner:
+        if grant.partner != partner:
             raise ApiError(
                 403, "forbidden", f"this token belongs to another partner, not '{partner}'"
             )
-        if WRITE_SCOPE not in scopes:
+        if WRITE_SCOPE not in grant.scopes:
             raise ApiError(403, "forbidden", f"this token lacks the '{WRITE_SCOPE}' scope")
 
     @router.post(
@@ -739,11 +740,7 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
         },
     )
     async def edi_document(partner: str, request: Request) -> Response:
-        config = settings.partners.get(partner)
-        if config is None or config.edi is None:
-            raise ApiError(404, "unknown_partner", f"no EDI partner named '{partner}'")
         started = time.perf_counter()
-        metrics = hub().metrics
         media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if media not in ACCEPTED_MEDIA:
             raise ApiError(
@@ -752,7 +749,18 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
                 f"content-type must be one of {', '.join(sorted(ACCEPTED_MEDIA))}",
             )
         body = await read_body(request, max_body)
-        authenticate(partner, config.webhook_keys, request, body)
+        config = settings.partners.get(partner)
+        # A partner without webhook secrets is checked against keys nothing was signed
+        # with, so a signed request does not learn that it has none (or that it exists).
+        keys = (config.webhook_keys if config is not None else ()) or NO_PARTNER_KEYS
+        if config is None or config.edi is None:
+            # A name that is no EDI partner goes through the same checks: the answer does
+            # not tell which names exist. Only a partner that proved itself learns that it
+            # does not send EDI.
+            authenticate(partner, keys, request, body)
+            raise ApiError(404, "unknown_partner", f"partner '{partner}' does not send EDI")
+        authenticate(partner, keys, request, body)
+        metrics = hub().metrics
         request.app.state.rate_limits.check(partner, "edi", metrics)
         corr = correlation_id(request.headers)
         try:

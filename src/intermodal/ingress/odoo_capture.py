@@ -34,10 +34,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from intermodal.api.errors import ApiError
-from intermodal.api.http import bearer_token, read_body, store_durably
+from intermodal.api.http import bearer_token, read_body, store_durably, token_grant
 from intermodal.canonical.events import EventError, parse_events
 from intermodal.canonical.model import Incoterm
-from intermodal.config import WRITE_SCOPE, Settings, token_hash
+from intermodal.config import WRITE_SCOPE, Settings
 from intermodal.connectors.odoo.client import OdooClient
 from intermodal.connectors.odoo.cursor import (
     ODOO_DATETIME,
@@ -312,15 +312,15 @@ def odoo_capture_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter
             raise ApiError(404, "unknown_partner", f"no Odoo partner named '{partner}'")
         # Odoo automation webhooks cannot add headers, so the token may come in the URL.
         token = bearer_token(request.headers) or request.query_params.get("token")
-        entry = settings.tokens.get(token_hash(token)) if token else None
-        if entry is None or entry[0] != partner:
+        grant = token_grant(settings, token) if token else None
+        if grant is None or grant.partner != partner:
             raise ApiError(
                 401,
                 "unauthorized",
                 "a valid token of this partner is required (?token= or Authorization: Bearer)",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        if WRITE_SCOPE not in entry[1]:
+        if WRITE_SCOPE not in grant.scopes:
             raise ApiError(403, "forbidden", f"this token lacks the '{WRITE_SCOPE}' scope")
         body = await read_body(request, _MAX_BODY)
         try:

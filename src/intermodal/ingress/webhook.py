@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 
 from intermodal.api.errors import ApiError, error_response, problem
 from intermodal.api.http import (
+    NO_PARTNER_KEYS,
     correlation_id,
     read_body,
     require_json,
@@ -73,19 +74,19 @@ async def webhook_response(
     settings: Settings = state["settings"]
     config = settings.partners.get(partner)
     if config is None:
-        return error_response(
-            ApiError(404, "unknown_partner", f"no partner named '{partner}'"), headers
-        )
+        return error_response(_unknown_partner(settings, headers, body), headers)
     hub: Hub = state["hub"]
     limits: RateLimits = state["rate_limits"]
     started = time.perf_counter()
     metrics = hub.metrics
     corr = correlation_id(headers)
     span_attributes = {"intermodal.partner": partner, "intermodal.channel": "webhook"}
+    # A token-only partner has no secrets: keys nobody holds answer as for an unknown name.
+    keys = config.webhook_keys or NO_PARTNER_KEYS
     with traces.ingress_span("ingress webhook", corr, headers, span_attributes) as span:
         try:
             response, result = await _receive(
-                settings, hub, limits, partner, config.webhook_keys, headers, body, corr
+                settings, hub, limits, partner, keys, headers, body, corr
             )
         except ApiError as exc:
             if exc.status != 429:  # a refusal by rate limit is counted as rate_limited
@@ -161,6 +162,19 @@ async def _receive(
         }
         log.debug("webhook %s", result, extra=extra)
     return response, result
+
+
+def _unknown_partner(settings: Settings, headers: Mapping[str, str], body: bytes) -> ApiError:
+    """The answer to a name no partner has: what a Standard Webhooks partner answers to a
+    request it cannot authenticate (the same checks, in the same order, against keys
+    nothing was signed with), so names cannot be told apart from outside."""
+    try:
+        require_json(headers)
+        verify_signature(NO_PARTNER_KEYS, headers, body, settings.hub.signature_tolerance_seconds)
+    except ApiError as exc:
+        return exc
+    # Unreachable short of guessing a random 256-bit key; answered as a bad signature.
+    return ApiError(401, "bad_signature", "no valid v1 signature for this partner's secrets")
 
 
 def verify_vendor_signature(

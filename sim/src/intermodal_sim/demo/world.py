@@ -139,6 +139,9 @@ def demo_config(
             "host": "127.0.0.1",
             "port": hub_port,
             "admin_token": "env:DEMO_ADMIN_TOKEN",
+            # A demo on loopback, watched from a browser: /metrics without credentials.
+            # Elsewhere a scrape is a read like any other (admin token or tower session).
+            "metrics_public": True,
         },
         "partners": {
             "odoo": {
