@@ -25,7 +25,7 @@ from intermodal.ingress.signatures import sign
 from intermodal.observe.metrics import Metrics
 from intermodal.security.secrets import Secret, webhook_key
 from intermodal_sim.testing import running_hub
-from tests.conftest import new_secret
+from tests.conftest import ADMIN, ADMIN_TOKEN_REF, new_secret
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
 TOKEN = "acme-batch-token-0123456789abcdef"
@@ -165,7 +165,7 @@ def limited_hub(
     secrets = {"acme": new_secret(), "other": new_secret()}
     settings = make_settings(
         {
-            "hub": {"database": db_url},
+            "hub": {"database": db_url, "admin_token": ADMIN_TOKEN_REF},
             "partners": {
                 "acme": {
                     "webhook_secrets": ["env:RL_ACME_SECRET"],
@@ -217,7 +217,7 @@ def test_the_budget_is_shared_by_webhooks_batches_and_edi(limited_hub: LimitedHu
     _refused(hub.batch("b-b"))
     _refused(hub.edi(301))
     _refused(hub.webhook("acme", "w-b"))
-    metrics = httpx.get(f"{hub.url}/metrics").text
+    metrics = httpx.get(f"{hub.url}/metrics", headers=ADMIN).text
     for channel in ("webhook", "batch", "edi"):
         line = (
             "intermodal_ingress_messages_total"
