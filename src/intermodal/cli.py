@@ -25,6 +25,7 @@ from intermodal.connectors.odoo.sync.cli import sync
 from intermodal.edi.cli import edi_app
 from intermodal.mapping.cli import mapping_app, quarantine_app
 from intermodal.security.secrets import new_webhook_secret, write_secret_file
+from intermodal.security.tower_cli import tower_app
 from intermodal.workflows.cli import flows_app
 from intermodal.workflows.reconcile.cli import reconcile
 
@@ -51,6 +52,7 @@ app.add_typer(edi_app, name="edi", help="Inspect X12 and EDIFACT documents.")
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(flows_app, name="flows")
+app.add_typer(tower_app, name="tower")
 app.command("reconcile")(reconcile)
 app.command("sync")(sync)
 

@@ -42,6 +42,7 @@ from intermodal.dashboard.pages import (
     partners,
     quarantine,
     reconciliation,
+    sessions,
     shipments,
 )
 from intermodal.dashboard.web import PREFIX, TowerState, error, tower
@@ -106,7 +107,7 @@ def _pretty_json(value: Any) -> str:
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     auth = tower(request).auth
-    session = auth.read(request)
+    session = await auth.read(request)
     operator = auth.operator(session) if session is not None else None
     return error(request, 404, "no such page", operator, session)
 
@@ -127,13 +128,15 @@ def tower_app(settings: Settings, hub: Callable[[], Hub]) -> ASGIApp:
         *cases.routes,
         *reconciliation.routes,
         *partners.routes,
+        *sessions.routes,
         Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
     ]
     app = Starlette(
         routes=routes,
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
-    app.state.tower = TowerState(settings, hub, TowerAuth(settings.tower), _templates())
+    auth = TowerAuth(settings.tower, lambda: hub().store)
+    app.state.tower = TowerState(settings, hub, auth, _templates())
     return _SecurityHeaders(app)
 
 

@@ -1,15 +1,20 @@
-"""Logging in and out: the only routes that work without a session."""
+"""Logging in and out: the only routes that work without a session.
+
+A password login goes through the lockout (`TowerAuth.check_login`): wrong password,
+unknown user and locked out all get the same answer, and the log names a configured user
+or "an unknown user", never what was typed. Logging out deletes the session's row, so
+the cookie, replayed, no longer works.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from intermodal.dashboard.auth import Session, csrf_ok, new_session
+from intermodal.dashboard.auth import Session, client_address, csrf_ok, new_session
 from intermodal.dashboard.web import PREFIX, error, first, read_form, render, safe_next, tower
 
 log = logging.getLogger(__name__)
@@ -17,22 +22,38 @@ log = logging.getLogger(__name__)
 
 async def login_form(request: Request) -> Response:
     auth = tower(request).auth
-    session = auth.read(request) or new_session()
-    if auth.operator(session) is not None:  # already logged in: keep the session
+    session = await auth.read(request)
+    if session is not None and auth.operator(session) is not None:
+        # already logged in: keep the session
         return RedirectResponse(safe_next(request.query_params.get("next")), 303)
-    response = render(
+    before = session if session is not None and session.user is None else new_session()
+    response = login_page(request, before, safe_next(request.query_params.get("next")))
+    auth.write_prelogin(response, before)
+    return response
+
+
+def login_page(
+    request: Request, session: Session, target: str, failed: str | None = None, name: str = ""
+) -> Response:
+    oidc = tower(request).auth.settings.oidc
+    return render(
         request,
         "login.html",
-        {"next": safe_next(request.query_params.get("next")), "failed": False},
-        session=Session(None, session.csrf),
+        {
+            "next": target,
+            "failed": failed,
+            "username": name,
+            "passwords": bool(tower(request).auth.settings.users),
+            "oidc_label": oidc.config.label if oidc is not None else None,
+        },
+        status=401 if failed else 200,
+        session=session,
     )
-    auth.write(response, Session(None, session.csrf))
-    return response
 
 
 async def login(request: Request) -> Response:
     auth = tower(request).auth
-    session = auth.read(request)
+    session = await auth.read(request)
     form = await read_form(request)
     if form is None:
         return error(request, 413, "form too large")
@@ -40,34 +61,31 @@ async def login(request: Request) -> Response:
         return error(request, 403, "the login form expired; reload the page and try again")
     assert session is not None
     name = first(form, "username")[:64]
-    credential = first(form, "password")[:1024]
-    user = auth.check_login(name, credential)
+    password = first(form, "password")[:1024]
     target = safe_next(first(form, "next") or None)
+    user = await auth.check_login(name, password, client_address(request))
     if user is None:
-        # The name is logged (it is what an operator investigates), the password never.
-        log.warning("control tower: failed login for %r", name[:64])
-        await asyncio.sleep(0.2)  # slows guessing without telling which part was wrong
-        return render(
-            request,
-            "login.html",
-            {"next": target, "failed": True, "username": name},
-            status=401,
-            session=session,
-        )
+        return login_page(request, session, target, "Unknown user or wrong password.", name)
+    if session.user is not None:  # logging in again over a live session: that one ends
+        await auth.end(session)
     log.info("control tower: %s logged in (%s)", user.name, user.role)
     redirect = RedirectResponse(target, status_code=303)
-    auth.write(redirect, auth.login(user))
+    await auth.start(redirect, user.name, user.role, "password", user.credential)
     return redirect
 
 
 async def logout(request: Request) -> Response:
     auth = tower(request).auth
-    session = auth.read(request)
+    session = await auth.read(request)
     form = await read_form(request) or {}
     if not csrf_ok(session, request, form):
         return error(request, 403, "the logout form expired; reload the page")
+    assert session is not None
+    if session.user is not None:
+        await auth.end(session)
+        log.info("control tower: %s logged out", session.user)
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
-    auth.clear(response)
+    auth.end_cookie(response)
     return response
 
 
