@@ -294,7 +294,7 @@ class TowerAuth:
             name, path=path, httponly=True, samesite="strict", secure=self.settings.secure_cookie
         )
 
-    def _flash(self, request: Request) -> str | None:
+    def flash_of(self, request: Request) -> str | None:
         raw = request.cookies.get(FLASH_COOKIE)
         if not raw or len(raw) > 2048:
             return None
@@ -327,7 +327,7 @@ class TowerAuth:
         session = await asyncio.to_thread(self._read, request, True)
         if session is None:
             return None
-        return replace(session, flash=self._flash(request))
+        return replace(session, flash=self.flash_of(request))
 
     def read_now(self, request: Request) -> Session | None:
         """`read` without touching the row: for callers that cannot await (the admin API's

@@ -9,6 +9,7 @@ the cookie, replayed, no longer works.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -26,7 +27,10 @@ async def login_form(request: Request) -> Response:
     if session is not None and auth.operator(session) is not None:
         # already logged in: keep the session
         return RedirectResponse(safe_next(request.query_params.get("next")), 303)
-    before = session if session is not None and session.user is None else new_session()
+    if session is not None and session.user is None:
+        before = session
+    else:  # a first visit, or a session that has ended (its flash may say why)
+        before = replace(new_session(), flash=auth.flash_of(request))
     response = login_page(request, before, safe_next(request.query_params.get("next")))
     auth.write_prelogin(response, before)
     return response
