@@ -7,12 +7,14 @@ lockout under concurrent guessing, roles on every action, argon2 hashes, and
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import importlib
 import itertools
 import logging
 import pkgutil
+import re
 import subprocess
 import sys
 import time
@@ -22,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import orjson
@@ -29,6 +32,8 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -48,7 +53,8 @@ from intermodal.engine.ids import parse_iso
 from intermodal.security.passwords import check_hash, hash_password, verify
 from intermodal.store import Store, open_store
 from intermodal.store.tables import audit, tower_login_failures, tower_sessions
-from intermodal_sim.testing import running_hub
+from intermodal_sim.oidc import Account, OidcProvider, s256
+from intermodal_sim.testing import running_hub, serve_in_thread
 from tests.e2e.conftest import csrf_of
 
 ADMIN = ("ada", "admin-password-0123")
@@ -437,3 +443,187 @@ def test_a_right_password_refunds_only_its_own_attempt(failures: int) -> None:
     after = refunded(count, POLICY)
     assert after.failures == failures
     assert (after.locked_until is None) == (failures < POLICY.after_failures)
+
+
+# --- login through the company's identity provider (OpenID Connect) ---
+
+ALICE = Account("sub-alice", "alice@example.com", "Alice", ("logistics",))
+BOB = Account("sub-bob", "bob@example.com", "Bob", ("logistics", "tower-admins"))
+CAROL = Account("sub-carol", "carol@example.com", "Carol", ("finance",))
+CALLBACK = "/tower/login/oidc/callback"
+
+
+@contextlib.contextmanager
+def company_tower(database: str, folder: Path) -> Iterator[tuple[Tower, OidcProvider]]:
+    """A hub whose tower also logs in through a local OpenID Connect provider."""
+    accounts = {"alice": ALICE, "bob": BOB, "carol": CAROL}
+    provider = OidcProvider("intermodal-tower", "provider-secret-0123456789", accounts)
+    with serve_in_thread(provider.app()) as served:
+        # By another name than the hub's 127.0.0.1: another site to the browser, as a
+        # company's identity provider is, so coming back from it is a cross-site navigation.
+        issuer = served.replace("127.0.0.1", "localhost")
+        provider.issuer = issuer
+        (folder / "oidc.secret").write_text(str(provider.client_secret))
+        oidc = {
+            "issuer": issuer,
+            "client_id": provider.client_id,
+            "client_secret": "file:oidc.secret",
+            "scopes": ["openid", "email", "groups"],
+            "roles": {"logistics": "operator", "tower-admins": "admin"},
+        }
+        with tower(database, folder, oidc=oidc) as t:
+            provider.redirect_uris.append(t.url + CALLBACK)
+            yield t, provider
+
+
+@dataclass
+class Pending:
+    """A company login sent to the provider and signed in there, not yet back."""
+
+    request: dict[str, str]
+    callback: str
+
+
+def sign_in(t: Tower, provider: OidcProvider, client: httpx.Client, login: str) -> Pending:
+    start = client.get("/tower/login/oidc", params={"next": "/tower/cases"})
+    assert start.status_code == 303, start.text[:300]
+    authorize = start.headers["location"]
+    assert authorize.startswith(provider.issuer + "/authorize?")
+    request = dict(parse_qsl(urlsplit(authorize).query))
+    assert httpx.get(authorize).status_code == 200  # the sign-in form
+    back = httpx.post(f"{provider.issuer}/authorize", data={**request, "login": login})
+    assert back.status_code == 302
+    assert back.headers["location"].startswith(t.url + CALLBACK + "?")
+    return Pending(request, back.headers["location"])
+
+
+def test_company_login_end_to_end_with_the_role_from_the_groups(
+    db_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    with company_tower(db_url, tmp_path) as (t, provider):
+        client = t.client()
+        assert 'id="oidc-login"' in client.get("/tower/login").text
+        pending = sign_in(t, provider, client, "alice")
+        assert pending.request["code_challenge_method"] == "S256"
+        assert pending.request["nonce"] and pending.request["state"]
+        landed = client.get(pending.callback)
+        assert landed.status_code == 200
+        assert 'http-equiv="refresh" content="0; url=/tower/cases"' in landed.text
+        page = client.get("/tower/cases")
+        assert page.status_code == 200
+        assert "alice@example.com" in page.text and "role-operator" in page.text
+        # The hub redeemed the code with the verifier of the challenge it sent.
+        (redeemed,) = provider.token_requests
+        assert s256(redeemed["code_verifier"]) == pending.request["code_challenge"]
+        assert redeemed["redirect_uri"] == t.url + CALLBACK
+        with t.store.read() as conn:
+            row = conn.execute(select(tower_sessions)).one()
+        assert (row.user, row.source, row.role) == ("alice@example.com", "oidc", "operator")
+        # The highest role of all of a user's groups; a user in no mapped group gets none.
+        admin = t.client()
+        client_bob = admin.get(sign_in(t, provider, admin, "bob").callback)
+        assert client_bob.status_code == 200
+        assert 'id="all-sessions"' in admin.get("/tower/sessions").text
+        stranger = t.client()
+        refused = stranger.get(sign_in(t, provider, stranger, "carol").callback)
+        assert refused.status_code == 401 and "no role in the control tower" in refused.text
+        assert t.sessions_of("carol@example.com") == 0
+        # Logging out ends a company-login session like any other.
+        csrf = csrf_of(page.text)
+        session_id = client.cookies["intermodal_tower"]
+        assert client.post("/tower/logout", data={"csrf": csrf}).status_code == 303
+        replayed = t.client()
+        replayed.cookies.set("intermodal_tower", session_id, path="/")
+        assert replayed.get("/tower/").status_code == 303
+        logged = "\n".join(r.getMessage() for r in caplog.records)
+        assert "@example.com" not in logged and "Alice" not in logged  # subjects, not people
+        assert "company login for subject 'sub-alice' (operator)" in logged
+
+
+def _tampered_payload(token: str) -> str:
+    """The same signature over a payload that now says the user is an admin."""
+    header, payload, signature = token.split(".")
+    claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["groups"] = ["tower-admins"]
+    forged = base64.urlsafe_b64encode(orjson.dumps(claims)).rstrip(b"=").decode()
+    return f"{header}.{forged}.{signature}"
+
+
+def test_company_login_refuses_a_wrong_state_a_foreign_verifier_and_bad_id_tokens(
+    db_url: str, tmp_path: Path
+) -> None:
+    with company_tower(db_url, tmp_path) as (t, provider):
+
+        def refused(answer: httpx.Response) -> bool:
+            return answer.status_code == 401 and "did not complete" in answer.text
+
+        # A state that is not the one this browser's login sent.
+        browser = t.client()
+        pending = sign_in(t, provider, browser, "alice")
+        assert refused(browser.get(pending.callback.replace("state=", "state=x")))
+        assert refused(browser.get(pending.callback))  # the pending login was used up
+        # The provider's answer taken to another browser, which started no login.
+        browser = t.client()
+        pending = sign_in(t, provider, browser, "alice")
+        assert refused(t.client().get(pending.callback))
+        # A code intercepted and brought to the attacker's own login: the hub redeems it
+        # with the attacker's PKCE verifier, which does not match the victim's challenge.
+        victim, attacker = t.client(), t.client()
+        stolen = sign_in(t, provider, victim, "bob")
+        own = attacker.get("/tower/login/oidc")
+        state = dict(parse_qsl(urlsplit(own.headers["location"]).query))["state"]
+        code = dict(parse_qsl(urlsplit(stolen.callback).query))["code"]
+        assert refused(attacker.get(CALLBACK, params={"code": code, "state": state}))
+        verifier = provider.token_requests[-1]["code_verifier"]
+        assert s256(verifier) != stolen.request["code_challenge"]
+        # ID tokens that must not be believed.
+        other_key = RSAKey.generate_key(2048, parameters={"kid": provider.key.kid})
+        for claims_hook, token_hook in [
+            (lambda c: {**c, "nonce": "another-login"}, None),
+            (lambda c: {**c, "aud": "another-client"}, None),
+            (lambda c: {**c, "iss": "https://evil.example"}, None),
+            (lambda c: {**c, "exp": int(time.time()) - 3600}, None),
+            (None, _tampered_payload),
+            (None, lambda token: jwt.encode({"alg": "RS256", "kid": other_key.kid},
+                                            {"sub": "sub-bob", "aud": "intermodal-tower",
+                                             "iss": provider.issuer}, other_key)),
+        ]:  # fmt: skip
+            provider.claims_hook, provider.token_hook = claims_hook, token_hook
+            browser = t.client()
+            assert refused(browser.get(sign_in(t, provider, browser, "alice").callback))
+        with t.store.read() as conn:
+            assert conn.execute(select(func.count()).select_from(tower_sessions)).scalar() == 0
+        # With an honest provider again, the same steps log in: the refusals were the checks.
+        provider.claims_hook = provider.token_hook = None
+        browser = t.client()
+        assert browser.get(sign_in(t, provider, browser, "alice").callback).status_code == 200
+        assert browser.get("/tower/").status_code == 200
+
+
+def test_company_login_in_chromium(tmp_path: Path, chromium: Path) -> None:
+    """In a real browser: the provider's redirect back is a cross-site navigation, after
+    which the new SameSite=Strict cookie must still reach the tower's pages."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with (
+        company_tower(f"sqlite:///{tmp_path / 'hub.db'}", tmp_path) as (t, _provider),
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=str(chromium), headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(f"{t.url}/tower/cases")
+            page.get_by_role("link", name="Company login").click()
+            page.get_by_label("Account").select_option("bob")
+            page.get_by_role("button", name="Sign in").click()
+            expect(page).to_have_url(f"{t.url}/tower/cases")
+            expect(page.locator("header .user")).to_contain_text("bob@example.com")
+            expect(page.locator("header .role")).to_have_text("admin")
+            page.locator("header").get_by_role("link", name="Sessions").click()
+            page.get_by_role("button", name="Log out everywhere").click()
+            expect(page).to_have_url(re.compile(r"/tower/login$"))
+            page.goto(f"{t.url}/tower/cases")
+            expect(page).to_have_url(re.compile(r"/tower/login\?next="))
+        finally:
+            browser.close()

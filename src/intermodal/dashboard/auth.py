@@ -43,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from intermodal.config import TOWER_ROLES, TowerLockoutConfig, TowerRole, TowerSettings, TowerUser
+from intermodal.dashboard.oidc import OidcLogin
 from intermodal.engine.ids import iso, parse_iso, utcnow
 from intermodal.security import passwords
 from intermodal.security.audit import AuditEntry, append
@@ -242,6 +243,8 @@ class TowerAuth:
         """argon2 verifications at once: each takes 64 MiB, and a crowd of logins would
         otherwise take a thread (and the memory) each."""
         self._cleaned = 0.0
+        self.oidc = OidcLogin(settings.oidc) if settings.oidc is not None else None
+        """Login through the company's identity provider, when `tower.oidc` is set."""
 
     @property
     def store(self) -> Store:

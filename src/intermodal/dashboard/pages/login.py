@@ -16,6 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from intermodal.dashboard.auth import Session, client_address, csrf_ok, new_session
+from intermodal.dashboard.oidc import NoTowerRole, OidcRefused
 from intermodal.dashboard.web import PREFIX, error, first, read_form, render, safe_next, tower
 
 log = logging.getLogger(__name__)
@@ -87,14 +88,83 @@ async def logout(request: Request) -> Response:
     assert session is not None
     if session.user is not None:
         await auth.end(session)
-        log.info("control tower: %s logged out", session.user)
+        who = session.user if session.source == "password" else "a company-login user"
+        log.info("control tower: %s logged out", who)
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     auth.end_cookie(response)
     return response
 
 
+async def oidc_begin(request: Request) -> Response:
+    """Off to the identity provider, the pending login kept in the browser's signed
+    pre-login cookie (state, nonce, PKCE verifier)."""
+    auth = tower(request).auth
+    if auth.oidc is None:
+        return error(request, 404, "no such page")
+    session = await auth.read(request)
+    target = safe_next(request.query_params.get("next"))
+    if session is not None and auth.operator(session) is not None:
+        return RedirectResponse(target, 303)
+    before = session if session is not None and session.user is None else new_session()
+    try:
+        url, pending = await auth.oidc.begin(_callback_url(request), target)
+    except OidcRefused as exc:
+        log.warning("control tower: company login unavailable: %s", exc)
+        return login_page(request, before, target, "The company login is unavailable; try later.")
+    response = RedirectResponse(url, status_code=303)
+    auth.write_prelogin(response, replace(before, oidc=pending))
+    return response
+
+
+async def oidc_callback(request: Request) -> Response:
+    """Back from the identity provider: the state, the code (redeemed with the PKCE
+    verifier) and the ID token (signature, issuer, audience, expiry, nonce) are checked
+    before a session starts, with the role the user's groups map to."""
+    auth = tower(request).auth
+    if auth.oidc is None:
+        return error(request, 404, "no such page")
+    session = await auth.read(request)
+    before = session if session is not None and session.user is None else new_session()
+    pending = before.oidc
+    done = replace(before, oidc=None)  # a pending login is used once, whatever comes of it
+    try:
+        user = await auth.oidc.finish(request.query_params, pending)
+    except NoTowerRole as exc:
+        log.warning("control tower: company login refused: %s", exc)
+        response = login_page(
+            request, done, PREFIX + "/", "Your company account has no role in the control tower."
+        )
+        auth.write_prelogin(response, done)
+        return response
+    except OidcRefused as exc:
+        log.warning("control tower: company login refused: %s", exc)
+        response = login_page(
+            request, done, PREFIX + "/", "The company login did not complete; try again."
+        )
+        auth.write_prelogin(response, done)
+        return response
+    assert pending is not None
+    target = safe_next(str(pending.get("next", "")))
+    log.info("control tower: company login for subject %r (%s)", user.subject, user.role)
+    # A page, not a redirect: the provider's redirect made this a cross-site navigation,
+    # and the browser would not send the new SameSite=Strict cookie on a redirect that
+    # continues it. A navigation from this page is our own site's.
+    response = render(request, "login_continue.html", {"next": target})
+    await auth.start(response, user.name, user.role, "oidc")
+    return response
+
+
+def _callback_url(request: Request) -> str:
+    oidc = tower(request).auth.settings.oidc
+    if oidc is not None and oidc.config.redirect_url:
+        return oidc.config.redirect_url
+    return str(request.url.replace(path=f"{PREFIX}/login/oidc/callback", query=""))
+
+
 routes = [
     Route("/login", login_form, methods=["GET"]),
     Route("/login", login, methods=["POST"]),
+    Route("/login/oidc", oidc_begin, methods=["GET"]),
+    Route("/login/oidc/callback", oidc_callback, methods=["GET"]),
     Route("/logout", logout, methods=["POST"]),
 ]
