@@ -40,7 +40,13 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 import intermodal.dashboard.pages
-from intermodal.config import Settings, TowerLockoutConfig, load_config
+from intermodal.config import (
+    ConfigError,
+    Settings,
+    TowerLockoutConfig,
+    TowerOidcConfig,
+    load_config,
+)
 from intermodal.dashboard.auth import (
     FailureCount,
     account_key,
@@ -49,6 +55,7 @@ from intermodal.dashboard.auth import (
     refunded,
     session_user,
 )
+from intermodal.dashboard.oidc import name_from_claims, role_from_claims
 from intermodal.engine.ids import parse_iso
 from intermodal.security.passwords import check_hash, hash_password, verify
 from intermodal.store import Store, open_store
@@ -627,3 +634,58 @@ def test_company_login_in_chromium(tmp_path: Path, chromium: Path) -> None:
             expect(page).to_have_url(re.compile(r"/tower/login\?next="))
         finally:
             browser.close()
+
+
+def test_oidc_configuration_mistakes_are_named(tmp_path: Path) -> None:
+    (tmp_path / "s").write_text("a-client-secret")
+    base = {"issuer": "https://login.example.com", "client_id": "tower",
+            "roles": {"ops": "operator"}}  # fmt: skip
+    for oidc, expected in [
+        ({**base, "issuer": "http://login.example.com"}, "tower.oidc.issuer: use https://"),
+        ({**base, "redirect_url": "http://hub.example.com/cb"}, "tower.oidc.redirect_url: use"),
+        ({**base, "scopes": ["email"]}, "tower.oidc.scopes: include 'openid'"),
+        ({**base, "roles": {}}, "tower.oidc.roles: map at least one group"),
+        ({**base, "roles": {"ops": "root"}}, "tower.oidc.roles.ops"),
+        ({**base, "client_secret": "file:missing"}, "tower.oidc.client_secret"),
+    ]:
+        path = tmp_path / "intermodal.yaml"
+        path.write_text(yaml.safe_dump({"tower": {"oidc": oidc}}))
+        with pytest.raises(ConfigError) as caught:
+            load_config(path)
+        assert expected in str(caught.value), str(caught.value)
+    # Company login alone is a tower: no password users needed; loopback may be plain http.
+    path = tmp_path / "intermodal.yaml"
+    alone = {**base, "issuer": "http://127.0.0.1:9999", "client_secret": "file:s"}
+    path.write_text(yaml.safe_dump({"tower": {"oidc": alone}}))
+    settings = load_config(path)
+    assert settings.tower is not None and settings.tower.users == {}
+    assert settings.tower.oidc is not None and "a-client-secret" not in repr(settings)
+
+
+OIDC_CONFIG = TowerOidcConfig(
+    issuer="https://login.example.com",
+    client_id="tower",
+    roles={"ops": "operator", "admins": "admin", "readers": "viewer"},
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=12,
+)
+
+
+@given(groups=json_values | st.lists(st.sampled_from(["ops", "admins", "readers", "x"])))
+def test_any_group_claim_maps_to_the_highest_mapped_role_or_none(groups: Any) -> None:
+    role = role_from_claims({"groups": groups}, OIDC_CONFIG)
+    named = [groups] if isinstance(groups, str) else groups if isinstance(groups, list) else []
+    mapped = {OIDC_CONFIG.roles[g] for g in named if isinstance(g, str) and g in OIDC_CONFIG.roles}
+    order = ["viewer", "operator", "admin"]
+    assert role == (max(mapped, key=order.index) if mapped else None)
+
+
+@given(name=json_values)
+def test_a_name_claim_is_shown_only_when_it_is_a_short_printable_string(name: Any) -> None:
+    shown = name_from_claims({"email": name}, OIDC_CONFIG)
+    if shown is not None:
+        assert shown == name and isinstance(name, str) and 0 < len(name) <= 256
+        assert all(c.isprintable() for c in shown)
