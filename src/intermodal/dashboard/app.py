@@ -6,10 +6,10 @@ folder, i.e. the vendored htmx). htmx makes links and forms swap the page body
 (`hx-boost`), refreshes the overview and submits filters on change; every page and
 action also works as a plain link or form without it.
 
-Reads need a logged-in user; actions (replay, close) need the `operator` role and the
-session's CSRF token (`web.page`, `web.action`). Every action goes through the same
-functions as the CLI and the admin API (outbox.dead_letters, mapping.quarantine) and is
-an audit entry naming the tower user.
+Reads need a logged-in user; actions need the session's CSRF token and their least role
+(replay, close: `operator`; ending others' sessions: `admin`; `web.page`, `web.action`).
+Every action goes through the same functions as the CLI and the admin API
+(outbox.dead_letters, mapping.quarantine) and is an audit entry naming the tower user.
 
 This module only assembles the app: the pages are plain functions in `pages/`, one module
 per part of the UI, reading what they need from `request.app.state.tower`.

@@ -61,6 +61,9 @@ CSRF_HEADER = "x-csrf-token"
 LOGIN_COOKIE_SECONDS = 12 * 3600
 OIDC_LOGIN_SECONDS = 600
 """How long an OIDC login may take at the provider before its state is refused."""
+SELF_REFRESHES = frozenset({"overview"})
+"""htmx triggers of a page refreshing itself (the overview's poll): such a request is no
+sign of a person, so it does not keep an idle session alive."""
 _KEY_NAME = "tower_cookie_key"
 _CLEANUP_SECONDS = 60.0
 
@@ -325,9 +328,10 @@ class TowerAuth:
     # -- reading a request's session --
 
     async def read(self, request: Request) -> Session | None:
-        """The request's session: logged in (its row found and in time; seen now), else
-        the browser's pre-login state, else None."""
-        session = await asyncio.to_thread(self._read, request, True)
+        """The request's session: logged in (its row found and in time; seen now, unless
+        the page is only refreshing itself), else the browser's pre-login state, else None."""
+        touch = request.headers.get("hx-trigger") not in SELF_REFRESHES
+        session = await asyncio.to_thread(self._read, request, touch)
         if session is None:
             return None
         return replace(session, flash=self.flash_of(request))
@@ -338,6 +342,7 @@ class TowerAuth:
         return self._read(request, False)
 
     def _read(self, request: Request, touch: bool) -> Session | None:
+        self.signer()  # made here, in a thread, not later on the event loop
         raw = request.cookies.get(COOKIE)
         if _plausible_id(raw):
             assert raw is not None

@@ -1,5 +1,6 @@
 """What every tower page shares: the state on `request.app.state`, rendering, the two
-guards (a page needs a login; an action also needs the CSRF token and the operator role),
+guards (a page needs a login; an action also needs the CSRF token and the least role it
+names),
 and bounded reading of query strings and forms.
 
 Route modules under `pages/` are plain Starlette endpoints: they read the hub, the
