@@ -397,8 +397,8 @@ def test_every_process_stops_with_the_supervisor(sqlite_url: str, tmp_path: Path
 
 
 def test_a_tower_session_holds_whichever_worker_answers(sqlite_url: str, tmp_path: Path) -> None:
-    """Without `tower.session_secret` each process would sign sessions with its own
-    random key; the supervisor gives every worker the same one."""
+    """Sessions live in the store, so a login made by one worker is a session for every
+    other one (and survives a restart)."""
     tower = {"users": {"ops": {"role": "operator", "password": "env:TOWER_PW"}}}
     served = serve(tmp_path, sqlite_url, tower=tower)
     try:

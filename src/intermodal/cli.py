@@ -32,6 +32,7 @@ from intermodal.security.secrets import (
     resolve_secret,
     write_secret_file,
 )
+from intermodal.security.tower_cli import tower_app
 from intermodal.workflows.cli import flows_app
 from intermodal.workflows.reconcile.cli import reconcile
 
@@ -58,6 +59,7 @@ app.add_typer(edi_app, name="edi", help="Inspect X12 and EDIFACT documents.")
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(flows_app, name="flows")
+app.add_typer(tower_app, name="tower")
 app.command("reconcile")(reconcile)
 app.command("sync")(sync)
 

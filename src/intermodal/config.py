@@ -33,6 +33,13 @@ from intermodal.connectors.odoo.sync.settings import SyncConfig
 from intermodal.engine.apply import OwnershipPolicy
 from intermodal.errors import ConfigurationError
 from intermodal.ingress.vendor_signatures import PRESETS, VendorSignature
+from intermodal.security.passwords import (
+    PasswordError,
+    check_hash,
+    credential_tag,
+    hash_password,
+    reference_salt,
+)
 from intermodal.security.secrets import Secret, SecretError, resolve_secret, webhook_key
 from intermodal.workflows.notifications import NotifyEvent
 from intermodal.workflows.reconcile.settings import ReconcileConfig
@@ -271,12 +278,63 @@ class HubConfig(_Strict):
         return self.appliers if self.appliers is not None else max(1, self.workers // 4)
 
 
+TowerRole = Literal["viewer", "operator", "admin"]
+TOWER_ROLES: tuple[TowerRole, ...] = ("viewer", "operator", "admin")
+"""Lowest first: each role may do what the ones before it may."""
+
+
 class TowerUserConfig(_Strict):
     """An operator of the control tower: a role and exactly one credential."""
 
-    role: Literal["viewer", "operator"] = "viewer"
+    role: TowerRole = "viewer"
+    password_hash: str | None = None
+    """An argon2id hash (`intermodal tower hash-password`): the file then holds no secret
+    and no reference to one. Preferred over `password`."""
     password: SecretRef | None = None
     token: SecretRef | None = None
+
+
+class TowerLockoutConfig(_Strict):
+    """Back-off after failed logins, counted per account and per client address in the
+    store (so every worker and node shares the count)."""
+
+    after_failures: Annotated[int, Field(ge=1, le=1000)] = 5
+    """Failures (in a row, none forgotten yet) before logins are refused for a while."""
+    first_seconds: Annotated[float, Field(gt=0, le=86_400)] = 30.0
+    """The first refusal window; each failure after that doubles it."""
+    max_seconds: Annotated[float, Field(gt=0, le=86_400)] = 900.0
+    """The longest window."""
+    forget_seconds: Annotated[float, Field(gt=0, le=30 * 86_400)] = 3600.0
+    """A count with no failure for this long starts over."""
+
+
+class TowerOidcConfig(_Strict):
+    """Login through the company's identity provider (OpenID Connect, authorization code
+    flow with PKCE); the role comes from a claim of the ID token."""
+
+    issuer: Annotated[str, StringConstraints(pattern=r"^https?://[^\s?#]+$")]
+    """The provider's issuer URL; its discovery document is at
+    `<issuer>/.well-known/openid-configuration`."""
+    client_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    client_secret: SecretRef | None = None
+    """None for a public client (PKCE alone); otherwise sent as client_secret_basic."""
+    scopes: list[Annotated[str, StringConstraints(pattern=r"^[!#-\[\]-~]{1,64}$")]] = [
+        "openid",
+        "email",
+        "profile",
+    ]
+    name_claim: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "email"
+    """The ID token claim shown as the user's name (and by which sessions are ended)."""
+    role_claim: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "groups"
+    """The claim holding a group name or a list of them."""
+    roles: dict[Annotated[str, StringConstraints(min_length=1, max_length=256)], TowerRole]
+    """Group (claim value) -> role; a user in several groups gets the highest role, one
+    in none is refused."""
+    label: Annotated[str, StringConstraints(min_length=1, max_length=80)] = "Company login"
+    """The login page's button."""
+    redirect_url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s?#]+$")] | None = None
+    """The callback URL registered at the provider (`.../tower/login/oidc/callback`);
+    by default built from the request, which is right unless a proxy rewrites Host."""
 
 
 class TowerConfig(_Strict):
@@ -284,12 +342,17 @@ class TowerConfig(_Strict):
 
     users: dict[
         Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._@-]{1,64}$")], TowerUserConfig
-    ]
+    ] = {}
     session_secret: SecretRef | None = None
-    """Signs session cookies; without it a random key per process (restart = log in again)."""
+    """No longer used (sessions live in the store); refused with a message saying so."""
+    idle_minutes: Annotated[float, Field(gt=0, le=24 * 60)] = 30.0
+    """A session unused this long ends."""
     session_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 12.0
+    """A session ends this long after login however busy it is."""
     secure_cookie: bool = False
     """Mark the session cookie Secure (set it when the tower is served over HTTPS)."""
+    lockout: TowerLockoutConfig = TowerLockoutConfig()
+    oidc: TowerOidcConfig | None = None
 
 
 class WorkflowRoles(_Strict):
@@ -443,17 +506,32 @@ class TokenGrant:
 @dataclass(frozen=True)
 class TowerUser:
     name: str
-    role: Literal["viewer", "operator"]
-    secret: Secret | None
-    """The password or token; None only when secrets were not resolved (offline commands)."""
+    role: TowerRole
+    password_hash: str | None
+    """argon2id; None only when secrets were not resolved (offline commands)."""
+
+    @property
+    def credential(self) -> str | None:
+        """The tag of the current hash each session keeps: a new password ends them."""
+        return credential_tag(self.password_hash) if self.password_hash else None
+
+
+@dataclass(frozen=True)
+class TowerOidc:
+    """`tower.oidc` with its client secret resolved."""
+
+    config: TowerOidcConfig
+    client_secret: Secret | None
 
 
 @dataclass(frozen=True)
 class TowerSettings:
     users: dict[str, TowerUser]
-    session_secret: Secret | None
-    session_seconds: float
-    secure_cookie: bool
+    idle_seconds: float = 30 * 60.0
+    session_seconds: float = 12 * 3600.0
+    secure_cookie: bool = False
+    lockout: TowerLockoutConfig = dataclasses.field(default_factory=TowerLockoutConfig)
+    oidc: TowerOidc | None = None
 
 
 @dataclass(frozen=True)
@@ -691,23 +769,85 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
 def _tower(
     config: TowerConfig, secret: Callable[[str, str], Secret | None], problems: list[str]
 ) -> TowerSettings:
-    """Users with their resolved credential; each needs exactly one of password/token."""
-    if not config.users:
-        problems.append("tower.users: give at least one user (or remove the tower section)")
+    """Users with an argon2id hash each (given, or made here from the password or token
+    reference, which is then dropped); each needs exactly one credential."""
+    if not config.users and config.oidc is None:
+        problems.append(
+            "tower.users: give at least one user or an oidc section (or remove the tower section)"
+        )
+    if config.session_secret is not None:
+        problems.append(
+            "tower.session_secret: no longer used: sessions are kept in the store (they"
+            " survive restarts and hold across workers); remove this line"
+        )
     users: dict[str, TowerUser] = {}
     for name, user in config.users.items():
-        given = [k for k in ("password", "token") if getattr(user, k) is not None]
+        given = [k for k in ("password_hash", "password", "token") if getattr(user, k) is not None]
+        where = f"tower.users.{name}"
         if len(given) != 1:
-            problems.append(f"tower.users.{name}: give exactly one of 'password' or 'token'")
+            problems.append(f"{where}: give exactly one of 'password_hash', 'password' or 'token'")
             continue
-        ref = getattr(user, given[0])
-        users[name] = TowerUser(name, user.role, secret(ref, f"tower.users.{name}.{given[0]}"))
-    session = (
-        secret(config.session_secret, "tower.session_secret") if config.session_secret else None
+        users[name] = TowerUser(name, user.role, _tower_hash(name, user, secret, problems))
+    oidc = None
+    if config.oidc is not None:
+        oidc_secret = config.oidc.client_secret
+        oidc = TowerOidc(
+            config.oidc,
+            secret(oidc_secret, "tower.oidc.client_secret") if oidc_secret else None,
+        )
+        if "openid" not in config.oidc.scopes:
+            problems.append("tower.oidc.scopes: include 'openid' (it asks for the ID token)")
+        if not config.oidc.roles:
+            problems.append("tower.oidc.roles: map at least one group to a role")
+        for key in ("issuer", "redirect_url"):
+            if problem := _insecure_url(f"tower.oidc.{key}", getattr(config.oidc, key)):
+                problems.append(problem)
+    return TowerSettings(
+        users,
+        config.idle_minutes * 60,
+        config.session_hours * 3600,
+        config.secure_cookie,
+        config.lockout,
+        oidc,
     )
-    if session is not None and len(session.value) < 16:
-        problems.append("tower.session_secret: use at least 16 characters")
-    return TowerSettings(users, session, config.session_hours * 3600, config.secure_cookie)
+
+
+def _insecure_url(where: str, url: str | None) -> str:
+    """Plain http only to this machine: an identity provider's answers and the callback's
+    code must not cross a network in the clear."""
+    if url is None or url.startswith("https://"):
+        return ""
+    host = url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0]
+    if host in ("127.0.0.1", "localhost", "[::1]"):
+        return ""
+    return f"{where}: use https:// (plain http only to 127.0.0.1 or localhost)"
+
+
+def _tower_hash(
+    name: str,
+    user: TowerUserConfig,
+    secret: Callable[[str, str], Secret | None],
+    problems: list[str],
+) -> str | None:
+    where = f"tower.users.{name}"
+    if user.password_hash is not None:
+        try:
+            check_hash(user.password_hash)
+        except PasswordError as exc:
+            problems.append(f"{where}.password_hash: {exc}")
+            return None
+        return user.password_hash
+    kind = "password" if user.password is not None else "token"
+    ref = user.password or user.token
+    assert ref is not None
+    value = secret(ref, f"{where}.{kind}")
+    if value is None:
+        return None
+    try:
+        return hash_password(value.value, reference_salt(name))
+    except PasswordError as exc:
+        problems.append(f"{where}.{kind}: {exc}")
+        return None
 
 
 def _relative(base: Path | None, value: str | None) -> Path | None:

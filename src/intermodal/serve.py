@@ -36,11 +36,9 @@ side.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import multiprocessing
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -55,7 +53,6 @@ from types import FrameType
 import uvicorn
 
 from intermodal.config import Settings
-from intermodal.security.secrets import Secret
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +84,7 @@ class Supervisor:
     """Starts the workers, restarts the ones that die, stops them all on a signal."""
 
     def __init__(self, settings: Settings, workers: int) -> None:
-        self.settings = _one_tower_key(settings)
+        self.settings = settings
         self.workers = workers
         self.runtime = Path()  # made at start: the wake socket and the metrics files
         self.restarts = 0
@@ -258,17 +255,6 @@ def _remove_stale_runtimes() -> None:
             shutil.rmtree(folder, ignore_errors=True)
         except OSError:
             continue
-
-
-def _one_tower_key(settings: Settings) -> Settings:
-    """Without `tower.session_secret` a hub signs tower sessions with a random key per
-    process; with N workers that is one random key for all of them, or a session made by
-    one worker would be refused by the next."""
-    tower = settings.tower
-    if tower is None or tower.session_secret is not None:
-        return settings
-    key = Secret(secrets.token_hex(32), "serve: one random key for every worker")
-    return dataclasses.replace(settings, tower=dataclasses.replace(tower, session_secret=key))
 
 
 def listening_socket(host: str, port: int, listen: bool = True) -> socket.socket:

@@ -86,7 +86,7 @@ def create_app(
         from intermodal.dashboard.auth import TowerAuth
 
         # One TowerAuth for the tower and the API: a session is good for both (api/http.py).
-        app.state.tower_auth = TowerAuth(settings.tower)
+        app.state.tower_auth = TowerAuth(settings.tower, lambda: hub().store)
         app.mount("/tower", tower_app(settings, hub, app.state.tower_auth))
 
     fast_path = webhook.IngressFastPath(

@@ -20,13 +20,13 @@ from fastapi import Request
 
 from intermodal.api.errors import ApiError
 from intermodal.config import Settings, TokenGrant, token_hash
+from intermodal.dashboard.auth import session_user
 from intermodal.engine.commit_relay import Committer
 from intermodal.engine.ids import sortable_id
 from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.ingress.signatures import SignatureError, verify
 
 if TYPE_CHECKING:
-    from intermodal.dashboard.auth import TowerAuth
     from intermodal.hub import Hub
 
 _CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -198,12 +198,11 @@ def reader(request: Request, scopes: frozenset[str]) -> Reader:
 def tower_operator(request: Request) -> str | None:
     """The control-tower user whose session came with this request, if one is logged in.
 
-    The one place the API asks the tower who a session belongs to (`create_app` shares the
-    tower's `TowerAuth` as `app.state.tower_auth`; without a tower there are no sessions).
+    The one place the API asks the tower who a session belongs to (`session_user`: the
+    session as the store holds it, so a logged-out or expired session reads nothing;
+    without a tower there are no sessions).
     """
-    auth: TowerAuth | None = getattr(request.app.state, "tower_auth", None)
-    if auth is None:
+    if getattr(request.app.state, "tower_auth", None) is None:
         return None
-    session = auth.read(request)
-    operator = auth.operator(session) if session is not None else None
-    return operator.name if operator is not None else None
+    found = session_user(request)
+    return found[0] if found is not None else None

@@ -7,10 +7,10 @@ handler in any template). htmx makes links and forms swap the page body (`hx-boo
 refreshes the overview and submits filters on change; every page and action also works
 as a plain link or form without it.
 
-Reads need a logged-in user; actions (replay, close) need the `operator` role and the
-session's CSRF token (`web.page`, `web.action`). Every action goes through the same
-functions as the CLI and the admin API (outbox.dead_letters, mapping.quarantine) and is
-an audit entry naming the tower user.
+Reads need a logged-in user; actions need the session's CSRF token and their least role
+(replay, close: `operator`; ending others' sessions: `admin`; `web.page`, `web.action`).
+Every action goes through the same functions as the CLI and the admin API
+(outbox.dead_letters, mapping.quarantine) and is an audit entry naming the tower user.
 
 This module only assembles the app: the pages are plain functions in `pages/`, one module
 per part of the UI, reading what they need from `request.app.state.tower`.
@@ -44,6 +44,7 @@ from intermodal.dashboard.pages import (
     partners,
     quarantine,
     reconciliation,
+    sessions,
     shipments,
 )
 from intermodal.dashboard.web import PREFIX, TowerState, error, tower
@@ -105,7 +106,7 @@ def _pretty_json(value: Any) -> str:
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     auth = tower(request).auth
-    session = auth.read(request)
+    session = await auth.read(request)
     operator = auth.operator(session) if session is not None else None
     return error(request, 404, "no such page", operator, session)
 
@@ -127,13 +128,14 @@ def tower_app(settings: Settings, hub: Callable[[], Hub], auth: TowerAuth | None
         *cases.routes,
         *reconciliation.routes,
         *partners.routes,
+        *sessions.routes,
         Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
     ]
     app = Starlette(
         routes=routes,
         exception_handlers={404: _not_found, 405: _method_not_allowed},
     )
-    auth = auth if auth is not None else TowerAuth(settings.tower)
+    auth = auth if auth is not None else TowerAuth(settings.tower, lambda: hub().store)
     app.state.tower = TowerState(settings, hub, auth, _templates())
     return _SecurityHeaders(app)
 

@@ -1,5 +1,6 @@
 """What every tower page shares: the state on `request.app.state`, rendering, the two
-guards (a page needs a login; an action also needs the CSRF token and the operator role),
+guards (a page needs a login; an action also needs the CSRF token and the least role it
+names),
 and bounded reading of query strings and forms.
 
 Route modules under `pages/` are plain Starlette endpoints: they read the hub, the
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -21,7 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from intermodal import __version__
 from intermodal.config import Settings
-from intermodal.dashboard.auth import Operator, Session, TowerAuth, csrf_ok
+from intermodal.dashboard.auth import Operator, Role, Session, TowerAuth, csrf_ok
 from intermodal.hub import Hub
 
 PREFIX = "/tower"
@@ -84,8 +85,8 @@ def render(
         path=request.url.path,
     )
     response = HTMLResponse(body, status_code=status)
-    if session is not None and flash:
-        state.auth.write(response, replace(session, flash=None))  # shown once
+    if flash:
+        state.auth.clear_flash(response)  # shown once
     return response
 
 
@@ -104,7 +105,7 @@ def error(
 def done(request: Request, target: str, session: Session, message: str) -> Response:
     """After an action: back to `target`, with `message` shown once there."""
     response = RedirectResponse(target, status_code=303)
-    tower(request).auth.write(response, replace(session, flash=message))
+    tower(request).auth.set_flash(response, message)
     return response
 
 
@@ -113,7 +114,7 @@ def page(handler: Page) -> Endpoint:
 
     async def endpoint(request: Request) -> Response:
         auth = tower(request).auth
-        session = auth.read(request)
+        session = await auth.read(request)
         operator = auth.operator(session) if session is not None else None
         if session is None or operator is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -130,12 +131,13 @@ def page(handler: Page) -> Endpoint:
     return endpoint
 
 
-def action(handler: Action) -> Endpoint:
-    """A POST that changes something: logged in, CSRF token echoed, operator role."""
+def action(handler: Action, needs: Role = "operator") -> Endpoint:
+    """A POST that changes something: logged in, CSRF token echoed, and the role `needs`
+    (replaying and closing: operator; ending others' sessions: admin)."""
 
     async def endpoint(request: Request) -> Response:
         auth = tower(request).auth
-        session = auth.read(request)
+        session = await auth.read(request)
         operator = auth.operator(session) if session is not None else None
         if session is None or operator is None:
             return error(request, 401, "log in first")
@@ -152,17 +154,17 @@ def action(handler: Action) -> Endpoint:
                 operator,
                 session,
             )
-        if not operator.may_act:
-            return error(
-                request,
-                403,
-                f"{operator.name} is a viewer: replaying and closing need the operator role",
-                operator,
-                session,
-            )
+        if not operator.may(needs):
+            return error(request, 403, _refusal(operator, needs), operator, session)
         return await handler(request, operator, session, form)
 
     return endpoint
+
+
+def _refusal(operator: Operator, needs: Role) -> str:
+    if needs == "operator":
+        return f"{operator.name} is a viewer: replaying and closing need the operator role"
+    return f"{operator.name} is {operator.role}: this needs the {needs} role"
 
 
 def query_int(value: str | None, default: int = 0, low: int = 0, high: int = 2**62) -> int:

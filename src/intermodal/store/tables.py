@@ -355,6 +355,37 @@ hub_meta = Table(
     Column("value", Text, nullable=False),
 )
 
+# Control tower sessions (dashboard/auth.py, migration 0014): the cookie holds a random
+# id and the store only its SHA-256, so a copy of the database logs nobody in. Ending a
+# session deletes its row; `expires_at` is the absolute end, `last_seen_at` the idle one.
+tower_sessions = Table(
+    "tower_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("user", String(256), nullable=False),
+    Column("source", String(16), nullable=False),  # password | oidc
+    Column("role", String(16), nullable=False),
+    Column("credential", String(64)),  # the password hash's tag (password logins)
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("last_seen_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Index("ix_tower_sessions_user", "user"),
+    Index("ix_tower_sessions_expires_at", "expires_at"),
+)
+
+# Failed tower logins per account (`user:<sha256 of the name>`) and per client address
+# (`addr:<address>`), shared by every worker and node: the back-off holds under
+# concurrency because an attempt is counted before its password is checked.
+tower_login_failures = Table(
+    "tower_login_failures",
+    metadata,
+    Column("key", String(96), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", Timestamp, nullable=False),
+    Column("locked_until", Timestamp),
+)
+
 # Indexes for the gauges counted at scrape time (observe/metrics.py,
 # migration 0008): a partner's newest inbox message, and the shipments Odoo has an
 # invoice for (partial: only those outbox rows are indexed; workflows/billing.py).
