@@ -182,7 +182,10 @@ def test_every_tower_form_refuses_a_missing_or_wrong_csrf_token(hub: TowerHub) -
         client = hub.login(OPERATOR)
         own = csrf_of(client.get("/tower/").text)
         answer = client.post(path, data={"csrf": own, "ids": "none"})
-        assert answer.status_code != 403, f"{path} refused with the right token"
+        # an operator may still lack the form's role (ending others' sessions is admin's):
+        # that 403 says so, never the token
+        refused_for_token = answer.status_code == 403 and "needs the" not in answer.text
+        assert not refused_for_token, f"{path} refused with the right token"
     with hub.store.read() as conn:
         after = conn.execute(select(dead_letters.c.command_id)).scalars().all()
     assert after == before  # nothing replayed by any of the refused forms
