@@ -417,8 +417,8 @@ def audit_verify(
         )
         if report.broken_chains > 1:
             errors.print(
-                f"{report.broken_chains} of {report.chains} chains are broken; the row named"
-                " is the earliest (smallest seq) of their first bad rows"
+                f"{report.broken_chains} chains are broken; the row named is the earliest"
+                " (smallest seq) of their first bad rows"
             )
         for found in report.against_checkpoint:
             if found.problem != report.problem:

@@ -352,10 +352,10 @@ def anchors(store: Store, known: Mapping[int, int] | None = None) -> list[Anchor
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One thing wrong, by chain and row (`seq`: None where no row is left to name)."""
+    """One thing wrong, by chain and row (a deleted row is named by the seq it had)."""
 
     chain: int
-    seq: int | None
+    seq: int
     problem: str
 
 
@@ -363,8 +363,8 @@ class Finding:
 class VerifyReport:
     """What `verify` found. When the chains do not verify, `problem` says what happened
     to the row `seq` in chain `chain`: of the first bad rows of the `broken_chains`
-    broken chains, the one with the smallest seq; when they do but the checkpoint
-    disagrees, the first of `against_checkpoint`."""
+    broken chains (a chain that lost rows the checkpoint recorded is broken at the
+    newest of them), the one with the smallest seq."""
 
     rows: int
     chains: int
@@ -426,29 +426,25 @@ def verify(
             if walk.fault is not None:
                 walks.append(walk)
         late = tuple(_against(conn, checkpoint)) if checkpoint is not None else ()
-        found = []
+        found: list[tuple[int, int, str]] = []
         if walks:
             links = _rows_linked_from(conn, walks)
             found = [_explain(walk, chains, links, conn, keys) for walk in walks]
-    counts = VerifyReport(
+    found += [(f.seq, f.chain, f.problem) for f in late]
+    report = VerifyReport(
         rows,
         len(chains),
-        ok=True,
-        broken_chains=len(walks),
+        ok=not found,
+        broken_chains=len({chain for _, chain, _ in found}),
         key_id=keys.current.id if keys is not None else None,
         keyed_rows=keyed,
         plain_rows=plain,
         against_checkpoint=late,
     )
-    if found:
-        seq, chain, problem = min(found)
-        return dataclasses.replace(counts, ok=False, problem=problem, chain=chain, seq=seq)
-    if late:
-        first = late[0]
-        return dataclasses.replace(
-            counts, ok=False, problem=first.problem, chain=first.chain, seq=first.seq
-        )
-    return counts
+    if not found:
+        return report
+    seq, chain, problem = min(found)
+    return dataclasses.replace(report, problem=problem, chain=chain, seq=seq)
 
 
 def differences(store: Store, checkpoint: Checkpoint) -> list[Finding]:
