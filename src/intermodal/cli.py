@@ -105,6 +105,8 @@ def serve(
             f"error: {ConfigError(problems, settings.source)}", markup=False, highlight=False
         )
         raise typer.Exit(2)
+    if settings.audit_key is None:
+        _refuse_keyed_chains_without_key(settings)
     configure_logging(settings.hub.log_level)
     if settings.hub.workers > 1 and _shared_by_processes(settings.hub.database):
         _serve_workers(settings)
@@ -121,6 +123,22 @@ def serve(
         http="httptools",
         server_header=False,  # no "server: uvicorn" on every answer: less to parse, to tell
     )
+
+
+def _refuse_keyed_chains_without_key(settings: Settings) -> None:
+    """A hub refuses to start on keyed audit chains without their key (Hub.create): say
+    so here once, as a message and exit status 2, not as every worker's traceback."""
+    from intermodal.security.audit import AuditKeyError, check_appendable
+    from intermodal.store import open_store
+
+    store = open_store(settings.hub.database)
+    try:
+        check_appendable(store)
+    except AuditKeyError as exc:
+        errors.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    finally:
+        store.dispose()
 
 
 def _banner(settings: Settings, port: int, more: str = "") -> str:

@@ -21,6 +21,8 @@ import hmac
 import io
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -446,7 +448,7 @@ def test_a_keyed_chain_is_never_extended_without_the_key(db_url: str) -> None:
 
 
 def test_a_hub_without_the_key_refuses_to_start_on_keyed_chains(
-    db_url: str, make_settings: Callable[..., Settings]
+    db_url: str, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     store = open_store(db_url)
     try:
@@ -456,6 +458,16 @@ def test_a_hub_without_the_key_refuses_to_start_on_keyed_chains(
         store.dispose()
     with pytest.raises(AuditKeyError, match="audit chain 3 is keyed"):
         Hub.create(make_settings({"hub": {"database": db_url}}))
+    config = tmp_path / "nokey.yaml"
+    config.write_text(yaml.safe_dump({"hub": {"database": db_url, "port": 0}}))
+    served = subprocess.run(
+        [sys.executable, "-m", "intermodal.cli", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert served.returncode == 2, served.stderr
+    assert "audit chain 3 is keyed" in served.stderr and "Traceback" not in served.stderr
 
 
 def test_retired_keys_verify_the_rows_and_checkpoints_they_sealed(

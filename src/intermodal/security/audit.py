@@ -199,8 +199,8 @@ def check_appendable(store: Store) -> None:
             tail = conn.execute(_HEAD, {"chain": chain}).one()
             if tail.hash.startswith(KEYED):
                 raise AuditKeyError(
-                    f"audit chain {chain} is keyed (its newest row, {tail.seq}, carries an"
-                    f" HMAC with key {key_id_of(tail.hash)}) and hub.audit_key is not"
+                    f"audit chain {chain} is keyed (its newest row, row {tail.seq}, carries"
+                    f" an HMAC under key {key_id_of(tail.hash)}) and hub.audit_key is not"
                     " configured: give the key the chains were written with"
                 )
 
