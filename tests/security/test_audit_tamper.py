@@ -570,6 +570,43 @@ def test_the_hand_written_hmac_is_the_standard_librarys(key: bytes, message: byt
     assert len(sealed) == 57 and sealed.startswith(f"hmac:{mine.id}:")
 
 
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+_signature_like = st.sampled_from(["", "hmac:", f"hmac:{KEYS.current.id}:", "hmac:zz"]).flatmap(
+    lambda prefix: st.text(max_size=60).map(lambda rest: prefix + rest)
+)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value).encode()  # integers of any size, unlike orjson
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    content=st.one_of(
+        st.binary(max_size=300),
+        _json.map(_dumps),
+        st.fixed_dictionaries(
+            {"signature": _signature_like}, optional={"chains": _json, "format": _json}
+        ).map(_dumps),
+        _json.map(lambda v: _dumps({"audit_checkpoint": v})),
+    )
+)
+def test_any_file_at_the_checkpoints_place_is_refused_in_words(content: bytes) -> None:
+    """Whoever can write the file may write anything there: it is refused as not a
+    checkpoint, never a crash, and never trusted."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "cp.json"
+        path.write_bytes(content)
+        with pytest.raises(CheckpointInvalid, match=r"audit checkpoint .*cp\.json: "):
+            read_checkpoint(path, KEYS)
+
+
 # The property: whatever was appended before and after the checkpoint, each attack on a
 # random chain is named at the row it touched.
 _transactions = st.lists(

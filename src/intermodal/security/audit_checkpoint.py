@@ -141,7 +141,7 @@ def read_checkpoint(path: Path, keys: AuditKeys) -> Checkpoint | None:
             f"signed with key {key_id}, which is neither hub.audit_key nor one of"
             " hub.audit_previous_keys: forged, or a retired key is missing",
         )
-    if not hmac.compare_digest(_sign(body, key), signature):
+    if not hmac.compare_digest(_sign(body, key).encode(), signature.encode()):
         raise CheckpointInvalid(
             path, "its signature does not match its content: the file was forged or edited"
         )
