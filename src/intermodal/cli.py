@@ -17,6 +17,7 @@ from intermodal.cli_options import (
     ConfigOption,
     DbOption,
     errors,
+    open_store_or_exit,
     render_flags_as_flags,
     settings_or_exit,
     store_or_exit,
@@ -113,6 +114,8 @@ def serve(
             f"error: {ConfigError(problems, settings.source)}", markup=False, highlight=False
         )
         raise typer.Exit(2)
+    if settings.audit_key is None:
+        _refuse_keyed_chains_without_key(settings)
     configure_logging(settings.hub.log_level)
     if settings.hub.workers > 1 and _shared_by_processes(settings.hub.database):
         _serve_workers(settings)
@@ -129,6 +132,22 @@ def serve(
         http="httptools",
         server_header=False,  # no "server: uvicorn" on every answer: less to parse, to tell
     )
+
+
+def _refuse_keyed_chains_without_key(settings: Settings) -> None:
+    """A hub refuses to start on keyed audit chains without their key (Hub.create): say
+    so here once, as a message and exit status 2, not as every worker's traceback."""
+    from intermodal.security.audit import AuditKeyError, check_appendable
+    from intermodal.store import open_store
+
+    store = open_store(settings.hub.database)
+    try:
+        check_appendable(store)
+    except AuditKeyError as exc:
+        errors.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    finally:
+        store.dispose()
 
 
 def _banner(settings: Settings, port: int, more: str = "") -> str:
@@ -459,7 +478,6 @@ def outbox_prune(
 
     from intermodal.config import Duration
     from intermodal.outbox.retention import prune_delivered
-    from intermodal.store import open_store
 
     settings = settings_or_exit(config, resolve_secrets=False, database=db)
     keep: float | None = settings.delivery.keep_delivered
@@ -473,28 +491,137 @@ def outbox_prune(
     if keep is None:
         errors.print("retention is off (delivery.keep_delivered: null); give --older-than")
         raise typer.Exit(2)
-    store = open_store(settings.hub.database)
+    store = open_store_or_exit(settings)  # its audit entry is sealed as the hub's
     count = prune_delivered(store, timedelta(seconds=keep), f"cli:{getpass.getuser()}")
     console.print(f"deleted {count} delivered command(s) older than {timedelta(seconds=keep)}")
 
 
-@audit_app.command("verify")
-def audit_verify(config: ConfigOption = None, db: DbOption = None) -> None:
-    """Walk the audit chains (one per partition); exit 1 naming the first edited,
-    inserted, deleted or moved row."""
-    from intermodal.security.audit import verify
+CheckpointOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--checkpoint",
+        help="the signed checkpoint to compare with (a file, or a hub log line carrying"
+        " one); default: hub.audit_checkpoint",
+    ),
+]
 
-    report = verify(store_or_exit(config, db))
+
+@audit_app.command("verify")
+def audit_verify(
+    config: ConfigOption = None, db: DbOption = None, checkpoint: CheckpointOption = None
+) -> None:
+    """Walk the audit chains (one per partition) and compare them with the signed
+    checkpoint; exit 1 naming the first edited, inserted, deleted, moved or forged row,
+    and each chain that lost rows the checkpoint recorded."""
+    from intermodal.security.audit import keys_of, verify
+    from intermodal.security.audit_checkpoint import CheckpointInvalid, read_checkpoint
+
+    settings = settings_or_exit(config, resolve_secrets=False, database=db)
+    store = open_store_or_exit(settings)
+    keys = keys_of(store)
+    path = checkpoint or settings.hub.audit_checkpoint
+    anchored, untrusted = None, None
+    if keys is not None:
+        try:
+            anchored = read_checkpoint(path, keys)
+        except CheckpointInvalid as exc:
+            untrusted = str(exc)
+    report = verify(store, checkpoint=anchored)
+    store.dispose()
     if report.ok:
         console.print(f"audit chain intact: {report.rows} row(s) in {report.chains} chain(s)")
-        return
-    errors.print(f"audit chain broken: {report.problem}")
-    if report.broken_chains > 1:
+    else:
         errors.print(
-            f"{report.broken_chains} of {report.chains} chains are broken; the row named is"
-            " the earliest (smallest seq) of their first bad rows"
+            f"audit chain broken: {report.problem}", markup=False, highlight=False, soft_wrap=True
         )
-    raise typer.Exit(1)
+        if report.broken_chains > 1:
+            errors.print(
+                f"{report.broken_chains} chains are broken; the row named is the earliest"
+                " (smallest seq) of their first bad rows"
+            )
+        for found in report.against_checkpoint:
+            if found.problem != report.problem:
+                errors.print(
+                    f"also: {found.problem}", markup=False, highlight=False, soft_wrap=True
+                )
+    if keys is None:
+        errors.print(
+            "warning: no hub.audit_key: the chains are plain SHA-256 and no checkpoint is"
+            " read, so whoever can write the audit table can delete a chain's newest rows"
+            " (or all of them) or append rows with correctly computed hashes, unseen; set"
+            ' hub.audit_key (docs/security.md, "Audit chain")',
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            f"keyed with key {report.key_id}: {report.keyed_rows} row(s) sealed with an"
+            f" HMAC, {report.plain_rows} plain row(s) written before the key",
+            soft_wrap=True,
+        )
+    if untrusted is not None:
+        errors.print(
+            f"checkpoint untrusted: {untrusted}", markup=False, highlight=False, soft_wrap=True
+        )
+    elif anchored is not None:
+        console.print(
+            f"checkpoint {path} of {anchored.written_at}: compared with"
+            f" {len(anchored.anchors)} chain(s)",
+            soft_wrap=True,
+        )
+    elif keys is not None:
+        errors.print(
+            f"warning: no audit checkpoint at {path}: the deletion of a chain's newest"
+            " rows, or of all of them, cannot be seen (the leader writes one every"
+            " hub.audit_checkpoint_seconds; `intermodal audit checkpoint` writes one now)",
+            soft_wrap=True,
+        )
+    if not report.ok or untrusted is not None:
+        raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(config: ConfigOption = None, db: DbOption = None) -> None:
+    """Verify the chains, then write the signed checkpoint of each chain's newest row
+    now (the leader writes one every hub.audit_checkpoint_seconds); exit 1 without
+    writing when the chains or the last checkpoint do not verify."""
+    from intermodal.security.audit import keys_of, verify
+    from intermodal.security.audit_checkpoint import (
+        CheckpointInvalid,
+        CheckpointRefused,
+        CheckpointWriter,
+        read_checkpoint,
+    )
+
+    settings = settings_or_exit(config, resolve_secrets=False, database=db)
+    store = open_store_or_exit(settings)
+    keys = keys_of(store)
+    if keys is None:
+        errors.print("error: a checkpoint is signed with hub.audit_key, which is not configured")
+        raise typer.Exit(2)
+    path = settings.hub.audit_checkpoint
+    try:
+        report = verify(store, checkpoint=read_checkpoint(path, keys))
+        if not report.ok:  # anchoring a tampered chain would hide the tampering
+            errors.print(
+                f"audit chain broken: {report.problem}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)
+        written = CheckpointWriter(store, keys, path, settings.hub.audit_checkpoint_seconds)
+        anchored = written.write()
+    except (CheckpointInvalid, CheckpointRefused) as exc:
+        errors.print(
+            f"error: {exc}; not overwritten", markup=False, highlight=False, soft_wrap=True
+        )
+        raise typer.Exit(1) from None
+    finally:
+        store.dispose()
+    console.print(
+        f"audit checkpoint written to {path}: {len(anchored.anchors)} chain(s),"
+        f" key {keys.current.id}"
+    )
 
 
 @schemas_app.command("write")

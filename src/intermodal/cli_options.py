@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperOption
 
-from intermodal.config import ConfigError, Settings, load_config
+from intermodal.config import ConfigError, Settings, load_config, resolve_audit_keys
 from intermodal.store import Store, open_store
 
 errors = Console(stderr=True)
@@ -64,5 +64,20 @@ def settings_or_exit(
 
 def store_or_exit(config: Path | None, db: str | None) -> Store:
     """The store named by --db, else by the configuration; partner secrets are not needed."""
-    settings = settings_or_exit(config, resolve_secrets=False, database=db)
-    return open_store(settings.hub.database)
+    return open_store_or_exit(settings_or_exit(config, resolve_secrets=False, database=db))
+
+
+def open_store_or_exit(settings: Settings) -> Store:
+    """The settings' store, its audit rows sealed with `hub.audit_key` when configured:
+    a command that records an action in a keyed chain needs the key as the hub does
+    (a key that cannot be read is a message and exit status 2)."""
+    from intermodal.security.audit import keys_from_settings, use_keys
+
+    try:
+        settings = resolve_audit_keys(settings)
+    except ConfigError as exc:
+        errors.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    store = open_store(settings.hub.database)
+    use_keys(store, keys_from_settings(settings))
+    return store

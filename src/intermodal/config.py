@@ -272,6 +272,20 @@ class HubConfig(_Strict):
     partitions: Annotated[int, Field(ge=1, le=4096)] = 64
     """How many partitions the shipments are hashed into: the most appliers that can
     apply side by side. The same on every node; change it only with an empty inbox."""
+    audit_key: SecretRef | None = None
+    """The key of the audit chains' HMACs (at least 32 characters), kept where the
+    database's users cannot read it: without it, anyone who can write the audit table can
+    append rows with correctly computed hashes or delete a chain's newest rows unseen
+    (docs/security.md, "Audit chain")."""
+    audit_previous_keys: list[SecretRef] = []
+    """Retired audit keys, to verify the rows and checkpoints they signed."""
+    audit_checkpoint: Path = Path("var/audit-checkpoint.json")
+    """Where the leader writes the signed checkpoint of each chain's newest row (relative
+    to the working directory, like the default database); `intermodal audit verify`
+    compares the table with it. Keep it where the database's users cannot write."""
+    audit_checkpoint_seconds: Annotated[float, Field(ge=1, le=86_400)] = 60.0
+    """How often the leader writes the checkpoint: rows newer than the last checkpoint
+    can still be deleted unseen."""
 
     def applier_count(self) -> int:
         """`appliers`, or its default for `workers`."""
@@ -557,6 +571,9 @@ class Settings:
     """The control tower's users and session settings; None = tower off."""
     workflows: WorkflowsConfig | None = None
     """None when the file has no `workflows` section: no flows run."""
+    audit_key: Secret | None = None
+    """`hub.audit_key`, resolved; None without one, or when secrets were not resolved."""
+    audit_previous_keys: tuple[Secret, ...] = ()
 
 
 class ConfigError(ConfigurationError, ValueError):
@@ -744,6 +761,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
             )
         )
     admin = secret(parsed.hub.admin_token, "hub.admin_token") if parsed.hub.admin_token else None
+    audit_key, audit_previous = _audit_keys(parsed.hub, secret, problems)
     tower = _tower(parsed.tower, secret, problems) if parsed.tower is not None else None
     if parsed.workflows is not None:
         problems.extend(_workflow_problems(parsed.workflows, parsed.endpoints))
@@ -763,7 +781,58 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
         telemetry=parsed.telemetry,
         tower=tower,
         workflows=parsed.workflows,
+        audit_key=audit_key,
+        audit_previous_keys=audit_previous,
     )
+
+
+AUDIT_KEY_MIN_CHARS = 32
+
+
+def _audit_keys(
+    hub: HubConfig, secret: Callable[[str, str], Secret | None], problems: list[str]
+) -> tuple[Secret | None, tuple[Secret, ...]]:
+    """`hub.audit_key` and `hub.audit_previous_keys`, resolved and long enough to be a key
+    rather than a password (an HMAC key is only as strong as it is unguessable)."""
+    if hub.audit_key is None:
+        if hub.audit_previous_keys:
+            problems.append("hub.audit_previous_keys: give hub.audit_key too (the key in use)")
+        return None, ()
+    refs = [("hub.audit_key", hub.audit_key)]
+    refs += [(f"hub.audit_previous_keys.{i}", r) for i, r in enumerate(hub.audit_previous_keys)]
+    found: list[Secret] = []
+    for where, ref in refs:
+        value = secret(ref, where)
+        if value is not None and len(value.value) < AUDIT_KEY_MIN_CHARS:
+            problems.append(f"{where}: use at least {AUDIT_KEY_MIN_CHARS} characters")
+        elif value is not None:
+            found.append(value)
+    if len(found) < len(refs):
+        return None, ()
+    return found[0], tuple(found[1:])
+
+
+def resolve_audit_keys(settings: Settings) -> Settings:
+    """The settings with the audit keys resolved, for commands that read the rest of the
+    configuration without secrets (`resolve_secrets=False`) but open the store: every
+    process that appends to a keyed audit chain, or verifies one, needs its key."""
+    hub = settings.hub
+    if hub.audit_key is None or settings.audit_key is not None:
+        return settings
+    base = settings.source.parent if settings.source is not None else None
+    problems: list[str] = []
+
+    def secret(ref: str, where: str) -> Secret | None:
+        try:
+            return resolve_secret(ref, base)
+        except SecretError as exc:
+            problems.append(f"{where}: {exc}")
+            return None
+
+    key, previous = _audit_keys(hub, secret, problems)
+    if problems:
+        raise ConfigError(problems, settings.source)
+    return dataclasses.replace(settings, audit_key=key, audit_previous_keys=previous)
 
 
 def _tower(

@@ -11,8 +11,10 @@
   (Odoo write_date cursor), the timer worker when a `workflows` section is configured,
   the scheduled master-data sync and reconciliation, and outbox retention (delivered
   commands older than `delivery.keep_delivered` deleted a minute after start and hourly
-  after that, outbox/retention.py); asyncio tasks, started when this node gains the lease
-  and cancelled when it loses it.
+  after that, outbox/retention.py), and the audit checkpoint when `hub.audit_key` is set
+  (security/audit_checkpoint.py: every `hub.audit_checkpoint_seconds`, and once more
+  when the leader stops, after its appliers); asyncio tasks, started when this node
+  gains the lease and cancelled when it loses it.
 
 Under `intermodal serve --workers N` (intermodal/serve.py) one worker process runs all of
 this (the core worker, which also takes part in the leader election); the others are
@@ -50,6 +52,8 @@ from intermodal.observe.memory import freeze_start_up_heap, release_free_memory
 from intermodal.observe.metrics import Metrics
 from intermodal.observe.metrics import current as current_metrics
 from intermodal.outbox.dispatcher import Dispatcher
+from intermodal.security.audit import check_appendable, keys_from_settings, use_keys
+from intermodal.security.audit_checkpoint import CheckpointWriter
 from intermodal.store import Store, open_store
 from intermodal.store.leases import LEADER, Lease, LeaseKeeper, Leases, still_holds
 from intermodal.wiring import SINK_KINDS
@@ -69,6 +73,8 @@ class Hub:
     dispatcher: Dispatcher | None = None
     ingest_only: bool = False
     """An ingest worker: no dispatcher, timers or pollers (the core worker runs them)."""
+    checkpoints: CheckpointWriter | None = None
+    """Writes the audit checkpoint while this node leads; None without `hub.audit_key`."""
     _pollers: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
     _poll_http: httpx.AsyncClient | None = field(default=None, repr=False)
     _dispatch_task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -94,6 +100,13 @@ class Hub:
         On SQLite, `relay_address` is the inbox writer's socket (engine/commit_relay.py):
         the worker's messages are committed there, with every other worker's."""
         store = store or open_store(settings.hub.database)
+        keys = keys_from_settings(settings)
+        use_keys(store, keys)  # every process that appends seals its rows
+        check_appendable(store)
+        checkpoints = None
+        if keys is not None:
+            every = settings.hub.audit_checkpoint_seconds
+            checkpoints = CheckpointWriter(store, keys, settings.hub.audit_checkpoint, every)
         telemetry = settings.telemetry or TelemetryConfig()
         traces.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.sample_ratio)
         metrics = Metrics(
@@ -120,7 +133,15 @@ class Hub:
         committer: Committer = local
         if relay_address is not None and store.is_sqlite:
             committer = RelayCommitter(relay_address, local)
-        return cls(settings, store, committer, worker, metrics, ingest_only=applier == "elsewhere")
+        return cls(
+            settings,
+            store,
+            committer,
+            worker,
+            metrics,
+            ingest_only=applier == "elsewhere",
+            checkpoints=checkpoints,
+        )
 
     async def start(self, dispatch: bool = True) -> None:
         freeze_start_up_heap()
@@ -220,6 +241,8 @@ class Hub:
             jobs.append(("timers", worker.run))
         if self.settings.delivery.keep_delivered is not None:
             jobs.append(("retention", self._prune_forever))
+        if self.checkpoints is not None:
+            jobs.append(("audit-checkpoint", self.checkpoints.run))
         for partner in self.settings.partners.values():
             if partner.poll is not None:
                 jobs.append((f"poll-{partner.name}", functools.partial(self._poll, partner)))
@@ -311,6 +334,7 @@ class Hub:
             await asyncio.sleep(PRUNE_EVERY_SECONDS)
 
     async def stop(self) -> None:
+        led = self.leading
         if self._election is not None:
             self._election.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -331,6 +355,8 @@ class Hub:
             await self.dispatcher.aclose()
         await asyncio.to_thread(self.committer.stop)
         await asyncio.to_thread(self.applier.stop)
+        if led and self.checkpoints is not None:  # the appliers' last rows anchored too
+            await asyncio.to_thread(self.checkpoints.write_logged)
         self.store.dispose()
 
     async def replay_dead_letters(

@@ -395,6 +395,7 @@ def _child(
     from intermodal.observe import traces
     from intermodal.observe.logs import configure_logging
     from intermodal.observe.memory import freeze_start_up_heap, release_free_memory
+    from intermodal.security.audit import keys_from_settings, use_keys
     from intermodal.security.secrets import remember_resolved
     from intermodal.store import open_store
 
@@ -404,6 +405,7 @@ def _child(
     if telemetry is not None:
         traces.configure(telemetry.otlp_endpoint, telemetry.service_name, telemetry.sample_ratio)
     store = open_store(url, migrate=False)
+    use_keys(store, keys_from_settings(settings))  # its audit rows sealed as the hub's
     check_partitions(store, settings.hub.partitions)
     owner = PartitionOwner(store, settings.hub.partitions, settings.hub.lease_seconds)
     owner.start()
