@@ -205,6 +205,32 @@ def default_workers() -> int:
     return min(cores, MAX_DEFAULT_WORKERS)
 
 
+class LimitsConfig(_Strict):
+    """What one HTTP client may hold of the server (`hub.limits`; api/limits.py).
+
+    The defaults suit partners that are machines posting webhooks of a few KiB: a
+    signed webhook's headers take well under 2 KiB, and a sender that needs more than 10 s
+    for its headers or 30 s for its body is stuck or hostile. Behind a reverse proxy every
+    client has the proxy's address: raise `max_connections_per_client` to what the proxy
+    opens, or set it to null."""
+
+    max_header_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 16 * 1024
+    """The request line and all header fields together; more is a 431."""
+    max_headers: Annotated[int, Field(ge=8, le=1000)] = 100
+    """Header fields in one request; more is a 431."""
+    header_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """From a request's first byte (a connection's opening, for its first request) to the
+    end of its headers; later is a 408 and the connection closed."""
+    body_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """From the end of the headers to the end of the body; later is a 408 and a close."""
+    keep_alive_seconds: Annotated[int, Field(ge=1, le=300)] = 5
+    """How long an idle connection is kept open between requests."""
+    max_connections_per_client: Annotated[int, Field(ge=1, le=1_000_000)] | None = 128
+    """Open connections from one client address, per server process (`hub.workers`
+    processes share a port: a client may hold this many on each); one more is a 429.
+    null: no cap."""
+
+
 class HubConfig(_Strict):
     database: str = DEFAULT_DATABASE
     host: str = "127.0.0.1"
@@ -234,6 +260,8 @@ class HubConfig(_Strict):
     partitions: Annotated[int, Field(ge=1, le=4096)] = 64
     """How many partitions the shipments are hashed into: the most appliers that can
     apply side by side. The same on every node; change it only with an empty inbox."""
+    limits: LimitsConfig = LimitsConfig()
+    """Header size and count, read timeouts and connections per client (api/limits.py)."""
 
     def applier_count(self) -> int:
         """`appliers`, or its default for `workers`."""
