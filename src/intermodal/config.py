@@ -16,9 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,12 +28,14 @@ from pydantic import (
     StringConstraints,
     ValidationError,
 )
+from pydantic_core import PydanticCustomError
 
 from intermodal.canonical.model import MilestoneType
 from intermodal.connectors.odoo.sync.settings import SyncConfig
 from intermodal.engine.apply import OwnershipPolicy
 from intermodal.errors import ConfigurationError
 from intermodal.ingress.vendor_signatures import PRESETS, VendorSignature
+from intermodal.observe.logs import credential_parameter
 from intermodal.security.secrets import Secret, SecretError, resolve_secret, webhook_key
 from intermodal.workflows.notifications import NotifyEvent
 from intermodal.workflows.reconcile.settings import ReconcileConfig
@@ -146,13 +150,44 @@ class PartnerConfig(_Strict):
     """How its webhooks are signed; absent: Standard Webhooks."""
 
 
+def _no_credentials_in_url(url: str) -> str:
+    """Refuse a URL that carries credentials: the configuration file would hold them in
+    clear, and every line and span naming the endpoint would carry them."""
+    for server in url.split(","):  # a nats endpoint lists its servers
+        try:
+            parts = urlsplit(server.strip())
+        except ValueError:
+            raise PydanticCustomError("url", "not a URL") from None
+        if "@" in parts.netloc:
+            raise PydanticCustomError(
+                "credentials_in_url",
+                "no credentials in the URL (user:password@); give them as env: or file:"
+                " references: a webhook's options.headers, the other kinds' own options",
+            )
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        named = sorted({name for name, _ in query if credential_parameter(name)})
+        if named:
+            raise PydanticCustomError(
+                "credentials_in_url",
+                "no credentials in the URL's query ({named}); send them as a header from"
+                " an env: or file: reference (a webhook's options.headers)",
+                {"named": ", ".join(named)},
+            )
+    return url
+
+
 class EndpointConfig(_Strict):
     """Where outgoing commands go. `webhook` (the default) posts signed CloudEvents; other
     kinds (e.g. `odoo`) are provided by connectors and read their own `options`."""
 
     kind: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "webhook"
-    url: Annotated[str, StringConstraints(pattern=r"^(https?|nats|tls)://.+")]
-    """http(s):// for every kind but `nats`, whose servers are nats:// or tls://."""
+    url: Annotated[
+        str,
+        StringConstraints(pattern=r"^(https?|nats|tls)://.+"),
+        AfterValidator(_no_credentials_in_url),
+    ]
+    """http(s):// for every kind but `nats`, whose servers are nats:// or tls://. Never
+    with credentials (`user:password@`, `?api_key=`): they come as references."""
     options: dict[str, Any] = {}
     secret: SecretRef | None = None
     milestones: list[MilestoneType] | None = None

@@ -56,6 +56,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from intermodal.config import Settings
+from intermodal.observe.logs import crashes_logged
 from intermodal.security.secrets import Secret
 
 log = logging.getLogger(__name__)
@@ -291,6 +292,7 @@ def listening_socket(host: str, port: int, listen: bool = True) -> socket.socket
     return sock
 
 
+@crashes_logged
 def _worker(
     index: int,
     settings: Settings,
@@ -353,6 +355,7 @@ def server_config(
     )
 
 
+@crashes_logged
 def _inbox_writer(
     settings: Settings, secrets: list[str], relay_address: str, wake_address: str, parent: int
 ) -> None:
