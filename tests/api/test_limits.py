@@ -34,8 +34,11 @@ HEADERS = 40
 HEADER_TIMEOUT = 1.0
 BODY_TIMEOUT = 1.5
 PER_CLIENT = 20
-SLACK = 2.0
+SLACK = 3.0
 """How late past a timeout a cut-off may come on a busy test machine."""
+PARTNER_P99 = 1.5
+"""The partner's p99 latency bound while attacked: generous, the test machine is shared
+(an idle one answers these webhooks in a few milliseconds)."""
 
 
 @dataclass
@@ -245,7 +248,7 @@ def _assert_partner_served(answers: list[tuple[int, float]]) -> None:
     assert statuses == {202}, statuses
     latencies = sorted(latency for _, latency in answers)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    assert p99 < 1.0, f"p99 {p99:.3f} s over {len(latencies)} webhooks: {latencies[-5:]}"
+    assert p99 < PARTNER_P99, f"p99 {p99:.3f} s over {len(latencies)} webhooks: {latencies[-5:]}"
 
 
 def test_slow_header_clients_are_cut_off_while_webhooks_are_accepted(limited: Limited) -> None:
