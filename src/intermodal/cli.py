@@ -99,6 +99,7 @@ def serve(
     from intermodal.api.app import create_app
     from intermodal.observe.logs import configure_logging
     from intermodal.outbox.sinks import endpoint_problems
+    from intermodal.serve import server_config
     from intermodal.wiring import SINK_KINDS
 
     settings = settings_or_exit(config, host=host, port=port, database=db, workers=workers)
@@ -122,16 +123,11 @@ def serve(
         return
     application = create_app(settings, applier="process")
     typer.echo(_banner(settings, settings.hub.port))
-    uvicorn.run(
-        application,
-        host=settings.hub.host,
-        port=settings.hub.port,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-        server_header=False,  # no "server: uvicorn" on every answer: less to parse, to tell
-    )
+    server = uvicorn.Server(server_config(application, settings))
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:  # the port was taken, or the hub failed to start: logged
+        raise typer.Exit(3)
 
 
 def _refuse_keyed_chains_without_key(settings: Settings) -> None:

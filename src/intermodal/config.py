@@ -17,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -27,12 +29,14 @@ from pydantic import (
     StringConstraints,
     ValidationError,
 )
+from pydantic_core import PydanticCustomError
 
 from intermodal.canonical.model import MilestoneType
 from intermodal.connectors.odoo.sync.settings import SyncConfig
 from intermodal.engine.apply import OwnershipPolicy
 from intermodal.errors import ConfigurationError
 from intermodal.ingress.vendor_signatures import PRESETS, VendorSignature
+from intermodal.observe.logs import credential_parameter
 from intermodal.security.passwords import (
     PasswordError,
     check_hash,
@@ -181,13 +185,44 @@ class PartnerConfig(_Strict):
     more are answered 429 with Retry-After. Absent: unlimited."""
 
 
+def _no_credentials_in_url(url: str) -> str:
+    """Refuse a URL that carries credentials: the configuration file would hold them in
+    clear, and every line and span naming the endpoint would carry them."""
+    for server in url.split(","):  # a nats endpoint lists its servers
+        try:
+            parts = urlsplit(server.strip())
+        except ValueError:
+            raise PydanticCustomError("url", "not a URL") from None
+        if "@" in parts.netloc:
+            raise PydanticCustomError(
+                "credentials_in_url",
+                "no credentials in the URL (user:password@); give them as env: or file:"
+                " references: a webhook's options.headers, the other kinds' own options",
+            )
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        named = sorted({name for name, _ in query if credential_parameter(name)})
+        if named:
+            raise PydanticCustomError(
+                "credentials_in_url",
+                "no credentials in the URL's query ({named}); send them as a header from"
+                " an env: or file: reference (a webhook's options.headers)",
+                {"named": ", ".join(named)},
+            )
+    return url
+
+
 class EndpointConfig(_Strict):
     """Where outgoing commands go. `webhook` (the default) posts signed CloudEvents; other
     kinds (e.g. `odoo`) are provided by connectors and read their own `options`."""
 
     kind: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")] = "webhook"
-    url: Annotated[str, StringConstraints(pattern=r"^(https?|nats|tls)://.+")]
-    """http(s):// for every kind but `nats`, whose servers are nats:// or tls://."""
+    url: Annotated[
+        str,
+        StringConstraints(pattern=r"^(https?|nats|tls)://.+"),
+        AfterValidator(_no_credentials_in_url),
+    ]
+    """http(s):// for every kind but `nats`, whose servers are nats:// or tls://. Never
+    with credentials (`user:password@`, `?api_key=`): they come as references."""
     options: dict[str, Any] = {}
     secret: SecretRef | None = None
     milestones: list[MilestoneType] | None = None
@@ -240,6 +275,32 @@ def default_workers() -> int:
     return min(cores, MAX_DEFAULT_WORKERS)
 
 
+class LimitsConfig(_Strict):
+    """What one HTTP client may hold of the server (`hub.limits`; api/limits.py).
+
+    The defaults suit partners that are machines posting webhooks of a few KiB: a
+    signed webhook's headers take well under 2 KiB, and a sender that needs more than 10 s
+    for its headers or 30 s for its body is stuck or hostile. Behind a reverse proxy every
+    client has the proxy's address: raise `max_connections_per_client` to what the proxy
+    opens, or set it to null."""
+
+    max_header_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 16 * 1024
+    """The request line and all header fields together; more is a 431."""
+    max_headers: Annotated[int, Field(ge=8, le=1000)] = 100
+    """Header fields in one request; more is a 431."""
+    header_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """From a request's first byte (a connection's opening, for its first request) to the
+    end of its headers; later is a 408 and the connection closed."""
+    body_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """From the end of the headers to the end of the body; later is a 408 and a close."""
+    keep_alive_seconds: Annotated[int, Field(ge=1, le=300)] = 5
+    """How long an idle connection is kept open between requests."""
+    max_connections_per_client: Annotated[int, Field(ge=1, le=1_000_000)] | None = 128
+    """Open connections from one client address, per server process (`hub.workers`
+    processes share a port: a client may hold this many on each); one more is a 429.
+    null: no cap."""
+
+
 class HubConfig(_Strict):
     database: str = DEFAULT_DATABASE
     host: str = "127.0.0.1"
@@ -286,6 +347,8 @@ class HubConfig(_Strict):
     audit_checkpoint_seconds: Annotated[float, Field(ge=1, le=86_400)] = 60.0
     """How often the leader writes the checkpoint: rows newer than the last checkpoint
     can still be deleted unseen."""
+    limits: LimitsConfig = LimitsConfig()
+    """Header size and count, read timeouts and connections per client (api/limits.py)."""
 
     def applier_count(self) -> int:
         """`appliers`, or its default for `workers`."""

@@ -51,8 +51,10 @@ from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from intermodal.config import Settings
+from intermodal.observe.logs import crashes_logged
 
 log = logging.getLogger(__name__)
 
@@ -276,6 +278,7 @@ def listening_socket(host: str, port: int, listen: bool = True) -> socket.socket
     return sock
 
 
+@crashes_logged
 def _worker(
     index: int,
     settings: Settings,
@@ -307,17 +310,38 @@ def _worker(
         relay_address=relay_address,
     )
     _count_restarts(restarts)
-    config = uvicorn.Config(
+    _WorkerServer(server_config(application, settings)).run(sockets=[sock])
+
+
+def server_config(
+    application: ASGIApp, settings: Settings, host: str | None = None, port: int | None = None
+) -> uvicorn.Config:
+    """How every `intermodal serve` process serves the application (one process, or each
+    worker): httptools with `hub.limits` enforced (api/limits.py), on uvloop.
+
+    `log_config=None`: uvicorn's own loggers then keep no plain-text handlers of their
+    own and propagate to the root logger `configure_logging` set up, so the server's
+    lines and tracebacks are JSON and redacted like every other (observe/logs.py).
+    No WebSocket protocol: the hub serves none, so an upgrade request is plain HTTP."""
+    from intermodal.api.limits import limited_protocol
+
+    limits = settings.hub.limits
+    return uvicorn.Config(
         application,
+        host=host if host is not None else settings.hub.host,
+        port=port if port is not None else settings.hub.port,
+        log_config=None,
         log_level="warning",
         access_log=False,
         loop="uvloop",
-        http="httptools",
-        server_header=False,
+        http=limited_protocol(limits),
+        ws="none",
+        timeout_keep_alive=limits.keep_alive_seconds,
+        server_header=False,  # no "server: uvicorn" on every answer: less to parse, to tell
     )
-    _WorkerServer(config).run(sockets=[sock])
 
 
+@crashes_logged
 def _inbox_writer(
     settings: Settings, secrets: list[str], relay_address: str, wake_address: str, parent: int
 ) -> None:

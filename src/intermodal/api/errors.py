@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from intermodal.errors import IntermodalError
 
@@ -121,6 +122,12 @@ def install(app: FastAPI) -> None:
         return error_response(
             ApiError(422, "invalid", "the request is not valid", details), request.headers
         )
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_request: Request, _exc: ClientDisconnect) -> Response:
+        """The client left before its body arrived, or `hub.limits` cut it off
+        (api/limits.py): nobody reads an answer, and it is no error of the hub's to log."""
+        return Response(status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> Response:

@@ -25,11 +25,12 @@ from intermodal.engine.commit_relay import Committer
 from intermodal.engine.ids import sortable_id
 from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.ingress.signatures import SignatureError, verify
+from intermodal.observe.logs import redacts_token
 
 if TYPE_CHECKING:
     from intermodal.hub import Hub
 
-_CORRELATION = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_CORRELATION = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 JSON_TYPES = (
     "application/json",
     "application/cloudevents+json",
@@ -63,13 +64,20 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def correlation_id(headers: Mapping[str, str]) -> str:
     """The sender's `X-Correlation-Id` when it is a plain token, else a new one."""
-    given = headers.get("x-correlation-id", "")
-    return given if _CORRELATION.match(given) else sortable_id("corr")
+    given = headers.get("x-correlation-id")
+    if given is not None and plain_correlation(given) is not None:
+        return given
+    return sortable_id("corr")
 
 
 def plain_correlation(value: str) -> str | None:
-    """`value` when it is safe to echo into logs and headers as a correlation id."""
-    return value if _CORRELATION.match(value) else None
+    """`value` when it is safe to echo into logs and headers as a correlation id: 1 to 64
+    letters, digits and `._:-`, and nothing the log redactor would hide (a phone number,
+    a configured secret). Such an id would be stored and answered as given but logged
+    masked, so a search for it in the logs would find nothing; it is replaced instead."""
+    if not _CORRELATION.fullmatch(value):
+        return None
+    return None if redacts_token(value) else value
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:

@@ -54,6 +54,7 @@ from intermodal.engine.partitions import (
 )
 from intermodal.errors import Conflict
 from intermodal.observe import traces
+from intermodal.observe.logs import exception_outline
 from intermodal.observe.memory import gc_paused
 from intermodal.observe.metrics import Metrics
 from intermodal.outbox.command import OutboundCommand, enqueue
@@ -266,6 +267,8 @@ class Applier:
         and applies everything (an embedded hub, the tests)."""
         self.partitions = owner.partitions if owner is not None else settings.hub.partitions
         self._tried: list[int] = []
+        self._tried_message: dict[str, Any] = {}
+        """The ids of the one message last tried alone, for the line that rejects it."""
         self.normalize = normalize
         self.metrics = metrics
         self.report = report
@@ -319,8 +322,12 @@ class Applier:
                     result = self.run_once()
                     if not (result.messages or result.routed):
                         break
-            except Exception:
-                log.exception("applier batch failed; retrying")
+            except Exception as exc:
+                log.error(
+                    "applier batch failed (%s); retrying",
+                    type(exc).__name__,
+                    extra={"exception": exception_outline(exc)},
+                )
                 self._stop.wait(1.0)
 
     # -- one batch -------------------------------------------------------------------
@@ -338,8 +345,12 @@ class Applier:
         except Superseded as why:
             log.info("apply batch dropped: %s", why)
             return ApplyResult()
-        except Exception:
-            log.exception("apply batch failed; isolating the failing message")
+        except Exception as exc:
+            log.error(
+                "apply batch failed (%s); isolating the failing message",
+                type(exc).__name__,
+                extra={"exception": exception_outline(exc)},
+            )
         try:
             return self._run_batch(1)
         except Superseded as why:
@@ -347,7 +358,12 @@ class Applier:
             return ApplyResult()
         except Exception as exc:
             rejected = self._reject(self._tried, f"{type(exc).__name__}: {exc}"[:2000])
-            log.exception("inbox message rejected: it cannot be applied")
+            # Ids and the error's class: its message may quote the payload (a name).
+            log.error(
+                "inbox message rejected: it cannot be applied (%s)",
+                type(exc).__name__,
+                extra={**self._tried_message, "exception": exception_outline(exc)},
+            )
             result = ApplyResult(messages=rejected, rejected=rejected)
             self._add(result)
             return result
@@ -368,7 +384,7 @@ class Applier:
         """Route what needs routing, then apply a batch of this applier's partitions, or
         a spanning message when one is next (engine/partitions.py)."""
         started_ns = time.time_ns()
-        self._tried = []
+        self._tried, self._tried_message = [], {}
         held = self.owner.held if self.owner is not None else None
         routed = 0
         if held is not None and len(held) < self.partitions:
@@ -534,6 +550,16 @@ class Applier:
                 query = query.where(inbox.c.seq < barrier)
         rows = conn.execute(query).all()
         self._tried = [row.seq for row in rows]
+        if len(rows) == 1:
+            (row,) = rows
+            self._tried_message = {
+                "inbox_seq": row.seq,
+                "receipt_id": row.receipt_id,
+                "partner": row.partner,
+                "correlation_id": row.correlation_id,
+            }
+        else:
+            self._tried_message = {}
         return rows
 
     def _add(self, result: ApplyResult) -> None:

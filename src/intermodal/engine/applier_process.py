@@ -54,6 +54,7 @@ from multiprocessing.connection import Connection
 from intermodal.config import Settings
 from intermodal.engine.applier import Applier, ApplyResult, record
 from intermodal.engine.partitions import PartitionOwner, check_partitions
+from intermodal.observe.logs import crashes_logged
 from intermodal.observe.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -376,6 +377,7 @@ def _resolved_secrets() -> list[str]:
     return sorted(resolved_values())
 
 
+@crashes_logged
 def _child(
     settings: Settings,
     url: str,

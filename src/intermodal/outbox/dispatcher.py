@@ -29,7 +29,7 @@ from sqlalchemy import Connection, bindparam, delete, or_, select, text, tuple_,
 from intermodal.config import Endpoint, Settings
 from intermodal.engine.ids import iso, utcnow
 from intermodal.observe import traces
-from intermodal.observe.logs import log_outcome
+from intermodal.observe.logs import exception_outline, log_outcome
 from intermodal.observe.metrics import BREAKER_STATES, Metrics
 from intermodal.observe.metrics import current as current_metrics
 from intermodal.outbox import endpoint_state
@@ -43,6 +43,8 @@ from intermodal.outbox.sinks import (
     SinkKinds,
     WebhookSink,
     build_sink,
+    parse_check,
+    webhook_headers,
 )
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
@@ -57,7 +59,10 @@ log = logging.getLogger(__name__)
 # of the table's columns reads them at C speed.
 _OutboxRow = namedtuple("_OutboxRow", list(outbox.c.keys()))  # type: ignore[misc]
 
-OUTBOX_SINK_KINDS: SinkKinds = {"webhook": SinkKind(WebhookSink), "edi": SinkKind(EdiSink)}
+OUTBOX_SINK_KINDS: SinkKinds = {
+    "webhook": SinkKind(WebhookSink, parse_check(webhook_headers)),
+    "edi": SinkKind(EdiSink),
+}
 """The endpoint kinds the outbox delivers itself. The hub hands its dispatcher the whole
 table, these and the connectors' (`intermodal.wiring.SINK_KINDS`)."""
 
@@ -368,12 +373,13 @@ class Dispatcher:
                     [ClaimedCommand.from_row(r) for r in rows]
                 )
             except Exception as exc:  # a sink bug must not lose commands: retry them later
-                log.exception(  # tied to the first command's message
+                log.error(  # tied to the first command's message; no message text
                     "sink %s failed",
                     endpoint.name,
                     extra={
                         "correlation_id": rows[0].correlation_id,
                         "shipment_key": rows[0].subject,
+                        "exception": exception_outline(exc),
                     },
                 )
                 results = [Result(r.seq, False, f"{type(exc).__name__}: {exc}"[:500]) for r in rows]

@@ -15,15 +15,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from intermodal.config import Endpoint
 from intermodal.ingress.signatures import sign_all
 from intermodal.observe import traces
+from intermodal.observe.logs import safe_url
 from intermodal.outbox.policy import retry_after_seconds
+from intermodal.security.secrets import SecretError, resolve_secret
 
 _Options = TypeVar("_Options", bound=BaseModel)
 
@@ -134,12 +136,56 @@ SinkKinds = Mapping[str, SinkKind]
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 
+_HEADER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+_OWN_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "idempotency-key", "webhook-id",
+     "webhook-timestamp", "webhook-signature", "x-correlation-id", "traceparent",
+     "tracestate"}
+)  # fmt: skip
+"""Headers the webhook sink sets itself: `options.headers` may not replace them."""
+
+
+class WebhookOptions(BaseModel):
+    """A webhook endpoint's `options`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    headers: dict[
+        Annotated[str, StringConstraints(pattern=_HEADER_NAME)],
+        Annotated[str, StringConstraints(pattern=r"^(env|file):.+$")],
+    ] = {}
+    """Headers sent with every delivery, each value an env: or file: reference: how a
+    receiver that wants an API key or a token gets one, never in the URL."""
+
+
+def webhook_headers(endpoint: Endpoint, base_dir: Path | None) -> dict[str, str]:
+    """The resolved `options.headers` of a webhook endpoint; a ValueError names each bad
+    one (the same parse runs at start, `SinkKind.check`)."""
+    options = endpoint_options(WebhookOptions, endpoint)
+    headers, problems = {}, []
+    for name, reference in options.headers.items():
+        where = f"endpoints.{endpoint.name}.options.headers.{name}"
+        if name.lower() in _OWN_HEADERS:
+            problems.append(f"{where}: the hub sets this header itself")
+            continue
+        try:
+            headers[name.lower()] = resolve_secret(reference, base_dir).value
+        except SecretError as exc:
+            problems.append(f"{where}: {exc}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return headers
+
+
 class WebhookSink:
     """Signed CloudEvents over HTTP POST; idempotency key = command id (or the batch's)."""
 
     def __init__(self, endpoint: Endpoint, client: httpx.AsyncClient) -> None:
         self.endpoint = endpoint
         self.client = client
+        self.headers = webhook_headers(endpoint, endpoint.base_dir)
+        self.url = safe_url(endpoint.url)
+        """The URL as spans name it (never credentials: the configuration refuses them)."""
 
     async def deliver(self, commands: Sequence[ClaimedCommand]) -> list[Result]:
         if len(commands) == 1:
@@ -152,6 +198,7 @@ class WebhookSink:
             message_id = "batch_" + commands[0].command_id.removeprefix("cmd_")
         timestamp = int(time.time())
         headers = {
+            **self.headers,
             "content-type": content_type,
             "idempotency-key": message_id,
             "webhook-id": message_id,
@@ -160,7 +207,7 @@ class WebhookSink:
         }
         if keys := self.endpoint.signing_keys:
             headers["webhook-signature"] = sign_all(keys, message_id, timestamp, body)
-        attributes = {"http.request.method": "POST", "url.full": self.endpoint.url}
+        attributes = {"http.request.method": "POST", "url.full": self.url}
         with traces.client_span("POST", attributes) as span:
             traces.inject(headers)
             try:

@@ -58,7 +58,13 @@ class Store:
             self.engine = _sqlite_engine(self.url, immediate=True)
             self.reader = _sqlite_engine(self.url, immediate=False)
         elif self.dialect == "postgresql":
-            self.engine = create_engine(self.url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+            self.engine = create_engine(
+                self.url,
+                pool_size=8,
+                max_overflow=8,
+                pool_pre_ping=True,
+                hide_parameters=True,  # an error's text would quote payload values
+            )
             self.reader = self.engine
         else:
             raise ValueError(
@@ -250,6 +256,7 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         connect_args={"check_same_thread": False, "timeout": 30},
         pool_size=8,
         max_overflow=8,
+        hide_parameters=True,  # an error's text would quote payload values
     )
 
     @event.listens_for(engine, "connect")
