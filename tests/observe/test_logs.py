@@ -32,7 +32,7 @@ from starlette.routing import Route
 from intermodal.config import Settings
 from intermodal.observe.logs import configure_logging, redact, redact_value
 from intermodal_sim.testing import running_hub, serve_in_thread, wait_until
-from tests.conftest import new_secret
+from tests.conftest import ADMIN, ADMIN_TOKEN_REF, new_secret
 from tests.observe.helpers import milestone, send_webhook
 
 # -- the redactor ---------------------------------------------------------------------------
@@ -238,7 +238,11 @@ def test_no_personal_data_or_secret_in_any_log_line(
     with serve_in_thread(echoing_receiver([TOKEN, portal_secret])) as portal_url:
         settings = make_settings(
             {
-                "hub": {"database": sqlite_url, "log_level": "debug"},
+                "hub": {
+                    "database": sqlite_url,
+                    "log_level": "debug",
+                    "admin_token": ADMIN_TOKEN_REF,
+                },
                 "partners": {
                     "carrier": {"webhook_secrets": ["env:LOG_CARRIER_S"]},
                     "tms": {"tokens": [{"token": "env:LOG_TMS_T"}]},
@@ -265,12 +269,7 @@ def test_no_personal_data_or_secret_in_any_log_line(
                 corr = {"x-correlation-id": f"corr-log-{n}"}
                 response = send_webhook(client, "carrier", secret, body, f"x{n}", corr)
                 assert response.status_code == 202
-            assert (
-                client.get(
-                    "/v1/shipments/SHP-L1", headers={"authorization": f"Bearer {TOKEN}"}
-                ).status_code
-                == 200
-            )
+            assert client.get("/v1/shipments/SHP-L1", headers=ADMIN).status_code == 200
 
             def dead_letters_logged() -> bool:
                 return log_lines.getvalue().count('"command dead') >= 2
