@@ -32,7 +32,7 @@ from intermodal.api.http import (
     store_durably,
     verify_signature,
 )
-from intermodal.canonical.events import CanonicalEvent, EventError, decode_json
+from intermodal.canonical.events import CanonicalEvent, EventError, decode_partner_json
 from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.engine.partitions import route
 from intermodal.ingress.cloudevents import webhook_events
@@ -116,7 +116,7 @@ async def _receive(
         message_id = verify_vendor_signature(scheme, keys, headers, body)
     try:
         if settings.partners[partner].mapping is not None:  # its own JSON:
-            decode_json(body)  # mapped at normalize; bad mappings go to quarantine
+            decode_partner_json(body)  # mapped at normalize; bad mappings go to quarantine
             events: list[CanonicalEvent] = []
             stored: bytes | None = body
         else:  # CloudEvents: structured, batched or binary mode
