@@ -518,9 +518,9 @@ def _edifact_instant(dtm: Segment, context: ReadContext) -> str:
         if fmt not in layouts:
             raise NormalizeError(f"date format '{fmt}' is not supported", _where(dtm, 1, 3))
         local = datetime.strptime(value, layouts[fmt])
-    except ValueError:
-        raise NormalizeError(f"'{value}' is not a {fmt} date", _where(dtm, 1, 2)) from None
-    return local.replace(tzinfo=_zone(context.timezone)).astimezone(UTC).isoformat()
+        return local.replace(tzinfo=_zone(context.timezone)).astimezone(UTC).isoformat()
+    except (ValueError, OverflowError):  # the value stays out: it reaches the receipt
+        raise NormalizeError(f"not a date in format {fmt}", _where(dtm, 1, 2)) from None
 
 
 def read_edifact(raw: bytes, context: ReadContext) -> Any:
