@@ -17,6 +17,12 @@ from intermodal.outbox import dead_letters
 
 router = APIRouter(tags=["admin"])
 
+# Query parameters are checked against what the store holds before they reach SQL: a
+# `seq` is a signed 64-bit integer and an endpoint name printable text of at most 64
+# characters, so a larger number or a stray byte is a 422 naming it, not a 500.
+_LAST_SEQ = 2**63 - 1
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
 
 class ReplayRequest(BaseModel):
     ids: list[Annotated[str, Field(min_length=1, max_length=80)]] | None = Field(
@@ -47,9 +53,9 @@ def require_admin(request: Request) -> str:
 @router.get("/v1/admin/dead-letters", summary="List dead letters")
 async def admin_list(
     request: Request,
-    endpoint: str | None = None,
+    endpoint: Annotated[str | None, Query(max_length=64, pattern=_PRINTABLE)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=_LAST_SEQ)] = 0,
 ) -> dict[str, Any]:
     require_admin(request)
     items, total = dead_letters.list_dead_letters(hub_of(request).store, endpoint, limit, after)
