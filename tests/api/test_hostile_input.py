@@ -463,6 +463,24 @@ def test_any_text_as_an_admin_query_parameter(hub: Hub, name: str, value: str) -
         assert f"query.{name}" in locs, (name, value, answer.text)
 
 
+@HYPOTHESIS
+@given(member=st.sampled_from(["ids", "all", "endpoint", "zzextra"]), value=json_texts)
+@example(member="endpoint", value=b'"a\\u0000"')
+@example(member="ids", value=b'["a\\u0000"]')
+@example(member="all", value=b'"yes"')
+def test_any_json_value_in_the_admin_replay_body(hub: Hub, member: str, value: bytes) -> None:
+    body = orjson.dumps({"ids": ["cmd-1"], member: HOLE}).replace(HOLE_JSON, value)
+    answer = hub.client.post(
+        "/v1/admin/dead-letters/replay",
+        content=body,
+        headers={**ADMIN, "content-type": "application/json"},
+    )
+    assert answer.status_code in (200, 400, 422), (member, value, answer.text)
+    if answer.status_code == 422:
+        locs = [d["loc"] for d in answer.json()["error"].get("details") or []]
+        assert any(loc.startswith(f"body.{member}") for loc in locs) or not locs, answer.text
+
+
 def test_a_nul_in_one_partners_batch_fails_no_other_partners_webhooks(hub: Hub) -> None:
     """Batches with NUL in an event id and in a name, sent while another partner's
     webhooks are committed: the bad events are refused (422 each), the batch's good

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from intermodal.api.errors import ApiError
 from intermodal.api.http import bearer_token, hub_of, settings_of
@@ -25,11 +25,14 @@ _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 
 class ReplayRequest(BaseModel):
-    ids: list[Annotated[str, Field(min_length=1, max_length=80)]] | None = Field(
-        default=None, max_length=100_000
+    """Command ids and endpoint names as the store holds them: printable, bounded; anything
+    else is a 422 naming the member, not a NUL that PostgreSQL cannot bind (a 500)."""
+
+    ids: list[Annotated[str, Field(min_length=1, max_length=80, pattern=_PRINTABLE)]] | None = (
+        Field(default=None, max_length=100_000)
     )
-    all: bool = False
-    endpoint: str | None = None
+    all: StrictBool = False
+    endpoint: Annotated[str, Field(max_length=64, pattern=_PRINTABLE)] | None = None
 
 
 def require_admin(request: Request) -> str:
