@@ -86,7 +86,7 @@ async def batch(request: Request) -> Response:
                 if exc.code != UnstorableMessage.code:
                     raise
                 _refuse_all(results, positions, exc.message)
-                messages, receipts = [], []
+                messages, receipts, positions = [], [], []
         for position, receipt in zip(positions, receipts, strict=True):
             results[position]["receipt_id"] = receipt.receipt_id
             if receipt.conflict:
