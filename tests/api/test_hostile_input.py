@@ -318,12 +318,12 @@ def _named(problems: list[dict[str, Any]], message: str, path: tuple[str | int, 
         return bool(problems) or "type" in message
     wanted = ".".join(str(p) for p in path)
     for problem in problems:
-        loc = (
-            str(problem["loc"]).split(".", 1)[1] if problem["loc"][:1].isdigit() else problem["loc"]
-        )
+        loc = str(problem["loc"])
+        if loc[:1].isdigit():  # a batch's: the event's index first
+            loc = loc.partition(".")[2]
         if loc and (wanted == loc or wanted.startswith(loc + ".") or loc.startswith(wanted + ".")):
             return True
-    return str(path[0]) in message or "subject" in message
+    return path == ("subject",) and "subject" in message
 
 
 def _no_personal_data(text: str) -> None:
