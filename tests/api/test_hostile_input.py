@@ -10,6 +10,7 @@ partner's webhooks committed at the same time.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import shutil
@@ -229,6 +230,15 @@ TEMPLATES: list[dict[str, Any]] = [
 ]
 
 
+def _in_base64(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its data as `data_base64` (CloudEvents JSON format 3.1.2)."""
+    encoded = base64.b64encode(orjson.dumps(event["data"])).decode()
+    return {**{k: v for k, v in event.items() if k != "data"}, "data_base64": encoded}
+
+
+TEMPLATES.append(_in_base64(TEMPLATES[1]))
+
+
 def _paths(value: Any, prefix: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
     """Every member and item of a value, and a new member of every object."""
     if isinstance(value, dict):
@@ -313,7 +323,8 @@ def _hostile(template: int, path: tuple[str | int, ...], value: bytes) -> tuple[
 def _named(problems: list[dict[str, Any]], message: str, path: tuple[str | int, ...]) -> bool:
     """Whether a refusal names the field at `path` (or a field holding it, or within it).
     A changed `type` makes the data another type's: its problems are the data's; a
-    changed `subject` or `data.key` of an upsert is named at `data`, saying both."""
+    changed `subject` or `data.key` of an upsert is named at `data`, saying both; a
+    null `data_base64` is no data at all, named at `data`, saying data_base64."""
     if path == ("type",):
         return bool(problems) or "type" in message
     wanted = ".".join(str(p) for p in path)
@@ -323,7 +334,7 @@ def _named(problems: list[dict[str, Any]], message: str, path: tuple[str | int, 
             loc = loc.partition(".")[2]
         if loc and (wanted == loc or wanted.startswith(loc + ".") or loc.startswith(wanted + ".")):
             return True
-    return path == ("subject",) and "subject" in message
+    return wanted in message or (path == ("subject",) and "subject" in message)
 
 
 def _no_personal_data(text: str) -> None:
