@@ -268,25 +268,23 @@ class InboxWriter:
 
     def _commit(self, jobs: list[tuple[socket.socket, int, list[InboxMessage]]]) -> None:
         results = store_groups(self.store, [batch for _, _, batch in jobs])
-        rows = 0
-        failed: Exception | None = None
+        stored = [len(r) for r in results if not isinstance(r, Exception)]
+        failed = [
+            r for r in results if isinstance(r, Exception) and not isinstance(r, UnstorableMessage)
+        ]
+        if failed:  # the store itself: each waiting worker answers 503
+            log.error("inbox writer: the commit failed", exc_info=failed[0])
+        if stored:  # counted before the answers go: a worker may read them at once
+            self.batches += 1
+            self.rows += sum(stored)
+            if self.metrics is not None:
+                self.metrics.group_commit_rows.observe(sum(stored))
         for (sock, rid, _), result in zip(jobs, results, strict=True):
             if isinstance(result, Exception):
-                if not isinstance(result, UnstorableMessage):  # the store failed: each 503
-                    failed = result
                 self._send(sock, _frame(rid, encode_failure(result)))
             else:
-                rows += len(result)
                 self._send(sock, _frame(rid, encode_receipts(result)))
-        if failed is not None:
-            log.error("inbox writer: the commit failed", exc_info=failed)
-        if not rows:
-            return
-        self.batches += 1
-        self.rows += rows
-        if self.metrics is not None:
-            self.metrics.group_commit_rows.observe(rows)
-        if self.on_commit is not None:
+        if stored and self.on_commit is not None:
             self.on_commit()
 
     def _send(self, sock: socket.socket, frame: bytes) -> None:
