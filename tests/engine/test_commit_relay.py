@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from intermodal.engine.commit_relay import (
     InboxWriter,
     RelayCommitter,
+    RelayError,
     decode_messages,
     decode_receipts,
     encode_messages,
@@ -142,7 +143,8 @@ async def test_a_malformed_frame_is_answered_and_the_connection_kept(
         header = await reader.readexactly(12)
         rid, size = struct.unpack("!QI", header)
         assert rid == 9
-        assert decode_receipts(await reader.readexactly(size)) == "malformed frame"
+        answer = decode_receipts(await reader.readexactly(size))
+        assert isinstance(answer, RelayError) and str(answer) == "malformed frame"
         good = encode_messages([_message(1)])
         stream.write(struct.pack("!QI", 10, len(good)) + good)
         rid, size = struct.unpack("!QI", await reader.readexactly(12))

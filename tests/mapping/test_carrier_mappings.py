@@ -334,27 +334,28 @@ def test_a_zone_less_scan_nobody_names_a_zone_for_is_skipped_and_the_rest_applie
         applied = [e for e, _ in normalized if isinstance(e, ShipmentMilestone)]
         assert timeline(applied) == [t for t in EXPECTED[carrier] if t[2] != lost], carrier
         [skipped] = normalized.skipped
-        assert f"'{value}' has no UTC offset" in skipped.reason, carrier
+        assert "has no UTC offset" in skipped.reason and value not in skipped.reason, carrier
         assert skipped.path.startswith("$"), carrier
         with pytest.raises(NormalizeError):  # parse(), for samples, stays all or nothing
             mapping(carrier).parse(orjson.dumps(doc))
 
 
-def test_an_unknown_code_skips_its_scan_naming_the_code() -> None:
+def test_an_unknown_code_skips_its_scan_naming_where_the_code_is() -> None:
     doc = sample("fedex")
     doc["output"]["completeTrackResults"][0]["trackResults"][0]["scanEvents"][1]["eventType"] = "QQ"
     normalized = mapping("fedex").normalize(orjson.dumps(doc))
     assert len(normalized) == len(EXPECTED["fedex"]) - 1
     assert [s.reason for s in normalized.skipped] == [
-        "status code 'QQ' is not in the status table of partner fedex"
+        "the status code is not in the status table of partner fedex"
         f" (add it to statuses: in {EXAMPLES / 'fedex' / 'mapping.yaml'})"
     ]
+    assert normalized.skipped[0].path.endswith("[1].scan.eventType")
     doc = sample("shippo")
     doc["data"]["tracking_history"][1]["substatus"]["code"] = "teleported"
     normalized = mapping("shippo").normalize(orjson.dumps(doc))
     [skipped] = normalized.skipped
     assert skipped.path == "$.data.tracking_history[1]"
-    assert "'TRANSIT/teleported' is not in the status table" in skipped.reason
+    assert "is not in the status table" in skipped.reason and "teleported" not in skipped.reason
 
 
 def test_a_tracker_webhook_repeats_history_under_the_same_ids() -> None:

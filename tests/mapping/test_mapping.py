@@ -40,7 +40,8 @@ def test_unknown_status_code_names_the_json_path() -> None:
     with pytest.raises(NormalizeError) as caught:
         mapping.parse(orjson.dumps(doc))
     assert caught.value.path == "$.updates[1].code"
-    assert "'ZZ' is not in the status table" in caught.value.reason
+    assert "is not in the status table" in caught.value.reason
+    assert "ZZ" not in caught.value.reason  # the path says where: receipts carry no values
 
 
 def test_no_message_kind_matches_and_bad_json_are_located() -> None:
@@ -68,7 +69,7 @@ def test_x12_unknown_status_names_segment_and_element() -> None:
         mapping.parse(raw)
     assert "segment 13 (AT7" in caught.value.path
     assert caught.value.path.endswith("element AT701")
-    assert "'QQ'" in caught.value.reason
+    assert "not in the status table" in caught.value.reason and "QQ" not in caught.value.reason
 
 
 def test_x12_envelope_error_is_a_normalize_error_with_its_element() -> None:

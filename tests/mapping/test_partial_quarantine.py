@@ -127,7 +127,7 @@ def test_readable_scans_map_and_the_others_are_listed_with_path_and_reason() -> 
     ]
     memphis, exception = normalized.skipped
     assert memphis.path == f"{SCANS}[2].date" and "has no UTC offset" in memphis.reason
-    assert exception.path == f"{SCANS}[3].eventType" and "'SE' is not in the status table" in (
+    assert exception.path == f"{SCANS}[3].eventType" and "is not in the status table" in (
         exception.reason
     )
     with pytest.raises(NormalizeError) as caught:  # parse: all or nothing

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from intermodal.canonical.events import EventType, PodReceived, ShipmentMilestone
 from intermodal.canonical.model import MilestoneEvent
@@ -100,7 +100,8 @@ def test_a_zone_less_json_time_without_any_zone_names_its_path_and_the_fix() -> 
     with pytest.raises(NormalizeError) as caught:
         mapping.parse(orjson.dumps(UPS_LIKE))
     assert caught.value.path == "$.trackResponse.shipment.package.activity[2]"
-    assert "'2024-01-04T17:05:30' has no UTC offset" in caught.value.reason
+    assert "event.time has no UTC offset" in caught.value.reason
+    assert "2024-01-04T17:05:30" not in caught.value.reason  # the path names it, not the text
     assert "`zone:` gave nothing" in caught.value.reason and "timezone:" in caught.value.reason
 
 
@@ -121,7 +122,8 @@ def test_a_bad_zone_in_the_payload_names_the_zone_path() -> None:
     with pytest.raises(NormalizeError) as caught:
         mapping_from_data(ups_mapping(timezone="UTC"), "ups").parse(orjson.dumps(doc))
     assert caught.value.path == "$.trackResponse.shipment.package.activity[1].gmtOffset"
-    assert "'Mars/Olympus' is not an IANA time zone name" in caught.value.reason
+    assert "event.zone: not an IANA time zone name" in caught.value.reason
+    assert "Mars" not in caught.value.reason
 
 
 def test_a_bad_split_time_names_the_argument_it_came_from() -> None:
@@ -130,7 +132,8 @@ def test_a_bad_split_time_names_the_argument_it_came_from() -> None:
     with pytest.raises(NormalizeError) as caught:
         mapping_from_data(ups_mapping(timezone="UTC"), "ups").parse(orjson.dumps(doc))
     assert caught.value.path == "$.trackResponse.shipment.package.activity[0].time"
-    assert "'2:22 PM' is neither HHMM[SS] nor HH:MM[:SS[.fff]]" in caught.value.reason
+    assert "time is neither HHMM[SS] nor HH:MM[:SS[.fff]]" in caught.value.reason
+    assert "2:22 PM" not in caught.value.reason
     doc["trackResponse"]["shipment"][0]["package"][0]["activity"][0]["time"] = "142200"
     doc["trackResponse"]["shipment"][0]["package"][0]["activity"][0]["date"] = "20240230"
     with pytest.raises(NormalizeError) as caught:
@@ -187,7 +190,8 @@ def test_times_inside_data_are_localized_too() -> None:
 
 
 def _aware_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
-    """Every AwareDatetime field under a canonical model (`*` for list items)."""
+    """Every time field (`Instant`, read by pydantic as `datetime`) under a canonical model
+    (`*` for list items)."""
     found: set[tuple[str, ...]] = set()
     for name, info in model.model_fields.items():
         annotation = info.annotation
@@ -196,7 +200,7 @@ def _aware_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> set[tu
         if typing.get_origin(annotation) is list:
             steps, args = (*steps, "*"), typing.get_args(args[0]) or args
         for candidate in (annotation, *args):
-            if candidate is AwareDatetime or typing.get_args(candidate)[:1] == (datetime,):
+            if candidate is datetime or typing.get_args(candidate)[:1] == (datetime,):
                 found.add(steps)
             elif isinstance(candidate, type) and issubclass(candidate, BaseModel):
                 found |= _aware_paths(candidate, steps)
@@ -292,7 +296,7 @@ def test_datetime_any_valid_pair_in_either_format_is_the_same_instant(
         (("20240230", "0810"), "date", "not a real date"),
         (("20240105", "2460"), "time", "not a time of day"),
         (("20240105", "8:10"), "time", "neither HHMM[SS]"),
-        (("20240105", "0810+25:00"), "time", "more than 18 hours"),
+        (("20240105", "0810+25:00"), "time", "not a UTC offset within 18 hours"),
         (("20240105", "0810", "Nowhere/City"), "zone", "not an IANA time zone name"),
         (("20240105", "0810", 5), "zone", "zone must be text"),
     ],
@@ -303,6 +307,8 @@ def test_datetime_refuses_what_is_not_a_date_time_or_zone(
     with pytest.raises(TimeInputError) as caught:
         join_datetime(*args)
     assert caught.value.argument == argument and text in str(caught.value)
+    given = args[("date", "time", "zone").index(argument)]
+    assert str(given) not in str(caught.value)  # the message reaches receipts: no values
 
 
 def test_datetime_gives_nothing_for_a_missing_part_and_reads_nanoseconds() -> None:

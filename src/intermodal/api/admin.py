@@ -11,19 +11,28 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, StrictBool, ValidationError
 
 from intermodal.api.errors import ApiError
 from intermodal.api.http import bearer_token, hub_of, read_body, settings_of, unauthorized
 from intermodal.outbox import dead_letters
 
+# Query parameters are checked against what the store holds before they reach SQL: a
+# `seq` is a signed 64-bit integer and an endpoint name printable text of at most 64
+# characters, so a larger number or a stray byte is a 422 naming it, not a 500.
+_LAST_SEQ = 2**63 - 1
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
 
 class ReplayRequest(BaseModel):
-    ids: list[Annotated[str, Field(min_length=1, max_length=80)]] | None = Field(
-        default=None, max_length=100_000
+    """Command ids and endpoint names as the store holds them: printable, bounded; anything
+    else is a 422 naming the member, not a NUL that PostgreSQL cannot bind (a 500)."""
+
+    ids: list[Annotated[str, Field(min_length=1, max_length=80, pattern=_PRINTABLE)]] | None = (
+        Field(default=None, max_length=100_000)
     )
-    all: bool = False
-    endpoint: str | None = None
+    all: StrictBool = False
+    endpoint: Annotated[str, Field(max_length=64, pattern=_PRINTABLE)] | None = None
 
 
 async def require_admin(request: Request) -> str:
@@ -52,9 +61,9 @@ router = APIRouter(
 @router.get("/v1/admin/dead-letters", summary="List dead letters")
 async def admin_list(
     request: Request,
-    endpoint: str | None = None,
+    endpoint: Annotated[str | None, Query(max_length=64, pattern=_PRINTABLE)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=_LAST_SEQ)] = 0,
 ) -> dict[str, Any]:
     items, total = dead_letters.list_dead_letters(hub_of(request).store, endpoint, limit, after)
     return {"total": total, "items": items}

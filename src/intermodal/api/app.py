@@ -5,7 +5,8 @@ Each route is a plain function in a small module that finds the hub and its sett
 Odoo changes), reads in `api/shipments.py`, operations in `api/admin.py`, `api/health.py`
 and `api/metrics.py`, the landing page and the self-hosted API docs. This module only
 puts them together, starts the hub's workers with the application's lifespan, and wraps
-the result in the webhook fast path and the request log.
+the result in the webhook fast path, the refusal of control characters in paths and
+queries (api/request_target.py) and the request log.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from intermodal.api import admin, docs, health, landing, metrics, openapi, shipm
 from intermodal.api.access_log import AccessLog
 from intermodal.api.errors import install
 from intermodal.api.lifecycle import DeprecationHeaders
+from intermodal.api.request_target import PlainRequestTarget
 from intermodal.config import Settings
 from intermodal.hub import Hub
 from intermodal.ingress import batch, webhook
@@ -92,7 +94,7 @@ def create_app(
     fast_path = webhook.IngressFastPath(
         app, partial(webhook.webhook_response, app.state), settings.hub.max_body_bytes
     )
-    return AccessLog(fast_path)
+    return AccessLog(PlainRequestTarget(fast_path))
 
 
 __all__ = ["create_app"]

@@ -23,7 +23,7 @@ from intermodal.config import Settings, TokenGrant, token_hash
 from intermodal.dashboard.auth import session_user
 from intermodal.engine.commit_relay import Committer
 from intermodal.engine.ids import sortable_id
-from intermodal.engine.inbox import InboxMessage, Receipt
+from intermodal.engine.inbox import InboxMessage, Receipt, UnstorableMessage
 from intermodal.ingress.signatures import SignatureError, verify
 from intermodal.observe.logs import redacts_token
 
@@ -93,9 +93,12 @@ def store_unavailable() -> ApiError:
 
 
 async def store_durably(committer: Committer, messages: list[InboxMessage]) -> list[Receipt]:
-    """Hand messages to the group committer; a store failure is a 503 the sender retries."""
+    """Hand messages to the group committer; a store failure is a 503 the sender retries,
+    a value the store refused a 422 (`unstorable`) that sending again will not change."""
     try:
         return await committer.submit(messages)
+    except UnstorableMessage as exc:
+        raise ApiError(422, exc.code, str(exc)) from None
     except Exception:
         raise store_unavailable() from None
 

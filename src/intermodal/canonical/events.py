@@ -18,9 +18,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
@@ -34,14 +33,17 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
-    model_validator,
+    field_validator,
 )
 from pydantic_core import ErrorDetails, core_schema
 
 from intermodal.canonical.model import (
+    STORABLE_TEXT,
     Charge,
     CustomsStatus,
+    Instant,
     Key,
     MilestoneEvent,
     ProofOfDelivery,
@@ -123,14 +125,6 @@ URI_REFERENCE = (
 )
 """RFC 3986 `URI-reference` (section 4.1): a URI or a relative reference."""
 
-RFC3339 = (
-    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt]"
-    r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
-    r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
-)
-"""RFC 3339 section 5.6 `date-time`: seconds and a zone offset required, `T` and `Z` in
-either case. A leap second (:60) is refused: Python's datetime cannot hold it."""
-
 _TCHAR = r"[!#$%&'*+.^_`|~0-9A-Za-z\-]"
 JSON_MEDIA_TYPE = (
     rf"{_TCHAR}+/(?:{_TCHAR}*\+)?[Jj][Ss][Oo][Nn]"
@@ -194,34 +188,6 @@ SchemaUri = Annotated[
 ]
 
 
-def _timestamp() -> core_schema.CoreSchema:
-    """RFC 3339 text, checked by pattern before pydantic parses it (pydantic alone also takes
-    integers, a space for `T` and times without seconds), or an aware datetime: the native
-    type (spec.md, Type System), as code building an event in Python hands it over."""
-    return core_schema.union_schema(
-        [  # text first: what every received event has, so it succeeds at the first try
-            core_schema.chain_schema(
-                [
-                    core_schema.str_schema(pattern=f"^{RFC3339}$"),
-                    core_schema.datetime_schema(tz_constraint="aware"),
-                ]
-            ),
-            core_schema.datetime_schema(strict=True, tz_constraint="aware"),
-        ],
-        mode="left_to_right",
-        custom_error_type="cloudevents_time",
-        custom_error_message=(
-            "must be an RFC 3339 date-time string with seconds and a zone offset,"
-            " e.g. 2026-11-23T10:00:00Z, naming a real date and time"
-        ),
-    )
-
-
-Timestamp = Annotated[
-    datetime,
-    GetPydanticSchema(lambda _source, _handler: _timestamp()),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
 MediaType = Annotated[str, StringConstraints(max_length=256, pattern=f"^{JSON_MEDIA_TYPE}$")]
 
 
@@ -240,7 +206,7 @@ class _Envelope(BaseModel):
     id: EventId
     source: SourceRef
     subject: Key
-    time: Timestamp
+    time: Instant
     datacontenttype: MediaType | None = None
     """Absent (or null) means application/json (json-format.md 3.1.2)."""
     dataschema: SchemaUri | None = None
@@ -254,11 +220,15 @@ class ShipmentUpserted(_Envelope):
     type: Literal[EventType.SHIPMENT_UPSERTED]
     data: Shipment
 
-    @model_validator(mode="after")
-    def _subject_is_key(self) -> Self:
-        if self.data.key != self.subject:
-            raise ValueError(f"subject '{self.subject}' differs from data.key '{self.data.key}'")
-        return self
+    @field_validator("data")
+    @classmethod
+    def _subject_is_key(cls, data: Shipment, info: ValidationInfo) -> Shipment:
+        """Reported at `data`, naming both fields and not their values (errors reach
+        receipts, and a key can be a customer's reference)."""
+        subject = info.data.get("subject")
+        if subject is not None and data.key != subject:
+            raise ValueError("data.key must equal the event's subject: both name the shipment")
+        return data
 
 
 class ShipmentMilestone(_Envelope):
@@ -323,12 +293,22 @@ _BAD_NAME = (
     " (CloudEvents Naming Conventions)"
 )
 _HINTED = frozenset({"string_type", "string_pattern_mismatch"})
+_NUL = (
+    "must not contain U+0000 (NUL): the hub's store and Odoo cannot hold it"
+    " (other characters, including other control characters, are kept as sent)"
+)
+
+
+def _pattern(err: ErrorDetails) -> Any:
+    return (err.get("ctx") or {}).get("pattern")
 
 
 def describe(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     """Turn pydantic's error list into `{loc, msg}` pairs a partner can act on.
 
-    The discriminator tag (the event type) is dropped from the path: a partner thinks in
+    Only pydantic's message is kept, never the input it names: problems reach answers,
+    receipts and logs, and the value may be a customer's name or address. The
+    discriminator tag (the event type) is dropped from the path: a partner thinks in
     `data.milestone`, not in `intermodal.shipment.milestone.data.milestone`. An envelope
     attribute gets a message saying what CloudEvents wants instead of pydantic's regex.
     """
@@ -336,7 +316,9 @@ def describe(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     for err in error.errors(include_url=False):
         parts = [str(p) for p in err["loc"] if str(p) not in EVENT_TYPES]
         message = err["msg"]
-        if len(parts) == 1:  # an envelope attribute
+        if err["type"] == "string_pattern_mismatch" and _pattern(err) == STORABLE_TEXT:
+            message = _NUL
+        elif len(parts) == 1:  # an envelope attribute
             message = _attribute_message(parts[0], err)
         loc = ".".join(filter(None, [prefix, *parts]))
         problems.append({"loc": loc, "msg": message})
@@ -349,9 +331,7 @@ def _attribute_message(attribute: str, err: ErrorDetails) -> str:
     kind = err["type"]
     if kind == "missing" or err.get("input", ...) is None:
         return _REQUIRED.get(attribute, _REQUIRED_BY_SPEC)
-    if kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == (
-        _ATTRIBUTE_NAME_PATTERN
-    ):
+    if kind == "string_pattern_mismatch" and _pattern(err) == _ATTRIBUTE_NAME_PATTERN:
         return _BAD_NAME
     if kind in _HINTED and attribute in _HINTS:
         return _HINTS[attribute]
@@ -388,7 +368,7 @@ def structured(value: dict[str, Any]) -> dict[str, Any]:
     if isinstance(content_type, str) and not _JSON_MEDIA.fullmatch(content_type):
         raise _DataProblem(
             "datacontenttype",
-            f"'{content_type[:80]}' is not a JSON media type (*/json or */*+json):"
+            "must be a JSON media type (*/json or */*+json) with data_base64:"
             " canonical event data is JSON",
         )
     if not isinstance(encoded, str):
@@ -487,6 +467,55 @@ def decode_json(raw: bytes) -> Any:
         raise EventError([{"loc": "", "msg": f"body is not valid JSON: {exc}"}]) from None
 
 
+MAX_PARTNER_JSON_DEPTH = 64
+"""How deeply a partner's own JSON (read later by its mapping) may nest. orjson stops at
+1024 levels, but a mapping's JSONata expressions and the hub's own copies walk the value
+in Python, whose recursion ends near 1000 frames: a body that decodes must also map.
+Carriers' payloads nest about ten levels; canonical events need no such bound, their
+models stop at the first level that is not what they expect."""
+
+
+def decode_partner_json(raw: bytes, max_depth: int = MAX_PARTNER_JSON_DEPTH) -> Any:
+    """`decode_json` for a partner's own JSON, refused (EventError naming the path) when
+    it holds what the hub cannot keep or walk: U+0000 in a string or a member name, or
+    nesting deeper than `max_depth`. Its mapping reads it only when it is applied, so this
+    is checked at the door, where the sender still gets the answer.
+
+    Both checks start from the bytes: U+0000 can only be written `\\u0000` in JSON, and
+    a body with no more brackets than `max_depth` cannot nest deeper, so the usual body is
+    never walked."""
+    value = decode_json(raw)
+    if b"\\u0000" in raw or raw.count(b"[") + raw.count(b"{") > max_depth:
+        problem = _unkeepable(value, max_depth)
+        if problem is not None:
+            raise EventError([problem])
+    return value
+
+
+def _unkeepable(value: Any, max_depth: int) -> dict[str, str] | None:
+    """The first place in a decoded JSON value holding U+0000 or nested too deeply.
+    Iterative: the value may nest a thousand levels."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                return {"loc": ".".join(path), "msg": _NUL}
+            continue
+        if not isinstance(node, dict | list):
+            continue
+        if len(path) >= max_depth:
+            return {"loc": ".".join(path), "msg": f"nested deeper than {max_depth} levels"}
+        if isinstance(node, dict):
+            for key, member in node.items():
+                if "\x00" in key:
+                    return {"loc": ".".join(path), "msg": "a member name " + _NUL}
+                stack.append((member, (*path, key)))
+        else:
+            stack.extend((item, (*path, str(index))) for index, item in enumerate(node))
+    return None
+
+
 def parse_events(raw: bytes, max_events: int = 10_000) -> list[CanonicalEvent]:
     """Parse a body holding one event or a JSON array of them; all must be valid.
 
@@ -533,6 +562,7 @@ __all__ = [
     "ShipmentMilestone",
     "ShipmentUpserted",
     "decode_json",
+    "decode_partner_json",
     "describe",
     "event_to_json",
     "parse_all_or_none",

@@ -3,23 +3,31 @@
 Partners' words (status codes, field names) stay inside their mappings; everything past
 normalisation speaks only these types. Datetimes are always timezone-aware so that a
 milestone's order never depends on which server parsed it.
+
+What the models accept the hub can also keep and apply: no text holds U+0000 (PostgreSQL
+text and JSONB cannot, nor Odoo's columns), every time is RFC 3339 text or an aware
+datetime inside `EARLIEST`..`LATEST`, and ids sent to Odoo fit its integer columns. A value
+refused here is a 422 at the door, not a message that is stored and fails later.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Self
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    GetPydanticSchema,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
+from pydantic_core import core_schema
 
 from intermodal.canonical.iso4217 import ISO_4217_CODES
 
@@ -35,8 +43,62 @@ Key = Annotated[
 ]
 """A shipment key or reference: printable, no spaces, safe in URLs and log lines."""
 
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
-LongText = Annotated[str, StringConstraints(max_length=4000)]
+STORABLE_TEXT = r"^[^\x00]*$"
+"""Text without U+0000: PostgreSQL text and JSONB refuse it, and so does every column of
+Odoo the hub writes to. `describe` (canonical/events.py) words a mismatch for partners."""
+
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=STORABLE_TEXT)]
+LongText = Annotated[str, StringConstraints(max_length=4000, pattern=STORABLE_TEXT)]
+
+RFC3339 = (
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt]"
+    r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+"""RFC 3339 section 5.6 `date-time`: seconds and a zone offset required, `T` and `Z` in
+either case. A leap second (:60) is refused: Python's datetime cannot hold it."""
+
+EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
+LATEST = datetime(9998, 1, 1, tzinfo=UTC)
+"""The instants the hub takes (`EARLIEST` included, `LATEST` not): a year or more inside
+what Python's datetime holds, so that converting a time to UTC
+(`0001-01-01T00:00:00+14:00` is year 0 there) and adding a service level's duration (at
+most 366 days, config.Duration) to it cannot overflow while the message is applied."""
+
+INSTANT_MESSAGE = (
+    "must be an RFC 3339 date-time string with seconds and a zone offset,"
+    " e.g. 2026-11-23T10:00:00Z, naming a real date and time from"
+    f" {EARLIEST.date().isoformat()} up to {LATEST.date().isoformat()} (UTC, not included)"
+)
+
+
+def _instant() -> core_schema.CoreSchema:
+    """RFC 3339 text, checked by pattern before pydantic parses it (pydantic alone also takes
+    numbers, digits as Unix time, a space for `T` and times without seconds), or an aware
+    datetime, as code building a model in Python hands it over; either inside
+    `EARLIEST`..`LATEST`. All of it runs in pydantic-core: a valid time costs no Python."""
+    return core_schema.union_schema(
+        [  # text first: what every received event has, so it succeeds at the first try
+            core_schema.chain_schema(
+                [
+                    core_schema.str_schema(pattern=f"^{RFC3339}$"),
+                    core_schema.datetime_schema(tz_constraint="aware", ge=EARLIEST, lt=LATEST),
+                ]
+            ),
+            core_schema.datetime_schema(strict=True, tz_constraint="aware", ge=EARLIEST, lt=LATEST),
+        ],
+        mode="left_to_right",
+        custom_error_type="instant",
+        custom_error_message=INSTANT_MESSAGE,
+    )
+
+
+Instant = Annotated[
+    datetime,
+    GetPydanticSchema(lambda _source, _handler: _instant()),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""A point in time as the canonical model takes it, in the envelope and in `data` alike."""
 
 
 class MilestoneType(StrEnum):
@@ -82,8 +144,9 @@ TERMINAL_STATES: frozenset[MilestoneType] = frozenset(
 
 
 def _iso_currency(code: str) -> str:
+    """The message names what was expected, never the value: errors reach receipts."""
     if code not in ISO_4217_CODES:
-        raise ValueError(f"'{code}' is not an ISO 4217 currency code")
+        raise ValueError("not an ISO 4217 currency code (such as EUR or USD)")
     return code
 
 
@@ -100,11 +163,14 @@ class Money(Canonical):
     currency: CurrencyCode
 
 
+PostalCode = Annotated[str, StringConstraints(max_length=32, pattern=STORABLE_TEXT)]
+
+
 class Address(Canonical):
     street: ShortText | None = None
     street2: ShortText | None = None
     city: ShortText | None = None
-    postal_code: Annotated[str, StringConstraints(max_length=32)] | None = None
+    postal_code: PostalCode | None = None
     region: ShortText | None = None
     country: CountryCode
 
@@ -124,15 +190,16 @@ class Party(Canonical):
     role: PartyRole
     name: ShortText
     reference: Key | None = None
-    odoo_partner_id: Annotated[int, Field(gt=0)] | None = None
+    odoo_partner_id: Annotated[int, Field(gt=0, le=2**31 - 1)] | None = None
+    """Odoo's ids are PostgreSQL `integer` columns."""
     address: Address | None = None
-    email: Annotated[str, StringConstraints(max_length=254)] | None = None
-    phone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    email: Annotated[str, StringConstraints(max_length=254, pattern=STORABLE_TEXT)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=64, pattern=STORABLE_TEXT)] | None = None
 
 
 class TimeWindow(Canonical):
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -182,16 +249,17 @@ class CustomsStatus(Canonical):
     broker: ShortText | None = None
     entry_number: Key | None = None
     reason: LongText | None = None
-    occurred_at: AwareDatetime
+    occurred_at: Instant
+
+
+Url = Annotated[str, StringConstraints(max_length=2048, pattern=STORABLE_TEXT)]
 
 
 class ProofOfDelivery(Canonical):
-    delivered_at: AwareDatetime
+    delivered_at: Instant
     signed_by: ShortText | None = None
-    document_url: Annotated[str, StringConstraints(max_length=2048)] | None = None
-    photo_urls: Annotated[
-        list[Annotated[str, StringConstraints(max_length=2048)]], Field(max_length=20)
-    ] = []
+    document_url: Url | None = None
+    photo_urls: Annotated[list[Url], Field(max_length=20)] = []
     note: LongText | None = None
 
 
@@ -242,7 +310,7 @@ class MilestoneEvent(Canonical):
     """A milestone asserted by a partner: what happened, when, and optionally where/why."""
 
     milestone: MilestoneType
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     location: Address | None = None
     reason: LongText | None = None
     tracking_number: Key | None = None

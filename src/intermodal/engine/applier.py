@@ -121,6 +121,17 @@ def meaning_key(partner: str, event: CanonicalEvent) -> str:
     return stable_id("mk", partner, event.type.value, event.subject, iso(event.time), milestone)
 
 
+def unapplicable(exc: BaseException) -> str:
+    """The receipt's reason for a message that failed alone: the failure's class and where
+    to look, never its text. A driver's message and SQLAlchemy's statement dump quote the
+    values bound (a customer's name, e-mail, street), and receipts are read by partners;
+    the traceback is in the hub's log, next to this message's correlation id."""
+    original = getattr(exc, "orig", None)
+    cause = type(original).__name__ if isinstance(original, BaseException) else None
+    kind = type(exc).__name__ + (f" ({cause})" if cause else "")
+    return f"{kind}: the message could not be applied; the hub's log has the details"
+
+
 @dataclass
 class _Shipment:
     key: str
@@ -357,7 +368,7 @@ class Applier:
             log.info("apply batch dropped: %s", why)
             return ApplyResult()
         except Exception as exc:
-            rejected = self._reject(self._tried, f"{type(exc).__name__}: {exc}"[:2000])
+            rejected = self._reject(self._tried, unapplicable(exc))
             # Ids and the error's class: its message may quote the payload (a name).
             log.error(
                 "inbox message rejected: it cannot be applied (%s)",

@@ -42,7 +42,13 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from intermodal.engine.inbox import GroupCommitter, InboxMessage, Receipt, store_messages
+from intermodal.engine.inbox import (
+    GroupCommitter,
+    InboxMessage,
+    Receipt,
+    UnstorableMessage,
+    store_groups,
+)
 from intermodal.errors import Unavailable
 from intermodal.observe.metrics import Metrics
 from intermodal.store import Store
@@ -117,7 +123,7 @@ def decode_messages(data: bytes) -> list[InboxMessage]:
 
 
 def encode_receipts(receipts: list[Receipt]) -> bytes:
-    parts = [b"\x01", struct.pack("!I", len(receipts))]
+    parts = [_RECEIPTS, struct.pack("!I", len(receipts))]
     for r in receipts:
         rid, at = r.receipt_id.encode(), r.received_at.encode()
         parts.append(_RECEIPT.pack(len(rid), len(at), r.duplicate, r.conflict))
@@ -125,10 +131,23 @@ def encode_receipts(receipts: list[Receipt]) -> bytes:
     return b"".join(parts)
 
 
-def decode_receipts(data: bytes) -> list[Receipt] | str:
-    """The receipts, or the writer's error message."""
-    if data[:1] != b"\x01":
-        return data[1:].decode(errors="replace")
+_RECEIPTS, _FAILED, _REFUSED = b"\x01", b"\x00", b"\x02"
+
+
+def encode_failure(exc: Exception) -> bytes:
+    """Why a worker's messages were not stored: a value the store refused (the worker
+    answers 422, its refusal's kind travels) or a failed store (503, the class's name)."""
+    if isinstance(exc, UnstorableMessage):
+        return _REFUSED + exc.refusal.encode()
+    return _FAILED + type(exc).__name__.encode()
+
+
+def decode_receipts(data: bytes) -> list[Receipt] | Exception:
+    """The receipts, or why the writer did not store the messages."""
+    if data[:1] == _REFUSED:
+        return UnstorableMessage(data[1:].decode(errors="replace"))
+    if data[:1] != _RECEIPTS:
+        return RelayError(data[1:].decode(errors="replace"))
     (count,) = struct.unpack_from("!I", data, 1)
     at, out = 5, []
     for _ in range(count):
@@ -244,28 +263,28 @@ class InboxWriter:
                 try:
                     jobs.append((sock, rid, decode_messages(payload)))
                 except (ValueError, struct.error, UnicodeDecodeError):
-                    self._send(sock, _frame(rid, b"\x00malformed frame"))
+                    self._send(sock, _frame(rid, _FAILED + b"malformed frame"))
         return jobs
 
     def _commit(self, jobs: list[tuple[socket.socket, int, list[InboxMessage]]]) -> None:
-        messages = [m for _, _, batch in jobs for m in batch]
-        try:
-            receipts = store_messages(self.store, messages)
-        except Exception as exc:  # the store failed: each worker answers 503
-            log.exception("inbox writer: the commit failed")
-            failed = b"\x00" + type(exc).__name__.encode()
-            for sock, rid, _ in jobs:
-                self._send(sock, _frame(rid, failed))
-            return
-        self.batches += 1
-        self.rows += len(messages)
-        if self.metrics is not None:
-            self.metrics.group_commit_rows.observe(len(messages))
-        offset = 0
-        for sock, rid, batch in jobs:
-            self._send(sock, _frame(rid, encode_receipts(receipts[offset : offset + len(batch)])))
-            offset += len(batch)
-        if self.on_commit is not None:
+        results = store_groups(self.store, [batch for _, _, batch in jobs])
+        stored = [len(r) for r in results if not isinstance(r, Exception)]
+        failed = [
+            r for r in results if isinstance(r, Exception) and not isinstance(r, UnstorableMessage)
+        ]
+        if failed:  # the store itself: each waiting worker answers 503
+            log.error("inbox writer: the commit failed", exc_info=failed[0])
+        if stored:  # counted before the answers go: a worker may read them at once
+            self.batches += 1
+            self.rows += sum(stored)
+            if self.metrics is not None:
+                self.metrics.group_commit_rows.observe(sum(stored))
+        for (sock, rid, _), result in zip(jobs, results, strict=True):
+            if isinstance(result, Exception):
+                self._send(sock, _frame(rid, encode_failure(result)))
+            else:
+                self._send(sock, _frame(rid, encode_receipts(result)))
+        if stored and self.on_commit is not None:
             self.on_commit()
 
     def _send(self, sock: socket.socket, frame: bytes) -> None:
@@ -321,11 +340,15 @@ class RelayCommitter:
         writer = await self._connection()
         if writer is None:
             return await self.local.submit(messages)
+        try:
+            frame = encode_messages(messages)
+        except (UnicodeError, struct.error) as exc:  # text or a number no frame can carry
+            raise UnstorableMessage(type(exc).__name__) from None
         rid = next(self._ids)
         future: asyncio.Future[list[Receipt]] = asyncio.get_running_loop().create_future()
         self._waiting[rid] = future
         try:
-            writer.write(_frame(rid, encode_messages(messages)))
+            writer.write(_frame(rid, frame))
             receipts = await future
         except ConnectionError:  # lost before the answer: store it ourselves (module doc)
             self._waiting.pop(rid, None)
@@ -362,8 +385,8 @@ class RelayCommitter:
                 future = self._waiting.pop(rid, None)
                 if future is None or future.done():
                     continue
-                if isinstance(value, str):
-                    future.set_exception(RelayError(value))
+                if isinstance(value, Exception):
+                    future.set_exception(value)
                 else:
                     future.set_result(value)
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
@@ -387,6 +410,7 @@ __all__ = [
     "RelayError",
     "decode_messages",
     "decode_receipts",
+    "encode_failure",
     "encode_messages",
     "encode_receipts",
 ]

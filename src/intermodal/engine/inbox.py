@@ -4,12 +4,18 @@ Requests do not commit one by one. Each hands its rows to the `GroupCommitter`, 
 single thread writes everything that arrived while the previous commit was in flight in
 one transaction, so one fsync covers many messages (group commit). A request's future
 resolves only after its transaction has committed, which is what makes the 202 honest.
+
+One request's bad value never fails another's: when the store refuses a value (ingress
+checks every field first, so this is the last line), the group is split in halves and
+each half committed on its own, down to the request at fault, which alone is refused
+(`UnstorableMessage`, a 422); the others are stored (`store_groups`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -17,9 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.trace import SpanContext
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 
 from intermodal.engine.ids import iso, sortable_ids, utcnow
+from intermodal.errors import InvalidInput
 from intermodal.observe import traces
 from intermodal.observe.memory import gc_paused
 from intermodal.observe.metrics import Metrics
@@ -182,6 +190,76 @@ def _lookup_sqlite(
     return found
 
 
+class UnstorableMessage(InvalidInput):
+    """The store refused a value of this request's messages, and only of this request's:
+    the rest of its group commit was stored without it. Sending it again unchanged gives
+    the same answer, so it is a 422, never a 503 to retry. Says which kind of refusal,
+    never the value (it may be personal data)."""
+
+    code = "unstorable"
+
+    def __init__(self, refusal: str) -> None:
+        super().__init__(
+            f"the store cannot hold a value of this message ({refusal}): a text with U+0000"
+            " or longer than its field allows; nothing of it was stored"
+        )
+        self.refusal = refusal
+
+
+_REFUSED_VALUE = (
+    sa_exc.DataError,  # PostgreSQL: NUL in text, a value too long or out of range
+    sa_exc.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.IntegrityError,
+    ValueError,  # a driver refusing a value before sending it (UnicodeEncodeError)
+    OverflowError,  # an integer the driver cannot bind
+)
+
+
+def refused_a_value(exc: BaseException) -> bool:
+    """Whether the store refused a value (the fault of the message holding it) rather
+    than failing itself (down, locked, out of space), which every message shares."""
+    return isinstance(exc, _REFUSED_VALUE)
+
+
+def _refusal(exc: BaseException) -> str:
+    """The refusal's kind by class (`DataError`), never its text: a driver's message and
+    SQLAlchemy's statement dump quote the values."""
+    original = getattr(exc, "orig", None)
+    return type(original if isinstance(original, BaseException) else exc).__name__
+
+
+def store_groups(store: Store, groups: list[list[InboxMessage]]) -> list[list[Receipt] | Exception]:
+    """Store several requests' messages in one transaction; per request, its receipts or
+    why they were not stored.
+
+    The usual group is one commit. When the store refuses a value, the group is split in
+    halves and each half stored in its own transaction, recursively, so the request at
+    fault gets `UnstorableMessage` and every other request is stored (2 log2(n) commits
+    for one bad request among n). A store that fails itself gives its exception to every
+    request not stored by then; a half stored before it failed keeps its receipts, and a
+    sender told 503 that sends again gets its first receipt back as a duplicate.
+    """
+    messages = groups[0] if len(groups) == 1 else [m for group in groups for m in group]
+    try:
+        receipts = store_messages(store, messages)
+    except Exception as exc:
+        if not refused_a_value(exc):
+            return [exc] * len(groups)
+        if len(groups) == 1:
+            return [UnstorableMessage(_refusal(exc))]
+        half = len(groups) // 2
+        return store_groups(store, groups[:half]) + store_groups(store, groups[half:])
+    if len(groups) == 1:
+        return [receipts]
+    out: list[list[Receipt] | Exception] = []
+    offset = 0
+    for group in groups:
+        out.append(receipts[offset : offset + len(group)])
+        offset += len(group)
+    return out
+
+
 # The last item is the submitting request's span (None when tracing is off).
 _Job = tuple[
     list[InboxMessage],
@@ -268,39 +346,38 @@ class GroupCommitter:
             job = more = None
 
     def _commit(self, jobs: list[_Job]) -> None:
-        messages = [m for batch, _, _, _ in jobs for m in batch]
         started_ns = time.time_ns()
-        try:
-            receipts = store_messages(self._store, messages)
-        except Exception as exc:  # the store failed: every waiting request gets a 503
-            for _, future, loop, _ in jobs:
-                loop.call_soon_threadsafe(_fail, future, exc)
-            return
-        self.batches += 1
-        self.rows += len(messages)
-        if self._metrics is not None:
-            self._metrics.group_commit_rows.observe(len(messages))
-        if traces.tracer() is not None:
-            traces.record_group_commit((j[3] for j in jobs), started_ns, len(messages), len(jobs))
+        results = store_groups(self._store, [batch for batch, _, _, _ in jobs])
+        stored = [len(r) for r in results if not isinstance(r, Exception)]
+        if stored:
+            rows = sum(stored)
+            self.batches += 1
+            self.rows += rows
+            if self._metrics is not None:
+                self._metrics.group_commit_rows.observe(rows)
+            if traces.tracer() is not None:
+                traces.record_group_commit((j[3] for j in jobs), started_ns, rows, len(stored))
         by_loop: dict[
-            asyncio.AbstractEventLoop, list[tuple[asyncio.Future[list[Receipt]], list[Receipt]]]
+            asyncio.AbstractEventLoop,
+            list[tuple[asyncio.Future[list[Receipt]], list[Receipt] | Exception]],
         ] = {}
-        offset = 0
-        for batch, future, loop, _ in jobs:
-            by_loop.setdefault(loop, []).append((future, receipts[offset : offset + len(batch)]))
-            offset += len(batch)
-        for loop, results in by_loop.items():
-            loop.call_soon_threadsafe(_resolve_all, results)
-        if self._on_commit is not None:
+        for (_, future, loop, _), result in zip(jobs, results, strict=True):
+            by_loop.setdefault(loop, []).append((future, result))
+        for loop, answers in by_loop.items():
+            loop.call_soon_threadsafe(_resolve_all, answers)
+        if stored and self._on_commit is not None:
             self._on_commit()
 
 
-def _resolve_all(results: list[tuple[asyncio.Future[list[Receipt]], list[Receipt]]]) -> None:
-    for future, receipts in results:
-        if not future.done():
-            future.set_result(receipts)
-
-
-def _fail(future: asyncio.Future[list[Receipt]], exc: Exception) -> None:
-    if not future.done():
-        future.set_exception(exc)
+def _resolve_all(
+    answers: list[tuple[asyncio.Future[list[Receipt]], list[Receipt] | Exception]],
+) -> None:
+    """Each waiting request's receipts, or why they were not stored: a failed store
+    (every request 503) or a value it refused (that request alone 422)."""
+    for future, answer in answers:
+        if future.done():
+            continue
+        if isinstance(answer, Exception):
+            future.set_exception(answer)
+        else:
+            future.set_result(answer)

@@ -30,7 +30,7 @@ from intermodal.api.http import (
 )
 from intermodal.canonical.events import EventError, parse_all_or_none, parse_event, stored_form
 from intermodal.config import WRITE_SCOPE
-from intermodal.engine.inbox import InboxMessage
+from intermodal.engine.inbox import InboxMessage, UnstorableMessage
 from intermodal.engine.partitions import partition_of
 from intermodal.ingress.cloudevents import batch_items, content_mode
 from intermodal.observe import traces
@@ -81,7 +81,13 @@ async def batch(request: Request) -> Response:
             request.headers,
             {"intermodal.partner": partner, "intermodal.messages": len(messages)},
         ):
-            receipts = await store_durably(hub.committer, messages)
+            try:
+                receipts = await store_durably(hub.committer, messages)
+            except ApiError as exc:
+                if exc.code != UnstorableMessage.code:
+                    raise
+                _refuse_all(results, positions, exc.message)
+                messages, receipts, positions = [], [], []
         for position, receipt in zip(positions, receipts, strict=True):
             results[position]["receipt_id"] = receipt.receipt_id
             if receipt.conflict:
@@ -106,6 +112,16 @@ async def batch(request: Request) -> Response:
         status_code=status,
         media_type="application/json",
     )
+
+
+def _refuse_all(results: list[dict[str, Any]], positions: list[int], why: str) -> None:
+    """The store refused a value of the batch (the events passed every check first, so
+    this is the last line): none of it was stored, each event says so, and the answer is
+    a 422 with a result per event, as for events refused at the door."""
+    for position in positions:
+        result = results[position]
+        result["status"] = "rejected"
+        result["errors"] = [{"loc": str(result["index"]), "msg": why}]
 
 
 def _batch_messages(

@@ -33,7 +33,7 @@ from intermodal.api.http import (
     store_durably,
     verify_signature,
 )
-from intermodal.canonical.events import CanonicalEvent, EventError, decode_json
+from intermodal.canonical.events import CanonicalEvent, EventError, decode_partner_json
 from intermodal.engine.inbox import InboxMessage, Receipt
 from intermodal.engine.partitions import route
 from intermodal.ingress.cloudevents import webhook_events
@@ -122,7 +122,7 @@ async def _receive(
     limits.check(partner, "webhook", hub.metrics)  # once authenticated: see rate_limit
     try:
         if settings.partners[partner].mapping is not None:  # its own JSON:
-            decode_json(body)  # mapped at normalize; bad mappings go to quarantine
+            decode_partner_json(body)  # mapped at normalize; bad mappings go to quarantine
             events: list[CanonicalEvent] = []
             stored: bytes | None = body
         else:  # CloudEvents: structured, batched or binary mode

@@ -97,5 +97,7 @@ class Expression:
         except TimeInputError as exc:
             where = self._arguments.get(exc.argument)
             raise ExpressionError(f"`{self.source}`: {exc}", where) from None
-        except Exception as exc:
-            raise ExpressionError(f"`{self.source}` failed: {exc}") from None
+        except Exception as exc:  # JSONata's and Python's texts can quote the item's values
+            code = getattr(exc, "error", None)  # JSONata's code, e.g. T2001
+            kind = f"JSONata error {code}" if isinstance(code, str) else type(exc).__name__
+            raise ExpressionError(f"`{self.source}` failed on this item ({kind})") from None

@@ -113,10 +113,10 @@ def _x12_moment(
         raise NormalizeError("a time must be HHMM, HHMMSS or HHMMSSD[D]", _where(seg, time_at))
     zone = _X12_ZONES.get(code) if code and code != "LT" else _zone(context.timezone)
     if zone is None:
-        raise NormalizeError(f"unknown time code '{code}'", _where(seg, code_at))
+        raise NormalizeError("not a time code this reader knows", _where(seg, code_at))
     try:
         return _instant(date, clock[:6], zone)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: past year 9999 in UTC
         raise NormalizeError("not a real date and time", _where(seg, date_at)) from None
 
 
@@ -152,7 +152,7 @@ def _group_instant(date: str, clock: str, context: ReadContext) -> str | None:
         return None
     try:
         return _instant(date, digits, _zone(context.timezone))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -516,11 +516,13 @@ def _edifact_instant(dtm: Segment, context: ReadContext) -> str:
             offset = timezone(timedelta(hours=int(value[12:].lstrip("+") or "0")))
             return local.replace(tzinfo=offset).astimezone(UTC).isoformat()
         if fmt not in layouts:
-            raise NormalizeError(f"date format '{fmt}' is not supported", _where(dtm, 1, 3))
+            raise NormalizeError(
+                "a date format this reader does not know (203, 102, 204 or 303)", _where(dtm, 1, 3)
+            )
         local = datetime.strptime(value, layouts[fmt])
-    except ValueError:
-        raise NormalizeError(f"'{value}' is not a {fmt} date", _where(dtm, 1, 2)) from None
-    return local.replace(tzinfo=_zone(context.timezone)).astimezone(UTC).isoformat()
+        return local.replace(tzinfo=_zone(context.timezone)).astimezone(UTC).isoformat()
+    except (ValueError, OverflowError):  # the value stays out: it reaches the receipt
+        raise NormalizeError("not a date in the format DTM01-3 names", _where(dtm, 1, 2)) from None
 
 
 def read_edifact(raw: bytes, context: ReadContext) -> Any:

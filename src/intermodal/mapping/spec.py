@@ -285,9 +285,9 @@ class Mapping:
                 raise NormalizeError("no status code", where)
             key = str(code)
             if key not in self.statuses:
-                raise NormalizeError(
-                    f"status code '{key}' is not in the status table of partner"
-                    f" {self.partner} (add it to statuses: in {self.path or 'the mapping'})",
+                raise NormalizeError(  # the code itself is at `where`, in the payload
+                    f"the status code is not in the status table of partner {self.partner}"
+                    f" (add it to statuses: in {self.path or 'the mapping'})",
                     where,
                 )
             entry = self.statuses[key]
@@ -362,14 +362,18 @@ class Mapping:
                 raise NormalizeError(f"event.zone must give text, not {kind}", where)
             try:
                 return zone_of(given)
-            except ValueError as exc:
-                raise NormalizeError(f"event.zone: {exc}", where) from None
+            except ValueError:
+                raise NormalizeError(
+                    "event.zone: not an IANA time zone name or a +HH:MM offset"
+                    " (e.g. America/Chicago, -05:00)",
+                    where,
+                ) from None
         if self.default_zone is not None:
             return self.default_zone
         field_name = "time" if what == "time" else "data"
         zone_said = "its `zone:` gave nothing" if "zone" in message.event else "no `zone:`"
         raise NormalizeError(
-            f"event.{what}: '{value}' has no UTC offset; the event has {zone_said} and"
+            f"event.{what} has no UTC offset; the event has {zone_said} and"
             f" the mapping no `timezone:` (say whose clock it is: `timezone: America/Chicago`"
             f" in {self.path or 'the mapping'}, or an event `zone:` from the payload)",
             _path_of(item, item_path, message.event.get(field_name), field_name),

@@ -29,11 +29,19 @@ _MAX_OFFSET = timedelta(hours=18)  # ISO 8601 / RFC 3339 offsets stay within +-1
 
 
 class TimeInputError(InvalidInput, ValueError):
-    """A date, time or zone a mapping was given that is not one; `argument` says which."""
+    """A date, time or zone a mapping was given that is not one; `argument` says which.
+
+    The message says what was expected and never repeats the value: it ends up in the
+    message's receipt and in the quarantine, and a payload's value can be personal data
+    (the quarantine shows the payload itself to an operator)."""
 
     def __init__(self, argument: str, message: str) -> None:
         super().__init__(message)
         self.argument = argument
+
+
+_NOT_A_ZONE = "zone is not an IANA time zone name or a +HH:MM offset (e.g. America/Chicago, -05:00)"
+_NOT_AN_OFFSET = "not a UTC offset within 18 hours, with minutes below 60"
 
 
 def iana_zone(name: str) -> ZoneInfo:
@@ -117,17 +125,17 @@ def join_datetime(date: Any, time: Any, zone: Any = None) -> str | None:
     try:
         moment = day.replace(hour=hour, minute=minute, second=second, microsecond=micros)
     except ValueError as exc:
-        raise TimeInputError("time", f"time {time!r} is not a time of day: {exc}") from None
+        raise TimeInputError("time", f"time is not a time of day: {exc}") from None
     if stated is not None:
         return moment.replace(tzinfo=stated).isoformat()
     if zone in (None, ""):
         return moment.isoformat()
     if not isinstance(zone, str):
-        raise TimeInputError("zone", f"zone must be text, not {type(zone).__name__} {zone!r}")
+        raise TimeInputError("zone", f"zone must be text, not {type(zone).__name__}")
     try:
         return moment.replace(tzinfo=zone_of(zone)).isoformat()
-    except ValueError as exc:
-        raise TimeInputError("zone", str(exc)) from None
+    except ValueError:
+        raise TimeInputError("zone", _NOT_A_ZONE) from None
 
 
 def _date_of(date: Any) -> datetime:
@@ -135,11 +143,11 @@ def _date_of(date: Any) -> datetime:
     if isinstance(date, str):
         found = _COMPACT_DATE.match(date) or _ISO_DATE.match(date)
     if found is None:
-        raise TimeInputError("date", f"date {date!r} is neither YYYYMMDD nor YYYY-MM-DD")
+        raise TimeInputError("date", "date is neither YYYYMMDD nor YYYY-MM-DD text")
     try:
         return datetime(int(found.group(1)), int(found.group(2)), int(found.group(3)))
     except ValueError as exc:
-        raise TimeInputError("date", f"date {date!r} is not a real date: {exc}") from None
+        raise TimeInputError("date", f"date is not a real date: {exc}") from None
 
 
 def _time_parts(time: Any) -> tuple[int, int, int, int, tzinfo | None]:
@@ -148,7 +156,7 @@ def _time_parts(time: Any) -> tuple[int, int, int, int, tzinfo | None]:
         found = _COMPACT_TIME.match(time) or _ISO_TIME.match(time)
     if found is None:
         raise TimeInputError(
-            "time", f"time {time!r} is neither HHMM[SS] nor HH:MM[:SS[.fff]] (offset optional)"
+            "time", "time is neither HHMM[SS] nor HH:MM[:SS[.fff]] text (offset optional)"
         )
     parts = found.groupdict()
     micros = int((parts.get("f") or "0")[:6].ljust(6, "0"))  # nanoseconds: cut, not rounded
@@ -156,6 +164,6 @@ def _time_parts(time: Any) -> tuple[int, int, int, int, tzinfo | None]:
     if suffix is not None:
         try:
             stated = zone_of(suffix + ":00" if len(suffix) == 3 else suffix)  # "+05"
-        except ValueError as exc:
-            raise TimeInputError("time", f"time {time!r}: {exc}") from None
+        except ValueError:
+            raise TimeInputError("time", f"time's offset: {_NOT_AN_OFFSET}") from None
     return int(parts["h"]), int(parts["m"]), int(parts["s"] or 0), micros, stated
