@@ -314,9 +314,12 @@ def test_customers_on_a_token_that_cannot_read_is_a_configuration_mistake(
 
 @pytest.mark.parametrize("key", ["a\x00b", "K" * 129, "%00"])
 def test_a_key_no_store_can_hold_is_a_plain_404(hub: Hub, key: str) -> None:
+    """Too long for the column: the 404 of any unknown key. A NUL is refused for every
+    path before any route (a 400 naming the path), so it tells nothing about keys either."""
     for path in (f"/v1/shipments/{key}", f"/v1/shipments/{key}/timeline", f"/v1/receipts/{key}"):
         answer = hub.client.get(path.replace("\x00", "%00"), headers=credentials("admin"))
-        assert answer.status_code == 404, (path, answer.text)
+        expected = 400 if "\x00" in key or "%00" in key else 404
+        assert answer.status_code == expected, (path, answer.text)
 
 
 # -- admin: authentication before validation ------------------------------------------------

@@ -95,6 +95,10 @@ async def admin_replay(
     try:
         payload = ReplayRequest.model_validate_json(body)
     except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        if any(e["type"] == "json_invalid" for e in errors):  # no member to name
+            message = f"the body is not valid JSON: {errors[0]['msg']}"
+            raise ApiError(422, "invalid", message) from None
         details = [
             {"loc": ".".join(("body", *(str(p) for p in e["loc"]))), "msg": e["msg"]}
             for e in exc.errors(include_url=False, include_context=False, include_input=False)
