@@ -687,7 +687,6 @@ def token_new(
 
     from intermodal.config import READ_SCOPE, WRITE_SCOPE
     from intermodal.security.tokens import issue
-    from intermodal.store import open_store
 
     settings = settings_or_exit(config, resolve_secrets=False, database=db)
     if partner not in settings.partners:
@@ -701,11 +700,14 @@ def token_new(
             markup=False,
         )
         raise typer.Exit(2)
+    if customer and READ_SCOPE not in scopes:
+        errors.print(f"error: --customer only limits reads; add --scope {READ_SCOPE}", markup=False)
+        raise typer.Exit(2)
     if len(label) > 200:
         errors.print("error: --label takes at most 200 characters", markup=False)
         raise typer.Exit(2)
     lifetime = _duration_or_exit("--expires", expires) if expires is not None else None
-    store = open_store(settings.hub.database)
+    store = open_store_or_exit(settings)  # its audit entry is sealed as the hub's
     row, token = issue(
         store,
         partner,

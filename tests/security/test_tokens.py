@@ -231,12 +231,44 @@ def test_rotation_keeps_both_tokens_working_until_the_old_one_goes(hub: Hub) -> 
     assert refused.exit_code == 1 and "revoked" in refused.output
 
 
+def test_an_issued_portal_token_reads_only_its_customers_shipments(hub: Hub) -> None:
+    portal = hub.new_token("--scope", "shipments:read", "--customer", "CUST-A")
+    for key, customer in (("SHP-PORTAL-A", "CUST-A"), ("SHP-PORTAL-B", "CUST-B")):
+        upsert = {
+            "specversion": "1.0",
+            "id": f"up-{key}",
+            "source": "tms",
+            "type": "intermodal.shipment.upserted",
+            "subject": key,
+            "time": "2026-11-23T08:00:00Z",
+            "data": {
+                "key": key,
+                "parties": [{"role": "customer", "name": customer, "reference": customer}],
+            },
+        }
+        sent = hub.client.post(
+            "/v1/events", json=[upsert], headers={"authorization": f"Bearer {CONFIG_TOKEN}"}
+        )
+        assert sent.status_code == 202, sent.text
+    (row,) = hub.listed().values()
+    assert row["customers"] == ["CUST-A"]
+    read = {"authorization": f"Bearer {portal}"}
+    wait_until(
+        lambda: hub.client.get("/v1/shipments/SHP-PORTAL-A", headers=read).status_code == 200
+    )
+    wait_until(lambda: hub.client.get("/v1/shipments/SHP-PORTAL-B", headers=ADMIN).is_success)
+    assert hub.client.get("/v1/shipments/SHP-PORTAL-B", headers=read).status_code == 404
+
+
 def test_new_refuses_an_unknown_partner_or_scope(hub: Hub) -> None:
     config = ["--config", str(hub.config)]
     nobody = runner.invoke(app, ["token", "new", "--partner", "nobody", *config])
     assert nobody.exit_code == 2 and "no partner named 'nobody'" in nobody.output
     scope = runner.invoke(app, ["token", "new", "--partner", "tms", "--scope", "all", *config])
     assert scope.exit_code == 2 and "unknown scope" in scope.output
+    portal = ["--scope", "events:write", "--customer", "CUST-A"]
+    unread = runner.invoke(app, ["token", "new", "--partner", "tms", *portal, *config])
+    assert unread.exit_code == 2 and "only limits reads" in unread.output
     assert hub.listed() == {}
 
 
