@@ -175,7 +175,7 @@ def main() -> None:
     )
 
     figures: dict[str, float] = {}
-    secret, token = new_webhook_secret(), "bench-" + new_webhook_secret()[6:30]
+    secret, token = new_webhook_secret(), "bench-" + new_webhook_secret()[6:38]
     for name in ("hub", "naive"):
         with workdir(f"batch-{name}") as work:
             port = free_port()

@@ -265,7 +265,7 @@ def main() -> None:
         f" the server when idle and {SETTLE_SECONDS:g}s after everything is applied",
         flush=True,
     )
-    token = "bench-" + new_webhook_secret()[6:30]
+    token = "bench-" + new_webhook_secret()[6:38]
     limit = 60.0 + shipments / 500
     figures: dict[str, float] = {}
     with workdir("memory-hub") as work:

@@ -28,7 +28,7 @@ from intermodal_sim.testing import serve_in_thread
 
 PG_ADMIN = os.environ.get("INTERMODAL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
-ADMIN_TOKEN = "tests-admin-token-0f3b7c52e1"
+ADMIN_TOKEN = "tests-admin-token-0f3b7c52e1-0123456"
 os.environ["INTERMODAL_TESTS_ADMIN_TOKEN"] = ADMIN_TOKEN
 ADMIN_TOKEN_REF = "env:INTERMODAL_TESTS_ADMIN_TOKEN"
 """`hub.admin_token` for tests that read shipments, receipts or metrics to check what the

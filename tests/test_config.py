@@ -96,7 +96,7 @@ def test_tokens_are_scoped_and_unique(make_settings: Callable[..., Settings]) ->
         }
     }
     with pytest.raises(ConfigError, match="same token is given to two partners"):
-        make_settings(config, env={"TOK": "t0k3n-value-123"})
+        make_settings(config, env={"TOK": "t0k3n-value-123-for-the-config-tests"})
 
 
 @pytest.mark.parametrize("text", ["[1, 2]", "hub: [", "partners: 5"])

@@ -1,10 +1,12 @@
-"""The `intermodal` command: serve the hub, inspect and replay, verify the audit chain."""
+"""The `intermodal` command: serve the hub, inspect and replay, verify the audit chain,
+issue and revoke partner tokens."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import sys
+from datetime import timedelta
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
@@ -50,11 +52,16 @@ dlq_app = typer.Typer(help="Inspect and replay dead letters.", no_args_is_help=T
 audit_app = typer.Typer(help="The tamper-evident audit chains.", no_args_is_help=True)
 outbox_app = typer.Typer(help="Outgoing commands: retention.", no_args_is_help=True)
 schemas_app = typer.Typer(help="The canonical model's JSON Schemas.", no_args_is_help=True)
+token_app = typer.Typer(
+    help="Partner bearer tokens issued by the hub: new, list, rotate, revoke.",
+    no_args_is_help=True,
+)
 app.add_typer(secret_app, name="secret")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(audit_app, name="audit")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(token_app, name="token")
 
 app.add_typer(edi_app, name="edi", help="Inspect X12 and EDIFACT documents.")
 app.add_typer(mapping_app, name="mapping")
@@ -618,6 +625,209 @@ def audit_checkpoint(config: ConfigOption = None, db: DbOption = None) -> None:
         f"audit checkpoint written to {path}: {len(anchored.anchors)} chain(s),"
         f" key {keys.current.id}"
     )
+
+
+def _duration_or_exit(flag: str, value: str) -> timedelta:
+    from pydantic import TypeAdapter, ValidationError
+
+    from intermodal.config import Duration
+
+    try:
+        return timedelta(seconds=TypeAdapter(Duration).validate_python(value))
+    except ValidationError as exc:
+        problem = exc.errors(include_url=False)[0]["msg"]
+        errors.print(f"error: {flag} {value!r}: {problem}", markup=False)
+        raise typer.Exit(2) from None
+
+
+def _hand_over(token: str, out: Path | None, force: bool) -> None:
+    """The one time a token is shown: on stdout alone (for a pipe), or into a 0600 file."""
+    if out is None:
+        typer.echo(token)
+        return
+    try:
+        write_secret_file(out, token, overwrite=force)
+    except FileExistsError:
+        errors.print(f"error: {out} exists; keep it, or replace it with --force", markup=False)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        errors.print(f"error: cannot write {out}: {exc.strerror}", markup=False)
+        raise typer.Exit(1) from None
+
+
+TokenOut = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="write the token to this file (mode 0600), not stdout"),
+]
+TokenForce = Annotated[bool, typer.Option(help="replace the --out file if it exists")]
+
+
+@token_app.command("new")
+def token_new(
+    partner: Annotated[str, typer.Option(help="the partner (in the configuration) it acts as")],
+    config: ConfigOption = None,
+    db: DbOption = None,
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="events:write or shipments:read (repeatable; default: both)"),
+    ] = None,
+    customer: Annotated[
+        list[str] | None,
+        typer.Option(help="only this customer's shipments (repeatable; a customer portal)"),
+    ] = None,
+    expires: Annotated[
+        str | None, typer.Option(help="refused after this long ('90d', '12h'); default never")
+    ] = None,
+    label: Annotated[str, typer.Option(help="what it is for, shown by `token list`")] = "",
+    out: TokenOut = None,
+    force: TokenForce = False,
+) -> None:
+    """Issue a token for a partner and print it once; the hub keeps only its SHA-256."""
+    import getpass
+
+    from intermodal.config import READ_SCOPE, WRITE_SCOPE
+    from intermodal.security.tokens import issue
+
+    settings = settings_or_exit(config, resolve_secrets=False, database=db)
+    if partner not in settings.partners:
+        known = ", ".join(sorted(settings.partners)) or "none: give --config"
+        errors.print(f"error: no partner named '{partner}' (known: {known})", markup=False)
+        raise typer.Exit(2)
+    scopes = scope or [WRITE_SCOPE, READ_SCOPE]
+    if unknown := sorted(set(scopes) - {WRITE_SCOPE, READ_SCOPE}):
+        errors.print(
+            f"error: unknown scope(s) {', '.join(unknown)}: use {WRITE_SCOPE} or {READ_SCOPE}",
+            markup=False,
+        )
+        raise typer.Exit(2)
+    if customer and READ_SCOPE not in scopes:
+        errors.print(f"error: --customer only limits reads; add --scope {READ_SCOPE}", markup=False)
+        raise typer.Exit(2)
+    if len(label) > 200:
+        errors.print("error: --label takes at most 200 characters", markup=False)
+        raise typer.Exit(2)
+    lifetime = _duration_or_exit("--expires", expires) if expires is not None else None
+    store = open_store_or_exit(settings)  # its audit entry is sealed as the hub's
+    row, token = issue(
+        store,
+        partner,
+        scopes,
+        f"cli:{getpass.getuser()}",
+        customers=customer,
+        label=label,
+        expires_in=lifetime,
+    )
+    _hand_over(token, out, force)
+    until = f"until {row.expires_at}" if row.expires_at else "with no expiry"
+    errors.print(
+        f"issued {row.id} for {partner} ({', '.join(row.scopes)}) {until}; it is not shown again",
+        markup=False,
+        highlight=False,
+    )
+
+
+@token_app.command("list")
+def token_list(
+    config: ConfigOption = None,
+    db: DbOption = None,
+    partner: Annotated[str | None, typer.Option(help="only this partner's tokens")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Issued tokens with their status, expiry and last use (never the token itself).
+
+    Tokens from the configuration file are not listed: the file is where they are."""
+    from intermodal.security.tokens import list_tokens
+
+    found = list_tokens(store_or_exit(config, db), partner)
+    if as_json:
+        typer.echo(json.dumps([t.as_dict() for t in found], indent=2))
+        return
+    table = Table(title=f"issued tokens: {len(found)}")
+    columns = ("id", "partner", "label", "scopes", "status", "expires", "last used", "created")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for t in found:
+        scopes = ", ".join(t.scopes)
+        if t.customers is not None:
+            scopes += f" (customers: {', '.join(t.customers)})"
+        status = t.status()
+        if status == "revoked":
+            status = f"revoked {t.revoked_at}"
+        table.add_row(
+            t.id,
+            t.partner,
+            t.label,
+            scopes,
+            status,
+            t.expires_at or "never",
+            t.last_used_at or "never",
+            t.created_at,
+        )
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: str, config: ConfigOption = None, db: DbOption = None) -> None:
+    """Revoke an issued token: every hub refuses it within 5 seconds. Audited."""
+    import getpass
+
+    from intermodal.security.tokens import revoke
+
+    found = revoke(store_or_exit(config, db), token_id, f"cli:{getpass.getuser()}")
+    if found is None:
+        errors.print(f"error: no issued token '{token_id}'", markup=False)
+        raise typer.Exit(1)
+    console.print(f"{found.id} ({found.partner}) revoked at {found.revoked_at}", markup=False)
+
+
+@token_app.command("rotate")
+def token_rotate(
+    token_id: str,
+    config: ConfigOption = None,
+    db: DbOption = None,
+    overlap: Annotated[
+        str, typer.Option(help="how long the old token keeps working ('7d', '12h')")
+    ] = "7d",
+    expires: Annotated[
+        str | None, typer.Option(help="the new token's lifetime ('90d'); default never")
+    ] = None,
+    out: TokenOut = None,
+    force: TokenForce = False,
+) -> None:
+    """Issue a successor (same partner, scopes, customers, label), print it once, and let
+    the old token expire after --overlap; revoke the old one early once the partner has
+    switched."""
+    import getpass
+
+    from intermodal.security.tokens import TokenStateError, rotate
+
+    grace = _duration_or_exit("--overlap", overlap)
+    lifetime = _duration_or_exit("--expires", expires) if expires is not None else None
+    store = store_or_exit(config, db)
+    try:
+        done = rotate(store, token_id, grace, f"cli:{getpass.getuser()}", lifetime)
+    except TokenStateError as exc:
+        errors.print(f"error: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    if done is None:
+        errors.print(f"error: no issued token '{token_id}'", markup=False)
+        raise typer.Exit(1)
+    new, token, old = done
+    _hand_over(token, out, force)
+    errors.print(
+        f"issued {new.id} for {new.partner}; {old.id} keeps working until {old.expires_at}",
+        markup=False,
+        highlight=False,
+    )
+
+
+@token_app.command("generate")
+def token_generate(out: TokenOut = None, force: TokenForce = False) -> None:
+    """Print a fresh token for the configuration file (`partners.<p>.tokens`), stored
+    nowhere; the hub issues and stores its own with `token new`."""
+    from intermodal.security.tokens import new_token
+
+    _hand_over(new_token(), out, force)
 
 
 @schemas_app.command("write")

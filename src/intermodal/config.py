@@ -9,12 +9,12 @@ at once, each with its path in the file, so a newcomer fixes the file in one pas
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -45,6 +46,7 @@ from intermodal.security.passwords import (
     reference_salt,
 )
 from intermodal.security.secrets import Secret, SecretError, resolve_secret, webhook_key
+from intermodal.security.tokens import TokenGrant, token_hash, weak_token_problem
 from intermodal.workflows.notifications import NotifyEvent
 from intermodal.workflows.reconcile.settings import ReconcileConfig
 from intermodal.workflows.vocabulary import CaseKind
@@ -67,6 +69,19 @@ READ_SCOPE = "shipments:read"
 WRITE_SCOPE = "events:write"
 
 
+def _day_is_midnight_utc(value: Any) -> Any:
+    """A plain date (`2027-03-31`, which YAML reads as a date, or the same quoted) is
+    that day's start in UTC."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+        try:
+            value = date.fromisoformat(value.strip())
+        except ValueError:
+            return value  # pydantic names the field and the problem
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value
+
+
 class TokenConfig(_Strict):
     token: SecretRef
     scopes: list[Literal["events:write", "shipments:read"]] = ["events:write", "shipments:read"]
@@ -80,6 +95,9 @@ class TokenConfig(_Strict):
     """A customer portal's token: it reads only the shipments of these customers (their
     reference or name on the shipment's customer or bill-to party), not the ones its
     partner took part in."""
+    expires_at: Annotated[AwareDatetime, BeforeValidator(_day_is_midnight_utc)] | None = None
+    """From then on the token is refused (401, counted and audited as `expired`): a date,
+    or a time with its zone (`2027-03-31T18:00:00Z`)."""
 
 
 class PollConfig(_Strict):
@@ -571,16 +589,6 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
-class TokenGrant:
-    """What a partner's bearer token allows: who it speaks for, its scopes and, for a
-    customer portal, the customers whose shipments it may read (None: not so limited)."""
-
-    partner: str
-    scopes: frozenset[str]
-    customers: frozenset[str] | None = None
-
-
-@dataclass(frozen=True)
 class TowerUser:
     name: str
     role: TowerRole
@@ -620,7 +628,8 @@ class Settings:
     partners: dict[str, Partner]
     endpoints: dict[str, Endpoint]
     tokens: dict[str, TokenGrant]
-    """sha256(token) -> what it grants: lookups never compare secrets directly."""
+    """sha256(token) -> what the configured token grants (security/tokens.py): lookups
+    never compare secrets directly."""
     admin_token: Secret | None
     ownership: OwnershipPolicy
     source: Path | None = None
@@ -660,11 +669,6 @@ _ENV_OVERRIDES: dict[str, tuple[str, type]] = {
     "INTERMODAL_WORKERS": ("workers", int),
     "INTERMODAL_APPLIERS": ("appliers", int),
 }
-
-
-def token_hash(token: str) -> str:
-    """The lookup key of a bearer token (its SHA-256), shared by config and the API."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def load_config(
@@ -752,6 +756,8 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
         for i, t in enumerate(p.tokens):
             value = secret(t.token, f"partners.{name}.tokens.{i}.token")
             if value is not None:
+                if (weak := weak_token_problem(value.value)) is not None:
+                    problems.append(f"partners.{name}.tokens.{i}.token: {weak}")
                 digest = token_hash(value.value)
                 if digest in tokens:
                     problems.append(
@@ -763,7 +769,8 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
                         f" token the '{READ_SCOPE}' scope or drop 'customers'"
                     )
                 customers = frozenset(t.customers) if t.customers is not None else None
-                tokens[digest] = TokenGrant(name, frozenset(t.scopes), customers)
+                expires = t.expires_at.timestamp() if t.expires_at is not None else None
+                tokens[digest] = TokenGrant(name, frozenset(t.scopes), customers, expires)
         for milestone in p.owns:
             owners.setdefault(milestone, set()).add(name)
         partners[name] = Partner(
@@ -825,6 +832,8 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
         )
     admin = secret(parsed.hub.admin_token, "hub.admin_token") if parsed.hub.admin_token else None
     audit_key, audit_previous = _audit_keys(parsed.hub, secret, problems)
+    if admin is not None and (weak := weak_token_problem(admin.value)) is not None:
+        problems.append(f"hub.admin_token: {weak}")
     tower = _tower(parsed.tower, secret, problems) if parsed.tower is not None else None
     if parsed.workflows is not None:
         problems.extend(_workflow_problems(parsed.workflows, parsed.endpoints))

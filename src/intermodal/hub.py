@@ -6,6 +6,8 @@
   processes of their own, each applying its share of the partitions (`hub.applier`,
   `hub.appliers`, engine/applier_process.py, engine/partitions.py),
 - the dispatcher (outbox -> HTTP; an asyncio task, woken by the applier),
+- the token registry's round (security/tokens.py: issued tokens reloaded, last uses and
+  authentication failures written; an asyncio task on every worker),
 - the singletons, on the one node that holds the `leader` lease (store/leases.py;
   several hubs may share one database): a poller per partner configured with `poll`
   (Odoo write_date cursor), the timer worker when a `workflows` section is configured,
@@ -54,6 +56,7 @@ from intermodal.observe.metrics import current as current_metrics
 from intermodal.outbox.dispatcher import Dispatcher
 from intermodal.security.audit import check_appendable, keys_from_settings, use_keys
 from intermodal.security.audit_checkpoint import CheckpointWriter
+from intermodal.security.tokens import TokenRegistry
 from intermodal.store import Store, open_store
 from intermodal.store.leases import LEADER, Lease, LeaseKeeper, Leases, still_holds
 from intermodal.wiring import SINK_KINDS
@@ -70,6 +73,8 @@ class Hub:
     committer: Committer
     applier: Applier | ApplierProcess | ApplierPool | ApplierElsewhere
     metrics: Metrics
+    tokens: TokenRegistry
+    """Every bearer token the hub accepts: configured and issued (security/tokens.py)."""
     dispatcher: Dispatcher | None = None
     ingest_only: bool = False
     """An ingest worker: no dispatcher, timers or pollers (the core worker runs them)."""
@@ -133,12 +138,14 @@ class Hub:
         committer: Committer = local
         if relay_address is not None and store.is_sqlite:
             committer = RelayCommitter(relay_address, local)
+        tokens = TokenRegistry(store, settings.tokens, settings.partners, metrics.auth_failures)
         return cls(
             settings,
             store,
             committer,
             worker,
             metrics,
+            tokens,
             ingest_only=applier == "elsewhere",
             checkpoints=checkpoints,
         )
@@ -147,6 +154,7 @@ class Hub:
         freeze_start_up_heap()
         self.committer.start()
         self.applier.start()
+        self._pollers.append(asyncio.create_task(self.tokens.run(), name="tokens"))
         if self.ingest_only:
             self._pollers.append(  # W5: the resident set after bursts
                 asyncio.create_task(self._release_memory_when_quiet(), name="memory")
@@ -353,6 +361,7 @@ class Hub:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._dispatch_task
             await self.dispatcher.aclose()
+        await asyncio.to_thread(self.tokens.close)  # last uses and failures still pending
         await asyncio.to_thread(self.committer.stop)
         await asyncio.to_thread(self.applier.stop)
         if led and self.checkpoints is not None:  # the appliers' last rows anchored too

@@ -19,7 +19,7 @@ from tests.api.conftest import HubClient
 from tests.conftest import new_secret
 
 SECRET = new_secret()
-TOKEN = "batch-token-0123456789"
+TOKEN = "batch-token-0123456789-0123456789"
 CONFIG = {
     "partners": {
         "acme": {"webhook_secrets": ["env:ACCESS_ACME_SECRET"]},

@@ -24,7 +24,7 @@ from intermodal.store.tables import dead_letters, inbox
 from intermodal_sim.testing import running_hub, wait_until
 from tests.conftest import new_secret, pg_database
 
-ADMIN = {"authorization": "Bearer admin-token-0123456789"}
+ADMIN = {"authorization": "Bearer admin-token-0123456789-0123456789"}
 
 
 class Hub:
@@ -97,9 +97,9 @@ def _hub(folder: Path, database: str) -> Iterator[Hub]:
 
     secret = new_secret()
     (folder / "acme.secret").write_text(secret)
-    (folder / "tms.token").write_text("tms-token-0123456789")
-    (folder / "ro.token").write_text("readonly-token-0123456789")
-    (folder / "admin.token").write_text("admin-token-0123456789")
+    (folder / "tms.token").write_text("tms-token-0123456789-0123456789-tms")
+    (folder / "ro.token").write_text("readonly-token-0123456789-0123456789")
+    (folder / "admin.token").write_text("admin-token-0123456789-0123456789")
     config = {
         "hub": {
             "database": database,
@@ -173,7 +173,9 @@ def test_batch_gives_a_result_per_event(hub: Hub) -> None:
     events[5] = {**events[5], "time": "not a time"}
     events.append(events[0])
     r = hub.client.post(
-        "/v1/events", json=events, headers={"authorization": "Bearer tms-token-0123456789"}
+        "/v1/events",
+        json=events,
+        headers={"authorization": "Bearer tms-token-0123456789-0123456789-tms"},
     )
     assert r.status_code == 202, r.text
     body = r.json()
@@ -183,7 +185,7 @@ def test_batch_gives_a_result_per_event(hub: Hub) -> None:
         and body["results"][5]["errors"][0]["loc"] == "5.time"
     )
     assert body["results"][20]["status"] == "duplicate"
-    tms = {"authorization": "Bearer tms-token-0123456789"}
+    tms = {"authorization": "Bearer tms-token-0123456789-0123456789-tms"}
     wait_until(lambda: hub.client.get("/v1/shipments/BATCH-2", headers=tms).status_code == 200)
 
 
@@ -193,7 +195,7 @@ def test_batch_gives_a_result_per_event(hub: Hub) -> None:
         ({}, 401),
         ({"authorization": "Bearer wrong"}, 401),
         ({"authorization": "Basic dG1zOng="}, 401),
-        ({"authorization": "Bearer readonly-token-0123456789"}, 403),
+        ({"authorization": "Bearer readonly-token-0123456789-0123456789"}, 403),
     ],
 )
 def test_batch_requires_a_scoped_token(hub: Hub, headers: dict[str, str], status: int) -> None:
@@ -216,7 +218,8 @@ def test_parties_only_to_those_who_may_read_the_shipment(hub: Hub) -> None:
     assert anonymous.status_code == 401 and "ada@example.com" not in anonymous.text
     # A read token of a partner that never took part in PII-1: as if it did not exist.
     stranger = hub.client.get(
-        "/v1/shipments/PII-1", headers={"authorization": "Bearer readonly-token-0123456789"}
+        "/v1/shipments/PII-1",
+        headers={"authorization": "Bearer readonly-token-0123456789-0123456789"},
     )
     assert stranger.status_code == 404 and "ada@example.com" not in stranger.text
     full = hub.client.get("/v1/shipments/PII-1", headers=ADMIN).json()
@@ -277,7 +280,8 @@ def test_admin_dead_letters_list_show_replay(hub: Hub) -> None:
     assert hub.client.get("/v1/admin/dead-letters").status_code == 401
     assert (
         hub.client.get(
-            "/v1/admin/dead-letters", headers={"authorization": "Bearer tms-token-0123456789"}
+            "/v1/admin/dead-letters",
+            headers={"authorization": "Bearer tms-token-0123456789-0123456789-tms"},
         ).status_code
         == 401
     )
@@ -377,7 +381,7 @@ def test_any_bytes_to_the_batch_endpoint_get_2xx_or_4xx(hub: Hub, body: bytes) -
         "/v1/events",
         content=body,
         headers={
-            "authorization": "Bearer tms-token-0123456789",
+            "authorization": "Bearer tms-token-0123456789-0123456789-tms",
             "content-type": "application/json",
         },
     )

@@ -32,14 +32,14 @@ from intermodal_sim.testing import running_hub, wait_until
 from tests.conftest import pg_database
 from tests.e2e.conftest import csrf_of
 
-ADMIN_TOKEN = "boundary-admin-token-7d41c0"
+ADMIN_TOKEN = "boundary-admin-token-7d41c0-0123456789"
 TOKENS = {
-    "acme": "acme-boundary-token-0c9a51",  # a carrier: writes and reads
-    "beta": "beta-boundary-token-5e27d3",  # another carrier
-    "gamma": "gamma-boundary-token-a81f06",  # reads; its endpoint takes SUB-* shipments
-    "delta": "delta-boundary-token-3b9e42",  # reads; its endpoint is the flows' notify role
-    "portal": "portal-boundary-token-f6d218",  # a customer portal: CUST-A and Gamma Freight
-    "writer": "writer-boundary-token-19ce7b",  # writes only: the shipments' creator
+    "acme": "acme-boundary-token-0c9a51-01234",  # a carrier: writes and reads
+    "beta": "beta-boundary-token-5e27d3-01234",  # another carrier
+    "gamma": "gamma-boundary-token-a81f06-01234",  # reads; its endpoint takes SUB-* shipments
+    "delta": "delta-boundary-token-3b9e42-01234",  # reads; its endpoint is the flows' notify role
+    "portal": "portal-boundary-token-f6d218-01234",  # a customer portal: CUST-A and Gamma Freight
+    "writer": "writer-boundary-token-19ce7b-01234",  # writes only: the shipments' creator
 }
 CUSTOMERS = {  # reference -> name of each customer a shipment may belong to
     "CUST-A": "Alpha Co",
@@ -303,7 +303,7 @@ def test_metrics_are_public_only_when_configured(tmp_path: Path) -> None:
 def test_customers_on_a_token_that_cannot_read_is_a_configuration_mistake(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "p.token").write_text("portal-token-for-config-check")
+    (tmp_path / "p.token").write_text("portal-token-for-the-config-check-0123456789")
     token = {"token": "file:p.token", "scopes": ["events:write"], "customers": ["CUST-A"]}
     (tmp_path / "hub.yaml").write_text(yaml.safe_dump({"partners": {"p": {"tokens": [token]}}}))
     with pytest.raises(ConfigError) as refused:

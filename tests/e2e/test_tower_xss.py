@@ -67,7 +67,7 @@ JS_URL = "javascript:window.__xss='url'"
 KEY = "javascript:SHP-X1"  # what the key pattern lets through of a URL
 KEY2 = "SHP-X2"
 MARKERS = (SCRIPT, IMG, SVG, HX, TEMPLATE, RTL)
-TOKEN = "acme-batch-token-xss-0123456789"
+TOKEN = "acme-batch-token-xss-0123456789-ab"
 
 DETECT = """
 window.__csp = [];

@@ -306,9 +306,12 @@ def test_a_wrapped_isa_over_http_is_accepted_and_acknowledged(
                 "ridgeline-edi": {"kind": "edi", "url": f"{ack_url}/inbound", "milestones": []}
             },
         },
-        env={"RIDGELINE_TOKEN": "t0ken"},
+        env={"RIDGELINE_TOKEN": "t0ken-for-the-wrapped-x12-test-0123"},
     )
-    headers = {"authorization": "Bearer t0ken", "content-type": "application/edi-x12"}
+    headers = {
+        "authorization": "Bearer t0ken-for-the-wrapped-x12-test-0123",
+        "content-type": "application/edi-x12",
+    }
     body = golden("214_isa_broken_after_receiver.x12")
     with running_hub(settings_) as url:
         first = httpx.post(f"{url}/v1/edi/ridgeline", content=body, headers=headers)

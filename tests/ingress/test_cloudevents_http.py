@@ -29,7 +29,7 @@ from intermodal_sim.testing import running_hub, wait_until
 from tests.canonical.test_cloudevents_spec import as_binary, envelopes, with_string_extensions
 from tests.conftest import ADMIN, ADMIN_TOKEN_REF, new_secret
 
-TOKEN = "northwind-tms-token-0123456789"
+TOKEN = "northwind-tms-token-0123456789-abc"
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 

@@ -39,7 +39,7 @@ from intermodal_sim.testing import running_hub, wait_until
 from tests.conftest import ADMIN, ADMIN_TOKEN_REF
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
-TOKEN = "bluefin-test-token"
+TOKEN = "bluefin-test-token-0123456789abcdef"
 AUTH = {"authorization": f"Bearer {TOKEN}", "content-type": "application/edi-x12"}
 EDIFACT_AUTH = {"authorization": f"Bearer {TOKEN}-eu", "content-type": "application/edifact"}
 

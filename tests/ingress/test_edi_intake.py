@@ -19,7 +19,7 @@ from tests.conftest import ADMIN, ADMIN_TOKEN_REF, AckReceiver
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
 GOLDEN = Path(__file__).resolve().parents[1] / "edi" / "golden"
-TOKEN = "ridgeline-test-token"
+TOKEN = "ridgeline-test-token-0123456789abcdef"
 AUTH = {"authorization": f"Bearer {TOKEN}", "content-type": "application/edi-x12"}
 
 

@@ -14,7 +14,10 @@ from intermodal.edi.edifact import parse_edifact
 from intermodal_sim.testing import running_hub, wait_until
 from tests.conftest import ADMIN, ADMIN_TOKEN_REF, AckReceiver
 
-TOKENS = {"portal": "portal-test-token", "strict": "strict-test-token"}
+TOKENS = {
+    "portal": "portal-test-token-0123456789abcdef",
+    "strict": "strict-test-token-0123456789abcdef",
+}
 
 MAPPING = """\
 reader: edifact

@@ -26,7 +26,7 @@ from intermodal_sim.odoo.testing import running_sim
 from intermodal_sim.testing import running_hub
 from tests.conftest import ADMIN, ADMIN_TOKEN_REF
 
-ODOO_TOKEN = "odoo-webhook-token"
+ODOO_TOKEN = "odoo-webhook-token-0123456789abcdef"
 
 
 def odoo_settings(make_settings: Any, db_url: str) -> Any:

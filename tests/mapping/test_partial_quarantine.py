@@ -310,7 +310,7 @@ def test_a_dropped_set_is_the_quarantine_reason_through_the_hub(
                 }
             },
         },
-        env={"RIDGELINE_TOKEN": "ridgeline-test-token"},
+        env={"RIDGELINE_TOKEN": "ridgeline-test-token-0123456789abcdef"},
     )
     raw = (GOLDEN / "se01_mismatch.x12").read_bytes().replace(b"SE*6*0002", b"SE*41*0002")
     store = open_store(db_url)
@@ -319,7 +319,7 @@ def test_a_dropped_set_is_the_quarantine_reason_through_the_hub(
             f"{url}/v1/edi/ridgeline",
             content=raw,
             headers={
-                "authorization": "Bearer ridgeline-test-token",
+                "authorization": "Bearer ridgeline-test-token-0123456789abcdef",
                 "content-type": "application/edi-x12",
             },
         )

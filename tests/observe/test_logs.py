@@ -160,7 +160,7 @@ PEOPLE = [
     ("Marie Curie", "marie@portail.example.fr", "01 23 45 67 89", "12 rue de la Paix"),
     ("Bob Smith", "bob+ops@shipper.example.com", "(617) 555-0142", "221B Baker Street"),
 ]
-TOKEN = "tms-token-1f0c9a7e55d3"
+TOKEN = "tms-token-1f0c9a7e55d3-for-the-log-tests"
 
 
 def upsert(key: str, who: tuple[str, str, str, str], other: tuple[str, str, str, str]) -> bytes:

@@ -55,7 +55,7 @@ def test_metrics_match_a_scripted_scenario(
                 },
                 "endpoints": {"portal": {"url": f"{receiver_url}/hooks"}},
             },
-            env={"ACME_S": secret, "TMS_T": "tms-token-value-1"},
+            env={"ACME_S": secret, "TMS_T": "tms-token-value-1-for-the-metrics-tests"},
         )
         key = webhook_key(Secret(secret))
         with running_hub(settings) as url, httpx.Client(base_url=url) as client:
@@ -81,7 +81,9 @@ def test_metrics_match_a_scripted_scenario(
             batch = [orjson.loads(milestone(f"b{i}", "S3", "booked", 6)) for i in range(2)]
             batch.append({"id": "bad"})
             r = client.post(
-                "/v1/events", json=batch, headers={"authorization": "Bearer tms-token-value-1"}
+                "/v1/events",
+                json=batch,
+                headers={"authorization": "Bearer tms-token-value-1-for-the-metrics-tests"},
             )
             assert r.status_code == 202
 

@@ -167,7 +167,7 @@ def test_a_rotation_that_cannot_be_done_says_why_and_changes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
 ) -> None:
     monkeypatch.setenv("ACME_SECRET", new_webhook_secret())
-    monkeypatch.setenv("TMS_TOKEN", "tms-token-0123456789abcdef")
+    monkeypatch.setenv("TMS_TOKEN", "tms-token-0123456789abcdef-0123456")
     path = tmp_path / "hub.yaml"
     write_config(
         path,

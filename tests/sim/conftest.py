@@ -11,7 +11,7 @@ import httpx
 from intermodal_sim.testing import wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
-READ_TOKEN = "sim-tests-read-token-4c1d9e"
+READ_TOKEN = "sim-tests-read-token-4c1d9e-0123456789"
 """The hub's admin token in these tests (`reader_hub`): it reads every shipment."""
 READ = {"authorization": f"Bearer {READ_TOKEN}"}
 

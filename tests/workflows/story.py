@@ -35,10 +35,10 @@ from intermodal_sim.tms.app import TmsScript, TmsSimulator
 from tests.conftest import new_secret
 
 ROOT = Path(__file__).parents[2]
-ODOO_TOKEN = "odoo-capture-token"
-CARRIER_TOKEN = "carrier-events-token"
-CUSTOMS_TOKEN = "customs-broker-token"
-ADMIN_TOKEN = "story-admin-token"
+ODOO_TOKEN = "odoo-capture-token-0123456789abcdef"
+CARRIER_TOKEN = "carrier-events-token-0123456789abcd"
+CUSTOMS_TOKEN = "customs-broker-token-0123456789abcd"
+ADMIN_TOKEN = "story-admin-token-0123456789abcdef"
 
 
 @dataclass

@@ -85,7 +85,7 @@ class Setup:
         response = httpx.post(
             f"{self.url}/v1/events",
             json=batch,
-            headers={"authorization": "Bearer carrier-token-0123456789"},
+            headers={"authorization": "Bearer carrier-token-0123456789-0123456789"},
             timeout=30,
         )
         assert response.status_code == 202, response.text
@@ -101,7 +101,7 @@ def _event(type_: str, subject: str, at: str, data: dict[str, Any], n: list[int]
 def setup(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     monkeypatch.setenv("NOTIFY_OLD", OLD)
     monkeypatch.setenv("NOTIFY_NEW", NEW)
-    (tmp_path / "carrier.token").write_text("carrier-token-0123456789")
+    (tmp_path / "carrier.token").write_text("carrier-token-0123456789-0123456789")
     receivers = Receivers(
         knows={
             "old-only": [OLD], "new-only": [NEW], "rotating": [NEW], "customer": [OLD],

@@ -22,7 +22,7 @@ from intermodal.workflows.timers import TimerWorker
 from intermodal_sim.testing import running_hub, wait_until
 from tests.workflows.helpers import Harness, at, flow_config, milestone, shipment
 
-TOKEN = "odoo-token-for-timer-tests"
+TOKEN = "odoo-token-for-timer-tests-0123456789"
 
 
 def _settings(make_settings: Callable[..., Settings], db_url: str, due: str) -> Settings:

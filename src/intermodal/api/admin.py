@@ -44,6 +44,7 @@ async def require_admin(request: Request) -> str:
             403, "forbidden", "admin API disabled: set hub.admin_token in the configuration"
         )
     if token is None or not admin.matches(token):
+        hub_of(request).tokens.failed("admin", "missing" if token is None else "unknown")
         raise unauthorized("a valid admin token is required")
     return f"admin:{admin.fingerprint()}"
 

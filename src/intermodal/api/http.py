@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, cast
 from fastapi import Request
 
 from intermodal.api.errors import ApiError
-from intermodal.config import Settings, TokenGrant, token_hash
+from intermodal.config import Settings
 from intermodal.dashboard.auth import session_user
 from intermodal.engine.commit_relay import Committer
 from intermodal.engine.ids import sortable_id
 from intermodal.engine.inbox import InboxMessage, Receipt, UnstorableMessage
 from intermodal.ingress.signatures import SignatureError, verify
 from intermodal.observe.logs import redacts_token
+from intermodal.security.tokens import TokenGrant, TokenRejected, TokensUnavailable, route_kind
 
 if TYPE_CHECKING:
     from intermodal.hub import Hub
@@ -138,12 +139,21 @@ def require_json(headers: Mapping[str, str]) -> str:
     return media
 
 
-def token_grant(settings: Settings, token: str) -> TokenGrant | None:
-    """What a partner's bearer token allows, or None for a token nobody was given.
+def token_grant(request: Request, token: str | None, partner: str | None = None) -> TokenGrant:
+    """What a live partner token allows; any other (missing, unknown, expired, revoked) is
+    a 401 that says which, counted and audited without the token by the hub's
+    `TokenRegistry` (security/tokens.py), and unreadable issued tokens a 503 to retry.
 
-    Every bearer-token lookup of the hub (ingress and reads) goes through here.
+    Every bearer-token lookup of the hub (ingress and reads) goes through here; `partner`
+    is the one the request's URL names, for the audit of a token that names none.
     """
-    return settings.tokens.get(token_hash(token))
+    tokens = hub_of(request).tokens
+    try:
+        return tokens.lookup(token, route_kind(request.scope["path"]), partner)
+    except TokenRejected as exc:
+        raise unauthorized(str(exc)) from None
+    except TokensUnavailable:
+        raise store_unavailable() from None
 
 
 def unauthorized(message: str) -> ApiError:
@@ -151,13 +161,10 @@ def unauthorized(message: str) -> ApiError:
 
 
 def token_partner(request: Request, settings: Settings, scope: str) -> str:
-    """The partner whose bearer token this is, if the token carries `scope`."""
-    token = bearer_token(request.headers)
-    if token is None:
-        raise unauthorized("a bearer token is required")
-    grant = token_grant(settings, token)
-    if grant is None:
-        raise unauthorized("the bearer token is not valid")
+    """The partner whose bearer token this is, if the token carries `scope`.
+
+    `settings` stays for the callers' sake: the tokens themselves live on the hub."""
+    grant = token_grant(request, bearer_token(request.headers))
     if scope not in grant.scopes:
         raise ApiError(403, "forbidden", f"this token lacks the '{scope}' scope")
     return grant.partner
@@ -184,26 +191,20 @@ def reader(request: Request, scopes: frozenset[str]) -> Reader:
     tower session; anyone else is a 401 (a token that is present but wrong included), and a
     partner token without the scope (or any partner token, when `scopes` is empty) a 403.
     """
-    settings = settings_of(request)
     token = bearer_token(request.headers)
-    if token is not None:
-        grant = token_grant(settings, token)
-        if grant is not None:
-            if not scopes:
-                raise ApiError(
-                    403, "forbidden", "this is read with the admin token or a tower session"
-                )
-            if not scopes & grant.scopes:
-                wanted = " or ".join(f"'{scope}'" for scope in sorted(scopes))
-                raise ApiError(403, "forbidden", f"this token lacks the {wanted} scope")
-            request.state.partner = grant.partner  # for the request log line
-            return Reader(grant.partner, grant.customers)
-        if settings.admin_token is not None and settings.admin_token.matches(token):
-            return Reader()
-        raise unauthorized("the bearer token is not valid")
-    if tower_operator(request) is not None:
+    if token is None and tower_operator(request) is not None:
         return Reader()
-    raise unauthorized("a bearer token is required")
+    admin = settings_of(request).admin_token
+    if token is not None and admin is not None and admin.matches(token):
+        return Reader()
+    grant = token_grant(request, token)  # no token and no session: 401, counted
+    if not scopes:
+        raise ApiError(403, "forbidden", "this is read with the admin token or a tower session")
+    if not scopes & grant.scopes:
+        wanted = " or ".join(f"'{scope}'" for scope in sorted(scopes))
+        raise ApiError(403, "forbidden", f"this token lacks the {wanted} scope")
+    request.state.partner = grant.partner  # for the request log line
+    return Reader(grant.partner, grant.customers)
 
 
 def tower_operator(request: Request) -> str | None:

@@ -708,19 +708,27 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
 
     def authenticate(partner: str, keys: tuple[bytes, ...], request: Request, body: bytes) -> None:
         headers = request.headers
+        tokens = hub().tokens
         if "webhook-signature" in headers:
-            verify_signature(keys, headers, body, settings.hub.signature_tolerance_seconds)
+            try:
+                verify_signature(keys, headers, body, settings.hub.signature_tolerance_seconds)
+            except ApiError as exc:
+                if exc.status == 401:
+                    tokens.failed("edi", "signature", partner)
+                raise
             return
         token = bearer_token(headers)
-        grant = token_grant(settings, token) if token else None
-        if grant is None:
+        if token is None:
+            tokens.failed("edi", "missing", partner)
             raise ApiError(
                 401,
                 "unauthorized",
                 "a valid bearer token or a webhook signature is required",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        grant = token_grant(request, token, partner)
         if grant.partner != partner:
+            tokens.failed("edi", "wrong_partner", grant.partner, grant.token_id)
             raise ApiError(
                 403, "forbidden", f"this token belongs to another partner, not '{partner}'"
             )

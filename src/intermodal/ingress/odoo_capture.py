@@ -34,7 +34,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from intermodal.api.errors import ApiError
-from intermodal.api.http import bearer_token, read_body, store_durably, token_grant
+from intermodal.api.http import bearer_token, read_body, store_durably, store_unavailable
 from intermodal.canonical.events import EventError, parse_events
 from intermodal.canonical.model import Incoterm
 from intermodal.config import WRITE_SCOPE, Settings
@@ -50,6 +50,7 @@ from intermodal.connectors.odoo.mappings.sale_order import order_key
 from intermodal.connectors.odoo.mappings.stock_picking import picking_milestone
 from intermodal.engine.ids import iso, sortable_id, utcnow
 from intermodal.engine.inbox import InboxMessage, Receipt
+from intermodal.security.tokens import TokenRejected, TokensUnavailable
 from intermodal.store import Store
 
 if TYPE_CHECKING:
@@ -312,8 +313,17 @@ def odoo_capture_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter
             raise ApiError(404, "unknown_partner", f"no Odoo partner named '{partner}'")
         # Odoo automation webhooks cannot add headers, so the token may come in the URL.
         token = bearer_token(request.headers) or request.query_params.get("token")
-        grant = token_grant(settings, token) if token else None
-        if grant is None or grant.partner != partner:
+        tokens = hub().tokens
+        try:
+            grant = tokens.lookup(token, "odoo", partner)
+        except TokenRejected:
+            grant = None
+        except TokensUnavailable:
+            raise store_unavailable() from None
+        if grant is not None and grant.partner != partner:
+            tokens.failed("odoo", "wrong_partner", grant.partner, grant.token_id)
+            grant = None
+        if grant is None:
             raise ApiError(
                 401,
                 "unauthorized",

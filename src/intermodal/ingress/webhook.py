@@ -91,6 +91,8 @@ async def webhook_response(
         except ApiError as exc:
             if exc.status != 429:  # a refusal by rate limit is counted as rate_limited
                 metrics.ingress.labels(partner, "webhook", "rejected").inc()
+            if exc.status == 401:  # only the signature check answers 401
+                hub.tokens.failed("webhook", "signature", partner)
             if span is not None:
                 span.set_attributes({"http.response.status_code": exc.status})
             return error_response(exc, headers)

@@ -152,6 +152,14 @@ class Metrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self.auth_failures = Counter(
+            "intermodal_auth_failures",
+            "Authentication failures by route kind (webhook, batch, edi, odoo, read, admin,"
+            " metrics, other) and reason (missing, unknown, expired, revoked, signature,"
+            " wrong_partner); never the token.",
+            ["route", "reason"],
+            registry=r,
+        )
         self._store_collector: Collector | None = None
         if store is not None:
             self._store_collector = _StoreCollector(

@@ -346,6 +346,25 @@ leases = Table(
     Column("expires_at", Timestamp, nullable=False),
 )
 
+# Bearer tokens the hub issued (`intermodal token new`, security/tokens.py), kept as their
+# SHA-256 only: the token itself is shown once and never stored. `customers` is a JSON list
+# (NULL: every customer of the partner); `last_used_at` is written at most once a minute.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("partner", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("scopes", Text, nullable=False),
+    Column("customers", Text),
+    Column("label", String(200), nullable=False, server_default=""),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp),
+    Column("revoked_at", Timestamp),
+    Column("last_used_at", Timestamp),
+    Index("ix_tokens_partner", "partner"),
+)
+
 # Facts about the database the hub must agree with, e.g. the number of partitions its
 # inbox was routed with (engine/partitions.py).
 hub_meta = Table(

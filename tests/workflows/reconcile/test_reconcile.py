@@ -89,7 +89,7 @@ class Situation:
 @pytest.fixture
 def situation(db_url: str, tmp_path: Path) -> Iterator[Situation]:
     for name in ("carrier", "strict", "tms"):
-        (tmp_path / f"{name}.token").write_text(f"{name}-token-0123456789")
+        (tmp_path / f"{name}.token").write_text(f"{name}-token-0123456789-0123456789abcdef")
     config = {
         "hub": {"database": db_url},
         "partners": {
@@ -113,7 +113,7 @@ def send(situation: Situation, partner: str, batch: list[dict[str, Any]]) -> Non
     response = httpx.post(
         f"{situation.url}/v1/events",
         json=batch,
-        headers={"authorization": f"Bearer {partner}-token-0123456789"},
+        headers={"authorization": f"Bearer {partner}-token-0123456789-0123456789abcdef"},
         timeout=30,
     )
     assert response.status_code == 202, response.text

@@ -22,7 +22,7 @@ from intermodal.security.secrets import write_secret_file
 from intermodal.store import Store
 from intermodal.store.tables import dead_letters, outbox
 
-CARRIER_TOKEN = "carrier-token-for-tests"  # noqa: S105 - a test fixture, not a secret
+CARRIER_TOKEN = "carrier-token-for-tests-0123456789"  # noqa: S105 - a test fixture, not a secret
 MILESTONES = ("dispatched", "picked_up", "in_transit", "out_for_delivery", "delivered")
 
 
