@@ -99,6 +99,14 @@ def test_automation_webhooks_become_shipment_events(make_settings: Any, sqlite_u
 
         bad = httpx.post(f"{hub_url}/v1/odoo/odoo/changes?token=wrong", json={"_model": "x"})
         assert bad.status_code == 401
+        # an unknown name answers exactly as a wrong token does: names do not show
+        for name in ("no-such-partner", "nobody"):
+            for token in ("wrong", ODOO_TOKEN, None):
+                query = f"?token={token}" if token else ""
+                unknown = httpx.post(
+                    f"{hub_url}/v1/odoo/{name}/changes{query}", json={"_model": "x"}
+                )
+                assert (unknown.status_code, unknown.json()) == (401, bad.json())
         ignored = httpx.post(url, json={"_model": "res.partner", "id": 3, "state": "x"})
         assert ignored.status_code == 200 and ignored.json()["events"] == 0
 

@@ -308,10 +308,9 @@ def odoo_capture_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter
         summary="Receive an Odoo automation-rule webhook (token in ?token= or a bearer header)",
     )
     async def odoo_change(partner: str, request: Request) -> Response:
-        config = settings.partners.get(partner)
-        if config is None or config.kind != "odoo":
-            raise ApiError(404, "unknown_partner", f"no Odoo partner named '{partner}'")
-        # Odoo automation webhooks cannot add headers, so the token may come in the URL.
+        # The token is checked before the name: an unknown name gets the 401 a wrong token
+        # gets, so names cannot be told apart from outside. Odoo automation webhooks cannot
+        # add headers, so the token may come in the URL.
         token = bearer_token(request.headers) or request.query_params.get("token")
         tokens = hub().tokens
         try:
@@ -330,6 +329,9 @@ def odoo_capture_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter
                 "a valid token of this partner is required (?token= or Authorization: Bearer)",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        config = settings.partners.get(partner)
+        if config is None or config.kind != "odoo":  # only its own partner learns this
+            raise ApiError(404, "unknown_partner", f"partner '{partner}' is not of kind odoo")
         if WRITE_SCOPE not in grant.scopes:
             raise ApiError(403, "forbidden", f"this token lacks the '{WRITE_SCOPE}' scope")
         body = await read_body(request, _MAX_BODY)
