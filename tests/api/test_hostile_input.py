@@ -37,8 +37,8 @@ from intermodal_sim.testing import running_hub, wait_until
 from tests.conftest import new_secret, pg_database
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
-ADMIN = {"authorization": "Bearer admin-token-0123456789"}
-BATCH = {"authorization": "Bearer tms-token-0123456789"}
+ADMIN = {"authorization": "Bearer admin-token-0123456789abcdefghijklm"}
+BATCH = {"authorization": "Bearer tms-token-0123456789abcdefghijklmn"}
 
 # Personal data planted in every template: no refusal may quote any of it back.
 PLANTED = ("Ada Plantedname", "ada.planted@example.com", "+31 555 0142 77", "Plantedstraat 9")
@@ -95,8 +95,8 @@ def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         secret = new_secret()
         for name, text in (
             ("acme.secret", secret),
-            ("tms.token", "tms-token-0123456789"),
-            ("admin.token", "admin-token-0123456789"),
+            ("tms.token", "tms-token-0123456789abcdefghijklmn"),
+            ("admin.token", "admin-token-0123456789abcdefghijklm"),
         ):
             (folder / name).write_text(text)
         shutil.copy(EXAMPLES / "swiftparcel" / "mapping.yaml", folder / "swift.yaml")
