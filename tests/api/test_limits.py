@@ -28,7 +28,7 @@ from tests.conftest import new_secret
 from tests.hub_process import HubProcess, hub_process, signed_webhook
 
 SECRET = new_secret()
-TOKEN = "limits-batch-token-0123456789abcdefgh"
+TOKEN = "limits-batch-token-0123456789-abc"
 HEADER_BYTES = 8192
 HEADERS = 40
 HEADER_TIMEOUT = 1.0

@@ -263,7 +263,7 @@ TRACES = (
     "347-555-0199",
 )
 """Every piece of the datum that must not show in any line."""
-TMS_TOKEN = "planted-tms-token-4b8e2f61"
+TMS_TOKEN = "planted-tms-token-4b8e2f61-0123456"
 
 
 def _party(role: str) -> dict[str, Any]:

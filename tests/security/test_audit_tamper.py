@@ -704,7 +704,7 @@ def test_the_applier_process_seals_its_rows_and_the_stopping_hub_anchors_them(
 ) -> None:
     """A whole hub with its applier in a process of its own: the events it applies are
     audited under the key, and the checkpoint written when it stops anchors them."""
-    (tmp_path / "tms.token").write_text("tms-token-0123456789")
+    (tmp_path / "tms.token").write_text("tms-token-0123456789-0123456789-tms")
     path = tmp_path / "audit-checkpoint.json"
     config = {
         "hub": {
@@ -732,7 +732,7 @@ def test_the_applier_process_seals_its_rows_and_the_stopping_hub_anchors_them(
         for n in range(3)
     ]
     with running_hub(settings_, dispatch=False) as url:
-        headers = {"authorization": "Bearer tms-token-0123456789"}
+        headers = {"authorization": "Bearer tms-token-0123456789-0123456789-tms"}
         assert (
             httpx.post(f"{url}/v1/events", json=events, headers=headers, timeout=30).status_code
             == 202
