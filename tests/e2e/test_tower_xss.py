@@ -434,7 +434,8 @@ def _probe(tab: Tab, enforced: bool) -> None:
 def pages(hub: XssHub) -> dict[str, tuple[str, ...]]:
     """Every tower page, and the partner text each must show as text (the overview, the
     partners page and the list of reconciliation runs show figures and configured names,
-    no partner text; a search box keeps the first 128 characters of what was typed)."""
+    no partner text; the quarantine list shows reasons, which name fields and never quote
+    payload values; a search box keeps the first 128 characters of what was typed)."""
     command = hub.first(dead_letters.c.command_id)
     receipt = hub.first(inbox.c.receipt_id, inbox.c.status == "rejected")
     everything = MARKERS
@@ -448,7 +449,7 @@ def pages(hub: XssHub) -> dict[str, tuple[str, ...]]:
         "/tower/cases": (*everything, KEY),
         "/tower/dead-letters": (*everything, KEY, KEY2),
         f"/tower/dead-letters/{quote(command, safe='')}": everything,
-        "/tower/quarantine": everything,
+        "/tower/quarantine": (),  # reasons name fields, never quote payload values
         f"/tower/quarantine/{quote(receipt, safe='')}": everything,
         "/tower/partners": ("acme", "swiftparcel"),
         "/tower/reconciliation": (),

@@ -425,7 +425,9 @@ def test_a_message_that_breaks_its_batch_is_isolated_and_the_rest_apply(
         "m4": "applied",
     }
     assert "could not be applied" in error and "boom" not in error
-    assert error.split(":")[0].split(" ")[0] in caplog.text and "boom" in caplog.text
+    # the log names the failure's class and the message's ids, never the database's words
+    # (they may quote the payload: a name, a street)
+    assert error.split(":")[0].split(" ")[0] in caplog.text and "boom" not in caplog.text
 
 
 @pytest.mark.parametrize("batch_size", [1, 10])
