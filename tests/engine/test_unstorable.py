@@ -169,11 +169,13 @@ def test_a_failure_at_apply_is_named_without_the_values_it_bound(pg_url: str) ->
                 content_type="application/json", body=b"{}", correlation_id="c",
                 received_at="2026-11-23T10:00:00.000000Z",
             ))  # fmt: skip
-    except Exception as exc:  # the real error the driver raises, parameters and all
-        assert SECRET in str(exc)
+    except Exception as exc:  # the real error the driver raises (statement and all; the
+        # store's engines hide bound parameters from it as well)
+        assert "INSERT INTO inbox" in str(exc)
         reason = unapplicable(exc)
     else:
         raise AssertionError("PostgreSQL stored a NUL")
     finally:
         store.dispose()
     assert reason.startswith("DataError (DataError):") and SECRET not in reason
+    assert "INSERT" not in reason
