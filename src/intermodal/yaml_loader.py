@@ -17,14 +17,19 @@ import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from intermodal.errors import ConfigurationError
+
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-class DuplicateKeyError(ConstructorError):
+class DuplicateKeyError(ConfigurationError, ConstructorError):  # type: ignore[misc]
     """A mapping that names one key twice: which key, and both lines.
 
     Said in one line: PyYAML's own form names the stream (`"<unicode string>"` for text)
-    and the mapping's start, which tell the operator nothing the two lines do not."""
+    and the mapping's start, which tell the operator nothing the two lines do not. Under
+    the hub's error tree as a configuration mistake; PyYAML's `context` attribute (text)
+    shadows IntermodalError.context, so it is reported through ConfigError, not as a
+    problem document of its own."""
 
     def __str__(self) -> str:
         return str(self.problem)

@@ -38,6 +38,7 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from intermodal.config import LimitsConfig
+from intermodal.errors import InvalidInput
 
 _HEADER_OVERHEAD = 4
 """The bytes a header field takes besides its name and value: ': ' and CRLF."""
@@ -48,7 +49,7 @@ _REASONS = {
 }
 
 
-class _Refused(Exception):
+class _Refused(InvalidInput):
     """Raised inside a parser callback to stop parsing a request that broke a limit."""
 
 

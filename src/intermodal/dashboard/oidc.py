@@ -31,6 +31,7 @@ with warnings.catch_warnings():
     from authlib.integrations.starlette_client import OAuth
 
 from intermodal.config import TOWER_ROLES, TowerOidc, TowerOidcConfig, TowerRole
+from intermodal.errors import Unauthorized
 
 _SIGNING_ALGORITHMS = (
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
@@ -43,7 +44,7 @@ PENDING_SECONDS = 600
 """How long a login may stay at the provider before its state is refused."""
 
 
-class OidcRefused(Exception):
+class OidcRefused(Unauthorized):
     """The login did not complete; the message is for the log (it holds no token or
     claim value), the person gets a general answer."""
 

@@ -18,6 +18,8 @@ from argon2 import PasswordHasher, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from argon2.low_level import Type
 
+from intermodal.errors import ConfigurationError
+
 MIN_LENGTH = 12
 """The shortest password or tower token accepted: a 1-character one was accepted once,
 and twelve characters is where a passphrase of three common words lands."""
@@ -30,7 +32,7 @@ HASH_PREFIX = "$argon2id$"
 _hasher = PasswordHasher()
 
 
-class PasswordError(ValueError):
+class PasswordError(ConfigurationError, ValueError):
     """A password or hash that cannot be used, with the reason to show its owner."""
 
 

@@ -48,7 +48,7 @@ import orjson
 from sqlalchemy import Row, bindparam, or_, select, update
 
 from intermodal.engine.ids import iso, sortable_id, utcnow
-from intermodal.errors import Unauthorized, Unavailable
+from intermodal.errors import Conflict, Unauthorized, Unavailable
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store.tables import tokens as tokens_table
 
@@ -579,7 +579,7 @@ def revoke(store: Store, token_id: str, actor: str) -> IssuedToken | None:
         return _issued(row)
 
 
-class TokenStateError(ValueError):
+class TokenStateError(Conflict, ValueError):
     """A token that cannot be rotated (revoked or expired): issue a new one instead."""
 
 
