@@ -107,7 +107,7 @@ def test_demo_plays_a_short_day_and_exits_zero(
 def _tower_page(folder: Path, monkeypatch: pytest.MonkeyPatch, path: str) -> str:
     """A page of the control tower over the database the demo left, logged in as `demo`."""
     for name in ("ODOO_TOKEN", "RATING_TOKEN", "EPOD_TOKEN", "ADMIN_TOKEN", "ODOO_API_KEY"):
-        monkeypatch.setenv(f"DEMO_{name}", f"{name.lower()}-0123456789abcdef")
+        monkeypatch.setenv(f"DEMO_{name}", f"{name.lower()}-0123456789abcdefghijklmnopqrstuv")
     for name in ("TMS_SECRET", "CUSTOMS_SECRET", "PORTAL_SECRET"):
         monkeypatch.setenv(f"DEMO_{name}", new_webhook_secret())
     monkeypatch.setenv("DEMO_TOWER_PASSWORD", "demo-password-0123")
