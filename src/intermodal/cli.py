@@ -214,6 +214,21 @@ def _redact_url(url: str) -> str:
         return "<unparseable url>"
 
 
+def _hand_over(token: str, out: Path | None, force: bool) -> None:
+    """The one time a secret or token is shown: on stdout alone (for a pipe), or a 0600 file."""
+    if out is None:
+        typer.echo(token)
+        return
+    try:
+        write_secret_file(out, token, overwrite=force)
+    except FileExistsError:
+        errors.print(f"error: {out} exists; keep it, or replace it with --force", markup=False)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        errors.print(f"error: cannot write {out}: {exc.strerror}", markup=False)
+        raise typer.Exit(1) from None
+
+
 @secret_app.command("new")
 def secret_new(
     out: Annotated[
@@ -230,19 +245,11 @@ def secret_new(
     redirection (`> file`) creates the file with the umask's mode, readable by everyone
     on most machines.
     """
-    secret = new_webhook_secret()
-    if out is None:
-        typer.echo(secret)
-        return
-    try:
-        write_secret_file(out, secret, overwrite=force)
-    except FileExistsError:
-        errors.print(f"error: {out} exists; keep it, or replace it with --force", markup=False)
-        raise typer.Exit(1) from None
-    except OSError as exc:
-        errors.print(f"error: cannot write {out}: {exc.strerror}", markup=False)
-        raise typer.Exit(1) from None
-    errors.print(f"wrote a new webhook secret to {out} (mode 0600)", markup=False, highlight=False)
+    _hand_over(new_webhook_secret(), out, force)
+    if out is not None:
+        errors.print(
+            f"wrote a new webhook secret to {out} (mode 0600)", markup=False, highlight=False
+        )
 
 
 @secret_app.command("rotate")
@@ -638,21 +645,6 @@ def _duration_or_exit(flag: str, value: str) -> timedelta:
         problem = exc.errors(include_url=False)[0]["msg"]
         errors.print(f"error: {flag} {value!r}: {problem}", markup=False)
         raise typer.Exit(2) from None
-
-
-def _hand_over(token: str, out: Path | None, force: bool) -> None:
-    """The one time a token is shown: on stdout alone (for a pipe), or into a 0600 file."""
-    if out is None:
-        typer.echo(token)
-        return
-    try:
-        write_secret_file(out, token, overwrite=force)
-    except FileExistsError:
-        errors.print(f"error: {out} exists; keep it, or replace it with --force", markup=False)
-        raise typer.Exit(1) from None
-    except OSError as exc:
-        errors.print(f"error: cannot write {out}: {exc.strerror}", markup=False)
-        raise typer.Exit(1) from None
 
 
 TokenOut = Annotated[
