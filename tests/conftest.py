@@ -54,6 +54,17 @@ def pg_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@contextlib.contextmanager
+def backend_database(backend: str, folder: Path) -> Iterator[str]:
+    """A database of `backend` for a module-scoped hub: a SQLite file in `folder`, or a
+    fresh PostgreSQL database dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'hub.db'}"
+        return
+    with pg_database() as url:
+        yield url
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""

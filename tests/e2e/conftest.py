@@ -35,7 +35,7 @@ from intermodal.security.secrets import Secret, webhook_key
 from intermodal.store import Store, open_store
 from intermodal.store.tables import cases, dead_letters, inbox, reconciliation_runs
 from intermodal_sim.testing import Receiver, running_hub, serve_in_thread, wait_until
-from tests.conftest import new_secret, pg_database
+from tests.conftest import backend_database, new_secret
 from tests.e2e.chromium import ChromiumUnavailable, ensure_chromium
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
@@ -298,11 +298,7 @@ def hub(
     """The scenario hub, once per backend: the tower's queries run on both stores."""
     with contextlib.ExitStack() as stack:
         folder = tmp_path_factory.mktemp("tower")
-        database = (
-            f"sqlite:///{folder / 'hub.db'}"
-            if request.param == "sqlite"
-            else stack.enter_context(pg_database())
-        )
+        database = stack.enter_context(backend_database(request.param, folder))
         yield stack.enter_context(tower_hub(folder, database))
 
 

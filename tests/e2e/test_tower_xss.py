@@ -48,7 +48,7 @@ from intermodal.store.tables import cases, dead_letters, inbox, reconciliation_r
 from intermodal.workflows.reconcile.run import run_reconciliation
 from intermodal.workflows.reconcile.settings import ReconcileConfig
 from intermodal_sim.testing import running_hub, serve_in_thread, wait_until
-from tests.conftest import new_secret, pg_database
+from tests.conftest import backend_database, new_secret
 from tests.e2e.conftest import EXAMPLES, OPERATOR
 
 # Each payload sets `window.__xss` (or opens a dialog) if it ever runs. None has a double
@@ -352,11 +352,7 @@ def hub(
 ) -> Iterator[XssHub]:
     with contextlib.ExitStack() as stack:
         folder = tmp_path_factory.mktemp("xss")
-        database = (
-            f"sqlite:///{folder / 'hub.db'}"
-            if request.param == "sqlite"
-            else stack.enter_context(pg_database())
-        )
+        database = stack.enter_context(backend_database(request.param, folder))
         yield stack.enter_context(xss_hub(folder, database))
 
 

@@ -5,7 +5,6 @@ say so in the reason."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,13 +18,13 @@ from typer.testing import CliRunner
 from intermodal.cli import app
 from intermodal.config import Settings
 from intermodal.engine.normalize import NormalizeError
-from intermodal.ingress.signatures import sign
 from intermodal.mapping.quarantine import get_quarantined, list_quarantined
 from intermodal.mapping.spec import load_mapping, mapping_from_data
 from intermodal.security.secrets import Secret, webhook_key
 from intermodal.store import open_store
 from intermodal_sim.testing import running_hub, wait_until
 from tests.conftest import ADMIN, ADMIN_TOKEN_REF, new_secret
+from tests.mapping.test_quarantine_replay import _post
 
 GOLDEN = Path(__file__).resolve().parents[1] / "edi" / "golden"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
@@ -156,20 +155,6 @@ def test_a_failing_each_is_the_whole_messages_problem() -> None:
     assert "carrier API error" in caught.value.reason
 
 
-def _post(url: str, key: bytes, msg_id: str, body: bytes) -> httpx.Response:
-    ts = int(time.time())
-    return httpx.post(
-        f"{url}/v1/webhooks/fedexish",
-        content=body,
-        headers={
-            "content-type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(ts),
-            "webhook-signature": sign(key, msg_id, ts, body),
-        },
-    )
-
-
 def test_mixed_zone_reply_through_the_hub_receipt_then_fix_and_replay(
     db_url: str, tmp_path: Path, make_settings: Callable[..., Settings]
 ) -> None:
@@ -188,7 +173,7 @@ def test_mixed_zone_reply_through_the_hub_receipt_then_fix_and_replay(
     key = webhook_key(Secret(secret))
     store = open_store(db_url)
     with running_hub(settings) as url:
-        answer = _post(url, key, "track-1", orjson.dumps(TRACK_REPLY))
+        answer = _post(url, key, "track-1", orjson.dumps(TRACK_REPLY), "fedexish")
         assert answer.status_code == 202, answer.text
         receipt_url = f"{url}/v1/receipts/{answer.json()['receipt_id']}"
 

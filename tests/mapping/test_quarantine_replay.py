@@ -24,10 +24,13 @@ from tests.conftest import ADMIN, ADMIN_TOKEN_REF, new_secret
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "partners"
 
 
-def _post(url: str, key: bytes, msg_id: str, body: bytes) -> httpx.Response:
+def _post(
+    url: str, key: bytes, msg_id: str, body: bytes, partner: str = "swiftparcel"
+) -> httpx.Response:
+    """POST a Standard Webhooks-signed body to `partner`'s webhook route."""
     ts = int(time.time())
     return httpx.post(
-        f"{url}/v1/webhooks/swiftparcel",
+        f"{url}/v1/webhooks/{partner}",
         content=body,
         headers={
             "content-type": "application/json",
