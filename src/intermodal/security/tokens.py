@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Row, bindparam, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, or_, select, update
 
 from intermodal.engine.ids import iso, sortable_id, utcnow
 from intermodal.errors import Conflict, Unauthorized, Unavailable
@@ -560,12 +560,17 @@ def find(store: Store, token_id: str) -> IssuedToken | None:
     return _issued(row) if row is not None else None
 
 
+def _locked(store: Store, conn: Connection, token_id: str) -> Row[Any] | None:
+    """The token's row, locked for this transaction (None: no such token)."""
+    return conn.execute(
+        store.for_update(select(tokens_table).where(tokens_table.c.id == token_id))
+    ).first()
+
+
 def revoke(store: Store, token_id: str, actor: str) -> IssuedToken | None:
     """Revoke a token now (None: no such token; a revoked one stays as it was). Audited."""
     with store.write() as conn:
-        row = conn.execute(
-            store.for_update(select(tokens_table).where(tokens_table.c.id == token_id))
-        ).first()
+        row = _locked(store, conn, token_id)
         if row is None:
             return None
         if row.revoked_at is not None:
@@ -594,9 +599,7 @@ def rotate(
     old token expire after `overlap` (sooner if it already expires sooner): both work
     until then, so the partner can switch without a gap. None: no such token."""
     with store.write() as conn:
-        row = conn.execute(
-            store.for_update(select(tokens_table).where(tokens_table.c.id == token_id))
-        ).first()
+        row = _locked(store, conn, token_id)
         if row is None:
             return None
         old = _issued(row)

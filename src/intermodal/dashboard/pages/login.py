@@ -129,18 +129,14 @@ async def oidc_callback(request: Request) -> Response:
     done = replace(before, oidc=None)  # a pending login is used once, whatever comes of it
     try:
         user = await auth.oidc.finish(request.query_params, pending)
-    except NoTowerRole as exc:
-        log.warning("control tower: company login refused: %s", exc)
-        response = login_page(
-            request, done, PREFIX + "/", "Your company account has no role in the control tower."
-        )
-        auth.write_prelogin(response, done)
-        return response
     except OidcRefused as exc:
         log.warning("control tower: company login refused: %s", exc)
-        response = login_page(
-            request, done, PREFIX + "/", "The company login did not complete; try again."
+        said = (
+            "Your company account has no role in the control tower."
+            if isinstance(exc, NoTowerRole)
+            else "The company login did not complete; try again."
         )
+        response = login_page(request, done, PREFIX + "/", said)
         auth.write_prelogin(response, done)
         return response
     assert pending is not None
