@@ -103,7 +103,9 @@ def milestone(event_id: str, key: str, name: str, at: str, **data: Any) -> dict[
     }
 
 
-def upserted(event_id: str, key: str, references: dict[str, Any]) -> dict[str, Any]:
+def upserted(
+    event_id: str, key: str, references: dict[str, Any], stops: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "specversion": "1.0",
         "id": event_id,
@@ -111,8 +113,16 @@ def upserted(event_id: str, key: str, references: dict[str, Any]) -> dict[str, A
         "type": "intermodal.shipment.upserted",
         "subject": key,
         "time": "2026-11-29T07:00:00Z",
-        "data": {"key": key, "references": references},
+        "data": {"key": key, "references": references, "stops": stops or []},
     }
+
+
+def lane(origin: str, destination: str, country: str = "US") -> list[dict[str, Any]]:
+    """A pickup and a delivery in cities the tower's map can place."""
+    return [
+        {"sequence": 1, "kind": "pickup", "address": {"city": origin, "country": country}},
+        {"sequence": 2, "kind": "delivery", "address": {"city": destination, "country": country}},
+    ]
 
 
 def _config(folder: Path, database: str, receiver_url: str) -> Settings:
@@ -191,7 +201,11 @@ def _scenario(hub: TowerHub) -> None:
         ("acme", milestone("e-1001-p", "SHP-1001", "picked_up", "2026-11-29T08:00:00Z"), "w4"),
         # A TMS claiming a delivery it does not own: violation.
         ("rogue", milestone("r-1001-d", "SHP-1001", "delivered", "2026-11-29T14:00:00Z"), "w5"),
-        ("acme", upserted("up-1002", "SHP-1002", {"odoo_sale_order": "S01002"}), "w-up-1002"),
+        (
+            "acme",
+            upserted("up-1002", "SHP-1002", {"odoo_sale_order": "S01002"}, lane("Fremont", "Reno")),
+            "w-up-1002",
+        ),
         ("acme", milestone("e-1002-p", "SHP-1002", "picked_up", "2026-11-29T09:00:00Z"), "w6"),
         ("acme", milestone("e-1003-p", "SHP-1003", "picked_up", "2026-11-29T10:00:00Z"), "w7"),
         # A carrier's own JSON with a status code its mapping does not know: quarantine.

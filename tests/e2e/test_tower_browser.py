@@ -202,3 +202,38 @@ def test_an_expired_session_sends_the_refreshing_overview_to_the_login_page(
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     visit.problems = [p for p in visit.problems if "401" not in p]  # the swap's own answer
     visit.close()
+
+
+def test_operator_looks_at_the_map_and_the_charts(browser: Browser, browser_hub: TowerHub) -> None:
+    """The pictures draw in Chromium under the tower's CSP (a blocked script or style is a
+    console error, which fails the visit) from the hub alone: no request leaves it."""
+    visit = Visit(browser, browser_hub, "pictures")
+    page = visit.page
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda r: outside.append(r.url) if not r.url.startswith(browser_hub.url) else None,
+    )
+    visit.login(OPERATOR)
+    visit.nav("Map")
+    svg = page.locator("#map-svg")
+    expect(svg).to_be_visible()
+    box = svg.bounding_box()
+    assert box is not None and box["width"] > 600 and box["height"] > 200
+    expect(page.locator("#map-svg path.land")).to_have_count(1)
+    expect(page.locator("#map-svg line.lane")).to_have_count(1)
+    expect(page.locator("#map-list")).to_contain_text("SHP-1002")
+    visit.shot("map")
+
+    page.locator("header nav").get_by_role("link", name="Charts", exact=True).click()
+    expect(page.locator("#charts")).to_have_attribute("data-loaded", re.compile(r"^\d{4}-"))
+    expect(page.locator("#charts canvas")).to_have_count(4)  # traffic, backlog, cases, states
+    expect(page.locator("#chart-states")).to_have_attribute("data-states", re.compile(r"delivered"))
+    expect(page.locator("#charts-status")).to_contain_text("messages in")
+    page.locator("select[name=window]").select_option("24h")
+    page.get_by_role("button", name="show").click()
+    expect(page).to_have_url(re.compile(r"window=24h"))
+    expect(page.locator("#charts")).to_have_attribute("data-loaded", re.compile(r"^\d{4}-"))
+    visit.shot("charts")
+    assert outside == [], outside
+    visit.close()

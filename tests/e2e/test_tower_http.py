@@ -25,6 +25,7 @@ from starlette.requests import Request
 
 from intermodal.config import ConfigError, TowerSettings, TowerUser, load_config
 from intermodal.dashboard.auth import Operator, TowerAuth
+from intermodal.engine.ids import iso, utcnow
 from intermodal.security.passwords import hash_password
 from intermodal.store.tables import audit, cases, dead_letters, inbox, shipments
 from intermodal_sim.testing import free_port, running_hub, wait_until
@@ -40,6 +41,8 @@ PAGES = [
     "/tower/reconciliation",
     "/tower/reconciliation/recon-1",
     "/tower/partners",
+    "/tower/map",
+    "/tower/charts",
 ]
 
 
@@ -589,3 +592,47 @@ def test_a_shipments_flow_states_are_shown(hub: TowerHub) -> None:
     text = hub.login(VIEWER).get("/tower/shipments/SHP-1003").text
     assert "<dt>flow customs</dt>" in text and "held <small>(hold, 2026-11-29 11:00:00)" in text
     assert "<script>alert" not in text
+
+
+def test_the_map_draws_active_lanes_on_an_offline_base_and_marks_late_ones(hub: TowerHub) -> None:
+    viewer = hub.login(VIEWER)
+    page = viewer.get("/tower/map").text
+    svg = page[page.index("<svg") : page.index("</svg>")]
+    assert 'class="land" d="M' in svg  # the vendored atlas, drawn on the server
+    assert svg.count('class="lane') == 1  # SHP-1002 Fremont -> Reno; the others have no stops
+    assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no tiles
+    assert "SHP-1001" not in page  # delivered: not active
+    assert "lane late" not in svg
+    now = utcnow()
+    with hub.store.write() as conn:
+        conn.execute(
+            cases.insert().values(
+                case_id="case-map-late", subject="SHP-1002", kind="predicted_delay",
+                team="operations", status="open", reason="ETA past the deadline",
+                opened_at=iso(now), detail="{}",
+            )
+        )  # fmt: skip
+    try:
+        late = viewer.get("/tower/map").text
+        assert 'class="lane late"' in late
+        assert "1 late" in late
+    finally:
+        with hub.store.write() as conn:
+            conn.execute(cases.delete().where(cases.c.case_id == "case-map-late"))
+
+
+def test_chart_data_is_bucketed_per_window_and_refuses_unknown_windows(hub: TowerHub) -> None:
+    viewer = hub.login(VIEWER)
+    for window, buckets in (("1h", 61), ("6h", 37), ("24h", 25), ("7d", 169)):
+        data = viewer.get(f"/tower/charts/data?window={window}").json()
+        assert len(data["t"]) == len(data["received"]) == len(data["backlog"]) == buckets
+        assert data["t"] == sorted(data["t"])
+        assert all(n >= 0 for n in data["open_cases"] + data["backlog"])
+    recent = viewer.get("/tower/charts/data?window=1h").json()
+    assert sum(recent["received"]) >= 10  # the scenario's messages, a moment ago
+    assert recent["open_cases"][-1] == hub.count(cases, cases.c.status == "open")
+    assert dict(recent["states"])["delivered"] >= 1
+    refused = viewer.get("/tower/charts/data?window=%3Cscript%3E")
+    assert refused.status_code == 400 and "<script>" not in refused.text
+    anonymous = httpx.Client(base_url=hub.url, follow_redirects=False)
+    assert anonymous.get("/tower/charts/data").status_code == 303

@@ -42,6 +42,7 @@ from intermodal.dashboard.pages import (
     login,
     overview,
     partners,
+    pictures,
     quarantine,
     reconciliation,
     sessions,
@@ -128,6 +129,7 @@ def tower_app(settings: Settings, hub: Callable[[], Hub], auth: TowerAuth | None
         *cases.routes,
         *reconciliation.routes,
         *partners.routes,
+        *pictures.routes,
         *sessions.routes,
         Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"),
     ]
