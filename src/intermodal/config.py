@@ -550,6 +550,8 @@ class EtaModelConfig(_Strict):
     min_gain: Annotated[float, Field(ge=0, lt=1)] = 0.05
     """How much lower than the baseline's the held-out MAE must be (a share)."""
     max_iter: Annotated[int, Field(ge=10, le=5000)] = 300
+    threads: Annotated[int, Field(ge=1, le=256)] = 1
+    """CPU threads a training may use (the leader trains beside its appliers)."""
 
 
 class EtaConfig(_Strict):

@@ -718,7 +718,7 @@ class EtaTrainer:
             len(held_out),
             min_trips=model.min_trips,
             min_gain=model.min_gain,
-            params=eta_model.TrainingParams(max_iter=model.max_iter),
+            params=eta_model.TrainingParams(max_iter=model.max_iter, threads=model.threads),
         )
         with self.store.write() as conn:
             if self.leads is not None and not self.leads(conn):
