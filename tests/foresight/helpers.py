@@ -65,8 +65,9 @@ def lane_shipment(key: str, when: str, origin: dict[str, str], destination: dict
         {"role": "customer", "name": "Acme Retail", "reference": "ACME-1"},
         {"role": "carrier", "name": carrier},
     ]
+    references = {"odoo_sale_order": f"S-{key}", "customer_reference": f"PO-{key}"}
     data = {"key": key, "parties": parties, "stops": stops, "service_level": "express",
-            "references": {"odoo_sale_order": f"S-{key}", "customer_reference": f"PO-{key}"}}  # fmt: skip
+            "references": references}  # fmt: skip
     return event("shipment.upserted", key, data, when)
 
 

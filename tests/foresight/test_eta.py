@@ -123,7 +123,7 @@ def test_the_next_stop_is_the_first_the_truck_has_not_passed() -> None:
     doc = document(("US", "Chicago"), ("US", "Memphis"), ("US", "Houston"))
     route = plan_route("K", doc, "in_transit", NOW)
     assert not isinstance(route, str)
-    chicago, memphis, houston = (s.point for s in route.stops)
+    _chicago, memphis, houston = (s.point for s in route.stops)
     assert next_stop(route, None) == 1
     assert next_stop(route, Point(39.0, -89.0)) == 1  # between Chicago and Memphis
     assert next_stop(route, Point(32.5, -92.5)) == 2  # past Memphis, towards Houston

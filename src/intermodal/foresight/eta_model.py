@@ -38,8 +38,8 @@ import numpy as np
 import orjson
 import sklearn
 from sklearn.ensemble import HistGradientBoostingRegressor
-from threadpoolctl import threadpool_limits
 from sqlalchemy import Connection, select, update
+from threadpoolctl import threadpool_limits
 
 from intermodal.engine.ids import iso
 from intermodal.errors import IntermodalError
