@@ -13,7 +13,7 @@ from intermodal.config import Settings
 from intermodal.engine.ids import iso
 from intermodal.foresight.history import Trip
 from intermodal.store.tables import eta_predictions
-from tests.conftest import new_secret
+from tests.conftest import ADMIN_TOKEN_REF, new_secret
 from tests.workflows.helpers import Harness, event, milestone
 
 CHICAGO = {"city": "Chicago", "country": "US"}
@@ -21,15 +21,23 @@ DENVER = {"city": "Denver", "country": "US"}
 DALLAS = {"city": "Dallas", "country": "US"}
 
 
+CARRIER_TOKEN = "carrier-foresight-token-5b1e07c2-0123456789"
+
+
 def foresight_config(
     make_settings: Callable[..., Settings], db_url: str, **foresight: Any
 ) -> Settings:
-    """Partners carrier/tms/odoo, an Odoo role, the portal as `notify`, a subscriber
-    `watcher` for ETA changes and cases, an `express` service level (delivered in 30 h)."""
+    """Partners carrier (batch token `CARRIER_TOKEN`) and tms, an Odoo role, the portal as
+    `notify`, a subscriber `watcher` for ETA changes and cases, an `express` service level
+    (delivered in 30 h), the tests' admin token."""
     config: dict[str, Any] = {
-        "hub": {"database": db_url},
+        "hub": {"database": db_url, "admin_token": ADMIN_TOKEN_REF},
         "partners": {
-            "carrier": {"kind": "carrier", "webhook_secrets": ["env:CARRIER_S"]},
+            "carrier": {
+                "kind": "carrier",
+                "webhook_secrets": ["env:CARRIER_S"],
+                "tokens": [{"token": "env:CARRIER_TOKEN"}],
+            },
             "tms": {"kind": "tms", "webhook_secrets": ["env:TMS_S"]},
         },
         "endpoints": {
@@ -51,7 +59,13 @@ def foresight_config(
         "foresight": foresight,
     }
     return make_settings(
-        config, env={"CARRIER_S": new_secret(), "TMS_S": new_secret(), "ODOO_KEY": "k" * 32}
+        config,
+        env={
+            "CARRIER_S": new_secret(),
+            "TMS_S": new_secret(),
+            "ODOO_KEY": "k" * 32,
+            "CARRIER_TOKEN": CARRIER_TOKEN,
+        },  # fmt: skip
     )
 
 

@@ -86,9 +86,13 @@ class EtaModel:
     baseline: BaselineSettings
     version: int | None = None
     threads: int = 1
+    columns: tuple[int, ...] = tuple(range(len(FEATURES)))
+    """The features it was fitted on: those with at least one known value in training (a
+    history of milestones only has no speeds, and histogram binning refuses a column
+    with no value at all)."""
 
     def matrix(self, snapshots: Sequence[Snapshot]) -> np.ndarray:
-        return features(snapshots, self.vocabulary, self.baseline)
+        return features(snapshots, self.vocabulary, self.baseline)[:, self.columns]
 
     def predict(self, snapshots: Sequence[Snapshot]) -> np.ndarray:
         """(n, 3) minutes to the delivery at p10, p50, p90, sorted per row."""
@@ -155,8 +159,10 @@ def fit(
     snapshots = [s for s, _ in samples]
     vocabulary = vocabulary_of(snapshots)
     x = features(snapshots, vocabulary, base)
+    columns = tuple(i for i in range(x.shape[1]) if not np.isnan(x[:, i]).all())
+    x = x[:, columns]
     y = np.array([m for _, m in samples], dtype=np.float64)
-    mask = [name in CATEGORICAL for name in FEATURES]
+    mask = [FEATURES[i] in CATEGORICAL for i in columns]
     regressors = []
     for q in QUANTILES:
         regressor = HistGradientBoostingRegressor(
@@ -172,7 +178,7 @@ def fit(
         )
         with threadpool_limits(limits=params.threads):
             regressors.append(regressor.fit(x, y))
-    return EtaModel(vocabulary, regressors, base, threads=params.threads)
+    return EtaModel(vocabulary, regressors, base, threads=params.threads, columns=columns)
 
 
 @dataclass(frozen=True)
