@@ -65,7 +65,7 @@ def foresight_config(
             "TMS_S": new_secret(),
             "ODOO_KEY": "k" * 32,
             "CARRIER_TOKEN": CARRIER_TOKEN,
-        },  # fmt: skip
+        },
     )
 
 

@@ -180,8 +180,9 @@ def test_the_retrain_job_learns_from_delivered_shipments_and_the_refresh_uses_it
     beats = record["model_mae_min"] < record["baseline_mae_min"] * 0.95
     assert record["status"] == ("active" if beats else "rejected")
 
+    picked = iso(newest + timedelta(hours=1))
     h.send("carrier", lane_shipment("LIVE", iso(newest), CHICAGO, DALLAS, "swift-line"),
-           milestone("LIVE", "picked_up", iso(newest + timedelta(hours=1)), location=CHICAGO))  # fmt: skip
+           milestone("LIVE", "picked_up", picked, location=CHICAGO))  # fmt: skip
     EtaRefresher(store, settings).refresh(newest + timedelta(hours=2))
     row = prediction(h, "LIVE")
     detail = orjson.loads(row.detail)
