@@ -22,13 +22,13 @@ from intermodal.store import Store, open_store
 from intermodal.store.tables import eta_models
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
-SMALL = eta_model.TrainingParams(max_iter=40)
+SMALL = eta_model.TrainingParams(max_iter=30)
 Samples = list[tuple[Snapshot, float]]
 
 
 @pytest.fixture(scope="module")
 def trips() -> tuple[list[history.Trip], list[history.Trip]]:
-    return history.split(history.simulate(300, seed=11, days=40))
+    return history.split(history.simulate(200, seed=11, days=30))
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def samples(trips: tuple[list[history.Trip], list[history.Trip]]) -> tuple[Sampl
 @pytest.fixture(scope="module")
 def good(samples: tuple[Samples, Samples]) -> eta_model.Trained:
     training, held_out = samples
-    return eta_model.train(training, held_out, BaselineSettings(), NOW, 240, 60, params=SMALL)
+    return eta_model.train(training, held_out, BaselineSettings(), NOW, 160, 40, params=SMALL)
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_a_model_worse_than_the_baseline_is_recorded_and_never_used(
     training, held_out = samples
     rng = random.Random(3)
     noise = [(s, rng.uniform(0, 6000)) for s, _ in training]  # truths that teach nothing
-    worse = eta_model.train(noise, held_out, BaselineSettings(), NOW, 240, 60, params=SMALL)
+    worse = eta_model.train(noise, held_out, BaselineSettings(), NOW, 160, 40, params=SMALL)
     assert not worse.accepted and worse.evaluation is not None
     assert worse.evaluation.model_mae_min >= worse.evaluation.baseline_mae_min * 0.95
     assert worse.reason.startswith("does not beat the baseline")
@@ -103,7 +103,7 @@ def test_versions_are_numbered_the_newest_accepted_is_used_and_the_reason_shown(
     training, held_out = samples
     rng = random.Random(4)
     worse = eta_model.train([(s, rng.uniform(0, 6000)) for s, _ in training], held_out,
-                            BaselineSettings(), NOW, 240, 60, params=SMALL)  # fmt: skip
+                            BaselineSettings(), NOW, 160, 40, params=SMALL)  # fmt: skip
     with store.write() as conn:
         first = eta_model.save(conn, good)
         second = eta_model.save(conn, good)

@@ -43,12 +43,26 @@ from tests.workflows.helpers import Harness, milestone
 MEMPHIS = {"city": "Memphis", "country": "US"}
 
 
+def _hub(make_settings: Callable[..., Settings], url: str) -> tuple[Harness, Settings]:
+    settings = foresight_config(make_settings, url, eta={"change_minutes": 30})
+    return Harness(open_store(url), settings), settings
+
+
 @pytest.fixture
-def hub(make_settings: Callable[..., Settings], db_url: str) -> Iterator[tuple[Harness, Settings]]:
-    settings = foresight_config(make_settings, db_url, eta={"change_minutes": 30})
-    store = open_store(db_url)
-    yield Harness(store, settings), settings
-    store.dispose()
+def both(make_settings: Callable[..., Settings], db_url: str) -> Iterator[tuple[Harness, Settings]]:
+    """On SQLite and PostgreSQL."""
+    found = _hub(make_settings, db_url)
+    yield found
+    found[0].store.dispose()
+
+
+@pytest.fixture
+def hub(
+    make_settings: Callable[..., Settings], sqlite_url: str
+) -> Iterator[tuple[Harness, Settings]]:
+    found = _hub(make_settings, sqlite_url)
+    yield found
+    found[0].store.dispose()
 
 
 def start(h: Harness, key: str = "K1") -> None:
@@ -67,9 +81,9 @@ def eta_commands(h: Harness) -> list[tuple[str, str, dict]]:
 
 
 def test_each_active_shipment_gets_an_eta_and_a_changed_one_goes_out_past_the_threshold(
-    hub: tuple[Harness, Settings],
+    both: tuple[Harness, Settings],
 ) -> None:
-    h, settings = hub
+    h, settings = both
     start(h)
     refresher = EtaRefresher(h.store, settings)
     result = refresher.refresh(at("2026-11-23T09:30:00Z"))
@@ -161,13 +175,13 @@ def test_the_retrain_job_learns_from_delivered_shipments_and_the_refresh_uses_it
     settings = foresight_config(make_settings, sqlite_url, eta={"model": model})
     store: Store = open_store(sqlite_url)
     h = Harness(store, settings)
-    trips = history.simulate(80, seed=21, days=20)
+    trips = history.simulate(48, seed=21, days=12)
     for trip in trips:
         h.send("carrier", *trip_events(trip))
     newest = max(t.delivered_at for t in trips)
     with store.read() as conn:
         found = delivered_history(conn, newest - timedelta(days=3650))
-    assert len(found) == 80 and all(len(t.samples) == 1 for t in found)
+    assert len(found) == 48 and all(len(t.samples) == 1 for t in found)
     trainer = EtaTrainer(store, settings)
     assert trainer.due_in(newest) == 0
     version = trainer.train_once(newest + timedelta(hours=1))
@@ -175,7 +189,7 @@ def test_the_retrain_job_learns_from_delivered_shipments_and_the_refresh_uses_it
     assert trainer.due_in(newest + timedelta(hours=2)) == pytest.approx(23 * 3600)
     with store.read() as conn:
         (record,) = eta_model.versions(conn)
-    assert record["train_trips"] == 60 and record["held_out_trips"] == 20
+    assert record["train_trips"] == 36 and record["held_out_trips"] == 12
     assert record["model_mae_min"] is not None and record["baseline_mae_min"] is not None
     beats = record["model_mae_min"] < record["baseline_mae_min"] * 0.95
     assert record["status"] == ("active" if beats else "rejected")
