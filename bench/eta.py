@@ -143,8 +143,10 @@ def main() -> None:
 
     started = time.perf_counter()
     params = eta_model.TrainingParams(max_iter=150 if args.quick else 300)
-    trained = eta_model.train(train_samples, held_samples, BaselineSettings(), held_out[0].delivered_at,
-                              len(training), len(held_out), params=params)  # fmt: skip
+    trained = eta_model.train(
+        train_samples, held_samples, BaselineSettings(), held_out[0].delivered_at,
+        len(training), len(held_out), params=params,
+    )  # fmt: skip
     took = time.perf_counter() - started
     scored = trained.evaluation
     assert scored is not None and trained.model is not None
