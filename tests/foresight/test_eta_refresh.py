@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -252,3 +253,8 @@ def test_the_leader_refreshes_etas_and_the_api_shows_them(
         assert mine.status_code == 200 and mine.json()["eta"]["method"] == "baseline"
         assert client.get("/v1/shipments/NOPE/eta", headers=ADMIN).status_code == 404
         assert client.get("/v1/shipments/API-1/eta").status_code == 401
+        hostile = ["x" * 10_000, "\x00", "API-1\x00", "../API-1", "API-1' OR '1'='1", "é" * 200,
+                   "%00", "API-1/eta"]  # fmt: skip
+        for key in hostile:
+            answer = client.get(f"/v1/shipments/{quote(key, safe='')}/eta", headers=ADMIN)
+            assert answer.status_code == 404, (key, answer.status_code)

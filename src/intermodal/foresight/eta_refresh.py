@@ -89,12 +89,18 @@ def _located_milestones(conn: Connection, key: str, limit: int | None = None) ->
         query = query.limit(limit)
     found = []
     for row in conn.execute(query):
-        item = orjson.loads(row.data)
+        try:
+            item = orjson.loads(row.data)
+        except orjson.JSONDecodeError:
+            continue
         data = item.get("data") if isinstance(item, dict) else None
         location = data.get("location") if isinstance(data, dict) else None
         if not isinstance(location, dict) or not row.occurred_at:
             continue
-        placed = locate(location.get("country"), location.get("city"))
+        country, city = location.get("country"), location.get("city")
+        if not isinstance(country, str) or not isinstance(city, str | None):
+            continue  # not an address the canonical model would have taken
+        placed = locate(country, city)
         if placed is None:
             continue
         point, precision = placed
