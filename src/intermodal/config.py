@@ -29,6 +29,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -530,6 +531,85 @@ class TelemetryConfig(_Strict):
     """How long the business gauges (cases, not invoiced, freshness) are reused between scrapes."""
 
 
+# -- foresight: arrival times and early warning (foresight/eta*.py, foresight/warnings.py) --
+class EtaModelConfig(_Strict):
+    """The learned arrival-time model (foresight/eta_model.py): retrained by the leader on
+    the hub's delivered shipments, used only while it beats the baseline on held-out
+    history."""
+
+    enabled: bool = True
+    retrain_hours: Annotated[float, Field(gt=0, le=24 * 90)] = 24.0
+    """How often the leader trains a new version (and once shortly after it starts leading
+    when there is no version yet)."""
+    history_days: Annotated[float, Field(gt=0, le=3650)] = 90.0
+    """How far back delivered shipments are read to train on."""
+    min_trips: Annotated[int, Field(ge=10, le=10_000_000)] = 200
+    """Delivered trips (with placeable stops) needed before a model is trained."""
+    held_out: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    """The newest share of trips kept out of training to judge the model on."""
+    min_gain: Annotated[float, Field(ge=0, lt=1)] = 0.05
+    """How much lower than the baseline's the held-out MAE must be (a share)."""
+    max_iter: Annotated[int, Field(ge=10, le=5000)] = 300
+    threads: Annotated[int, Field(ge=1, le=256)] = 1
+    """CPU threads a training may use (the leader trains beside its appliers)."""
+
+
+class EtaConfig(_Strict):
+    """Arrival times per active shipment (docs/visibility.md#arrival-times)."""
+
+    enabled: bool = True
+    refresh_seconds: Annotated[float, Field(ge=1, le=3600)] = 60.0
+    default_speed_kmh: Annotated[float, Field(gt=0, le=150)] = 65.0
+    """The baseline's speed on a lane with no history and a truck with no recent speed."""
+    min_speed_kmh: Annotated[float, Field(ge=0, le=150)] = 15.0
+    """A recent speed below this is a truck standing, not its pace: the lane's speed is used."""
+    dwell_per_stop_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 30.0
+    baseline_low: Annotated[float, Field(gt=0, le=1)] = 0.85
+    baseline_high: Annotated[float, Field(ge=1, le=20)] = 1.5
+    """The baseline's interval as factors of its minutes, until a training calibrates it."""
+    change_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 30.0
+    """An ETA that moves by at least this much from the one last sent is sent again."""
+    odoo: Literal["scheduled_date", "off"] = "scheduled_date"
+    """What a changed ETA does in Odoo: the delivery's `scheduled_date`, or nothing."""
+    notify: bool = True
+    """Tell customers: the `notify` role and endpoints subscribed to `eta.changed`."""
+    model: EtaModelConfig = EtaModelConfig()
+
+
+class EarlyWarningConfig(_Strict):
+    """`predicted_delay` cases before an SLA breach (docs/visibility.md#early-warning)."""
+
+    enabled: bool = True
+    confidence: Literal["p10", "p50"] = "p10"
+    """Which arrival must pass the deadline to warn: p10 (the early end of the interval,
+    so 90% sure) or p50 (the ETA itself, more warnings, earlier, less sure)."""
+    open_margin_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 0.0
+    open_after: Annotated[int, Field(ge=1, le=100)] = 1
+    """Refreshes in a row past the deadline before the case opens."""
+    close_margin_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 15.0
+    """The ETA must be this much before the deadline for the warning to count as recovered."""
+    close_after: Annotated[int, Field(ge=1, le=100)] = 2
+    """Refreshes in a row recovered before the case closes."""
+    odoo_activity: bool = True
+    notify: bool = True
+
+
+class ForesightConfig(_Strict):
+    """The foresight assists; absent: none runs. Each has its `enabled` switch."""
+
+    eta: EtaConfig = EtaConfig()
+    warnings: EarlyWarningConfig = EarlyWarningConfig()
+
+    @model_validator(mode="after")
+    def _warnings_need_etas(self) -> ForesightConfig:
+        if self.warnings.enabled and not self.eta.enabled:
+            raise ValueError("warnings.enabled needs eta.enabled: warnings are read from ETAs")
+        return self
+
+
+# -- end of foresight: arrival times and early warning --
+
+
 class FileConfig(_Strict):
     hub: HubConfig = HubConfig()
     partners: dict[PartnerName, PartnerConfig] = {}
@@ -540,6 +620,7 @@ class FileConfig(_Strict):
     telemetry: TelemetryConfig = TelemetryConfig()
     tower: TowerConfig | None = None
     workflows: WorkflowsConfig | None = None
+    foresight: ForesightConfig | None = None  # arrival times, early warning
 
 
 @dataclass(frozen=True)
@@ -646,6 +727,8 @@ class Settings:
     audit_key: Secret | None = None
     """`hub.audit_key`, resolved; None without one, or when secrets were not resolved."""
     audit_previous_keys: tuple[Secret, ...] = ()
+    foresight: ForesightConfig | None = None
+    """The `foresight` section; None: no assist runs."""
 
 
 class ConfigError(ConfigurationError, ValueError):
@@ -855,6 +938,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
         workflows=parsed.workflows,
         audit_key=audit_key,
         audit_previous_keys=audit_previous,
+        foresight=parsed.foresight,
     )
 
 

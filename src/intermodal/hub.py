@@ -15,8 +15,9 @@
   commands older than `delivery.keep_delivered` deleted a minute after start and hourly
   after that, outbox/retention.py), and the audit checkpoint when `hub.audit_key` is set
   (security/audit_checkpoint.py: every `hub.audit_checkpoint_seconds`, and once more
-  when the leader stops, after its appliers); asyncio tasks, started when this node
-  gains the lease and cancelled when it loses it.
+  when the leader stops, after its appliers), and the arrival-time refresh and model
+  retraining when `foresight.eta` is on (foresight/eta_refresh.py); asyncio tasks,
+  started when this node gains the lease and cancelled when it loses it.
 
 Under `intermodal serve --workers N` (intermodal/serve.py) one worker process runs all of
 this (the core worker, which also takes part in the leader election); the others are
@@ -264,6 +265,37 @@ class Hub:
                 return still_holds(conn, LEADER, lease.token)
 
             jobs.append(("reconcile", functools.partial(run_forever, self.store, reconcile, leads)))
+        jobs.extend(self._foresight_jobs(lease))
+        return jobs
+
+    def _foresight_jobs(
+        self, lease: Lease
+    ) -> list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]]:
+        """Arrival times and early warning (foresight/eta_refresh.py), when the `foresight`
+        section turns them on: the ETA refresh and the model's retraining. Both check the
+        lease in each write, like a reconciliation run."""
+        foresight = self.settings.foresight
+        if foresight is None or not foresight.eta.enabled:
+            return []
+        from intermodal.foresight.eta_refresh import EtaRefresher, EtaTrainer
+
+        def leads(conn: Connection) -> bool:
+            return still_holds(conn, LEADER, lease.token)
+
+        loop = asyncio.get_running_loop()
+
+        def wake_dispatcher(_count: int) -> None:
+            if self.dispatcher is not None:
+                loop.call_soon_threadsafe(self.dispatcher.wake.set)
+
+        refresher = EtaRefresher(
+            self.store, self.settings, leads=leads, on_commands=wake_dispatcher
+        )
+        jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
+            ("eta-refresh", refresher.run)
+        ]
+        if foresight.eta.model.enabled:
+            jobs.append(("eta-retrain", EtaTrainer(self.store, self.settings, leads=leads).run))
         return jobs
 
     async def _sync(self) -> None:

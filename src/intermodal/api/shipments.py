@@ -18,6 +18,7 @@ from intermodal.api.errors import ApiError
 from intermodal.api.http import Reader, hub_of, reader, settings_of
 from intermodal.config import READ_SCOPE, WRITE_SCOPE
 from intermodal.engine import reads
+from intermodal.store import Store
 
 router = APIRouter()
 
@@ -52,10 +53,37 @@ def boundary(request: Request, who: Reader) -> reads.Boundary | None:
 )
 async def get_shipment(key: str, request: Request) -> dict[str, Any]:
     who = reader(request, SHIPMENT_SCOPES)
-    found = reads.shipment(hub_of(request).store, key, True, boundary(request, who))
+    store = hub_of(request).store
+    found = reads.shipment(store, key, True, boundary(request, who))
     if found is None:
         raise ApiError(404, "not_found", f"no shipment '{key}'")
+    found["eta"] = _eta(store, key)
     return found
+
+
+def _eta(store: Store, key: str) -> dict[str, Any] | None:
+    from intermodal.foresight.eta import eta_for
+
+    with store.read() as conn:
+        return eta_for(conn, key)
+
+
+@router.get(
+    "/v1/shipments/{key}/eta",
+    tags=["shipments"],
+    summary="A shipment's arrival times: next stop and delivery, with their intervals",
+    responses=_READ_ERRORS,
+)
+async def get_eta(key: str, request: Request) -> dict[str, Any]:
+    """The latest estimate of the ETA refresh (docs/visibility.md#arrival-times): `method`
+    (model or baseline) and `reason`, the next stop's and the delivery's ETA with p10/p90,
+    the model version, the position it rests on and its age; `eta: null` with no estimate
+    (the shipment is delivered, or the refresh is off or has not run yet)."""
+    who = reader(request, SHIPMENT_SCOPES)
+    store = hub_of(request).store
+    if reads.shipment(store, key, False, boundary(request, who)) is None:
+        raise ApiError(404, "not_found", f"no shipment '{key}'")
+    return {"key": key, "eta": _eta(store, key)}
 
 
 @router.get(

@@ -416,3 +416,49 @@ Index(
     sqlite_where=text(_INVOICED),
     postgresql_where=text(_INVOICED),
 )
+
+# -- foresight: arrival times (foresight/eta_model.py, foresight/eta_refresh.py; migration 0016)
+# One row per training of the arrival-time model: its held-out score against the baseline
+# and, when it beat the baseline, the model itself (a pickle, checked by its SHA-256). The
+# newest `active` version is the one the ETAs use; `rejected` ones are kept as the record
+# of why the baseline goes on.
+eta_models = Table(
+    "eta_models",
+    metadata,
+    Column("version", SeqType, primary_key=True, autoincrement=True),
+    Column("trained_at", Timestamp, nullable=False),
+    Column("status", String(16), nullable=False),  # active | rejected | retired
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("train_trips", Integer, nullable=False, server_default="0"),
+    Column("held_out_trips", Integer, nullable=False, server_default="0"),
+    Column("model_mae_min", Float),
+    Column("baseline_mae_min", Float),
+    Column("metrics", Text, nullable=False, server_default="{}"),
+    Column("sklearn_version", String(32), nullable=False),
+    Column("model", LargeBinary),
+    Column("model_sha256", String(64)),
+    Index("ix_eta_models_status", "status", "version"),
+)
+
+# Each active shipment's latest arrival times (one row per shipment, written by the leader's
+# refresh job, never by the applier): the estimate as JSON, the ETA last sent to Odoo and
+# the customers, and the early-warning state (the open predicted_delay case, and how many
+# refreshes in a row were over (> 0) or back under (< 0) the deadline).
+eta_predictions = Table(
+    "eta_predictions",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("computed_at", Timestamp, nullable=False),
+    Column("method", String(16)),  # model | baseline; NULL: no ETA (detail says why)
+    Column("model_version", BigInteger),
+    Column("eta", Timestamp),
+    Column("eta_p10", Timestamp),
+    Column("eta_p90", Timestamp),
+    Column("deadline", Timestamp),
+    Column("detail", Text, nullable=False, server_default="{}"),
+    Column("published_eta", Timestamp),
+    Column("published_at", Timestamp),
+    Column("warning_case_id", String(80)),
+    Column("warning_streak", Integer, nullable=False, server_default="0"),
+    Index("ix_eta_predictions_computed", "computed_at"),
+)

@@ -4,7 +4,7 @@ A subscriber is an endpoint (`endpoints.<name>` in the configuration) with filte
 
 - `events`: the kinds of event it wants (default: milestones only, as before filters existed):
   `milestone`, `pod.received`, `charge.recorded`, `customs.updated`, `case.opened`,
-  `case.closed`;
+  `case.closed`, `eta.changed` (an arrival time that moved, docs/visibility.md);
 - `milestones`: which milestones, when it wants milestones;
 - `subjects`: shell-style patterns on the shipment key (`SHP-*`);
 - `customers`: the customer's reference (or name) on the shipment (`parties` with role
@@ -39,6 +39,7 @@ CLOUDEVENT_TYPES: dict[str, str] = {
     "customs.updated": "intermodal.customs.updated",
     "case.opened": "intermodal.case.opened",
     "case.closed": "intermodal.case.closed",
+    "eta.changed": "intermodal.shipment.eta",  # foresight/eta_refresh.py
 }
 """Subscribable event -> the CloudEvent `type` the subscriber receives."""
 NOTIFY_EVENTS = tuple(CLOUDEVENT_TYPES)
@@ -49,6 +50,7 @@ NotifyEvent = Literal[
     "customs.updated",
     "case.opened",
     "case.closed",
+    "eta.changed",
 ]
 DEFAULT_EVENTS = frozenset({"milestone"})
 

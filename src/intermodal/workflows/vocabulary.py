@@ -21,6 +21,7 @@ from intermodal.outbox.kinds import INVOICE_COMMAND
 CaseKind = Literal[
     "delivery_failed", "carrier_exception", "customs_hold", "sla_breach", "billing_dispute",
     "no_rate",
+    "predicted_delay",  # opened by foresight/warnings.py before an SLA breach, not by a flow
 ]  # fmt: skip
 CASE_KINDS: tuple[str, ...] = get_args(CaseKind)
 """The kinds of exception case (the `cases` table): the flows open them, the tower lists them."""
