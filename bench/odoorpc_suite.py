@@ -107,10 +107,10 @@ def run_suite(folder: Path, version: int, pattern: str, timeout: float) -> list[
             ORPC_TEST_DB=sim.db,
             ORPC_TEST_USER=sim.login,
             ORPC_TEST_PWD=sim.password,
-            ORPC_TEST_SUPER_PWD=getattr(sim.server, "master_password", "admin"),
+            ORPC_TEST_SUPER_PWD=sim.server.config.master_password,
         )
         env.pop("ORPC_TEST_VERSION", None)
-        child = subprocess.run(  # noqa: S603 - our own interpreter and our own script text
+        child = subprocess.run(
             [sys.executable, "-c", CHILD, str(folder), pattern],
             env=env,
             capture_output=True,
@@ -130,9 +130,13 @@ def run_suite(folder: Path, version: int, pattern: str, timeout: float) -> list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", type=Path, help="holds odoorpc/tests/ (e.g. an OCA/odoorpc checkout)")
+    parser.add_argument(
+        "folder", type=Path, help="holds odoorpc/tests/ (e.g. an OCA/odoorpc checkout)"
+    )
     parser.add_argument("--version", type=int, default=19, choices=(17, 18, 19))
-    parser.add_argument("-k", dest="pattern", default="", help="only test files whose name has this")
+    parser.add_argument(
+        "-k", dest="pattern", default="", help="only test files whose name has this"
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole suite")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every failure in full")
     args = parser.parse_args()
@@ -142,7 +146,10 @@ def main() -> None:
     started = time.perf_counter()
     rows = run_suite(args.folder.resolve(), args.version, args.pattern, args.timeout)
     elapsed = time.perf_counter() - started
-    counts = {k: sum(1 for r in rows if r["outcome"] == k) for k in ("passed", "failed", "error", "skipped")}
+    counts = {
+        k: sum(1 for r in rows if r["outcome"] == k)
+        for k in ("passed", "failed", "error", "skipped")
+    }
     for row in rows:
         if row["outcome"] in ("failed", "error"):
             detail = row["detail"].strip().splitlines()
@@ -152,9 +159,9 @@ def main() -> None:
     # Skipped tests count as passed, as unittest's own "OK (skipped=n)" does.
     ok = counts["passed"] + counts["skipped"]
     print(
-        f"odoorpc suite against odoo-sim {args.version}.0: {total} tests, {counts['passed']} passed, "
-        f"{counts['skipped']} skipped, {counts['failed']} failed, {counts['error']} errors "
-        f"({elapsed:.1f} s)"
+        f"odoorpc suite against odoo-sim {args.version}.0: {total} tests, "
+        f"{counts['passed']} passed, {counts['skipped']} skipped, {counts['failed']} failed, "
+        f"{counts['error']} errors ({elapsed:.1f} s)"
     )
     print(f"RESULT odoorpc_suite passed={ok} tests peer={total} ratio={ok / total:.3f}")
 

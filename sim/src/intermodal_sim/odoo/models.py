@@ -561,9 +561,15 @@ SPECIFIC: dict[str, type[BaseModel]] = {
 
 def build_classes(registry: Mapping[str, Model], major: int) -> dict[str, type[BaseModel]]:
     """One Python class per model for one major, so that introspection matches that major."""
+    from intermodal_sim.odoo.technical import TECHNICAL_CLASSES
+
     classes: dict[str, type[BaseModel]] = {}
     for name, spec in registry.items():
-        base = SPECIFIC.get(name) or (MailThread if spec.mail_thread else BaseModel)
+        base = (
+            TECHNICAL_CLASSES.get(name)
+            or SPECIFIC.get(name)
+            or (MailThread if spec.mail_thread else BaseModel)
+        )
         bases: tuple[type[BaseModel], ...] = (base,)
         if major <= 17:
             bases = (NameSearchArgs, base)

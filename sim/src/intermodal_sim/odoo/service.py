@@ -47,6 +47,8 @@ class SimConfig:
     faults: str | None = None
     api_key: str | None = None
     list_db: bool = True
+    # odoo/tools/config.py admin_passwd: the master password of the db service ('admin').
+    master_password: str = "admin"  # noqa: S105 - Odoo's documented default
 
 
 @dataclass
