@@ -10,7 +10,8 @@ lives as long as the server. Odoo 19.0 still answers the service over RPC (it le
 AccessDenied (`check_db_management_enabled`), and so is `list`.
 
 Each `exp_*` function below has the name and parameters of its db.py namesake, so a call
-with missing or extra arguments fails with the same TypeError text Odoo's does.
+with missing or extra arguments fails with the same TypeError text Odoo's does; the server
+they act on is the context variable `dispatch` sets.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,11 @@ class InvalidCatalogName(OdooError):
     odoo_name = "psycopg2.errors.InvalidCatalogName"
 
 
+# The server an exp_ function serves: a context variable, so that each function keeps the
+# exact parameters of its db.py namesake (and the TypeError texts they give).
+_SERVER: ContextVar[DatabaseServer] = ContextVar("odoo_sim_database_server")
+
+
 class DatabaseServer:
     """The databases of one server, by name; the main one is the sim the server started with."""
 
@@ -103,13 +110,16 @@ class DatabaseServer:
     def dispatch(self, method: Any, params: list[Any]) -> Any:
         """odoo/service/db.py dispatch."""
         func = SERVICE.get(f"exp_{method}") if isinstance(method, str) else None
-        if method in FREE_METHODS and func is not None:
-            return func(*params, server=self)
         if func is None:
             raise KeyError(f"Method not found: {method}")
-        passwd, params = params[0], params[1:]
-        self.check_super(passwd)
-        return func(*params, server=self)
+        if method not in FREE_METHODS:
+            passwd, params = params[0], params[1:]
+            self.check_super(passwd)
+        token = _SERVER.set(self)
+        try:
+            return func(*params)
+        finally:
+            _SERVER.reset(token)
 
     def check_super(self, passwd: Any) -> bool:
         """db.py check_super: the master password, or AccessDenied."""
@@ -184,29 +194,33 @@ def _refuse_main(server: DatabaseServer, name: str, verb: str) -> None:
 # -- free methods ---------------------------------------------------------------------------
 
 
-def exp_db_exist(db_name: Any, *, server: DatabaseServer) -> bool:
+def exp_db_exist(db_name: Any) -> bool:
+    server = _SERVER.get()
     return server.get(db_name) is not None
 
 
-def exp_list(document: Any = False, *, server: DatabaseServer) -> list[str]:
+def exp_list(document: Any = False) -> list[str]:
+    server = _SERVER.get()
     if not server.list_db:
         raise AccessDenied()
     return server.names()
 
 
-def exp_list_lang(*, server: DatabaseServer) -> list[list[str]]:
+def exp_list_lang() -> list[list[str]]:
     """scan_languages: (code, name) of the languages a database can install, by name."""
     return sorted(([code, name] for _x, name, code, *_rest in LANGUAGES), key=lambda p: p[1])
 
 
-def exp_server_version(*, server: DatabaseServer) -> str:
+def exp_server_version() -> str:
+    server = _SERVER.get()
     return server.main.server_version
 
 
 # -- master password ------------------------------------------------------------------------
 
 
-def exp_list_countries(*, server: DatabaseServer) -> list[list[str]]:
+def exp_list_countries() -> list[list[str]]:
+    server = _SERVER.get()
     with server.main.db.lock:
         rows = server.main.db.execute("SELECT code, name FROM res_country ORDER BY name")
         return [[row[0], row[1]] for row in rows]
@@ -220,12 +234,11 @@ def exp_create_database(
     login: Any = "admin",
     country_code: Any = None,
     phone: Any = None,
-    *,
-    server: DatabaseServer,
 ) -> bool:
     """A new database with the server's data file: all of it with `demo`, else only the
     company, groups, access rules and the admin user; then _initialize_db's admin login,
     password and language, and the company's country, phone and email."""
+    server = _SERVER.get()
     server.check_management()
     with server.lock:
         if server.get(db_name) is not None:
@@ -253,7 +266,8 @@ def _initialize(
         admin = env.ref_id("base.user_admin")
         company = env["res.company"].browse([1])
         if isinstance(lang, str) and lang:
-            env["res.lang"].search([("code", "=", lang)]).write({"active": True})
+            langs = env["res.lang"].with_env(env.with_context({"active_test": False}))
+            langs.search([("code", "=", lang)]).write({"active": True})
         if isinstance(country_code, str) and country_code:
             country = env["res.country"].search([("code", "=ilike", country_code)], limit=1)
             if country:
@@ -278,10 +292,9 @@ def exp_duplicate_database(
     db_original_name: Any,
     db_name: Any,
     neutralize_database: Any = False,
-    *,
-    server: DatabaseServer,
 ) -> bool:
     """CREATE DATABASE ... TEMPLATE: a copy of every table, users, keys and passwords."""
+    server = _SERVER.get()
     server.check_management()
     with server.lock:
         source = server.get(db_original_name)
@@ -301,8 +314,9 @@ def exp_duplicate_database(
     return True
 
 
-def exp_drop(db_name: Any, *, server: DatabaseServer) -> bool:
+def exp_drop(db_name: Any) -> bool:
     """False for a database the server does not have, as exp_drop answers."""
+    server = _SERVER.get()
     server.check_management()
     with server.lock:
         if server.get(db_name) is None:
@@ -315,9 +329,10 @@ def exp_drop(db_name: Any, *, server: DatabaseServer) -> bool:
     return True
 
 
-def exp_dump(db_name: Any, format: Any, *, server: DatabaseServer) -> str:
+def exp_dump(db_name: Any, format: Any) -> str:
     """dump_db in the zip format: the SQL (SQLite's, not pg_dump's) as dump.sql, then the
     manifest.json dump_db_manifest writes; base64, as exp_dump returns it."""
+    server = _SERVER.get()
     server.check_management()
     sim = server.get(db_name)
     if sim is None:
@@ -368,10 +383,11 @@ def _schema_matches(conn: sqlite3.Connection, sim_tables: dict[str, set[str]]) -
     return True
 
 
-def exp_restore(db_name: Any, data: Any, copy: Any = False, *, server: DatabaseServer) -> bool:
+def exp_restore(db_name: Any, data: Any, copy: Any = False) -> bool:
     """exp_restore + restore_db: the base64 is decoded first, then a database that exists is
     refused; a zip's dump.sql is run in a new database. A dump that is not odoo-sim's SQL for
     this major (pg_dump output, another major's tables) is "Couldn't restore database"."""
+    server = _SERVER.get()
     server.check_management()
     raw = base64.b64decode(data)
     with server.lock:
@@ -406,7 +422,8 @@ def exp_restore(db_name: Any, data: Any, copy: Any = False, *, server: DatabaseS
     return True
 
 
-def exp_rename(old_name: Any, new_name: Any, *, server: DatabaseServer) -> bool:
+def exp_rename(old_name: Any, new_name: Any) -> bool:
+    server = _SERVER.get()
     server.check_management()
     with server.lock:
         if server.get(old_name) is None:
@@ -423,7 +440,8 @@ def exp_rename(old_name: Any, new_name: Any, *, server: DatabaseServer) -> bool:
     return True
 
 
-def exp_change_admin_password(new_password: Any, *, server: DatabaseServer) -> bool:
+def exp_change_admin_password(new_password: Any) -> bool:
+    server = _SERVER.get()
     server.check_management()
     if not isinstance(new_password, str):
         # passlib's CryptContext.hash, which config.set_admin_password calls.
@@ -432,9 +450,10 @@ def exp_change_admin_password(new_password: Any, *, server: DatabaseServer) -> b
     return True
 
 
-def exp_migrate_databases(databases: Any, *, server: DatabaseServer) -> bool:
+def exp_migrate_databases(databases: Any) -> bool:
     """Odoo updates `base` in each; odoo-sim's schema is the server's, so there is nothing
     to update, but a database that does not exist still fails to load."""
+    server = _SERVER.get()
     server.check_management()
     for name in databases:
         if server.get(name) is None:
