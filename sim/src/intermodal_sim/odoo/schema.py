@@ -8,6 +8,7 @@ delivery, account, mail, base_automation. Only what an integration reads or writ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import available_timezones
@@ -895,15 +896,16 @@ MAGIC = {
 }
 
 
-def models_for(major: int) -> dict[str, Model]:
-    """The registry of one Odoo major: its models with only the fields that major has."""
+def models_for(
+    major: int, extend: Callable[[list[Model]], list[Model]] | None = None
+) -> dict[str, Model]:
+    """The registry of one Odoo major: its models with only the fields that major has.
+    `extend` adds models defined elsewhere (technical.py's actions, crons, menus...)."""
     if major not in MAJORS:
         raise ValueError(f"unsupported Odoo major {major}; choose one of {MAJORS}")
-    # Actions, scheduled actions, menus, modules, languages: odoo-sim's technical models.
-    from intermodal_sim.odoo.technical import with_technical_models
-
+    definitions = _definitions()
     registry: dict[str, Model] = {}
-    for model in with_technical_models(_definitions()):
+    for model in extend(definitions) if extend else definitions:
         kept: dict[str, Field] = {}
         for fname, fld in model.fields.items():
             if not fld.since <= major <= fld.until:
