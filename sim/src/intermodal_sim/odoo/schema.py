@@ -314,6 +314,7 @@ def _definitions() -> list[Model]:
                 "user_ids": o2m("res.users", "partner_id", "Users"),
                 "image_1920": binary("Image", image=True),
                 "credit_limit": float_("Credit Limit", default=0.0),
+                "date": date("Date", until=17),
             },
             order="name, id desc",
             parent_name="parent_id",
