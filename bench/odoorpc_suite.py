@@ -9,6 +9,10 @@ runs every `test_*.py` there with the installed OdooRPC in a child process, with
 pass and the counts.
 
     .venv/bin/python bench/odoorpc_suite.py /tmp/odoorpc-tests [--version 19] [-k test_db]
+    ODOORPC_TESTS=/tmp/odoorpc-tests .venv/bin/python bench/odoorpc_suite.py --quick
+
+With no folder (neither argument nor ODOORPC_TESTS), as when `make bench` runs every bench
+with `--quick`, it says so and exits 0. The whole suite takes seconds, so `--quick` runs all.
 
 The installed `odoorpc` package finds the suite's `odoorpc.tests` package because the child
 appends `<folder>/odoorpc` to `odoorpc.__path__`; nothing in the suite is edited. This is a
@@ -131,8 +135,12 @@ def run_suite(folder: Path, version: int, pattern: str, timeout: float) -> list[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "folder", type=Path, help="holds odoorpc/tests/ (e.g. an OCA/odoorpc checkout)"
+        "folder",
+        nargs="?",
+        default=os.environ.get("ODOORPC_TESTS"),
+        help="holds odoorpc/tests/ (e.g. an OCA/odoorpc checkout); default $ODOORPC_TESTS",
     )
+    parser.add_argument("--quick", action="store_true", help="the same run: it takes seconds")
     parser.add_argument("--version", type=int, default=19, choices=(17, 18, 19))
     parser.add_argument(
         "-k", dest="pattern", default="", help="only test files whose name has this"
@@ -140,11 +148,15 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds for the whole suite")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every failure in full")
     args = parser.parse_args()
-    init = args.folder / "odoorpc" / "tests" / "__init__.py"
+    if not args.folder:
+        print("odoorpc suite: no tests folder given (argument or ODOORPC_TESTS); nothing to run")
+        return
+    folder = Path(args.folder)
+    init = folder / "odoorpc" / "tests" / "__init__.py"
     if not init.is_file():
         raise SystemExit(f"{init} does not exist: pass the folder that holds odoorpc/tests/")
     started = time.perf_counter()
-    rows = run_suite(args.folder.resolve(), args.version, args.pattern, args.timeout)
+    rows = run_suite(folder.resolve(), args.version, args.pattern, args.timeout)
     elapsed = time.perf_counter() - started
     counts = {
         k: sum(1 for r in rows if r["outcome"] == k)

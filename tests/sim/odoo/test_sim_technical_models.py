@@ -102,6 +102,14 @@ def test_the_report_service_is_gone(jsonrpc: Callable[..., dict[str, Any]]) -> N
     assert body["error"]["data"]["message"] == "'report'"
 
 
+def test_workflows_are_gone(jsonrpc: Callable[..., dict[str, Any]], sim: RunningSim) -> None:
+    """odoo/service/model.py dispatch: only execute and execute_kw; exec_workflow (removed in
+    11, which is why OdooRPC raises DeprecationWarning before calling) is a NameError."""
+    body = jsonrpc("object", "exec_workflow", sim.db, 2, "admin", "sale.order", "confirm", 1)
+    assert body["error"]["data"]["name"] == "builtins.NameError"
+    assert body["error"]["data"]["message"] == "Method not available exec_workflow"
+
+
 # -- ir.cron --------------------------------------------------------------------------------
 
 
