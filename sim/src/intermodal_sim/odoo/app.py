@@ -9,6 +9,9 @@ Routes and what defines them in Odoo (repo odoo/odoo unless said):
   POST /web/webclient/version_info, /web/session/*, /web/dataset/call_kw, /web/database/list
                                      addons/web/controllers/{webclient,session,dataset,database}.py
   GET  /web/version, /json/version   addons/rpc/controllers/__init__.py
+  GET  /web/binary/company_logo, /logo, /logo.png
+                                     addons/web/controllers/binary.py company_logo
+  POST /jsonrpc service "db"         odoo/service/db.py, in databases.py
   GET  /, /web, /odoo, /odoo/<model>/<id>
                                      addons/web/controllers/home.py; not the web client but
                                      a landing page and a read-only record (web_pages.py)
@@ -18,14 +21,19 @@ Routes and what defines them in Odoo (repo odoo/odoo unless said):
 from __future__ import annotations
 
 import asyncio
+import base64
 import inspect
 import json
 import re
 import secrets
+import struct
 import traceback
 import xmlrpc.client
+import zlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import datetime
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -37,6 +45,7 @@ from starlette.routing import Route
 
 from intermodal_sim.odoo import web_pages
 from intermodal_sim.odoo.automation import Delivery
+from intermodal_sim.odoo.databases import DatabaseServer
 from intermodal_sim.odoo.errors import (
     AccessDenied,
     AccessError,
@@ -55,7 +64,7 @@ from intermodal_sim.odoo.errors import (
     error_name,
 )
 from intermodal_sim.odoo.faults import Decision, FaultSpecError
-from intermodal_sim.odoo.orm import BaseModel, Env, get_public_method
+from intermodal_sim.odoo.orm import SUPERUSER_ID, BaseModel, Env, get_public_method
 from intermodal_sim.odoo.service import OdooSim, Session
 
 JSON_MIMETYPES = ("application/json", "application/json-rpc")
@@ -75,6 +84,49 @@ PROXY_REASONS = {
     503: "Service Temporarily Unavailable",
     504: "Gateway Time-out",
 }
+
+
+def solid_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A one-colour PNG, written by hand: the sim's stand-ins for web/static/img/logo.png and
+    nologo.png, whose artwork is Odoo's and not ours to ship."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )  # fmt: skip
+
+    row = b"\x00" + bytes(rgb) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height, 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+PLACEHOLDER_LOGO = solid_png(180, 46, (113, 75, 103))  # web/static/img/logo.png
+PLACEHOLDER_NOLOGO = solid_png(180, 46, (222, 226, 230))  # web/static/img/nologo.png
+IMAGE_MIMETYPES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+)
+
+
+def guess_image_mimetype(data: bytes) -> str:
+    """odoo/tools/mimetypes.py guess_mimetype for the images a logo can be, default PNG."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data.lstrip()[:1] == b"<" and b"<svg" in data[:1024]:
+        return "image/svg+xml"
+    for signature, mimetype in IMAGE_MIMETYPES:
+        if data.startswith(signature):
+            return mimetype
+    return "image/png"
 
 
 def dumps(value: Any) -> bytes:
@@ -238,6 +290,7 @@ class SimApp:
     def __init__(self, sim: OdooSim) -> None:
         self.sim = sim
         self.major = sim.major
+        self.dbs = DatabaseServer(sim)
         self._tasks: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
 
@@ -296,6 +349,22 @@ class SimApp:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+        self.dbs.close()
+
+    def _sim_for(self, db: Any) -> OdooSim:
+        """The database a call names; the main one answers for names the server lacks, with
+        the error Odoo gives for a database that does not exist."""
+        return self.dbs.get(db) or self.sim
+
+    def _login(self, db: Any, login: Any, password: Any) -> int | bool:
+        """common.login / authenticate: the uid or False. A login that succeeds leaves a
+        res.users.log row (res_users.py _login -> _update_last_login), as Odoo's does."""
+        sim = self._sim_for(db)
+        uid = sim.login(db, login, password)
+        if uid:
+            with sim.db.transaction():
+                sim.env(int(uid)).sudo()["res.users"]._update_last_login()  # type: ignore[attr-defined]
+        return uid
 
     # -- JSON-RPC -------------------------------------------------------------------------
 
@@ -311,13 +380,13 @@ class SimApp:
             if method == "login":
                 db, login, password = params[0], params[1], params[2]
                 return await self._run(
-                    protocol, None, "login", lambda _s: (sim.login(db, login, password), [])
+                    protocol, None, "login", lambda _s: (self._login(db, login, password), [])
                 )
             if method == "authenticate":
                 db, login, password = params[0], params[1], params[2]
                 return await self._run(
                     protocol, None, "authenticate",
-                    lambda _s: (sim.login(db, login, password), []),
+                    lambda _s: (self._login(db, login, password), []),
                 )  # fmt: skip
             if method == "about":
                 return await self._run(protocol, None, "about", lambda _s: (
@@ -330,7 +399,8 @@ class SimApp:
             if method not in ("execute", "execute_kw"):
                 raise NameError(f"Method not available {method}")
             db, uid_raw, password = params[0], params[1], params[2]
-            uid = sim.check_credentials(db, uid_raw, password)
+            target = self._sim_for(db)
+            uid = target.check_credentials(db, uid_raw, password)
             model, name = params[3], params[4]
             if method == "execute":
                 args, kwargs = params[5:], dict[str, Any]()
@@ -339,23 +409,13 @@ class SimApp:
                 kwargs = params[6] if len(params) > 6 else {}
             return await self._run(
                 protocol, str(model), str(name),
-                lambda serialization: sim.execute(uid, model, name, args, kwargs, serialization),
+                lambda serialization: target.execute(uid, model, name, args, kwargs, serialization),
             )  # fmt: skip
         raise KeyError(service)
 
     def _db_service(self, method: Any, params: list[Any]) -> Any:
-        """odoo/service/db.py: the calls that need no master password."""
-        if method == "list":
-            if not self.sim.config.list_db:
-                raise AccessDenied()
-            return [self.sim.config.db]
-        if method == "db_exist":
-            return params[0] == self.sim.config.db
-        if method == "server_version":
-            return self.sim.server_version
-        if method == "list_lang":
-            return [["en_US", "English (US)"]]
-        raise AccessDenied()
+        """odoo/service/db.py dispatch, over this server's databases (databases.py)."""
+        return self.dbs.dispatch(method, params)
 
     async def jsonrpc(self, request: Request) -> Response:
         if _mimetype(request) not in JSON_MIMETYPES:
@@ -624,8 +684,9 @@ class SimApp:
         return jsonrpc_envelope(parsed[0], result)
 
     def _session_info(self, session: Session) -> dict[str, Any]:
-        with self.sim.db.lock:
-            env = self.sim.env(session.uid)
+        sim = self._sim_for(session.db)
+        with sim.db.lock:
+            env = sim.env(session.uid)
             user = (
                 env["res.users"]
                 .sudo()
@@ -657,8 +718,7 @@ class SimApp:
         request_id, params = parsed
         self.sim.count("web", "-", "session.authenticate")
         try:
-            self.sim.check_db(params.get("db"))
-            uid = self.sim.uid_for_login(params.get("login"), params.get("password"))
+            uid = self._login(params.get("db"), params.get("login"), params.get("password"))
             if not uid:
                 raise AccessDenied()
             sid = secrets.token_hex(20)
@@ -703,7 +763,7 @@ class SimApp:
             args, kwargs = params.get("args", []), params.get("kwargs", {})
             result = await self._run(
                 "web", str(model), str(method),
-                lambda serialization: self.sim.execute(
+                lambda serialization: self._sim_for(session.db).execute(
                     session.uid, model, method, args, kwargs, serialization
                 ),
             )  # fmt: skip
@@ -718,6 +778,59 @@ class SimApp:
         return json_response(
             {"version_info": info["server_version_info"], "version": info["server_version"]}
         )
+
+    async def company_logo(self, request: Request) -> Response:
+        """addons/web/controllers/binary.py company_logo (auth='none', cors='*'): the logo of
+        the requesting user's company, or of `?company=<id>`; superuser's company without a
+        session. No database resolved: web's logo.png; a company without a logo: nologo.png;
+        anything going wrong: logo.png again."""
+        session = self._session(request)
+        requested = request.query_params.get("db")
+        sim = self.dbs.get(requested) if requested else None
+        if sim is None and session is not None:
+            sim = self.dbs.get(session.db)
+        if sim is None:
+            sim = self.dbs.monodb()
+        if sim is None:
+            return self._image(PLACEHOLDER_LOGO, "image/png", "logo.png")
+        try:
+            company = request.query_params.get("company")
+            uid = session.uid if session is not None and session.db == sim.config.db else None
+            with sim.db.lock:
+                if company:
+                    row = sim.db.execute(
+                        "SELECT p.image_1920, c.write_date FROM res_company c "
+                        "JOIN res_partner p ON p.id = c.partner_id WHERE c.id = ?",
+                        (int(company),),
+                    ).fetchone()
+                else:
+                    row = sim.db.execute(
+                        "SELECT p.image_1920, c.write_date FROM res_users u "
+                        "LEFT JOIN res_company c ON c.id = u.company_id "
+                        "LEFT JOIN res_partner p ON p.id = c.partner_id WHERE u.id = ?",
+                        (uid or SUPERUSER_ID,),
+                    ).fetchone()
+            if not row or not row[0]:
+                return self._image(PLACEHOLDER_NOLOGO, "image/png", "nologo.png")
+            image = base64.b64decode(row[0])
+            mimetype = guess_image_mimetype(image)
+            extension = "svg" if mimetype == "image/svg+xml" else mimetype.split("/")[1]
+            modified = datetime.fromisoformat(f"{row[1]}+00:00") if row[1] else None
+            return self._image(image, mimetype, f"logo.{extension}", modified)
+        except Exception:  # the route falls back to the placeholder on any error, as Odoo's
+            return self._image(PLACEHOLDER_LOGO, "image/png", "logo.png")
+
+    @staticmethod
+    def _image(
+        content: bytes, mimetype: str, filename: str, modified: datetime | None = None
+    ) -> Response:
+        headers = {
+            "Content-Disposition": f"inline; filename={filename}",
+            "Access-Control-Allow-Origin": "*",
+        }
+        if modified is not None:
+            headers["Last-Modified"] = format_datetime(modified, usegmt=True)
+        return Response(content, media_type=mimetype, headers=headers)
 
     async def landing(self, request: Request) -> Response:
         legacy = request.url.path == "/web"  # an old /web#model=...&id=... record link
@@ -839,6 +952,9 @@ class SimApp:
             route("/web/dataset/call_kw", self.call_kw, ["POST"]),
             route("/web/dataset/call_kw/{path:path}", self.call_kw, ["POST"]),
             route("/web/version", self.web_version, ["GET"]),
+            route("/web/binary/company_logo", self.company_logo, ["GET", "HEAD", "POST"]),
+            route("/logo", self.company_logo, ["GET", "HEAD", "POST"]),
+            route("/logo.png", self.company_logo, ["GET", "HEAD", "POST"]),
             route("/json/version", self.web_version, ["GET"]),
             route("/", self.landing, ["GET"]),
             route("/web", self.landing, ["GET"]),

@@ -20,6 +20,8 @@ def build_config(
     api_key: str | None,
     version: int,
     storage: str | None,
+    master_password: str = "admin",  # noqa: S107 - Odoo's default admin_passwd
+    list_db: bool = True,
 ) -> SimConfig:
     """Validate the options before anything starts, with a message that names the option."""
     if version not in (17, 18, 19):
@@ -31,8 +33,11 @@ def build_config(
         FaultPlan.parse(faults)
     except FaultSpecError as exc:
         raise typer.BadParameter(str(exc), param_hint="--faults") from exc
+    if not master_password:
+        raise typer.BadParameter("must not be empty", param_hint="--master-password")
     return SimConfig(db=db, version=version, data=data, faults=faults, api_key=api_key,
-                     storage=storage)  # fmt: skip
+                     storage=storage, master_password=master_password,
+                     list_db=list_db)  # fmt: skip
 
 
 def odoo_sim(
@@ -56,9 +61,24 @@ def odoo_sim(
         str | None,
         typer.Option(help="SQLite file to keep the data in; in memory if unset."),
     ] = None,
+    master_password: Annotated[
+        str,
+        typer.Option(
+            envvar="ODOO_SIM_MASTER_PASSWORD",
+            help="Master password of the db service (create, dump, drop...); Odoo's is 'admin'.",
+        ),
+    ] = "admin",  # noqa: S107 - Odoo's default admin_passwd
+    list_db: Annotated[
+        bool,
+        typer.Option(
+            "--list-db/--no-list-db",
+            help="The database manager: on as in Odoo, or off (list_db = False) refusing "
+            "db.list and every call that manages databases.",
+        ),
+    ] = True,
 ) -> None:
     """Start a stand-in Odoo server that Odoo's own client libraries accept."""
-    config = build_config(db, data, faults, api_key, version, storage)
+    config = build_config(db, data, faults, api_key, version, storage, master_password, list_db)
     try:
         sim = OdooSim(config)
     except SeedError as exc:

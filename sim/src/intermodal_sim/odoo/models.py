@@ -559,11 +559,20 @@ SPECIFIC: dict[str, type[BaseModel]] = {
 }
 
 
-def build_classes(registry: Mapping[str, Model], major: int) -> dict[str, type[BaseModel]]:
-    """One Python class per model for one major, so that introspection matches that major."""
+def build_classes(
+    registry: Mapping[str, Model],
+    major: int,
+    specific: Mapping[str, type[BaseModel]] | None = None,
+) -> dict[str, type[BaseModel]]:
+    """One Python class per model for one major, so that introspection matches that major.
+    `specific` gives classes defined elsewhere, which win over this module's."""
     classes: dict[str, type[BaseModel]] = {}
     for name, spec in registry.items():
-        base = SPECIFIC.get(name) or (MailThread if spec.mail_thread else BaseModel)
+        base = (
+            (specific or {}).get(name)
+            or SPECIFIC.get(name)
+            or (MailThread if spec.mail_thread else BaseModel)
+        )
         bases: tuple[type[BaseModel], ...] = (base,)
         if major <= 17:
             bases = (NameSearchArgs, base)

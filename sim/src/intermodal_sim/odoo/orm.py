@@ -12,6 +12,7 @@ all come from one place: `inspect.signature`, exactly as Odoo's own `call_kw`
 from __future__ import annotations
 
 import ast
+import base64
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from intermodal_sim.odoo.domain import Compiler, order_sql
 from intermodal_sim.odoo.errors import (
     AccessError,
     MissingError,
+    UserError,
     ValidationError,
 )
 from intermodal_sim.odoo.schema import (
@@ -565,6 +567,10 @@ class BaseModel:
             if len(value) == 10:
                 return _check_date(value, DATE_FORMAT) + " 00:00:00"
             return _check_date(value[:19], DATETIME_FORMAT)
+        if kind == "binary":
+            return self._convert_binary(fld, value)
+        if kind == "reference":
+            return self._convert_reference(fld, value)
         if kind == "many2one":
             if isinstance(value, list | tuple) and value:
                 value = value[0]
@@ -584,6 +590,38 @@ class BaseModel:
                 f"Constraint: {self._spec.table}_{fld.name}_fkey\n"
             )
         raise ValueError(f"Wrong value for {self._name}.{fld.name}: {value!r}")
+
+    def _convert_binary(self, fld: Field, value: Any) -> str | None:
+        """fields.Binary keeps the decoded bytes (ir.attachment) and reads them back as canonical
+        base64; fields.Image also refuses what is not an image (odoo/tools/image.py
+        ImageProcess). Invalid base64 fails in b64decode, as in ir.attachment _inverse_datas."""
+        if value is False or value is None:
+            return None
+        raw = base64.b64decode(value)
+        if not raw:
+            return None
+        if fld.image and not _looks_like_image(raw):
+            raise UserError("This file could not be decoded as an image file.")
+        return base64.b64encode(raw).decode("ascii")
+
+    def _convert_reference(self, fld: Field, value: Any) -> str | None:
+        """fields.Reference convert_to_cache (odoo/fields.py): 'model,id' for a model of the
+        selection; a record that does not exist stores nothing."""
+        if not value:
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"Wrong value for {self._name}.{fld.name}: {value!r}")
+        res_model, res_id = value.split(",")
+        if res_model not in {v for v, _ in fld.selection}:
+            raise ValueError(f"Wrong value for {self._name}.{fld.name}: {value!r}")
+        rid = int(res_id)
+        if res_model not in self.env or not self.env[res_model].sudo().browse([rid]).exists():
+            return None
+        return f"{res_model},{rid}"
+
+    def _insert_id(self, columns: dict[str, Any]) -> int | None:
+        """The id a new row must take, when the model shares an id sequence (ir.actions.*)."""
+        return None
 
     def _split(
         self, vals: Mapping[str, Any]
@@ -660,6 +698,9 @@ class BaseModel:
         now = self.env.now
         columns.update(create_uid=self.env.uid, create_date=now, write_uid=self.env.uid,
                        write_date=now)  # fmt: skip
+        shared_id = self._insert_id(columns)
+        if shared_id is not None:
+            columns["id"] = shared_id
         names = ", ".join(f'"{c}"' for c in columns)
         marks = ", ".join("?" * len(columns))
         try:
@@ -939,6 +980,26 @@ class BaseModel:
         return self.write({"active": True})
 
 
+IMAGE_SIGNATURES = (
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff",
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",
+    b"II*\x00",
+    b"MM\x00*",
+    b"\x00\x00\x01\x00",
+)
+
+
+def _looks_like_image(raw: bytes) -> bool:
+    """What PIL would open, recognised by its signature (no Pillow in the sim); SVG starts
+    with '<' and WebP with RIFF....WEBP, which ImageProcess also passes through unchanged."""
+    if raw[:1] == b"<" or (raw[:4] == b"RIFF" and raw[8:12] == b"WEBP"):
+        return True
+    return raw.startswith(IMAGE_SIGNATURES)
+
+
 def _empty(fld: Field) -> Any:
     if fld.type in ("one2many", "many2many"):
         return []
@@ -985,7 +1046,7 @@ def field_description(registry: dict[str, Model], model: Model, fld: Field) -> d
         desc["relation_field"] = fld.inverse_name
     if fld.type == "many2one_reference":
         desc["model_field"] = fld.inverse_name
-    if fld.type == "selection":
+    if fld.type in ("selection", "reference"):
         desc["selection"] = [list(pair) for pair in fld.selection]
     if fld.related:
         desc["related"] = fld.related

@@ -8,8 +8,10 @@ delivery, account, mail, base_automation. Only what an integration reads or writ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import available_timezones
 
 MAJORS = (17, 18, 19)
 
@@ -45,6 +47,8 @@ class Field:
     help: str = ""
     since: int = 0
     until: int = 99
+    # fields.Image (odoo/fields.py): a binary that must decode as an image when written.
+    image: bool = False
 
     @property
     def column(self) -> bool:
@@ -117,6 +121,15 @@ def datetime_(string: str, **kw: Any) -> dict[str, Any]:
 
 def selection(string: str, values: tuple[tuple[str, str], ...], **kw: Any) -> dict[str, Any]:
     return {"type": "selection", "string": string, "selection": values, **kw}
+
+
+def binary(string: str, **kw: Any) -> dict[str, Any]:
+    return {"type": "binary", "string": string, **kw}
+
+
+def reference(string: str, models: tuple[tuple[str, str], ...], **kw: Any) -> dict[str, Any]:
+    """fields.Reference: 'model,id' in a text column, the models allowed given as a selection."""
+    return {"type": "reference", "string": string, "selection": models, **kw}
 
 
 def m2o(relation: str, string: str, **kw: Any) -> dict[str, Any]:
@@ -213,6 +226,11 @@ SERVER_ACTION_STATES = _sel(
     "multi:Multi Actions",
 )
 LANGS = _sel("en_US:English (US)")
+# res.partner _tzs (odoo/addons/base/models/res_partner.py): every IANA zone, Etc/ ones last.
+TZS = tuple(
+    (tz, tz)
+    for tz in sorted(available_timezones(), key=lambda tz: tz if not tz.startswith("Etc/") else "_")
+)
 
 
 def _model(name: str, description: str, fields: dict[str, dict[str, Any]], **kw: Any) -> Model:
@@ -238,6 +256,8 @@ def _definitions() -> list[Model]:
                 "phone": char("Phone"),
                 "vat": char("Tax ID"),
                 "active": boolean("Active", default=True),
+                "logo": binary("Company Logo", related="partner_id.image_1920", store=False),
+                "logo_web": binary("Logo Web", store=False, readonly=True),
             },
             order="name",
         ),
@@ -286,12 +306,15 @@ def _definitions() -> list[Model]:
                 "country_id": m2o("res.country", "Country", ondelete="restrict"),
                 "company_id": m2o("res.company", "Company"),
                 "lang": selection("Language", LANGS, default="en_US"),
-                "tz": char("Timezone"),
+                "tz": selection("Timezone", TZS),
                 "comment": html("Notes"),
                 "active": boolean("Active", default=True),
                 "customer_rank": integer("Customer Rank", default=0),
                 "supplier_rank": integer("Supplier Rank", default=0),
                 "user_ids": o2m("res.users", "partner_id", "Users"),
+                "image_1920": binary("Image", image=True),
+                "credit_limit": float_("Credit Limit", default=0.0),
+                "date": date("Date", until=17),
             },
             order="name, id desc",
             parent_name="parent_id",
@@ -318,7 +341,18 @@ def _definitions() -> list[Model]:
                 "active": boolean("Active", default=True),
                 "share": boolean("Share User", readonly=True, default=False),
                 "lang": selection("Language", LANGS, default="en_US"),
-                "tz": char("Timezone"),
+                "tz": selection("Timezone", TZS),
+                # res_users.py: the home action, the login records and the date they give.
+                "action_id": m2o("ir.actions.actions", "Home Action"),
+                "log_ids": o2m("res.users.log", "create_uid", "User log entries"),
+                "login_date": datetime_("Latest Login", store=False, readonly=True),
+                # addons/auth_signup/models/res_users.py: 'active' once the user has logged in.
+                "state": selection(
+                    "Status", _sel("new:Never Connected", "active:Confirmed"), store=False
+                ),
+                "company_ids": m2m(
+                    "res.company", "res_company_users_rel", "user_id", "cid", "Companies"
+                ),
                 "groups_id": m2m(
                     "res.groups", "res_groups_users_rel", "uid", "gid", "Groups", until=18
                 ),
@@ -327,6 +361,8 @@ def _definitions() -> list[Model]:
                 ),
             },
             order="name, login",
+            # res_users.py: _inherits = {'res.partner': 'partner_id'}
+            inherits={"res.partner": "partner_id"},
         ),
         _model(
             "res.currency",
@@ -861,12 +897,16 @@ MAGIC = {
 }
 
 
-def models_for(major: int) -> dict[str, Model]:
-    """The registry of one Odoo major: its models with only the fields that major has."""
+def models_for(
+    major: int, extend: Callable[[list[Model]], list[Model]] | None = None
+) -> dict[str, Model]:
+    """The registry of one Odoo major: its models with only the fields that major has.
+    `extend` adds models defined elsewhere (technical.py's actions, crons, menus...)."""
     if major not in MAJORS:
         raise ValueError(f"unsupported Odoo major {major}; choose one of {MAJORS}")
+    definitions = _definitions()
     registry: dict[str, Model] = {}
-    for model in _definitions():
+    for model in extend(definitions) if extend else definitions:
         kept: dict[str, Field] = {}
         for fname, fld in model.fields.items():
             if not fld.since <= major <= fld.until:

@@ -20,6 +20,7 @@ from typing import Any
 from intermodal_sim.odoo.orm import Env, literal_domain
 from intermodal_sim.odoo.schema import Model
 from intermodal_sim.odoo.store import Database
+from intermodal_sim.odoo.technical import seed_technical
 
 DEMO = "demo.json"
 
@@ -191,6 +192,7 @@ def seed(db: Database, env: Env, data: dict[str, Any], api_key: str) -> None:
                         ("mail.mail_activity_data_call", "Call")):  # fmt: skip
         record = env["mail.activity.type"].create({"name": name})
         _xmlid(db, xmlid, "mail.activity.type", int(record.id))
+    seed_technical(env, data)
     for index, item in enumerate(data.get("records", [])):
         model = item.get("model")
         if model not in registry:

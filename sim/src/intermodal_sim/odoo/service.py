@@ -28,6 +28,7 @@ from intermodal_sim.odoo.orm import SUPERUSER_ID, Env, call_kw
 from intermodal_sim.odoo.schema import models_for
 from intermodal_sim.odoo.seed import add_automation, hash_key, load_data, seed
 from intermodal_sim.odoo.store import Database
+from intermodal_sim.odoo.technical import TECHNICAL_CLASSES, with_technical_models
 
 VERSION_INFO = {
     17: [17, 0, 0, "final", 0, ""],
@@ -47,6 +48,8 @@ class SimConfig:
     faults: str | None = None
     api_key: str | None = None
     list_db: bool = True
+    # odoo/tools/config.py admin_passwd: the master password of the db service ('admin').
+    master_password: str = "admin"  # noqa: S105 - Odoo's documented default
 
 
 @dataclass
@@ -64,8 +67,8 @@ class OdooSim:
         self.config = config or SimConfig()
         self.major = self.config.version
         self.api_key = self.config.api_key or secrets.token_hex(20)
-        self.registry = models_for(self.major)
-        self.classes = build_classes(self.registry, self.major)
+        self.registry = models_for(self.major, with_technical_models)
+        self.classes = build_classes(self.registry, self.major, TECHNICAL_CLASSES)
         self.db = Database(self.registry, self.config.storage)
         self.faults = FaultPlan.parse(self.config.faults)
         self.calls: Counter[tuple[str, str, str]] = Counter()

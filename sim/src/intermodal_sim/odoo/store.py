@@ -28,6 +28,9 @@ SQL_TYPES = {
     "float": "REAL",
     "monetary": "REAL",
     "boolean": "INTEGER",
+    # fields.Binary: the base64 text Odoo keeps in ir.attachment; fields.Reference: 'model,id'.
+    "binary": "TEXT",
+    "reference": "TEXT",
 }
 ON_DELETE = {"set null": "SET NULL", "cascade": "CASCADE", "restrict": "RESTRICT"}
 
