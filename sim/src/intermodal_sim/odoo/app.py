@@ -704,7 +704,7 @@ class SimApp:
             result = await self._run(
                 "web", str(model), str(method),
                 lambda serialization: self.sim.execute(
-                    session.uid, model, method, args, kwargs, serialization
+                    session.uid, model, method, args, kwargs, serialization, execute_kw=False
                 ),
             )  # fmt: skip
         except Exception as exc:
