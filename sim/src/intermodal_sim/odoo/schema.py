@@ -547,7 +547,7 @@ def _definitions() -> list[Model]:
                 "origin": char("Source Document"),
                 "state": selection("Status", SALE_STATES, default="draft", readonly=True),
                 "locked": boolean("Locked", default=False),
-                "order_line": o2m("sale.order.line", "order_id", "Order Lines"),
+                "order_line": o2m("sale.order.line", "order_id", "Order Lines", copy=True),
                 "invoice_status": selection("Invoice Status", INVOICE_STATUS, default="no"),
                 "invoice_ids": m2m(
                     "account.move", "sale_order_invoice_rel", "order_id", "move_id", "Invoices"
@@ -599,7 +599,7 @@ def _definitions() -> list[Model]:
                 "discount": float_("Discount (%)", default=0.0),
                 "price_subtotal": monetary("Subtotal", readonly=True),
                 "price_total": monetary("Total", readonly=True),
-                "qty_delivered": float_("Delivery Quantity", default=0.0),
+                "qty_delivered": float_("Delivery Quantity", default=0.0, copy=False),
                 "qty_invoiced": float_("Invoiced Quantity", readonly=True, default=0.0),
                 "state": selection("Order Status", SALE_STATES, related="order_id.state"),
                 "currency_id": m2o("res.currency", "Currency", related="order_id.currency_id"),
