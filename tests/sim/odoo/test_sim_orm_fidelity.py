@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from intermodal_sim.odoo.testing import RunningSim, running_sim
 
@@ -514,3 +516,45 @@ def test_sale_line_fields_and_incoterm_names(rpcs: dict[int, Rpc]) -> None:
         "tax_ids": [tax],
         "product_uom_id": [1, "Units"],
     }
+
+
+NAMES = st.sampled_from(
+    ["name", "state", "partner_id", "date_order", "date_order:month", "date_order:week",
+     "__count", "amount_total:sum", "amount_total", "x:y", "id", "order_line", ""]
+)  # fmt: skip
+VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 3), NAMES, st.text(max_size=4)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(NAMES, inner, max_size=3)),
+    max_leaves=6,
+)
+CALLS = {
+    "formatted_read_group": ("sale.order", ["domain", "groupby", "aggregates", "having",
+                                            "order", "limit", "offset"]),
+    "web_search_read": ("sale.order", ["domain", "specification", "limit", "order",
+                                       "count_limit", "offset"]),
+    "web_read": ("sale.order", ["ids", "specification"]),
+    "name_create": ("res.partner", ["name"]),
+    "copy": ("res.partner", ["ids", "default"]),
+    "name_search": ("res.partner", ["name", "domain", "operator", "limit"]),
+}  # fmt: skip
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data(), method=st.sampled_from(sorted(CALLS)))
+def test_hostile_arguments_to_generic_methods(
+    rpcs: dict[int, Rpc], data: st.DataObject, method: str
+) -> None:
+    """Any arguments to the generic methods get a result or Odoo's JSON error body
+    (odoo/http.py Json2Dispatcher.handle_error), and a refused call writes nothing."""
+    rpc = rpcs[19]
+    model, params = CALLS[method]
+    body = data.draw(st.dictionaries(st.sampled_from(params), VALUES, max_size=len(params)))
+    count = rpc.json2("res.partner", "search_count", domain=[], context={"active_test": False})
+    response = rpc.json2(model, method, **body)
+    if response.status_code == 200:
+        return
+    assert set(response.json()) == {"name", "message", "arguments", "context", "debug"}
+    after = rpc.json2("res.partner", "search_count", domain=[], context={"active_test": False})
+    assert after.json() == count.json()
