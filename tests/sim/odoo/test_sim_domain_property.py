@@ -244,9 +244,9 @@ def test_compiled_domain_matches_reference(
                     else None
                 )
                 cursor = sim.db.execute(
+                    # A nameless partner must not be a contact: res_partner_check_name.
                     "INSERT INTO res_partner (name, customer_rank, is_company, active, "
-                    "country_id, parent_id, ref, type) VALUES (?, ?, ?, ?, ?, ?, 'PROP', "
-                    "'contact')",
+                    "country_id, parent_id, ref, type) VALUES (?, ?, ?, ?, ?, ?, 'PROP', ?)",
                     (
                         vals["name"],
                         vals["customer_rank"],
@@ -254,6 +254,7 @@ def test_compiled_domain_matches_reference(
                         vals["active"],
                         vals["country_id"],
                         parent,
+                        "contact" if vals["name"] is not None else "other",
                     ),
                 )
                 rid = int(cursor.lastrowid or 0)

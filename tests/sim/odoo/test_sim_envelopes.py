@@ -158,7 +158,8 @@ def test_json2_statuses(
     required = json2("res.users", "create", vals_list=[{"name": "no login"}])
     assert required.status_code == 422
     assert required.json()["name"] == "odoo.exceptions.ValidationError"
-    assert "Field: Login (login)" in required.json()["message"]
+    # 18+ BaseModel._sql_error_to_message_generic wording (17 said "Field: Login (login)").
+    assert "field 'Login' (login)" in required.json()["message"]
     headers = {"Authorization": f"bearer {sim.api_key}", "Content-Type": "application/json"}
     not_json = http.post("/json/2/res.partner/search", content=b"not json", headers=headers)
     assert not_json.status_code == 400

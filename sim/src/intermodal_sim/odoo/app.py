@@ -764,7 +764,7 @@ class SimApp:
             result = await self._run(
                 "web", str(model), str(method),
                 lambda serialization: self._sim_for(session.db).execute(
-                    session.uid, model, method, args, kwargs, serialization
+                    session.uid, model, method, args, kwargs, serialization, execute_kw=False
                 ),
             )  # fmt: skip
         except Exception as exc:

@@ -15,8 +15,11 @@ whose target matches (archived targets included, as Odoo searches them with
 from __future__ import annotations
 
 import itertools
+import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from intermodal_sim.odoo.errors import DataError
 from intermodal_sim.odoo.schema import Field, Model
 
 TERM_OPERATORS = (
@@ -32,6 +35,8 @@ NEGATIONS = {
 }  # fmt: skip
 TRUE_LEAF = (1, "=", 1)
 FALSE_LEAF = (0, "=", 1)
+NEGATIVE = ("!=", "not in", "not like", "not ilike")
+INTEGER_TEXT = re.compile(r"\s*[+-]?\d+\s*")
 
 Node = tuple[Any, ...]
 
@@ -100,11 +105,20 @@ def _scalar(value: Any, leaf: tuple[Any, ...]) -> Any:
     raise ValueError(f"Invalid value {value!r} in leaf {leaf!r}")
 
 
-class Compiler:
-    """Turns (model, domain) into a WHERE clause; one instance per registry."""
+def format_timestamp(value: datetime) -> str:
+    """A `timestamp` as PostgreSQL prints it: microseconds only when there are some, so that
+    text order is time order and a whole second still equals its `YYYY-MM-DD HH:MM:SS`."""
+    text = value.strftime("%Y-%m-%d %H:%M:%S")
+    return f"{text}.{value.microsecond:06d}" if value.microsecond else text
 
-    def __init__(self, registry: dict[str, Model]) -> None:
+
+class Compiler:
+    """Turns (model, domain) into a WHERE clause; one instance per registry and major (19's
+    odoo/orm/domains.py optimizations differ from 17/18's odoo/osv/expression.py)."""
+
+    def __init__(self, registry: dict[str, Model], major: int = 19) -> None:
         self.registry = registry
+        self.major = major
         self._aliases = itertools.count()
 
     def where(self, model: Model, domain: Any, active_test: bool = True) -> tuple[str, list[Any]]:
@@ -172,8 +186,15 @@ class Compiler:
         operator = operator.lower()
         if operator == "<>":
             operator = "!="
+        if operator == "==" and self.major >= 19:
+            operator = "="  # domains.py _operator_equals (deprecated, still accepted)
         if operator not in TERM_OPERATORS:
             raise ValueError(f"Invalid leaf {leaf!r}")
+        if self.major >= 19 and operator in ("=", "!=") and isinstance(value, list | tuple):
+            # odoo/orm/domains.py _operator_equal_as_in: `=` with a collection is `in`, and
+            # an empty one compares with False.
+            operator = "in" if operator == "=" else "not in"
+            value = list(value) or [False]
         return self._path(model, alias, path.split("."), operator, value, leaf)
 
     def _field(self, model: Model, name: str, leaf: tuple[Any, ...]) -> Field:
@@ -193,6 +214,8 @@ class Compiler:
         value: Any,
         leaf: tuple[Any, ...],
     ) -> tuple[str, list[Any]]:
+        if path == ["display_name"]:
+            return self._display_name(model, alias, op, value, leaf)
         fld = self._field(model, path[0], leaf)
         if fld.related:
             return self._path(model, alias, fld.related.split(".") + path[1:], op, value, leaf)
@@ -219,7 +242,114 @@ class Compiler:
         if fld.type == "many2one" and isinstance(value, str) and op not in ("=?",):
             return self._name_match(model, alias, fld, op, value, leaf)
         column = f'{alias}."{fld.name}"' if fld.name != "id" else f"{alias}.id"
+        op, value = self._typed(fld, op, value, leaf)
         return self._compare(column, fld, op, value, leaf)
+
+    def _display_name(
+        self, model: Model, alias: str, op: str, value: Any, leaf: tuple[Any, ...]
+    ) -> tuple[str, list[Any]]:
+        """odoo/models.py _search_display_name: the `_rec_names_search` fields (else the
+        rec_name) or-ed, and-ed for a negative operator; `like ''` matches everything."""
+        names = [n for n in model.rec_names_search or (model.rec_name,) if n in model.fields]
+        if not names:
+            raise ValueError(f"Invalid field {model.name}.display_name in leaf {leaf!r}")
+        negative = op in NEGATIVE
+        if op.endswith("like") and not op.startswith("=") and value in ("", None, False):
+            return ("1=0" if negative else "1=1"), []
+        parts = [self._path(model, alias, [name], op, value, leaf) for name in names]
+        if len(parts) == 1:
+            return parts[0]
+        joiner = " AND " if negative else " OR "
+        return f"({joiner.join(sql for sql, _ in parts)})", [p for _, ps in parts for p in ps]
+
+    def _typed(self, fld: Field, op: str, value: Any, leaf: tuple[Any, ...]) -> tuple[str, Any]:
+        """A value as the column's type takes it: PostgreSQL casts text to integer, number and
+        timestamp, and refuses text that is none (psycopg2 DataError); 19's domains.py
+        `_optimize_type_date(time)` parses dates itself."""
+        if op.endswith("like") or value is None or value is False:
+            return op, value
+        kind = "integer" if fld.name == "id" else fld.type
+        if kind not in ("integer", "float", "monetary", "date", "datetime"):
+            return op, value
+        if op in ("in", "not in"):
+            values = value if isinstance(value, list | tuple) else [value]
+            typed = [v if v is False or v is None else self._cast(kind, op, v, leaf)[0]
+                     for v in values]  # fmt: skip
+            return op, typed
+        cast, is_day = self._cast(kind, op, value, leaf)
+        if is_day and self.major >= 19 and op in (">", "<="):
+            # _optimize_type_datetime: a day compares as the whole day.
+            assert isinstance(cast, str)
+            cast = format_timestamp(datetime.fromisoformat(cast) + timedelta(days=1))
+            op = ">=" if op == ">" else "<"
+        return op, cast
+
+    def _cast(self, kind: str, op: str, value: Any, leaf: tuple[Any, ...]) -> tuple[Any, bool]:
+        if kind == "integer":
+            if isinstance(value, str):
+                if not INTEGER_TEXT.fullmatch(value):
+                    raise DataError(
+                        "InvalidTextRepresentation",
+                        f'invalid input syntax for type integer: "{value}"',
+                    )
+                return int(value), False
+            return value, False
+        if kind in ("float", "monetary"):
+            if isinstance(value, str):
+                try:
+                    return float(value), False
+                except ValueError:
+                    raise DataError(
+                        "InvalidTextRepresentation",
+                        f'invalid input syntax for type double precision: "{value}"',
+                    ) from None
+            return value, False
+        if kind == "date":
+            return self._date(value), False
+        return self._datetime(op, value)
+
+    def _date(self, value: Any) -> str:
+        try:
+            if not isinstance(value, str):
+                raise ValueError(f"Failed to cast {value!r} into a date")
+            if len(value) <= 10:
+                return date.fromisoformat(value).isoformat()
+            return datetime.fromisoformat(value).date().isoformat()
+        except ValueError as exc:
+            if self.major >= 19:
+                raise
+            raise DataError(
+                "InvalidDatetimeFormat", f'invalid input syntax for type date: "{value}"'
+            ) from exc
+
+    def _datetime(self, op: str, value: Any) -> tuple[str, bool]:
+        """A timestamp as stored (format_timestamp); True when a bare day was given.
+
+        17/18 (odoo/osv/expression.py): a 'YYYY-MM-DD' gets ' 23:59:59' for `>` and `<=`,
+        ' 00:00:00' otherwise, and PostgreSQL parses the text. 19 (domains.py
+        _value_to_datetime): datetime.fromisoformat, a day being its midnight.
+        """
+        if not isinstance(value, str):
+            if self.major >= 19:
+                raise ValueError(f"Failed to cast {value!r} into a datetime")
+            raise DataError(
+                "InvalidDatetimeFormat", f'invalid input syntax for type timestamp: "{value}"'
+            )
+        is_day = len(value) == 10
+        text = value
+        if is_day and self.major <= 18:
+            text += " 23:59:59" if op in (">", "<=") else " 00:00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            if self.major >= 19:
+                raise
+            raise DataError(
+                "InvalidDatetimeFormat", f'invalid input syntax for type timestamp: "{value}"'
+            ) from None
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        return format_timestamp(parsed), is_day
 
     def _compare(
         self, column: str, fld: Field, op: str, value: Any, leaf: tuple[Any, ...]
@@ -327,9 +457,10 @@ class Compiler:
         comodel = self.registry[fld.relation]
         positive = {"!=": "=", "not like": "like", "not ilike": "ilike", "not in": "in"}
         sub_alias = self._alias()
-        rec = self._field(comodel, comodel.rec_name, leaf)
-        column = self._column_expr(comodel, sub_alias, rec)
-        inner, params = self._compare(column, rec, positive.get(op, op), value, leaf)
+        # domains.py _value_to_ids: a name is looked up as the target's display_name.
+        inner, params = self._path(
+            comodel, sub_alias, ["display_name"], positive.get(op, op), value, leaf
+        )
         sub = f"SELECT {sub_alias}.id FROM {comodel.table} {sub_alias} WHERE {inner}"
         if op in positive:
             return f'({alias}."{fld.name}" NOT IN ({sub}) OR {alias}."{fld.name}" IS NULL)', params
@@ -407,9 +538,7 @@ class Compiler:
         negative = op in ("!=", "not in", "not like", "not ilike")
         positive = {"!=": "=", "not in": "in", "not like": "like", "not ilike": "ilike"}.get(op, op)
         if isinstance(value, str):
-            rec = self._field(comodel, comodel.rec_name, leaf)
-            column = self._column_expr(comodel, sub_alias, rec)
-            inner, params = self._compare(column, rec, positive, value, leaf)
+            inner, params = self._path(comodel, sub_alias, ["display_name"], positive, value, leaf)
         else:
             values = value if isinstance(value, list | tuple) else [value]
             ids = [_scalar(v, leaf) for v in values if v is not False and v is not None]

@@ -72,6 +72,18 @@ class SerializationFailure(OdooError):
         super().__init__("could not serialize access due to concurrent update")
 
 
+class DataError(OdooError):
+    """A value PostgreSQL refuses to cast (`psycopg2.errors.InvalidTextRepresentation`,
+    `InvalidDatetimeFormat`): `retrying` re-raises it as is, so the client sees the psycopg2
+    class name and a 500 (odoo/service/model.py retrying only wraps IntegrityError)."""
+
+    http_status = 500
+
+    def __init__(self, pg_class: str, message: str) -> None:
+        super().__init__(message)
+        self.odoo_name = f"psycopg2.errors.{pg_class}"
+
+
 class DatabaseMissing(OdooError):
     """Naming a database the server does not have: psycopg fails to connect to it."""
 

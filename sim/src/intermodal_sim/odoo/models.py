@@ -10,10 +10,11 @@ numbers it. Method names and return values follow addons/sale, stock and account
 
 from __future__ import annotations
 
+import email.utils
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from intermodal_sim.odoo.errors import UserError
+from intermodal_sim.odoo.errors import UserError, ValidationError
 from intermodal_sim.odoo.orm import (
     BaseModel,
     api_model,
@@ -92,9 +93,19 @@ class MailThread(BaseModel):
         return self.env["mail.activity"].create(activities)
 
 
+def parse_contact_from_email(text: str) -> tuple[str, str]:
+    """odoo/tools/mail.py parse_contact_from_email: '"Name" <a@b.c>' gives the name and the
+    normalized address, a bare address gives no name, anything else is a name."""
+    name, address = email.utils.parseaddr(text)
+    if address and "@" in address:
+        return name.strip(), address.strip().lower()
+    return text.strip(), ""
+
+
 class ResPartner(MailThread):
-    def _display_names(self) -> dict[int, str]:
-        """res.partner _compute_display_name: a contact reads 'Company, Person'."""
+    def _complete_names(self) -> dict[int, str]:
+        """res.partner _compute_complete_name: a contact of a company reads 'Company, Person',
+        an unnamed address 'Company, Delivery Address'."""
         if not self.ids:
             return {}
         marks = ", ".join("?" * len(self.ids))
@@ -112,8 +123,65 @@ class ResPartner(MailThread):
                     label = labels.get(ptype, "")
                 if not is_company:
                     label = f"{parent_name}, {label}"
-            out[rid] = label
+            out[rid] = label.strip()
         return out
+
+    def _after_write(self, fields: set[str]) -> None:
+        """complete_name is stored (and searched: `_rec_names_search`): recompute it for the
+        partners written and, when their name changed, for their contacts."""
+        super()._after_write(fields)
+        ids = list(self.ids)
+        if fields & {"name", "is_company", "type", "parent_id"} and ids:
+            marks = ", ".join("?" * len(ids))
+            ids += [row[0] for row in self.env.db.execute(
+                f"SELECT id FROM res_partner WHERE parent_id IN ({marks})", ids)]  # fmt: skip
+        for rid, complete in cast(ResPartner, self.browse(ids))._complete_names().items():
+            self.env.db.execute(
+                "UPDATE res_partner SET complete_name = ? WHERE id = ?", (complete, rid)
+            )
+
+    def _display_names(self) -> dict[int, str]:
+        """res.partner _compute_display_name: the complete name (no show_* context here)."""
+        names = self._column_rows(self.ids, "complete_name") if self.ids else {}
+        missing = [rid for rid, name in names.items() if name is None]
+        names.update(cast(ResPartner, self.browse(missing))._complete_names())
+        return {rid: str(name or "") for rid, name in names.items()}
+
+    @api_model
+    def name_create(self, name: str) -> Any:
+        """res.partner name_create: 'Name <email>' makes a contact with that email."""
+        if not isinstance(name, str):
+            raise TypeError(f"expected string or bytes-like object, got {type(name).__name__!r}")
+        contact, address = parse_contact_from_email(name)
+        if self.env.context.get("force_email") and not address:
+            raise ValidationError("Couldn't create contact without email address!")
+        vals: dict[str, Any] = {"name": contact or address}
+        if address:
+            vals["email"] = address
+        record = self.create(vals)
+        return (record.id, record._display_names().get(record.ids[0], ""))
+
+    def copy_data(self, default: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """res.partner copy_data: the copy is named '<name> (copy)' unless given a name."""
+        vals_list = super().copy_data(default)
+        if default and default.get("name"):
+            return vals_list
+        names = self._column_rows(self.ids, "name")
+        return [{**vals, "name": f"{names[rid]} (copy)"} for rid, vals in
+                zip(self.ids, vals_list, strict=True)]  # fmt: skip
+
+
+class AccountIncoterms(BaseModel):
+    def _display_names(self) -> dict[int, str]:
+        """addons/account/models/account_incoterms.py _compute_display_name: '[DDP] DELIVERED
+        DUTY PAID', the code in brackets before the name."""
+        if not self.ids:
+            return {}
+        marks = ", ".join("?" * len(self.ids))
+        rows = self.env.db.execute(
+            f"SELECT id, code, name FROM account_incoterms WHERE id IN ({marks})", self.ids
+        )
+        return {rid: f"[{code}] {name}" if code else str(name) for rid, code, name in rows}
 
 
 class ResUsers(BaseModel):
@@ -543,6 +611,7 @@ class NameSearchArgs(BaseModel):
 
 SPECIFIC: dict[str, type[BaseModel]] = {
     "res.partner": ResPartner,
+    "account.incoterms": AccountIncoterms,
     "res.users": ResUsers,
     "res.currency": ResCurrency,
     "product.category": ProductCategory,

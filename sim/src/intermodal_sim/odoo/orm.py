@@ -18,12 +18,20 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from intermodal_sim.odoo.domain import Compiler, order_sql
+from intermodal_sim.odoo.domain import Compiler, format_timestamp, order_sql
 from intermodal_sim.odoo.errors import (
     AccessError,
     MissingError,
     UserError,
     ValidationError,
+)
+from intermodal_sim.odoo.grouping import (
+    aggregate_sql,
+    aggregate_value,
+    and_domains,
+    group_key,
+    group_order,
+    having_clause,
 )
 from intermodal_sim.odoo.schema import (
     COMPANY,
@@ -39,6 +47,9 @@ from intermodal_sim.odoo.store import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
 SUPERUSER_ID = 1
+MAGIC_COLUMNS = frozenset(
+    {"id", "display_name", "create_uid", "create_date", "write_uid", "write_date"}
+)
 DATE_FORMAT = "%Y-%m-%d"
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -58,6 +69,17 @@ def private(func: F) -> F:
     """@api.private: callable in Python, refused over RPC like a `_` method."""
     func._api_private = True  # type: ignore[attr-defined]
     return func
+
+
+def since(major: int) -> Callable[[F], F]:
+    """A method that first appears in `major` (e.g. formatted_read_group in 19): older
+    servers answer it as a missing method."""
+
+    def mark(func: F) -> F:
+        func._since = major  # type: ignore[attr-defined]
+        return func
+
+    return mark
 
 
 def returns_id(func: F) -> F:
@@ -87,16 +109,27 @@ class Env:
         self.uid = uid
         self.context: dict[str, Any] = dict(context or {})
         self.su = su or uid == SUPERUSER_ID
-        self.compiler = Compiler(registry)
+        self.compiler = Compiler(registry, major)
         self.shared: dict[str, Any] = (
             shared
             if shared is not None
-            else {"now": datetime.now(UTC).replace(microsecond=0), "changes": [], "access": {}}
+            else {"now": datetime.now(UTC), "changes": [], "access": {}}
         )
 
     @property
     def now(self) -> str:
+        """fields.Datetime.now(): whole seconds, the value of `default=fields.Datetime.now`
+        and of the dates business methods stamp (odoo/fields.py Datetime.now)."""
         return str(self.shared["now"].strftime(DATETIME_FORMAT))
+
+    @property
+    def cr_now(self) -> str:
+        """cr.now(), the transaction's `now() AT TIME ZONE 'UTC'` (odoo/sql_db.py
+        BaseCursor.now): microseconds included. Odoo 17, 18 and 19 all stamp create_date and
+        write_date with it, into `timestamp` columns (fields.Datetime._column_type), while
+        `read` gives whole seconds (Datetime.to_string): two records written in the same
+        second read alike and still compare apart in a domain."""
+        return format_timestamp(self.shared["now"])
 
     @property
     def today(self) -> str:
@@ -158,7 +191,40 @@ class Env:
             cache[key] = bool(row and row[0])
         return cache[key]
 
+    def user_company_ids(self) -> list[int]:
+        """res.users _get_company_ids: the user's companies (and always its main one)."""
+        rows = self.db.execute(
+            "SELECT cid FROM res_company_users_rel WHERE user_id = ? UNION "
+            "SELECT company_id FROM res_users WHERE id = ? AND company_id IS NOT NULL",
+            (self.uid, self.uid),
+        )
+        return sorted(int(row[0]) for row in rows)
+
+    def allowed_company_ids(self) -> list[Any]:
+        """odoo/api.py Environment.company/companies: `allowed_company_ids` from the context,
+        refused when it names a company the user does not have (unless in sudo)."""
+        company_ids = self.context.get("allowed_company_ids") or []
+        if company_ids and not self.su and set(company_ids) - set(self.user_company_ids()):
+            raise AccessError("Access to unauthorized or invalid companies.")
+        return list(company_ids)
+
+    def company_id(self) -> int | bool:
+        """env.company: the first allowed company, else the user's main company."""
+        allowed = self.allowed_company_ids()
+        if allowed:
+            return int(allowed[0])
+        row = self.db.execute(
+            "SELECT company_id FROM res_users WHERE id = ?", (self.uid,)
+        ).fetchone()
+        if row and row[0]:
+            return int(row[0])
+        row = self.db.execute("SELECT id FROM res_company ORDER BY id").fetchone()
+        return int(row[0]) if row else False
+
     def check_access(self, model: Model, mode: str) -> None:
+        # Odoo reads env.company(ies) on its first access check (record rules, defaults),
+        # which is where a bad `allowed_company_ids` surfaces.
+        self.allowed_company_ids()
         if self.has_access(model.name, mode):
             return
         verbs = {"read": "access", "write": "modify", "create": "create", "unlink": "delete"}
@@ -184,14 +250,38 @@ class Env:
         )
 
 
+# odoo/tools/safe_eval.py _UNSAFE_ATTRIBUTES: 19's get_public_method refuses these names too.
+UNSAFE_ATTRIBUTES = frozenset({
+    "f_builtins", "f_code", "f_globals", "f_locals", "func_code", "func_globals", "co_code",
+    "_co_code_adaptive", "mro", "tb_frame", "gi_code", "gi_frame", "gi_yieldfrom", "cr_await",
+    "cr_code", "cr_frame", "ag_await", "ag_code", "ag_frame",
+})  # fmt: skip
+
+
+def check_method_name(major: int, name: str) -> None:
+    """17's odoo/models.py check_method_name, which odoo/service/model.py execute() runs
+    before it even looks the model up: `^(_.*|init)$` is refused, naming the method alone."""
+    if major <= 17 and (name.startswith("_") or name == "init"):
+        raise AccessError(f"Private methods (such as {name}) cannot be called remotely.")
+
+
 def get_public_method(rec: BaseModel, name: str) -> Callable[..., Any]:
-    """odoo/service/model.py get_public_method (18+), check_method_name (17)."""
+    """The method an RPC may call, refused in the order each major refuses it.
+
+    17: check_method_name first (odoo/models.py), then call_kw's AttributeError
+    (odoo/api.py call_kw). 18: odoo/service/model.py get_public_method looks the method up
+    first, so a missing `_x` is an AttributeError and an existing one an AccessError.
+    19: get_public_method refuses `_x` and _UNSAFE_ATTRIBUTES before any lookup, so every
+    `_x` is an AccessError (JSON-2 403) and only a public name can be missing (JSON-2 404).
+    """
+    major = rec.env.major
     private_msg = f"Private methods (such as '{rec._name}.{name}') cannot be called remotely."
-    if rec.env.major <= 17 and (name.startswith("_") or name == "init"):
+    check_method_name(major, name)
+    if major >= 19 and (name.startswith("_") or name in UNSAFE_ATTRIBUTES):
         raise AccessError(private_msg)
     method = getattr(type(rec), name, None)
-    if not callable(method):
-        if rec.env.major <= 17:
+    if not callable(method) or getattr(method, "_since", 0) > major:
+        if major <= 17:
             raise AttributeError(f"The method '{name}' does not exist on the model '{rec._name}'")
         raise AttributeError(f"The method '{rec._name}.{name}' does not exist")
     if name.startswith("_") or getattr(method, "_api_private", False):
@@ -199,8 +289,16 @@ def get_public_method(rec: BaseModel, name: str) -> Callable[..., Any]:
     return method  # type: ignore[no-any-return]
 
 
-def call_kw(env: Env, model: str, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """odoo/api.py call_kw as reached from object.execute_kw and /web/dataset/call_kw."""
+def call_kw(env: Env, model: str, name: str, args: Any, kwargs: dict[str, Any]) -> Any:
+    """odoo/service/model.py call_kw (18, 19) / odoo/api.py call_kw (17), as reached from
+    object.execute_kw and /web/dataset/call_kw.
+
+    `args` is what Odoo hands over: a tuple up to 18 (execute_kw spreads it through
+    `execute(*args)`), the JSON list itself in 19 (dispatch unpacks `args, kw`). `create`
+    reads `args[0]` *after* the records were made to choose `.id` or `.ids`, so values sent
+    as the `vals_list` keyword fail with IndexError ("tuple index out of range" up to 18,
+    "list index out of range" in 19) and the transaction rolls back: nothing is created.
+    """
     rec = env[model]
     method = get_public_method(rec, name)
     kwargs = dict(kwargs)
@@ -213,11 +311,13 @@ def call_kw(env: Env, model: str, name: str, args: list[Any], kwargs: dict[str, 
         ids, rest = args[0], args[1:]
         result = method(rec.browse(ids), *rest, **kwargs)
     if name == "create":
-        vals = args[0] if args else kwargs.get("vals_list")
         assert isinstance(result, BaseModel)
-        return result.id if isinstance(vals, Mapping) else result.ids
+        return result.id if isinstance(args[0], Mapping) else result.ids
     if isinstance(result, BaseModel):
         if env.major <= 18 and getattr(method, "_returns_id", False):
+            # @api.returns('self', lambda value: value.id): value.id needs a singleton.
+            if len(result) > 1:
+                raise ValueError(f"Expected singleton: {result!r}")
             return result.id
         return result.ids
     return result
@@ -257,12 +357,16 @@ class BaseModel:
 
     @private
     def browse(self, ids: Any = ()) -> BaseModel:
+        """odoo/models.py browse: ids are taken as given, strings included (JSON-2 passes its
+        `ids` straight in); SQL casts a numeric string where it compares ids, but a record
+        browsed as "7" is not record 7, so exists() drops it and write/unlink find it
+        missing, as in Odoo."""
         if ids is None or ids is False:
             ids = []
-        if isinstance(ids, int) and not isinstance(ids, bool):
+        if isinstance(ids, int | str) and not isinstance(ids, bool):
             ids = [ids]
         if not isinstance(ids, list | tuple) or not all(
-            isinstance(i, int) and not isinstance(i, bool) for i in ids
+            isinstance(i, int | str) and not isinstance(i, bool) for i in ids
         ):
             raise ValueError(f"Invalid ids {ids!r} for model {self._name!r}")
         return type(self)(self.env, self._spec, list(ids))
@@ -524,13 +628,7 @@ class BaseModel:
         return default
 
     def _company_id(self) -> int | bool:
-        row = self.env.db.execute(
-            "SELECT company_id FROM res_users WHERE id = ?", (self.env.uid,)
-        ).fetchone()
-        if row and row[0]:
-            return int(row[0])
-        row = self.env.db.execute("SELECT id FROM res_company ORDER BY id").fetchone()
-        return int(row[0]) if row else False
+        return self.env.company_id()
 
     @private
     def default_values(self, vals: Mapping[str, Any]) -> dict[str, Any]:
@@ -582,13 +680,7 @@ class BaseModel:
             table = self.env.registry[fld.relation].table
             if self.env.db.execute(f"SELECT 1 FROM {table} WHERE id = ?", (value,)).fetchone():
                 return value
-            # odoo/service/model.py _as_validation_error, FOREIGN_KEY_VIOLATION
-            raise ValidationError(
-                "The operation cannot be completed: another model requires the record being "
-                "deleted. If possible, archive it instead.\n\n"
-                f"Model: {self._spec.description} ({self._name})\n"
-                f"Constraint: {self._spec.table}_{fld.name}_fkey\n"
-            )
+            raise foreign_key_violation(self.env.major, self._spec, fld)
         raise ValueError(f"Wrong value for {self._name}.{fld.name}: {value!r}")
 
     def _convert_binary(self, fld: Field, value: Any) -> str | None:
@@ -652,21 +744,35 @@ class BaseModel:
         return columns, x2many, parents
 
     def _integrity(self, exc: sqlite3.IntegrityError) -> Exception:
-        """odoo/service/model.py _as_validation_error for what SQLite refused."""
+        """What `retrying` (odoo/service/model.py) makes of the IntegrityError SQLite raised:
+        a named constraint gives its message (17 `_as_validation_error`, 18+
+        `_sql_error_to_message`), a NOT NULL the per-major generic text."""
         text = str(exc)
+        registry = self.env.registry
         if text.startswith("NOT NULL constraint failed: "):
             table, _, column = text.removeprefix("NOT NULL constraint failed: ").partition(".")
-            model = next((m for m in self.env.registry.values() if m.table == table), self._spec)
-            fld = model.fields.get(column)
-            label = fld.string if fld else "Unknown"
-            return ValidationError(
-                "The operation cannot be completed:\n"
-                "- Create/update: a mandatory field is not set.\n"
-                "- Delete: another model requires the record being deleted. "
-                "If possible, archive it instead.\n\n"
-                f"Model: {model.description} ({model.name})\n"
-                f"Field: {label} ({column})\n"
-            )
+            model = next((m for m in registry.values() if m.table == table), self._spec)
+            return not_null_violation(self.env.major, model, model.fields.get(column), column)
+        if text.startswith("CHECK constraint failed: "):
+            name = text.removeprefix("CHECK constraint failed: ")
+            for model in registry.values():
+                for constraint in model.constraints:
+                    if f"{model.table}_{constraint.name}" == name:
+                        return ValidationError(
+                            f"The operation cannot be completed: {constraint.message}"
+                        )
+        if text.startswith("UNIQUE constraint failed: "):
+            columns = text.removeprefix("UNIQUE constraint failed: ").split(", ")
+            table = columns[0].partition(".")[0]
+            names = [c.partition(".")[2] for c in columns]
+            for model in registry.values():
+                if model.table != table:
+                    continue
+                for constraint in model.constraints:
+                    if constraint.definition.replace(" ", "") == f"UNIQUE({','.join(names)})":
+                        return ValidationError(
+                            f"The operation cannot be completed: {constraint.message}"
+                        )
         return ValidationError(f"The operation cannot be completed: {text}")
 
     @api_model
@@ -695,7 +801,7 @@ class BaseModel:
                 columns[link] = parent.id
             elif parents.get(link):
                 self.env[parent_model].sudo().browse(columns[link]).write(parents[link])
-        now = self.env.now
+        now = self.env.cr_now
         columns.update(create_uid=self.env.uid, create_date=now, write_uid=self.env.uid,
                        write_date=now)  # fmt: skip
         shared_id = self._insert_id(columns)
@@ -735,7 +841,7 @@ class BaseModel:
             assert link_fld.relation
             parent_ids = sorted({v for v in self._column_rows(self.ids, link).values() if v})
             self.env[link_fld.relation].sudo().browse(parent_ids).write(parent_vals)
-        columns.update(write_uid=self.env.uid, write_date=self.env.now)
+        columns.update(write_uid=self.env.uid, write_date=self.env.cr_now)
         sets = ", ".join(f'"{c}" = ?' for c in columns)
         marks = ", ".join("?" * len(self.ids))
         try:
@@ -754,12 +860,13 @@ class BaseModel:
         return True
 
     def _ensure_exist(self) -> None:
-        missing = sorted(set(self.ids) - set(self.exists().ids))
+        found = set(self.exists().ids)
+        missing = [i for i in dict.fromkeys(self.ids) if i not in found]
         if missing:
             # odoo/models.py _check_access / fields.py __get__: the MissingError text.
             raise MissingError(
                 "Record does not exist or has been deleted.\n"
-                f"(Record: {self._name}({', '.join(str(i) for i in missing)},), "
+                f"(Record: {self._name}({', '.join(repr(i) for i in missing)},), "
                 f"User: {self.env.uid})"
             )
 
@@ -852,19 +959,16 @@ class BaseModel:
         try:
             self.env.db.execute(f"DELETE FROM {self._spec.table} WHERE id IN ({marks})", self.ids)
         except sqlite3.IntegrityError:
-            raise ValidationError(
-                "The operation cannot be completed: another model requires the record being "
-                "deleted. If possible, archive it instead.\n\n"
-                f"Model: {self._spec.description} ({self._name})\n"
-                f"Constraint: {self._restricting_constraint()}\n"
-            ) from None
+            model, fld = self._restricting_field()
+            raise foreign_key_violation(self.env.major, model, fld) from None
         self.env.db.execute(
             f"DELETE FROM ir_model_data WHERE model = ? AND res_id IN ({marks})",
             [self._name, *self.ids],
         )
         return True
 
-    def _restricting_constraint(self) -> str:
+    def _restricting_field(self) -> tuple[Model, Field]:
+        """The `ondelete='restrict'` column still pointing at one of these records."""
         for model in self.env.registry.values():
             for fld in model.fields.values():
                 if fld.relation == self._name and fld.column and fld.ondelete == "restrict":
@@ -873,8 +977,8 @@ class BaseModel:
                         f'SELECT 1 FROM {model.table} WHERE "{fld.name}" IN ({marks}) LIMIT 1',
                         self.ids,
                     ).fetchone():
-                        return f"{model.table}_{fld.name}_fkey"
-        return "unknown"
+                        return model, fld
+        return self._spec, self._spec.fields["id"]
 
     def _check_unlink(self) -> None:
         """Business rules that forbid deleting some records (overridden per model)."""
@@ -973,6 +1077,207 @@ class BaseModel:
             result.append(group)
         return result
 
+    # -- generic methods integrators and the web client call --------------------------------
+
+    @api_model
+    def name_create(self, name: str) -> Any:
+        """odoo/models.py name_create: a record from its name alone, as `(id, display_name)`;
+        False on a model without a `_rec_name` field."""
+        rec_name = self._spec.rec_name
+        if rec_name not in self._spec.fields:
+            return False
+        record = self.create({rec_name: name})
+        return (record.id, record._display_names().get(record.ids[0], ""))
+
+    def _copyable(self, fld: Field) -> bool:
+        """copy_data's choice (odoo/models.py): stored fields with copy=True; computed ones
+        (readonly here) and the magic columns are not copied; of the related fields only
+        those an `_inherits` parent provides are, and never the link itself."""
+        if fld.name in MAGIC_COLUMNS or not fld.copy or not fld.store or fld.readonly:
+            return False
+        if fld.name in self._spec.inherits.values():
+            return False
+        if fld.related:
+            return fld.related.partition(".")[0] in self._spec.inherits.values()
+        return True
+
+    def copy_data(self, default: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """odoo/models.py copy_data (17+): one dict of values per record, `default` on top;
+        many2many copied as (6, 0, ids), one2many with copy=True as (0, 0, child values)."""
+        if default is not None and not isinstance(default, Mapping):
+            raise ValueError(f"Invalid default {default!r} for model {self._name!r}")
+        self._ensure_exist()
+        names = [fname for fname, fld in self._spec.fields.items() if self._copyable(fld)]
+        rows = self.with_env(self.env.with_context({"active_test": False})).read(names, load=None)
+        out = []
+        for row in rows:
+            vals: dict[str, Any] = {}
+            for fname in names:
+                fld = self._spec.fields[fname]
+                if fld.type == "many2many":
+                    vals[fname] = [(6, 0, list(row[fname]))]
+                elif fld.type == "one2many":
+                    assert fld.relation
+                    children = self.env[fld.relation].browse(row[fname]).copy_data()
+                    vals[fname] = [
+                        (0, 0, {k: v for k, v in child.items() if k != fld.inverse_name})
+                        for child in children
+                    ]
+                else:
+                    vals[fname] = row[fname]
+            vals.update(default or {})
+            out.append(vals)
+        return out
+
+    @returns_id
+    def copy(self, default: Mapping[str, Any] | None = None) -> BaseModel:
+        """odoo/models.py copy: create() over copy_data(); an id up to 18 (@api.returns),
+        the new ids in 19."""
+        return self.create(self.copy_data(default))
+
+    @readonly
+    def web_read(self, specification: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """addons/web/models/models.py web_read: read() with load=None, then many2one and
+        x2many values expanded as the specification asks (`fields`, `order`, `limit`)."""
+        if not isinstance(specification, Mapping):
+            raise ValueError(f"Invalid specification {specification!r}")
+        names = list(specification) or ["id"]
+        if names == ["id"]:
+            values: list[dict[str, Any]] = [{"id": rid} for rid in self.ids]
+        else:
+            values = self.read(names, load=None)
+        if not values:
+            return values
+        for fname, spec in specification.items():
+            fld = self._spec.fields.get(fname)
+            spec = spec or {}
+            if fld is None or not isinstance(spec, Mapping) or not fld.relation:
+                continue
+            comodel = self.env[fld.relation]
+            if fld.type == "many2one":
+                if "fields" not in spec:
+                    continue
+                ids = sorted({v[fname] for v in values if v[fname]})
+                sub = dict(spec["fields"] or {})
+                with_name = "display_name" in sub
+                sub.pop("display_name", None)
+                data = {v["id"]: v for v in comodel.browse(ids).web_read(sub)}
+                if with_name:
+                    labels = comodel.sudo().browse(ids)._display_names()
+                    for rid in ids:
+                        data.setdefault(rid, {"id": rid})["display_name"] = labels.get(rid, "")
+                for v in values:
+                    if v[fname]:
+                        v[fname] = data.get(v[fname]) or {"id": v[fname]}
+            elif fld.type in ("one2many", "many2many"):
+                if not spec:
+                    continue
+                all_ids = list(dict.fromkeys(i for v in values for i in v[fname]))
+                if spec.get("order") and all_ids:
+                    ranked = comodel.with_env(
+                        comodel.env.with_context({"active_test": False})
+                    )._search_ids([("id", "in", all_ids)], 0, None, spec["order"])
+                    rank = {rid: index for index, rid in enumerate(ranked)}
+                    for v in values:
+                        v[fname] = sorted((i for i in v[fname] if i in rank), key=rank.__getitem__)
+                if "fields" in spec:
+                    limit = spec.get("limit")
+                    wanted = list(
+                        dict.fromkeys(
+                            i for v in values for i in (v[fname][:limit] if limit else v[fname])
+                        )
+                    )
+                    data = {d["id"]: d for d in comodel.browse(wanted).web_read(spec["fields"])}
+                    for v in values:
+                        v[fname] = [data.get(i) or {"id": i} for i in v[fname]]
+        return values
+
+    @api_model
+    @readonly
+    def web_search_read(
+        self,
+        domain: Any,
+        specification: Mapping[str, Any],
+        offset: int = 0,
+        limit: int | None = None,
+        order: str | None = None,
+        count_limit: int | None = None,
+    ) -> dict[str, Any]:
+        """addons/web/models/models.py web_search_read (17+): records by specification and
+        the total `length`, counted only when the page is full."""
+        records = self.browse(self._search_ids(domain, offset, limit, order))
+        values = records.web_read(specification)
+        if not values:
+            return {"length": 0, "records": []}
+        current = len(values) + (offset or 0)
+        limit_reached = len(values) == limit
+        count_limit_reached = bool(count_limit and count_limit <= current)
+        forced = self.env.context.get("force_search_count")
+        if limit and ((limit_reached and not count_limit_reached) or forced):
+            length = self.search_count(domain, limit=count_limit)
+        else:
+            length = current
+        return {"length": length, "records": values}
+
+    @api_model
+    @readonly
+    @since(19)
+    def formatted_read_group(
+        self,
+        domain: Any,
+        groupby: Any = (),
+        aggregates: Any = (),
+        having: Any = (),
+        offset: int = 0,
+        limit: int | None = None,
+        order: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """odoo/orm/models.py formatted_read_group (19, which replaces read_group for the web
+        client): one dict per group with each groupby spec (a many2one as [id, name], a
+        date(time) granularity as [range start, label]), '__extra_domain' and each aggregate
+        ('field:sum', '__count', ...)."""
+        self.env.check_access(self._spec, "read")
+        groupby = [groupby] if isinstance(groupby, str) else list(groupby or [])
+        aggregates = [aggregates] if isinstance(aggregates, str) else list(aggregates or [])
+        aggregates = [str(a).replace(":recordset", ":array_agg") for a in aggregates]
+        keys = [group_key(self.env.compiler, self._spec, str(spec)) for spec in groupby]
+        aggs = [aggregate_sql(self.env.compiler, self._spec, spec) for spec in aggregates]
+        where, params = self.env.compiler.where(self._spec, domain, self._active_test)
+        columns = [k.sql for k in keys] + [sql for sql, _func in aggs] or ["COUNT(*)"]
+        sql = f"SELECT {', '.join(columns)} FROM {self._spec.table} t0 WHERE {where}"
+        if keys:
+            sql += " GROUP BY " + ", ".join(k.sql for k in keys)
+        having_sql, having_params = having_clause(having, dict(zip(aggregates, aggs, strict=True)))
+        if having_sql:
+            sql += f" HAVING {having_sql}"
+            params += having_params
+        order = order or ", ".join(groupby)
+        if order:
+            sql += " ORDER BY " + group_order(self.env.compiler, order, keys, aggregates, aggs)
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        if offset:
+            sql += (" LIMIT -1" if not limit else "") + f" OFFSET {int(offset)}"
+        rows = self.env.db.execute(sql, params).fetchall()
+        labels: dict[int, dict[int, str]] = {}
+        for index, key in enumerate(keys):
+            if key.field.type == "many2one" and key.field.relation:
+                ids = sorted({row[index] for row in rows if row[index]})
+                labels[index] = self.env[key.field.relation].sudo().browse(ids)._display_names()
+        result = []
+        for row in rows:
+            group: dict[str, Any] = {}
+            extra: list[list[Any]] = []
+            for index, key in enumerate(keys):
+                value, sub_domain = key.format(row[index], labels.get(index, {}))
+                group[key.spec] = value
+                extra.append(sub_domain)
+            group["__extra_domain"] = and_domains(extra)
+            for offset_index, (spec, (_sql, func)) in enumerate(zip(aggregates, aggs, strict=True)):
+                group[spec] = aggregate_value(func, row[len(keys) + offset_index])
+            result.append(group)
+        return result
+
     def action_archive(self) -> bool:
         return self.write({"active": False})
 
@@ -1000,6 +1305,47 @@ def _looks_like_image(raw: bytes) -> bool:
     return raw.startswith(IMAGE_SIGNATURES)
 
 
+def not_null_violation(major: int, model: Model, fld: Field | None, column: str) -> Exception:
+    """A NOT NULL refusal: 17's odoo/service/model.py _as_validation_error, 18+'s
+    BaseModel._sql_error_to_message_generic, both under "The operation cannot be
+    completed:"."""
+    label = fld.string if fld else "Unknown"
+    if major <= 17:
+        return ValidationError(
+            "The operation cannot be completed:\n"
+            "- Create/update: a mandatory field is not set.\n"
+            "- Delete: another model requires the record being deleted. "
+            "If possible, archive it instead.\n\n"
+            f"Model: {model.description} ({model.name})\n"
+            f"Field: {label} ({column})\n"
+        )
+    return ValidationError(
+        f"The operation cannot be completed: Missing required value for the field "
+        f"'{label}' ({column}).\nModel: '{model.description}' ({model.name})\n"
+        "- create/update: a mandatory field is not set\n"
+        "- delete: another model requires the record being deleted, you can archive it "
+        "instead\n"
+    )
+
+
+def foreign_key_violation(major: int, model: Model, fld: Field) -> Exception:
+    """A foreign key refusal on `model.fld` (the referencing column), 17's
+    _as_validation_error or 18+'s _sql_error_to_message_generic."""
+    if major <= 17:
+        return ValidationError(
+            "The operation cannot be completed: another model requires the record being "
+            "deleted. If possible, archive it instead.\n\n"
+            f"Model: {model.description} ({model.name})\n"
+            f"Constraint: {model.table}_{fld.name}_fkey\n"
+        )
+    return ValidationError(
+        "The operation cannot be completed: Another model is using the record you are trying "
+        f"to delete.\n\nThe troublemaker is: '{model.description}' ({model.name})\n"
+        f"Thanks to the following constraint: '{fld.string}' ({fld.name})\n"
+        "How about archiving the record instead?"
+    )
+
+
 def _empty(fld: Field) -> Any:
     if fld.type in ("one2many", "many2many"):
         return []
@@ -1017,6 +1363,8 @@ def _to_read(fld: Field, value: Any) -> Any:
         return bool(value)
     if kind == "many2one":
         return value or False
+    if kind == "datetime" and isinstance(value, str):
+        return value[:19]  # Datetime.to_string: no microseconds on the wire
     return False if value is None else value
 
 

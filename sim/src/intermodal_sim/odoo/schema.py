@@ -68,10 +68,25 @@ class Model:
     mail_thread: bool = False
     transient: bool = False
     module: str = "base"
+    rec_names_search: tuple[str, ...] = ()
+    """`_rec_names_search`: the fields a `display_name` condition (and so name_search) tries,
+    or-ed (odoo/models.py `_search_display_name`); empty means `rec_name` alone."""
+    constraints: tuple[SqlConstraint, ...] = ()
 
     @property
     def table(self) -> str:
         return self.name.replace(".", "_")
+
+
+@dataclass(frozen=True)
+class SqlConstraint:
+    """`_sql_constraints` (<= 18) / `models.Constraint` (19): a table constraint named
+    `<table>_<name>` whose violation `retrying` turns into "The operation cannot be
+    completed: <message>" (odoo/service/model.py)."""
+
+    name: str
+    definition: str
+    message: str
 
 
 def _sel(*pairs: str) -> tuple[tuple[str, str], ...]:
@@ -287,12 +302,14 @@ def _definitions() -> list[Model]:
             "Contact",
             {
                 "name": char("Name"),
+                "complete_name": char("Complete Name", readonly=True),
                 "is_company": boolean("Is a Company", default=False),
                 "parent_id": m2o("res.partner", "Related Company"),
                 "child_ids": o2m("res.partner", "parent_id", "Contact"),
                 "type": selection("Address Type", PARTNER_TYPES, default="contact"),
                 "ref": char("Reference"),
                 "vat": char("Tax ID"),
+                "company_registry": char("Company ID"),
                 "email": char("Email"),
                 "phone": char("Phone"),
                 "mobile": char("Mobile", until=18),
@@ -316,9 +333,17 @@ def _definitions() -> list[Model]:
                 "credit_limit": float_("Credit Limit", default=0.0),
                 "date": date("Date", until=17),
             },
-            order="name, id desc",
+            order="complete_name, id desc",
             parent_name="parent_id",
             mail_thread=True,
+            rec_names_search=("complete_name", "email", "ref", "vat", "company_registry"),
+            constraints=(
+                SqlConstraint(
+                    "check_name",
+                    "CHECK((type = 'contact' AND name IS NOT NULL) OR type != 'contact')",
+                    "Contacts require a name",
+                ),
+            ),
         ),
         _model(
             "res.groups",
@@ -337,6 +362,9 @@ def _definitions() -> list[Model]:
                 "name": char("Name"),
                 "partner_id": m2o("res.partner", "Related Partner", required=True),
                 "company_id": m2o("res.company", "Company", required=True, default=COMPANY),
+                "company_ids": m2m(
+                    "res.company", "res_company_users_rel", "user_id", "cid", "Companies"
+                ),
                 "email": char("Email"),
                 "active": boolean("Active", default=True),
                 "share": boolean("Share User", readonly=True, default=False),
@@ -350,9 +378,6 @@ def _definitions() -> list[Model]:
                 "state": selection(
                     "Status", _sel("new:Never Connected", "active:Confirmed"), store=False
                 ),
-                "company_ids": m2m(
-                    "res.company", "res_company_users_rel", "user_id", "cid", "Companies"
-                ),
                 "groups_id": m2m(
                     "res.groups", "res_groups_users_rel", "uid", "gid", "Groups", until=18
                 ),
@@ -363,6 +388,11 @@ def _definitions() -> list[Model]:
             order="name, login",
             # res_users.py: _inherits = {'res.partner': 'partner_id'}
             inherits={"res.partner": "partner_id"},
+            constraints=(
+                SqlConstraint(
+                    "login_key", "UNIQUE (login)", "You can not have two users with the same login!"
+                ),
+            ),
         ),
         _model(
             "res.currency",
@@ -472,6 +502,36 @@ def _definitions() -> list[Model]:
             module="account",
         ),
         _model(
+            "account.tax",
+            "Tax",
+            {
+                "name": char("Tax Name", required=True),
+                "type_tax_use": selection(
+                    "Tax Type",
+                    _sel("sale:Sales", "purchase:Purchases", "none:None"),
+                    required=True,
+                    default="sale",
+                ),
+                "amount_type": selection(
+                    "Tax Computation",
+                    _sel(
+                        "group:Group of Taxes",
+                        "fixed:Fixed",
+                        "percent:Percentage",
+                        "division:Percentage Tax Included",
+                    ),
+                    required=True,
+                    default="percent",
+                ),
+                "amount": float_("Amount", required=True, default=0.0),
+                "sequence": integer("Sequence", default=1),
+                "active": boolean("Active", default=True),
+                "company_id": m2o("res.company", "Company", required=True, default=COMPANY),
+            },
+            order="sequence, id",
+            module="account",
+        ),
+        _model(
             "delivery.carrier",
             "Shipping Methods",
             {
@@ -520,7 +580,7 @@ def _definitions() -> list[Model]:
                 "origin": char("Source Document"),
                 "state": selection("Status", SALE_STATES, default="draft", readonly=True),
                 "locked": boolean("Locked", default=False),
-                "order_line": o2m("sale.order.line", "order_id", "Order Lines"),
+                "order_line": o2m("sale.order.line", "order_id", "Order Lines", copy=True),
                 "invoice_status": selection("Invoice Status", INVOICE_STATUS, default="no"),
                 "invoice_ids": m2m(
                     "account.move", "sale_order_invoice_rel", "order_id", "move_id", "Invoices"
@@ -549,11 +609,30 @@ def _definitions() -> list[Model]:
                 "product_id": m2o("product.product", "Product", ondelete="restrict"),
                 "name": text("Description", required=True),
                 "product_uom_qty": float_("Quantity", default=1.0),
+                # addons/sale/models/sale_order_line.py: 19 renamed product_uom and tax_id.
+                "product_uom": m2o("uom.uom", "Unit", ondelete="restrict", until=18),
+                "product_uom_id": m2o("uom.uom", "Unit", ondelete="restrict", since=19),
+                "tax_id": m2m(
+                    "account.tax",
+                    "account_tax_sale_order_line_rel",
+                    "sale_order_line_id",
+                    "account_tax_id",
+                    "Taxes",
+                    until=18,
+                ),
+                "tax_ids": m2m(
+                    "account.tax",
+                    "account_tax_sale_order_line_rel",
+                    "sale_order_line_id",
+                    "account_tax_id",
+                    "Taxes",
+                    since=19,
+                ),
                 "price_unit": float_("Unit Price", default=0.0),
                 "discount": float_("Discount (%)", default=0.0),
                 "price_subtotal": monetary("Subtotal", readonly=True),
                 "price_total": monetary("Total", readonly=True),
-                "qty_delivered": float_("Delivery Quantity", default=0.0),
+                "qty_delivered": float_("Delivery Quantity", default=0.0, copy=False),
                 "qty_invoiced": float_("Invoiced Quantity", readonly=True, default=0.0),
                 "state": selection("Order Status", SALE_STATES, related="order_id.state"),
                 "currency_id": m2o("res.currency", "Currency", related="order_id.currency_id"),

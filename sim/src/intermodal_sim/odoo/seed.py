@@ -68,19 +68,19 @@ def _bootstrap(db: Database, company: dict[str, Any]) -> None:
         f"'{company.get('currency', 'USD')}', 'Main currency', '$', 0.01, 2, 'before', 1, {magic})",
         "INSERT INTO res_country (id, name, code, currency_id, create_uid, write_uid, "
         f"create_date, write_date) VALUES (1, 'United States', 'US', 1, {magic})",
-        "INSERT INTO res_partner (id, name, is_company, type, lang, active, customer_rank, "
-        "supplier_rank, company_id, country_id, create_uid, write_uid, create_date, write_date) "
-        f"VALUES (1, ?, 1, 'contact', 'en_US', 1, 0, 0, 1, 1, {magic})",
+        "INSERT INTO res_partner (id, name, complete_name, is_company, type, lang, active, "
+        "customer_rank, supplier_rank, company_id, country_id, create_uid, write_uid, "
+        f"create_date, write_date) VALUES (1, ?, ?, 1, 'contact', 'en_US', 1, 0, 0, 1, 1, {magic})",
         "INSERT INTO res_company (id, name, partner_id, currency_id, country_id, email, active, "
         f"create_uid, write_uid, create_date, write_date) VALUES (1, ?, 1, 1, 1, ?, 1, {magic})",
-        "INSERT INTO res_partner (id, name, is_company, type, lang, active, customer_rank, "
-        "supplier_rank, create_uid, write_uid, create_date, write_date) "
-        f"VALUES (2, 'OdooBot', 0, 'contact', 'en_US', 1, 0, 0, {magic})",
+        "INSERT INTO res_partner (id, name, complete_name, is_company, type, lang, active, "
+        "customer_rank, supplier_rank, create_uid, write_uid, create_date, write_date) "
+        f"VALUES (2, 'OdooBot', 'OdooBot', 0, 'contact', 'en_US', 1, 0, 0, {magic})",
         "INSERT INTO res_users (id, login, name, partner_id, company_id, active, share, lang, tz, "
         f"create_uid, write_uid, create_date, write_date) VALUES (1, '__system__', 'OdooBot', 2, "
         f"1, 0, 0, 'en_US', 'UTC', {magic})",
     ]
-    params: list[tuple[Any, ...]] = [(), (), (company.get("name"),),
+    params: list[tuple[Any, ...]] = [(), (), (company.get("name"), company.get("name")),
                                      (company.get("name"), company.get("email"))]  # fmt: skip
     params += [(), ()]
     for sql, args in zip(rows, params, strict=True):

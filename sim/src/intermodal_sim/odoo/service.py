@@ -24,7 +24,7 @@ from intermodal_sim.odoo.errors import (
 )
 from intermodal_sim.odoo.faults import FaultPlan
 from intermodal_sim.odoo.models import build_classes
-from intermodal_sim.odoo.orm import SUPERUSER_ID, Env, call_kw
+from intermodal_sim.odoo.orm import SUPERUSER_ID, Env, call_kw, check_method_name
 from intermodal_sim.odoo.schema import models_for
 from intermodal_sim.odoo.seed import add_automation, hash_key, load_data, seed
 from intermodal_sim.odoo.store import Database
@@ -174,10 +174,18 @@ class OdooSim:
         args: Any,
         kwargs: Any,
         serialization: bool = False,
-        runner: Callable[[Env, str, str, list[Any], dict[str, Any]], Any] = call_kw,
+        runner: Callable[[Env, str, str, Any, dict[str, Any]], Any] = call_kw,
+        execute_kw: bool = True,
     ) -> tuple[Any, list[Delivery]]:
-        """One call in one transaction, as odoo/service/model.py execute_cr + retrying."""
+        """One call in one transaction, as odoo/service/model.py execute_cr + retrying.
+
+        `execute_kw`: the call came through the object service, whose 17/18 execute_kw hands
+        call_kw its positional arguments as a tuple (`execute(*args)`); /web/dataset/call_kw
+        passes the JSON list as it is.
+        """
         if runner is call_kw:
+            if isinstance(method, str) and execute_kw:
+                check_method_name(self.major, method)  # 17: before the model is looked up
             if not isinstance(model, str) or model not in self.registry:
                 raise UserError(f"Object {model} doesn't exist")
             if not isinstance(method, str):
@@ -192,7 +200,8 @@ class OdooSim:
             if serialization:
                 raise SerializationFailure()
             env = self.env(uid)
-            result = runner(env, model, method, list(args), kwargs)
+            positional = tuple(args) if execute_kw and self.major <= 18 else list(args)
+            result = runner(env, model, method, positional, kwargs)
             deliveries = pending_webhooks(env)
         return result, deliveries
 

@@ -79,6 +79,10 @@ class Database:
                     target = self.registry[fld.relation].table
                     col += f" REFERENCES {target}(id) ON DELETE {ON_DELETE[fld.ondelete]}"
                 columns.append(col)
+            # _sql_constraints / models.Constraint: named `<table>_<name>` as Odoo names them.
+            columns += [
+                f"CONSTRAINT {model.table}_{c.name} {c.definition}" for c in model.constraints
+            ]
             statements.append(f"CREATE TABLE {model.table} ({', '.join(columns)})")
             for fld in model.fields.values():
                 if fld.type == "many2one" and fld.column:

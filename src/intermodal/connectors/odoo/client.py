@@ -1,10 +1,14 @@
 """An async Odoo client: JSON-2 (Odoo 19+) or JSON-RPC `execute_kw` (Odoo 16-18).
 
 Both protocols are reduced to one call shape, `call(model, method, ids=None, **params)`,
-with named parameters only (JSON-2 accepts nothing else, and `execute_kw` takes them as
-its kwargs), so the writer never knows which one it speaks. The protocol follows the
-server's version (`GET /web/version` exists from 19 on; older servers answer
-`common.version` over JSON-RPC) unless the configuration forces one.
+with named parameters (JSON-2 accepts nothing else, and `execute_kw` takes them as its
+kwargs), so the writer never knows which one it speaks. One exception is made on the wire:
+over JSON-RPC `create`'s `vals_list` travels positionally, because Odoo's call_kw reads
+`args[0]` after creating to choose between `.id` and `.ids` and fails with IndexError when
+the values came as a keyword (odoo/service/model.py call_kw, 18/19; odoo/api.py
+_call_kw_model_create, 17). The protocol follows the server's version (`GET /web/version`
+exists from 19 on; older servers answer `common.version` over JSON-RPC) unless the
+configuration forces one.
 
 Every failure becomes an `OdooError` that says whether trying again can help: network
 errors, 5xx, 429 (with its Retry-After), lock and serialization failures are retryable;
@@ -189,7 +193,7 @@ class OdooClient:
         if protocol == "json2":
             return await self._json2(model, method, ids, params)
         uid = await self._login()
-        args: list[Any] = [ids] if ids is not None else []
+        args, params = _positional(method, ids, params)
         return await self._jsonrpc(
             "object",
             "execute_kw",
@@ -270,6 +274,19 @@ class OdooClient:
             raise _classified(name, message, status=200)
         # `result` is left out when the method returned None (odoo/http.py _response).
         return reply.get("result") if isinstance(reply, dict) else None
+
+
+def _positional(
+    method: str, ids: list[int] | None, params: dict[str, Any]
+) -> tuple[list[Any], dict[str, Any]]:
+    """execute_kw's `args` and `kw` for a call: the ids first (for methods on records), and
+    `create`'s values in args[0] where call_kw looks for them."""
+    args: list[Any] = [ids] if ids is not None else []
+    if method == "create" and ids is None and "vals_list" in params:
+        rest = dict(params)
+        args.append(rest.pop("vals_list"))
+        return args, rest
+    return args, params
 
 
 def _records(ids: list[int] | None, params: dict[str, Any]) -> int:

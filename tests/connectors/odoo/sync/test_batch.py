@@ -119,16 +119,20 @@ async def test_a_pass_stopped_mid_way_resumes_without_skipping_or_duplicating(
 
     with pytest.raises(Crash):
         await sync.sync_once(on_page=crash_after_two)
-    assert len(_rows(store, "partner")) == 10
-    assert await sync.pending("res.partner") == total - 10
+    # A page holds at most page_size records: fewer when it ends on a second the cursor
+    # then reads on its own (connectors/odoo/cursor.py).
+    assert len(_rows(store, "partner")) == sum(pages) <= 10
+    assert await sync.pending("res.partner") == total - sum(pages)
 
     # Odoo goes down after the next page: the pass fails with what it committed kept.
     def odoo_down_after_one(model: str, count: int) -> None:
+        pages.append(count)
         sim.set_faults("down=60s")
 
     with pytest.raises(OdooError):
         await sync.sync_once(on_page=odoo_down_after_one)
-    assert len(_rows(store, "partner")) == 15
+    committed = sum(pages)
+    assert len(_rows(store, "partner")) == committed and len(pages) == 3
     sim.set_faults(None)
 
     # A stop in the middle of an Odoo call (the hub shutting down) loses nothing either.
@@ -139,10 +143,10 @@ async def test_a_pass_stopped_mid_way_resumes_without_skipping_or_duplicating(
     with pytest.raises(asyncio.CancelledError):
         await task
     sim.set_faults(None)
-    assert len(_rows(store, "partner")) == 15
+    assert len(_rows(store, "partner")) == committed
 
     read = await sync.sync_once()
-    assert read == {"res.partner": total - 15}  # exactly the rest, nothing read twice
+    assert read == {"res.partner": total - committed}  # exactly the rest, nothing read twice
     with store.read() as conn:
         stored = conn.execute(
             select(master_data.c.odoo_id).where(master_data.c.kind == "partner")
