@@ -671,7 +671,8 @@ def avatar_svg(name: str, create_date: str | None) -> str:
     creation time, base64-encoded."""
     stamp = ""
     if create_date:
-        stamp = str(datetime.strptime(create_date, DATETIME_FORMAT).replace(tzinfo=UTC).timestamp())
+        # create_date is stored with microseconds (cr.now()), and Odoo seeds with all of it.
+        stamp = str(datetime.fromisoformat(create_date).replace(tzinfo=UTC).timestamp())
     svg = (
         "<?xml version='1.0' encoding='UTF-8' ?>"
         "<svg height='180' width='180' xmlns='http://www.w3.org/2000/svg' "
@@ -682,11 +683,6 @@ def avatar_svg(name: str, create_date: str | None) -> str:
         "</svg>"
     )
     return base64.b64encode(svg.encode()).decode("ascii")
-
-
-DUPLICATE_LOGIN = (
-    "The operation cannot be completed: You can not have two users with the same login!"
-)
 
 
 class ResUsers(ResUsersBase):
@@ -719,7 +715,6 @@ class ResUsers(ResUsersBase):
 
     def _prepare_create(self, vals: dict[str, Any]) -> dict[str, Any]:
         vals = super()._prepare_create(vals)
-        self._check_login_free(vals.get("login"), exclude=())
         vals.setdefault("company_ids", [(6, 0, [vals.get("company_id") or self._company_id()])])
         return vals
 
@@ -749,10 +744,6 @@ class ResUsers(ResUsersBase):
                 raise UserError("You cannot activate the superuser.")
             if vals.get("active") == False and self.env.uid in self.ids:  # noqa: E712
                 raise UserError("You cannot deactivate the user you're currently logged in as.")
-            if "login" in vals:
-                if len(self.ids) > 1 and vals["login"]:
-                    raise ValidationError(DUPLICATE_LOGIN)
-                self._check_login_free(vals["login"], exclude=tuple(self.ids))
             if vals.get("action_id"):
                 self._check_action_id(vals["action_id"])
         result = super().write(vals)
@@ -761,16 +752,6 @@ class ResUsers(ResUsersBase):
             partners = sorted({v for v in self._column_rows(self.ids, "partner_id").values() if v})
             self.env["res.partner"].sudo().browse(partners).write(mirrored)
         return result
-
-    def _check_login_free(self, login: Any, exclude: tuple[int, ...]) -> None:
-        """_login_key, UNIQUE (login), as _as_validation_error words it."""
-        if not login:
-            return
-        sql = "SELECT 1 FROM res_users WHERE login = ?"
-        if exclude:
-            sql += f" AND id NOT IN ({', '.join('?' * len(exclude))})"
-        if self.env.db.execute(sql, [login, *exclude]).fetchone():
-            raise ValidationError(DUPLICATE_LOGIN)
 
     def _check_action_id(self, action_id: Any) -> None:
         """res_users.py _check_action_id: no reload action, no action needing a record."""
@@ -815,7 +796,8 @@ class ResUsers(ResUsersBase):
         )
         out: dict[int, Any] = dict.fromkeys(ids, False)
         for uid, created in rows:
-            out[uid] = created or False
+            # Stored with microseconds (cr.now()), read as whole seconds (Datetime.to_string).
+            out[uid] = created[:19] if created else False
         return out
 
     def _compute_state(self, ids: list[int]) -> dict[int, Any]:
