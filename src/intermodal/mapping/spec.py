@@ -95,6 +95,8 @@ DATA_TIMES: dict[EventType, tuple[tuple[str, ...], ...]] = {
         ("stops", "*", "window", "start"),
         ("stops", "*", "window", "end"),
     ),
+    EventType.POSITION_REPORTED: (("recorded_at",),),
+    EventType.VEHICLE_ASSIGNED: (("assigned_at",), ("until",)),
 }
 """Where each event type's data holds times (`*`: every element of a list): the times a
 zone-less value is localized in. A test checks it against the canonical models."""
