@@ -12,8 +12,8 @@ answered with a clear error and loses nothing, and who may read which positions.
 from __future__ import annotations
 
 import contextlib
-import json
 import itertools
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -394,7 +394,7 @@ def test_malformed_and_hostile_positions_get_clear_errors_and_lose_nothing(hub: 
                 "vehicle_id",
                 "extra",
             ]
-        ),  # fmt: skip
+        ),
         st.one_of(
             st.none(),
             st.booleans(),

@@ -65,6 +65,7 @@ A `Position` (foresight/geo.py) is frozen: `shipment_key`, `latitude`, `longitud
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -417,6 +418,7 @@ class PositionIntake:
         resolved = self._resolve(conn, decision)
         states = _load(conn, {position.shipment_key for _, position in resolved})
         view = _SqlTrackView(conn)
+        view.preload(late_spans((position for _, position in resolved), states))
         outvoted = f"refused:{Reason.OUTVOTED.value}"
         for partner, position in resolved:
             state = states[position.shipment_key]
@@ -653,31 +655,135 @@ def _dumps(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
+_T = positions_track.c
+_IN_RANGE = (
+    select(positions_track)
+    .where(
+        _T.shipment_key == bindparam("key"),
+        _T.recorded_at >= bindparam("lo"),
+        _T.recorded_at <= bindparam("hi"),
+    )
+    .order_by(_T.recorded_at)
+)
+_LAST_BEFORE = (
+    select(positions_track)
+    .where(_T.shipment_key == bindparam("key"), _T.recorded_at < bindparam("lo"))
+    .order_by(_T.recorded_at.desc())
+    .limit(1)
+)
+_FIRST_AFTER = (
+    select(positions_track)
+    .where(_T.shipment_key == bindparam("key"), _T.recorded_at > bindparam("hi"))
+    .order_by(_T.recorded_at)
+    .limit(1)
+)
+
+
+@dataclass
+class _Window:
+    """A run of one shipment's stored track points with nothing missing between them;
+    `open_before`/`open_after`: no stored point lies beyond its first/last one."""
+
+    points: list[Position]
+    open_before: bool
+    open_after: bool
+
+    def covers(self, at: datetime) -> bool:
+        first = self.points[0].recorded_at if self.points else None
+        last = self.points[-1].recorded_at if self.points else None
+        return (self.open_before or (first is not None and at >= first)) and (
+            self.open_after or (last is not None and at < last)
+        )
+
+
 class _SqlTrackView:
-    """The stored track, read through the deciding transaction's connection."""
+    """The stored track, read through the deciding transaction's connection.
+
+    The late fixes of a batch are known before it is folded, so each shipment's points
+    around them are read once (`preload`: three indexed queries) and every look-up is
+    answered from memory; a look-up outside what was read (an outvoted latest position)
+    asks the store."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.windows: dict[str, _Window] = {}
+
+    def preload(self, spans: dict[str, tuple[datetime, datetime]]) -> None:
+        for key, (lo, hi) in spans.items():
+            bounds = {"key": key, "lo": iso(lo), "hi": iso(hi)}
+            before = self.conn.execute(_LAST_BEFORE, bounds).first()
+            inside = self.conn.execute(_IN_RANGE, bounds).all()
+            after = self.conn.execute(_FIRST_AFTER, bounds).first()
+            rows = [*([before] if before is not None else []), *inside]
+            rows += [after] if after is not None else []
+            points = [p for p in (_track_point(r) for r in rows) if p is not None]
+            self.windows[key] = _Window(points, before is None, after is None)
 
     def neighbours(
         self, key: str, at: datetime, excluding: frozenset[datetime]
     ) -> tuple[Position | None, Position | None]:
-        t = positions_track.c
-        skip = [t.recorded_at.not_in([iso(x) for x in excluding])] if excluding else []
+        window = self.windows.get(key)
+        if window is not None and window.covers(at):
+            found = _from_window(window, at, excluding)
+            if found is not None:
+                return found
+        return self._query(key, at, excluding)
+
+    def _query(
+        self, key: str, at: datetime, excluding: frozenset[datetime]
+    ) -> tuple[Position | None, Position | None]:
+        skip = [_T.recorded_at.not_in([iso(x) for x in excluding])] if excluding else []
         when = iso(at)
         before = self.conn.execute(
             select(positions_track)
-            .where(t.shipment_key == key, t.recorded_at <= when, *skip)
-            .order_by(t.recorded_at.desc())
+            .where(_T.shipment_key == key, _T.recorded_at <= when, *skip)
+            .order_by(_T.recorded_at.desc())
             .limit(1)
         ).first()
         after = self.conn.execute(
             select(positions_track)
-            .where(t.shipment_key == key, t.recorded_at > when, *skip)
-            .order_by(t.recorded_at)
+            .where(_T.shipment_key == key, _T.recorded_at > when, *skip)
+            .order_by(_T.recorded_at)
             .limit(1)
         ).first()
         return _track_point(before), _track_point(after)
+
+
+def _from_window(
+    window: _Window, at: datetime, excluding: frozenset[datetime]
+) -> tuple[Position | None, Position | None] | None:
+    """The neighbours of `at` in a window; None when an excluded point leaves the answer
+    beyond what the window holds."""
+    times = [p.recorded_at for p in window.points]
+    split = bisect.bisect_right(times, at)
+    before = next(
+        (p for p in reversed(window.points[:split]) if p.recorded_at not in excluding), None
+    )
+    after = next((p for p in window.points[split:] if p.recorded_at not in excluding), None)
+    if before is None and not window.open_before and split > 0:
+        return None
+    if after is None and not window.open_after:
+        return None
+    return before, after
+
+
+def late_spans(
+    fixes: Iterable[Position], states: dict[str, ShipmentPositions]
+) -> dict[str, tuple[datetime, datetime]]:
+    """For each shipment, the span of its fixes that may arrive after a newer one (older
+    than its latest position or than a fix before them in the batch): the fixes the fold
+    will look up the track for."""
+    newest = {key: s.latest.recorded_at for key, s in states.items() if s.latest is not None}
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for fix in fixes:
+        key, at = fix.shipment_key, fix.recorded_at
+        seen = newest.get(key)
+        if seen is None or at > seen:
+            newest[key] = at
+            continue
+        lo, hi = spans.get(key, (at, at))
+        spans[key] = (min(lo, at), max(hi, at))
+    return spans
 
 
 def _track_point(row: Any) -> Position | None:

@@ -290,17 +290,14 @@ class Mapping:
     ) -> tuple[CanonicalEvent, dict[str, Any]] | None:
         values: dict[str, Any] = {}
         for name, expression in message.event.items():
-            where = _path_of(item, item_path, expression, name)
-            values[name] = _evaluate(expression, item, bindings, where, f"event.{name}", item_path)
+            values[name] = _field(expression, item, bindings, item_path, name, f"event.{name}")
             if name in _REQUIRED and values[name] in (None, ""):
+                where = _path_of(item, item_path, expression, name)
                 raise NormalizeError(f"event.{name}: `{expression.source}` gave nothing", where)
         if message.data_fields is not None:
             fields: dict[str, Any] = {}
             for name, expression in message.data_fields.items():
-                where = _path_of(item, item_path, expression, name)
-                found = _evaluate(
-                    expression, item, bindings, where, f"event.data.{name}", item_path
-                )
+                found = _field(expression, item, bindings, item_path, name, f"event.data.{name}")
                 if found is not None:
                     fields[name] = found
             values["data"] = fields
@@ -494,6 +491,23 @@ def _time_slots(data: Any, steps: tuple[str, ...]) -> list[tuple[dict[str, Any],
         holders = found
     last = steps[-1]
     return [(h, last) for h in holders if isinstance(h, dict) and h.get(last) is not None]
+
+
+def _field(
+    expression: Expression,
+    item: Any,
+    bindings: dict[str, Any],
+    item_path: str,
+    name: str,
+    what: str,
+) -> Any:
+    """A field's value; where it came from is worked out only when it fails (the usual
+    item has a dozen fields and fails none: the path of each cost more than its value)."""
+    try:
+        return expression.evaluate(item, bindings)
+    except ExpressionError:
+        where = _path_of(item, item_path, expression, name)
+        return _evaluate(expression, item, bindings, where, what, item_path)
 
 
 def _evaluate(
