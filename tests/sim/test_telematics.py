@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -99,9 +100,11 @@ def test_the_plan_carries_the_noise_of_real_devices() -> None:
 
 
 def test_demo_trips_follow_the_demo_customers_lanes() -> None:
-    trips = demo_trips([("DEMO-0001", "AZ-001"), ("DEMO-0002", "DA-002")], stalled=["DEMO-0002"])
-    assert trips[0].route[-1] == "US:fremont"
+    orders = [("DEMO-0001", "AZ-001"), ("DEMO-0002", "DA-002")]
+    trips = demo_trips(orders, stalled=["DEMO-0002"], vehicles={"DEMO-0002": "TRK-417"})
+    assert trips[0].route[-1] == "US:fremont" and trips[0].vehicle_id == "UNIT-0001"
     assert trips[1].route == ("NL:rotterdam", "BE:antwerp") and trips[1].stall
+    assert trips[1].vehicle_id == "TRK-417"
     with pytest.raises(ValueError, match="CITIES"):
         Trip("X", "T", ("ZZ:nowhere", "BE:antwerp")).points()
 
@@ -117,6 +120,31 @@ def test_the_example_partner_loads_and_reads_its_samples() -> None:
     assert trip.type == "intermodal.vehicle.assigned" and trip.subject == "DEMO-0001"
     (one,) = mapping.parse((EXAMPLES / "telematics" / "sample_position.json").read_bytes())
     assert one.data.model_dump()["accuracy_m"] == 6.5
+
+
+def test_the_tms_puts_its_truck_on_a_dispatched_load() -> None:
+    """The TMS examples' dispatched status (X12 214 XB with MS2, or JSON DISPATCHED with
+    `truck`) also assigns the truck, so fixes naming only the truck find the load."""
+    from intermodal_sim.tms import edi
+
+    at = datetime(2026, 3, 2, 8, tzinfo=UTC)
+    x12 = load_mapping(EXAMPLES / "tms" / "mapping_x12.yaml", "tms-edi")
+    found = {}
+    for code in ("XB", "AF"):
+        _, document = edi.status_214(
+            edi.Identity(), edi.MemoryControlNumbers(), shipment_key="SO-1", load_id="L1",
+            code=code, reason="NS", place=edi.Place("Chicago", "IL", "US"), truck="TRK-417",
+            at=at,
+        )  # fmt: skip
+        found[code] = [(e.type.value, e.subject) for e in x12.parse(document)]
+    assert ("intermodal.vehicle.assigned", "SO-1") in found["XB"]
+    assert [t for t, _ in found["AF"]] == ["intermodal.shipment.milestone"]
+    json_mapping = load_mapping(EXAMPLES / "tms" / "mapping.yaml", "tms")
+    status = orjson.loads((EXAMPLES / "tms" / "sample_status.json").read_bytes())
+    status["code"] = "DISPATCHED"
+    events = json_mapping.parse(orjson.dumps(status))
+    (assigned,) = [e for e in events if e.type.value == "intermodal.vehicle.assigned"]
+    assert assigned.data.model_dump()["vehicle_id"] == "TRK-417"
 
 
 # -- against a hub ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ calls `drive_demo_fleet` (below) with its orders.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from intermodal_sim.partner import HubLink
 from intermodal_sim.telematics.fleet import Noise, demo_trips, plan_fleet
@@ -24,12 +24,15 @@ async def drive_demo_fleet(
     stalled: Iterable[str] = (),
     virtual_hours: float = 8.0,
     progress: Callable[[float], None] | None = None,
+    vehicles: Mapping[str, str] | None = None,
 ) -> FleetTally:
     """Drive a truck for each demo order `(shipment key, customer reference)` for about
     `seconds` of wall time, `virtual_hours` of the trucks' time compressed into it; the
-    `stalled` shipments' trucks break down on the way. `link` is the hub's telematics
-    partner (examples/partners/telematics/hub.yaml), with its webhook key and token."""
-    trips = demo_trips(orders, seed, spread_s=virtual_hours * 3600 * 0.25, stalled=stalled)
+    `stalled` shipments' trucks break down on the way; `vehicles` names an order's truck
+    (e.g. the TMS's, whose dispatch assigns it). `link` is the hub's telematics partner
+    (examples/partners/telematics/hub.yaml), with its webhook key and token."""
+    spread = virtual_hours * 3600 * 0.25
+    trips = demo_trips(orders, seed, spread_s=spread, stalled=stalled, vehicles=vehicles)
     horizon = virtual_hours * 3600
     plan = plan_fleet(trips, Noise(), seed, until_s=horizon)
     return await play(link, plan, speedup=max(1.0, horizon / seconds), progress=progress)

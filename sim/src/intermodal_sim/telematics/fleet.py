@@ -28,7 +28,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -401,19 +401,23 @@ def demo_trips(
     seed: int = 7,
     spread_s: float = 3600.0,
     stalled: Iterable[str] = (),
+    vehicles: Mapping[str, str] | None = None,
 ) -> list[Trip]:
     """A truck for each of the demo's orders, `(shipment key, customer reference)`, on its
     customer's lane (`DEMO_LANES`; others get a lane of `LANES`), leaving over `spread_s`
-    virtual seconds; the `stalled` shipments' trucks stall on the way."""
+    virtual seconds; the `stalled` shipments' trucks stall on the way. `vehicles` names
+    an order's truck (the TMS's, whose dispatch assigns it); the others are telematics
+    units `UNIT-0001`, ..., which cannot be mistaken for the TMS's `TRK-nnn`."""
     rng = random.Random(f"{seed}:demo")
     stuck = set(stalled)
+    named = vehicles or {}
     trips = []
     for i, (key, customer) in enumerate(orders):
         lane = DEMO_LANES.get(customer) or LANES[rng.randrange(len(LANES))]
         trips.append(
             Trip(
                 shipment_key=key,
-                vehicle_id=f"TRK-{400 + i:03d}",
+                vehicle_id=named.get(key, f"UNIT-{i + 1:04d}"),
                 route=lane,
                 depart_s=spread_s * i / max(1, len(orders)),
                 channel=CHANNELS[i % len(CHANNELS)],
