@@ -38,6 +38,7 @@ _READ_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "no positions for this shipment that these credentials may read"},
     422: {"description": "a query parameter that is not valid (`since`, `limit`)"},
 }
+_LIST_ERRORS = {status: _READ_ERRORS[status] for status in (401, 403, 422)}
 PAGE = 500
 """The default page of `GET /v1/positions`."""
 SCAN_LIMIT = 20_000
@@ -158,7 +159,7 @@ async def get_shipment_positions(
 @router.get(
     "/v1/positions",
     summary="The latest position of every shipment on the road, by shipment key, paginated",
-    responses=_READ_ERRORS,
+    responses=_LIST_ERRORS,
 )
 async def list_positions(
     request: Request,
