@@ -36,7 +36,7 @@ minutes = st.integers(0, 300)
 
 
 @settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

@@ -64,7 +64,7 @@ def test_other_expressions_go_to_jsonata(source: str) -> None:
     assert Expression(source)._shortcut is None
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.sampled_from(SHORTCUTS), items)
 def test_a_shortcut_answers_as_jsonata_does(source: str, item: dict[str, Any]) -> None:
     expression = Expression(source)

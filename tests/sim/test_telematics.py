@@ -24,7 +24,7 @@ from intermodal.foresight.geo import Point, haversine_km
 from intermodal.mapping.spec import load_mapping
 from intermodal.security.secrets import Secret, new_webhook_secret, webhook_key
 from intermodal_sim.partner import HubLink
-from intermodal_sim.telematics import drive_demo_fleet
+from intermodal_sim.telematics import drive_demo_fleet, partner_config
 from intermodal_sim.telematics.fleet import (
     Noise,
     Trip,
@@ -156,10 +156,10 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, bytes]]
     secret = new_webhook_secret()
     config = yaml.safe_load((EXAMPLES / "telematics" / "hub.yaml").read_text())
     config["hub"] = {"database": f"sqlite:///{folder / 'hub.db'}", "admin_token": "file:admin"}
-    partner = config["partners"]["telematics"]
-    partner["mapping"] = str(EXAMPLES / "telematics" / "mapping.yaml")
-    partner["webhook_secrets"] = ["file:secret"]
-    partner["tokens"][0]["token"] = "file:token"
+    example = config["partners"]["telematics"]
+    partner = partner_config(EXAMPLES, "file:secret", "file:token")
+    assert {k: v for k, v in example.items() if k != "positions"}.keys() == partner.keys()
+    config["partners"]["telematics"] = {**partner, "positions": example["positions"]}
     (folder / "secret").write_text(secret)
     (folder / "token").write_text(TOKEN)
     (folder / "admin").write_text(ADMIN)

@@ -38,7 +38,7 @@ _READ_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "no positions for this shipment that these credentials may read"},
     422: {"description": "a query parameter that is not valid (`since`, `limit`)"},
 }
-_LIST_ERRORS = {status: _READ_ERRORS[status] for status in (401, 403, 422)}
+_LIST_ERRORS: dict[int | str, dict[str, Any]] = {s: _READ_ERRORS[s] for s in (401, 403, 422)}
 PAGE = 500
 """The default page of `GET /v1/positions`."""
 SCAN_LIMIT = 20_000

@@ -4,12 +4,15 @@
 noise of real devices: jitter, gaps, duplicates, late batches, GPS jumps); `player.py`
 plays it against a hub through the partner's signed webhooks (one fix, or a batch) and
 `POST /v1/events`. `intermodal sim telematics` runs it from the command line; the demo
-calls `drive_demo_fleet` (below) with its orders.
+calls `drive_demo_fleet` (below) with its orders, after adding `partner_config(...)` to
+the hub's partners.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from intermodal_sim.partner import HubLink
 from intermodal_sim.telematics.fleet import Noise, demo_trips, plan_fleet
@@ -38,4 +41,16 @@ async def drive_demo_fleet(
     return await play(link, plan, speedup=max(1.0, horizon / seconds), progress=progress)
 
 
-__all__ = ["drive_demo_fleet"]
+def partner_config(examples: Path, secret: str, token: str) -> dict[str, Any]:
+    """The hub's `partners.telematics` entry for the simulator, as
+    examples/partners/telematics/hub.yaml declares it: `secret` and `token` are references
+    (`env:NAME`), `examples` the examples/partners folder."""
+    return {
+        "kind": "telematics",
+        "webhook_secrets": [secret],
+        "tokens": [{"token": token, "scopes": ["events:write"]}],
+        "mapping": str(examples / "telematics" / "mapping.yaml"),
+    }
+
+
+__all__ = ["drive_demo_fleet", "partner_config"]
