@@ -421,6 +421,68 @@ def test_any_position_data_is_taken_or_refused_never_a_server_error(
         assert result["status"] == "rejected" and result["errors"][0]["loc"].startswith("0")
 
 
+provider_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.integers(-(2**63), 2**63 - 1),
+        st.text(max_size=12),
+        st.sampled_from(["position", "positions", "trip", "2026-03-02T08:00:00Z", "TRK-1"]),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "type",
+                    "positions",
+                    "id",
+                    "device",
+                    "shipment",
+                    "ts",
+                    "lat",
+                    "lng",
+                    "accuracy_m",
+                    "trip",
+                    "started_at",
+                    "x",
+                ]
+            ),
+            inner,
+            max_size=6,
+        ),
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=provider_values)
+def test_any_provider_message_is_kept_and_then_applied_or_rejected_with_its_reason(
+    hub: Hub, body: Any
+) -> None:
+    """Whatever JSON the provider posts is taken (its mapping reads it later; only text
+    with U+0000 is refused at once) and ends applied (perhaps without items it could not
+    read) or rejected with a reason the receipt shows: never a server error, never a
+    message left pending."""
+    answer = hub.webhook(body)
+    if answer.status_code == 422:  # what the store cannot keep is refused at the door
+        assert "U+0000" in answer.json()["error"]["message"]
+        return
+    assert answer.status_code == 202, answer.text
+    receipt = answer.json()["receipt_id"]
+    hub.applied()
+    found = hub.get(f"/v1/receipts/{receipt}").json()
+    assert found["status"] in ("applied", "rejected")
+    if found["status"] == "rejected":
+        assert found["error"]
+
+
 # -- who reads what ------------------------------------------------------------------------
 
 
