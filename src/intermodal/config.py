@@ -184,12 +184,33 @@ class RateLimitConfig(_Strict):
         return self.burst if self.burst is not None else max(1, math.ceil(self.per_second))
 
 
+class PositionsConfig(_Strict):
+    """How the hub keeps a partner's telematics fixes (foresight/positions.py): the thinned
+    track, and the fixes it refuses. Defaults suit trucks on roads."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    track_interval: Duration = 300.0
+    """A track point at least this often ('5m') while the vehicle stands still..."""
+    track_distance_km: Annotated[float, Field(gt=0, le=1000)] = 2.0
+    """...and at least every this many kilometres while it moves."""
+    max_speed_kmh: Annotated[float, Field(gt=0, le=2000)] = 200.0
+    """A fix implying a faster move from the fixes beside it is refused (a GPS jump)."""
+    max_accuracy_m: Annotated[float, Field(gt=0, le=1_000_000)] = 250.0
+    """A fix less sure than this (its accuracy radius, metres) is refused."""
+    jump_slack_m: Annotated[float, Field(ge=0, le=100_000)] = 50.0
+    """Jitter forgiven before speed is implied: two fixes seconds apart are metres apart."""
+    future_tolerance: Duration = 300.0
+    """How far ahead of the hub's clock a fix may be (device clocks drift) before it is
+    refused: a fix from the future would hold the latest position forever."""
+
+
 class PartnerConfig(_Strict):
     """A partner: who it is, how it proves it, and which milestones it is the record for."""
 
-    kind: Literal["carrier", "tms", "wms", "customs", "portal", "odoo", "billing", "other"] = (
-        "other"
-    )
+    kind: Literal[
+        "carrier", "tms", "wms", "customs", "portal", "odoo", "billing", "telematics", "other"
+    ] = "other"
     webhook_secrets: list[SecretRef] = []
     tokens: list[TokenConfig] = []
     owns: list[MilestoneType] = []
@@ -202,6 +223,8 @@ class PartnerConfig(_Strict):
     rate_limit: RateLimitConfig | None = None
     """Requests per second it may send to the ingress routes (webhooks, batches, EDI);
     more are answered 429 with Retry-After. Absent: unlimited."""
+    positions: PositionsConfig = PositionsConfig()
+    """How its position fixes are kept (any partner may send them; `telematics` ones do)."""
 
 
 def _no_credentials_in_url(url: str) -> str:
@@ -638,6 +661,8 @@ class Partner:
     """How its webhooks are signed; None: Standard Webhooks."""
     rate_limit: RateLimitConfig | None = None
     """Its ingress budget per process (ingress.rate_limit); None: unlimited."""
+    positions: PositionsConfig = dataclasses.field(default_factory=PositionsConfig)
+    """How its position fixes are kept (foresight/positions.py)."""
 
 
 @dataclass(frozen=True)
@@ -867,6 +892,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
             inbox_folder=_relative(base, p.edi.inbox_folder if p.edi else None),
             signature=scheme,
             rate_limit=p.rate_limit,
+            positions=p.positions,
         )
         problems.extend(_partner_edi_problems(name, p, parsed.endpoints, base))
         if p.poll is not None:

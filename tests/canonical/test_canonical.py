@@ -48,6 +48,8 @@ def test_event_schema_is_a_discriminated_union_of_every_type() -> None:
         "intermodal.pod.received",
         "intermodal.charge.recorded",
         "intermodal.customs.updated",
+        "intermodal.position.reported",
+        "intermodal.vehicle.assigned",
     }
 
 

@@ -612,10 +612,21 @@ def test_the_map_draws_active_lanes_on_an_offline_base_and_marks_late_ones(hub: 
                 opened_at=iso(now), detail="{}",
             )
         )  # fmt: skip
+    fix_at = iso(now)
+    position = {
+        "specversion": "1.0", "id": "fix-map-1", "source": "acme",
+        "type": "intermodal.position.reported", "subject": "SHP-1002", "time": fix_at,
+        "data": {"latitude": 38.1, "longitude": -120.9, "recorded_at": fix_at,
+                 "speed_kmh": 84.0, "vehicle_id": "TRK-9"},
+    }  # fmt: skip
+    assert hub.webhook(position, "w-fix-map-1").status_code in (200, 202)
+    wait_until(lambda: 'class="truck' in viewer.get("/tower/map").text)
     try:
         late = viewer.get("/tower/map").text
         assert 'class="lane late"' in late
-        assert "1 late" in late
+        assert 'class="truck late" data-key="SHP-1002"' in late
+        assert "1 late" in late and "1 with a live position" in late
+        assert "38.1000, -120.9000" in late and "84 km/h" in late
     finally:
         with hub.store.write() as conn:
             conn.execute(cases.delete().where(cases.c.case_id == "case-map-late"))

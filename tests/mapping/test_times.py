@@ -212,8 +212,10 @@ def test_data_times_cover_every_time_of_the_canonical_models() -> None:
     from intermodal.canonical.model import (
         Charge,
         CustomsStatus,
+        PositionReport,
         ProofOfDelivery,
         Shipment,
+        VehicleAssignment,
     )
 
     models: dict[EventType, type[BaseModel]] = {
@@ -222,6 +224,8 @@ def test_data_times_cover_every_time_of_the_canonical_models() -> None:
         EventType.CUSTOMS_UPDATED: CustomsStatus,
         EventType.CHARGE_RECORDED: Charge,
         EventType.SHIPMENT_UPSERTED: Shipment,
+        EventType.POSITION_REPORTED: PositionReport,
+        EventType.VEHICLE_ASSIGNED: VehicleAssignment,
     }
     assert set(models) == set(EventType)
     for kind, model in models.items():

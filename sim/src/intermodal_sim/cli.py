@@ -1,4 +1,5 @@
-"""`intermodal sim carrier|tms|wms|customs|portal`: one partner simulator in the foreground.
+"""`intermodal sim carrier|tms|wms|customs|portal|telematics`: one partner simulator in the
+foreground.
 
 Each reports to a hub given by `--hub-url` and `--partner`, with the partner's webhook
 secret as a reference (`--secret env:NAME` or `file:PATH`, like the hub's configuration).
@@ -238,3 +239,67 @@ def portal(
     if not 1 <= tolerance <= 86_400:
         raise typer.BadParameter("between 1 and 86400 seconds", param_hint="--tolerance")
     _serve("portal", Portal(tuple(keys), tolerance_seconds=tolerance).app(), host, port)
+
+
+@sim_app.command("telematics")
+def telematics(
+    hub_url: HubUrl = None,
+    partner: Annotated[str, typer.Option(help="The hub partner the provider posts as.")] = (
+        "telematics"
+    ),
+    secret: SecretOpt = None,
+    token: Annotated[
+        str | None,
+        typer.Option(help="Bearer token (env:/file:) for canonical events on /v1/events."),
+    ] = None,
+    trucks: Annotated[int, typer.Option(min=1, max=2000, help="Trucks on the road.")] = 12,
+    hours: Annotated[
+        float, typer.Option(min=0.05, max=72, help="Hours of the trucks' time to play.")
+    ] = 4.0,
+    speedup: Annotated[
+        float, typer.Option(min=1, max=10_000, help="Trucks' seconds per wall second.")
+    ] = 60.0,
+    channel: Annotated[
+        str, typer.Option(help="mixed, bulk (batches), webhook (a fix each) or events.")
+    ] = "mixed",
+    prefix: Annotated[str, typer.Option(help="Shipment keys: PREFIX-0001, ...")] = "SIM",
+    seed: Seed = 7,
+) -> None:
+    """A telematics provider: trucks on freight lanes posting GPS fixes, noise and all.
+
+    Plays `--hours` of the fleet's day in `--hours * 3600 / --speedup` seconds, then prints
+    what was sent. Fixes carry their true times (always in the past), so the speeds the
+    hub implies are the trucks' own whatever the speed-up."""
+    import asyncio
+
+    from intermodal_sim.telematics.fleet import CHANNELS, Noise, fleet_trips, plan_fleet
+    from intermodal_sim.telematics.player import play
+
+    chosen = {"mixed": CHANNELS, "bulk": ("bulk",), "webhook": ("webhook",), "events": ("events",)}
+    if channel not in chosen:
+        raise typer.BadParameter("mixed, bulk, webhook or events", param_hint="--channel")
+    channels = chosen[channel]
+    if token is None and "events" in channels:
+        if channel == "events":
+            raise typer.BadParameter("canonical events need --token", param_hint="--channel")
+        channels = tuple(c for c in channels if c != "events")  # webhooks need no token
+    link = _link("telematics", hub_url, partner, secret, token)
+    plan = plan_fleet(
+        fleet_trips(trucks, seed, prefix, spread_s=min(1800.0, hours * 900), channels=channels),
+        Noise(),
+        seed,
+        until_s=hours * 3600,
+    )
+    typer.echo(
+        f"telematics: {trucks} trucks, {len(plan.deliveries)} messages over"
+        f" {plan.horizon_s / 3600:.1f} h of their time, {plan.horizon_s / speedup:.0f} s of yours"
+    )
+    tally = asyncio.run(play(link, plan, speedup=speedup))
+    typer.echo(
+        f"sent {tally.messages} messages ({tally.fixes} fixes): {tally.accepted} accepted,"
+        f" {tally.duplicates} duplicates, {tally.failed} failed, {tally.logged} only logged"
+    )
+    for error in tally.errors[:5]:
+        typer.echo(f"  {error}")
+    if tally.failed:
+        raise typer.Exit(1)

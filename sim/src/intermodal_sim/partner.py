@@ -6,8 +6,9 @@ same for all of them live here, so that each simulator's module reads as its own
 
 - `HubLink`: where a simulator reports to (hub URL, partner name, its webhook secret and
   bearer token, both from `env:`/`file:` references like the hub's own configuration) and
-  how: Standard Webhooks signed JSON to `POST /v1/webhooks/{partner}` and raw X12 to
-  `POST /v1/edi/{partner}` (signed, or with the bearer token). It retries what a
+  how: Standard Webhooks signed JSON to `POST /v1/webhooks/{partner}`, raw X12 to
+  `POST /v1/edi/{partner}` (signed, or with the bearer token) and canonical events to
+  `POST /v1/events` (bearer token). It retries what a
   partner would retry (connection errors, 5xx, 429 with `Retry-After`) and keeps a log of
   every report, so a test sees what was sent and what the hub answered.
 - `Background`: the asyncio tasks a script runs after answering a request, cancelled
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 2 * 1024 * 1024
 """Bodies above this are refused with 413: a simulator holds everything in memory."""
 
-Channel = Literal["webhook", "edi"]
+Channel = Literal["webhook", "edi", "events"]
 
 
 class BadRequest(Exception):
@@ -197,6 +198,19 @@ class HubLink:
             body,
             "application/json",
             signed=True,
+        )
+
+    async def events(
+        self, message_id: str, events: list[Any], kind: str, subject: str | None = None
+    ) -> Report:
+        """Canonical CloudEvents (an array) to `POST /v1/events` with the bearer token; the
+        hub keeps each event once by its id, so a resent batch is stored once."""
+        return await self._send(
+            Report(message_id, "events", kind, subject),
+            "/v1/events",
+            orjson.dumps(events),
+            "application/json",
+            signed=False,
         )
 
     async def edi(self, message_id: str, document: bytes, kind: str, subject: str | None) -> Report:

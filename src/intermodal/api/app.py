@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from intermodal import __version__
-from intermodal.api import admin, docs, health, landing, metrics, openapi, shipments
+from intermodal.api import admin, docs, health, landing, metrics, openapi, positions, shipments
 from intermodal.api.access_log import AccessLog
 from intermodal.api.errors import install
 from intermodal.api.lifecycle import DeprecationHeaders
@@ -81,7 +81,7 @@ def create_app(
 
     app.include_router(odoo_capture_router(settings, hub))  # Odoo webhooks
     app.include_router(edi_intake_router(settings, hub))  # X12 / EDIFACT intake
-    for module in (webhook, batch, shipments, metrics, health, admin, landing, docs):
+    for module in (webhook, batch, shipments, positions, metrics, health, admin, landing, docs):
         app.include_router(module.router)
     if settings.tower is not None:  # the operator web UI; absent config = 404
         from intermodal.dashboard import tower_app

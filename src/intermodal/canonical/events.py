@@ -46,8 +46,10 @@ from intermodal.canonical.model import (
     Instant,
     Key,
     MilestoneEvent,
+    PositionReport,
     ProofOfDelivery,
     Shipment,
+    VehicleAssignment,
 )
 from intermodal.errors import InvalidInput
 
@@ -60,6 +62,8 @@ class EventType(StrEnum):
     POD_RECEIVED = "intermodal.pod.received"
     CHARGE_RECORDED = "intermodal.charge.recorded"
     CUSTOMS_UPDATED = "intermodal.customs.updated"
+    POSITION_REPORTED = "intermodal.position.reported"
+    VEHICLE_ASSIGNED = "intermodal.vehicle.assigned"
 
 
 EVENT_TYPES: frozenset[str] = frozenset(t.value for t in EventType)
@@ -251,8 +255,48 @@ class CustomsUpdated(_Envelope):
     data: CustomsStatus
 
 
+VEHICLE_SUBJECT = "vehicle:"
+"""The subject prefix of a position whose provider knows only the vehicle
+(`vehicle:TRK-417`): the hub files it under the shipment the vehicle is assigned to."""
+
+
+class PositionReported(_Envelope):
+    """A telematics fix. Not kept in the shipment's timeline: the hub keeps the latest
+    position and a thinned track per shipment (foresight/positions.py)."""
+
+    type: Literal[EventType.POSITION_REPORTED]
+    data: PositionReport
+
+    @field_validator("data")
+    @classmethod
+    def _vehicle_subject_names_it(
+        cls, data: PositionReport, info: ValidationInfo
+    ) -> PositionReport:
+        subject = info.data.get("subject")
+        if (
+            isinstance(subject, str)
+            and subject.startswith(VEHICLE_SUBJECT)
+            and data.vehicle_id != subject[len(VEHICLE_SUBJECT) :]
+        ):
+            raise ValueError("a subject 'vehicle:<id>' needs data.vehicle_id, equal to that <id>")
+        return data
+
+
+class VehicleAssigned(_Envelope):
+    """The subject shipment travels on `data.vehicle_id` from `data.assigned_at` on."""
+
+    type: Literal[EventType.VEHICLE_ASSIGNED]
+    data: VehicleAssignment
+
+
 CanonicalEvent = Annotated[
-    ShipmentUpserted | ShipmentMilestone | PodReceived | ChargeRecorded | CustomsUpdated,
+    ShipmentUpserted
+    | ShipmentMilestone
+    | PodReceived
+    | ChargeRecorded
+    | CustomsUpdated
+    | PositionReported
+    | VehicleAssigned,
     Field(discriminator="type"),
 ]
 """Any canonical event; `event.type` tells which `data` it carries."""
@@ -553,14 +597,17 @@ __all__ = [
     "CORE_ATTRIBUTES",
     "EVENT_ADAPTER",
     "EVENT_TYPES",
+    "VEHICLE_SUBJECT",
     "CanonicalEvent",
     "ChargeRecorded",
     "CustomsUpdated",
     "EventError",
     "EventType",
     "PodReceived",
+    "PositionReported",
     "ShipmentMilestone",
     "ShipmentUpserted",
+    "VehicleAssigned",
     "decode_json",
     "decode_partner_json",
     "describe",

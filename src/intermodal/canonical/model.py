@@ -314,3 +314,49 @@ class MilestoneEvent(Canonical):
     location: Address | None = None
     reason: LongText | None = None
     tracking_number: Key | None = None
+
+
+# -- positions (telematics) ------------------------------------------------------------
+
+
+# JSON numbers only (strict): `true` or `"50.1"` is refused rather than read as 1.0 or
+# 50.1; a mapping converts a provider's text with JSONata's `$number`.
+Latitude = Annotated[float, Field(strict=True, ge=-90, le=90, allow_inf_nan=False)]
+Longitude = Annotated[float, Field(strict=True, ge=-180, le=180, allow_inf_nan=False)]
+SpeedKmh = Annotated[float, Field(strict=True, ge=0, le=1500, allow_inf_nan=False)]
+Heading = Annotated[float, Field(strict=True, ge=0, le=360, allow_inf_nan=False)]
+Metres = Annotated[float, Field(strict=True, ge=0, le=1_000_000, allow_inf_nan=False)]
+
+
+class PositionReport(Canonical):
+    """One telematics fix: where a shipment's vehicle was at `recorded_at` (WGS 84
+    degrees), how fast and which way it went, and how sure the device was (`accuracy_m`,
+    the radius of its horizontal error, metres). `vehicle_id` names the truck or device
+    when the provider knows it; the event's subject is the shipment, or `vehicle:<id>`
+    when the provider knows only the vehicle (the hub finds the shipment the vehicle is
+    assigned to: docs/visibility.md)."""
+
+    latitude: Latitude
+    longitude: Longitude
+    recorded_at: Instant
+    speed_kmh: SpeedKmh | None = None
+    heading: Heading | None = None
+    """Degrees clockwise from north; 360 is north as 0 is."""
+    accuracy_m: Metres | None = None
+    vehicle_id: Key | None = None
+
+
+class VehicleAssignment(Canonical):
+    """A vehicle (truck, trailer, telematics device) carries the event's shipment from
+    `assigned_at` on, until `until` or the vehicle's next assignment, whichever comes
+    first: a dispatch system says so when it dispatches a load."""
+
+    vehicle_id: Key
+    assigned_at: Instant
+    until: Instant | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.until is not None and self.until <= self.assigned_at:
+            raise ValueError("an assignment ends after it starts (until > assigned_at)")
+        return self

@@ -19,9 +19,11 @@ from intermodal.canonical.model import (
     MilestoneEvent,
     Money,
     Party,
+    PositionReport,
     ProofOfDelivery,
     Shipment,
     Stop,
+    VehicleAssignment,
 )
 
 VERSION = "v1"
@@ -34,6 +36,8 @@ _MODELS: dict[str, type[BaseModel]] = {
     "charge": Charge,
     "money": Money,
     "customs-status": CustomsStatus,
+    "position": PositionReport,
+    "vehicle-assignment": VehicleAssignment,
 }
 
 

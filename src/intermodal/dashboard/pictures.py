@@ -24,6 +24,7 @@ from sqlalchemy import Connection, func, select
 
 from intermodal.dashboard import basemap
 from intermodal.engine.ids import iso, utcnow
+from intermodal.foresight import positions
 from intermodal.foresight.geo import Position, locate
 from intermodal.store import Store
 from intermodal.store.tables import cases, dead_letters, inbox, outbox, shipments
@@ -51,7 +52,7 @@ WINDOWS = {
 
 def _positions(conn: Connection, keys: list[str]) -> dict[str, Position]:
     """The latest telematics fix of each shipment that has one."""
-    return {}  # MERGE: positions.latest_many
+    return {p.shipment_key: p for p in positions.latest_many(conn, keys)}
 
 
 def map_view(store: Store) -> dict[str, Any]:

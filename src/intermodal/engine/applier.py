@@ -53,6 +53,7 @@ from intermodal.engine.partitions import (
     route,
 )
 from intermodal.errors import Conflict
+from intermodal.foresight.positions import PositionIntake
 from intermodal.observe import traces
 from intermodal.observe.logs import exception_outline
 from intermodal.observe.memory import gc_paused
@@ -154,6 +155,10 @@ class ApplyResult:
     """Items of applied messages that could not be read (counted as outcome `skipped`)."""
     routed: int = 0
     """Messages given their partition (engine/partitions.py), not applied yet."""
+    positions: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Position fixes by (partner, outcome): foresight/positions.py, not events."""
+    position_refusals: dict[tuple[str, str], int] = field(default_factory=dict)
+    """Position fixes refused, by (partner, reason)."""
 
 
 class Superseded(Conflict):
@@ -168,12 +173,18 @@ def record(result: ApplyResult, metrics: Metrics | None, totals: ApplyResult) ->
             metrics.events.labels(partner, outcome).inc(count)
         if result.rejected:
             metrics.messages_rejected.inc(result.rejected)
+        for (partner, outcome), count in result.positions.items():
+            metrics.positions.labels(partner, outcome).inc(count)
+        for (partner, reason), count in result.position_refusals.items():
+            metrics.positions_refused.labels(partner, reason).inc(count)
     totals.messages += result.messages
     totals.commands += result.commands
     totals.rejected += result.rejected
     totals.skipped += result.skipped
     for k, v in result.outcomes.items():
         totals.outcomes[k] = totals.outcomes.get(k, 0) + v
+    for pair, v in result.positions.items():
+        totals.positions[pair] = totals.positions.get(pair, 0) + v
 
 
 def _state_from_row(row: Any) -> ShipmentState:
@@ -614,10 +625,12 @@ class Applier:
             parsed.append((row, [e for e, _ in normalized], [d for _, d in normalized]))
         result.rejected = len(rejected)
 
+        fixes = PositionIntake(self.store, self.settings)  # positions are not events
         all_events = [
             (row, ev, meaning_key(row.partner, ev), item)
             for row, evs, items in parsed
             for ev, item in zip(evs, items, strict=True)
+            if not fixes.take(row.partner, ev)
         ]
         seen_ids, seen_meanings = self._known(
             conn,
@@ -698,6 +711,10 @@ class Applier:
             )
         result.commands = len(commands)
         done = [r.seq for r, _, _ in parsed]
+        positions = fixes.decide(conn, datetime.fromisoformat(now)) if fixes else None
+        if positions is not None:
+            result.positions = dict(positions.outcomes)
+            result.position_refusals = dict(positions.refusals)
 
         def write(conn: Connection) -> None:
             claimed = 0
@@ -711,6 +728,8 @@ class Applier:
                 ).rowcount
             if claimed != len(done):  # another applier got there first: decide again
                 raise Superseded("inbox rows changed while the batch was decided")
+            if positions is not None and not positions.write(conn):
+                raise Superseded("a shipment's positions changed while the batch was decided")
             if partial:
                 conn.execute(
                     update(inbox)

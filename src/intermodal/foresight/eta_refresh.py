@@ -42,7 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from intermodal.canonical.events import EventType
 from intermodal.config import EtaConfig, ForesightConfig, Settings
 from intermodal.engine.ids import iso, sortable_id, stable_id, utcnow
-from intermodal.foresight import eta_model, warnings
+from intermodal.foresight import eta_model, positions, warnings
 from intermodal.foresight.eta import (
     MILESTONE_ACCURACY_M,
     Anchor,
@@ -123,16 +123,18 @@ def milestone_position(conn: Connection, key: str) -> Position | None:
 
 def observed_position(conn: Connection, key: str) -> Position | None:
     """Where the shipment was last seen: THE function the refresh job reads positions
-    through. Today, the milestones' places (`milestone_position`). The telematics feed
-    (foresight/positions.py, `latest(conn, key) -> Position | None`) is wired in here,
-    newest of the two first; nothing else in the ETA code reads positions."""
-    return milestone_position(conn, key)
+    through. The newer of the telematics feed's latest fix (`positions.latest`) and the
+    place of the newest milestone that names one; nothing else in the ETA code reads
+    positions."""
+    found = [p for p in (positions.latest(conn, key), milestone_position(conn, key)) if p]
+    return max(found, key=lambda p: p.recorded_at) if found else None
 
 
 def observed_track(conn: Connection, key: str) -> Sequence[Position]:
-    """Every known position of a delivered shipment, for training: the milestones' places
-    (the telematics track, `positions.track(conn, key)`, joins here with the feed)."""
-    return _located_milestones(conn, key)
+    """Every known position of a shipment, newest first, for training: the telematics
+    feed's thinned track (`positions.track`) and the milestones' places."""
+    merged = [*positions.track(conn, key), *_located_milestones(conn, key)]
+    return sorted(merged, key=lambda p: p.recorded_at, reverse=True)
 
 
 # -- refresh ----------------------------------------------------------------------------------

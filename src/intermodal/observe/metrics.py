@@ -91,6 +91,20 @@ class Metrics:
             ["partner", "outcome"],
             registry=r,
         )
+        self.positions = Counter(
+            "intermodal_positions",
+            "Position fixes by partner and outcome (latest, tracked, thinned, duplicate,"
+            " refused): kept per shipment, never as events (foresight/positions.py).",
+            ["partner", "outcome"],
+            registry=r,
+        )
+        self.positions_refused = Counter(
+            "intermodal_positions_refused",
+            "Position fixes refused, by partner and reason (implied_speed, accuracy, future,"
+            " no_fix, unassigned; outvoted: a latest position two later fixes contradicted).",
+            ["partner", "reason"],
+            registry=r,
+        )
         self.messages_rejected = Counter(
             "intermodal_inbox_rejected",
             "Inbox messages that could not be applied (kept in the inbox with their error).",

@@ -462,3 +462,58 @@ eta_predictions = Table(
     Column("warning_streak", Integer, nullable=False, server_default="0"),
     Index("ix_eta_predictions_computed", "computed_at"),
 )
+
+# -- positions (foresight/positions.py) ------------------------------------------------
+# The latest fix per shipment, with what the hub made of that shipment's fixes: `counts`
+# (JSON: fixes, latest, tracked, thinned, duplicate, rejected by reason), the suspect fix
+# (JSON: a refused jump that a second fix may confirm), the newest track point (`tail`,
+# JSON) and the last refusal. `version` guards the row: a writer that decided from an
+# older row is refused and its batch decided again. Not a shipment's history: fixes are
+# never events, never commands.
+positions_latest = Table(
+    "positions_latest",
+    metadata,
+    Column("shipment_key", String(128), primary_key=True),
+    Column("recorded_at", Timestamp),
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("speed_kmh", Float),
+    Column("heading", Float),
+    Column("accuracy_m", Float),
+    Column("vehicle_id", String(128)),
+    Column("partner", String(64)),
+    Column("suspect", Text),
+    Column("tail", Text),
+    Column("track_points", Integer, nullable=False, server_default="0"),
+    Column("counts", Text, nullable=False, server_default="{}"),
+    Column("last_rejection", Text),
+    Column("version", Integer, nullable=False, server_default="0"),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+# The thinned track: a point per `track_interval` standing, per `track_distance_km` moving.
+positions_track = Table(
+    "positions_track",
+    metadata,
+    Column("shipment_key", String(128), primary_key=True),
+    Column("recorded_at", Timestamp, primary_key=True),
+    Column("latitude", Float, nullable=False),
+    Column("longitude", Float, nullable=False),
+    Column("speed_kmh", Float),
+    Column("heading", Float),
+    Column("accuracy_m", Float),
+)
+
+# Which shipment a vehicle carries from when: positions that name only the vehicle
+# (`vehicle:<id>` subjects) are filed under the assignment in force at their time.
+vehicle_assignments = Table(
+    "vehicle_assignments",
+    metadata,
+    Column("vehicle_id", String(128), primary_key=True),
+    Column("assigned_at", Timestamp, primary_key=True),
+    Column("shipment_key", String(128), nullable=False),
+    Column("until", Timestamp),
+    Column("partner", String(64), nullable=False),
+    Column("recorded_at", Timestamp, nullable=False),
+    Index("ix_vehicle_assignments_shipment_key", "shipment_key"),
+)
