@@ -227,7 +227,7 @@ def test_operator_looks_at_the_map_and_the_charts(browser: Browser, browser_hub:
 
     page.locator("header nav").get_by_role("link", name="Charts", exact=True).click()
     expect(page.locator("#charts")).to_have_attribute("data-loaded", re.compile(r"^\d{4}-"))
-    expect(page.locator("#charts canvas")).to_have_count(4)  # traffic, backlog, cases, states
+    expect(page.locator("#charts canvas")).to_have_count(5)  # traffic, backlog, cases, ETA, states
     expect(page.locator("#chart-states")).to_have_attribute("data-states", re.compile(r"delivered"))
     expect(page.locator("#charts-status")).to_contain_text("messages in")
     page.locator("select[name=window]").select_option("24h")

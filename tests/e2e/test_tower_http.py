@@ -27,7 +27,7 @@ from intermodal.config import ConfigError, TowerSettings, TowerUser, load_config
 from intermodal.dashboard.auth import Operator, TowerAuth
 from intermodal.engine.ids import iso, utcnow
 from intermodal.security.passwords import hash_password
-from intermodal.store.tables import audit, cases, dead_letters, inbox, shipments
+from intermodal.store.tables import audit, cases, dead_letters, eta_outcomes, inbox, shipments
 from intermodal_sim.testing import free_port, running_hub, wait_until
 from tests.e2e.conftest import HOSTILE, OPERATOR, VIEWER, TowerHub, csrf_of
 
@@ -643,6 +643,22 @@ def test_chart_data_is_bucketed_per_window_and_refuses_unknown_windows(hub: Towe
     assert sum(recent["received"]) >= 10  # the scenario's messages, a moment ago
     assert recent["open_cases"][-1] == hub.count(cases, cases.c.status == "open")
     assert dict(recent["states"])["delivered"] >= 1
+    assert set(recent["eta_error"]) == {None}  # nothing delivered with an ETA yet
+    stamp = iso(utcnow())
+    scored = [
+        {"key": f"ETA-{i}", "delivered_at": stamp, "first_at": stamp, "first_method": "model",
+         "first_eta": stamp, "first_baseline_eta": stamp, "error_min": error,
+         "baseline_error_min": error * 3, "last_error_min": 1.0, "recorded_at": stamp}
+        for i, error in enumerate((10.0, 20.0))
+    ]  # fmt: skip
+    with hub.store.write() as conn:
+        conn.execute(eta_outcomes.insert(), scored)
+    try:
+        accuracy = viewer.get("/tower/charts/data?window=1h").json()
+        assert accuracy["eta_error"][-1] == 15.0 and accuracy["eta_baseline_error"][-1] == 45.0
+    finally:
+        with hub.store.write() as conn:
+            conn.execute(eta_outcomes.delete().where(eta_outcomes.c.key.in_(["ETA-0", "ETA-1"])))
     refused = viewer.get("/tower/charts/data?window=%3Cscript%3E")
     assert refused.status_code == 400 and "<script>" not in refused.text
     anonymous = httpx.Client(base_url=hub.url, follow_redirects=False)

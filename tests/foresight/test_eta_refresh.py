@@ -6,13 +6,14 @@ threshold, a retrained model recorded and then used, and the leader's jobs behin
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from intermodal.api.app import create_app
 from intermodal.config import Settings
@@ -26,6 +27,7 @@ from intermodal.foresight.eta_refresh import (
     observed_position,
 )
 from intermodal.store import Store, open_store
+from intermodal.store.tables import eta_outcomes
 from intermodal_sim.testing import wait_until
 from tests.conftest import ADMIN
 from tests.foresight.helpers import (
@@ -141,9 +143,27 @@ def test_an_unplaceable_shipment_says_why_and_a_delivered_one_is_dropped(
     unplaced = prediction(h, "K2")
     assert unplaced.eta is None
     assert orjson.loads(unplaced.detail)["reason"] == "stop 2 (Atlantis, ZZ) cannot be placed"
+    first = prediction(h, "K1")
+    assert first.first_at is not None and first.first_eta == first.eta
+    assert first.first_method == "baseline" and first.first_baseline_eta == first.eta
+    refresher.refresh(at("2026-11-23T12:00:00Z"))  # a later estimate is not the one scored
+    assert prediction(h, "K1").first_eta == first.eta
     h.send("carrier", milestone("K1", "delivered", "2026-11-24T08:00:00Z", location=DALLAS))
     result = refresher.refresh(at("2026-11-24T08:05:00Z"))
     assert result.finished == 1 and prediction(h, "K1") is None
+    # The first on-road ETA is scored against the real arrival, with the baseline's.
+    with h.store.read() as conn:
+        scored = conn.execute(select(eta_outcomes)).all()
+    assert [r.key for r in scored] == ["K1"]
+    arrived = at("2026-11-24T08:00:00Z")
+    expected = abs((datetime.fromisoformat(first.eta) - arrived).total_seconds()) / 60
+    assert scored[0].error_min == pytest.approx(expected, abs=0.1)
+    assert scored[0].baseline_error_min == scored[0].error_min  # the baseline was in use
+    assert scored[0].first_method == "baseline"
+    assert prediction(h, "K2") is not None  # never on the road: nothing to score
+    refresher.refresh(at("2026-11-24T08:10:00Z"))
+    with h.store.read() as conn:
+        assert len(conn.execute(select(eta_outcomes)).all()) == 1  # scored once
 
 
 def test_before_the_pickup_the_eta_is_planned_and_nothing_is_sent(

@@ -6,7 +6,8 @@ telematics position when it has one; a shipment with an open delay case (an SLA 
 a predicted delay) is marked late. Shipments nobody can place are counted, not drawn.
 
 The charts: traffic in (messages received) and out (commands delivered), the outbox
-backlog, dead letters and open cases over a window, in buckets cut by the timestamps' text
+backlog, dead letters and open cases, and the error of arrival-time predictions (the
+first ETA each delivered shipment got on the road, against its real arrival) over a window, in buckets cut by the timestamps' text
 prefix (`YYYY-MM-DDTHH:MM`: a minute; one character less: ten minutes; `...THH`: an
 hour), which both SQLite and PostgreSQL group on without date functions. Backlogs and
 open cases are levels, not counts: they are rebuilt backwards from the level now and the
@@ -27,7 +28,7 @@ from intermodal.engine.ids import iso, utcnow
 from intermodal.foresight import positions
 from intermodal.foresight.geo import Position, locate
 from intermodal.store import Store
-from intermodal.store.tables import cases, dead_letters, inbox, outbox, shipments
+from intermodal.store.tables import cases, dead_letters, eta_outcomes, inbox, outbox, shipments
 
 INACTIVE = ("delivered", "cancelled", "returned")
 DELAY_KINDS = ("sla_breach", "predicted_delay")
@@ -181,6 +182,7 @@ def chart_series(store: Store, window_name: str = "1h") -> dict[str, Any]:
         states = conn.execute(
             select(shipments.c.state, func.count()).group_by(shipments.c.state)
         ).all()
+        accuracy = _eta_accuracy(conn, since, window.prefix)
     return {
         "now": iso(now),
         "window": window.name,
@@ -193,9 +195,33 @@ def chart_series(store: Store, window_name: str = "1h") -> dict[str, Any]:
         "dead_letters": [dead.get(label, 0) for label in labels],
         "cases_opened": [opened.get(label, 0) for label in labels],
         "open_cases": _levels(labels, open_now, inflow=opened, outflow=closed),
+        "eta_error": [accuracy.get(label, (None, None))[0] for label in labels],
+        "eta_baseline_error": [accuracy.get(label, (None, None))[1] for label in labels],
         "states": sorted(
             ((state or "new", int(n)) for state, n in states), key=lambda pair: -pair[1]
         ),
+    }
+
+
+def _eta_accuracy(
+    conn: Connection, since: str, prefix: int
+) -> dict[str, tuple[float | None, float | None]]:
+    """Mean absolute error (minutes) of the first on-road ETAs of the shipments delivered
+    in each bucket, as issued and as the baseline had it (None: nobody delivered)."""
+    o = eta_outcomes.c
+    bucket = func.substr(o.delivered_at, 1, prefix)
+    rows = conn.execute(
+        select(bucket, func.avg(o.error_min), func.avg(o.baseline_error_min))
+        .where(o.delivered_at >= since)
+        .group_by(bucket)
+    ).all()
+    return {
+        str(b): (
+            round(float(e), 1) if e is not None else None,
+            round(float(x), 1) if x is not None else None,
+        )
+        for b, e, x in rows
+        if b is not None
     }
 
 

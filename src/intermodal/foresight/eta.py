@@ -323,6 +323,9 @@ class Estimate:
     speed_source: str
     position_source: PositionSource
     position_at: datetime
+    baseline_at: datetime
+    """The baseline's arrival at the delivery, kept beside the model's so the two can be
+    scored against the real arrival (`eta_outcomes`)."""
 
     @property
     def position_age_s(self) -> float:
@@ -336,6 +339,7 @@ class Estimate:
             "reason": self.reason,
             "next_stop": {**self.next_stop.to_json(), **self.next.to_json()},
             "delivery": self.delivery.to_json(),
+            "baseline_at": iso(self.baseline_at),
             "remaining_km": round(self.remaining_km, 1),
             "speed_kmh": round(self.speed_kmh, 1),
             "speed_source": self.speed_source,
@@ -395,6 +399,7 @@ def estimate(
         speed_source=speed_source,
         position_source=anchor.source,
         position_at=anchor.at,
+        baseline_at=anchored(anchor.at, (base, base, base), now).at,
     )
 
 

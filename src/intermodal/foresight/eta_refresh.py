@@ -61,7 +61,7 @@ from intermodal.foresight.geo import Position, locate
 from intermodal.outbox.command import OutboundCommand, enqueue
 from intermodal.store import Store
 from intermodal.store.store import rows_in
-from intermodal.store.tables import cases, eta_predictions, events, shipments
+from intermodal.store.tables import cases, eta_outcomes, eta_predictions, events, shipments
 from intermodal.workflows.notifications import case_notifications, notification, wants
 
 log = logging.getLogger(__name__)
@@ -379,8 +379,18 @@ class EtaRefresher:
             "published_at": previous.published_at if previous is not None else None,
             "warning_case_id": previous.warning_case_id if previous is not None else None,
             "warning_streak": previous.warning_streak if previous is not None else 0,
+            **_first(previous),
         }
         found = item.estimate
+        if found is not None and row["first_at"] is None and found.position_source != "plan":
+            # The first estimate on the road is the one scored at delivery: the last one,
+            # minutes before arrival, would make any method look right.
+            row.update(
+                first_at=stamp,
+                first_method=found.method,
+                first_eta=iso(found.delivery.at),
+                first_baseline_eta=iso(found.baseline_at),
+            )
         if found is not None:
             row.update(
                 method=found.method,
@@ -566,8 +576,14 @@ class EtaRefresher:
                 select(
                     eta_predictions.c.key,
                     eta_predictions.c.warning_case_id,
+                    eta_predictions.c.eta,
+                    eta_predictions.c.first_at,
+                    eta_predictions.c.first_method,
+                    eta_predictions.c.first_eta,
+                    eta_predictions.c.first_baseline_eta,
                     shipments.c.document,
                     shipments.c.main_milestone,
+                    shipments.c.main_at,
                     shipments.c.terminal_milestone,
                 )
                 .select_from(joined)
@@ -583,6 +599,11 @@ class EtaRefresher:
                     what = row.terminal_milestone or row.main_milestone or "removed"
                     closed.append((row.warning_case_id, f"the shipment is {what}"))
             commands = self._close(conn, closed, documents, stamp)
+            outcomes = [o for o in (_outcome(row, stamp) for row in gone) if o is not None]
+            if outcomes:
+                self.store.execute_many(
+                    conn, self.store.insert_ignoring(eta_outcomes, ["key"]), outcomes
+                )
             keys = [row.key for row in gone]
             for start in range(0, len(keys), _PAGE):
                 conn.execute(
@@ -594,6 +615,37 @@ class EtaRefresher:
         result.finished += len(gone)
         result.closed += len(closed)
         result.commands += len(commands)
+
+
+def _first(previous: Any) -> dict[str, Any]:
+    names = ("first_at", "first_method", "first_eta", "first_baseline_eta")
+    return {n: getattr(previous, n) if previous is not None else None for n in names}
+
+
+def _outcome(row: Any, stamp: str) -> dict[str, Any] | None:
+    """How far the first on-road ETA (and the baseline's beside it) was from the real
+    arrival, for a shipment that finished delivered after being estimated on the road."""
+    if row.main_milestone != "delivered" or not row.main_at or row.first_eta is None:
+        return None
+    arrived = datetime.fromisoformat(row.main_at)
+
+    def error(at: str | None) -> float | None:
+        if at is None:
+            return None
+        return round(abs((datetime.fromisoformat(at) - arrived).total_seconds()) / 60, 1)
+
+    return {
+        "key": row.key,
+        "delivered_at": row.main_at,
+        "first_at": row.first_at,
+        "first_method": row.first_method,
+        "first_eta": row.first_eta,
+        "first_baseline_eta": row.first_baseline_eta,
+        "error_min": error(row.first_eta),
+        "baseline_error_min": error(row.first_baseline_eta),
+        "last_error_min": error(row.eta),
+        "recorded_at": stamp,
+    }
 
 
 def _customer_reference(document: dict[str, Any]) -> str | None:

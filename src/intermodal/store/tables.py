@@ -460,7 +460,32 @@ eta_predictions = Table(
     Column("published_at", Timestamp),
     Column("warning_case_id", String(80)),
     Column("warning_streak", Integer, nullable=False, server_default="0"),
+    # The first estimate made on the road, with the baseline's beside it: scored against
+    # the real arrival when the shipment is delivered (eta_outcomes).
+    Column("first_at", Timestamp),
+    Column("first_method", String(16)),
+    Column("first_eta", Timestamp),
+    Column("first_baseline_eta", Timestamp),
     Index("ix_eta_predictions_computed", "computed_at"),
+)
+
+# One row per delivered shipment that had an ETA on the road: how far its first on-road
+# ETA (by the method then in use) and the baseline's were from the real arrival, and the
+# last ETA's error. The tower charts ETA accuracy over time from it; the demo reports it.
+eta_outcomes = Table(
+    "eta_outcomes",
+    metadata,
+    Column("key", String(128), primary_key=True),
+    Column("delivered_at", Timestamp, nullable=False),
+    Column("first_at", Timestamp, nullable=False),
+    Column("first_method", String(16)),
+    Column("first_eta", Timestamp, nullable=False),
+    Column("first_baseline_eta", Timestamp),
+    Column("error_min", Float),
+    Column("baseline_error_min", Float),
+    Column("last_error_min", Float),
+    Column("recorded_at", Timestamp, nullable=False),
+    Index("ix_eta_outcomes_delivered", "delivered_at"),
 )
 
 # -- positions (foresight/positions.py) ------------------------------------------------

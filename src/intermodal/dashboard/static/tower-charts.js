@@ -18,7 +18,7 @@
 
   function line(label, stroke, fill) {
     return { label: label, stroke: stroke, width: 2, fill: fill || undefined,
-             points: { show: false } };
+             points: { show: true, size: 4 }, spanGaps: false };
   }
 
   function timeChart(id, series, data) {
@@ -61,6 +61,9 @@
                               line("cases opened", colours.opened),
                               line("cases open", colours.open)],
               [d.t, d.dead_letters, d.cases_opened, d.open_cases]);
+    timeChart("chart-eta", [line("ETA error, as issued (min)", colours.received),
+                            line("baseline's error (min)", colours.open)],
+              [d.t, d.eta_error, d.eta_baseline_error]);
     statesChart(d.states);
     var total = d.received.reduce(function (a, b) { return a + b; }, 0);
     status.textContent = "times in UTC; last " + d.window + " as of " + d.now.slice(0, 19).replace("T", " ") +

@@ -1,8 +1,9 @@
-"""eta: arrival-time model versions and each active shipment's latest ETA.
+"""eta: arrival-time model versions, each active shipment's latest ETA, and how far the
+ETAs were from the real arrivals.
 
 Revision ID: 0016
 Revises: 0015
-Create Date: 2026-12-10 10:00:00
+Create Date: 2026-12-05 00:20:00
 """
 
 from __future__ import annotations
@@ -51,12 +52,33 @@ def upgrade() -> None:
         sa.Column("published_at", sa.String(40), nullable=True),
         sa.Column("warning_case_id", sa.String(80), nullable=True),
         sa.Column("warning_streak", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("first_at", sa.String(40), nullable=True),
+        sa.Column("first_method", sa.String(16), nullable=True),
+        sa.Column("first_eta", sa.String(40), nullable=True),
+        sa.Column("first_baseline_eta", sa.String(40), nullable=True),
         sa.PrimaryKeyConstraint("key", name="pk_eta_predictions"),
     )
     op.create_index("ix_eta_predictions_computed", "eta_predictions", ["computed_at"])
+    op.create_table(
+        "eta_outcomes",
+        sa.Column("key", sa.String(128), nullable=False),
+        sa.Column("delivered_at", sa.String(40), nullable=False),
+        sa.Column("first_at", sa.String(40), nullable=False),
+        sa.Column("first_method", sa.String(16), nullable=True),
+        sa.Column("first_eta", sa.String(40), nullable=False),
+        sa.Column("first_baseline_eta", sa.String(40), nullable=True),
+        sa.Column("error_min", sa.Float(), nullable=True),
+        sa.Column("baseline_error_min", sa.Float(), nullable=True),
+        sa.Column("last_error_min", sa.Float(), nullable=True),
+        sa.Column("recorded_at", sa.String(40), nullable=False),
+        sa.PrimaryKeyConstraint("key", name="pk_eta_outcomes"),
+    )
+    op.create_index("ix_eta_outcomes_delivered", "eta_outcomes", ["delivered_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_eta_outcomes_delivered", "eta_outcomes")
+    op.drop_table("eta_outcomes")
     op.drop_index("ix_eta_predictions_computed", "eta_predictions")
     op.drop_table("eta_predictions")
     op.drop_index("ix_eta_models_status", "eta_models")
