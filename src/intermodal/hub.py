@@ -15,8 +15,9 @@
   commands older than `delivery.keep_delivered` deleted a minute after start and hourly
   after that, outbox/retention.py), and the audit checkpoint when `hub.audit_key` is set
   (security/audit_checkpoint.py: every `hub.audit_checkpoint_seconds`, and once more
-  when the leader stops, after its appliers); asyncio tasks, started when this node
-  gains the lease and cancelled when it loses it.
+  when the leader stops, after its appliers), and with a `foresight` section the anomaly
+  detectors and the exception classifier (foresight/anomalies.py, classify.py); asyncio
+  tasks, started when this node gains the lease and cancelled when it loses it.
 
 Under `intermodal serve --workers N` (intermodal/serve.py) one worker process runs all of
 this (the core worker, which also takes part in the leader election); the others are
@@ -264,6 +265,15 @@ class Hub:
                 return still_holds(conn, LEADER, lease.token)
 
             jobs.append(("reconcile", functools.partial(run_forever, self.store, reconcile, leads)))
+        foresight = self.settings.foresight
+        if foresight is not None and foresight.anomalies.enabled:  # anomaly cases
+            from intermodal.foresight.anomalies import AnomalyWatch
+
+            jobs.append(("anomalies", AnomalyWatch(self.store, self.settings).run))
+        if foresight is not None and foresight.classify.enabled:  # exception suggestions
+            from intermodal.foresight.classify import ExceptionClassifier
+
+            jobs.append(("classify", ExceptionClassifier(self.store, self.settings).run))
         return jobs
 
     async def _sync(self) -> None:
