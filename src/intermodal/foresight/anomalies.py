@@ -65,6 +65,8 @@ _ACTIVE_STATES = tuple(
 )
 _HOUR = 3600.0
 _ORDER_FLOOR = 0.002
+_MIN_GAPS = 20
+_ONE_HOUR = timedelta(hours=1)
 _MAD_TO_SD = 1.4826
 """MAD times this estimates the standard deviation of normally distributed counts."""
 
@@ -178,9 +180,9 @@ def quiet_partners(history: History, config: AnomaliesConfig) -> list[Finding]:
         first_seen = min(times[0], min(hourly, default=times[0]))
         if (now - first_seen).total_seconds() < config.min_history_hours * _HOUR:
             continue
-        gaps = [(b - a).total_seconds() for a, b in pairwise(times)]
-        usual, p99 = statistics.median(gaps), quantile(gaps, 0.99)
         silence = (now - times[-1]).total_seconds()
+        gaps = _gaps_at_these_hours(times, now)
+        usual, p99 = statistics.median(gaps), quantile(gaps, 0.99)
         threshold = max(c.factor * p99, c.min_gap_minutes * 60)
         if silence <= threshold:
             continue
@@ -193,8 +195,8 @@ def quiet_partners(history: History, config: AnomaliesConfig) -> list[Finding]:
                 f"partner:{partner}",
                 silence / threshold,
                 f"partner {partner} sent 0 messages in {duration(silence)}; its normal gap"
-                f" is {duration(usual)} (p99 {duration(p99)}), and about {expected:.0f}"
-                " would have come at these hours",
+                f" at these hours is {duration(usual)} (p99 {duration(p99)}), and about"
+                f" {expected:.0f} would have come in that time",
                 {
                     "partner": partner,
                     "silence_seconds": round(silence, 3),
@@ -207,6 +209,19 @@ def quiet_partners(history: History, config: AnomaliesConfig) -> list[Finding]:
             )
         )
     return found
+
+
+def _gaps_at_these_hours(times: list[datetime], now: datetime) -> list[float]:
+    """The gaps that began at the hours of the day the silence spans (a partner's gaps at
+    night say nothing of its gaps at noon), or every gap when fewer than `_MIN_GAPS` did."""
+    last = times[-1]
+    hours = {(last + timedelta(hours=h)).hour for h in range(int((now - last) // _ONE_HOUR) + 1)}
+    hours.add(now.hour)
+    pairs = list(pairwise(times))
+    gaps = [(b - a).total_seconds() for a, b in pairs if a.hour in hours]
+    if len(gaps) < _MIN_GAPS:
+        gaps = [(b - a).total_seconds() for a, b in pairs]
+    return gaps
 
 
 def _expected_messages(
@@ -332,6 +347,9 @@ def dwell_samples(history: History) -> dict[tuple[str | None, str], list[float]]
 def long_dwells(history: History, config: AnomaliesConfig) -> list[Finding]:
     c = config.dwell
     now = history.now
+    seen = [r.recorded_at for r in history.reports if r.recorded_at <= now]
+    if not seen or (now - min(seen)).total_seconds() < config.min_history_hours * _HOUR:
+        return []
     samples = dwell_samples(history)
     found = []
     for shipment in sorted(history.active, key=lambda a: a.key):
