@@ -262,7 +262,7 @@ def _plant_quiet(
     shipments: dict[str, Shipment],
 ) -> Planted | None:
     """Silence a partner usually busy at these hours for 4-8 times its p99 gap (at least
-    45 minutes, at most 4 hours)."""
+    45 minutes, at most 6 hours)."""
 
     def rate(name: str, hour: int) -> float:
         partner = PARTNERS[name]
@@ -271,13 +271,11 @@ def _plant_quiet(
 
     name = rng.choice(sorted(PARTNERS))
     p99_hours = math.log(100) / rate(name, now.hour)
-    silence = timedelta(hours=min(max(rng.uniform(4, 8) * p99_hours, 0.75), 4.0))
-    hours = {
-        (now - timedelta(hours=h)).hour
-        for h in range(math.ceil(silence.total_seconds() / 3600) + 1)
-    }
-    if any(rate(name, hour) < 2.0 for hour in hours):
-        return None  # usually quiet now: silence would be no anomaly
+    silence = timedelta(hours=min(max(rng.uniform(4, 8) * p99_hours, 0.75), 6.0))
+    span = math.ceil(silence.total_seconds() / 3600)
+    hours = {(now - timedelta(hours=h)).hour for h in range(span + 1)}
+    if any(rate(name, hour) < 6.0 for hour in hours):
+        return None  # too slow, or usually quiet now: its silence would be no anomaly
     cut = now - silence
     messages[:] = [m for m in messages if not (m[0] == name and m[1] > cut)]
     reports[:] = [r for r in reports if not (r.partner == name and cut < r.recorded_at <= now)]
@@ -405,7 +403,7 @@ def load(store: Store, s: Stream, chunk: int = 5000) -> None:
     messages, seen = s.seen()
     rows: list[dict[str, Any]] = []
     for i, (name, at) in enumerate(messages):
-        rows.append(_inbox_row(name, f"msg-{s.seed}-{i}", at, b"{}"))
+        rows.append(inbox_row(name, f"msg-{s.seed}-{i}", at, b"{}"))
     event_rows: list[dict[str, Any]] = []
     for i, r in enumerate(seen):
         event_id = f"evt-{s.seed}-{i}"
@@ -413,7 +411,7 @@ def load(store: Store, s: Stream, chunk: int = 5000) -> None:
         body = {"specversion": "1.0", "id": event_id, "source": r.partner,
                 "type": "intermodal.shipment.milestone", "subject": r.subject,
                 "time": iso(r.occurred_at), "data": data}  # fmt: skip
-        row = _inbox_row(r.partner, event_id, r.recorded_at, orjson.dumps([body]))
+        row = inbox_row(r.partner, event_id, r.recorded_at, orjson.dumps([body]))
         rows.append(row)
         event_rows.append(
             {
@@ -465,7 +463,8 @@ def load(store: Store, s: Stream, chunk: int = 5000) -> None:
             conn.execute(insert(shipments), ship_rows[start : start + chunk])
 
 
-def _inbox_row(partner: str, message_id: str, at: datetime, body: bytes) -> dict[str, Any]:
+def inbox_row(partner: str, message_id: str, at: datetime, body: bytes) -> dict[str, Any]:
+    """An applied inbox row of `partner`'s message, received at `at`."""
     return {
         "receipt_id": stable_id("rcpt", partner, message_id)[:40],
         "partner": partner,
