@@ -185,9 +185,12 @@ AT7_STATUSES: dict[str, str] = {
 _CODE = r"[A-Z0-9]{2}"
 _CODES = re.compile(
     rf"^(?:AT7\s*[*:+\s]\s*)?(?P<first>{_CODE})(?:\s*[*/:+]\s*(?P<second>{_CODE}))?"
-    r"(?:\s*(?:[-:=]|$).*)?$",
+    r"(?:\s*(?:[-:=]|$).*|(?<=[0-9])\s.*|(?<=[0-9][A-Z0-9])\s.*)?$",
     re.DOTALL,
 )
+"""A text that is codes: `AS`, `SD*AO`, `AT7*A9*NS`, `A1 - Missed Delivery`, and a code with
+a digit followed by words (`B4 held for payment`). Two letters followed by words are read
+as words (`AT the depot`), not as a code."""
 _KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # (cause, the word beginnings that name it); tried in this order, the first one wins
     ("customs_duties", (r"dut(y|ies)\b", "import tax", r"vat\b", r"tax(es)? (due|unpaid)")),
