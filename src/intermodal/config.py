@@ -626,6 +626,9 @@ class ClassifyConfig(_Strict):
     holdout_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.25
     margin: Annotated[float, Field(ge=0, le=1)] = 0.0
     """The model decides only when its held-out accuracy beats the rules' by more than this."""
+    min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.9
+    """Below this probability the model defers to a code or keyword rule that matched (the
+    model knows the wordings it was trained on; the rules were written for new ones)."""
     max_training_cases: Annotated[int, Field(ge=10, le=10_000_000)] = 50_000
 
 

@@ -251,7 +251,9 @@ def _in_flight(
         held = reached.get(r.subject)
         if held is None or CHAIN.index(r.milestone) > CHAIN.index(held):
             reached[r.subject] = r.milestone
-    return sorted(k for k, m in reached.items() if m in ("picked_up", "in_transit"))
+    # a shipment planted as stuck stays stuck: no other plant moves it
+    moving = ("picked_up", "in_transit")
+    return sorted(k for k, m in reached.items() if m in moving and not k.startswith("STUCK-"))
 
 
 def _plant_quiet(

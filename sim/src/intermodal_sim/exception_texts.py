@@ -259,6 +259,8 @@ class LabelledText:
     style: str
     carrier: str
     milestone: str
+    phrase: str
+    """The wording it was roughened from: texts of one wording share it."""
 
 
 def _typo(rng: random.Random, word: str) -> str:
@@ -309,6 +311,6 @@ def texts(seed: int, n: int, noise: float = 0.12) -> list[LabelledText]:
         phrase = rng.choice(styles[style])
         text = phrase if style == "ltl" and rng.random() < 0.5 else roughen(rng, phrase, noise)
         milestone = MILESTONES.get(kind, "exception")
-        out.append(LabelledText(text, kind, cause, style, CARRIERS[style], milestone))
+        out.append(LabelledText(text, kind, cause, style, CARRIERS[style], milestone, phrase))
     rng.shuffle(out)
     return out

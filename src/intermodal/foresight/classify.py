@@ -18,6 +18,9 @@ Two deciders, the better one used:
   (by case id, so the same cases each time) is held out; the model decides only when its
   accuracy there beats the rules' on the same cases by `classify.margin`. Otherwise the
   rules go on deciding, and the training is recorded all the same (`classifier_models`).
+  Even then, where the model is less sure than `classify.min_confidence` and a code or
+  keyword rule matched, the rule decides: the model knows the wordings it was trained on,
+  the rules were written for the ones it has not seen (bench/classify.py measures both).
 
 The suggestion is written beside the case (`case_classifications`), with the rule or model
 that decided; the case keeps the kind its flow gave it. `ExceptionClassifier` is the
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_FALLBACK = "rule:case-kind"
 MAX_TEXT = 4000
 """A reason longer than the canonical model's LongText is cut there before it is read."""
 
@@ -325,7 +329,7 @@ def rules(item: ExceptionText, labels: Sequence[str]) -> Suggestion:
     kind = item.case_kind if item.case_kind in labels else "carrier_exception"
     if kind not in labels:
         kind = labels[0]
-    return Suggestion(kind, "other", KIND_STEPS.get(kind, ""), "rule:case-kind", 0.3)
+    return Suggestion(kind, "other", KIND_STEPS.get(kind, ""), _FALLBACK, 0.3)
 
 
 def features(item: ExceptionText) -> str:
@@ -430,8 +434,9 @@ def compare(examples: Sequence[tuple[str, ExceptionText]], config: ClassifyConfi
         model = train(train_set, labels)
     except ValueError:
         return Training(None, 0.0, rules_accuracy, len(train_set), len(test_set), False)
-    predicted = model.predict([_unlabelled(e) for e in test_set])
-    hits = sum(p == e.case_kind for (p, _), e in zip(predicted, test_set, strict=True))
+    unlabelled = [_unlabelled(e) for e in test_set]
+    predicted = decide(unlabelled, labels, model, config.min_confidence)
+    hits = sum(p.kind == e.case_kind for p, e in zip(predicted, test_set, strict=True))
     accuracy = hits / len(test_set)
     active = accuracy > rules_accuracy + config.margin
     return Training(model, accuracy, rules_accuracy, len(train_set), len(test_set), active)
@@ -450,15 +455,22 @@ def _opened_as(item: ExceptionText) -> str:
 
 
 def decide(
-    items: Sequence[ExceptionText], labels: Sequence[str], model: TextModel | None
+    items: Sequence[ExceptionText],
+    labels: Sequence[str],
+    model: TextModel | None,
+    min_confidence: float = 0.9,
 ) -> list[Suggestion]:
     """The model's kind when one decides (with the rules' cause and next step when they
-    agree on the kind), else the rules'."""
+    agree on the kind), else the rules'. Where the model is less sure than
+    `min_confidence` and a code or keyword rule matched, the rule decides."""
     by_rules = [rules(i, labels) for i in items]
     if model is None:
         return by_rules
     out = []
     for ruled, (kind, confidence) in zip(by_rules, model.predict(items), strict=True):
+        if confidence < min_confidence and ruled.decided_by != _FALLBACK:
+            out.append(ruled)
+            continue
         if ruled.kind == kind:
             cause, step = ruled.cause, ruled.next_step
         else:
@@ -636,7 +648,7 @@ class ExceptionClassifier:
         if not rows:
             return 0
         items = [exception_of(r.kind, r.detail) for r in rows]
-        decided = decide(items, self.config.labels, self.model)
+        decided = decide(items, self.config.labels, self.model, self.config.min_confidence)
         insert = self.store.insert_ignoring(case_classifications, ["case_id"])
         values = [
             {
@@ -682,5 +694,5 @@ class ExceptionClassifier:
 def classify_texts(
     texts: Iterable[str], labels: Sequence[str], model: TextModel | None = None
 ) -> list[Suggestion]:
-    """Suggestions for bare texts (no case around them): the benchmark's and a shell's door."""
+    """Suggestions for bare texts (no case around them), e.g. from a shell."""
     return decide([ExceptionText(t) for t in texts], labels, model)
