@@ -216,10 +216,14 @@ def stream(
             shipments[key] = ship
             reports.extend(_reports_of(rng, ship))
     planted: list[Planted] = []
-    for name in wanted:
-        planter = {"quiet": _plant_quiet, "burst": _plant_burst, "dwell": _plant_dwell,
-                   "order": _plant_order}[name]  # fmt: skip
-        found = planter(rng, now, messages, reports, shipments)
+    # the silence last, on a partner no other plant made busy: a quiet partner bursts not
+    for name in sorted(wanted, key=lambda n: n == "quiet"):
+        if name == "quiet":
+            taken = {p.subject.removeprefix("partner:") for p in planted}
+            found = _plant_quiet(rng, now, messages, reports, sorted(set(PARTNERS) - taken))
+        else:
+            planter = {"burst": _plant_burst, "dwell": _plant_dwell, "order": _plant_order}[name]
+            found = planter(rng, now, messages, reports, shipments)
         if found is not None:
             planted.append(found)
     return Stream(seed, start, now, messages, reports, shipments, planted)
@@ -261,7 +265,7 @@ def _plant_quiet(
     now: datetime,
     messages: list[tuple[str, datetime]],
     reports: list[SimReport],
-    shipments: dict[str, Shipment],
+    candidates: list[str],
 ) -> Planted | None:
     """Silence a partner usually busy at these hours for 4-8 times its p99 gap (at least
     45 minutes, at most 6 hours)."""
@@ -271,7 +275,7 @@ def _plant_quiet(
         own = partner.day_rate if hour in DAY_HOURS else partner.night_rate
         return own + sum(lane.per_hour * 6 for lane in LANES if lane.carrier == name)
 
-    name = rng.choice(sorted(PARTNERS))
+    name = rng.choice(candidates)
     p99_hours = math.log(100) / rate(name, now.hour)
     silence = timedelta(hours=min(max(rng.uniform(4, 8) * p99_hours, 0.75), 6.0))
     span = math.ceil(silence.total_seconds() / 3600)
