@@ -539,6 +539,123 @@ class WorkflowsConfig(_Strict):
     timer_poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
 
 
+# -- foresight: anomalies in partners' event streams, classification of exception texts ------
+# (foresight/anomalies.py and foresight/classify.py; docs/visibility.md says what each does)
+Minutes = Annotated[float, Field(gt=0, le=366 * 24 * 60)]
+CLASSIFY_LABELS_DEFAULT: tuple[CaseKind, ...] = (
+    "delivery_failed", "carrier_exception", "customs_hold", "billing_dispute", "sla_breach",
+)  # fmt: skip
+
+
+class QuietPartnerConfig(_Strict):
+    """A partner that sends nothing for far longer than its usual gap between messages."""
+
+    enabled: bool = True
+    factor: Annotated[float, Field(ge=1, le=1000)] = 3.0
+    """Raised when the silence is longer than `factor` times its p99 gap ..."""
+    min_gap_minutes: Minutes = 15.0
+    """... and longer than this (a chatty partner's p99 gap of seconds is no alarm)."""
+    min_expected: Annotated[float, Field(ge=0, le=1_000_000)] = 5.0
+    """Messages its usual rate at these hours of the day would have brought in the silence:
+    below this, the partner is usually quiet now (nights, weekends) and nothing is raised."""
+    min_messages: Annotated[int, Field(ge=2, le=10_000_000)] = 50
+    sample: Annotated[int, Field(ge=10, le=10_000_000)] = 5000
+    """The newest messages per partner whose gaps are measured."""
+
+
+class BurstConfig(_Strict):
+    """Exceptions per partner and per lane in the last window, far above their usual count."""
+
+    enabled: bool = True
+    window_minutes: Minutes = 60.0
+    z: Annotated[float, Field(gt=0, le=1000)] = 6.0
+    """Robust z-score: (count - usual) / spread, usual the larger of the windows' median and
+    EWMA, spread 1.4826 MAD with a Poisson floor (sqrt of the usual count, at least 1)."""
+    min_count: Annotated[int, Field(ge=1, le=1_000_000)] = 5
+    min_windows: Annotated[int, Field(ge=2, le=100_000)] = 24
+    """Past windows needed before a key is judged at all."""
+    milestones: list[MilestoneType] = [MilestoneType.EXCEPTION, MilestoneType.DELIVERY_FAILED]
+    ewma_alpha: Annotated[float, Field(gt=0, le=1)] = 0.1
+
+
+class DwellConfig(_Strict):
+    """A shipment sitting at a milestone far longer than shipments of its lane usually do."""
+
+    enabled: bool = True
+    quantile: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    factor: Annotated[float, Field(ge=1, le=1000)] = 2.0
+    """Raised when the dwell is longer than `factor` times the lane's `quantile` dwell ..."""
+    min_dwell_minutes: Minutes = 60.0
+    """... and longer than this."""
+    min_samples: Annotated[int, Field(ge=2, le=1_000_000)] = 20
+    """Past dwells a lane needs at that milestone; with fewer, the milestone's dwells on
+    every lane are the measure, and with fewer of those nothing is raised."""
+
+
+class OrderConfig(_Strict):
+    """A carrier reporting milestones out of the order it usually reports them in."""
+
+    enabled: bool = True
+    window_minutes: Minutes = 60.0
+    usual: Annotated[float, Field(gt=0.5, le=1)] = 0.95
+    """Milestone a is usually before b when at least this share of the shipments that got
+    both from the carrier got a first."""
+    min_support: Annotated[int, Field(ge=1, le=1_000_000)] = 20
+    """Shipments a pair needs before its usual order counts."""
+    min_count: Annotated[int, Field(ge=1, le=1_000_000)] = 3
+    factor: Annotated[float, Field(ge=1, le=1_000_000)] = 5.0
+    """Raised when the window's share of reports out of order is `factor` times the usual."""
+
+
+class AnomaliesConfig(_Strict):
+    """The anomaly detectors (foresight/anomalies.py): a leader job every `interval_seconds`."""
+
+    enabled: bool = True
+    interval_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
+    history_days: Annotated[float, Field(gt=0, le=366)] = 14.0
+    min_history_hours: Annotated[float, Field(ge=0, le=366 * 24)] = 24.0
+    """A partner (or lane, or carrier) seen for less than this gets no case."""
+    max_reports: Annotated[int, Field(ge=100, le=100_000_000)] = 200_000
+    """The newest milestone events read per pass."""
+    lane_by: Literal["country", "city"] = "country"
+    quiet: QuietPartnerConfig = QuietPartnerConfig()
+    bursts: BurstConfig = BurstConfig()
+    dwell: DwellConfig = DwellConfig()
+    order: OrderConfig = OrderConfig()
+
+
+def _classify_labels(labels: list[str]) -> list[str]:
+    """A text is classified among at least two kinds, none of them the detectors' own."""
+    if "anomaly" in labels:
+        raise ValueError("'anomaly' cases come from the detectors, not from exception texts")
+    if len(set(labels)) < 2:
+        raise ValueError("name at least two case kinds to choose between")
+    return list(dict.fromkeys(labels))
+
+
+class ClassifyConfig(_Strict):
+    """Exception texts -> case kind, owner and next step (foresight/classify.py)."""
+
+    enabled: bool = True
+    interval_seconds: Annotated[float, Field(gt=0, le=86400)] = 60.0
+    kinds: list[CaseKind] = ["delivery_failed", "carrier_exception", "customs_hold"]
+    """The cases whose text is classified (those opened from a partner's milestone)."""
+    labels: Annotated[list[CaseKind], AfterValidator(_classify_labels)] = list(
+        CLASSIFY_LABELS_DEFAULT
+    )
+    """What a text can be classified as (and what the learned model learns)."""
+    retrain_hours: Annotated[float, Field(gt=0, le=24 * 366)] = 24.0
+    min_training_cases: Annotated[int, Field(ge=10, le=10_000_000)] = 50
+    """Cases closed by a person (with their final kind) before a model is trained."""
+    holdout_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.25
+    margin: Annotated[float, Field(ge=0, le=1)] = 0.0
+    """The model decides only when its held-out accuracy beats the rules' by more than this."""
+    min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.9
+    """Below this probability the model defers to a code or keyword rule that matched (the
+    model knows the wordings it was trained on; the rules were written for new ones)."""
+    max_training_cases: Annotated[int, Field(ge=10, le=10_000_000)] = 50_000
+
+
 class TelemetryConfig(_Strict):
     """Traces and the cost of the scrape-time gauges (docs/operations.md).
 
@@ -618,10 +735,13 @@ class EarlyWarningConfig(_Strict):
 
 
 class ForesightConfig(_Strict):
-    """The foresight assists; absent: none runs. Each has its `enabled` switch."""
+    """The foresight assists (docs/visibility.md); absent: none runs. Each has its
+    `enabled` switch."""
 
     eta: EtaConfig = EtaConfig()
     warnings: EarlyWarningConfig = EarlyWarningConfig()
+    anomalies: AnomaliesConfig = AnomaliesConfig()
+    classify: ClassifyConfig = ClassifyConfig()
 
     @model_validator(mode="after")
     def _warnings_need_etas(self) -> ForesightConfig:
@@ -643,7 +763,7 @@ class FileConfig(_Strict):
     telemetry: TelemetryConfig = TelemetryConfig()
     tower: TowerConfig | None = None
     workflows: WorkflowsConfig | None = None
-    foresight: ForesightConfig | None = None  # arrival times, early warning
+    foresight: ForesightConfig | None = None  # the assists: docs/visibility.md
 
 
 @dataclass(frozen=True)
@@ -753,7 +873,8 @@ class Settings:
     """`hub.audit_key`, resolved; None without one, or when secrets were not resolved."""
     audit_previous_keys: tuple[Secret, ...] = ()
     foresight: ForesightConfig | None = None
-    """The `foresight` section; None: no assist runs."""
+    """The `foresight` section; None: no assist runs (no ETAs, warnings, anomaly detection
+    or exception classification)."""
 
 
 class ConfigError(ConfigurationError, ValueError):

@@ -15,9 +15,10 @@
   commands older than `delivery.keep_delivered` deleted a minute after start and hourly
   after that, outbox/retention.py), and the audit checkpoint when `hub.audit_key` is set
   (security/audit_checkpoint.py: every `hub.audit_checkpoint_seconds`, and once more
-  when the leader stops, after its appliers), and the arrival-time refresh and model
-  retraining when `foresight.eta` is on (foresight/eta_refresh.py); asyncio tasks,
-  started when this node gains the lease and cancelled when it loses it.
+  when the leader stops, after its appliers), and with a `foresight` section the
+  arrival-time refresh and model retraining (foresight/eta_refresh.py), the anomaly
+  detectors and the exception classifier (foresight/anomalies.py, classify.py); asyncio
+  tasks, started when this node gains the lease and cancelled when it loses it.
 
 Under `intermodal serve --workers N` (intermodal/serve.py) one worker process runs all of
 this (the core worker, which also takes part in the leader election); the others are
@@ -271,12 +272,23 @@ class Hub:
     def _foresight_jobs(
         self, lease: Lease
     ) -> list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]]:
-        """Arrival times and early warning (foresight/eta_refresh.py), when the `foresight`
-        section turns them on: the ETA refresh and the model's retraining. Both check the
-        lease in each write, like a reconciliation run."""
+        """The foresight assists the `foresight` section turns on: the anomaly detectors,
+        the exception classifier, the ETA refresh and the model's retraining (the ETA jobs
+        check the lease in each write, like a reconciliation run)."""
         foresight = self.settings.foresight
-        if foresight is None or not foresight.eta.enabled:
+        if foresight is None:
             return []
+        jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
+        if foresight.anomalies.enabled:  # anomaly cases
+            from intermodal.foresight.anomalies import AnomalyWatch
+
+            jobs.append(("anomalies", AnomalyWatch(self.store, self.settings).run))
+        if foresight.classify.enabled:  # exception suggestions
+            from intermodal.foresight.classify import ExceptionClassifier
+
+            jobs.append(("classify", ExceptionClassifier(self.store, self.settings).run))
+        if not foresight.eta.enabled:
+            return jobs
         from intermodal.foresight.eta_refresh import EtaRefresher, EtaTrainer
 
         def leads(conn: Connection) -> bool:
@@ -291,9 +303,7 @@ class Hub:
         refresher = EtaRefresher(
             self.store, self.settings, leads=leads, on_commands=wake_dispatcher
         )
-        jobs: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
-            ("eta-refresh", refresher.run)
-        ]
+        jobs.append(("eta-refresh", refresher.run))
         if foresight.eta.model.enabled:
             jobs.append(("eta-retrain", EtaTrainer(self.store, self.settings, leads=leads).run))
         return jobs

@@ -7,11 +7,12 @@ a predicted delay) is marked late. Shipments nobody can place are counted, not d
 
 The charts: traffic in (messages received) and out (commands delivered), the outbox
 backlog, dead letters and open cases, and the error of arrival-time predictions (the
-first ETA each delivered shipment got on the road, against its real arrival) over a window, in buckets cut by the timestamps' text
-prefix (`YYYY-MM-DDTHH:MM`: a minute; one character less: ten minutes; `...THH`: an
-hour), which both SQLite and PostgreSQL group on without date functions. Backlogs and
-open cases are levels, not counts: they are rebuilt backwards from the level now and the
-flows in each bucket, so no history table is needed.
+first ETA each delivered shipment got on the road, against its real arrival) over a
+window, in buckets cut by the timestamps' text prefix (`YYYY-MM-DDTHH:MM`: a minute; one
+character less: ten minutes; `...THH`: an hour), which both SQLite and PostgreSQL group
+on without date functions. Backlogs and open cases are levels, not counts: they are
+rebuilt backwards from the level now and the flows in each bucket, so no history table
+is needed.
 """
 
 from __future__ import annotations

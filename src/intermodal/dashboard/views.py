@@ -496,6 +496,7 @@ def _case(c: Any, now: datetime) -> dict[str, Any]:
         "closed_at": c.closed_at,
         "age": age(c.opened_at, now) if c.status == "open" else age(c.closed_at, now) + " ago",
         "detail": _json(c.detail),
+        "final_kind": c.final_kind,
     }
 
 

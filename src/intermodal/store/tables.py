@@ -282,6 +282,9 @@ cases = Table(
     Column("opened_at", Timestamp, nullable=False),
     Column("closed_at", Timestamp),
     Column("detail", Text, nullable=False, server_default="{}"),
+    # The kind a person closing the case said it really was (the tower's close form,
+    # migration 0017): what the exception classifier learns from (foresight/classify.py).
+    Column("final_kind", String(32)),
     Index("ix_cases_status_opened", "status", "opened_at"),
     Index("ix_cases_subject", "subject"),
 )
@@ -541,4 +544,57 @@ vehicle_assignments = Table(
     Column("partner", String(64), nullable=False),
     Column("recorded_at", Timestamp, nullable=False),
     Index("ix_vehicle_assignments_shipment_key", "shipment_key"),
+)
+
+
+# -- foresight: anomalies and exception classification (migration 0017) --------------------
+# What the anomaly detectors (foresight/anomalies.py) found and still find: one row per
+# anomaly (`key`: detector and subject) from the pass that first found it until the pass
+# that finds it normal again, naming the case it opened. A person closing that case early
+# leaves the row, so the same ongoing anomaly is not raised again until it has cleared.
+anomaly_state = Table(
+    "anomaly_state",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("detector", String(16), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("case_id", String(80), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("since", Timestamp, nullable=False),
+    Column("last_seen", Timestamp, nullable=False),
+)
+
+# The exception classifier's suggestion for a case (foresight/classify.py): the kind, owner
+# and next step, and which rule or model decided (`decided_by`: `rule:at7:AS`,
+# `rule:keyword:damage`, `model:<id>`). One row per case; the case itself keeps its kind.
+case_classifications = Table(
+    "case_classifications",
+    metadata,
+    Column("case_id", String(80), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("cause", String(64), nullable=False),
+    Column("team", String(64), nullable=False),
+    Column("next_step", Text, nullable=False),
+    Column("decided_by", String(128), nullable=False),
+    Column("confidence", Float, nullable=False),
+    Column("classified_at", Timestamp, nullable=False),
+)
+
+# Each training of the exception classifier: the closed cases it learnt from (those with a
+# final kind closed up to `trained_until`, so the same model can be trained again from the
+# same rows), its held-out accuracy against the rules' on the same cases, and whether it
+# decides (`active`: it beat the rules by the configured margin).
+classifier_models = Table(
+    "classifier_models",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("model_id", String(40), nullable=False, unique=True),
+    Column("trained_at", Timestamp, nullable=False),
+    Column("trained_until", Timestamp, nullable=False),
+    Column("cases", Integer, nullable=False),
+    Column("holdout", Integer, nullable=False),
+    Column("model_accuracy", Float, nullable=False),
+    Column("rules_accuracy", Float, nullable=False),
+    Column("active", Integer, nullable=False),
+    Column("labels", Text, nullable=False),
 )

@@ -22,9 +22,12 @@ CaseKind = Literal[
     "delivery_failed", "carrier_exception", "customs_hold", "sla_breach", "billing_dispute",
     "no_rate",
     "predicted_delay",  # opened by foresight/warnings.py before an SLA breach, not by a flow
+    "anomaly",
 ]  # fmt: skip
 CASE_KINDS: tuple[str, ...] = get_args(CaseKind)
-"""The kinds of exception case (the `cases` table): the flows open them, the tower lists them."""
+"""The kinds of exception case (the `cases` table): the flows open them, the tower lists them.
+`anomaly` cases are opened and closed by the anomaly detectors (foresight/anomalies.py), not
+by a flow: a partner gone quiet, a burst of exceptions, a long dwell, milestones out of order."""
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
