@@ -152,7 +152,7 @@ def test_the_reader_reads_what_the_applier_wrote(
 
 
 @pytest.mark.parametrize("section", [None, {"anomalies": {"enabled": False}, "classify": {}}])
-def test_the_leader_runs_the_jobs_the_foresight_section_turns_on(
+async def test_the_leader_runs_the_jobs_the_foresight_section_turns_on(
     make_settings: Callable[..., Settings], sqlite_url: str, section: dict[str, Any] | None
 ) -> None:
     from intermodal.hub import Hub

@@ -323,7 +323,7 @@ class Estimate:
     speed_source: str
     position_source: PositionSource
     position_at: datetime
-    baseline_at: datetime
+    baseline_at: datetime | None = None
     """The baseline's arrival at the delivery, kept beside the model's so the two can be
     scored against the real arrival (`eta_outcomes`)."""
 
@@ -339,7 +339,7 @@ class Estimate:
             "reason": self.reason,
             "next_stop": {**self.next_stop.to_json(), **self.next.to_json()},
             "delivery": self.delivery.to_json(),
-            "baseline_at": iso(self.baseline_at),
+            "baseline_at": iso(self.baseline_at) if self.baseline_at else None,
             "remaining_km": round(self.remaining_km, 1),
             "speed_kmh": round(self.speed_kmh, 1),
             "speed_source": self.speed_source,

@@ -389,7 +389,7 @@ class EtaRefresher:
                 first_at=stamp,
                 first_method=found.method,
                 first_eta=iso(found.delivery.at),
-                first_baseline_eta=iso(found.baseline_at),
+                first_baseline_eta=iso(found.baseline_at) if found.baseline_at else None,
             )
         if found is not None:
             row.update(
