@@ -49,42 +49,43 @@ def guess_mimetype(raw: bytes) -> str:
 
 class IrAttachment(BaseModel):
     # -- content ------------------------------------------------------------------------------
-    def _content_values(self, vals: dict[str, Any]) -> dict[str, Any]:
+    def _content_values(self, vals: dict[str, Any], creating: bool) -> dict[str, Any]:
         """create/write: `datas` (base64) becomes the stored file and what is computed from
-        it; a bad encoding fails like base64.b64decode does in Odoo."""
+        it (create: only a non-empty file; write: whatever is written); a bad encoding
+        fails like base64.b64decode does in Odoo. create always computes the mimetype."""
         for computed in ("file_size", "checksum", "store_fname"):
             vals.pop(computed, None)
         has_content = "datas" in vals
         datas = vals.pop("datas", None)
-        if has_content or "mimetype" in vals:
-            raw = b""
-            if datas:
-                if not isinstance(datas, str | bytes):
-                    raise ValueError(f"Wrong value for ir.attachment.datas: {datas!r}")
-                raw = base64.b64decode(datas)  # binascii.Error on a bad encoding
-            vals["mimetype"] = self._compute_mimetype(vals, raw if has_content else None)
-            if has_content:
-                checksum = hashlib.sha1(raw).hexdigest()  # noqa: S324 - Odoo's file name
-                fname = f"{checksum[:2]}/{checksum}" if raw else False
-                if raw:
-                    self.env.db.execute(
-                        "INSERT OR IGNORE INTO sim_filestore (fname, data) VALUES (?, ?)",
-                        (fname, raw),
-                    )
-                vals.update(
-                    {
-                        "file_size": len(raw),
-                        "checksum": checksum,
-                        "store_fname": fname,
-                        "index_content": raw.decode("ascii", "ignore")
-                        if vals["mimetype"].startswith("text/")
-                        else False,
-                    }
+        if not (creating or has_content or "mimetype" in vals):
+            return vals
+        raw = b""
+        if datas:
+            if not isinstance(datas, str | bytes):
+                raise ValueError(f"Wrong value for ir.attachment.datas: {datas!r}")
+            raw = base64.b64decode(datas)  # binascii.Error on a bad encoding
+        vals["mimetype"] = self._compute_mimetype(vals, raw)
+        if raw or (has_content and not creating):
+            checksum = hashlib.sha1(raw).hexdigest()  # noqa: S324 - Odoo's file name
+            fname = f"{checksum[:2]}/{checksum}" if raw else False
+            if raw:
+                self.env.db.execute(
+                    "INSERT OR IGNORE INTO sim_filestore (fname, data) VALUES (?, ?)",
+                    (fname, raw),
                 )
+            text = vals["mimetype"].startswith("text/")
+            vals.update(
+                {
+                    "file_size": len(raw),
+                    "checksum": checksum,
+                    "store_fname": fname,
+                    "index_content": raw.decode("ascii", "ignore") if text else False,
+                }
+            )
         return vals
 
     @staticmethod
-    def _compute_mimetype(vals: Mapping[str, Any], raw: bytes | None) -> str:
+    def _compute_mimetype(vals: Mapping[str, Any], raw: bytes) -> str:
         """_compute_mimetype: the one given, else by the name, else by the url, else by
         the content."""
         mimetype = vals.get("mimetype") or None
@@ -213,7 +214,7 @@ class IrAttachment(BaseModel):
             isinstance(v, Mapping) for v in vals_list
         ):
             raise ValueError(f"Invalid values {vals_list!r} for model {self._name!r}")
-        prepared = [self._content_values(dict(v)) for v in vals_list]
+        prepared = [self._content_values(dict(v), creating=True) for v in vals_list]
         pairs = {(v.get("res_model"), v.get("res_id")) for v in prepared}
         self.env.check_access(self._spec, "create")
         if self._inaccessible(pairs, "create"):
@@ -236,7 +237,7 @@ class IrAttachment(BaseModel):
                      for i in self.ids}  # fmt: skip
             if self._inaccessible(pairs, "write"):
                 raise AccessError(SORRY)
-        vals = self._content_values(vals)
+        vals = self._content_values(vals, creating=False)
         result = super().write(vals)
         if "url" in vals or "type" in vals:
             self._check_serving(self.ids)
