@@ -411,7 +411,7 @@ class Writer:
         label carries `[reference]`, and the separate document has it as its `ref`: a
         replay finds what an earlier delivery did, whichever way it went."""
         separate = Ref("account.move", "ref", op.reference,
-                       domain=(("move_type", "in", ["out_invoice", "out_refund"]),))  # fmt: skip
+                       domain=(("move_type", "in", ("out_invoice", "out_refund")),))  # fmt: skip
         wanted = [op.invoice, separate]
         _collect_refs(op.lines, wanted)
         _collect_refs(op.create_values, wanted)
