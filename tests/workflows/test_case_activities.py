@@ -86,9 +86,16 @@ def test_an_activity_asked_for_while_the_case_is_open_is_the_cases_too(
     (case,) = h.cases(key)
     (activity,) = command_ids(h, "intermodal.odoo.activity.create", key)
     assert h.document(key)["flows"]["case_activities"][case.case_id]["markers"] == [activity]
+    # The carrier reports the hold afterwards: that milestone's own activity is the case's.
+    h.send("carrier", milestone(key, "customs_hold", at(10), reason="missing invoice"))
+    (hold,) = [
+        p["id"]
+        for p in h.payloads("intermodal.shipment.milestone", key)
+        if p["data"]["milestone"] == "customs_hold"
+    ]
     h.send("broker", customs(key, "released", at(11)))
     (done,) = h.payloads(DONE, key)
-    assert done["data"]["markers"] == [activity]
+    assert done["data"]["markers"] == [activity, hold]
     assert done["data"]["feedback"].startswith("Resolved: customs released reported by broker")
 
 

@@ -18,12 +18,13 @@ Semantics, kept small on purpose:
 - one open case per kind per shipment; opening it again is a no-op until it is closed;
 - a timer that fires after it was cancelled (the cancel raced the timer worker) finds no
   pending entry in the document and does nothing;
-- a case's Odoo activities are those the hub asked for in reaction to the event that
-  opened it (a milestone's own activity, or the flow's `activity` command), and those its
-  flow asks for later while it is open (a broker's hold seen before its milestone); when
-  the case closes, by the flows or by a person, one `intermodal.odoo.activity.done`
-  command marks them done in Odoo (`mail.activity.action_feedback`), whatever flow closed
-  it and whether or not a flow listens for the close.
+- a case's Odoo activities are the flow's `activity` commands of the transition that
+  opened it or, later, of its flow while it is open (a broker's hold: the case first, the
+  activity at the next delivery), and the activities of the milestones of its kind while
+  it is open (a failed delivery's, a customs hold's: `MILESTONE_CASES`); when the case
+  closes, by the flows or by a person, one `intermodal.odoo.activity.done` command marks
+  them done in Odoo (`mail.activity.action_feedback`), whatever flow closed it and
+  whether or not a flow listens for the close.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from intermodal.outbox.command import OutboundCommand, Render
 from intermodal.outbox.kinds import INVOICE_COMMAND
 from intermodal.workflows.spec import Flow, Transition, load_flows
 from intermodal.workflows.vocabulary import (
-    ACTIVITY_COMMANDS,
+    ACTIVITY_COMMAND,
     ADJUST_COMMAND,
     CASE_TRIGGERS,
     COMMANDS,
@@ -51,6 +52,8 @@ from intermodal.workflows.vocabulary import (
     DEFAULT_TEAMS,
     DOCUMENT_TRIGGERS,
     MESSAGE_TRIGGERS,
+    MILESTONE_CASES,
+    MILESTONE_COMMAND,
     TIMER_TRIGGERS,
     Context,
     Convert,
@@ -145,8 +148,7 @@ class Orchestrator:
         for flow in self.flows:
             flows_doc.setdefault(flow.flow, {"state": flow.start})
         ctx = Context(key, state, doc, trigger, self.config, self.partners, convert)
-        emitted: list[tuple[str, bool, OutboundCommand]] = []
-        opened = len(effects.opened_cases)
+        emitted: list[tuple[str, str | None, OutboundCommand]] = []
         for flow, transitions in self._candidates.get(trigger.name, ()):
             flow_state = flows_doc[flow.flow]
             for t in transitions:
@@ -158,31 +160,40 @@ class Orchestrator:
                 if t.to is not None:
                     flow_state["state"] = t.to
                 flow_state["last"] = {"transition": t.name, "at": now}
-        self._link_activities(flows_doc, effects.opened_cases[opened:], emitted)
+        self._link_activities(flows_doc, trigger, emitted)
 
     def _link_activities(
         self,
         flows_doc: dict[str, Any],
-        opened: list[dict[str, Any]],
-        emitted: list[tuple[str, bool, OutboundCommand]],
+        trigger: Trigger,
+        emitted: list[tuple[str, str | None, OutboundCommand]],
     ) -> None:
         """Remember which Odoo activities belong to which open case (see the module's
-        docstring): the markers are the ids of the commands that create them."""
-        markers = [c.command_id for _, _, c in emitted if c.kind in ACTIVITY_COMMANDS]
+        docstring); the markers are the ids of the commands that create them:
+
+        - a flow's `activity` belongs to the case its transition opens, else to the open
+          cases its flow opened (a broker's hold: the case came first, the activity later);
+        - a milestone's own activity (the connector opens one for the milestones that need
+          a person) belongs to the open case of that milestone's kind (MILESTONE_CASES)."""
+        cases: dict[str, str] = flows_doc.get("cases") or {}
         links: dict[str, Any] = flows_doc.setdefault("case_activities", {})
-        new = set()
-        for case in opened:
-            flow = orjson.loads(case["detail"]).get("flow")
-            links[case["case_id"]] = {"flow": flow, "markers": list(markers)}
-            new.add(case["case_id"])
-        still_open = set((flows_doc.get("cases") or {}).values())
-        for flow, opens_case, command in emitted:
-            if command.kind != ACTIVITY_COMMANDS[0] or opens_case:
+        for case_id in cases.values():  # a case opened before the hub kept these
+            links.setdefault(case_id, {"flow": None, "markers": []})
+        milestone_case = MILESTONE_CASES.get(trigger.name.removeprefix("milestone."))
+        for flow, opened_kind, command in emitted:
+            if command.kind == ACTIVITY_COMMAND:
+                if opened_kind is not None and opened_kind in cases:
+                    owners = [cases[opened_kind]]
+                else:
+                    owners = [c for c in cases.values() if links[c]["flow"] == flow]
+            elif command.kind == MILESTONE_COMMAND and milestone_case in cases:
+                owners = [cases[milestone_case]]
+            else:
                 continue
-            for case_id, link in links.items():
-                if case_id not in new and case_id in still_open and link["flow"] == flow:
-                    link["markers"].append(command.command_id)
-        for case_id in [c for c in links if c not in still_open]:
+            for case_id in owners:
+                if command.command_id not in links[case_id]["markers"]:
+                    links[case_id]["markers"].append(command.command_id)
+        for case_id in [c for c in links if c not in cases.values()]:
             del links[case_id]  # closed without the hub's knowing (should not happen)
 
     def _activities_done(
@@ -230,7 +241,7 @@ class Orchestrator:
         ctx: Context,
         now: str,
         effects: Effects,
-        emitted: list[tuple[str, bool, OutboundCommand]] | None = None,
+        emitted: list[tuple[str, str | None, OutboundCommand]] | None = None,
     ) -> None:
         trigger, key, flows_doc = ctx.trigger, ctx.key, ctx.flows
         for emit in t.emit:
@@ -267,7 +278,7 @@ class Orchestrator:
             )
             effects.commands.append(outbound)
             if emitted is not None:
-                emitted.append((flow.flow, t.open_case is not None, outbound))
+                emitted.append((flow.flow, t.open_case, outbound))
             if command.type in (INVOICE_COMMAND, ADJUST_COMMAND):
                 book_invoice(flows_doc, command.data)  # what Odoo is (about to be) billed
         cases = flows_doc.setdefault("cases", {})
@@ -280,6 +291,8 @@ class Orchestrator:
             kind = t.open_case
             case_id = stable_id("case", key, kind, trigger.event_id)
             cases[kind] = case_id
+            flows_doc.setdefault("case_activities", {})[case_id] = {"flow": flow.flow,
+                                                                    "markers": []}  # fmt: skip
             values = defaultdict(str, {k: str(v) for k, v in trigger.data.items()})
             effects.opened_cases.append(
                 {

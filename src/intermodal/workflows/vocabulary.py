@@ -34,8 +34,10 @@ if TYPE_CHECKING:
 ROLES = ("odoo", "tms", "notify", "customs")
 ACTIVITY_COMMAND = "intermodal.odoo.activity.create"
 MILESTONE_COMMAND = "intermodal.shipment.milestone"
-ACTIVITY_COMMANDS = (ACTIVITY_COMMAND, MILESTONE_COMMAND)
-"""Commands that may open an Odoo activity (a milestone's, when it needs a person)."""
+MILESTONE_CASES = {"delivery_failed": "delivery_failed", "exception": "carrier_exception",
+                   "customs_hold": "customs_hold"}  # fmt: skip
+"""The case a milestone's own Odoo activity is about (the connector opens one for the
+milestones that need a person: connectors/odoo/mappings/mail_activity.py NEEDS_A_PERSON)."""
 ADJUST_COMMAND = "intermodal.odoo.invoice.adjust"
 DEFAULT_TEAMS = {"billing_dispute": "billing", "no_rate": "billing", "customs_hold": "customs"}
 DOCUMENT_TRIGGERS = ("shipment.upserted", "pod.received", "charge.recorded", "customs.updated")
