@@ -295,9 +295,9 @@ async def test_a_document_is_attached_once_to_the_record_it_names(sink: OdooSink
         name="photo.png",
         content_base64=base64.b64encode(b"\x89PNG\r\n\x1a\nimg").decode(),
     )
-    await ok(sink, [to_order, to_deliveries, by_name])
+    await ok(sink, [to_order, to_deliveries, by_name, attach("ATT-1", "sale.order")])
     await ok(sink, [replayed(c) for c in (to_order, to_deliveries, by_name)])
-    await ok(sink, [attach("ATT-1", "sale.order")])  # the same file by another command
+    await ok(sink, [attach("ATT-1", "sale.order")])  # the same file by yet another command
     on_order = await read(
         sink,
         "ir.attachment",

@@ -243,8 +243,10 @@ class Writer:
                     continue
                 if isinstance(op, Attach):
                     for model, rid in _attach_targets(op, ids, pickings):
-                        if (model, rid, _sha1(op.content), op.name) in attached:
+                        file = (model, rid, _sha1(op.content), op.name)
+                        if file in attached:
                             continue  # an earlier delivery (or another command) attached it
+                        attached.add(file)  # the same file twice in this flush: once
                         group("create", "ir.attachment", "create", {}).items.append(
                             (entry, _attachment_values(op, model, rid))
                         )
