@@ -434,3 +434,18 @@ def test_any_attachment_data_is_an_op_or_a_mapping_error(data: dict[str, Any]) -
     except OdooMappingError:
         return
     assert len(ops) == 1 and isinstance(ops[0], Attach) and ops[0].content
+
+
+def test_attachment_data_is_the_commands_data_checked() -> None:
+    data = ir_attachment.attachment_data(
+        "stock.picking", "POD.pdf", PDF, mimetype="application/pdf"
+    )
+    (op,) = ops_for(command(ATTACH, "ATT-8", data).payload, None)
+    assert isinstance(op, Attach) and op.content == PDF and op.mimetype == "application/pdf"
+    for args, problem in (
+        (("account.move", "x.pdf", PDF), "reference: required for account.move"),
+        (("sale.order", "a/b.pdf", PDF), "name: String should match pattern"),
+        (("sale.order", "x.pdf", b""), "content_base64: String should have at least 1"),
+    ):
+        with pytest.raises(OdooMappingError, match=problem):
+            ir_attachment.attachment_data(*args)

@@ -26,7 +26,7 @@ import binascii
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from intermodal.canonical.model import Key, LongText
 from intermodal.connectors.odoo.mappings.account_move import invoice_ref
@@ -76,6 +76,40 @@ class AttachmentRequest(BaseModel):
         return raw
 
 
+def attachment_data(
+    model: str,
+    name: str,
+    content: bytes,
+    reference: str | None = None,
+    mimetype: str | None = None,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """The `data` of an `intermodal.odoo.attachment.create` command, checked as the Odoo
+    connector will check it (OdooMappingError naming the field): what another part of the
+    hub puts in the outbox to attach a file (subject: the shipment key)."""
+    data: dict[str, Any] = {
+        "model": model,
+        "name": name,
+        "content_base64": base64.b64encode(content).decode("ascii"),
+    }
+    for field, value in (("reference", reference), ("mimetype", mimetype),
+                         ("description", description)):  # fmt: skip
+        if value is not None:
+            data[field] = value
+    try:
+        request = AttachmentRequest.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        raise OdooMappingError(f"{COMMAND_TYPE} data: {problems}") from None
+    request.content()
+    if model in ("account.move", "res.partner") and reference is None:
+        raise OdooMappingError(f"{COMMAND_TYPE} data: reference: required for {model}")
+    return data
+
+
 def attachment_target(model: str, reference: str | None, subject: str) -> Target:
     """The record(s) a document goes to, named the way the hub names them."""
     if model == "sale.order":
@@ -105,4 +139,11 @@ def build(envelope: Envelope, _policy: Any) -> list[Op]:
     ]
 
 
-__all__ = ["COMMAND_TYPE", "MAX_BYTES", "AttachmentRequest", "attachment_target", "build"]
+__all__ = [
+    "COMMAND_TYPE",
+    "MAX_BYTES",
+    "AttachmentRequest",
+    "attachment_data",
+    "attachment_target",
+    "build",
+]
