@@ -520,6 +520,20 @@ class BillingConfig(_Strict):
     partner_tolerance_percent: dict[PartnerName, Annotated[float, Field(ge=0, le=1000)]] = {}
     """Per partner (the one that sent the final charge) overrides of `tolerance_percent`."""
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+    # -- products and late charges (connectors/odoo/mappings/account_move.py) --
+    products: dict[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")],
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")],
+    ] = {}
+    """Charge code, or charge kind (freight, fuel, duty...), -> the internal reference of
+    the Odoo product its invoice line is: Odoo then takes the line's income account and
+    taxes from the product and the customer's fiscal position. The code wins over the kind;
+    a charge with neither has no product (the journal's account, no taxes)."""
+    late_charges: Literal["amend", "separate", "report"] = "amend"
+    """A final charge that changes an invoice already sent: `amend` adds it to the invoice
+    while it is a draft in Odoo, else bills the difference with a supplementary invoice
+    (more) or a credit note (less); `separate` always makes that separate document;
+    `report` leaves it to reconciliation."""
 
 
 class WorkflowsConfig(_Strict):

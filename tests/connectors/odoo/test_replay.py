@@ -3,7 +3,7 @@ between the Odoo call and its acknowledgement, leave Odoo with one application.
 
 The hub runs for real: carrier events over HTTP, applier, outbox, dispatcher, Odoo sink,
 the Odoo test server over loopback. The kill is a SIGKILL of an `intermodal serve` process
-while Odoo has committed a batch of notes but not yet answered (the sim's per-record
+while Odoo has committed notes (message_post) but not yet answered (the sim's per-record
 latency is spent after the commit).
 """
 
@@ -162,14 +162,14 @@ def test_hub_killed_between_odoo_call_and_acknowledgement(
         settings = settings_from(path)
         asyncio.run(seed_orders(settings.endpoints["odoo"], KEYS))
         sim.server.reset_counts()
-        # Odoo commits each batch of notes, then takes 20 ms per note to answer.
-        sim.set_faults("mail.message/create:latency_per_record=20ms")
+        # Odoo commits each note (message_post), then takes 20 ms to answer.
+        sim.set_faults("sale.order/message_post:latency_per_record=20ms")
         port = free_port()
         hub = _serve(path, port, tmp_path / "hub.log")
         try:
             post_events(f"http://127.0.0.1:{port}")
             deadline = time.monotonic() + 30
-            while sim.server.calls[("json2", "mail.message", "create")] == 0:
+            while sim.server.calls[("json2", "sale.order", "message_post")] == 0:
                 assert time.monotonic() < deadline, "the hub never wrote a note"
                 time.sleep(0.005)
             time.sleep(0.3)  # inside the answer's latency: committed, not acknowledged
