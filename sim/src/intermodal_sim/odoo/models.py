@@ -30,6 +30,15 @@ def _parent_ids(rec: BaseModel, link: str) -> list[int]:
     return sorted({v for v in rec._column_rows(rec.ids, link).values() if v})
 
 
+def parse_contact_from_email(text: str) -> tuple[str, str]:
+    """odoo/tools/mail.py parse_contact_from_email: '"Name" <a@b.c>' gives the name and the
+    normalized address, a bare address gives no name, anything else is a name."""
+    name, address = email.utils.parseaddr(text)
+    if address and "@" in address:
+        return name.strip(), address.strip().lower()
+    return text.strip(), ""
+
+
 class ResPartner(MailThread):
     def _complete_names(self) -> dict[int, str]:
         """res.partner _compute_complete_name: a contact of a company reads 'Company, Person',
