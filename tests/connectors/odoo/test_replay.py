@@ -94,8 +94,14 @@ def assert_one_application(state: dict[str, Any]) -> None:
 def test_three_applications_end_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with running_sim() as sim:
         monkeypatch.setenv("TEST_ODOO_KEY", sim.api_key)
+        # Every milestone noted, so that each note is seen to be written exactly once.
         path = hub_config(
-            tmp_path, f"sqlite:///{tmp_path / 'hub.db'}", sim.url, sim.db, "TEST_ODOO_KEY"
+            tmp_path,
+            f"sqlite:///{tmp_path / 'hub.db'}",
+            sim.url,
+            sim.db,
+            "TEST_ODOO_KEY",
+            note_milestones=None,
         )
         settings = settings_from(path)
         asyncio.run(seed_orders(settings.endpoints["odoo"], KEYS))
@@ -158,7 +164,10 @@ def test_hub_killed_between_odoo_call_and_acknowledgement(
     with running_sim() as sim:
         monkeypatch.setenv("TEST_ODOO_KEY", sim.api_key)
         database = f"sqlite:///{tmp_path / 'hub.db'}"
-        path = hub_config(tmp_path, database, sim.url, sim.db, "TEST_ODOO_KEY")
+        # Every milestone noted, so that each note is seen to be written exactly once.
+        path = hub_config(
+            tmp_path, database, sim.url, sim.db, "TEST_ODOO_KEY", note_milestones=None
+        )
         settings = settings_from(path)
         asyncio.run(seed_orders(settings.endpoints["odoo"], KEYS))
         sim.server.reset_counts()
