@@ -15,7 +15,8 @@
   commands older than `delivery.keep_delivered` deleted a minute after start and hourly
   after that, outbox/retention.py), and the audit checkpoint when `hub.audit_key` is set
   (security/audit_checkpoint.py: every `hub.audit_checkpoint_seconds`, and once more
-  when the leader stops, after its appliers); asyncio tasks, started when this node
+  when the leader stops, after its appliers), and the document reader when a partner
+  sends documents (foresight/documents_reader.py); asyncio tasks, started when this node
   gains the lease and cancelled when it loses it.
 
 Under `intermodal serve --workers N` (intermodal/serve.py) one worker process runs all of
@@ -187,6 +188,14 @@ class Hub:
                 self._pollers.append(
                     asyncio.create_task(watch_folder(self, partner), name=f"edi-{partner.name}")
                 )
+            if partner.documents_folder is not None:  # the watched document folder
+                from intermodal.ingress.documents import watch_document_folder
+
+                self._pollers.append(
+                    asyncio.create_task(
+                        watch_document_folder(self, partner), name=f"documents-{partner.name}"
+                    )
+                )
         await self._elect()
 
     @property
@@ -251,6 +260,8 @@ class Hub:
             jobs.append(("retention", self._prune_forever))
         if self.checkpoints is not None:
             jobs.append(("audit-checkpoint", self.checkpoints.run))
+        if any(p.documents is not None for p in self.settings.partners.values()):
+            jobs.append(("documents", self._read_documents))
         for partner in self.settings.partners.values():
             if partner.poll is not None:
                 jobs.append((f"poll-{partner.name}", functools.partial(self._poll, partner)))
@@ -265,6 +276,18 @@ class Hub:
 
             jobs.append(("reconcile", functools.partial(run_forever, self.store, reconcile, leads)))
         return jobs
+
+    async def _read_documents(self) -> None:
+        """Read received documents into events, forever (foresight/documents_reader.py);
+        the reading process is stopped with the task."""
+        from intermodal.foresight.documents_reader import DocumentReader, reading_process
+
+        process = reading_process(self.settings)
+        reader = DocumentReader(self.store, self.settings, process.read, self.applier.wake.set)
+        try:
+            await reader.run(self.settings.documents.poll_seconds)
+        finally:
+            await asyncio.to_thread(process.close)
 
     async def _sync(self) -> None:
         """Copy Odoo's master data on the `sync` schedule, forever."""

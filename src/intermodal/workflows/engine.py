@@ -42,6 +42,7 @@ from intermodal.workflows.vocabulary import (
     DEFAULT_TEAMS,
     DOCUMENT_TRIGGERS,
     MESSAGE_TRIGGERS,
+    READ_TRIGGERS,
     TIMER_TRIGGERS,
     Context,
     Convert,
@@ -240,7 +241,7 @@ def all_triggers() -> list[str]:
     """Every concrete trigger name (`milestone.any` stands for the milestone ones)."""
     return [
         *DOCUMENT_TRIGGERS, *MESSAGE_TRIGGERS, *TIMER_TRIGGERS, *CASE_TRIGGERS,
-        *(f"milestone.{m.value}" for m in MilestoneType),
+        *READ_TRIGGERS, *(f"milestone.{m.value}" for m in MilestoneType),
     ]  # fmt: skip
 
 
@@ -257,8 +258,18 @@ def _holds(t: Transition, ctx: Context) -> bool:
 
 
 def internal_trigger(channel: str, body: bytes, correlation_id: str) -> tuple[str, Trigger]:
-    """A message of the timer worker (a timer fired, a case was closed) as (subject, trigger)."""
+    """A message the hub wrote to itself (a timer fired, a case was closed, a document was
+    read) as (subject, trigger)."""
     value = orjson.loads(body)
+    if channel == "document.read":  # foresight/documents_reader.py
+        return value["subject"], Trigger(
+            name="document.read",
+            event_id=f"read:{value['document_id']}",
+            partner=str(value["partner"]),
+            at=datetime.fromisoformat(value["read_at"]),
+            data=dict(value["data"]),
+            correlation_id=correlation_id,
+        )
     if channel == "case":
         return value["subject"], Trigger(
             name="case.closed",
