@@ -22,9 +22,10 @@ document, oldest first:
    nothing (`incomplete`) and keeps what it read for a person.
 5. **Match an invoice** with the shipment's quote (provisional charges) and the
    carrier's 210 (final charges over EDI), documents_matching.py, and tell the flows:
-   an internal message (partner `intermodal`, channel `document.read`) becomes the
-   `document.read` trigger, on which workflows/flows/documents.yaml opens a
-   billing_dispute case with the document linked when the invoice is over tolerance.
+   an internal message (partner `intermodal`, channel `document.read`, written after
+   the events) becomes the `document.read` trigger, on which
+   workflows/flows/documents.yaml opens a billing_dispute case with the document linked
+   when the invoice is over tolerance.
 6. **Attach a POD to the Odoo picking**: `pod_attachment_command`, the one place that
    builds the `intermodal.odoo.attachment.create` command, enqueued to the odoo role.
 
@@ -312,6 +313,7 @@ class DocumentReader:
                             "currency": fields["currency"].value,
                         },
                         "status": "final",
+                        "document_url": url,
                     },
                 }
             )
@@ -327,7 +329,12 @@ class DocumentReader:
         match: InvoiceMatch | None,
         now: datetime,
     ) -> None:
-        """The events, as the partner's inbox message, then the flows' `document.read`."""
+        """The events, as the partner's inbox message, then the flows' `document.read`
+        (the applier runs the hub's own triggers after a batch's events anyway).
+
+        One open case per kind: when the billing flow's own check (a final freight charge
+        above the quote) opened a billing_dispute on the invoice's charge first, that case
+        links the document too, through the charge's `document_url`."""
         insert = self.store.insert_ignoring(inbox, ["partner", "message_id"])
         partition = partition_of(key, self.settings.hub.partitions)
         message_id = f"read:{row.document_id}"

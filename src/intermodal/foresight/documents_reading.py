@@ -259,7 +259,8 @@ def image_size(body: bytes, max_pixels: int) -> tuple[int, int]:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    """An exception's message for a sender or an operator: no object addresses."""
+    text = re.sub(r"\s*<[^<>]* at 0x[0-9a-f]+>", "", str(exc)).strip() or type(exc).__name__
     return text[:200]
 
 
@@ -280,7 +281,7 @@ def read_document(body: bytes, content_type: str, limits: ReadLimits) -> Reading
 
 def _read_pdf(body: bytes, limits: ReadLimits) -> Reading:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import LimitReachedError, PyPdfError
 
     try:
         with warnings.catch_warnings():
@@ -310,7 +311,12 @@ def _read_pdf(body: bytes, limits: ReadLimits) -> Reading:
                     images.append((number + 1, image.data))
     except UnreadableDocument:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+    except LimitReachedError:
+        raise UnreadableDocument(
+            "a stream of the PDF inflates past the reader's limit (a decompression bomb)",
+            "refused",
+        ) from None
+    except (PyPdfError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise UnreadableDocument(f"the PDF cannot be parsed: {_short(exc)}") from None
     except RecursionError:
         raise UnreadableDocument("the PDF's objects nest without end", "refused") from None
