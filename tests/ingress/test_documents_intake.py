@@ -178,9 +178,7 @@ def test_pod_and_invoice_end_to_end(
             wait_until(
                 lambda: any(
                     d["kind"] == "invoice" and d["status"] != "received"
-                    for d in httpx.get(
-                        f"{url}/v1/shipments/{KEY}/documents", headers=ADMIN
-                    ).json()
+                    for d in httpx.get(f"{url}/v1/shipments/{KEY}/documents", headers=ADMIN).json()
                 ),
                 timeout=30,
             )
@@ -198,7 +196,9 @@ def test_pod_and_invoice_end_to_end(
             def dispute() -> Any:
                 with store.read() as conn:
                     return conn.execute(
-                        select(cases).where(cases.c.subject == KEY, cases.c.kind == "billing_dispute")
+                        select(cases).where(
+                            cases.c.subject == KEY, cases.c.kind == "billing_dispute"
+                        )
                     ).first()
 
             wait_until(lambda: dispute() is not None, timeout=15)
@@ -207,7 +207,9 @@ def test_pod_and_invoice_end_to_end(
             # The billing flow saw the invoice's freight above the quote first (one case
             # per kind); either flow's case links the stored invoice.
             assert detail["flow"] in ("billing", "documents")
-            assert detail["data"]["document_url"] == f"/v1/documents/{invoice_doc['document_id']}/file"
+            assert (
+                detail["data"]["document_url"] == f"/v1/documents/{invoice_doc['document_id']}/file"
+            )
             with store.read() as conn:
                 commands = conn.execute(
                     select(outbox.c.kind, outbox.c.endpoint, outbox.c.payload).where(
@@ -230,7 +232,11 @@ def test_pod_and_invoice_end_to_end(
 
 # -- refused at the door -------------------------------------------------------------------
 def _pdf_with(extra: bytes) -> bytes:
-    return b"%PDF-1.4\n1 0 obj << /Type /Catalog " + extra + b" >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    return (
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog "
+        + extra
+        + b" >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    )
 
 
 def _png_header(width: int, height: int) -> bytes:

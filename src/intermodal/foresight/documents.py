@@ -207,7 +207,15 @@ INVOICE_NUMBER_LABELS = (
     "invoice",
     "inv",
 )
-INVOICE_DATE_LABELS = ("invoicedate", "dateofinvoice", "billingdate", "issuedate", "issued", "date")
+INVOICE_DATE_LABELS = (
+    "invoicedate",
+    "dateofinvoice",
+    "billingdate",
+    "issuedate",
+    "issued",
+    "dated",
+    "date",
+)
 CURRENCY_LABELS = ("currency", "curr")
 TOTAL_LABELS = (
     "totaldue",
@@ -382,6 +390,7 @@ def read_name(value: str) -> str | None:
         return None
     name = found.group().strip(" .-")
     name = re.sub(r"\d.*$", "", name).strip(" .-")
+    name = re.sub(r"(?<=[a-z])\.(?=[A-Z][a-z])", " ", name)  # OCR's dot for a space
     name = _CAMEL.sub(" ", name)
     name = re.sub(r"\s+", " ", name)
     words = name.split(" ")
