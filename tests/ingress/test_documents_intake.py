@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import func, select
 
 from intermodal.config import Settings
+from intermodal.dashboard import views
 from intermodal.store import open_store
 from intermodal.store.tables import cases, documents, inbox, outbox
 from intermodal_sim.documents import (
@@ -211,6 +212,11 @@ def test_pod_and_invoice_end_to_end(
             assert (
                 detail["data"]["document_url"] == f"/v1/documents/{invoice_doc['document_id']}/file"
             )
+            # the tower: the case links the invoice, the shipment lists both documents
+            story = views.shipment_story(store, settings, KEY)
+            assert story is not None
+            assert {d["kind"] for d in story["documents"]} == {"pod", "invoice"}
+            assert story["cases"][0]["document_url"] == detail["data"]["document_url"]
             with store.read() as conn:
                 commands = conn.execute(
                     select(outbox.c.kind, outbox.c.endpoint, outbox.c.payload).where(
