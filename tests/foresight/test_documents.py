@@ -250,3 +250,30 @@ def test_a_scanned_pod_is_read_by_ocr() -> None:
     assert spec.reference in [r.value for r in found.references]
     assert found.fields["signed_by"].value == spec.signed_by
     assert 0 < found.confidence < 1  # OCR's scores, never a PDF's certainty
+
+
+# -- any bytes at the door -------------------------------------------------------------------
+_PREFIXES = [
+    b"",
+    b"%PDF-1.7\n",
+    b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff\xe0",
+    b"II*\x00",
+    b"PK\x03\x04",
+]
+
+
+@given(st.sampled_from(_PREFIXES), st.binary(max_size=600), st.booleans())
+@hsettings(max_examples=150, deadline=None)
+def test_any_bytes_get_a_type_or_a_named_refusal(prefix: bytes, rest: bytes, end: bool) -> None:
+    """Whatever arrives, the door answers with a type it reads or a DocumentRefused with
+    a status and a message: never another exception (a 500)."""
+    from intermodal.foresight.documents_reading import CONTENT_TYPES, DocumentRefused
+
+    body = prefix + rest + (b"\n%%EOF\n" if end else b"")
+    try:
+        found = check_document(body, None, LIMITS)
+    except DocumentRefused as refused:
+        assert refused.status in (413, 415, 422) and str(refused)
+    else:
+        assert found in CONTENT_TYPES

@@ -386,3 +386,41 @@ def test_documents_rows_follow_the_inbox(door: tuple[str, str]) -> None:
         store.dispose()
     assert len(rows) == total and total >= 1
     assert {(r.channel, r.status) for r in rows} == {("document", "applied")}
+
+
+def test_the_folder_takes_finished_files_and_sets_refused_ones_aside(
+    tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    from intermodal.ingress.documents import scan_document_folder
+
+    settings = make_settings(
+        {
+            "hub": {"database": f"sqlite:///{tmp_path / 'folder.db'}"},
+            "partners": {"ridgeline": {"documents": {"inbox_folder": "drop"}}},
+            "documents": {"max_bytes": 10_000},
+        }
+    )
+    partner = settings.partners["ridgeline"]
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    (folder / "pod.pdf").write_bytes(_pdf_with(b""))
+    (folder / "again.pdf").write_bytes(_pdf_with(b""))  # the same bytes: one document
+    (folder / "photo.png").write_bytes(_pdf_with(b"/B 2"))  # a PDF named .png
+    (folder / "huge.pdf").write_bytes(b"%PDF-1.4" + b"\0" * 20_000)
+    (folder / "archive.zip").write_bytes(b"PK\x03\x04" + b"\0" * 30)
+    (folder / "late.pdf.part").write_bytes(b"%PDF-1.4 still being written")
+    (folder / ".hidden.pdf").write_bytes(b"%PDF-1.4 still being written")
+    store = open_store(settings.hub.database)
+    try:
+        assert scan_document_folder(store, settings, partner, folder) == 5
+        with store.read() as conn:
+            stored = conn.execute(select(documents.c.filename, documents.c.status)).all()
+    finally:
+        store.dispose()
+    assert [(r.filename, r.status) for r in stored] == [("again.pdf", "received")]
+    assert sorted(p.name for p in (folder / "processed").iterdir()) == ["again.pdf", "pod.pdf"]
+    rejected = folder / "rejected"
+    assert "content-type says image/png" in (rejected / "photo.png.error.txt").read_text()
+    assert "at most 10000" in (rejected / "huge.pdf.error.txt").read_text()
+    assert "ZIP archive" in (rejected / "archive.zip.error.txt").read_text()
+    assert (folder / "late.pdf.part").exists() and (folder / ".hidden.pdf").exists()

@@ -235,6 +235,7 @@ def image_size(body: bytes, max_pixels: int) -> tuple[int, int]:
 
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a corrupt EXIF block and the like: not fatal
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(body)) as image:
                 width, height = image.size
