@@ -23,6 +23,7 @@ from intermodal.foresight.documents import (
 )
 from intermodal.foresight.documents_reading import (
     ReadingProcess,
+    ReadingStopped,
     ReadLimits,
     TextLine,
     UnreadableDocument,
@@ -237,6 +238,8 @@ def test_the_reading_process_keeps_to_its_budget_and_recovers() -> None:
         assert slow.read(body, "application/pdf").lines  # one bad file fails alone
     finally:
         slow.close()
+    with pytest.raises(ReadingStopped):  # the hub stopping: nothing to mark on the document
+        slow.read(body, "application/pdf")
 
 
 # -- OCR: one small scan ---------------------------------------------------------------------

@@ -55,6 +55,7 @@ from intermodal.foresight.documents_reading import (
     EXTENSIONS,
     Reading,
     ReadingProcess,
+    ReadingStopped,
     UnreadableDocument,
     read_limits,
 )
@@ -131,6 +132,8 @@ class DocumentReader:
             return self._fail(row, "the stored file is missing from the inbox", "unreadable")
         try:
             reading = self.reading(bytes(body), row.content_type)
+        except ReadingStopped:
+            return "received"  # the hub is stopping: read on the next start
         except UnreadableDocument as exc:
             log.warning(
                 "document %s of partner %s not read: %s",

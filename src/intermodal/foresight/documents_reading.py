@@ -100,6 +100,13 @@ class UnreadableDocument(IntermodalError):
         self.status = status
 
 
+class ReadingStopped(IntermodalError):
+    """The reading process was closed while it read (the hub stopping): the document was
+    not read, and is no worse for it."""
+
+    code = "stopped"
+
+
 @dataclass(frozen=True, slots=True)
 class TextLine:
     """One line of a document as read: its text, how sure the reader is (1.0 for a PDF's
@@ -486,17 +493,23 @@ class ReadingProcess:
         self._context = multiprocessing.get_context("spawn")
         self._process: Any = None
         self._conn: Connection | None = None
+        self._closed = False
 
     def read(self, body: bytes, content_type: str) -> Reading:
-        """Raises UnreadableDocument: the file's own problem, or the budget spent."""
+        """Raises UnreadableDocument: the file's own problem, or the budget spent;
+        ReadingStopped when `close` was called meanwhile."""
+        if self._closed:
+            raise ReadingStopped("the reading process is closed")
         conn = self._started()
         try:
             conn.send((body, content_type, self.limits))
         except (OSError, EOFError):
-            self.close()
+            self._stop()
             raise UnreadableDocument("the reading process could not be reached") from None
         if not conn.poll(self.limits.read_seconds):
-            self.close()
+            if self._closed:
+                raise ReadingStopped("the reading process was closed while it read")
+            self._stop()
             raise UnreadableDocument(
                 f"reading took longer than {self.limits.read_seconds:g} s"
                 " (documents.read_seconds); stopped"
@@ -504,7 +517,9 @@ class ReadingProcess:
         try:
             outcome = conn.recv()
         except (OSError, EOFError):
-            self.close()
+            if self._closed:
+                raise ReadingStopped("the reading process was closed while it read") from None
+            self._stop()
             raise UnreadableDocument(
                 "the reading process died on this document (out of memory or crashed)",
                 "refused",
@@ -519,7 +534,7 @@ class ReadingProcess:
     def _started(self) -> Connection:
         if self._process is not None and self._process.is_alive() and self._conn is not None:
             return self._conn
-        self.close()
+        self._stop()
         parent, child = self._context.Pipe()
         process = self._context.Process(
             target=_serve, args=(child, self.limits.memory_mb), name="document-reader", daemon=True
@@ -530,6 +545,11 @@ class ReadingProcess:
         return parent
 
     def close(self) -> None:
+        """Stop the child; a `read` in progress raises ReadingStopped."""
+        self._closed = True
+        self._stop()
+
+    def _stop(self) -> None:
         process, conn = self._process, self._conn
         self._process = self._conn = None
         if conn is not None:
