@@ -148,6 +148,7 @@ def test_amounts_round_trip_in_both_conventions(value: Decimal) -> None:
         ("04.11.2026 14:32", "2026-11-04T14:32:00Z", "no time zone"),
         ("Nov 4, 2026 14:32 +01:00", "2026-11-04T13:32:00Z", None),
         ("25/12/2026 08:00 GMT", "2026-12-25T08:00:00Z", None),  # 25 cannot be a month
+        ("DateDelivered:03/13/202610:03AMCST", "2026-03-13T16:03:00Z", None),  # OCR glued
     ],
 )
 def test_dates_in_the_forms_carriers_print(text: str, expected: str, note: str | None) -> None:

@@ -514,8 +514,11 @@ _ZONES = {
 }  # fmt: skip
 _ISO_DATE = re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})")
 _NUM_DATE = re.compile(
-    r"(?<!\d)(?P<a>\d{1,2})(?P<sep>[/.\-])(?P<b>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2})(?!\d)"
+    r"(?<!\d)(?P<a>\d{1,2})(?P<sep>[/.\-])(?P<b>\d{1,2})(?P=sep)"
+    r"(?P<y>\d{4}(?=\d{1,2}[:.h]\d{2})|\d{4}(?!\d)|\d{2}(?!\d))"
 )
+"""A numeric date; its year may run into the time where OCR dropped the space
+(`03/13/202610:03`)."""
 _WORD_DATE = re.compile(
     r"(?:(?P<d1>\d{1,2})\s*(?:st|nd|rd|th)?[\s\-]*(?P<mon1>[A-Za-z]{3,9})\.?[\s\-,]*(?P<y1>\d{4})"
     r"|(?P<mon2>[A-Za-z]{3,9})\.?\s*(?P<d2>\d{1,2})(?:st|nd|rd|th)?,?\s*(?P<y2>\d{4}))"
