@@ -54,6 +54,7 @@ from intermodal.workflows.vocabulary import (
     MESSAGE_TRIGGERS,
     MILESTONE_CASES,
     MILESTONE_COMMAND,
+    READ_TRIGGERS,
     TIMER_TRIGGERS,
     Context,
     Convert,
@@ -347,7 +348,7 @@ def all_triggers() -> list[str]:
     """Every concrete trigger name (`milestone.any` stands for the milestone ones)."""
     return [
         *DOCUMENT_TRIGGERS, *MESSAGE_TRIGGERS, *TIMER_TRIGGERS, *CASE_TRIGGERS,
-        *(f"milestone.{m.value}" for m in MilestoneType),
+        *READ_TRIGGERS, *(f"milestone.{m.value}" for m in MilestoneType),
     ]  # fmt: skip
 
 
@@ -364,8 +365,18 @@ def _holds(t: Transition, ctx: Context) -> bool:
 
 
 def internal_trigger(channel: str, body: bytes, correlation_id: str) -> tuple[str, Trigger]:
-    """A message of the timer worker (a timer fired, a case was closed) as (subject, trigger)."""
+    """A message the hub wrote to itself (a timer fired, a case was closed, a document was
+    read) as (subject, trigger)."""
     value = orjson.loads(body)
+    if channel == "document.read":  # foresight/documents_reader.py
+        return value["subject"], Trigger(
+            name="document.read",
+            event_id=f"read:{value['document_id']}",
+            partner=str(value["partner"]),
+            at=datetime.fromisoformat(value["read_at"]),
+            data=dict(value["data"]),
+            correlation_id=correlation_id,
+        )
     if channel == "case":
         data = {"case_id": value["case_id"], "kind": value["kind"]}
         data.update({k: str(value[k]) for k in ("closed_by", "note") if value.get(k)})

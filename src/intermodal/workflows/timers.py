@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 TIMER_PARTNER = "intermodal"
 TIMER_CHANNEL = "timer"
 CASE_CHANNEL = "case"
-INTERNAL_CHANNELS = frozenset({TIMER_CHANNEL, CASE_CHANNEL})
+DOCUMENT_READ_CHANNEL = "document.read"
+"""A document was read (foresight/documents_reader.py): the flows' `document.read`."""
+INTERNAL_CHANNELS = frozenset({TIMER_CHANNEL, CASE_CHANNEL, DOCUMENT_READ_CHANNEL})
 """Inbox channels the hub writes to itself (partner `intermodal`), read by the flows."""
 
 

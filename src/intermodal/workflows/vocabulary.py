@@ -51,6 +51,10 @@ events were applied."""
 TIMER_TRIGGERS = ("timer.sla",)
 CASE_TRIGGERS = ("case.closed",)
 """A case closed outside the flows (by a person in the control tower)."""
+READ_TRIGGERS = ("document.read",)
+"""A proof of delivery or freight invoice read by the hub (foresight/documents_reader.py),
+after the events it asserted; its data says what was read and, for an invoice, whether it
+matches the quote and the carrier's 210 (`disputed`, `reason`, `document_url`)."""
 TIMER_ACTIONS = ("sla", "sla_reached")
 _RANK = {m: i for i, m in enumerate(MAIN_CHAIN)}
 
@@ -60,7 +64,7 @@ Convert = Callable[[Decimal, str, str, datetime], Decimal | None]
 
 def is_trigger(name: str) -> bool:
     if name in (*DOCUMENT_TRIGGERS, *MESSAGE_TRIGGERS, *TIMER_TRIGGERS, *CASE_TRIGGERS,
-                "milestone.any"):  # fmt: skip
+                *READ_TRIGGERS, "milestone.any"):  # fmt: skip
         return True
     milestone = name.removeprefix("milestone.")
     return name.startswith("milestone.") and milestone in MilestoneType._value2member_map_
@@ -73,6 +77,7 @@ def trigger_names() -> str:
             *MESSAGE_TRIGGERS,
             *TIMER_TRIGGERS,
             *CASE_TRIGGERS,
+            *READ_TRIGGERS,
             "milestone.any",
             "milestone.<milestone>",
         ]
@@ -231,6 +236,9 @@ CONDITIONS: dict[str, Callable[[Context], bool]] = {
     ),
     "booked": lambda c: "booked_at" in c.flows,
     "service_level_known": lambda c: service_level(c) is not None,
+    "invoice_disputed": lambda c: (
+        c.trigger.name == "document.read" and c.trigger.data.get("disputed") is True
+    ),
 }
 
 
@@ -328,6 +336,13 @@ def activity(ctx: Context) -> FlowCommand | None:
         milestone = ctx.trigger.data.get("milestone", "?")
         summary = f"Shipment {ctx.key}: {milestone} is late (SLA)"
         note = f"Expected {milestone} by {ctx.trigger.data.get('due', '?')}."
+    elif ctx.trigger.name == "document.read":
+        number = ctx.trigger.data.get("invoice_number")
+        summary = f"Shipment {ctx.key}: freight invoice {number or ''} differs from the quote"
+        note = (
+            f"{ctx.trigger.data.get('reason', 'The invoice does not match.')}"
+            f" Document: {ctx.trigger.data.get('document_url', '')}"
+        )
     elif ctx.trigger.name == "charge.recorded":
         amount = ctx.trigger.data["amount"]
         summary = f"Shipment {ctx.key}: freight invoice above the quote"
