@@ -38,6 +38,7 @@ from intermodal.workflows.spec import Flow, Transition, load_flows
 from intermodal.workflows.vocabulary import (
     CASE_TRIGGERS,
     COMMANDS,
+    CONNECTOR_TRIGGERS,
     CONDITIONS,
     DEFAULT_TEAMS,
     DOCUMENT_TRIGGERS,
@@ -240,7 +241,7 @@ def all_triggers() -> list[str]:
     """Every concrete trigger name (`milestone.any` stands for the milestone ones)."""
     return [
         *DOCUMENT_TRIGGERS, *MESSAGE_TRIGGERS, *TIMER_TRIGGERS, *CASE_TRIGGERS,
-        *(f"milestone.{m.value}" for m in MilestoneType),
+        *CONNECTOR_TRIGGERS, *(f"milestone.{m.value}" for m in MilestoneType),
     ]  # fmt: skip
 
 
@@ -257,8 +258,18 @@ def _holds(t: Transition, ctx: Context) -> bool:
 
 
 def internal_trigger(channel: str, body: bytes, correlation_id: str) -> tuple[str, Trigger]:
-    """A message of the timer worker (a timer fired, a case was closed) as (subject, trigger)."""
+    """A message the hub wrote to itself (a timer fired, a case was closed, Odoo did not do
+    what a command asked) as (subject, trigger)."""
     value = orjson.loads(body)
+    if channel == "odoo":  # the Odoo connector's report: Odoo did not do what was asked
+        return value["subject"], Trigger(
+            name="odoo.refused",
+            event_id=str(value["id"]),
+            partner=str(value["endpoint"]),
+            at=datetime.fromisoformat(value["at"]),
+            data={"reason": str(value["reason"]), **dict(value.get("detail") or {})},
+            correlation_id=correlation_id,
+        )
     if channel == "case":
         return value["subject"], Trigger(
             name="case.closed",

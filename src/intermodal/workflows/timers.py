@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 TIMER_PARTNER = "intermodal"
 TIMER_CHANNEL = "timer"
 CASE_CHANNEL = "case"
-INTERNAL_CHANNELS = frozenset({TIMER_CHANNEL, CASE_CHANNEL})
+ODOO_CHANNEL = "odoo"
+"""What the Odoo connector found Odoo did not do (outbox/sinks.py `FollowUp`)."""
+INTERNAL_CHANNELS = frozenset({TIMER_CHANNEL, CASE_CHANNEL, ODOO_CHANNEL})
 """Inbox channels the hub writes to itself (partner `intermodal`), read by the flows."""
 
 

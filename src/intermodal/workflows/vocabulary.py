@@ -21,6 +21,7 @@ from intermodal.outbox.kinds import INVOICE_COMMAND
 CaseKind = Literal[
     "delivery_failed", "carrier_exception", "customs_hold", "sla_breach", "billing_dispute",
     "no_rate",
+    "odoo_refused",
 ]  # fmt: skip
 CASE_KINDS: tuple[str, ...] = get_args(CaseKind)
 """The kinds of exception case (the `cases` table): the flows open them, the tower lists them."""
@@ -40,6 +41,10 @@ events were applied."""
 TIMER_TRIGGERS = ("timer.sla",)
 CASE_TRIGGERS = ("case.closed",)
 """A case closed outside the flows (by a person in the control tower)."""
+CONNECTOR_TRIGGERS = ("odoo.refused",)
+"""Odoo did not do what a command asked (a delivery still not validated after the hub
+validated it, a refusal): the Odoo connector reports it back (workflows/timers.py, channel
+`odoo`)."""
 TIMER_ACTIONS = ("sla", "sla_reached")
 _RANK = {m: i for i, m in enumerate(MAIN_CHAIN)}
 
@@ -49,7 +54,7 @@ Convert = Callable[[Decimal, str, str, datetime], Decimal | None]
 
 def is_trigger(name: str) -> bool:
     if name in (*DOCUMENT_TRIGGERS, *MESSAGE_TRIGGERS, *TIMER_TRIGGERS, *CASE_TRIGGERS,
-                "milestone.any"):  # fmt: skip
+                *CONNECTOR_TRIGGERS, "milestone.any"):  # fmt: skip
         return True
     milestone = name.removeprefix("milestone.")
     return name.startswith("milestone.") and milestone in MilestoneType._value2member_map_
@@ -62,6 +67,7 @@ def trigger_names() -> str:
             *MESSAGE_TRIGGERS,
             *TIMER_TRIGGERS,
             *CASE_TRIGGERS,
+            *CONNECTOR_TRIGGERS,
             "milestone.any",
             "milestone.<milestone>",
         ]
@@ -239,9 +245,11 @@ def _iso(value: datetime) -> str:
 
 
 def odoo_milestone(ctx: Context) -> FlowCommand | None:
-    """The milestone on the Odoo order: picking state, tracking reference, note, activity."""
+    """The milestone on the Odoo order: its deliveries validated with the quantities a
+    warehouse reported, tracking reference, note, activity."""
     data = {k: v for k, v in ctx.trigger.data.items()
-            if k in ("milestone", "occurred_at", "reason", "tracking_number")}  # fmt: skip
+            if k in ("milestone", "occurred_at", "reason", "tracking_number",
+                     "quantities")}  # fmt: skip
     return FlowCommand(
         "intermodal.shipment.milestone",
         data,

@@ -37,10 +37,12 @@ from intermodal.connectors.odoo.ops import (
     PickingsOf,
     Ref,
     Upsert,
+    Validate,
     Write,
     op_record_key,
 )
 from intermodal.connectors.odoo.upsert import References, marker_html
+from intermodal.connectors.odoo.validation import CONFIRMED, DeliveryValidator, Finding
 from intermodal.errors import NotFound
 
 _NOTE_SUBTYPE = "mail.mt_note"
@@ -58,6 +60,9 @@ class WriteOutcome:
     error: str | None = None
     retryable: bool = False
     retry_after: float | None = None
+    findings: list[Finding] = field(default_factory=list)
+    """What Odoo did not do that the command asked (a delivery not validated): reported
+    back to the flows with the delivered command (connectors/odoo/validation.py)."""
 
     def fail(self, error: str, retryable: bool, retry_after: float | None = None) -> None:
         if not self.ok:
@@ -100,6 +105,7 @@ class Writer:
         self.client = client
         self.refs = References(client)
         self.max_batch = max_batch
+        self.validator = DeliveryValidator(client, self.refs)
 
     async def execute(self, works: Sequence[Work]) -> None:
         """Run every command's ops; each `Work.outcome` says what became of its command."""
@@ -152,17 +158,30 @@ class Writer:
 
     # -- one layer -------------------------------------------------------------------------
     async def _run_layer(self, entries: list[_Entry]) -> None:
+        validations = [e for e in entries if isinstance(e.op, Validate)]
+        entries = [e for e in entries if not isinstance(e.op, Validate)]
+        calls = [self._validate(validations)] if validations else []
         try:
-            groups = await self._plan(entries)
+            groups = await self._plan(entries) if entries else []
         except OdooError as exc:  # a lookup failed: nothing of this layer can be sent
             for entry in entries:
                 entry.work.outcome.fail(_describe("lookup", exc), exc.retryable, exc.retry_after)
-            return
-        calls = []
+            groups = []
         for group in groups:
             for start in range(0, len(group.items), self.max_batch):
                 calls.append(self._send(group, group.items[start : start + self.max_batch]))
         await asyncio.gather(*calls)
+
+    async def _validate(self, entries: list[_Entry]) -> None:
+        """Deliveries to validate (validation.py): many shipments, a few calls."""
+        items = []
+        for entry in entries:
+            assert isinstance(entry.op, Validate)
+            items.append((entry.op, entry.work.maybe_sent))
+        for entry, result in zip(entries, await self.validator.run(items), strict=True):
+            if result.error is not None:
+                entry.work.outcome.fail(result.error, result.retryable, result.retry_after)
+            entry.work.outcome.findings += result.findings
 
     async def _plan(self, entries: list[_Entry]) -> list[_Group]:
         refs = self.refs
@@ -178,6 +197,7 @@ class Writer:
                 if isinstance(op, Write):
                     _collect_refs(op.values, wanted)
             else:
+                assert isinstance(op, Note | Activity)  # Validate ops run apart (_validate)
                 wanted.append(op.target)
         ids = await refs.resolve(wanted)
         order_ids = [
@@ -187,6 +207,12 @@ class Writer:
             if (oid := ids.get(e.op.target.order.key)) is not None
         ]
         pickings = await refs.pickings(order_ids) if order_ids else {}
+        # An order without deliveries is one of services once confirmed (nothing to write
+        # to), one not confirmed yet otherwise: its state, read again if unsure, says which.
+        bare = [o for o in sorted(set(order_ids)) if not pickings.get(o)]
+        unsure = [o for o in bare if refs.states.get(("sale.order", o)) not in CONFIRMED]
+        if unsure:
+            await refs.refresh_states("sale.order", unsure)
         follow_ups = [e for e in entries if isinstance(e.op, Note | Activity)]
         constants: dict[str, int] = {}
         if follow_ups:
@@ -225,12 +251,13 @@ class Writer:
                         group("write", op.ref.model, "write", values).items.append((entry, [rid]))
                     continue
                 if isinstance(op, Write | Call):
-                    target_ids = _target_ids(op.target, ids, pickings)
+                    target_ids = _target_ids(op.target, ids, pickings, refs.states)
                     if isinstance(op, Write):
                         values = _substitute(op.values, ids)
-                        group("write", _model(op.target), "write", values).items.append(
-                            (entry, target_ids)
-                        )
+                        if target_ids:
+                            group("write", _model(op.target), "write", values).items.append(
+                                (entry, target_ids)
+                            )
                     else:
                         model = _model(op.target)
                         todo = [
@@ -239,6 +266,7 @@ class Writer:
                         if todo:
                             group("call", model, op.method, {}).items.append((entry, todo))
                     continue
+                assert isinstance(op, Note | Activity)
                 rid = ids.get(op.target.key)
                 if rid is None:
                     raise _NotYet(
@@ -395,12 +423,16 @@ def _target_ids(
     target: Ref | PickingsOf,
     ids: dict[tuple[Any, ...], int | None],
     pickings: dict[int, list[int]],
+    states: dict[tuple[str, int], str] | None = None,
 ) -> list[int]:
     if isinstance(target, PickingsOf):
         order = ids.get(target.order.key)
         if order is None:
             raise _NotYet(f"no sale.order for shipment {target.order.value!r}")
+        confirmed = (states or {}).get(("sale.order", order)) in CONFIRMED
         found = pickings.get(order, [])
+        if not found and confirmed:
+            return []  # an order of services: no delivery in Odoo, nothing to write to
         if not found:
             raise _NotYet(f"sale.order for shipment {target.order.value!r} has no delivery yet")
         return found
