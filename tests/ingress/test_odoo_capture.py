@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from intermodal.connectors.odoo.client import Connection, OdooClient
-from intermodal.engine.inbox import GroupCommitter, InboxMessage, Receipt
 from intermodal.connectors.odoo.cursor import WriteDateCursor
+from intermodal.engine.inbox import GroupCommitter, InboxMessage, Receipt
 from intermodal.ingress.odoo_capture import (
     WriteDatePoller,
     automation_rule,

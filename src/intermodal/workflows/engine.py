@@ -38,8 +38,8 @@ from intermodal.workflows.spec import Flow, Transition, load_flows
 from intermodal.workflows.vocabulary import (
     CASE_TRIGGERS,
     COMMANDS,
-    CONNECTOR_TRIGGERS,
     CONDITIONS,
+    CONNECTOR_TRIGGERS,
     DEFAULT_TEAMS,
     DOCUMENT_TRIGGERS,
     MESSAGE_TRIGGERS,
