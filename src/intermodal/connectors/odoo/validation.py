@@ -8,14 +8,17 @@ The hub never takes a validation for granted. For the `Validate` ops of one writ
 2. when the partner reported quantities, write them on the moves (`quantity`, and
    `picked` for what was picked: stock_move.py `_set_quantity`, `_inverse_picked`); a
    product it does not name was not picked;
-3. note on each delivery what the hub is about to validate, with the command's marker,
-   so that a replay validates the same deliveries (and never the backorder they left);
-4. `button_validate` them (stock_picking.py): True, or the `stock.backorder.confirmation`
+3. `button_validate` them (stock_picking.py): True, or the `stock.backorder.confirmation`
    window action when less than the demand was picked; the hub creates that wizard with
    the action's context (it names the pickings: `button_validate_picking_ids`) and calls
    `process` (a backorder for the rest) or `process_cancel_backorder`, as the endpoint's
    policy says (addons/stock/wizard/stock_backorder_confirmation.py). A refusal (Odoo's
-   UserError: nothing was picked) is a finding, not a failed delivery;
+   UserError: nothing was picked) is a finding, not a failed delivery. Before a backorder
+   can come into being (the wizard is answered, or the operation type creates one
+   `always`), each delivery gets a chatter note of what the hub validates on whose
+   report, with the command's marker: a replay validates the deliveries so marked, never
+   the backorder they left. A full validation leaves nothing a replay could misjudge, and
+   costs no note;
 5. read the deliveries' state again: one that is not done is a finding. Findings go back
    to the flows, which open a case (`odoo_refused`) for a person.
 
@@ -88,6 +91,8 @@ class DeliveryValidator:
         self.refs = refs
         self._codes: dict[int, str] = {}
         """product.product id -> internal reference (they do not change under a shipment)."""
+        self._types: dict[int, str] = {}
+        """stock.picking.type id -> its create_backorder setting."""
 
     async def run(self, items: Sequence[tuple[Validate, bool]]) -> list[Outcome]:
         """One `Outcome` per (op, maybe_sent), in order."""
@@ -120,7 +125,7 @@ class DeliveryValidator:
                 ["sale_id", "in", sorted(set(order_of.values()))],
                 ["picking_type_code", "=", "outgoing"],
             ],
-            fields=["sale_id", "state", "name"],
+            fields=["sale_id", "state", "name", "picking_type_id"],
             order="id asc",
         )
         by_order: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -148,18 +153,40 @@ class DeliveryValidator:
                 targets[index] = open_rows
         if not targets:
             return
-        moves = await self._moves([int(r["id"]) for rows in targets.values() for r in rows])
-        await self._set_quantities(items, outcomes, targets, moves)
-        await self._note(items, targets, marked, moves)
+        reported = [i for i in targets if items[i][0].quantities is not None]
+        if reported:  # without quantities Odoo's reserved ones stand: no need to read moves
+            picking_ids = [int(r["id"]) for i in reported for r in targets[i]]
+            moves = await self._moves(picking_ids)
+            await self._set_quantities(items, outcomes, {i: targets[i] for i in reported}, moves)
+        notes = _Notes(self, items, targets, marked)
+        await notes.post(await self._always_backordered(targets))
         groups: dict[BackorderPolicy, list[int]] = defaultdict(list)
         for index in targets:
             groups[items[index][0].backorder].append(index)
         refusals: dict[int, str] = {}
         for policy, indexes in groups.items():
             picking_ids = sorted({int(r["id"]) for i in indexes for r in targets[i]})
-            await self._validate(picking_ids, policy, refusals)
+            await self._validate(picking_ids, policy, refusals, notes)
         await self._check(items, outcomes, targets, refusals)
         self.refs.forget_pickings(order_of[i] for i in targets)
+
+    async def _always_backordered(self, targets: dict[int, list[dict[str, Any]]]) -> set[int]:
+        """Deliveries whose operation type backorders without asking (`create_backorder`
+        'always': `_check_backorder` skips them, `_action_done` backorders the rest)."""
+        types = {_id(r.get("picking_type_id")) for rows in targets.values() for r in rows}
+        unknown = sorted(t for t in types if t is not None and t not in self._types)
+        if unknown:
+            rows = await self.client.call(
+                "stock.picking.type", "read", unknown, fields=["create_backorder"]
+            )
+            for row in rows:
+                self._types[int(row["id"])] = str(row.get("create_backorder") or "ask")
+        return {
+            int(r["id"])
+            for rows in targets.values()
+            for r in rows
+            if self._types.get(_id(r.get("picking_type_id")) or 0) == "always"
+        }
 
     async def _orders_without_deliveries(
         self,
@@ -296,52 +323,22 @@ class DeliveryValidator:
                 vals={"quantity": float(quantity), "picked": picked},
             )
 
-    async def _note(
-        self,
-        items: list[tuple[Validate, bool]],
-        targets: dict[int, list[dict[str, Any]]],
-        marked: dict[str, set[int]],
-        moves: list[_Move],
-    ) -> None:
-        """What the hub validates and on whose report, on each delivery's chatter, with
-        the command's marker (not again on a replay that found it)."""
-        subtype = (await self.refs.xmlids([_NOTE_SUBTYPE])).get(_NOTE_SUBTYPE)
-        values = []
-        for index, rows in targets.items():
-            op = items[index][0]
-            if op.marker in marked:
-                continue
-            for row in rows:
-                reported = (
-                    "; ".join(f"{code} {_plain(qty)}" for code, qty in op.quantities)
-                    if op.quantities is not None
-                    else "the reserved quantities (no quantities reported)"
-                )
-                body = (
-                    f"<p>Validated by intermodal on the report of {_html(op.source)}: "
-                    f"{_html(reported)}.</p>{marker_html(op.marker)}"
-                )
-                vals: dict[str, Any] = {
-                    "model": "stock.picking",
-                    "res_id": int(row["id"]),
-                    "body": body,
-                    "message_type": "comment",
-                }
-                if subtype is not None:
-                    vals["subtype_id"] = subtype
-                values.append(vals)
-        if values:
-            await self.client.call("mail.message", "create", vals_list=values)
-
     async def _validate(
-        self, picking_ids: list[int], policy: BackorderPolicy, refusals: dict[int, str]
+        self,
+        picking_ids: list[int],
+        policy: BackorderPolicy,
+        refusals: dict[int, str],
+        notes: _Notes,
     ) -> None:
         """`button_validate` over the deliveries, answering the backorder wizard when it
-        comes; a refused set is halved until the refusing delivery is alone."""
+        comes (after noting them: the answer creates the backorder); a refused set is
+        halved until the refusing delivery is alone."""
         try:
             result = await self.client.call("stock.picking", "button_validate", picking_ids)
             if isinstance(result, dict) and result.get("res_model") == WIZARD:
                 context = result.get("context") or {}
+                named = context.get("button_validate_picking_ids") or picking_ids
+                await notes.post({int(p) for p in named if isinstance(p, int)})
                 created = await self.client.call(WIZARD, "create", vals_list=[{}], context=context)
                 wizard = created if isinstance(created, list) else [created]
                 await self.client.call(WIZARD, WIZARD_METHOD[policy], wizard, context=context)
@@ -350,8 +347,8 @@ class DeliveryValidator:
                 raise
             if len(picking_ids) > 1:
                 middle = len(picking_ids) // 2
-                await self._validate(picking_ids[:middle], policy, refusals)
-                await self._validate(picking_ids[middle:], policy, refusals)
+                await self._validate(picking_ids[:middle], policy, refusals, notes)
+                await self._validate(picking_ids[middle:], policy, refusals, notes)
                 return
             refusals[picking_ids[0]] = f"{exc.name}: {exc.message}"
 
@@ -390,8 +387,64 @@ class DeliveryValidator:
                     ]
                     continue
                 why = refusals.get(pid)
-                reason = f"{name} is still {current['state']} after the hub validated it"
-                outcome.findings.append(Finding(f"{reason}: {why}" if why else reason, [name]))
+                state = current["state"]
+                reason = (
+                    f"{name} is still {state}: Odoo refused to validate it: {why}"
+                    if why
+                    else f"{name} is still {state} after Odoo was asked to validate it"
+                )
+                outcome.findings.append(Finding(reason, [name]))
+
+
+class _Notes:
+    """The chatter notes that mark the deliveries a command validates: what, on whose
+    report, and the command's marker (never twice; not on a replay that found it)."""
+
+    def __init__(
+        self,
+        validator: DeliveryValidator,
+        items: list[tuple[Validate, bool]],
+        targets: dict[int, list[dict[str, Any]]],
+        marked: dict[str, set[int]],
+    ) -> None:
+        self.validator = validator
+        self.by_picking: dict[int, Validate] = {}
+        for index, rows in targets.items():
+            op = items[index][0]
+            if op.marker in marked:
+                continue
+            for row in rows:
+                self.by_picking[int(row["id"])] = op
+        self.posted: set[int] = set()
+
+    async def post(self, picking_ids: set[int]) -> None:
+        wanted = sorted(p for p in picking_ids if p in self.by_picking and p not in self.posted)
+        if not wanted:
+            return
+        refs = self.validator.refs
+        subtype = (await refs.xmlids([_NOTE_SUBTYPE])).get(_NOTE_SUBTYPE)
+        values = []
+        for pid in wanted:
+            op = self.by_picking[pid]
+            reported = (
+                "; ".join(f"{code} {_plain(qty)}" for code, qty in op.quantities)
+                if op.quantities is not None
+                else "the reserved quantities (no quantities reported)"
+            )
+            vals: dict[str, Any] = {
+                "model": "stock.picking",
+                "res_id": pid,
+                "body": (
+                    f"<p>intermodal validates this delivery on the report of "
+                    f"{_html(op.source)}: {_html(reported)}.</p>{marker_html(op.marker)}"
+                ),
+                "message_type": "comment",
+            }
+            if subtype is not None:
+                vals["subtype_id"] = subtype
+            values.append(vals)
+        await self.validator.client.call("mail.message", "create", vals_list=values)
+        self.posted.update(wanted)
 
 
 def _id(value: Any) -> int | None:
