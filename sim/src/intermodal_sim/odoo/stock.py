@@ -792,7 +792,7 @@ class StockBackorderConfirmation(BaseModel):
         ids = self.env.context.get("button_validate_picking_ids")
         if not ids:
             return None
-        return self.env["stock.picking"].browse(_command_ids(ids))
+        return self.env["stock.picking"].browse(ids)  # Odoo's browse: ids, or a ValueError
 
     def process(self) -> Any:
         """`process`: validate the context's pickings, a backorder for each line marked
