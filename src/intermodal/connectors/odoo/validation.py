@@ -14,11 +14,13 @@ The hub never takes a validation for granted. For the `Validate` ops of one writ
    `process` (a backorder for the rest) or `process_cancel_backorder`, as the endpoint's
    policy says (addons/stock/wizard/stock_backorder_confirmation.py). A refusal (Odoo's
    UserError: nothing was picked) is a finding, not a failed delivery. Before a backorder
-   can come into being (the wizard is answered, or the operation type creates one
-   `always`), each delivery gets a chatter note of what the hub validates on whose
-   report, with the command's marker: a replay validates the deliveries so marked, never
-   the backorder they left. A full validation leaves nothing a replay could misjudge, and
-   costs no note;
+   can come into being (the reported quantities leave a delivery short, or Odoo asks),
+   each such delivery gets a chatter note of what the hub validates on whose report,
+   with the command's marker: a replay validates the deliveries so marked, never the
+   backorder they left. A full validation leaves nothing a replay could misjudge, and
+   costs no note. (An operation type set to `always` backorder, validated on Odoo's
+   reserved quantities, is noted right after: a crash in between would let a replay
+   validate its backorder on the reserved quantities.);
 5. read the deliveries' state again: one that is not done is a finding. Findings go back
    to the flows, which open a case (`odoo_refused`) for a person.
 
@@ -91,8 +93,6 @@ class DeliveryValidator:
         self.refs = refs
         self._codes: dict[int, str] = {}
         """product.product id -> internal reference (they do not change under a shipment)."""
-        self._types: dict[int, str] = {}
-        """stock.picking.type id -> its create_backorder setting."""
 
     async def run(self, items: Sequence[tuple[Validate, bool]]) -> list[Outcome]:
         """One `Outcome` per (op, maybe_sent), in order."""
@@ -125,7 +125,7 @@ class DeliveryValidator:
                 ["sale_id", "in", sorted(set(order_of.values()))],
                 ["picking_type_code", "=", "outgoing"],
             ],
-            fields=["sale_id", "state", "name", "picking_type_id"],
+            fields=["sale_id", "state", "name"],
             order="id asc",
         )
         by_order: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -154,12 +154,14 @@ class DeliveryValidator:
         if not targets:
             return
         reported = [i for i in targets if items[i][0].quantities is not None]
+        short: set[int] = set()
         if reported:  # without quantities Odoo's reserved ones stand: no need to read moves
             picking_ids = [int(r["id"]) for i in reported for r in targets[i]]
             moves = await self._moves(picking_ids)
-            await self._set_quantities(items, outcomes, {i: targets[i] for i in reported}, moves)
+            subset = {i: targets[i] for i in reported}
+            short = await self._set_quantities(items, outcomes, subset, moves)
         notes = _Notes(self, items, targets, marked)
-        await notes.post(await self._always_backordered(targets))
+        await notes.post(short)  # known to leave something behind, whatever Odoo will ask
         groups: dict[BackorderPolicy, list[int]] = defaultdict(list)
         for index in targets:
             groups[items[index][0].backorder].append(index)
@@ -167,26 +169,8 @@ class DeliveryValidator:
         for policy, indexes in groups.items():
             picking_ids = sorted({int(r["id"]) for i in indexes for r in targets[i]})
             await self._validate(picking_ids, policy, refusals, notes)
-        await self._check(items, outcomes, targets, refusals)
+        await self._check(items, outcomes, targets, refusals, notes)
         self.refs.forget_pickings(order_of[i] for i in targets)
-
-    async def _always_backordered(self, targets: dict[int, list[dict[str, Any]]]) -> set[int]:
-        """Deliveries whose operation type backorders without asking (`create_backorder`
-        'always': `_check_backorder` skips them, `_action_done` backorders the rest)."""
-        types = {_id(r.get("picking_type_id")) for rows in targets.values() for r in rows}
-        unknown = sorted(t for t in types if t is not None and t not in self._types)
-        if unknown:
-            rows = await self.client.call(
-                "stock.picking.type", "read", unknown, fields=["create_backorder"]
-            )
-            for row in rows:
-                self._types[int(row["id"])] = str(row.get("create_backorder") or "ask")
-        return {
-            int(r["id"])
-            for rows in targets.values()
-            for r in rows
-            if self._types.get(_id(r.get("picking_type_id")) or 0) == "always"
-        }
 
     async def _orders_without_deliveries(
         self,
@@ -281,11 +265,13 @@ class DeliveryValidator:
         outcomes: list[Outcome],
         targets: dict[int, list[dict[str, Any]]],
         moves: list[_Move],
-    ) -> None:
+    ) -> set[int]:
         """The reported quantity of each product spread over its moves in order, each up
         to its demand and the last one taking any excess; unnamed products at zero. One
-        `write` per distinct (quantity, picked) over all the moves that take it."""
+        `write` per distinct (quantity, picked) over all the moves that take it. Returns
+        the deliveries left short (some move below its demand)."""
         writes: dict[tuple[Decimal, bool], list[int]] = defaultdict(list)
+        short: set[int] = set()
         for index, rows in targets.items():
             op = items[index][0]
             if op.quantities is None:
@@ -302,6 +288,8 @@ class DeliveryValidator:
                     last = position == len(group) - 1
                     take = remaining if last else min(remaining, move.demand)
                     remaining -= take
+                    if take < move.demand:
+                        short.add(move.picking)
                     wanted = (take, take > 0)
                     if (move.quantity, move.picked) != wanted:
                         writes[wanted].append(move.id)
@@ -322,6 +310,7 @@ class DeliveryValidator:
                 sorted(move_ids),
                 vals={"quantity": float(quantity), "picked": picked},
             )
+        return short
 
     async def _validate(
         self,
@@ -358,13 +347,17 @@ class DeliveryValidator:
         outcomes: list[Outcome],
         targets: dict[int, list[dict[str, Any]]],
         refusals: dict[int, str],
+        notes: _Notes,
     ) -> None:
-        """Read the deliveries again: any not done is a finding, with Odoo's refusal."""
+        """Read the deliveries again: any not done is a finding, with Odoo's refusal. One
+        Odoo backordered without asking (an operation type set to `always`, on reserved
+        quantities the hub could not foresee) gets its note now."""
         picking_ids = sorted({int(r["id"]) for rows in targets.values() for r in rows})
         rows = await self.client.call(
             "stock.picking", "read", picking_ids, fields=["name", "state", "backorder_ids"]
         )
         now = {int(r["id"]): r for r in rows}
+        await notes.post({int(r["id"]) for r in rows if r.get("backorder_ids")})
         backorder_ids = sorted({b for r in rows for b in r.get("backorder_ids") or []})
         names: dict[int, str] = {}
         if backorder_ids:
