@@ -12,7 +12,12 @@ The demo does only what people and outside systems do; the hub does the rest:
   them well above the quote;
 - the TMS is down for a while in the morning (the carrier outage): tenders wait in the
   hub's outbox and go out when it is back;
-- the drivers' app sends a proof of delivery for every delivered load, sometimes twice.
+- the drivers' app sends a proof of delivery for every delivered load, sometimes twice;
+- every sixth order also ships goods from the warehouse (crates or cartons: in Odoo its
+  delivery; the freight itself is a service and has none). The warehouse gets their pick
+  lists, ships them before the truck's pickup and reports what left; the hub validates
+  the Odoo delivery with those quantities. It holds too few crates for the first such
+  order: that one is picked short and leaves a backorder in Odoo.
 
 Which order meets which noise, and what each load is invoiced, is drawn from a seeded
 generator when the day is planned: the same seed plays the same day and invoices the same
@@ -41,15 +46,22 @@ from intermodal.security.secrets import Secret
 from intermodal_sim.customs.app import CustomsScript, Hold
 from intermodal_sim.demo.world import World
 from intermodal_sim.tms.app import TmsScript, linehaul_cents
+from intermodal_sim.wms.app import WmsScript
 
 CUSTOMERS = ("AZ-001", "DA-002", "GF-003", "RM-005")
 PRODUCTS = ("FCL40", "FCL20", "FTL")
+GOODS = ("CRATE", "CARTON")
+"""The customers' goods the warehouse ships (products of type goods: they make a delivery)."""
+GOODS_EVERY = 6
+SHORT = {"CRATE": 3}
+"""The warehouse's stock of crates: the one order of crates (5) is picked short."""
 
 
 # When things happen, as fractions of the script's unit (`Script.unit`, in seconds).
 ENTRY_SPAN = 0.4  # the sales team enters the orders over this part of the unit
 TENDER_DELAY = 0.01  # the TMS answers a tender after this long
 STEP_DELAY = 0.07  # between two statuses of a load (dispatched ... delivered)
+WMS_STAGE = 0.01  # pick, pack, ship: the goods leave well before the truck's pickup
 CUSTOMS_DECISION = 0.02
 CUSTOMS_HOLD = 0.15
 OUTAGE = (0.12, 0.22)  # the TMS is down
@@ -75,6 +87,8 @@ class Order:
     product: str
     over_quote: bool
     duplicate_pod: bool
+    goods: tuple[tuple[str, int], ...] = ()
+    """What the warehouse ships for the order (product internal reference, quantity)."""
 
 
 @dataclass
@@ -87,6 +101,9 @@ class Script:
     declined: set[str]
     held: set[str]
     stalled: set[str]
+    wms: WmsScript
+    short_picked: set[str]
+    """Orders the warehouse picks short: each leaves a backorder in Odoo."""
     unit: float
     """Seconds per unit of the script's times, chosen so that the last scripted thing
     happens at SCRIPT_END of the day."""
@@ -135,8 +152,15 @@ def plan_day(plan: DayPlan) -> Script:
     faults: dict[str, set[str]] = {}
     declined: set[str] = set()
     stalled: set[str] = set()
+    short_picked: set[str] = set()
     for i in range(plan.orders):
         key = f"DEMO-{i + 1:04d}"
+        goods: tuple[tuple[str, int], ...] = ()
+        if i % GOODS_EVERY == GOODS_EVERY - 2:
+            # the first order with goods gets crates, of which the warehouse has too few
+            goods = (("CARTON", 4),) if short_picked else (("CRATE", 5),)
+            if not short_picked:
+                short_picked.add(key)
         orders.append(
             Order(
                 key=key,
@@ -145,6 +169,7 @@ def plan_day(plan: DayPlan) -> Script:
                 product=PRODUCTS[i % len(PRODUCTS)],
                 over_quote=i % 25 == 7,
                 duplicate_pod=rng.random() < 0.1,
+                goods=goods,
             )
         )
         noise = {f for f, p in (("duplicates", 0.15), ("reorder", 0.08), ("exception", 0.05))
@@ -188,7 +213,15 @@ def plan_day(plan: DayPlan) -> Script:
             for key in held
         },
     )
-    return Script(orders, tms, customs, declined, held, stalled, unit, unit * last)
+    stage_ms = unit * WMS_STAGE * 1000
+    wms = WmsScript(
+        seed=plan.seed,
+        stage_delays_ms={"pick": stage_ms, "pack": stage_ms, "ship": stage_ms},
+        stock=dict(SHORT),
+    )
+    return Script(
+        orders, tms, customs, declined, held, stalled, wms, short_picked, unit, unit * last
+    )
 
 
 @dataclass
@@ -287,7 +320,7 @@ class Day:
         assert self._odoo is not None
         for model, field_name, values in (
             ("res.partner", "ref", CUSTOMERS),
-            ("product.product", "default_code", PRODUCTS),
+            ("product.product", "default_code", PRODUCTS + GOODS),
         ):
             rows = await self._odoo.call(
                 model,
@@ -303,6 +336,12 @@ class Day:
         try:
             await self._at(order.start)
             assert self._odoo is not None
+            lines = [[0, 0, {"product_id": self._ids[("product.product", order.product)]}]]
+            lines += [
+                [0, 0, {"product_id": self._ids[("product.product", code)],
+                        "product_uom_qty": qty}]
+                for code, qty in order.goods
+            ]  # fmt: skip
             (order_id,) = await self._odoo.call(
                 "sale.order",
                 "create",
@@ -310,13 +349,18 @@ class Day:
                     {
                         "partner_id": self._ids[("res.partner", order.customer)],
                         "client_order_ref": order.key,
-                        "order_line": [
-                            [0, 0, {"product_id": self._ids[("product.product", order.product)]}]
-                        ],
+                        "order_line": lines,
                     }
                 ],
             )
             await self._odoo.call("sale.order", "action_confirm", [order_id])
+            if order.goods:  # the warehouse gets the pick list of the order's goods
+                pick_list = {
+                    "order_id": f"{order.key}-OUT",
+                    "shipment_key": order.key,
+                    "lines": [{"sku": code, "qty": qty} for code, qty in order.goods],
+                }
+                await self._post_json(f"{self.world.wms_url}/v1/orders", pick_list)
             self.tally.orders += 1
             self.progress("orders", self.tally.orders)
             # The tariff's quote: the lowest lane price for the loads that will be invoiced

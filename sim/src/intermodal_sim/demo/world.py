@@ -12,6 +12,11 @@ Who is who:
   activities and invoices back.
 - **tms** (`intermodal_sim.tms`): the dispatch system and its trucks. The hub tenders each
   order to it as an X12 204; it answers 990s, reports 214s and invoices with 210s.
+- **wms** (`intermodal_sim.wms`): the warehouse that picks, packs and ships the orders
+  with goods (most orders are freight alone: services, no delivery in Odoo). It reports in
+  its own JSON, mapped by examples/partners/wms/: the quantities it shipped validate the
+  Odoo delivery (the Odoo endpoint takes validations from it alone), and one order it
+  picks short leaves a backorder in Odoo.
 - **customs-broker** (`intermodal_sim.customs`): the hub files every cross-border shipment
   with it (the customs role); it releases them, holds one for a while first, and reports in
   its own JSON, mapped by examples/partners/customs/.
@@ -48,6 +53,7 @@ from intermodal_sim.partner import HubLink, webhook_key_of
 from intermodal_sim.portal.app import Portal
 from intermodal_sim.testing import serve_in_thread
 from intermodal_sim.tms.app import TmsScript, TmsSimulator
+from intermodal_sim.wms.app import WmsScript, WmsSimulator
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "examples" / "partners"
 """The worked partner examples (mappings) the demo's partners use, when run from a checkout."""
@@ -107,6 +113,8 @@ class World:
     portal: Portal
     portal_url: str
     env: dict[str, str]
+    wms: WmsSimulator | None = None
+    wms_url: str = ""
 
     def secret(self, name: str) -> str:
         return self.env[name]
@@ -156,6 +164,13 @@ def demo_config(
                 "mapping": str(EXAMPLES / "tms" / "mapping_x12.yaml"),
                 "edi": {"format": "x12", "mode": "reject"},
             },
+            "wms": {
+                "kind": "wms",
+                "webhook_secrets": ["env:DEMO_WMS_SECRET"],
+                # what left the warehouse: with the carrier, the pickup's system of record
+                "owns": ["picked_up"],
+                "mapping": str(EXAMPLES / "wms" / "mapping.yaml"),
+            },
             "customs-broker": {
                 "kind": "customs",
                 "webhook_secrets": ["env:DEMO_CUSTOMS_SECRET"],
@@ -179,6 +194,10 @@ def demo_config(
                     "database": odoo.db,
                     "api_key": "env:DEMO_ODOO_API_KEY",
                     "protocol": "json2",
+                    # the warehouse knows what left: its report validates the deliveries,
+                    # and what it did not ship waits in a backorder
+                    "validate_from": ["wms"],
+                    "backorder": "create",
                 },
                 "batch_size": 200,
             },
@@ -233,6 +252,7 @@ def running_world(
     customs_script: CustomsScript,
     hub_port: int = 8080,
     odoo_port: int = 8069,
+    wms_script: WmsScript | None = None,
 ) -> Iterator[World]:
     """Start Odoo, the partner simulators and the hub; stop them all on exit.
 
@@ -250,6 +270,7 @@ def running_world(
         "DEMO_RATING_TOKEN": secrets.token_urlsafe(24),
         "DEMO_EPOD_TOKEN": secrets.token_urlsafe(24),
         "DEMO_PORTAL_SECRET": new_webhook_secret(),
+        "DEMO_WMS_SECRET": new_webhook_secret(),
         "DEMO_ADMIN_TOKEN": secrets.token_urlsafe(24),
         "DEMO_TOWER_PASSWORD": secrets.token_urlsafe(9),
     }
@@ -258,6 +279,8 @@ def running_world(
     customs_link = HubLink(None, "customs-broker", key=webhook_key_of(env["DEMO_CUSTOMS_SECRET"]))
     customs = CustomsSimulator(customs_script, customs_link)
     portal = Portal(keys=(webhook_key_of(env["DEMO_PORTAL_SECRET"]),))
+    wms_link = HubLink(None, "wms", key=webhook_key_of(env["DEMO_WMS_SECRET"]))
+    wms = WmsSimulator(wms_script or WmsScript(), wms_link)
     tms_outage = Outage(tms.app())
     with contextlib.ExitStack() as stack:
         odoo = stack.enter_context(
@@ -268,6 +291,7 @@ def running_world(
         tms_url = stack.enter_context(serve_in_thread(tms_outage))
         customs_url = stack.enter_context(serve_in_thread(customs.app()))
         portal_url = stack.enter_context(serve_in_thread(portal.app()))
+        wms_url = stack.enter_context(serve_in_thread(wms.app()))
         port = _port(hub_port)
         urls = {"tms": tms_url, "customs": customs_url, "portal": portal_url}
         config = demo_config(folder, odoo, urls, port, day_seconds, unit_seconds)
@@ -281,6 +305,7 @@ def running_world(
         hub_url = stack.enter_context(serve_in_thread(create_app(settings), port=port))
         tms_link.hub_url = hub_url
         customs_link.hub_url = hub_url
+        wms_link.hub_url = hub_url
         capture_url = f"{hub_url}/v1/odoo/odoo/changes?token={env['DEMO_ODOO_TOKEN']}"
         _capture_odoo_orders(odoo, capture_url)
         yield World(
@@ -296,6 +321,8 @@ def running_world(
             portal=portal,
             portal_url=portal_url,
             env=env,
+            wms=wms,
+            wms_url=wms_url,
         )
 
 
