@@ -14,7 +14,8 @@ from intermodal.security.secrets import Secret
 from intermodal.store import Store
 from intermodal.store.tables import cases, dead_letters, events, inbox, outbox, shipments
 from intermodal.workflows.reconcile.run import run_reconciliation
-from intermodal_sim.demo.day import Tally
+from intermodal_sim.demo.assists import Assists, read_assists
+from intermodal_sim.demo.day import Script, Tally
 from intermodal_sim.demo.world import World
 
 
@@ -35,6 +36,8 @@ class Summary:
     notifications: int
     bad_signatures: int
     customs: dict[str, int]
+    script: Script
+    assists: Assists
 
     def lines(self, tally: Tally) -> list[tuple[str, str]]:
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(self.events.items()))
@@ -62,6 +65,7 @@ class Summary:
             ("dead letters", str(self.dead_letters)),
             ("quarantined messages", str(self.quarantined)),
             ("still pending (inbox / outbox)", f"{self.inbox_pending} / {self.outbox_pending}"),
+            *self.assists.lines(self.script, tally),
         ]
 
 
@@ -106,7 +110,7 @@ def reconcile_the_day(world: World, store: Store) -> str:
     return f"{run.run_id} ({run.report.currency}): {found or 'nothing to report'}"
 
 
-def summarise(world: World, store: Store, tally: Tally) -> Summary:
+def summarise(world: World, store: Store, tally: Tally, script: Script) -> Summary:
     with store.read() as conn:
         n_shipments = conn.execute(select(func.count()).select_from(shipments)).scalar_one()
         delivered = conn.execute(
@@ -165,6 +169,8 @@ def summarise(world: World, store: Store, tally: Tally) -> Summary:
         notifications=int(stats["events"]),
         bad_signatures=int(stats["rejected_total"]),
         customs=customs,
+        script=script,
+        assists=read_assists(world, store),
     )
 
 
