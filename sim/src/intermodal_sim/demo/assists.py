@@ -133,13 +133,18 @@ class Assists:
 
     def _others(self, script: Script, tally: Tally) -> str:
         planted = {("quiet", "partner:tms")} | {("dwell", key) for key in script.stalled}
-        others = Counter(
-            detector
-            for detector, subject in self.anomalies
-            if (detector, subject) not in planted
-            and not (detector == "burst" and tally.storm and _storm_subject(subject))
+        others: dict[str, list[str]] = {}
+        for detector, subject in sorted(self.anomalies):
+            storm = detector == "burst" and bool(tally.storm) and _storm_subject(subject)
+            if (detector, subject) not in planted and not storm:
+                others.setdefault(detector, []).append(subject)
+        return (
+            ", ".join(
+                f"{d} {len(s)} ({', '.join(s[:3])}{', ...' if len(s) > 3 else ''})"
+                for d, s in others.items()
+            )
+            or "none"
         )
-        return ", ".join(f"{d} {n}" for d, n in sorted(others.items())) or "none"
 
     def _classified(self, tally: Tally) -> str:
         judged = [(key, kind) for key, kind, _ in self.classified if key in tally.truth]

@@ -10,8 +10,8 @@ The demo does only what people and outside systems do; the hub does the rest:
   214s with the noise real carriers make (duplicates, statuses out of order, delay
   exceptions, a load that stalls for hours), and invoices each load with a 210, a few of
   them well above the quote;
-- the TMS is down for a while in the morning (the carrier outage): tenders wait in the
-  hub's outbox and go out when it is back;
+- the TMS is down for a while around midday (the carrier outage): tenders wait in the
+  hub's outbox and go out when it is back, and what the TMS had to report waits with it;
 - the drivers' app sends a proof of delivery for every delivered load, sometimes twice,
   and reports what goes wrong on the road in the driver's words: a few loads' problems
   (damage, a closed dock, a wrong address, ...), the breakdown of a stalled truck, and a
@@ -67,7 +67,7 @@ TENDER_DELAY = 0.01  # the TMS answers a tender after this long
 STEP_DELAY = 0.07  # between two statuses of a load (dispatched ... delivered)
 CUSTOMS_DECISION = 0.02
 CUSTOMS_HOLD = 0.15
-OUTAGE = (0.12, 0.22)  # the TMS is down
+OUTAGE = (0.36, 0.46)  # the TMS is down
 RESUME = 0.75  # the stalled loads get moving again, after their SLA passed
 STORM = (0.3, 0.34)  # a storm over Europe: drivers on the road report it
 EUROPE = ("DA-002", "GF-003", "RM-005")

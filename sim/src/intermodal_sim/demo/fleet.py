@@ -115,8 +115,9 @@ def past_trips(
     days: float = 30.0,
 ) -> list[PastTrip]:
     """`count` last legs of past demo days before `until`: the same legs, speeds and
-    status steps as the day's, a quarter of them with a breakdown of 2 to 8 steps
-    somewhere on the way, a fix every `tick_seconds`."""
+    status steps as the day's, a quarter of them with a breakdown of 3 to 9 steps
+    somewhere on the way, a wait at the customer's dock of up to half a step before the
+    delivery is reported, a fix every `tick_seconds`."""
     rng = random.Random(f"{seed}:past")
     trips = []
     for n in range(count):
@@ -126,16 +127,18 @@ def past_trips(
         speed = rng.uniform(*SPEED_KMH)
         steps = rng.choice((1, 2, 2, 2, 2, 3))
         drive = steps * step_seconds
-        stall = rng.uniform(2, 8) * step_seconds if rng.random() < 0.25 else 0.0
+        stall = rng.uniform(3, 9) * step_seconds if rng.random() < 0.25 else 0.0
         stall_from = rng.uniform(0.2, 0.8) * drive
+        dock = rng.uniform(0, 0.5) * step_seconds
         picked_up = until - timedelta(days=days * (count - n) / count, seconds=rng.uniform(0, 3600))
-        arrival = picked_up + timedelta(seconds=drive + stall)
+        arrival = picked_up + timedelta(seconds=drive + stall + dock)
         total = start_km(speed, drive)
         samples = []
         t = rng.uniform(0, tick_seconds)
-        while t < drive + stall:
-            moving = not (stall and stall_from <= t < stall_from + stall)
+        while t < drive + stall + dock:
+            moving = t < drive + stall and not (stall and stall_from <= t < stall_from + stall)
             driven = min(t, stall_from) + max(0.0, t - stall_from - stall) if stall else t
+            driven = min(driven, drive)
             point = leg.at(max(0.0, total - start_km(speed, driven)))
             at = picked_up + timedelta(seconds=t)
             measured = speed * rng.uniform(0.95, 1.05) if moving else 0.0
@@ -206,8 +209,10 @@ class Fleet:
         self.tick_seconds = tick_seconds
         self.linger_seconds = linger_seconds
         self.trucks: dict[str, Truck] = {}
-        self.vehicles: dict[str, str] = {}
-        """Truck number -> the first load of the day it carried."""
+        self.shared: set[str] = set()
+        """Truck numbers the TMS dispatches on more than one load of the day: their units
+        name the shipment on each fix (an assignment by truck would file one load's fixes
+        under the other)."""
         self.tally = FleetTally()
         self.anchor = datetime.now(UTC)
         self._t0 = time.monotonic()
@@ -228,11 +233,10 @@ class Fleet:
             if key in self.trucks:
                 return self.trucks[key]
             number = truck_number or f"UNIT-{len(self.trucks) + 1:04d}"
-            first = self.vehicles.setdefault(number, key)
             truck = Truck(
                 key=key,
                 vehicle=number,
-                names_shipment=first != key or truck_number is None,
+                names_shipment=number in self.shared or truck_number is None,
                 leg=leg,
                 speed_kmh=speed,
                 left_km=start_km(speed, drive_steps(faults) * self.step_seconds),

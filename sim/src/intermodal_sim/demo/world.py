@@ -36,6 +36,7 @@ import secrets
 import shutil
 import socket
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -290,8 +291,10 @@ def foresight_config(unit_seconds: float, orders: int) -> dict[str, Any]:
     telling the customer at a tenth of the unit, a partner quiet after a twenty-fifth of
     it, a shipment standing at a milestone for a quarter of it. No past day to learn
     what is usual from, so the detectors judge from the first message (`min_history_hours:
-    0`); a partner is judged quiet only once it has sent about three messages per order
-    (the TMS by mid-morning, not the tariff that sends one quote per order)."""
+    0`); a partner is judged quiet only once it has sent two messages per order of the
+    day (the TMS by midday, not the tariff's one quote per order nor the broker's two
+    answers per filing: with no past day, a partner whose day's work is done would look
+    quiet)."""
 
     def minutes(fraction: float) -> float:
         return round(unit_seconds * fraction / 60, 4)
@@ -303,15 +306,21 @@ def foresight_config(unit_seconds: float, orders: int) -> dict[str, Any]:
             "change_minutes": minutes(0.1),
             "model": {"retrain_hours": 24},
         },
-        "warnings": {"open_after": 2, "close_margin_minutes": minutes(0.02), "close_after": 2},
+        # p50: warn when the ETA itself passes the deadline (sooner, less sure than p10)
+        "warnings": {
+            "confidence": "p50",
+            "open_after": 2,
+            "close_margin_minutes": minutes(0.02),
+            "close_after": 2,
+        },
         "anomalies": {
             "interval_seconds": max(0.5, round(unit_seconds * 0.004, 1)),
             "history_days": 1,
             "min_history_hours": 0,
             "quiet": {
                 "min_gap_minutes": minutes(0.04),
-                "min_expected": 3,
-                "min_messages": max(20, 3 * orders),
+                "min_expected": 0,  # no past day says when a partner is usually quiet
+                "min_messages": max(20, 2 * orders),
             },
             "bursts": {
                 "window_minutes": minutes(0.05),
@@ -379,6 +388,8 @@ def running_world(
         tick_seconds=min(2.0, max(0.5, unit_seconds * 0.01)),
         linger_seconds=unit_seconds * 0.1,
     )
+    numbers = Counter(tms_script.crew(key)[1] for key in tms_script.linehauls)  # every load
+    fleet.shared = {number for number, loads in numbers.items() if loads > 1}
     with contextlib.ExitStack() as stack:
         odoo = stack.enter_context(
             running_sim(storage=str(folder / "odoo.db"), port=_port(odoo_port))
