@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -40,7 +41,7 @@ def test_demo_plays_a_short_day_and_exits_zero(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={"COLUMNS": "120", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        env={"COLUMNS": "250", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )  # fmt: skip
     scraped, tower = "", 0
     deadline = time.monotonic() + 60
@@ -84,6 +85,7 @@ def test_demo_plays_a_short_day_and_exits_zero(
     assert figure("still pending (inbox / outbox)") == "0 / 0"
     assert figure("customer notifications").endswith("(0 refused)")
     assert "Traceback" not in output
+    _assists_are_plausible(figure)
 
     # The day lasts what it announced, and its progress covers all of it.
     assert "12 orders over 20 s" in output
@@ -97,6 +99,8 @@ def test_demo_plays_a_short_day_and_exits_zero(
     folder = tmp_path / "demo"
     config = yaml.safe_load((folder / "intermodal.yaml").read_text())
     assert config["reconcile"]["currency"] == "USD" and config["reconcile"]["interval_seconds"] > 0
+    assert config["partners"]["telematics"]["kind"] == "telematics"
+    assert set(config["foresight"]) == {"eta", "warnings", "anomalies", "classify"}
     run_id = figure("reconciliation").split(" ", 1)[0]
     assert run_id.startswith("recon") and "(USD)" in figure("reconciliation")
     page = _tower_page(folder, monkeypatch, "/tower/reconciliation")
@@ -104,11 +108,57 @@ def test_demo_plays_a_short_day_and_exits_zero(
     assert "No reconciliation has run yet" not in page
 
 
+def _numbers(pattern: str, text: str) -> list[float]:
+    match = re.fullmatch(pattern, text)
+    assert match, f"{text!r} is not {pattern!r}"
+    return [float(g.replace(",", "")) for g in match.groups() if g and g[0].isdigit()]
+
+
+def _assists_are_plausible(figure: Callable[[str], str]) -> None:
+    """The foresight lines (demo/assists.py): each figure there, read from the hub, and
+    what a short day of 12 loads can make of them."""
+    received, kept, points, loads, thinned, duplicates, refused = _numbers(
+        r"([\d,]+) fixes: ([\d,]+) kept \(([\d,]+) track points, (\d+) loads\), (\d+) thinned,"
+        r" (\d+) duplicates, (\d+) refused \((.*)\)",
+        figure("positions received"),
+    )
+    assert received > 12 * 5 and kept + thinned + duplicates + refused <= received
+    assert loads == 12 and 12 <= points <= kept
+    issued, baseline, deliveries = _numbers(
+        r"mean ([\d.]+) min as issued \((?:model|baseline) \d+.*\), baseline's ([\d.]+) min,"
+        r" over (\d+) deliveries",
+        figure("ETA error, first on the road"),
+    )
+    # the last legs last seconds: an error of minutes would be a pickup-stop estimate
+    assert 8 <= deliveries <= 12 and issued < 1.0 and baseline < 1.0
+    _, model, versus = _numbers(
+        r"v(\d+) (?:active|rejected): held-out MAE ([\d.]+) min vs the baseline's ([\d.]+) min"
+        r" \(model v\d+ trained on 300 simulated past trips of the demo's fleet\)",
+        figure("ETA model"),
+    )
+    assert 0 < model < 5 and 0 < versus < 5
+    opened, before = _numbers(r"(\d+) opened: (\d+) before their SLA breach.*",
+                              figure("predicted delays"))  # fmt: skip
+    assert before <= opened <= 3  # DEMO-0003 stalls; no load on time is warned of twice
+    planted = figure("anomalies planted / found")
+    quiet, stalled, dwells = _numbers(
+        r"quiet TMS \(the outage\) 1/(\d), long dwells \(stalled loads\) (\d+)/(\d+),"
+        r" burst \(the storm\) 1/\d",
+        planted,
+    )
+    assert quiet <= 1 and stalled == 1 and dwells <= stalled
+    classifications = figure("exceptions classified right")
+    right, classified = _numbers(r"(\d+) of (\d+) \(\d+%\).*", classifications)
+    # the customs hold, the stalled truck's breakdown, a driver's report, the storm's
+    assert right <= classified and classified >= 2
+
+
 def _tower_page(folder: Path, monkeypatch: pytest.MonkeyPatch, path: str) -> str:
     """A page of the control tower over the database the demo left, logged in as `demo`."""
-    for name in ("ODOO_TOKEN", "RATING_TOKEN", "EPOD_TOKEN", "ADMIN_TOKEN", "ODOO_API_KEY"):
+    for name in ("ODOO_TOKEN", "RATING_TOKEN", "EPOD_TOKEN", "ADMIN_TOKEN", "ODOO_API_KEY",
+                 "TELEMATICS_TOKEN"):  # fmt: skip
         monkeypatch.setenv(f"DEMO_{name}", f"{name.lower()}-0123456789abcdefghijklmnopqrstuv")
-    for name in ("TMS_SECRET", "CUSTOMS_SECRET", "PORTAL_SECRET"):
+    for name in ("TMS_SECRET", "CUSTOMS_SECRET", "PORTAL_SECRET", "TELEMATICS_SECRET"):
         monkeypatch.setenv(f"DEMO_{name}", new_webhook_secret())
     monkeypatch.setenv("DEMO_TOWER_PASSWORD", "demo-password-0123")
     settings = load_config(folder / "intermodal.yaml")
