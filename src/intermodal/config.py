@@ -150,6 +150,15 @@ class EdiConfig(_Strict):
     one interchange from this partner and not answered by a CONTRL. X12 ignores it."""
 
 
+class PartnerDocumentsConfig(_Strict):
+    """A partner that sends documents (proofs of delivery, freight invoices): `{}` for
+    HTTP only, or a folder the hub watches for its files."""
+
+    inbox_folder: str | None = None
+    """A folder the hub watches for this partner's documents (relative to the config file)."""
+    poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 2.0
+
+
 class SignatureConfig(_Strict):
     """How a partner signs its webhooks when it does not speak Standard Webhooks: a vendor
     `preset`, or `scheme: hmac` and the fields that describe it. Fields given next to a
@@ -225,6 +234,9 @@ class PartnerConfig(_Strict):
     more are answered 429 with Retry-After. Absent: unlimited."""
     positions: PositionsConfig = PositionsConfig()
     """How its position fixes are kept (any partner may send them; `telematics` ones do)."""
+    documents: PartnerDocumentsConfig | None = None
+    """It sends proofs of delivery and freight invoices (`POST /v1/documents/{partner}`,
+    or a watched folder); absent: it sends none (docs/visibility.md, "Documents")."""
 
 
 def _no_credentials_in_url(url: str) -> str:
@@ -520,6 +532,20 @@ class BillingConfig(_Strict):
     partner_tolerance_percent: dict[PartnerName, Annotated[float, Field(ge=0, le=1000)]] = {}
     """Per partner (the one that sent the final charge) overrides of `tolerance_percent`."""
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] = "USD"
+    # -- products and late charges (connectors/odoo/mappings/account_move.py) --
+    products: dict[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")],
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")],
+    ] = {}
+    """Charge code, or charge kind (freight, fuel, duty...), -> the internal reference of
+    the Odoo product its invoice line is: Odoo then takes the line's income account and
+    taxes from the product and the customer's fiscal position. The code wins over the kind;
+    a charge with neither has no product (the journal's account, no taxes)."""
+    late_charges: Literal["amend", "separate", "report"] = "amend"
+    """A final charge that changes an invoice already sent: `amend` adds it to the invoice
+    while it is a draft in Odoo, else bills the difference with a supplementary invoice
+    (more) or a credit note (less); `separate` always makes that separate document;
+    `report` leaves it to reconciliation."""
 
 
 class WorkflowsConfig(_Strict):
@@ -656,6 +682,42 @@ class ClassifyConfig(_Strict):
     max_training_cases: Annotated[int, Field(ge=10, le=10_000_000)] = 50_000
 
 
+class InvoiceToleranceConfig(_Strict):
+    """How far a freight invoice may differ from the shipment's quote and the carrier's
+    210 before a billing_dispute case opens: a difference within the larger of the two
+    allowances is accepted (a few cents on a small invoice, a rounding on a large one)."""
+
+    absolute: Annotated[float, Field(ge=0, le=1_000_000)] = 5.0
+    """In the invoice's currency."""
+    percent: Annotated[float, Field(ge=0, le=1000)] = 2.0
+    """Of the amount it is compared with."""
+
+
+class DocumentsConfig(_Strict):
+    """Documents read for the operators (docs/visibility.md, "Documents"): limits on what
+    is taken, the time and memory one reading may use, and the invoice tolerance."""
+
+    max_bytes: Annotated[int, Field(ge=1024, le=256 * 1024 * 1024)] = 20 * 1024 * 1024
+    """A larger file is answered 413 (and a larger file in a folder is moved to rejected/)."""
+    max_pixels: Annotated[int, Field(ge=10_000, le=400_000_000)] = 40_000_000
+    """An image (or a page image inside a PDF) with more pixels is refused: a small file
+    can declare a huge picture (a decompression bomb)."""
+    max_pages: Annotated[int, Field(ge=1, le=500)] = 20
+    """Pages read of one PDF; the rest are named as not read."""
+    read_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    """The time budget of one reading (text, OCR, extraction): past it the reading
+    process is stopped and the document is marked unreadable, never retried by itself."""
+    memory_mb: Annotated[int, Field(ge=256, le=65_536)] = 3072
+    """The reading process's address space: a hostile file that makes it grow past this
+    fails its reading, not the hub."""
+    poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    """How often the reader looks for documents not yet read."""
+    min_confidence: Annotated[float, Field(ge=0, le=1)] = 0.6
+    """Below this confidence a reading asserts nothing: its fields are kept for a person
+    (status `incomplete`), not applied as events or used to open a dispute."""
+    invoice_tolerance: InvoiceToleranceConfig = InvoiceToleranceConfig()
+
+
 class TelemetryConfig(_Strict):
     """Traces and the cost of the scrape-time gauges (docs/operations.md).
 
@@ -764,6 +826,7 @@ class FileConfig(_Strict):
     tower: TowerConfig | None = None
     workflows: WorkflowsConfig | None = None
     foresight: ForesightConfig | None = None  # the assists: docs/visibility.md
+    documents: DocumentsConfig = DocumentsConfig()
 
 
 @dataclass(frozen=True)
@@ -783,6 +846,9 @@ class Partner:
     """Its ingress budget per process (ingress.rate_limit); None: unlimited."""
     positions: PositionsConfig = dataclasses.field(default_factory=PositionsConfig)
     """How its position fixes are kept (foresight/positions.py)."""
+    documents: PartnerDocumentsConfig | None = None
+    """It sends documents (ingress/documents.py); None: it sends none."""
+    documents_folder: Path | None = None  # documents.inbox_folder, resolved
 
 
 @dataclass(frozen=True)
@@ -875,6 +941,8 @@ class Settings:
     foresight: ForesightConfig | None = None
     """The `foresight` section; None: no assist runs (no ETAs, warnings, anomaly detection
     or exception classification)."""
+    documents: DocumentsConfig = dataclasses.field(default_factory=DocumentsConfig)
+    """Limits and tolerance of the documents read (foresight/documents*.py)."""
 
 
 class ConfigError(ConfigurationError, ValueError):
@@ -1014,6 +1082,8 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
             signature=scheme,
             rate_limit=p.rate_limit,
             positions=p.positions,
+            documents=p.documents,
+            documents_folder=_relative(base, p.documents.inbox_folder if p.documents else None),
         )
         problems.extend(_partner_edi_problems(name, p, parsed.endpoints, base))
         if p.poll is not None:
@@ -1086,6 +1156,7 @@ def _resolve(parsed: FileConfig, path: Path | None, resolve_secrets: bool) -> Se
         audit_key=audit_key,
         audit_previous_keys=audit_previous,
         foresight=parsed.foresight,
+        documents=parsed.documents,
     )
 
 

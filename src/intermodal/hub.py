@@ -15,7 +15,8 @@
   commands older than `delivery.keep_delivered` deleted a minute after start and hourly
   after that, outbox/retention.py), and the audit checkpoint when `hub.audit_key` is set
   (security/audit_checkpoint.py: every `hub.audit_checkpoint_seconds`, and once more
-  when the leader stops, after its appliers), and with a `foresight` section the
+  when the leader stops, after its appliers), the document reader when a partner sends
+  documents (foresight/documents_reader.py), and with a `foresight` section the
   arrival-time refresh and model retraining (foresight/eta_refresh.py), the anomaly
   detectors and the exception classifier (foresight/anomalies.py, classify.py); asyncio
   tasks, started when this node gains the lease and cancelled when it loses it.
@@ -189,6 +190,14 @@ class Hub:
                 self._pollers.append(
                     asyncio.create_task(watch_folder(self, partner), name=f"edi-{partner.name}")
                 )
+            if partner.documents_folder is not None:  # the watched document folder
+                from intermodal.ingress.documents import watch_document_folder
+
+                self._pollers.append(
+                    asyncio.create_task(
+                        watch_document_folder(self, partner), name=f"documents-{partner.name}"
+                    )
+                )
         await self._elect()
 
     @property
@@ -253,6 +262,8 @@ class Hub:
             jobs.append(("retention", self._prune_forever))
         if self.checkpoints is not None:
             jobs.append(("audit-checkpoint", self.checkpoints.run))
+        if any(p.documents is not None for p in self.settings.partners.values()):
+            jobs.append(("documents", self._read_documents))
         for partner in self.settings.partners.values():
             if partner.poll is not None:
                 jobs.append((f"poll-{partner.name}", functools.partial(self._poll, partner)))
@@ -307,6 +318,18 @@ class Hub:
         if foresight.eta.model.enabled:
             jobs.append(("eta-retrain", EtaTrainer(self.store, self.settings, leads=leads).run))
         return jobs
+
+    async def _read_documents(self) -> None:
+        """Read received documents into events, forever (foresight/documents_reader.py);
+        the reading process is stopped with the task."""
+        from intermodal.foresight.documents_reader import DocumentReader, reading_process
+
+        process = reading_process(self.settings)
+        reader = DocumentReader(self.store, self.settings, process.read, self.applier.wake.set)
+        try:
+            await reader.run(self.settings.documents.poll_seconds)
+        finally:
+            await asyncio.to_thread(process.close)
 
     async def _sync(self) -> None:
         """Copy Odoo's master data on the `sync` schedule, forever."""

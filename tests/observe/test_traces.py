@@ -152,7 +152,7 @@ def test_one_webhook_is_one_trace_down_to_the_odoo_write(
     assert validate.attributes["odoo.model"] == "stock.picking"
     assert validate.attributes["odoo.method"] == "button_validate"
     assert validate.attributes["odoo.records"] == 1
-    (note,) = [s for s in odoo_calls if s.name == "odoo mail.message.create"]
+    (note,) = [s for s in odoo_calls if s.name == "odoo sale.order.message_post"]
     assert note.attributes is not None and note.attributes["odoo.records"] == 1
 
 

@@ -30,8 +30,11 @@ def _final_odoo(s: Story, key: str) -> dict[str, Any]:
                    ["name", "price_unit", "quantity"]) if moves else []  # fmt: skip
     activities = s.read("mail.activity", [["res_model", "=", "sale.order"],
                                           ["res_id", "=", order["id"]]], ["summary"])  # fmt: skip
+    # What the activities marked done left on the order (mail_activity.py _action_done).
+    done = s.read("mail.message", [["model", "=", "sale.order"], ["res_id", "=", order["id"]],
+                                   ["subtype_id.name", "=", "Activities"]], ["body"])  # fmt: skip
     return {"order": order, "pickings": pickings, "moves": moves, "lines": lines,
-            "activities": activities}  # fmt: skip
+            "activities": activities, "done": [d["body"] for d in done]}  # fmt: skip
 
 
 FINAL = (("FREIGHT", "freight", "1520.00"), ("FUEL", "fuel", "182.40"))
@@ -220,7 +223,11 @@ def test_customs_hold_then_release(make_settings: Callable[..., Settings], sqlit
         odoo = _final_odoo(s, key)
         # Domestic (no incoterm): the duty is the customer's, a line of its invoice.
         _assert_invoiced(s, odoo, key, 1777.40, sorted([*LINES, ("duty: DUTY", 75.0, 1.0)]))
-        assert [a["summary"] for a in odoo["activities"]] == [f"Shipment {key}: held by customs"]
+        # The release closed the case, and its Odoo activity is done (action_feedback).
+        assert odoo["activities"] == []
+        (done,) = odoo["done"]
+        assert f"Shipment {key}: held by customs" in done
+        assert "Resolved: customs released reported by broker" in done
         (case,) = s.cases(key)
         assert case.status == "closed"
         held = [p["data"] for p in s.portal.applied.values()
@@ -286,9 +293,11 @@ def test_sla_breach_opens_a_case_and_an_activity_and_delivery_closes_it(
         s.wait_quiet()
         odoo = _final_odoo(s, key)
         _assert_invoiced(s, odoo, key)
-        assert [a["summary"] for a in odoo["activities"]] == [
-            f"Shipment {key}: in_transit is late (SLA)"
-        ]
+        # The delivery closed the case, and its Odoo activity is done (action_feedback).
+        assert odoo["activities"] == []
+        (done,) = odoo["done"]
+        assert f"Shipment {key}: in_transit is late (SLA)" in done
+        assert "Resolved: delivered reported by" in done and "sla breach case" in done
         (case,) = s.cases(key)
         assert case.status == "closed"
         told = sorted(p["data"]["event"] for p in s.portal.applied.values())
@@ -321,7 +330,10 @@ def test_cross_border_order_filed_with_the_broker_held_then_released(
         s.wait_quiet()
         odoo = _final_odoo(s, key)
         _assert_invoiced(s, odoo, key)
-        assert [a["summary"] for a in odoo["activities"]] == [f"Shipment {key}: held by customs"]
+        # The release closed the case and marked its Odoo activity done.
+        assert odoo["activities"] == []
+        (done,) = odoo["done"]
+        assert f"Shipment {key}: held by customs" in done and "customs released" in done
         (case,) = s.cases(key)
         assert (case.status, case.team, case.reason) == (
             "closed", "customs", "held by customs: physical examination",

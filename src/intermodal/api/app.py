@@ -20,7 +20,17 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from intermodal import __version__
-from intermodal.api import admin, docs, health, landing, metrics, openapi, positions, shipments
+from intermodal.api import (
+    admin,
+    docs,
+    documents,
+    health,
+    landing,
+    metrics,
+    openapi,
+    positions,
+    shipments,
+)
 from intermodal.api.access_log import AccessLog
 from intermodal.api.errors import install
 from intermodal.api.lifecycle import DeprecationHeaders
@@ -28,6 +38,7 @@ from intermodal.api.request_target import PlainRequestTarget
 from intermodal.config import Settings
 from intermodal.hub import Hub
 from intermodal.ingress import batch, webhook
+from intermodal.ingress import documents as document_intake
 from intermodal.ingress.edi import edi_intake_router
 from intermodal.ingress.odoo_capture import odoo_capture_router
 from intermodal.ingress.rate_limit import RateLimits
@@ -83,6 +94,8 @@ def create_app(
     app.include_router(edi_intake_router(settings, hub))  # X12 / EDIFACT intake
     for module in (webhook, batch, shipments, positions, metrics, health, admin, landing, docs):
         app.include_router(module.router)
+    app.include_router(document_intake.router)  # proofs of delivery and freight invoices
+    app.include_router(documents.router)  # what was read from them
     if settings.tower is not None:  # the operator web UI; absent config = 404
         from intermodal.dashboard import tower_app
         from intermodal.dashboard.auth import TowerAuth

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, cast
 from fastapi import Request
 
 from intermodal.api.errors import ApiError
-from intermodal.config import Settings
+from intermodal.config import WRITE_SCOPE, Settings
 from intermodal.dashboard.auth import session_user
 from intermodal.engine.commit_relay import Committer
 from intermodal.engine.ids import sortable_id
@@ -158,6 +158,41 @@ def token_grant(request: Request, token: str | None, partner: str | None = None)
 
 def unauthorized(message: str) -> ApiError:
     return ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticate_partner(
+    request: Request, route: str, partner: str, keys: tuple[bytes, ...], body: bytes
+) -> None:
+    """A partner's raw upload (an EDI file, a document) proves who sent it: a Standard
+    Webhooks signature with one of `keys`, or a bearer token of `partner` with the
+    `events:write` scope. Failures are counted and audited under `route`; a token of
+    another partner is a 403, so one partner cannot post in another's name."""
+    headers = request.headers
+    tokens = hub_of(request).tokens
+    if "webhook-signature" in headers:
+        try:
+            tolerance = settings_of(request).hub.signature_tolerance_seconds
+            verify_signature(keys, headers, body, tolerance)
+        except ApiError as exc:
+            if exc.status == 401:
+                tokens.failed(route, "signature", partner)
+            raise
+        return
+    token = bearer_token(headers)
+    if token is None:
+        tokens.failed(route, "missing", partner)
+        raise ApiError(
+            401,
+            "unauthorized",
+            "a valid bearer token or a webhook signature is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    grant = token_grant(request, token, partner)
+    if grant.partner != partner:
+        tokens.failed(route, "wrong_partner", grant.partner, grant.token_id)
+        raise ApiError(403, "forbidden", f"this token belongs to another partner, not '{partner}'")
+    if WRITE_SCOPE not in grant.scopes:
+        raise ApiError(403, "forbidden", f"this token lacks the '{WRITE_SCOPE}' scope")
 
 
 def token_partner(request: Request, settings: Settings, scope: str) -> str:

@@ -26,7 +26,7 @@ READINESS = "Readiness"
 BATCH_RESULT = "BatchResult"
 _BATCH = "/v1/events"
 
-# The four ways in: each reads a body it may refuse (400, 413, 415) and stores it (503,
+# The ways in: each reads a body it may refuse (400, 413, 415) and stores it (503,
 # Retry-After). Webhooks prove the sender by signature alone, so no scope can be missing
 # (403); a batch answers a reused event id per event in its results, not with a 409.
 _INGRESS: dict[str, tuple[int, ...]] = {
@@ -34,6 +34,7 @@ _INGRESS: dict[str, tuple[int, ...]] = {
     "/v1/events": (400, 401, 403, 413, 415, 422, 429, 503),
     "/v1/edi/{partner}": (400, 401, 403, 409, 413, 415, 422, 429, 503),
     "/v1/odoo/{partner}/changes": (400, 401, 403, 413, 422, 429, 503),
+    "/v1/documents/{partner}": (400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
 }
 # What a load balancer polls answers anyone; readiness says "not yet" with a 503.
 _OPEN: dict[str, tuple[int, ...]] = {"/healthz": (), "/readyz": (503,)}

@@ -285,6 +285,9 @@ class Charge(Canonical):
     description: ShortText | None = None
     amount: Money
     status: ChargeStatus
+    document_url: Url | None = None
+    """The invoice this charge was read from, when the hub read it from a document
+    (foresight/documents_reader.py): a case opened on the charge links it."""
 
 
 class ShipmentReferences(Canonical):

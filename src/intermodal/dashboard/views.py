@@ -24,6 +24,7 @@ from intermodal.store import Store
 from intermodal.store.tables import (
     cases,
     dead_letters,
+    documents,
     events,
     inbox,
     outbox,
@@ -383,6 +384,9 @@ def shipment_story(store: Store, settings: Settings, key: str) -> dict[str, Any]
         case_rows = conn.execute(
             select(cases).where(cases.c.subject == key).order_by(cases.c.opened_at)
         ).all()
+        document_rows = conn.execute(  # proofs of delivery and invoices read as its own
+            select(documents).where(documents.c.shipment_key == key).order_by(documents.c.seq)
+        ).all()
     document = _json(row.document)
     now = utcnow()
     timeline = []
@@ -433,6 +437,22 @@ def shipment_story(store: Store, settings: Settings, key: str) -> dict[str, Any]
             for d in dead_rows
         ],
         "cases": [_case(c, now) for c in case_rows],
+        "documents": [_document_row(d) for d in document_rows],
+    }
+
+
+def _document_row(d: Any) -> dict[str, Any]:
+    """A document read as the shipment's, for its page: what, how sure, what is missing."""
+    result = _json(d.result)
+    return {
+        "document_id": d.document_id,
+        "partner": d.partner,
+        "kind": d.kind,
+        "status": d.status,
+        "confidence": d.confidence,
+        "received_at": d.received_at,
+        "unread": result.get("unread", []) if isinstance(result, dict) else [],
+        "file": f"/v1/documents/{d.document_id}/file",
     }
 
 
@@ -485,7 +505,10 @@ def _detail(data: Any) -> str:
 
 # -- cases -------------------------------------------------------------------------------
 def _case(c: Any, now: datetime) -> dict[str, Any]:
+    detail = _json(c.detail)
+    data = detail.get("data") if isinstance(detail, dict) else None
     return {
+        "document_url": data.get("document_url") if isinstance(data, dict) else None,
         "case_id": c.case_id,
         "subject": c.subject,
         "kind": c.kind,

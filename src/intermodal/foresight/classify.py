@@ -40,6 +40,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -671,7 +672,9 @@ class ExceptionClassifier:
         now = now or utcnow()
         if not self._loaded:
             self.load()
-        trained = self.retrain(now) if self.due(now) else None
+        # Without scikit-learn (the `foresight` extra) the rules decide alone.
+        learns = find_spec("sklearn") is not None
+        trained = self.retrain(now) if learns and self.due(now) else None
         classified = 0
         while (count := self.classify_open(now)) > 0:
             classified += count

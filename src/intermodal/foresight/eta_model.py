@@ -36,10 +36,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-import sklearn
-from sklearn.ensemble import HistGradientBoostingRegressor
 from sqlalchemy import Connection, select, update
-from threadpoolctl import threadpool_limits
 
 from intermodal.engine.ids import iso
 from intermodal.errors import IntermodalError
@@ -82,7 +79,7 @@ class EtaModel:
     """The fitted ensembles and the category codes they were fitted with."""
 
     vocabulary: dict[str, dict[str, int]]
-    regressors: list[HistGradientBoostingRegressor]
+    regressors: list[Any]  # sklearn.ensemble.HistGradientBoostingRegressor
     baseline: BaselineSettings
     version: int | None = None
     threads: int = 1
@@ -99,6 +96,8 @@ class EtaModel:
         if not snapshots:
             return np.zeros((0, 3))
         x = self.matrix(snapshots)
+        from threadpoolctl import threadpool_limits
+
         with threadpool_limits(limits=self.threads):
             out: np.ndarray = np.column_stack([r.predict(x) for r in self.regressors])
         out = np.maximum(out, 0.0)
@@ -156,6 +155,9 @@ def fit(
     params: TrainingParams = TrainingParams(),
 ) -> EtaModel:
     """Fit the three quantile ensembles on (snapshot, minutes that remained)."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from threadpoolctl import threadpool_limits
+
     snapshots = [s for s, _ in samples]
     vocabulary = vocabulary_of(snapshots)
     x = features(snapshots, vocabulary, base)
@@ -326,7 +328,7 @@ def save(conn: Connection, trained: Trained) -> int:
             model_mae_min=scored.model_mae_min if scored else None,
             baseline_mae_min=scored.baseline_mae_min if scored else None,
             metrics=orjson.dumps(metrics).decode(),
-            sklearn_version=sklearn.__version__,
+            sklearn_version=sklearn_version() or "",
             model=blob,
             model_sha256=digest,
         )
@@ -360,6 +362,19 @@ class Choice:
         low, high = self.calibration or (settings.low, settings.high)
         lanes = {**settings.lane_speeds_kmh, **self.lane_speeds_kmh}
         return replace(settings, low=low, high=high, lane_speeds_kmh=lanes)
+
+
+MISSING = "scikit-learn is not installed (pip install 'intermodal[foresight]')"
+
+
+def sklearn_version() -> str | None:
+    """The scikit-learn this process would train and load with; None when it is not
+    installed (it is the `foresight` extra: without it every ETA is the baseline's)."""
+    try:
+        import sklearn
+    except ImportError:
+        return None
+    return str(sklearn.__version__)
 
 
 def active_version(conn: Connection) -> int | None:
@@ -413,10 +428,12 @@ def load(row: Any) -> EtaModel:
     """The model of a version row; ModelError when it cannot be trusted to load."""
     if row.model is None:
         raise ModelError("the version holds no model")
-    if row.sklearn_version != sklearn.__version__:
+    running = sklearn_version()
+    if running is None:
+        raise ModelError(MISSING)
+    if row.sklearn_version != running:
         raise ModelError(
-            f"trained with scikit-learn {row.sklearn_version}, running {sklearn.__version__}:"
-            " retrain"
+            f"trained with scikit-learn {row.sklearn_version}, running {running}: retrain"
         )
     blob = bytes(row.model)
     if hashlib.sha256(blob).hexdigest() != row.model_sha256:

@@ -768,9 +768,13 @@ class EtaTrainer:
         self.leads = leads
 
     def train_once(self, now: datetime | None = None) -> int | None:
-        """Train and record one version; its number (None when this node stopped leading)."""
+        """Train and record one version; its number (None when this node stopped leading,
+        or when scikit-learn is not installed: the baseline then goes on, and says why)."""
         now = now or utcnow()
         model = self.config.model
+        if eta_model.sklearn_version() is None:
+            log.warning("eta model not trained: %s", eta_model.MISSING)
+            return None
         with self.store.read() as conn:
             trips = delivered_history(conn, now - timedelta(days=model.history_days), self.track)
         trips.sort(key=lambda t: (t.delivered_at, t.key))

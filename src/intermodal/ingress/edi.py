@@ -53,14 +53,12 @@ from sqlalchemy import Connection, select
 from intermodal.api.errors import ApiError
 from intermodal.api.http import (
     NO_PARTNER_KEYS,
-    bearer_token,
+    authenticate_partner,
     correlation_id,
     read_body,
     store_unavailable,
-    token_grant,
-    verify_signature,
 )
-from intermodal.config import WRITE_SCOPE, Partner, Settings
+from intermodal.config import Partner, Settings
 from intermodal.edi import edifact, x12
 from intermodal.edi.control import ControlNumbers
 from intermodal.edi.errors import EdiError, EdiSyntaxError
@@ -706,35 +704,6 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
             )
         return found
 
-    def authenticate(partner: str, keys: tuple[bytes, ...], request: Request, body: bytes) -> None:
-        headers = request.headers
-        tokens = hub().tokens
-        if "webhook-signature" in headers:
-            try:
-                verify_signature(keys, headers, body, settings.hub.signature_tolerance_seconds)
-            except ApiError as exc:
-                if exc.status == 401:
-                    tokens.failed("edi", "signature", partner)
-                raise
-            return
-        token = bearer_token(headers)
-        if token is None:
-            tokens.failed("edi", "missing", partner)
-            raise ApiError(
-                401,
-                "unauthorized",
-                "a valid bearer token or a webhook signature is required",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        grant = token_grant(request, token, partner)
-        if grant.partner != partner:
-            tokens.failed("edi", "wrong_partner", grant.partner, grant.token_id)
-            raise ApiError(
-                403, "forbidden", f"this token belongs to another partner, not '{partner}'"
-            )
-        if WRITE_SCOPE not in grant.scopes:
-            raise ApiError(403, "forbidden", f"this token lacks the '{WRITE_SCOPE}' scope")
-
     @router.post(
         "/v1/edi/{partner}",
         status_code=202,
@@ -765,9 +734,9 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
             # A name that is no EDI partner goes through the same checks: the answer does
             # not tell which names exist. Only a partner that proved itself learns that it
             # does not send EDI.
-            authenticate(partner, keys, request, body)
+            authenticate_partner(request, "edi", partner, keys, body)
             raise ApiError(404, "unknown_partner", f"partner '{partner}' does not send EDI")
-        authenticate(partner, keys, request, body)
+        authenticate_partner(request, "edi", partner, keys, body)
         metrics = hub().metrics
         request.app.state.rate_limits.check(partner, "edi", metrics)
         corr = correlation_id(request.headers)
@@ -810,7 +779,8 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
 _SKIP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart")
 
 
-def _move(path: Path, folder: Path) -> Path:
+def move_into(path: Path, folder: Path) -> Path:
+    """Move a handled file into `folder` (made if missing), never over another file."""
     folder.mkdir(exist_ok=True)
     target = folder / path.name
     if target.exists():
@@ -819,7 +789,8 @@ def _move(path: Path, folder: Path) -> Path:
     return target
 
 
-def _note(target: Path, suffix: str, message: str) -> None:
+def note_beside(target: Path, suffix: str, message: str) -> None:
+    """Why a file went where it went, in a text file next to it."""
     target.with_name(target.name + suffix).write_text(message + "\n", encoding="utf-8")
 
 
@@ -848,7 +819,7 @@ async def scan_folder(intake: EdiIntake, partner: Partner, folder: Path) -> int:
             result = await intake.receive(partner, body, sortable_id("corr"))
         except EdiError as exc:
             message = str(exc.with_context(partner.name, path.name))
-            _note(_move(path, folder / "rejected"), ".error.txt", message)
+            note_beside(move_into(path, folder / "rejected"), ".error.txt", message)
             log.warning("EDI file rejected: %s", message)
         except Exception:
             log.exception("EDI file %s could not be stored; retrying on the next pass", path)
@@ -856,13 +827,13 @@ async def scan_folder(intake: EdiIntake, partner: Partner, folder: Path) -> int:
         else:
             if result.refused:
                 message = f"document {path.name}: {result.conflict_message()}"
-                _note(_move(path, folder / "rejected"), ".error.txt", message)
+                note_beside(move_into(path, folder / "rejected"), ".error.txt", message)
                 log.warning("EDI file of partner %s rejected: %s", partner.name, message)
             elif result.conflicts:
                 reasons = "\n".join(o.plan.reason for o in result.conflicts)
-                _note(_move(path, folder / "processed"), ".conflicts.txt", reasons)
+                note_beside(move_into(path, folder / "processed"), ".conflicts.txt", reasons)
             else:
-                _move(path, folder / "processed")
+                move_into(path, folder / "processed")
         handled += 1
     return handled
 

@@ -19,8 +19,9 @@ from intermodal.mapping.spec import Mapping, MappingError, load_mapping
 
 log = logging.getLogger(__name__)
 
-CANONICAL_CHANNELS = frozenset({"batch"})
-"""Channels whose messages are canonical by contract (the `/v1/events` batch API)."""
+CANONICAL_CHANNELS = frozenset({"batch", "document"})
+"""Channels whose messages are canonical by contract: the `/v1/events` batch API, and the
+events the hub read from a partner's document (foresight/documents_reader.py)."""
 
 
 @dataclass

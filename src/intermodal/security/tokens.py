@@ -74,12 +74,13 @@ TELL_APART_FOR = timedelta(days=30)
 `revoked` (in the audit and the metric) rather than `unknown`: the snapshot keeps them."""
 AUDIT_ACTOR = "hub:auth"
 
-ROUTES = ("webhook", "batch", "edi", "odoo", "read", "admin", "metrics", "other")
+ROUTES = ("webhook", "batch", "edi", "documents", "odoo", "read", "admin", "metrics", "other")
 REASONS = ("missing", "unknown", "expired", "revoked", "signature", "wrong_partner")
 _ROUTE_PREFIXES = (
     ("/v1/webhooks/", "webhook"),
     ("/v1/events", "batch"),
     ("/v1/edi/", "edi"),
+    ("/v1/documents/", "documents"),
     ("/v1/odoo/", "odoo"),
     ("/v1/admin/", "admin"),
     ("/v1/shipments", "read"),

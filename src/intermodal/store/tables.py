@@ -598,3 +598,36 @@ classifier_models = Table(
     Column("active", Integer, nullable=False),
     Column("labels", Text, nullable=False),
 )
+
+# Each proof of delivery or freight invoice received (its file is the inbox row of
+# `receipt_id`, channel `document`) and its reading: status `received` until the reader
+# has read it, then `read`, `unmatched` (no shipment named), `unreadable` or `refused`
+# (foresight/documents_reader.py); `result` holds the fields, what could not be read and
+# the invoice's match, as JSON.
+documents = Table(
+    "documents",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("document_id", String(40), nullable=False, unique=True),
+    Column("partner", String(64), nullable=False),
+    Column("receipt_id", String(40), nullable=False, unique=True),
+    Column("message_id", String(256), nullable=False),
+    Column("filename", String(256)),
+    Column("content_type", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("received_at", Timestamp, nullable=False),
+    Column("correlation_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False, server_default="received"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("kind", String(16)),
+    Column("method", String(16)),
+    Column("confidence", Float),
+    Column("shipment_key", String(128)),
+    Column("read_at", Timestamp),
+    Column("read_seconds", Float),
+    Column("result", Text, nullable=False, server_default="{}"),
+    Column("error", Text),
+    Index("ix_documents_status_seq", "status", "seq"),
+    Index("ix_documents_shipment_key", "shipment_key"),
+)

@@ -17,7 +17,14 @@ Semantics, kept small on purpose:
   and the outbox/cases/timers unique keys turn a second insert into nothing;
 - one open case per kind per shipment; opening it again is a no-op until it is closed;
 - a timer that fires after it was cancelled (the cancel raced the timer worker) finds no
-  pending entry in the document and does nothing.
+  pending entry in the document and does nothing;
+- a case's Odoo activities are the flow's `activity` commands of the transition that
+  opened it or, later, of its flow while it is open (a broker's hold: the case first, the
+  activity at the next delivery), and the activities of the milestones of its kind while
+  it is open (a failed delivery's, a customs hold's: `MILESTONE_CASES`); when the case
+  closes, by the flows or by a person, one `intermodal.odoo.activity.done` command marks
+  them done in Odoo (`mail.activity.action_feedback`), whatever flow closed it and
+  whether or not a flow listens for the close.
 """
 
 from __future__ import annotations
@@ -34,21 +41,31 @@ from intermodal.config import Settings
 from intermodal.engine.apply import ShipmentState
 from intermodal.engine.ids import iso, stable_id
 from intermodal.outbox.command import OutboundCommand, Render
+from intermodal.outbox.kinds import INVOICE_COMMAND
 from intermodal.workflows.spec import Flow, Transition, load_flows
 from intermodal.workflows.vocabulary import (
+    ACTIVITY_COMMAND,
+    ADJUST_COMMAND,
     CASE_TRIGGERS,
     COMMANDS,
     CONDITIONS,
     DEFAULT_TEAMS,
     DOCUMENT_TRIGGERS,
     MESSAGE_TRIGGERS,
+    MILESTONE_CASES,
+    MILESTONE_COMMAND,
+    READ_TRIGGERS,
     TIMER_TRIGGERS,
     Context,
     Convert,
     Trigger,
+    book_invoice,
+    case_feedback,
     sla_reached,
     sla_timers,
 )
+
+DONE_COMMAND = "intermodal.odoo.activity.done"
 
 
 @dataclass
@@ -119,9 +136,11 @@ class Orchestrator:
         if trigger.name == "case.closed":
             cases = flows_doc.get("cases") or {}
             kind = str(trigger.data.get("kind"))
-            if cases.get(kind) != trigger.data.get("case_id"):
+            case_id = str(trigger.data.get("case_id"))
+            if cases.get(kind) != case_id:
                 return  # the flows closed it themselves, or it is not theirs
             del cases[kind]  # closed by a person (the control tower): the flows go on
+            self._activities_done(key, flows_doc, case_id, kind, trigger, now, effects)
         if trigger.name == "milestone.booked" and "booked_at" not in flows_doc:
             flows_doc["booked_at"] = iso(trigger.at)  # the SLA clock's start
         if trigger.name == "charge.recorded" and trigger.data.get("status") == "provisional":
@@ -130,6 +149,7 @@ class Orchestrator:
         for flow in self.flows:
             flows_doc.setdefault(flow.flow, {"state": flow.start})
         ctx = Context(key, state, doc, trigger, self.config, self.partners, convert)
+        emitted: list[tuple[str, str | None, OutboundCommand]] = []
         for flow, transitions in self._candidates.get(trigger.name, ()):
             flow_state = flows_doc[flow.flow]
             for t in transitions:
@@ -137,12 +157,93 @@ class Orchestrator:
                     continue
                 if not _holds(t, ctx):
                     continue
-                self._fire(flow, t, ctx, now, effects)
+                self._fire(flow, t, ctx, now, effects, emitted)
                 if t.to is not None:
                     flow_state["state"] = t.to
                 flow_state["last"] = {"transition": t.name, "at": now}
+        self._link_activities(flows_doc, trigger, emitted)
 
-    def _fire(self, flow: Flow, t: Transition, ctx: Context, now: str, effects: Effects) -> None:
+    def _link_activities(
+        self,
+        flows_doc: dict[str, Any],
+        trigger: Trigger,
+        emitted: list[tuple[str, str | None, OutboundCommand]],
+    ) -> None:
+        """Remember which Odoo activities belong to which open case (see the module's
+        docstring); the markers are the ids of the commands that create them:
+
+        - a flow's `activity` belongs to the case its transition opens, else to the open
+          cases its flow opened (a broker's hold: the case came first, the activity later);
+        - a milestone's own activity (the connector opens one for the milestones that need
+          a person) belongs to the open case of that milestone's kind (MILESTONE_CASES)."""
+        cases: dict[str, str] = flows_doc.get("cases") or {}
+        links: dict[str, Any] = flows_doc.setdefault("case_activities", {})
+        for case_id in cases.values():  # a case opened before the hub kept these
+            links.setdefault(case_id, {"flow": None, "markers": []})
+        milestone_case = MILESTONE_CASES.get(trigger.name.removeprefix("milestone."))
+        for flow, opened_kind, command in emitted:
+            if command.kind == ACTIVITY_COMMAND:
+                if opened_kind is not None and opened_kind in cases:
+                    owners = [cases[opened_kind]]
+                else:
+                    owners = [c for c in cases.values() if links[c]["flow"] == flow]
+            elif command.kind == MILESTONE_COMMAND and milestone_case in cases:
+                owners = [cases[milestone_case]]
+            else:
+                continue
+            for case_id in owners:
+                if command.command_id not in links[case_id]["markers"]:
+                    links[case_id]["markers"].append(command.command_id)
+        for case_id in [c for c in links if c not in cases.values()]:
+            del links[case_id]  # closed without the hub's knowing (should not happen)
+
+    def _activities_done(
+        self,
+        key: str,
+        flows_doc: dict[str, Any],
+        case_id: str,
+        kind: str,
+        trigger: Trigger,
+        now: str,
+        effects: Effects,
+    ) -> None:
+        """The case closed: its Odoo activities are marked done, with why as feedback."""
+        link = (flows_doc.get("case_activities") or {}).pop(case_id, None)
+        endpoint = self.endpoints["odoo"]
+        if not link or not link["markers"] or endpoint is None:
+            return
+        command_id = stable_id("cmd", "case", "activity_done", case_id)
+        envelope = {
+            "specversion": "1.0",
+            "id": command_id,
+            "source": "intermodal",
+            "type": DONE_COMMAND,
+            "subject": key,
+            "time": now,
+            "datacontenttype": "application/json",
+            "data": {
+                "markers": link["markers"][:50],
+                "feedback": case_feedback(kind, trigger)[:4000],
+            },
+            "flow": link["flow"] or "cases",
+            "causationid": trigger.event_id[:1024],
+        }
+        effects.commands.append(
+            OutboundCommand(
+                command_id, endpoint, DONE_COMMAND, key, orjson.dumps(envelope),
+                trigger.correlation_id, now,
+            )
+        )  # fmt: skip
+
+    def _fire(
+        self,
+        flow: Flow,
+        t: Transition,
+        ctx: Context,
+        now: str,
+        effects: Effects,
+        emitted: list[tuple[str, str | None, OutboundCommand]] | None = None,
+    ) -> None:
         trigger, key, flows_doc = ctx.trigger, ctx.key, ctx.flows
         for emit in t.emit:
             endpoint = self.endpoints[emit.to]
@@ -173,20 +274,26 @@ class Orchestrator:
                     **command.extensions,
                 }
                 payload = orjson.dumps(envelope)
-            effects.commands.append(
-                OutboundCommand(
-                    command_id, endpoint, command.type, key, payload, trigger.correlation_id, now
-                )
+            outbound = OutboundCommand(
+                command_id, endpoint, command.type, key, payload, trigger.correlation_id, now
             )
+            effects.commands.append(outbound)
+            if emitted is not None:
+                emitted.append((flow.flow, t.open_case, outbound))
+            if command.type in (INVOICE_COMMAND, ADJUST_COMMAND):
+                book_invoice(flows_doc, command.data)  # what Odoo is (about to be) billed
         cases = flows_doc.setdefault("cases", {})
         for kind in t.close_cases:
             case_id = cases.pop(kind, None)
             if case_id is not None:
                 effects.closed_cases.append(case_id)
+                self._activities_done(key, flows_doc, case_id, kind, trigger, now, effects)
         if t.open_case is not None and t.open_case not in cases:
             kind = t.open_case
             case_id = stable_id("case", key, kind, trigger.event_id)
             cases[kind] = case_id
+            flows_doc.setdefault("case_activities", {})[case_id] = {"flow": flow.flow,
+                                                                    "markers": []}  # fmt: skip
             values = defaultdict(str, {k: str(v) for k, v in trigger.data.items()})
             effects.opened_cases.append(
                 {
@@ -232,15 +339,16 @@ class Orchestrator:
                 )
 
 
-_BOOKKEEPING = frozenset({"milestone.booked", "charge.recorded"})
-"""Triggers the interpreter itself records (the booking time, quotes), whatever the flows."""
+_BOOKKEEPING = frozenset({"milestone.booked", "charge.recorded", "case.closed"})
+"""Triggers the interpreter itself acts on (the booking time, quotes, a closed case's
+activities), whatever the flows."""
 
 
 def all_triggers() -> list[str]:
     """Every concrete trigger name (`milestone.any` stands for the milestone ones)."""
     return [
         *DOCUMENT_TRIGGERS, *MESSAGE_TRIGGERS, *TIMER_TRIGGERS, *CASE_TRIGGERS,
-        *(f"milestone.{m.value}" for m in MilestoneType),
+        *READ_TRIGGERS, *(f"milestone.{m.value}" for m in MilestoneType),
     ]  # fmt: skip
 
 
@@ -257,15 +365,27 @@ def _holds(t: Transition, ctx: Context) -> bool:
 
 
 def internal_trigger(channel: str, body: bytes, correlation_id: str) -> tuple[str, Trigger]:
-    """A message of the timer worker (a timer fired, a case was closed) as (subject, trigger)."""
+    """A message the hub wrote to itself (a timer fired, a case was closed, a document was
+    read) as (subject, trigger)."""
     value = orjson.loads(body)
+    if channel == "document.read":  # foresight/documents_reader.py
+        return value["subject"], Trigger(
+            name="document.read",
+            event_id=f"read:{value['document_id']}",
+            partner=str(value["partner"]),
+            at=datetime.fromisoformat(value["read_at"]),
+            data=dict(value["data"]),
+            correlation_id=correlation_id,
+        )
     if channel == "case":
+        data = {"case_id": value["case_id"], "kind": value["kind"]}
+        data.update({k: str(value[k]) for k in ("closed_by", "note") if value.get(k)})
         return value["subject"], Trigger(
             name="case.closed",
             event_id=f"closed:{value['case_id']}",
             partner="intermodal",
             at=datetime.fromisoformat(value["closed_at"]),
-            data={"case_id": value["case_id"], "kind": value["kind"]},
+            data=data,
             correlation_id=correlation_id,
         )
     payload = value["payload"]

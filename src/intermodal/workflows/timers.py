@@ -18,18 +18,20 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from intermodal.engine.ids import iso, sortable_id, utcnow
 from intermodal.store import Store
-from intermodal.store.tables import cases, inbox, timers
+from intermodal.store.tables import audit, cases, inbox, timers
 
 log = logging.getLogger(__name__)
 
 TIMER_PARTNER = "intermodal"
 TIMER_CHANNEL = "timer"
 CASE_CHANNEL = "case"
-INTERNAL_CHANNELS = frozenset({TIMER_CHANNEL, CASE_CHANNEL})
+DOCUMENT_READ_CHANNEL = "document.read"
+"""A document was read (foresight/documents_reader.py): the flows' `document.read`."""
+INTERNAL_CHANNELS = frozenset({TIMER_CHANNEL, CASE_CHANNEL, DOCUMENT_READ_CHANNEL})
 """Inbox channels the hub writes to itself (partner `intermodal`), read by the flows."""
 
 
@@ -40,6 +42,25 @@ def _minus(stamp: str, delta: timedelta) -> str:
     if not stamp:
         return ""
     return iso(datetime.fromisoformat(stamp) - delta)
+
+
+def _closers(conn: Connection, case_ids: list[str]) -> dict[str, dict[str, str]]:
+    """Who closed each case, and their note (the tower's `cases.close` audit entry): the
+    feedback the case's Odoo activities are marked done with."""
+    found: dict[str, dict[str, str]] = {}
+    for start in range(0, len(case_ids), 500):
+        for row in conn.execute(
+            select(audit.c.subject, audit.c.actor, audit.c.detail).where(
+                audit.c.action == "cases.close",
+                audit.c.subject.in_(case_ids[start : start + 500]),
+            )
+        ):
+            try:
+                note = str(orjson.loads(row.detail).get("note") or "")
+            except (orjson.JSONDecodeError, AttributeError):
+                note = ""
+            found[row.subject] = {"closed_by": row.actor, **({"note": note} if note else {})}
+    return found
 
 
 class TimerWorker:
@@ -125,7 +146,8 @@ class TimerWorker:
         `cases` row): one inbox message per closed case (channel `case`, message id
         `closed:<case id>`, so the inbox key makes it once, across restarts and processes).
         The flows drop the ones they closed themselves; a closed billing dispute releases a
-        held invoice.
+        held invoice; the case's Odoo activities are marked done, with who closed it and
+        their note (from the audit chain) as the feedback.
 
         Each pass reads the cases closed since a few minutes before the newest one posted
         (a close committed late with an earlier stamp is not missed) and skips those this
@@ -156,10 +178,12 @@ class TimerWorker:
             return 0
         at = iso(utcnow())
         posted = 0
+        with self.store.read() as conn:
+            closers = _closers(conn, [row.case_id for row in rows])
         with self.store.write() as conn:
             for row in rows:
                 body = {"case_id": row.case_id, "subject": row.subject, "kind": row.kind,
-                        "closed_at": row.closed_at}  # fmt: skip
+                        "closed_at": row.closed_at, **closers.get(row.case_id, {})}  # fmt: skip
                 inserted = conn.execute(
                     self._insert.values(
                         receipt_id=sortable_id("rcpt"),

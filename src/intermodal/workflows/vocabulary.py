@@ -36,6 +36,13 @@ if TYPE_CHECKING:
     from intermodal.engine.apply import ShipmentState
 
 ROLES = ("odoo", "tms", "notify", "customs")
+ACTIVITY_COMMAND = "intermodal.odoo.activity.create"
+MILESTONE_COMMAND = "intermodal.shipment.milestone"
+MILESTONE_CASES = {"delivery_failed": "delivery_failed", "exception": "carrier_exception",
+                   "customs_hold": "customs_hold"}  # fmt: skip
+"""The case a milestone's own Odoo activity is about (the connector opens one for the
+milestones that need a person: connectors/odoo/mappings/mail_activity.py NEEDS_A_PERSON)."""
+ADJUST_COMMAND = "intermodal.odoo.invoice.adjust"
 DEFAULT_TEAMS = {"billing_dispute": "billing", "no_rate": "billing", "customs_hold": "customs"}
 DOCUMENT_TRIGGERS = ("shipment.upserted", "pod.received", "charge.recorded", "customs.updated")
 MESSAGE_TRIGGERS = ("shipment.changed",)
@@ -44,6 +51,10 @@ events were applied."""
 TIMER_TRIGGERS = ("timer.sla",)
 CASE_TRIGGERS = ("case.closed",)
 """A case closed outside the flows (by a person in the control tower)."""
+READ_TRIGGERS = ("document.read",)
+"""A proof of delivery or freight invoice read by the hub (foresight/documents_reader.py),
+after the events it asserted; its data says what was read and, for an invoice, whether it
+matches the quote and the carrier's 210 (`disputed`, `reason`, `document_url`)."""
 TIMER_ACTIONS = ("sla", "sla_reached")
 _RANK = {m: i for i, m in enumerate(MAIN_CHAIN)}
 
@@ -53,7 +64,7 @@ Convert = Callable[[Decimal, str, str, datetime], Decimal | None]
 
 def is_trigger(name: str) -> bool:
     if name in (*DOCUMENT_TRIGGERS, *MESSAGE_TRIGGERS, *TIMER_TRIGGERS, *CASE_TRIGGERS,
-                "milestone.any"):  # fmt: skip
+                *READ_TRIGGERS, "milestone.any"):  # fmt: skip
         return True
     milestone = name.removeprefix("milestone.")
     return name.startswith("milestone.") and milestone in MilestoneType._value2member_map_
@@ -66,6 +77,7 @@ def trigger_names() -> str:
             *MESSAGE_TRIGGERS,
             *TIMER_TRIGGERS,
             *CASE_TRIGGERS,
+            *READ_TRIGGERS,
             "milestone.any",
             "milestone.<milestone>",
         ]
@@ -213,6 +225,7 @@ CONDITIONS: dict[str, Callable[[Context], bool]] = {
     "freight_over_tolerance": _over_tolerance,
     "hold_on_dispute": lambda c: c.config.billing.hold_on_dispute,
     "needs_rate": _needs_rate,
+    "late_charge": lambda c: _late_charge(c) is not None,
     "tms_configured": lambda c: c.config.roles.tms is not None,
     "notify_configured": lambda c: c.config.roles.notify is not None,
     "from_tms": _from_tms,
@@ -223,6 +236,9 @@ CONDITIONS: dict[str, Callable[[Context], bool]] = {
     ),
     "booked": lambda c: "booked_at" in c.flows,
     "service_level_known": lambda c: service_level(c) is not None,
+    "invoice_disputed": lambda c: (
+        c.trigger.name == "document.read" and c.trigger.data.get("disputed") is True
+    ),
 }
 
 
@@ -247,7 +263,7 @@ def odoo_milestone(ctx: Context) -> FlowCommand | None:
     data = {k: v for k, v in ctx.trigger.data.items()
             if k in ("milestone", "occurred_at", "reason", "tracking_number")}  # fmt: skip
     return FlowCommand(
-        "intermodal.shipment.milestone",
+        MILESTONE_COMMAND,
         data,
         {"assertedby": ctx.trigger.partner, "causationid": ctx.trigger.event_id[:1024]},
     )
@@ -320,6 +336,13 @@ def activity(ctx: Context) -> FlowCommand | None:
         milestone = ctx.trigger.data.get("milestone", "?")
         summary = f"Shipment {ctx.key}: {milestone} is late (SLA)"
         note = f"Expected {milestone} by {ctx.trigger.data.get('due', '?')}."
+    elif ctx.trigger.name == "document.read":
+        number = ctx.trigger.data.get("invoice_number")
+        summary = f"Shipment {ctx.key}: freight invoice {number or ''} differs from the quote"
+        note = (
+            f"{ctx.trigger.data.get('reason', 'The invoice does not match.')}"
+            f" Document: {ctx.trigger.data.get('document_url', '')}"
+        )
     elif ctx.trigger.name == "charge.recorded":
         amount = ctx.trigger.data["amount"]
         summary = f"Shipment {ctx.key}: freight invoice above the quote"
@@ -327,7 +350,7 @@ def activity(ctx: Context) -> FlowCommand | None:
     else:
         summary, note = f"Shipment {ctx.key}: {label}", label
     return FlowCommand(
-        "intermodal.odoo.activity.create",
+        ACTIVITY_COMMAND,
         {"summary": summary[:256], "note": note, "deadline": ctx.trigger.at.date().isoformat()},
     )
 
@@ -377,17 +400,130 @@ def _invoice(
     if not lines:
         return None
     refs = ctx.shipment.get("references") or {}
+    data = {
+        "reference": reference,
+        "customer": customer,
+        "currency": billing.currency,
+        "charges": lines,
+        "invoice_date": ctx.trigger.at.date().isoformat(),
+        "origin": refs.get("odoo_sale_order") or ctx.key,
+        "post": billing.post,
+    }
+    products = {c["code"]: p for c in lines if (p := _product(ctx, c)) is not None}
+    if products:
+        data["products"] = products
+    return FlowCommand(INVOICE_COMMAND, data)
+
+
+def _product(ctx: Context, charge: dict[str, Any]) -> str | None:
+    """The Odoo product a charge's invoice line is: configured by charge code, else kind."""
+    products = ctx.config.billing.products
+    return products.get(charge["code"]) or products.get(charge["kind"])
+
+
+# -- charges after the invoice ----------------------------------------------------------------
+def _late_charge(ctx: Context) -> tuple[str, dict[str, Any]] | None:
+    """A final charge that changes what an invoice already sent bills: (that invoice's
+    reference, the adjustment line), or None. The customer's invoice, or the consignee's
+    duties invoice for its duties and taxes; the line is the difference with what was
+    billed for the charge's code (all of it for a new code), in the invoice currency."""
+    billing = ctx.config.billing
+    data = ctx.trigger.data
+    if ctx.trigger.name != "charge.recorded" or billing.late_charges == "report":
+        return None
+    if data.get("status") != "final":
+        return None
+    duties = data["kind"] in ("duty", "tax") and ctx.shipment.get("incoterm") not in (None, "DDP")
+    reference = f"{ctx.key}-DUTIES" if duties else ctx.key
+    sent = (ctx.flows.get("billed") or {}).get(reference)
+    if sent is None:
+        return None  # not invoiced (yet): the charge will be on the invoice
+    amount = Decimal(data["amount"]["amount"])
+    if data["amount"]["currency"] != billing.currency:
+        converted = (
+            ctx.convert(amount, data["amount"]["currency"], billing.currency, ctx.trigger.at)
+            if ctx.convert is not None
+            else None
+        )
+        if converted is None:
+            return None  # no rate: reconciliation reports it instead
+        amount = converted
+    before = Decimal(str((sent["charges"].get(data["code"]) or {}).get("amount", "0")))
+    delta = amount - before
+    if delta == 0:
+        return None
+    line: dict[str, Any] = {"code": data["code"], "kind": data["kind"], "amount": str(delta)}
+    if data.get("description"):
+        line["description"] = data["description"]
+    if (product := _product(ctx, data)) is not None:
+        line["product"] = product
+    return reference, line
+
+
+def invoice_adjustment(ctx: Context) -> FlowCommand | None:
+    """The late charge billed on its invoice: added to it while it is a draft in Odoo,
+    else a supplementary invoice (more) or a credit note (less), per
+    workflows.billing.late_charges. Its reference is `<invoice>-ADJ<n>`."""
+    found = _late_charge(ctx)
+    if found is None:
+        return None
+    reference, line = found
+    sent = ctx.flows["billed"][reference]
+    billing = ctx.config.billing
     return FlowCommand(
-        INVOICE_COMMAND,
+        ADJUST_COMMAND,
         {
-            "reference": reference,
-            "customer": customer,
+            "invoice": reference,
+            "reference": f"{reference}-ADJ{int(sent.get('adjustments', 0)) + 1}",
+            "customer": sent["customer"],
             "currency": billing.currency,
-            "charges": lines,
+            "lines": [line],
             "invoice_date": ctx.trigger.at.date().isoformat(),
-            "origin": refs.get("odoo_sale_order") or ctx.key,
+            "origin": sent["origin"],
             "post": billing.post,
+            "separate": billing.late_charges == "separate",
         },
+    )
+
+
+def book_invoice(flows: dict[str, Any], data: dict[str, Any]) -> None:
+    """Record what an invoice (or an adjustment) bills, per charge code: what a late
+    charge is compared with (`flows.billed`, kept by the interpreter)."""
+    billed: dict[str, Any] = flows.setdefault("billed", {})
+    if "charges" in data:
+        billed[data["reference"]] = {
+            "customer": data["customer"],
+            "origin": data["origin"],
+            "adjustments": 0,
+            "charges": {c["code"]: {"amount": c["amount"]["amount"], "kind": c["kind"]}
+                        for c in data["charges"]},
+        }  # fmt: skip
+        return
+    sent = billed.get(data["invoice"])
+    if sent is None:
+        return
+    sent["adjustments"] = int(sent.get("adjustments", 0)) + 1
+    for line in data["lines"]:
+        before = Decimal(str((sent["charges"].get(line["code"]) or {}).get("amount", "0")))
+        total = before + Decimal(line["amount"])
+        sent["charges"][line["code"]] = {"amount": str(total), "kind": line["kind"]}
+
+
+def case_feedback(kind: str, trigger: Trigger) -> str:
+    """What the Odoo activity of a closed case says when marked done: who or what closed
+    the case, and when (plain text; Odoo escapes it)."""
+    at = trigger.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    label = kind.replace("_", " ")
+    if trigger.name == "case.closed":
+        who = str(trigger.data.get("closed_by") or "a person").removeprefix("tower:")
+        text = f"The {label} case was closed in the control tower by {who} at {at}."
+        note = trigger.data.get("note")
+        return f"{text}\n{note}" if note else text
+    what = trigger.name.removeprefix("milestone.").replace("_", " ")
+    if trigger.name == "customs.updated":
+        what = f"customs {trigger.data.get('state', 'update')}"
+    return (
+        f"Resolved: {what} reported by {trigger.partner} at {at} (the hub closed the {label} case)."
     )
 
 
@@ -399,6 +535,7 @@ COMMANDS: dict[str, Callable[[Context], FlowCommand | None]] = {
     "activity": activity,
     "invoice": invoice,
     "duties_invoice": duties_invoice,
+    "invoice_adjustment": invoice_adjustment,
     "customs_filing": customs_filing,
 }
 

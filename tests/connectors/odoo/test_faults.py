@@ -54,6 +54,7 @@ def test_serialization_429_and_outage(tmp_path: Path, monkeypatch: pytest.Monkey
                 "breaker_failures": BREAKER_FAILURES,
                 "breaker_reset_seconds": BREAKER_RESET,
             },
+            note_milestones=None,  # every milestone noted: each note seen exactly once
         )
         settings = settings_from(path)
         asyncio.run(seed_orders(settings.endpoints["odoo"], first_keys + second_keys))

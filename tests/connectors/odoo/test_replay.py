@@ -3,7 +3,7 @@ between the Odoo call and its acknowledgement, leave Odoo with one application.
 
 The hub runs for real: carrier events over HTTP, applier, outbox, dispatcher, Odoo sink,
 the Odoo test server over loopback. The kill is a SIGKILL of an `intermodal serve` process
-while Odoo has committed a batch of notes but not yet answered (the sim's per-record
+while Odoo has committed notes (message_post) but not yet answered (the sim's per-record
 latency is spent after the commit).
 """
 
@@ -94,8 +94,14 @@ def assert_one_application(state: dict[str, Any]) -> None:
 def test_three_applications_end_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with running_sim() as sim:
         monkeypatch.setenv("TEST_ODOO_KEY", sim.api_key)
+        # Every milestone noted, so that each note is seen to be written exactly once.
         path = hub_config(
-            tmp_path, f"sqlite:///{tmp_path / 'hub.db'}", sim.url, sim.db, "TEST_ODOO_KEY"
+            tmp_path,
+            f"sqlite:///{tmp_path / 'hub.db'}",
+            sim.url,
+            sim.db,
+            "TEST_ODOO_KEY",
+            note_milestones=None,
         )
         settings = settings_from(path)
         asyncio.run(seed_orders(settings.endpoints["odoo"], KEYS))
@@ -158,18 +164,21 @@ def test_hub_killed_between_odoo_call_and_acknowledgement(
     with running_sim() as sim:
         monkeypatch.setenv("TEST_ODOO_KEY", sim.api_key)
         database = f"sqlite:///{tmp_path / 'hub.db'}"
-        path = hub_config(tmp_path, database, sim.url, sim.db, "TEST_ODOO_KEY")
+        # Every milestone noted, so that each note is seen to be written exactly once.
+        path = hub_config(
+            tmp_path, database, sim.url, sim.db, "TEST_ODOO_KEY", note_milestones=None
+        )
         settings = settings_from(path)
         asyncio.run(seed_orders(settings.endpoints["odoo"], KEYS))
         sim.server.reset_counts()
-        # Odoo commits each batch of notes, then takes 20 ms per note to answer.
-        sim.set_faults("mail.message/create:latency_per_record=20ms")
+        # Odoo commits each note (message_post), then takes 20 ms to answer.
+        sim.set_faults("sale.order/message_post:latency_per_record=20ms")
         port = free_port()
         hub = _serve(path, port, tmp_path / "hub.log")
         try:
             post_events(f"http://127.0.0.1:{port}")
             deadline = time.monotonic() + 30
-            while sim.server.calls[("json2", "mail.message", "create")] == 0:
+            while sim.server.calls[("json2", "sale.order", "message_post")] == 0:
                 assert time.monotonic() < deadline, "the hub never wrote a note"
                 time.sleep(0.005)
             time.sleep(0.3)  # inside the answer's latency: committed, not acknowledged

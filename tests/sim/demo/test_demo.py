@@ -79,6 +79,10 @@ def test_demo_plays_a_short_day_and_exits_zero(
     assert figure("invoices created in Odoo") == f"11 ({planned.invoiced_cents() / 100:,.2f} USD)"
     kinds = figure("by kind (opened/closed)")
     assert "customs_hold 1/1" in kinds and "billing_dispute 1/0" in kinds, kinds
+    # The released hold's Odoo activity was marked done (action_feedback); the open
+    # dispute's is still open.
+    still_open, done = (int(n) for n in figure("Odoo activities open / done").split(" / "))
+    assert still_open >= 1 and done >= 1, (still_open, done)
     assert figure("customs filings by the hub") == "held, then released 1, released 8"
     assert figure("dead letters") == "0"
     assert figure("quarantined messages") == "0"

@@ -28,6 +28,8 @@ class Summary:
     tenders: dict[str, int]
     invoices: int
     invoiced_total: float
+    activities: tuple[int, int]
+    """Odoo activities still open, and marked done (their "done" messages on the orders)."""
     cases_by_kind: dict[str, tuple[int, int]]
     dead_letters: int
     outbox_pending: int
@@ -56,6 +58,7 @@ class Summary:
             ("invoices created in Odoo", f"{self.invoices} ({self.invoiced_total:,.2f} USD)"),
             ("exceptions opened / closed", f"{opened} / {closed}"),
             ("  by kind (opened/closed)", kinds or "none"),
+            ("Odoo activities open / done", f"{self.activities[0]} / {self.activities[1]}"),
             ("customs filings by the hub", filings or "none"),
             (
                 "TMS outage",
@@ -151,7 +154,7 @@ def summarise(world: World, store: Store, tally: Tally, script: Script) -> Summa
                 else filing.status
             )
             customs[state] = customs.get(state, 0) + 1
-    invoices, total = asyncio.run(_odoo_invoices(world))
+    invoices, total, activities = asyncio.run(_odoo_invoices(world))
     stats = world.portal.stats()
     return Summary(
         orders=tally.orders,
@@ -161,6 +164,7 @@ def summarise(world: World, store: Store, tally: Tally, script: Script) -> Summa
         tenders=tenders,
         invoices=invoices,
         invoiced_total=total,
+        activities=activities,
         cases_by_kind=by_kind,
         dead_letters=int(dead),
         outbox_pending=pending_out,
@@ -174,7 +178,8 @@ def summarise(world: World, store: Store, tally: Tally, script: Script) -> Summa
     )
 
 
-async def _odoo_invoices(world: World) -> tuple[int, float]:
+async def _odoo_invoices(world: World) -> tuple[int, float, tuple[int, int]]:
+    """The customer invoices in Odoo and their total; the activities open and done."""
     async with httpx.AsyncClient(timeout=30) as http:
         odoo = world.odoo
         client = OdooClient(Connection(odoo.url, odoo.db, Secret(odoo.api_key)), http)
@@ -184,4 +189,11 @@ async def _odoo_invoices(world: World) -> tuple[int, float]:
             domain=[["move_type", "=", "out_invoice"]],
             fields=["amount_total"],
         )
-    return len(rows), float(sum(r.get("amount_total") or 0 for r in rows))
+        still_open = await client.call("mail.activity", "search_count", domain=[])
+        done = await client.call(
+            "mail.message",
+            "search_count",
+            domain=[["model", "=", "sale.order"], ["mail_activity_type_id", "!=", False]],
+        )
+    total = float(sum(r.get("amount_total") or 0 for r in rows))
+    return len(rows), total, (int(still_open), int(done))

@@ -14,83 +14,20 @@ import email.utils
 from collections.abc import Mapping
 from typing import Any, cast
 
+from intermodal_sim.odoo.accounting import AccountMove, AccountMoveLine
+from intermodal_sim.odoo.attachments import IrAttachment
 from intermodal_sim.odoo.errors import UserError, ValidationError
+from intermodal_sim.odoo.mail import MailActivity, MailThread
 from intermodal_sim.odoo.orm import (
     BaseModel,
     api_model,
     readonly,
-    returns_id,
 )
 from intermodal_sim.odoo.schema import Model
 
 
 def _parent_ids(rec: BaseModel, link: str) -> list[int]:
     return sorted({v for v in rec._column_rows(rec.ids, link).values() if v})
-
-
-class MailThread(BaseModel):
-    """mail.thread: the chatter every business document carries."""
-
-    @returns_id
-    def message_post(
-        self,
-        *,
-        body: str = "",
-        subject: str | None = None,
-        message_type: str = "notification",
-        subtype_xmlid: str | None = None,
-        partner_ids: list[int] | None = None,
-        author_id: int | None = None,
-        **kwargs: Any,
-    ) -> BaseModel:
-        self.ensure_one()
-        self.env.check_access(self._spec, "read")
-        subtype = self.env.ref_id(subtype_xmlid) if subtype_xmlid else None
-        if author_id is None:
-            row = self.env.db.execute(
-                "SELECT partner_id FROM res_users WHERE id = ?", (self.env.uid,)
-            ).fetchone()
-            author_id = row[0] if row else None
-        return (
-            self.env["mail.message"]
-            .sudo()
-            .create(
-                {
-                    "body": body,
-                    "subject": subject or False,
-                    "model": self._name,
-                    "res_id": self.ids[0],
-                    "record_name": self._display_names().get(self.ids[0], ""),
-                    "message_type": message_type,
-                    "subtype_id": subtype or False,
-                    "author_id": author_id or False,
-                }
-            )
-        )
-
-    def activity_schedule(
-        self,
-        act_type_xmlid: str = "",
-        date_deadline: str | None = None,
-        summary: str = "",
-        note: str = "",
-        **act_values: Any,
-    ) -> BaseModel:
-        self.env.check_access(self._spec, "write")
-        activity_type = self.env.ref_id(act_type_xmlid) if act_type_xmlid else None
-        activities = []
-        for rid in self.ids:
-            vals = {
-                "res_model_id": self.env.model_id(self._name),
-                "res_id": rid,
-                "activity_type_id": activity_type or act_values.pop("activity_type_id", False),
-                "summary": summary or False,
-                "note": note or False,
-                "date_deadline": date_deadline or self.env.today,
-                **act_values,
-            }
-            activities.append(vals)
-        return self.env["mail.activity"].create(activities)
 
 
 def parse_contact_from_email(text: str) -> tuple[str, str]:
@@ -466,90 +403,6 @@ class StockMove(BaseModel):
         return vals
 
 
-MOVE_PREFIX = {
-    "out_invoice": "INV",
-    "out_refund": "RINV",
-    "in_invoice": "BILL",
-    "in_refund": "RBILL",
-    "out_receipt": "SREC",
-    "in_receipt": "PREC",
-    "entry": "MISC",
-}
-
-
-class AccountMove(MailThread):
-    def _display_names(self) -> dict[int, str]:
-        names = super()._display_names()
-        return {rid: (name if name and name != "/" else f"Draft ({rid})") for rid, name in
-                names.items()}  # fmt: skip
-
-    def _after_write(self, fields: set[str]) -> None:
-        if fields & {"invoice_line_ids", "line_ids", "payment_state"} or not fields:
-            self._recompute_amounts()
-
-    def _recompute_amounts(self) -> None:
-        for rid in self.ids:
-            row = self.env.db.execute(
-                "SELECT COALESCE(SUM(price_subtotal), 0) FROM account_move_line "
-                "WHERE move_id = ? AND display_type = 'product'",
-                (rid,),
-            ).fetchone()
-            total = round(float(row[0]), 2)
-            self.env.db.execute(
-                "UPDATE account_move SET amount_untaxed = ?, amount_tax = 0, amount_total = ?, "
-                "amount_residual = CASE WHEN payment_state IN ('paid', 'in_payment', 'reversed') "
-                "THEN 0 ELSE ? END WHERE id = ?",
-                (total, total, total, rid),
-            )
-
-    def _check_unlink(self) -> None:
-        if any(s == "posted" for s in self._column_rows(self.ids, "state").values()):
-            raise UserError("You cannot delete an entry which has been posted once.")
-
-    def action_post(self) -> bool:
-        """account.move action_post: number the entry and post it; returns False like Odoo."""
-        self.env.check_access(self._spec, "write")
-        self._ensure_exist()
-        for move in self.read(["state", "move_type", "name", "invoice_line_ids", "invoice_date"]):
-            if move["state"] == "posted":
-                raise UserError(
-                    "The entry {} (id {}) is already posted.".format(move["name"], move["id"])
-                )
-            if move["move_type"] != "entry" and not move["invoice_line_ids"]:
-                raise UserError("You need to add a line before posting.")
-            prefix = f"{MOVE_PREFIX[move['move_type']]}/{self.env.today[:4]}/"
-            vals: dict[str, Any] = {"state": "posted"}
-            if move["name"] in ("/", False):
-                vals["name"] = f"{prefix}{self.env.db.next_sequence(prefix):05d}"
-            if move["move_type"] != "entry" and not move["invoice_date"]:
-                vals["invoice_date"] = self.env.today
-            self.browse([move["id"]]).write(vals)
-        return False
-
-    def button_draft(self) -> None:
-        self.env.check_access(self._spec, "write")
-        self._ensure_exist()
-        self.write({"state": "draft"})
-
-    def button_cancel(self) -> None:
-        self.env.check_access(self._spec, "write")
-        self._ensure_exist()
-        self.write({"state": "cancel"})
-
-
-class AccountMoveLine(BaseModel):
-    def _after_write(self, fields: set[str]) -> None:
-        for rid in self.ids:
-            self.env.db.execute(
-                "UPDATE account_move_line SET price_subtotal = ROUND(quantity * price_unit * "
-                "(1 - discount / 100.0), 2), price_total = ROUND(quantity * price_unit * "
-                "(1 - discount / 100.0), 2) WHERE id = ?",
-                (rid,),
-            )
-        moves = _parent_ids(self, "move_id")
-        self.env["account.move"].sudo().browse(moves)._recompute_amounts()  # type: ignore[attr-defined]
-
-
 class IrModelData(BaseModel):
     @api_model
     def check_object_reference(
@@ -584,20 +437,6 @@ class IrModelAccess(BaseModel):
         return self.env.has_access(model, mode)
 
 
-class MailActivity(BaseModel):
-    def _prepare_create(self, vals: dict[str, Any]) -> dict[str, Any]:
-        if vals.get("res_model_id"):
-            row = self.env.db.execute(
-                "SELECT model FROM ir_model WHERE id = ?", (vals["res_model_id"],)
-            ).fetchone()
-            if row:
-                vals["res_model"] = row[0]
-                if vals.get("res_id") and row[0] in self.env:
-                    names = self.env[row[0]].sudo().browse([int(vals["res_id"])])._display_names()
-                    vals["res_name"] = names.get(int(vals["res_id"]), False)
-        return vals
-
-
 class NameSearchArgs(BaseModel):
     """Up to 17, name_search called its domain `args` (odoo/models.py)."""
 
@@ -625,6 +464,7 @@ SPECIFIC: dict[str, type[BaseModel]] = {
     "ir.model.data": IrModelData,
     "ir.model.access": IrModelAccess,
     "mail.activity": MailActivity,
+    "ir.attachment": IrAttachment,
 }
 
 

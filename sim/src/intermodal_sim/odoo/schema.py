@@ -954,6 +954,337 @@ def _definitions() -> list[Model]:
     ]
 
 
+# -- accounting, chatter and documents -------------------------------------------------------
+# What invoices with products (accounts, taxes, fiscal positions), the chatter (followers,
+# notifications, activities marked done) and documents (ir.attachment) need. Fields that
+# extend a model defined above are listed apart, per model, as Odoo's `_inherit` adds them.
+# Sources: addons/account/models/{account_account,account_journal,account_tax,partner,
+# account_move,account_move_line,product}.py, addons/mail/models/{mail_followers,
+# mail_notification,mail_activity,mail_activity_type,mail_message,mail_message_subtype}.py,
+# odoo/addons/base/models/ir_attachment.py (19.0; `since`/`until` mark what 19 changed).
+
+ACCOUNT_TYPES = _sel(
+    "asset_receivable:Receivable",
+    "asset_current:Current Assets",
+    "liability_payable:Payable",
+    "liability_current:Current Liabilities",
+    "income:Income",
+    "income_other:Other Income",
+    "expense:Expenses",
+)
+JOURNAL_TYPES = _sel(
+    "sale:Sales", "purchase:Purchase", "cash:Cash", "bank:Bank", "general:Miscellaneous"
+)
+
+
+def _accounting_and_documents(
+    major: int,
+) -> tuple[list[Model], dict[str, dict[str, dict[str, Any]]]]:
+    account = {"ondelete": "restrict"}
+    models = [
+        _model(
+            "account.account",
+            "Account",
+            {
+                "name": char("Account Name", required=True),
+                "code": char("Code"),
+                "account_type": selection("Type", ACCOUNT_TYPES, required=True),
+                "reconcile": boolean("Allow Reconciliation", default=False),
+                "active": boolean("Active", default=True),
+            },
+            order="code",
+            module="account",
+        ),
+        _model(
+            "account.journal",
+            "Journal",
+            {
+                "name": char("Journal Name", required=True),
+                "code": char("Short Code", required=True),
+                "type": selection("Type", JOURNAL_TYPES, required=True),
+                "default_account_id": m2o("account.account", "Default Account", **account),
+                "company_id": m2o("res.company", "Company", required=True, default=COMPANY),
+                "active": boolean("Active", default=True),
+            },
+            order="type, code",
+            module="account",
+        ),
+        _model(
+            "account.tax",
+            "Tax",
+            {
+                "name": char("Tax Name", required=True),
+                "type_tax_use": selection(
+                    "Tax Type",
+                    _sel("sale:Sales", "purchase:Purchases", "none:None"),
+                    required=True,
+                    default="sale",
+                ),
+                "amount_type": selection(
+                    "Tax Computation",
+                    _sel(
+                        "group:Group of Taxes",
+                        "fixed:Fixed",
+                        "percent:Percentage of Price",
+                        "division:Percentage of Price Tax Included",
+                    ),
+                    required=True,
+                    default="percent",
+                ),
+                "amount": float_("Amount", required=True, default=0.0),
+                "sequence": integer("Sequence", default=1),
+                "active": boolean("Active", default=True),
+                "company_id": m2o("res.company", "Company", required=True, default=COMPANY),
+                "original_tax_ids": m2m(
+                    "account.tax",
+                    "account_tax_alternatives",
+                    "dest_tax_id",
+                    "src_tax_id",
+                    "Replaces",
+                    since=19,
+                ),
+                "fiscal_position_ids": m2m(
+                    "account.fiscal.position",
+                    "account_fiscal_position_account_tax_rel",
+                    "account_tax_id",
+                    "account_fiscal_position_id",
+                    "Fiscal Positions",
+                    since=19,
+                ),
+            },
+            order="sequence,id",
+            module="account",
+        ),
+        _model(
+            "account.fiscal.position",
+            "Fiscal Position",
+            {
+                "name": char("Fiscal Position", required=True),
+                "sequence": integer("Sequence"),
+                "active": boolean("Active", default=True),
+                "company_id": m2o("res.company", "Company", required=True, default=COMPANY),
+                "auto_apply": boolean("Detect Automatically"),
+                "vat_required": boolean("VAT required"),
+                "country_id": m2o("res.country", "Country"),
+                "zip_from": char("Zip Range From"),
+                "zip_to": char("Zip Range To"),
+                "note": html("Notes"),
+                "account_ids": o2m(
+                    "account.fiscal.position.account", "position_id", "Account Mapping"
+                ),
+                "tax_ids": m2m(
+                    "account.tax",
+                    "account_fiscal_position_account_tax_rel",
+                    "account_fiscal_position_id",
+                    "account_tax_id",
+                    "Taxes",
+                    since=19,
+                ),
+                # Up to 18 the mapping is a table of (source tax, replacement) rows.
+                "tax_ids_18": o2m(
+                    "account.fiscal.position.tax", "position_id", "Tax Mapping", until=18
+                ),
+            },
+            order="sequence",
+            module="account",
+        ),
+        _model(
+            "account.fiscal.position.tax",
+            "Tax Mapping of Fiscal Position",
+            {
+                "position_id": m2o(
+                    "account.fiscal.position",
+                    "Fiscal Position",
+                    required=True,
+                    ondelete="cascade",
+                ),
+                "tax_src_id": m2o("account.tax", "Tax on Product", required=True),
+                "tax_dest_id": m2o("account.tax", "Tax to Apply"),
+            },
+            rec_name="position_id",
+            module="account",
+        ),
+        _model(
+            "account.fiscal.position.account",
+            "Accounts Mapping of Fiscal Position",
+            {
+                "position_id": m2o(
+                    "account.fiscal.position",
+                    "Fiscal Position",
+                    required=True,
+                    ondelete="cascade",
+                ),
+                "account_src_id": m2o("account.account", "Account on Product", required=True),
+                "account_dest_id": m2o("account.account", "Account to Use Instead", required=True),
+            },
+            rec_name="position_id",
+            module="account",
+        ),
+        _model(
+            "mail.followers",
+            "Document Followers",
+            {
+                "res_model": char("Related Document Model Name", required=True),
+                "res_id": m2oref("Related Document ID", "res_model"),
+                "partner_id": m2o(
+                    "res.partner", "Related Partner", required=True, ondelete="cascade"
+                ),
+                "subtype_ids": m2m(
+                    "mail.message.subtype",
+                    "mail_followers_mail_message_subtype_rel",
+                    "mail_followers_id",
+                    "mail_message_subtype_id",
+                    "Subtype",
+                ),
+            },
+            rec_name="partner_id",
+            module="mail",
+        ),
+        _model(
+            "mail.notification",
+            "Message Notifications",
+            {
+                "mail_message_id": m2o(
+                    "mail.message", "Message", required=True, ondelete="cascade"
+                ),
+                "res_partner_id": m2o("res.partner", "Recipient", ondelete="cascade"),
+                "notification_type": selection(
+                    "Notification Type",
+                    _sel("inbox:Inbox", "email:Email"),
+                    required=True,
+                    default="inbox",
+                ),
+                "notification_status": selection(
+                    "Status",
+                    _sel(
+                        "ready:Ready to Send",
+                        "process:Processing",
+                        "pending:Sent",
+                        "sent:Delivered",
+                        "bounce:Bounced",
+                        "exception:Exception",
+                        "canceled:Cancelled",
+                    ),
+                    default="ready",
+                ),
+                "is_read": boolean("Is Read"),
+            },
+            rec_name="res_partner_id",
+            module="mail",
+        ),
+        _model(
+            "ir.attachment",
+            "Attachment",
+            {
+                "name": char("Name", required=True),
+                "description": text("Description"),
+                "res_name": char("Resource Name", store=False),
+                "res_model": char("Resource Model"),
+                "res_field": char("Resource Field"),
+                "res_id": m2oref("Resource ID", "res_model"),
+                "company_id": m2o("res.company", "Company", default=COMPANY),
+                "type": selection(
+                    "Type", _sel("url:URL", "binary:File"), required=True, default="binary"
+                ),
+                "url": char("Url"),
+                "public": boolean("Is public document"),
+                "access_token": char("Access Token"),
+                "datas": {"type": "binary", "string": "File Content (base64)", "store": False},
+                "store_fname": char("Stored Filename"),
+                "file_size": integer("File Size", readonly=True),
+                "checksum": char("Checksum/SHA1", readonly=True),
+                "mimetype": char("Mime Type", readonly=True),
+                "index_content": text("Indexed Content", readonly=True),
+            },
+            order="id desc",
+        ),
+    ]
+    if major >= 19:  # 19 maps taxes through account.tax.original_tax_ids instead
+        models = [m for m in models if m.name != "account.fiscal.position.tax"]
+    extensions: dict[str, dict[str, dict[str, Any]]] = {
+        "res.company": {
+            "account_sale_tax_id": m2o("account.tax", "Default Sale Tax"),
+            "account_purchase_tax_id": m2o("account.tax", "Default Purchase Tax"),
+        },
+        "res.partner": {
+            "property_account_position_id": m2o("account.fiscal.position", "Fiscal Position"),
+        },
+        "res.users": {
+            "notification_type": selection(
+                "Notification",
+                _sel("email:Handle by Emails", "inbox:Handle in Odoo"),
+                default="email",
+            ),
+        },
+        "product.category": {
+            "property_account_income_categ_id": m2o("account.account", "Income Account"),
+            "property_account_expense_categ_id": m2o("account.account", "Expense Account"),
+        },
+        "product.template": {
+            "taxes_id": m2m("account.tax", "product_taxes_rel", "prod_id", "tax_id", "Sales Taxes"),
+            "supplier_taxes_id": m2m(
+                "account.tax", "product_supplier_taxes_rel", "prod_id", "tax_id", "Purchase Taxes"
+            ),
+            "property_account_income_id": m2o("account.account", "Income Account"),
+            "property_account_expense_id": m2o("account.account", "Expense Account"),
+        },
+        "account.move": {
+            "journal_id": m2o("account.journal", "Journal", required=True),
+            "fiscal_position_id": m2o(
+                "account.fiscal.position", "Fiscal Position", ondelete="restrict"
+            ),
+            "partner_shipping_id": m2o("res.partner", "Delivery Address"),
+            "reversed_entry_id": m2o("account.move", "Reversal of", copy=False),
+        },
+        "account.move.line": {
+            "account_id": m2o("account.account", "Account", ondelete="cascade"),
+            "tax_ids": m2m(
+                "account.tax",
+                "account_move_line_account_tax_rel",
+                "account_move_line_id",
+                "account_tax_id",
+                "Taxes",
+            ),
+        },
+        "mail.activity": {
+            "automated": boolean("Automated activity", readonly=True),
+            "active": boolean("Active", default=True),
+            "date_done": date("Done Date"),
+        },
+        "mail.activity.type": {
+            "keep_done": boolean("Keep Done", default=False),
+            "res_model": char("Model"),
+            "icon": char("Icon"),
+            "active": boolean("Active", default=True),
+        },
+        "mail.message": {
+            "email_from": char("From"),
+            "mail_activity_type_id": m2o("mail.activity.type", "Mail Activity Type"),
+            "partner_ids": m2m(
+                "res.partner",
+                "mail_message_res_partner_rel",
+                "mail_message_id",
+                "res_partner_id",
+                "Recipients",
+            ),
+            "attachment_ids": m2m(
+                "ir.attachment",
+                "message_attachment_rel",
+                "message_id",
+                "attachment_id",
+                "Attachments",
+            ),
+            "notification_ids": o2m("mail.notification", "mail_message_id", "Notifications"),
+        },
+        "mail.message.subtype": {
+            "default": boolean("Default", default=True),
+            "sequence": integer("Sequence", default=1),
+            "res_model": char("Model"),
+        },
+    }
+    return models, extensions
+
+
 MAGIC = {
     "id": Field(name="id", type="integer", string="ID", readonly=True),
     "display_name": Field(
@@ -985,7 +1316,11 @@ def models_for(
         raise ValueError(f"unsupported Odoo major {major}; choose one of {MAJORS}")
     definitions = _definitions()
     registry: dict[str, Model] = {}
-    for model in extend(definitions) if extend else definitions:
+    added, extensions = _accounting_and_documents(major)
+    combined = [*definitions, *added]
+    for model in extend(combined) if extend else combined:
+        for fname, spec in extensions.get(model.name, {}).items():
+            model.fields[fname] = Field(name=fname, **spec)
         kept: dict[str, Field] = {}
         for fname, fld in model.fields.items():
             if not fld.since <= major <= fld.until:

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from intermodal_sim.odoo.accounting import seed_accounting
 from intermodal_sim.odoo.orm import Env, literal_domain
 from intermodal_sim.odoo.schema import Model
 from intermodal_sim.odoo.store import Database
@@ -183,9 +184,14 @@ def seed(db: Database, env: Env, data: dict[str, Any], api_key: str) -> None:
             {"name": name, "code": code, "sequence_code": prefix}
         )
         _xmlid(db, xmlid, "stock.picking.type", int(record.id))
-    for xmlid, name in (("mail.mt_comment", "Discussions"), ("mail.mt_note", "Note")):
+    # addons/mail/data/mail_message_subtype_data.xml: who follows what by default.
+    for xmlid, name, default, internal, sequence in (
+        ("mail.mt_comment", "Messages", True, False, 0),
+        ("mail.mt_note", "Notes", False, True, 90),
+        ("mail.mt_activities", "Activities", False, True, 100),
+    ):
         record = env["mail.message.subtype"].create(
-            {"name": name, "internal": xmlid.endswith("note")}
+            {"name": name, "default": default, "internal": internal, "sequence": sequence}
         )
         _xmlid(db, xmlid, "mail.message.subtype", int(record.id))
     for xmlid, name in (("mail.mail_activity_data_todo", "To-Do"),
@@ -202,8 +208,28 @@ def seed(db: Database, env: Env, data: dict[str, Any], api_key: str) -> None:
         record = env[model].create(values)
         if item.get("xmlid"):
             _xmlid(db, item["xmlid"], model, int(record.id))
+    seed_chatter_and_accounting(db, env)
     for automation in data.get("automations", []):
         add_automation(env, automation)
+
+
+def seed_chatter_and_accounting(db: Database, env: Env) -> None:
+    """What the mail and account modules install: their access rules for employees
+    (ir.model.access.csv) and a generic chart of accounts (accounting.seed_accounting)."""
+    group_user = env.ref_id("base.group_user")
+    if group_user:
+        for model, perms in (("ir.attachment", "rwcu"), ("mail.followers", "rwcu"),
+                             ("mail.notification", "rw")):  # fmt: skip
+            env["ir.model.access"].create(
+                {
+                    "name": f"access_{model.replace('.', '_')}_group_user",
+                    "model_id": env.model_id(model),
+                    "group_id": group_user,
+                    **{f"perm_{p}": m in perms for m, p in
+                       zip("rwcu", ("read", "write", "create", "unlink"), strict=True)},
+                }
+            )  # fmt: skip
+    seed_accounting(env, lambda xmlid, model, rid: _xmlid(db, xmlid, model, rid))
 
 
 def add_automation(env: Env, spec: dict[str, Any]) -> dict[str, int]:

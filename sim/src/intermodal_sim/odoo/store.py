@@ -110,6 +110,8 @@ class Database:
             "uid INTEGER NOT NULL REFERENCES res_users(id) ON DELETE CASCADE, "
             "name TEXT NOT NULL, key_hash TEXT NOT NULL UNIQUE, scope TEXT)",
             "CREATE TABLE sim_sequence (code TEXT PRIMARY KEY, next INTEGER NOT NULL)",
+            # The filestore: ir.attachment contents by store_fname (`<2 hex>/<sha1>`).
+            "CREATE TABLE sim_filestore (fname TEXT PRIMARY KEY, data BLOB NOT NULL)",
         ]
         with self.lock:
             for statement in statements:

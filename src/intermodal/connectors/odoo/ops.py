@@ -102,7 +102,52 @@ class Activity:
     stage: int = STAGE_FOLLOW_UPS
 
 
-Op = Upsert | Write | Call | Note | Activity
+@dataclass(slots=True)
+class ActivitiesDone:
+    """Mark done (`mail.activity.action_feedback`) the activities the hub opened on the
+    record, found by their markers. Odoo deletes an activity once it is done (or archives
+    it, for a type that keeps done activities), so one no longer found counts as done."""
+
+    target: Ref
+    markers: tuple[str, ...]
+    feedback: str
+    marker: str
+    stage: int = STAGE_FOLLOW_UPS
+
+
+@dataclass(slots=True)
+class Attach:
+    """A file attached to the target's records (`ir.attachment`), once: a record that
+    already has a file of that name and content (its SHA-1 `checksum`) is left alone."""
+
+    target: Target
+    name: str
+    content: bytes
+    mimetype: str | None
+    marker: str
+    description: str | None = None
+    stage: int = STAGE_FOLLOW_UPS
+
+
+@dataclass(slots=True)
+class AdjustInvoice:
+    """Bill a change to an invoice already sent: lines added to it while it is a draft,
+    else a separate document, a supplementary invoice for more or a credit note for less.
+    `reference` names that document and marks the lines added, so a replay finds it."""
+
+    invoice: Ref
+    reference: str
+    lines: list[dict[str, Any]]
+    """Invoice lines with signed amounts (`price_unit`), values Odoo takes (Refs allowed)."""
+    create_values: dict[str, Any]
+    """partner_id, currency_id, invoice_origin, invoice_date of a separate document."""
+    separate: bool = False
+    """A separate document even while the invoice is a draft."""
+    post: bool = False
+    stage: int = STAGE_DOCUMENTS
+
+
+Op = Upsert | Write | Call | Note | Activity | ActivitiesDone | Attach | AdjustInvoice
 
 
 class OdooMappingError(InvalidInput, ValueError):
@@ -115,4 +160,6 @@ def op_record_key(op: Op) -> tuple[Any, ...]:
         return op.ref.key
     if isinstance(op, Write | Call):
         return op.target.key
+    if isinstance(op, AdjustInvoice):
+        return op.invoice.key  # one change to an invoice at a time, in order
     return (type(op).__name__, op.marker)

@@ -57,7 +57,10 @@ class OdooOptions(BaseModel):
     linger_ms: Annotated[float, Field(ge=0, le=5000)] = 20.0
     max_batch: Annotated[int, Field(ge=1, le=5000)] = 500
     concurrency: Annotated[int, Field(ge=1, le=64)] = 4
-    note_milestones: list[MilestoneType] | None = None
+    note_milestones: list[MilestoneType] | None = sorted(NEEDS_A_PERSON)
+    """The milestones noted on the order's chatter (None: all). By default the ones a person
+    must act on: each order noted costs one `message_post` call (one record per call), so
+    noting every scan would cost a call per event where the rest of a batch costs a few."""
     activity_milestones: list[MilestoneType] = sorted(NEEDS_A_PERSON)
     validate_milestones: list[MilestoneType] = [MilestoneType.PICKED_UP]
 

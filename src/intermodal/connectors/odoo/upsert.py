@@ -5,7 +5,8 @@ same `create` call, so the record and its reference commit in one Odoo transacti
 replay, or a crash between the call and its acknowledgement, finds the record instead of
 creating a second one. Where the model has a reference field the hub uses it
 (`sale.order.client_order_ref`, `account.move.ref`, `res.partner.ref`); chatter notes and
-activities, which have none, carry a marker (`intermodal:<command id>`) in their body.
+activities, which have none, carry a marker (`intermodal:<command id>`) in their body;
+attachments are recognised by name and content (`checksum`).
 
 (An external id in `ir.model.data` is the other classic key, but it is a second row
 created by a second call: a crash between the two would leave a record the hub cannot
@@ -57,6 +58,7 @@ class References:
         self.states: dict[tuple[str, int], str] = {}
         self._pickings: dict[int, list[int]] = {}
         self._xmlids: dict[str, int] = {}
+        self._model_ids: dict[str, int] = {}
 
     def known(self, ref: Ref) -> int | None:
         return self._ids.get(ref.key)
@@ -155,9 +157,18 @@ class References:
         self, model: str, model_field: str, res_model: str, text_field: str, res_ids: Iterable[int]
     ) -> set[str]:
         """Markers already present on these records' notes or activities (for replays)."""
+        found: set[str] = set()
+        for row in await self.marked(model, model_field, res_model, text_field, res_ids):
+            found.update(row["markers"])
+        return found
+
+    async def marked(
+        self, model: str, model_field: str, res_model: str, text_field: str, res_ids: Iterable[int]
+    ) -> list[dict[str, Any]]:
+        """The hub's notes or activities on these records: {id, res_id, markers} each."""
         ids = sorted(set(res_ids))
         if not ids:
-            return set()
+            return []
         rows = await self.client.call(
             model,
             "search_read",
@@ -166,9 +177,26 @@ class References:
                 ["res_id", "in", ids],
                 [text_field, "ilike", MARKER_PREFIX],
             ],
-            fields=[text_field],
+            fields=[text_field, "res_id"],
         )
-        found: set[str] = set()
-        for row in rows:
-            found.update(_MARKER.findall(str(row.get(text_field) or "")))
-        return found
+        return [
+            {
+                "id": int(row["id"]),
+                "res_id": int(row["res_id"]),
+                "markers": _MARKER.findall(str(row.get(text_field) or "")),
+            }
+            for row in rows
+        ]
+
+    async def model_ids(self, models: Iterable[str]) -> dict[str, int]:
+        """ir.model ids by model name, cached: what `res_model_id` of an activity takes
+        (mail_activity_mixin.py activity_schedule uses ir.model._get(model), not an xmlid)."""
+        wanted = sorted(set(models))
+        missing = [m for m in wanted if m not in self._model_ids]
+        if missing:
+            rows = await self.client.call(
+                "ir.model", "search_read", domain=[["model", "in", missing]], fields=["model"]
+            )
+            for row in rows:
+                self._model_ids[str(row["model"])] = int(row["id"])
+        return {m: self._model_ids[m] for m in wanted if m in self._model_ids}

@@ -21,6 +21,8 @@ retryable, without bisecting: the same records will likely go through on the nex
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +32,10 @@ import orjson
 
 from intermodal.connectors.odoo.client import OdooClient, OdooError
 from intermodal.connectors.odoo.ops import (
+    ActivitiesDone,
     Activity,
+    AdjustInvoice,
+    Attach,
     Call,
     Note,
     Op,
@@ -45,7 +50,10 @@ from intermodal.errors import NotFound
 
 _NOTE_SUBTYPE = "mail.mt_note"
 _TODO_TYPE = "mail.mail_activity_data_todo"
-_MODEL_XMLID = {"sale.order": "sale.model_sale_order"}
+# The hub posts as an integration user: it should not become a follower of every order it
+# writes a note on (mail_thread.py message_post subscribes the author of a comment).
+_POST_CONTEXT = {"mail_post_autofollow_author_skip": True}
+_POSTED_REFUSAL = "readonly fields on a posted move"  # account_move.py AccountMove.write
 _NOT_YET_SECONDS = 30.0  # a target that does not exist yet (order intake lagging)
 
 
@@ -88,7 +96,7 @@ class _Entry:
 class _Group:
     """One Odoo call in the making: the entries it serves and each entry's payload."""
 
-    kind: str  # create | write | call
+    kind: str  # create | write | call | post (message_post on one record)
     model: str
     method: str
     values: dict[str, Any] = field(default_factory=dict)
@@ -152,17 +160,21 @@ class Writer:
 
     # -- one layer -------------------------------------------------------------------------
     async def _run_layer(self, entries: list[_Entry]) -> None:
+        # An invoice adjustment decides on Odoo's answers (is the invoice still a draft?):
+        # it runs as its own short sequence of calls, next to the batched ones.
+        adjustments = [self._adjust(e) for e in entries if isinstance(e.op, AdjustInvoice)]
+        batched = [e for e in entries if not isinstance(e.op, AdjustInvoice)]
         try:
-            groups = await self._plan(entries)
+            groups = await self._plan(batched) if batched else []
         except OdooError as exc:  # a lookup failed: nothing of this layer can be sent
-            for entry in entries:
+            for entry in batched:
                 entry.work.outcome.fail(_describe("lookup", exc), exc.retryable, exc.retry_after)
-            return
+            groups = []
         calls = []
         for group in groups:
             for start in range(0, len(group.items), self.max_batch):
                 calls.append(self._send(group, group.items[start : start + self.max_batch]))
-        await asyncio.gather(*calls)
+        await asyncio.gather(*calls, *adjustments)
 
     async def _plan(self, entries: list[_Entry]) -> list[_Group]:
         refs = self.refs
@@ -173,30 +185,35 @@ class Writer:
                 wanted.append(op.ref)
                 _collect_refs(op.values, wanted)
                 _collect_refs(op.create_values, wanted)
-            elif isinstance(op, Write | Call):
+            elif isinstance(op, Write | Call | Attach):
                 wanted.append(op.target.order if isinstance(op.target, PickingsOf) else op.target)
                 if isinstance(op, Write):
                     _collect_refs(op.values, wanted)
-            else:
+            elif isinstance(op, Note | Activity | ActivitiesDone):
                 wanted.append(op.target)
         ids = await refs.resolve(wanted)
         order_ids = [
             oid
             for e in entries
-            if isinstance(e.op, Write | Call) and isinstance(e.op.target, PickingsOf)
+            if isinstance(e.op, Write | Call | Attach) and isinstance(e.op.target, PickingsOf)
             if (oid := ids.get(e.op.target.order.key)) is not None
         ]
         pickings = await refs.pickings(order_ids) if order_ids else {}
         follow_ups = [e for e in entries if isinstance(e.op, Note | Activity)]
+        activities = [e.op for e in entries if isinstance(e.op, Activity)]
         constants: dict[str, int] = {}
-        if follow_ups:
-            names = [_NOTE_SUBTYPE, _TODO_TYPE] + [
-                _MODEL_XMLID[e.op.target.model]
-                for e in follow_ups
-                if isinstance(e.op, Note | Activity) and e.op.target.model in _MODEL_XMLID
-            ]
-            constants = await refs.xmlids(names)
+        model_ids: dict[str, int] = {}
+        if activities:
+            constants = await refs.xmlids([_TODO_TYPE])
+            # mail_activity_mixin.py activity_schedule: res_model_id = ir.model._get(model)
+            model_ids = await refs.model_ids({op.target.model for op in activities})
         present = await self._present_markers(follow_ups, ids)
+        open_activities = await self._open_activities(
+            [e.op for e in entries if isinstance(e.op, ActivitiesDone)], ids
+        )
+        attached = await self._attached(
+            [e for e in entries if isinstance(e.op, Attach)], ids, pickings
+        )
 
         groups: dict[tuple[Any, ...], _Group] = {}
 
@@ -224,6 +241,26 @@ class Writer:
                     elif values:
                         group("write", op.ref.model, "write", values).items.append((entry, [rid]))
                     continue
+                if isinstance(op, Attach):
+                    for model, rid in _attach_targets(op, ids, pickings):
+                        file = (model, rid, _sha1(op.content), op.name)
+                        if file in attached:
+                            continue  # an earlier delivery (or another command) attached it
+                        attached.add(file)  # the same file twice in this flush: once
+                        group("create", "ir.attachment", "create", {}).items.append(
+                            (entry, _attachment_values(op, model, rid))
+                        )
+                    continue
+                if isinstance(op, ActivitiesDone):
+                    rid = ids.get(op.target.key)
+                    done = sorted(
+                        {a for m in op.markers for a in open_activities.get((rid, m), ())}
+                    )
+                    if done:  # none open: done already (Odoo deleted them), or never made
+                        group(
+                            "call", "mail.activity", "action_feedback", {"feedback": op.feedback}
+                        ).items.append((entry, done))
+                    continue
                 if isinstance(op, Write | Call):
                     target_ids = _target_ids(op.target, ids, pickings)
                     if isinstance(op, Write):
@@ -239,6 +276,7 @@ class Writer:
                         if todo:
                             group("call", model, op.method, {}).items.append((entry, todo))
                     continue
+                assert isinstance(op, Note | Activity)  # adjustments run apart (_adjust)
                 rid = ids.get(op.target.key)
                 if rid is None:
                     raise _NotYet(
@@ -247,24 +285,23 @@ class Writer:
                 if op.marker in present:
                     continue  # an earlier delivery of this command already wrote it
                 if isinstance(op, Note):
+                    # message_post, one record at a time (it is ensure_one): the notes one
+                    # flush has for a record become one chatter message, each with its marker.
                     body = op.body + marker_html(op.marker)
-                    vals = {
-                        "model": op.target.model,
-                        "res_id": rid,
-                        "body": body,
-                        "message_type": "comment",
-                        "subtype_id": _constant(constants, _NOTE_SUBTYPE),
-                    }
-                    group("create", "mail.message", "create", {}).items.append((entry, vals))
+                    group("post", op.target.model, "message_post", {"res_id": rid}).items.append(
+                        (entry, body)
+                    )
                 else:
-                    model_xmlid = _MODEL_XMLID.get(op.target.model, "")
+                    if op.target.model not in model_ids:
+                        raise _Unresolved(f"Odoo has no model {op.target.model!r}")
                     vals = {
-                        "res_model_id": _constant(constants, model_xmlid),
+                        "res_model_id": model_ids[op.target.model],
                         "res_id": rid,
                         "activity_type_id": _constant(constants, _TODO_TYPE),
                         "summary": op.summary,
                         "note": op.note + marker_html(op.marker),
                         "date_deadline": op.deadline,
+                        "automated": True,
                     }
                     group("create", "mail.activity", "create", {}).items.append((entry, vals))
             except _NotYet as exc:
@@ -298,6 +335,148 @@ class Writer:
                 )
         return present
 
+    async def _open_activities(
+        self, ops: list[ActivitiesDone], ids: dict[tuple[Any, ...], int | None]
+    ) -> dict[tuple[int | None, str], list[int]]:
+        """The open activities carrying each wanted marker: (record id, marker) -> ids."""
+        by_model: dict[str, set[int]] = defaultdict(set)
+        wanted: set[str] = set()
+        for op in ops:
+            rid = ids.get(op.target.key)
+            if rid is not None:
+                by_model[op.target.model].add(rid)
+                wanted.update(op.markers)
+        found: dict[tuple[int | None, str], list[int]] = defaultdict(list)
+        for model, res_ids in by_model.items():
+            for row in await self.refs.marked(
+                "mail.activity", "res_model", model, "note", sorted(res_ids)
+            ):
+                for marker in set(row["markers"]) & wanted:
+                    found[(row["res_id"], marker)].append(row["id"])
+        return found
+
+    async def _attached(
+        self,
+        entries: list[_Entry],
+        ids: dict[tuple[Any, ...], int | None],
+        pickings: dict[int, list[int]],
+    ) -> set[tuple[str, int, str, str]]:
+        """(model, record, checksum, name) of the files the targets already have."""
+        wanted: dict[str, set[int]] = defaultdict(set)
+        sums: dict[str, set[str]] = defaultdict(set)
+        for entry in entries:
+            op = entry.op
+            assert isinstance(op, Attach)
+            try:
+                targets = _attach_targets(op, ids, pickings)
+            except _NotYet:
+                continue  # planned below, where it fails as not yet there
+            for model, rid in targets:
+                wanted[model].add(rid)
+                sums[model].add(_sha1(op.content))
+        found: set[tuple[str, int, str, str]] = set()
+        for model, res_ids in wanted.items():
+            rows = await self.client.call(
+                "ir.attachment",
+                "search_read",
+                domain=[
+                    ["res_model", "=", model],
+                    ["res_id", "in", sorted(res_ids)],
+                    ["checksum", "in", sorted(sums[model])],
+                ],
+                fields=["res_id", "checksum", "name"],
+            )
+            found.update((model, int(r["res_id"]), str(r["checksum"]), str(r["name"]))
+                         for r in rows)  # fmt: skip
+        return found
+
+    # -- invoice adjustments ---------------------------------------------------------------
+    async def _adjust(self, entry: _Entry) -> None:
+        op = entry.op
+        assert isinstance(op, AdjustInvoice)
+        outcome = entry.work.outcome
+        if not outcome.ok:
+            return
+        try:
+            await self._adjust_invoice(op)
+        except _NotYet as exc:
+            outcome.fail(str(exc), retryable=True, retry_after=_NOT_YET_SECONDS)
+        except NotFound as exc:  # _Unresolved, _Refused
+            outcome.fail(str(exc), retryable=False)
+        except OdooError as exc:
+            outcome.fail(_describe("account.move adjustment", exc), exc.retryable, exc.retry_after)
+
+    async def _adjust_invoice(self, op: AdjustInvoice) -> None:
+        """Lines added to the invoice while it is a draft; once it is posted (Odoo refuses
+        new lines on a posted move) a supplementary invoice for a net increase or a credit
+        note (reversing the invoice) for a net decrease, posted when asked. Each line's
+        label carries `[reference]`, and the separate document has it as its `ref`: a
+        replay finds what an earlier delivery did, whichever way it went."""
+        separate = Ref("account.move", "ref", op.reference,
+                       domain=(("move_type", "in", ("out_invoice", "out_refund")),))  # fmt: skip
+        wanted = [op.invoice, separate]
+        _collect_refs(op.lines, wanted)
+        _collect_refs(op.create_values, wanted)
+        ids = await self.refs.resolve(wanted)
+        made = ids.get(separate.key)
+        if made is not None:
+            if op.post and self.refs.states.get(("account.move", made)) == "draft":
+                await self._post(made)
+            return
+        invoice = ids.get(op.invoice.key)
+        if invoice is None:
+            raise _NotYet(f"Odoo has no invoice {op.invoice.value!r} yet")
+        added = await self.client.call(
+            "account.move.line",
+            "search_count",
+            domain=[["move_id", "=", invoice], ["name", "ilike", f"[{op.reference}]"]],
+        )
+        if added:
+            return
+        lines: list[dict[str, Any]] = _substitute(op.lines, ids)
+        state = (await self.refs.refresh_states("account.move", [invoice])).get(invoice)
+        if state is None:
+            self.refs.forget(op.invoice)
+            raise _NotYet(f"the invoice {op.invoice.value!r} is gone from Odoo")
+        if state == "draft" and not op.separate:
+            try:
+                await self.client.call(
+                    "account.move",
+                    "write",
+                    [invoice],
+                    vals={"invoice_line_ids": [[0, 0, line] for line in lines]},
+                )
+                return
+            except OdooError as exc:
+                if _POSTED_REFUSAL not in exc.message:
+                    raise
+                state = "posted"  # posted meanwhile: a separate document after all
+        if state == "cancel":
+            raise _Refused(
+                f"the invoice {op.invoice.value!r} is cancelled in Odoo: the change "
+                f"{op.reference!r} was not billed"
+            )
+        net = round(sum(float(line["price_unit"]) * float(line.get("quantity", 1))
+                        for line in lines), 6)  # fmt: skip
+        if net == 0:
+            return
+        values: dict[str, Any] = {**_substitute(op.create_values, ids), "ref": op.reference}
+        if net > 0:
+            values["move_type"] = "out_invoice"
+        else:
+            values.update(move_type="out_refund", reversed_entry_id=invoice)
+            lines = [{**line, "price_unit": -float(line["price_unit"])} for line in lines]
+        values["invoice_line_ids"] = [[0, 0, line] for line in lines]
+        created = await self.client.call("account.move", "create", vals_list=[values])
+        rid = int(created[0] if isinstance(created, list) else created)
+        self.refs.remember(separate, rid, "draft")
+        if op.post:
+            await self._post(rid)
+
+    async def _post(self, move: int) -> None:
+        await self.client.call("account.move", "action_post", [move])
+        self.refs.states[("account.move", move)] = "posted"
+
     # -- sending, bisecting ----------------------------------------------------------------
     async def _send(self, group: _Group, items: list[tuple[_Entry, Any]]) -> None:
         try:
@@ -317,12 +496,23 @@ class Writer:
             return await self.client.call(
                 group.model, "create", vals_list=[payload for _, payload in items]
             )
+        if group.kind == "post":
+            return await self.client.call(
+                group.model,
+                "message_post",
+                [group.values["res_id"]],
+                body="".join(payload for _, payload in items),
+                message_type="comment",
+                subtype_xmlid=_NOTE_SUBTYPE,
+                body_is_html=True,  # a plain string body is escaped (message_post, 17+)
+                context=_POST_CONTEXT,
+            )
         ids = sorted({i for _, payload in items for i in payload})
         if not ids:
             return None
         if group.kind == "write":
             return await self.client.call(group.model, "write", ids, vals=group.values)
-        return await self.client.call(group.model, group.method, ids)
+        return await self.client.call(group.model, group.method, ids, **group.values)
 
     def _succeeded(self, group: _Group, items: list[tuple[_Entry, Any]], result: Any) -> None:
         if group.kind == "create":
@@ -333,13 +523,14 @@ class Writer:
             return
         if group.kind == "call":
             for entry, payload in items:
-                assert isinstance(entry.op, Call)
-                for rid in payload:
-                    self.refs.states[(group.model, rid)] = entry.op.result_state
+                if isinstance(entry.op, Call):
+                    for rid in payload:
+                        self.refs.states[(group.model, rid)] = entry.op.result_state
 
     async def _failed(self, group: _Group, items: list[tuple[_Entry, Any]], exc: OdooError) -> None:
         retryable = exc.retryable
-        if not retryable and group.kind == "call" and len(items) == 1:
+        if (not retryable and group.kind == "call" and len(items) == 1
+                and isinstance(items[0][0].op, Call)):  # fmt: skip
             # The record may have reached the state by other hands since we last looked.
             entry, payload = items[0]
             assert isinstance(entry.op, Call)
@@ -371,6 +562,10 @@ class _NotYet(NotFound):
 
 class _Unresolved(NotFound):
     """A value names a record Odoo does not have (a product code, a currency)."""
+
+
+class _Refused(NotFound):
+    """What the command asks no longer applies in Odoo (an invoice cancelled there)."""
 
 
 def _describe(what: str, exc: OdooError) -> str:
@@ -433,3 +628,29 @@ def _substitute(value: Any, ids: dict[tuple[Any, ...], int | None]) -> Any:
     if isinstance(value, list | tuple):
         return [_substitute(v, ids) for v in value]
     return value
+
+
+def _sha1(content: bytes) -> str:
+    """ir_attachment.py _compute_checksum: how Odoo names a file's content."""
+    return hashlib.sha1(content).hexdigest()  # noqa: S324 - Odoo's checksum, not security
+
+
+def _attach_targets(
+    op: Attach, ids: dict[tuple[Any, ...], int | None], pickings: dict[int, list[int]]
+) -> list[tuple[str, int]]:
+    return [(_model(op.target), rid) for rid in _target_ids(op.target, ids, pickings)]
+
+
+def _attachment_values(op: Attach, model: str, rid: int) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "name": op.name,
+        "type": "binary",
+        "datas": base64.b64encode(op.content).decode("ascii"),
+        "res_model": model,
+        "res_id": rid,
+    }
+    if op.mimetype:
+        values["mimetype"] = op.mimetype
+    if op.description:
+        values["description"] = op.description
+    return values

@@ -10,7 +10,11 @@ writer executes; each command type has one builder, registered in `BUILDERS`:
 | `intermodal.odoo.order.upsert`   | `sale_order`    | sale.order (+ lines, confirm)             |
 | `intermodal.odoo.picking.update` | `stock_picking` | carrier, tracking reference, dates        |
 | `intermodal.odoo.invoice.create` | `account_move`  | customer invoice, one line per charge     |
+| `intermodal.odoo.invoice.adjust` | `account_move`  | a late change: draft lines, supplementary |
+|                                  |                 | invoice or credit note                    |
 | `intermodal.odoo.activity.create`| `mail_activity` | a to-do on the order (SLA breach, dispute)|
+| `intermodal.odoo.activity.done`  | `mail_activity` | its case closed: action_feedback          |
+| `intermodal.odoo.attachment.create` | `ir_attachment` | a document on a record (POD, invoice) |
 
 Inbound (Odoo -> canonical) lives in `ingress/odoo_capture.py`, which uses
 `sale_order.order_key` and `stock_picking.picking_milestone` from here.
@@ -26,6 +30,7 @@ from pydantic import ValidationError
 
 from intermodal.connectors.odoo.mappings import (
     account_move,
+    ir_attachment,
     mail_activity,
     milestone,
     res_partner,
@@ -43,6 +48,9 @@ BUILDERS: dict[str, Builder] = {
     stock_picking.COMMAND_TYPE: stock_picking.build,
     account_move.COMMAND_TYPE: account_move.build,
     mail_activity.COMMAND_TYPE: mail_activity.build,
+    account_move.ADJUST_COMMAND_TYPE: account_move.build_adjustment,
+    mail_activity.DONE_COMMAND_TYPE: mail_activity.build_done,
+    ir_attachment.COMMAND_TYPE: ir_attachment.build,
 }
 
 

@@ -1,9 +1,12 @@
-"""Milestone notes on the order's chatter (what `message_post` with `mail.mt_note` writes).
+"""Milestone notes on the order's chatter: `message_post` with the note subtype.
 
-The writer creates the notes as `mail.message` rows with the note subtype, many in one
-`create` call, instead of one `message_post` call per note (which is `ensure_one`): an
-internal note notifies nobody, so nothing `message_post` would add is lost, and a
-thousand milestones cost one call instead of a thousand.
+The writer posts them with `message_post(body=..., message_type="comment",
+subtype_xmlid="mail.mt_note", body_is_html=True)` (addons/mail/models/mail_thread.py), not
+as raw `mail.message` rows: Odoo then sets the author, notifies the partners who follow
+notes on the order and the chatter of an open form. `message_post` takes one record, so
+the notes one flush has for an order become one message, each note with its marker.
+`body_is_html` matters: a plain string body is escaped (17+), and the note would show its
+tags as text.
 """
 
 from __future__ import annotations
