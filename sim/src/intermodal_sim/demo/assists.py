@@ -5,6 +5,7 @@ and exception classification, read from where they ended up (the hub's store and
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,9 +17,17 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from intermodal.connectors.odoo.client import Connection, OdooClient
 from intermodal.foresight import eta_model
+from intermodal.security.secrets import Secret
 from intermodal.store import Store
-from intermodal.store.tables import case_classifications, cases, eta_outcomes, positions_latest
+from intermodal.store.tables import (
+    case_classifications,
+    cases,
+    documents,
+    eta_outcomes,
+    positions_latest,
+)
 from intermodal_sim.demo.day import Script, Tally
 from intermodal_sim.demo.world import World
 
@@ -49,6 +58,12 @@ class Assists:
     classified: list[tuple[str, str, str]] = field(default_factory=list)
     """(shipment, suggested kind, decided by) of the day's classified exception cases."""
     unclassified: int = 0
+    documents: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    """(kind, method, status) -> documents."""
+    invoices: Counter[str] = field(default_factory=Counter)
+    """Invoices read: matched or disputed."""
+    attachments: int = 0
+    """Files attached to pickings in Odoo (the proofs of delivery)."""
 
     def lines(self, script: Script, tally: Tally) -> list[tuple[str, str]]:
         return [
@@ -59,6 +74,8 @@ class Assists:
             ("anomalies planted / found", self._planted(script, tally)),
             ("  others found", self._others(script, tally)),
             ("exceptions classified right", self._classified(tally)),
+            ("documents read", self._documents(tally)),
+            ("  invoices matched / disputed", self._invoices()),
         ]
 
     def _positions(self) -> str:
@@ -156,6 +173,37 @@ class Assists:
             text += f"; {self.unclassified} closed before a pass classified them"
         return text
 
+    def _documents(self, tally: Tally) -> str:
+        if not self.documents:
+            return "none"
+        parts = []
+        for kind in ("pod", "invoice"):
+            methods: Counter[str] = Counter()
+            for (k, method, _), n in self.documents.items():
+                if k == kind:
+                    methods[_METHODS.get(method, method)] += n
+            if methods:
+                how = ", ".join(f"{m} {n}" for m, n in sorted(methods.items()))
+                parts.append(f"{sum(methods.values())} {_KINDS[kind]} ({how})")
+        statuses: Counter[str] = Counter()
+        for (_, _, status), n in self.documents.items():
+            statuses[status] += n
+        sent = sum(tally.documents.values())
+        states = ", ".join(f"{s} {n}" for s, n in sorted(statuses.items()))
+        return (
+            f"{'; '.join(parts)} of {sent} sent; {states};"
+            f" {self.attachments} proofs attached to Odoo pickings"
+        )
+
+    def _invoices(self) -> str:
+        if not self.invoices:
+            return "no invoice read"
+        return f"{self.invoices['matched']} / {self.invoices['disputed']}"
+
+
+_METHODS = {"pdf_text": "PDF text", "ocr": "OCR", "pdf_ocr": "scanned PDF by OCR"}
+_KINDS = {"pod": "proofs of delivery", "invoice": "invoices"}
+
 
 def _storm_subject(subject: str) -> bool:
     """The storm's burst: on the drivers' app, or on a lane into Europe."""
@@ -166,6 +214,7 @@ def _storm_subject(subject: str) -> bool:
 
 def read_assists(world: World, store: Store) -> Assists:
     found = Assists()
+    found.attachments = asyncio.run(_odoo_attachments(world))
     found.positions, found.refused = _position_metrics(world)
     kinds = set(world.settings.foresight.classify.kinds) if world.settings.foresight else set()
     with store.read() as conn:
@@ -173,6 +222,13 @@ def read_assists(world: World, store: Store) -> Assists:
             found.tracked += 1
             found.track_points += int(row.track_points or 0)
         found.outcomes = list(conn.execute(select(eta_outcomes)))
+        for row in conn.execute(
+            select(documents.c.kind, documents.c.method, documents.c.status, documents.c.result)
+        ):
+            found.documents[(row.kind or "unknown", row.method or "-", row.status)] += 1
+            match = orjson.loads(row.result or "{}").get("match")
+            if row.kind == "invoice" and isinstance(match, dict):
+                found.invoices["disputed" if match.get("disputed") else "matched"] += 1
         newest = eta_model.versions(conn, limit=1)
         found.model = newest[0] if newest else None
         columns = ("case_id", "subject", "kind", "opened_at", "reason", "detail")
@@ -223,3 +279,14 @@ def _position_metrics(world: World) -> tuple[Counter[str], Counter[str]]:
             elif sample.name == "intermodal_positions_refused_total":
                 refused[sample.labels["reason"]] += int(sample.value)
     return outcomes, refused
+
+
+async def _odoo_attachments(world: World) -> int:
+    """Files attached to delivery pickings in Odoo: the proofs of delivery the hub sent."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        odoo = world.odoo
+        client = OdooClient(Connection(odoo.url, odoo.db, Secret(odoo.api_key)), http)
+        found = await client.call(
+            "ir.attachment", "search_count", domain=[["res_model", "=", "stock.picking"]]
+        )
+    return int(found)

@@ -38,9 +38,11 @@ import contextlib
 import random
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -51,10 +53,11 @@ from intermodal.foresight import eta_model
 from intermodal.foresight.eta_refresh import baseline_settings
 from intermodal.security.secrets import Secret
 from intermodal.store import Store
-from intermodal_sim import exception_texts
+from intermodal_sim import documents, exception_texts
 from intermodal_sim.customs.app import CustomsScript, Hold
 from intermodal_sim.demo.fleet import FleetTally, past_trips
-from intermodal_sim.demo.world import World
+from intermodal_sim.demo.world import HeldLink, World
+from intermodal_sim.partner import HubLink, webhook_key_of
 from intermodal_sim.tms.app import TmsScript, linehaul_cents
 
 CUSTOMERS = ("AZ-001", "DA-002", "GF-003", "RM-005")
@@ -97,6 +100,10 @@ class Order:
     duplicate_pod: bool
     driver_report: str | None = None
     """The cause the driver reports from the road (exception_texts), if any."""
+    pod_document: str | None = None
+    """The signed delivery paper the driver's app also sends: `pdf`, `scan` or None."""
+    invoice_document: bool = False
+    """The TMS sends its freight invoice as a PDF too."""
 
 
 @dataclass
@@ -206,6 +213,13 @@ def plan_day(plan: DayPlan) -> Script:
         if not busy and (i == 1 or i % 12 == 9):
             cause = DRIVER_CAUSES[rng.randrange(len(DRIVER_CAUSES))]
             orders[i] = replace(order, driver_report=cause)
+    for i, order in enumerate(orders):
+        if order.key in declined:
+            continue
+        paper = "scan" if i % 24 == 4 else "pdf" if i % 3 == 1 else None
+        orders[i] = replace(
+            order, pod_document=paper, invoice_document=order.over_quote or i % 5 == 3
+        )
     last = max(
         [RESUME if stalled else 0.0]
         + [_last_status(o, faults.get(o.key, set())) for o in orders if o.key not in declined]
@@ -252,6 +266,8 @@ class Tally:
     outage_seconds: float = 0.0
     tms_refused_during_outage: int = 0
     driver_reports: int = 0
+    documents: Counter[str] = field(default_factory=Counter)
+    """Documents sent, by kind (pod, invoice)."""
     storm: list[str] = field(default_factory=list)
     """The loads whose drivers reported the storm."""
     truth: dict[str, str] = field(default_factory=dict)
@@ -304,6 +320,7 @@ class Day:
                 *orders,
                 self._outage(),
                 self._proofs_of_delivery(),
+                self._papers(),
                 self._drivers(),
                 self._trucks(),
                 self._clock(),
@@ -386,13 +403,15 @@ class Day:
             await self._odoo.call("sale.order", "action_confirm", [order_id])
             self.tally.orders += 1
             self.progress("orders", self.tally.orders)
-            # The tariff's quote: the lowest lane price for the loads that will be invoiced
-            # above it, the highest otherwise (the TMS's linehaul is 800 to 2,400 USD).
-            quote = "750.00" if order.over_quote else "2400.00"
+            # The tariff's quote, freight and fuel: the lane's price the TMS will invoice,
+            # except for the loads quoted the lowest lane price and invoiced above it.
+            cents = 75_000 if order.over_quote else self.script.tms.linehauls[order.key]
+            fuel = cents * FUEL_PERCENT // 100
             await self._events(
                 "DEMO_RATING_TOKEN",
-                [_charge("rating", order.key, "freight", quote, "provisional")],
-            )
+                [_charge("rating", order.key, "freight", _usd(cents), "provisional"),
+                 _charge("rating", order.key, "fuel", _usd(fuel), "provisional")],
+            )  # fmt: skip
             self.tally.quotes += 1
         except Exception as exc:  # one order's failure is reported, the day goes on
             self.tally.errors.append(f"{order.key}: {type(exc).__name__}: {exc}")
@@ -445,6 +464,71 @@ class Day:
                     self.tally.errors.append(f"{key}: POD: {type(exc).__name__}: {exc}")
                 sent.add(key)
                 self.tally.pods += 1
+
+    # -- documents: the drivers' signed papers, the TMS's invoices ---------------------------
+    async def _papers(self) -> None:
+        """The signed delivery paper of each load planned to send one, once delivered (a
+        PDF, or a photo for the hub's OCR), from the drivers' app; the TMS's invoice PDF of
+        each load planned to send one, once the TMS has sent its 210 (same charges)."""
+        world = self.world
+        epod = HubLink(world.hub_url, "epod", token=world.secret("DEMO_EPOD_TOKEN"))
+        key = webhook_key_of(world.secret("DEMO_TMS_SECRET"))
+        tms = HeldLink(world.hub_url, "tms", key=key, down=world.tms_outage.down)
+        papers = {o.key: o for o in self.script.orders if o.pod_document}
+        invoices = {o.key: o for o in self.script.orders if o.invoice_document}
+        while (papers or invoices) and self.seconds() < self.plan.seconds:
+            await asyncio.sleep(min(1.0, self.script.unit / 100))
+            for load in self._loads():
+                order = papers.get(load.shipment_key)
+                if order is not None and load.status == "delivered":
+                    del papers[order.key]
+                    await self._paper(epod, order)
+                order = invoices.get(load.shipment_key)
+                if order is not None and load.settled:
+                    del invoices[order.key]
+                    await self._invoice(tms, order, dict(load.charges))
+        for link in (epod, tms):
+            await link.aclose()
+
+    async def _paper(self, link: HubLink, order: Order) -> None:
+        rng = random.Random(f"{self.plan.seed}:{order.key}:pod")
+        spec = replace(
+            documents.random_pod(rng, reference=order.key),
+            delivered_at=datetime.now(UTC).replace(second=0, microsecond=0),
+        )
+        if order.pod_document == "scan":
+            body = documents.scan(documents.pod_text(spec), documents.NOISE_LEVELS["light"],
+                                  seed=rng.randrange(1000))  # fmt: skip
+            content_type, name = "image/jpeg", f"pod-{order.key}.jpg"
+        else:
+            body, content_type, name = (
+                documents.pod_pdf(spec),
+                "application/pdf",
+                f"pod-{order.key}.pdf",
+            )
+        await self._document(link, f"pod-{order.key}", body, content_type, "pod", order.key, name)
+
+    async def _invoice(self, link: HubLink, order: Order, charges: dict[str, int]) -> None:
+        rng = random.Random(f"{self.plan.seed}:{order.key}:invoice")
+        amounts = {code: Decimal(cents) / 100 for code, cents in charges.items()}
+        spec = replace(
+            documents.random_invoice(rng, reference=order.key, amounts=amounts, currency="USD"),
+            invoice_date=datetime.now(UTC).date(),
+        )
+        body = documents.invoice_pdf(spec)
+        name = f"{spec.invoice_number}.pdf"
+        await self._document(link, f"invoice-{order.key}", body, "application/pdf", "invoice",
+                             order.key, name)  # fmt: skip
+
+    async def _document(
+        self, link: HubLink, message_id: str, body: bytes, content_type: str, kind: str,
+        key: str, name: str,
+    ) -> None:  # fmt: skip
+        report = await link.document(message_id, body, content_type, kind, key, name)
+        if report.delivered:
+            self.tally.documents[kind] += 1
+        else:
+            self.tally.errors.append(f"{key}: {kind} document: {report.error}")
 
     # -- the drivers' reports from the road, and their trucks ------------------------------
     def _loads(self) -> list[Any]:
@@ -535,10 +619,14 @@ def _driver_words(cause: str, rng: random.Random) -> str:
     return exception_texts.roughen(rng, rng.choice(styles[style]))
 
 
+def _usd(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
 def _charge(source: str, key: str, code: str, amount: str, status: str) -> dict[str, Any]:
     data = {
         "code": code,
-        "kind": "freight",
+        "kind": code,
         "description": "lane tariff" if status == "provisional" else "freight",
         "amount": {"amount": amount, "currency": "USD"},
         "status": status,
@@ -569,6 +657,8 @@ def prepare_arrival_model(world: World, store: Store, script: Script, seed: int)
     with store.read() as conn:
         if eta_model.active_version(conn) is not None:
             return "the hub's own model"
+    if eta_model.sklearn_version() is None:
+        return f"none: {eta_model.MISSING}"
     tick = world.fleet.tick_seconds
     step = script.tms.step_delay_ms / 1000
     now = datetime.now(UTC)

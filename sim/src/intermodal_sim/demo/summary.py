@@ -12,7 +12,15 @@ from sqlalchemy import func, select
 from intermodal.connectors.odoo.client import Connection, OdooClient
 from intermodal.security.secrets import Secret
 from intermodal.store import Store
-from intermodal.store.tables import cases, dead_letters, events, inbox, outbox, shipments
+from intermodal.store.tables import (
+    cases,
+    dead_letters,
+    documents,
+    events,
+    inbox,
+    outbox,
+    shipments,
+)
 from intermodal.workflows.reconcile.run import run_reconciliation
 from intermodal_sim.demo.assists import Assists, read_assists
 from intermodal_sim.demo.day import Script, Tally
@@ -83,12 +91,19 @@ def backlog(store: Store) -> tuple[int, int]:
     return int(pending_in), int(pending_out)
 
 
+def unread_documents(store: Store) -> int:
+    with store.read() as conn:
+        query = select(func.count()).select_from(documents).where(documents.c.status == "received")
+        return int(conn.execute(query).scalar_one())
+
+
 def drain(store: Store, timeout: float) -> None:
-    """Wait until the hub has applied and delivered everything, or `timeout` passes."""
+    """Wait until the hub has applied and delivered everything and read every document,
+    or `timeout` passes."""
     deadline = time.monotonic() + timeout
     quiet_since: float | None = None
     while time.monotonic() < deadline:
-        if backlog(store) == (0, 0):
+        if backlog(store) == (0, 0) and not unread_documents(store):
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since > 1.0:  # quiet for a second: partners done too
                 return

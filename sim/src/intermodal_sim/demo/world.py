@@ -15,8 +15,10 @@ Who is who:
 - **customs-broker** (`intermodal_sim.customs`): the hub files every cross-border shipment
   with it (the customs role); it releases them, holds one for a while first, and reports in
   its own JSON, mapped by examples/partners/customs/.
-- **rating** and **epod**: the tariff that quotes each order (a provisional charge) and the
-  drivers' proof-of-delivery app; both post canonical events with a token.
+- **rating** and **epod**: the tariff that quotes each order (provisional charges) and the
+  drivers' proof-of-delivery app; both post canonical events with a token, and the app
+  posts some signed delivery papers as documents (a PDF, or a photo the hub reads by OCR).
+  The TMS posts some of its freight invoices as PDFs besides its 210s.
 - **portal** (`intermodal_sim.portal`): the customer's endpoint for notifications; it
   checks every signature.
 - **telematics** (`demo/fleet.py`): the trucks' devices, through a telematics provider
@@ -202,6 +204,7 @@ def demo_config(
                 "owns": TMS_MILESTONES,
                 "mapping": str(EXAMPLES / "tms" / "mapping_x12.yaml"),
                 "edi": {"format": "x12", "mode": "reject"},
+                "documents": {},  # its freight invoices as PDFs, beside the 210s
             },
             "customs-broker": {
                 "kind": "customs",
@@ -216,6 +219,7 @@ def demo_config(
             "epod": {
                 "kind": "carrier",
                 "tokens": [{"token": "env:DEMO_EPOD_TOKEN", "scopes": ["events:write"]}],
+                "documents": {},  # the signed delivery papers, photographed or as PDFs
             },
             "telematics": {
                 **partner_config(
@@ -291,10 +295,10 @@ def foresight_config(unit_seconds: float, orders: int) -> dict[str, Any]:
     telling the customer at a tenth of the unit, a partner quiet after a twenty-fifth of
     it, a shipment standing at a milestone for a quarter of it. No past day to learn
     what is usual from, so the detectors judge from the first message (`min_history_hours:
-    0`); a partner is judged quiet only once it has sent two messages per order of the
-    day (the TMS by midday, not the tariff's one quote per order nor the broker's two
-    answers per filing: with no past day, a partner whose day's work is done would look
-    quiet)."""
+    0`); a partner is judged quiet only once it has sent more than two messages per order
+    of the day (the TMS by midday; not the tariff's quote, freight and fuel, per order, nor
+    the broker's two answers per filing: with no past day, a partner whose day's work is
+    done would look quiet)."""
 
     def minutes(fraction: float) -> float:
         return round(unit_seconds * fraction / 60, 4)
@@ -320,7 +324,7 @@ def foresight_config(unit_seconds: float, orders: int) -> dict[str, Any]:
             "quiet": {
                 "min_gap_minutes": minutes(0.04),
                 "min_expected": 0,  # no past day says when a partner is usually quiet
-                "min_messages": max(20, 2 * orders),
+                "min_messages": max(20, 2 * orders + 1),
             },
             "bursts": {
                 "window_minutes": minutes(0.05),
