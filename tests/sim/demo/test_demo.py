@@ -151,6 +151,16 @@ def _assists_are_plausible(figure: Callable[[str], str]) -> None:
         planted,
     )
     assert quiet <= 1 and stalled == 1 and dwells <= stalled
+    # documents: DEMO-0002, -0005 (a photo), -0008 and -0011 send their signed papers;
+    # DEMO-0004, -0008 (quoted low) and -0009 their invoices as PDFs
+    papers = figure("documents read")
+    pods, invoices, sent, attached = _numbers(
+        r"(\d+) proofs of delivery \(OCR 1, PDF text 3\); (\d+) invoices \(PDF text 3\)"
+        r" of (\d+) sent; read \d+(?:, incomplete \d+)?; (\d+) proofs attached to Odoo pickings",
+        papers,
+    )
+    assert (pods, invoices, sent, attached) == (4, 3, 7, 4), papers
+    assert figure("invoices matched / disputed") == "2 / 1"
     classifications = figure("exceptions classified right")
     right, classified = _numbers(r"(\d+) of (\d+) \(\d+%\).*", classifications)
     # the customs hold, the stalled truck's breakdown, a driver's report, the storm's

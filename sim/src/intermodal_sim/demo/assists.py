@@ -9,7 +9,7 @@ import asyncio
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -53,8 +53,8 @@ class Assists:
     model: dict[str, Any] | None = None
     """The newest eta_models row (without its model)."""
     warnings: list[Warning] = field(default_factory=list)
-    anomalies: list[tuple[str, str]] = field(default_factory=list)
-    """(detector, subject) of every anomaly case."""
+    anomalies: list[tuple[str, str, datetime]] = field(default_factory=list)
+    """(detector, subject, opened at) of every anomaly case."""
     classified: list[tuple[str, str, str]] = field(default_factory=list)
     """(shipment, suggested kind, decided by) of the day's classified exception cases."""
     unclassified: int = 0
@@ -136,25 +136,39 @@ class Assists:
             text += f", {len(in_time)} on loads delivered in time"
         return text
 
+    def _is_planted(self, finding: tuple[str, str, datetime], script: Script, tally: Tally) -> str:
+        """Which planted anomaly a finding is (`quiet`, `dwell`, `burst`), or ''."""
+        detector, subject, opened = finding
+        if detector == "dwell" and subject in script.stalled:
+            return "dwell"
+        slack = timedelta(seconds=script.unit * 0.1)
+        if detector == "quiet" and subject == "partner:tms" and "outage" in tally.windows:
+            start, end = tally.windows["outage"]
+            return "quiet" if start <= opened <= end + slack else ""
+        if detector == "burst" and _storm_subject(subject) and tally.storm:
+            start, end = tally.windows.get("storm", (opened, opened))
+            return "burst" if start <= opened <= end + slack else ""
+        return ""
+
     def _planted(self, script: Script, tally: Tally) -> str:
-        found = set(self.anomalies)
-        stalled = sorted(script.stalled)
-        dwell = sum(1 for key in stalled if ("dwell", key) in found)
-        storm_lanes = {s for d, s in found if d == "burst" and _storm_subject(s)}
+        found = {
+            (kind, f[1]) for f in self.anomalies if (kind := self._is_planted(f, script, tally))
+        }
+        quiet = int(any(kind == "quiet" for kind, _ in found))
+        dwells = sum(1 for kind, _ in found if kind == "dwell")
+        burst = int(any(kind == "burst" for kind, _ in found))
         parts = [
-            f"quiet TMS (the outage) 1/{int(('quiet', 'partner:tms') in found)}",
-            f"long dwells (stalled loads) {len(stalled)}/{dwell}",
-            f"burst (the storm) 1/{int(bool(storm_lanes))}" if tally.storm else "no storm",
+            f"quiet TMS (the outage) 1/{quiet}",
+            f"long dwells (stalled loads) {len(script.stalled)}/{dwells}",
+            f"burst (the storm) 1/{burst}" if tally.storm else "no storm",
         ]
         return ", ".join(parts)
 
     def _others(self, script: Script, tally: Tally) -> str:
-        planted = {("quiet", "partner:tms")} | {("dwell", key) for key in script.stalled}
         others: dict[str, list[str]] = {}
-        for detector, subject in sorted(self.anomalies):
-            storm = detector == "burst" and bool(tally.storm) and _storm_subject(subject)
-            if (detector, subject) not in planted and not storm:
-                others.setdefault(detector, []).append(subject)
+        for finding in sorted(self.anomalies):
+            if not self._is_planted(finding, script, tally):
+                others.setdefault(finding[0], []).append(finding[1])
         return (
             ", ".join(
                 f"{d} {len(s)} ({', '.join(s[:3])}{', ...' if len(s) > 3 else ''})"
@@ -254,7 +268,7 @@ def read_assists(world: World, store: Store) -> Assists:
             found.warnings.append(Warning(r.subject, opened, breaches.get(r.subject)))
         elif r.kind == "anomaly":
             detector = str(orjson.loads(r.detail or "{}").get("detector", "?"))
-            found.anomalies.append((detector, r.subject))
+            found.anomalies.append((detector, r.subject, datetime.fromisoformat(r.opened_at)))
         elif r.kind in kinds:
             if r.case_id in suggested:
                 kind, decided_by = suggested[r.case_id]

@@ -264,6 +264,9 @@ class Tally:
     pods: int = 0
     duplicate_pods: int = 0
     outage_seconds: float = 0.0
+    windows: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    """When the planted anomalies happened (`outage`, `storm`), on the wall clock: a
+    finding of its kind and subject in (or just after) its window is the planted one."""
     tms_refused_during_outage: int = 0
     driver_reports: int = 0
     documents: Counter[str] = field(default_factory=Counter)
@@ -314,6 +317,12 @@ class Day:
             self._odoo = self._odoo_client(http)
             await self._look_up_odoo_ids()
             self._t0 = time.monotonic()
+            start = datetime.now(UTC)
+            for name, (begin, end) in (("outage", self.script.outage), ("storm", STORM)):
+                self.tally.windows[name] = (
+                    start + timedelta(seconds=begin * self.script.unit),
+                    start + timedelta(seconds=end * self.script.unit),
+                )
             self.tally.truth.update(self.script.truth())
             orders = [self._order(o) for o in self.script.orders]
             await asyncio.gather(

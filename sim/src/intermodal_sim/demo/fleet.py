@@ -260,7 +260,7 @@ class Fleet:
             return
         with self.lock:
             at = max(datetime.now(UTC), picked_up_at)
-            fix = self._fix(truck, at, moving=False)
+            fix = self._fix(truck, at, moving=True)  # rolling out of the yard
         await self._send(link, f"dock-{key}", [fix])
 
     def follow(self, loads: list[Any]) -> None:

@@ -325,6 +325,7 @@ def foresight_config(unit_seconds: float, orders: int) -> dict[str, Any]:
                 "min_gap_minutes": minutes(0.04),
                 "min_expected": 0,  # no past day says when a partner is usually quiet
                 "min_messages": max(20, 2 * orders + 1),
+                "sample": max(20, orders),  # its recent gaps: the day slows after noon
             },
             "bursts": {
                 "window_minutes": minutes(0.05),
