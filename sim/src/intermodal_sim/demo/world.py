@@ -292,18 +292,20 @@ def foresight_config(unit_seconds: float, orders: int) -> dict[str, Any]:
     The defaults suit a day of hours: refresh ETAs every minute, call a partner quiet after
     15 minutes, a dwell long after an hour. Here they are shares of the script's unit (a
     load takes about a third of it): an ETA refresh about every second, a change worth
-    telling the customer at a tenth of the unit, a partner quiet after a twenty-fifth of
-    it, a shipment standing at a milestone for a quarter of it. No past day to learn
-    what is usual from, so the detectors judge from the first message (`min_history_hours:
-    0`); a partner is judged quiet only once it has sent more than two messages per order
-    of the day (the TMS by midday; not the tariff's quote, freight and fuel, per order, nor
-    the broker's two answers per filing: with no past day, a partner whose day's work is
-    done would look quiet)."""
+    telling the customer at a tenth of the unit, a partner quiet after a twelfth of it (the
+    TMS's outage lasts a seventh; the loads it held then move in step, with gaps of a
+    twentieth), a shipment standing at a milestone for a quarter of it. No past day to
+    learn what is usual from, so the detectors judge from the first message
+    (`min_history_hours: 0`); a partner is judged quiet only once it has sent more than
+    two messages per order of the day (the TMS by midday; not the tariff's quote, freight
+    and fuel, per order, nor the broker's two answers per filing: with no past day, a
+    partner whose day's work is done would look quiet)."""
 
     def minutes(fraction: float) -> float:
         return round(unit_seconds * fraction / 60, 4)
 
     every = max(1.0, round(unit_seconds * 0.005, 1))
+    judged = max(20, 2 * orders + 1)
     return {
         "eta": {
             "refresh_seconds": every,
@@ -318,14 +320,14 @@ def foresight_config(unit_seconds: float, orders: int) -> dict[str, Any]:
             "close_after": 2,
         },
         "anomalies": {
-            "interval_seconds": max(0.5, round(unit_seconds * 0.004, 1)),
+            "interval_seconds": max(0.25, round(unit_seconds * 0.004, 2)),
             "history_days": 1,
             "min_history_hours": 0,
             "quiet": {
-                "min_gap_minutes": minutes(0.04),
+                "min_gap_minutes": minutes(0.08),
                 "min_expected": 0,  # no past day says when a partner is usually quiet
-                "min_messages": max(20, 2 * orders + 1),
-                "sample": max(20, orders),  # its recent gaps: the day slows after noon
+                "min_messages": judged,
+                "sample": judged,
             },
             "bursts": {
                 "window_minutes": minutes(0.05),
