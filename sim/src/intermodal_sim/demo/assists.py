@@ -169,13 +169,12 @@ class Assists:
         for finding in sorted(self.anomalies):
             if not self._is_planted(finding, script, tally):
                 others.setdefault(finding[0], []).append(finding[1])
-        return (
-            ", ".join(
-                f"{d} {len(s)} ({', '.join(s[:3])}{', ...' if len(s) > 3 else ''})"
-                for d, s in others.items()
-            )
-            or "none"
-        )
+        parts = []
+        for detector, subjects in others.items():
+            named = list(dict.fromkeys(subjects))  # a subject found again after it cleared
+            more = ", ..." if len(named) > 3 else ""
+            parts.append(f"{detector} {len(subjects)} ({', '.join(named[:3])}{more})")
+        return ", ".join(parts) or "none"
 
     def _classified(self, tally: Tally) -> str:
         judged = [(key, kind) for key, kind, _ in self.classified if key in tally.truth]
