@@ -178,6 +178,8 @@ class Hub:
                 loop.call_soon_threadsafe(dispatcher.wake.set)
 
             self.applier.on_commands = wake_dispatcher
+            # What Odoo did not do (a delivery left open) comes back to the flows.
+            dispatcher.on_follow_ups = self.applier.wake.set
             self._dispatch_task = asyncio.create_task(dispatcher.run(), name="dispatcher")
 
         self._pollers.append(  # W5: the resident set after bursts

@@ -73,15 +73,26 @@ class Story:
                               context={"active_test": False})  # fmt: skip
         return list(rows)
 
-    def confirm_order(self, key: str, customer_ref: str = "AZ-001") -> int:
-        """Create and confirm a sale order of one FCL40 for the customer (by its ref)."""
+    def confirm_order(
+        self, key: str, customer_ref: str = "AZ-001", goods: dict[str, float] | None = None
+    ) -> int:
+        """Create and confirm a sale order of one FCL40 (a service) for the customer (by its
+        ref), with goods that make a delivery in Odoo (3 crates unless `goods` says: {}
+        for an order of services only, which has none)."""
         (partner,) = self.read("res.partner", [["ref", "=", customer_ref]], ["id"])
-        (product,) = self.read("product.product", [["default_code", "=", "FCL40"]], ["id"])
+        wanted = {"FCL40": 1.0, **({"CRATE": 3.0} if goods is None else goods)}
+        products = {
+            p["default_code"]: p["id"]
+            for p in self.read("product.product", [["default_code", "in", list(wanted)]],
+                               ["default_code"])
+        }  # fmt: skip
+        lines = [[0, 0, {"product_id": products[code], "product_uom_qty": qty}]
+                 for code, qty in wanted.items()]  # fmt: skip
         (order,) = self.odoo_call(
             "sale.order",
             "create",
             vals_list=[{"partner_id": partner["id"], "client_order_ref": key,
-                        "order_line": [[0, 0, {"product_id": product["id"]}]]}],
+                        "order_line": lines}],
         )  # fmt: skip
         self.odoo_call("sale.order", "action_confirm", [order])
         return int(order)

@@ -309,6 +309,14 @@ class Shipment(Canonical):
     customs: CustomsStatus | None = None
 
 
+class PickedQuantity(Canonical):
+    """How much of one product a warehouse picked for the shipment (its SKU is the Odoo
+    product's internal reference)."""
+
+    product: Key
+    quantity: Annotated[Decimal, Field(ge=0, le=10**12, max_digits=18, decimal_places=6)]
+
+
 class MilestoneEvent(Canonical):
     """A milestone asserted by a partner: what happened, when, and optionally where/why."""
 
@@ -317,6 +325,10 @@ class MilestoneEvent(Canonical):
     location: Address | None = None
     reason: LongText | None = None
     tracking_number: Key | None = None
+    quantities: Annotated[list[PickedQuantity], Field(max_length=500)] | None = None
+    """What left, per product, when a warehouse reports it (the goods leaving: a pickup
+    or a dispatch): the quantities the hub sets on the Odoo delivery before validating it.
+    None when the partner did not say; a product it does not name was not picked."""
 
 
 # -- positions (telematics) ------------------------------------------------------------

@@ -901,6 +901,12 @@ class Applier:
             if not wants(endpoint, "milestone", key, document, after.milestone.value):
                 continue
             command_id = stable_id("cmd", endpoint.name, row.partner, ev.id)
+            data: dict[str, Any] = {
+                "milestone": after.milestone.value,
+                "occurred_at": iso(after.at),
+            }
+            if ev.data.quantities is not None:  # what a warehouse picked, for the delivery
+                data["quantities"] = [q.model_dump(mode="json") for q in ev.data.quantities]
             payload = {
                 "specversion": "1.0",
                 "id": command_id,
@@ -909,7 +915,7 @@ class Applier:
                 "subject": key,
                 "time": now,
                 "datacontenttype": "application/json",
-                "data": {"milestone": after.milestone.value, "occurred_at": iso(after.at)},
+                "data": data,
                 "previousstate": before.milestone.value if before else "none",
                 "assertedby": row.partner,
                 "causationid": ev.id,

@@ -15,7 +15,12 @@ re-read of the overlap window) is one event: the applier drops the second by id.
 
 Mapping (inbound): a confirmed sale.order is the shipment (`shipment.upserted`) and its
 `booked` milestone; a cancelled one is `cancelled`; a validated outgoing picking is
-`dispatched`, a cancelled one `cancelled` (`mappings/stock_picking.py`).
+`dispatched`, a cancelled one `cancelled` unless it is a backorder
+(`mappings/stock_picking.py`). A picking belongs to the shipment of its `sale_id`: the
+order is read (`name`, `client_order_ref`: `order_keys`) and keyed as order intake keys
+it. Its `origin` is never parsed: Odoo writes "<order> - <customer reference>" there
+(sale_stock `_action_launch_stock_rule`) and people edit it; a picking without an order
+asserts nothing. Event ids and stored cursors are unchanged by this keying.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import asyncio
 import hashlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +78,15 @@ CAPTURE_FIELDS: dict[str, list[str]] = {
         "incoterm",
         "company_id",
     ],
-    "stock.picking": ["name", "origin", "state", "picking_type_code", "write_date"],
+    "stock.picking": [
+        "name",
+        "origin",
+        "state",
+        "picking_type_code",
+        "sale_id",
+        "backorder_id",
+        "write_date",
+    ],
 }
 _MAX_BODY = 1024 * 1024
 
@@ -107,12 +120,17 @@ def _when(record: dict[str, Any]) -> datetime:
 
 
 def events_from_record(
-    model: str, record: dict[str, Any], source: str, stops: list[dict[str, Any]] | None = None
+    model: str,
+    record: dict[str, Any],
+    source: str,
+    stops: list[dict[str, Any]] | None = None,
+    orders: Mapping[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """The canonical events one Odoo record change asserts (none when it asserts nothing).
 
     `stops` (read from Odoo by `order_stops`) go into a confirmed order's
-    shipment: the change itself names the addresses only by id."""
+    shipment: the change itself names the addresses only by id. `orders` (from
+    `order_keys`) gives a picking's shipment key by its `sale_id`."""
     record_id = record.get("id", record.get("_id"))
     state = record.get("state")
     if not isinstance(record_id, int) or not isinstance(state, str):
@@ -152,11 +170,12 @@ def events_from_record(
     elif model == "stock.picking":
         if record.get("picking_type_code") not in (None, "outgoing"):
             return []
-        origin = record.get("origin")
+        sale = _many2one(record.get("sale_id"))
         found = picking_milestone(record)
-        if found is None or not isinstance(origin, str) or not origin.strip():
+        order = (orders or {}).get(sale[0]) if sale is not None else None
+        if found is None or order is None:
             return []
-        key, milestone = origin.strip(), found.value
+        key, milestone = order, found.value
     else:
         return []
     events.append(
@@ -270,6 +289,34 @@ async def order_stops(client: OdooClient, record: dict[str, Any]) -> list[dict[s
     return stops
 
 
+async def order_keys(client: OdooClient, records: list[dict[str, Any]]) -> dict[int, str]:
+    """The shipment key of each picking's order (`sale_id`), in one read: the hub's
+    reference when the order has one, else its name (`order_key`, as order intake keys
+    the order itself). Orders that no longer exist are left out."""
+    ids = sorted({m[0] for r in records if (m := _many2one(r.get("sale_id"))) is not None})
+    if not ids:
+        return {}
+    rows = await client.call(
+        "sale.order", "read", ids, fields=["name", "client_order_ref"], load=None
+    )
+    return {int(row["id"]): key for row in rows if (key := order_key(row)) is not None}
+
+
+async def _orders_or_none(
+    client: OdooClient | None, model: str, records: list[dict[str, Any]]
+) -> dict[int, str] | None:
+    """`order_keys` for a picking webhook, or None when Odoo cannot be asked: the change
+    then asserts nothing here (the write_date poller, where configured, reads it again)."""
+    if client is None or model != "stock.picking":
+        return None
+    try:
+        return await order_keys(client, records)
+    except Exception:  # a failed read must not lose the other records of the page
+        log.warning("odoo: could not read the orders of %d picking(s)", len(records),
+                    exc_info=True)  # fmt: skip
+        return None
+
+
 async def _codes(client: OdooClient, model: str, rows: Any, field: str) -> dict[int, str]:
     ids = sorted({m[0] for row in rows if (m := _many2one(row.get(field))) is not None})
     if not ids:
@@ -344,14 +391,19 @@ def odoo_capture_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter
                 422, "invalid_change", "expected an Odoo webhook object with '_model' and 'id'"
             )
         model = record["_model"]
-        stops = None
+        stops = orders = None
         endpoint = _address_endpoint(settings, partner)
-        if endpoint is not None and model == "sale.order" and record.get("state") == "sale":
+        reads = (model == "sale.order" and record.get("state") == "sale") or (
+            model == "stock.picking"
+        )
+        if endpoint is not None and reads:
             from intermodal.connectors.odoo.sink import odoo_client
 
             async with httpx.AsyncClient() as http:
-                stops = await _stops_or_none(odoo_client(endpoint, http), model, record)
-        events = events_from_record(model, record, f"odoo/{partner}", stops)
+                client = odoo_client(endpoint, http)
+                stops = await _stops_or_none(client, model, record)
+                orders = await _orders_or_none(client, model, [record])
+        events = events_from_record(model, record, f"odoo/{partner}", stops, orders)
         if not events:
             return JSONResponse({"events": 0, "ignored": True}, status_code=200)
         message = inbox_message(partner, "odoo-webhook", events)
@@ -369,8 +421,9 @@ def odoo_capture_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter
 
 
 def _address_endpoint(settings: Settings, partner: str) -> Any:
-    """The `odoo` endpoint order addresses are read from: the flows' odoo role,
-    else the one this partner polls; None (no stops) without either."""
+    """The `odoo` endpoint order addresses (and pickings' orders) are read from: the
+    flows' odoo role, else the one this partner polls; None (no stops, and pickings
+    assert nothing) without either."""
     name = settings.workflows.roles.odoo if settings.workflows is not None else None
     config = settings.partners.get(partner)
     if name is None and config is not None and config.poll is not None:
@@ -428,9 +481,12 @@ class WriteDatePoller:
         async for rows in pages_after(self.client, model, fields, cursor, overlap, self.page_size):
             read += len(rows)
             messages = []
+            # A failed read of the pickings' orders fails the pass before the cursor moves:
+            # the page is read again next time rather than lost.
+            orders = await order_keys(self.client, rows) if model == "stock.picking" else None
             for row in rows:
                 stops = await _stops_or_none(self.client, model, row)
-                events = events_from_record(model, row, f"odoo/{self.partner}", stops)
+                events = events_from_record(model, row, f"odoo/{self.partner}", stops, orders)
                 if events:
                     messages.append(inbox_message(self.partner, "odoo-poll", events))
             if messages:

@@ -20,6 +20,7 @@ messages:                         # the inbound message kinds, tried in order
       reason: "reason"            # looked up in `reasons` when that table has it
       location: "{'city': city, 'country': country}"
       tracking_number: "tracking"
+      quantities: "lines.{'product': sku, 'quantity': picked}"   # what a warehouse picked
   - name: proof_of_delivery         # any other canonical event type: `data` gives its data
     when: "kind = 'pod'"
     type: intermodal.pod.received
@@ -86,7 +87,7 @@ from intermodal.mapping.readers import ReadContext, Reader, find_reader
 from intermodal.mapping.times import has_no_zone, iana_zone, localized, zone_of
 from intermodal.yaml_loader import load_yaml
 
-_MILESTONE_FIELDS = ("status", "milestone", "reason", "location", "tracking_number")
+_MILESTONE_FIELDS = ("status", "milestone", "reason", "location", "tracking_number", "quantities")
 _FIELDS = ("id", "subject", "time", "zone", *_MILESTONE_FIELDS, "data")
 _REQUIRED = ("id", "subject", "time")
 _SOURCE = re.compile(URI_REFERENCE)
@@ -330,6 +331,10 @@ class Mapping:
         for name in ("location", "tracking_number"):
             if values.get(name) not in (None, "", {}):
                 data[name] = values[name]
+        quantities = values.get("quantities")
+        if quantities not in (None, "", {}):
+            # JSONata gives a lone object, not a list, when the path matched one item.
+            data["quantities"] = quantities if isinstance(quantities, list) else [quantities]
         if reason not in (None, ""):
             data["reason"] = str(reason)
         event = {

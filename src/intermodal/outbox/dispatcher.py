@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections import Counter, defaultdict, namedtuple
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -27,7 +27,7 @@ import httpx
 from sqlalchemy import Connection, bindparam, delete, or_, select, text, tuple_, update
 
 from intermodal.config import Endpoint, Settings
-from intermodal.engine.ids import iso, utcnow
+from intermodal.engine.ids import iso, sortable_id, utcnow
 from intermodal.observe import traces
 from intermodal.observe.logs import exception_outline, log_outcome
 from intermodal.observe.metrics import BREAKER_STATES, Metrics
@@ -37,6 +37,7 @@ from intermodal.outbox.edi_sink import EdiSink
 from intermodal.outbox.policy import CircuitBreaker, backoff_delay
 from intermodal.outbox.sinks import (
     ClaimedCommand,
+    FollowUp,
     Result,
     Sink,
     SinkKind,
@@ -48,7 +49,7 @@ from intermodal.outbox.sinks import (
 )
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
-from intermodal.store.tables import dead_letters, outbox
+from intermodal.store.tables import dead_letters, inbox, outbox
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class DeliveryOutcome:
     kind: str  # delivered | retry | dead | deferred
     error: str | None = None
     delay: float = 0.0
+    follow_ups: tuple[FollowUp, ...] = ()
 
 
 FLUSH_SECONDS = 0.05
@@ -143,6 +145,9 @@ class Dispatcher:
         self.wake = asyncio.Event()
         self.stats: dict[str, int] = defaultdict(int)
         self._stopping = False
+        self._insert_follow_up = store.insert_ignoring(inbox, ["partner", "message_id"])
+        self.on_follow_ups: Callable[[], None] | None = None
+        """Called after follow-ups were stored (the hub wakes its applier with it)."""
 
     async def run(self) -> None:
         """Deliver until stopped; sleeps until woken (new commands) or 0.5 s pass."""
@@ -403,7 +408,9 @@ class Dispatcher:
         outcomes = []
         for result in results:
             if result.ok:
-                outcomes.append(DeliveryOutcome(result.seq, "delivered"))
+                outcomes.append(
+                    DeliveryOutcome(result.seq, "delivered", follow_ups=result.follow_ups)
+                )
             elif not result.retryable:
                 outcomes.append(DeliveryOutcome(result.seq, "dead", result.error))
             elif trial:
@@ -569,6 +576,22 @@ class Dispatcher:
                 later = [row for row in later if row["b_seq"] in ours]
                 dead = [o for o in dead if o.seq in ours]
                 outcomes = [o for o in outcomes if o.seq in ours]
+            follow_ups = [(o.seq, f) for o in outcomes if o.kind == "delivered"
+                          for f in o.follow_ups]  # fmt: skip
+            for seq, follow_up in follow_ups:  # with the delivery they come from, or not at all
+                conn.execute(
+                    self._insert_follow_up.values(
+                        receipt_id=sortable_id("rcpt"),
+                        partner=follow_up.partner,
+                        message_id=follow_up.message_id,
+                        channel=follow_up.channel,
+                        content_type="application/json",
+                        body=follow_up.body,
+                        correlation_id=by_seq[seq].correlation_id,
+                        received_at=stamp,
+                        status="pending",
+                    )
+                )
             for i in range(0, len(delivered), 500):
                 conn.execute(
                     update(outbox)
@@ -638,6 +661,8 @@ class Dispatcher:
                 self.metrics.commands.labels(endpoint_name, kind).inc(count)
         for o in outcomes:  # one line per outcome, about its message
             log_outcome(log, by_seq[o.seq], o.kind, o.error)
+        if follow_ups and self.on_follow_ups is not None:
+            self.on_follow_ups()
         self.stats["delivered"] += len(delivered)
         self.stats["retried"] += sum(1 for o in outcomes if o.kind == "retry")
         self.stats["dead"] += len(dead)

@@ -83,6 +83,19 @@ class ClaimedCommand:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """A message the hub writes to its own inbox because delivering a command taught it
+    something the flows must react to (Odoo did not validate a delivery it was asked to).
+    The dispatcher stores it in the transaction that records the delivery; its
+    (partner, message id) key makes a second delivery of the command add nothing."""
+
+    partner: str
+    channel: str
+    message_id: str
+    body: bytes
+
+
 @dataclass(slots=True)
 class Result:
     """What became of one command: delivered, or why not and whether to try again."""
@@ -92,6 +105,7 @@ class Result:
     error: str | None = None
     retryable: bool = True
     retry_after: float | None = None
+    follow_ups: tuple[FollowUp, ...] = ()
 
 
 class Sink(Protocol):

@@ -49,6 +49,7 @@ from intermodal.workflows.vocabulary import (
     CASE_TRIGGERS,
     COMMANDS,
     CONDITIONS,
+    CONNECTOR_TRIGGERS,
     DEFAULT_TEAMS,
     DOCUMENT_TRIGGERS,
     MESSAGE_TRIGGERS,
@@ -348,7 +349,7 @@ def all_triggers() -> list[str]:
     """Every concrete trigger name (`milestone.any` stands for the milestone ones)."""
     return [
         *DOCUMENT_TRIGGERS, *MESSAGE_TRIGGERS, *TIMER_TRIGGERS, *CASE_TRIGGERS,
-        *READ_TRIGGERS, *(f"milestone.{m.value}" for m in MilestoneType),
+        *READ_TRIGGERS, *CONNECTOR_TRIGGERS, *(f"milestone.{m.value}" for m in MilestoneType),
     ]  # fmt: skip
 
 
@@ -366,7 +367,7 @@ def _holds(t: Transition, ctx: Context) -> bool:
 
 def internal_trigger(channel: str, body: bytes, correlation_id: str) -> tuple[str, Trigger]:
     """A message the hub wrote to itself (a timer fired, a case was closed, a document was
-    read) as (subject, trigger)."""
+    read, Odoo did not do what a command asked) as (subject, trigger)."""
     value = orjson.loads(body)
     if channel == "document.read":  # foresight/documents_reader.py
         return value["subject"], Trigger(
@@ -375,6 +376,15 @@ def internal_trigger(channel: str, body: bytes, correlation_id: str) -> tuple[st
             partner=str(value["partner"]),
             at=datetime.fromisoformat(value["read_at"]),
             data=dict(value["data"]),
+            correlation_id=correlation_id,
+        )
+    if channel == "odoo":  # the Odoo connector's report: Odoo did not do what was asked
+        return value["subject"], Trigger(
+            name="odoo.refused",
+            event_id=str(value["id"]),
+            partner=str(value["endpoint"]),
+            at=datetime.fromisoformat(value["at"]),
+            data={"reason": str(value["reason"]), **dict(value.get("detail") or {})},
             correlation_id=correlation_id,
         )
     if channel == "case":

@@ -31,7 +31,9 @@ TIMER_CHANNEL = "timer"
 CASE_CHANNEL = "case"
 DOCUMENT_READ_CHANNEL = "document.read"
 """A document was read (foresight/documents_reader.py): the flows' `document.read`."""
-INTERNAL_CHANNELS = frozenset({TIMER_CHANNEL, CASE_CHANNEL, DOCUMENT_READ_CHANNEL})
+ODOO_CHANNEL = "odoo"
+"""What the Odoo connector found Odoo did not do (outbox/sinks.py `FollowUp`)."""
+INTERNAL_CHANNELS = frozenset({TIMER_CHANNEL, CASE_CHANNEL, DOCUMENT_READ_CHANNEL, ODOO_CHANNEL})
 """Inbox channels the hub writes to itself (partner `intermodal`), read by the flows."""
 
 

@@ -23,6 +23,7 @@ CaseKind = Literal[
     "no_rate",
     "predicted_delay",  # opened by foresight/warnings.py before an SLA breach, not by a flow
     "anomaly",
+    "odoo_refused",
 ]  # fmt: skip
 CASE_KINDS: tuple[str, ...] = get_args(CaseKind)
 """The kinds of exception case (the `cases` table): the flows open them, the tower lists them.
@@ -55,6 +56,10 @@ READ_TRIGGERS = ("document.read",)
 """A proof of delivery or freight invoice read by the hub (foresight/documents_reader.py),
 after the events it asserted; its data says what was read and, for an invoice, whether it
 matches the quote and the carrier's 210 (`disputed`, `reason`, `document_url`)."""
+CONNECTOR_TRIGGERS = ("odoo.refused",)
+"""Odoo did not do what a command asked (a delivery still not validated after the hub
+validated it, a refusal): the Odoo connector reports it back (workflows/timers.py, channel
+`odoo`)."""
 TIMER_ACTIONS = ("sla", "sla_reached")
 _RANK = {m: i for i, m in enumerate(MAIN_CHAIN)}
 
@@ -64,7 +69,7 @@ Convert = Callable[[Decimal, str, str, datetime], Decimal | None]
 
 def is_trigger(name: str) -> bool:
     if name in (*DOCUMENT_TRIGGERS, *MESSAGE_TRIGGERS, *TIMER_TRIGGERS, *CASE_TRIGGERS,
-                *READ_TRIGGERS, "milestone.any"):  # fmt: skip
+                *READ_TRIGGERS, *CONNECTOR_TRIGGERS, "milestone.any"):  # fmt: skip
         return True
     milestone = name.removeprefix("milestone.")
     return name.startswith("milestone.") and milestone in MilestoneType._value2member_map_
@@ -78,6 +83,7 @@ def trigger_names() -> str:
             *TIMER_TRIGGERS,
             *CASE_TRIGGERS,
             *READ_TRIGGERS,
+            *CONNECTOR_TRIGGERS,
             "milestone.any",
             "milestone.<milestone>",
         ]
@@ -259,9 +265,11 @@ def _iso(value: datetime) -> str:
 
 
 def odoo_milestone(ctx: Context) -> FlowCommand | None:
-    """The milestone on the Odoo order: picking state, tracking reference, note, activity."""
+    """The milestone on the Odoo order: its deliveries validated with the quantities a
+    warehouse reported, tracking reference, note, activity."""
     data = {k: v for k, v in ctx.trigger.data.items()
-            if k in ("milestone", "occurred_at", "reason", "tracking_number")}  # fmt: skip
+            if k in ("milestone", "occurred_at", "reason", "tracking_number",
+                     "quantities")}  # fmt: skip
     return FlowCommand(
         MILESTONE_COMMAND,
         data,

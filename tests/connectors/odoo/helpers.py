@@ -84,7 +84,10 @@ def order(subject: str, customer: dict[str, Any] | None = None, **extra: Any) ->
         subject,
         {
             "customer": customer or CUSTOMER,
-            "lines": [{"product": "FCL40", "quantity": 2, "price_unit": "1500"}],
+            "lines": [
+                {"product": "FCL40", "quantity": 2, "price_unit": "1500"},
+                {"product": "CRATE", "quantity": 5},  # goods: the order gets a delivery
+            ],
             **extra,
         },
     )

@@ -91,7 +91,7 @@ def test_the_fleet_follows_the_tms_drives_stands_and_parks() -> None:
         asyncio.run(fleet.leaving(fleet.link, key, truck, Place("ANTWERP", "", "BE"), set(),
                                   picked))  # fmt: skip
     sent = fleet.link.log()
-    assert [r["message_id"] for r in sent] == ["dock-K1", "dock-K2", "dock-K3"]
+    assert [r["message_id"].rsplit("-", 1)[0] for r in sent] == ["dock-K1", "dock-K2", "dock-K3"]
     assert fleet.trucks["K2"].names_shipment and not fleet.trucks["K1"].names_shipment
     start = {k: t.left_km for k, t in fleet.trucks.items()}
     loads = [_load("K1", "picked_up", ["picked_up"]), _load("K2", "stalled", ["picked_up"]),

@@ -80,7 +80,9 @@ def test_orm_semantics(json2: Callable[..., httpx.Response]) -> None:
     assert (
         ok("res.partner", "name_search", name="brandon")[0][1] == "Azure Interior, Brandon Freeman"
     )
-    # business flow: confirm creates the delivery; validate marks it done
+    # business flow: confirm creates the delivery of the goods (product 4, pallets: the
+    # order's other line is a service); validate marks it done
+    ok("sale.order", "write", ids=[order], vals={"order_line": [[0, 0, {"product_id": 4}]]})
     ok("sale.order", "action_confirm", ids=[order])
     [picking] = ok("stock.picking", "search", domain=[["sale_id", "=", order]])
     ok("stock.picking", "write", ids=[picking], vals={"carrier_tracking_ref": "TRK1"})
@@ -227,9 +229,10 @@ def test_automation_webhooks(receiver: str, tmp_path: Any) -> None:
             headers=headers,
             json={"vals_list": [{"name": "Hooked", "ref": "H-1"}]},
         )
-        http.post("/json/2/sale.order/action_confirm", headers=headers, json={"ids": [1]})
+        # the second demo order ships pallets (goods): confirming it creates a delivery
+        http.post("/json/2/sale.order/action_confirm", headers=headers, json={"ids": [2]})
         picking = http.post(
-            "/json/2/stock.picking/search", headers=headers, json={"domain": [["sale_id", "=", 1]]}
+            "/json/2/stock.picking/search", headers=headers, json={"domain": [["sale_id", "=", 2]]}
         ).json()
         http.post(
             "/json/2/stock.picking/write",

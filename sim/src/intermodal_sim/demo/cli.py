@@ -47,6 +47,7 @@ def demo(
         script.unit,
         script.tms,
         script.customs,
+        wms_script=script.wms,
         hub_port=port,
         odoo_port=odoo_port,
         orders=orders,

@@ -17,7 +17,13 @@ The demo does only what people and outside systems do; the hub does the rest:
   (damage, a closed dock, a wrong address, ...), the breakdown of a stalled truck, and a
   storm over Europe in the afternoon that delays every European load on the road at once
   (a burst of exceptions);
-- the trucks' telematics units report where each load's truck is (demo/fleet.py).
+- every sixth order also ships goods from the warehouse (crates or cartons: in Odoo its
+  delivery; the freight itself is a service and has none). The warehouse gets their pick
+  lists, ships them before the truck's pickup and reports what left; the hub validates
+  the Odoo delivery with those quantities. It holds too few crates for the first such
+  order: that one is picked short and leaves a backorder in Odoo;
+- the trucks' telematics units report where each load's truck is (demo/fleet.py); a
+  truck carrying goods leaves with them when the warehouse ships.
 
 What the script plants for the assists to find is its truth, kept apart from what the
 hub made of it (the summary compares them): the TMS's outage is a partner going quiet,
@@ -58,16 +64,24 @@ from intermodal_sim.customs.app import CustomsScript, Hold
 from intermodal_sim.demo.fleet import FleetTally, past_trips
 from intermodal_sim.demo.world import HeldLink, World
 from intermodal_sim.partner import HubLink, webhook_key_of
+from intermodal_sim.telematics.fleet import DEMO_LANES
 from intermodal_sim.tms.app import TmsScript, linehaul_cents
+from intermodal_sim.wms.app import WmsScript
 
 CUSTOMERS = ("AZ-001", "DA-002", "GF-003", "RM-005")
 PRODUCTS = ("FCL40", "FCL20", "FTL")
+GOODS = ("CRATE", "CARTON")
+"""The customers' goods the warehouse ships (products of type goods: they make a delivery)."""
+GOODS_EVERY = 6
+SHORT = {"CRATE": 3}
+"""The warehouse's stock of crates: the one order of crates (5) is picked short."""
 
 
 # When things happen, as fractions of the script's unit (`Script.unit`, in seconds).
 ENTRY_SPAN = 0.4  # the sales team enters the orders over this part of the unit
 TENDER_DELAY = 0.01  # the TMS answers a tender after this long
 STEP_DELAY = 0.07  # between two statuses of a load (dispatched ... delivered)
+WMS_STAGE = 0.01  # pick, pack, ship: the goods leave well before the truck's pickup
 CUSTOMS_DECISION = 0.02
 CUSTOMS_HOLD = 0.15
 OUTAGE = (0.36, 0.51)  # the TMS is down
@@ -104,6 +118,8 @@ class Order:
     """The signed delivery paper the driver's app also sends: `pdf`, `scan` or None."""
     invoice_document: bool = False
     """The TMS sends its freight invoice as a PDF too."""
+    goods: tuple[tuple[str, int], ...] = ()
+    """What the warehouse ships for the order (product internal reference, quantity)."""
 
 
 @dataclass
@@ -116,6 +132,9 @@ class Script:
     declined: set[str]
     held: set[str]
     stalled: set[str]
+    wms: WmsScript
+    short_picked: set[str]
+    """Orders the warehouse picks short: each leaves a backorder in Odoo."""
     unit: float
     """Seconds per unit of the script's times, chosen so that the last scripted thing
     happens at SCRIPT_END of the day."""
@@ -179,8 +198,15 @@ def plan_day(plan: DayPlan) -> Script:
     faults: dict[str, set[str]] = {}
     declined: set[str] = set()
     stalled: set[str] = set()
+    short_picked: set[str] = set()
     for i in range(plan.orders):
         key = f"DEMO-{i + 1:04d}"
+        goods: tuple[tuple[str, int], ...] = ()
+        if i % GOODS_EVERY == GOODS_EVERY - 2:
+            # the first order with goods gets crates, of which the warehouse has too few
+            goods = (("CARTON", 4),) if short_picked else (("CRATE", 5),)
+            if not short_picked:
+                short_picked.add(key)
         orders.append(
             Order(
                 key=key,
@@ -189,6 +215,7 @@ def plan_day(plan: DayPlan) -> Script:
                 product=PRODUCTS[i % len(PRODUCTS)],
                 over_quote=i % 25 == 7,
                 duplicate_pod=rng.random() < 0.1,
+                goods=goods,
             )
         )
         noise = {f for f, p in (("duplicates", 0.15), ("reorder", 0.08), ("exception", 0.05))
@@ -213,10 +240,14 @@ def plan_day(plan: DayPlan) -> Script:
         if not busy and (i == 1 or i % 12 == 9):
             cause = DRIVER_CAUSES[rng.randrange(len(DRIVER_CAUSES))]
             orders[i] = replace(order, driver_report=cause)
+    # The signed papers of the goods deliveries (the freight alone is a service: no
+    # delivery in Odoo to attach a paper to), every fourth a photo for the OCR.
     for i, order in enumerate(orders):
         if order.key in declined:
             continue
-        paper = "scan" if i % 24 == 4 else "pdf" if i % 3 == 1 else None
+        paper = (
+            ("scan" if i % (4 * GOODS_EVERY) == GOODS_EVERY - 2 else "pdf") if order.goods else None
+        )
         orders[i] = replace(
             order, pod_document=paper, invoice_document=order.over_quote or i % 5 == 3
         )
@@ -252,7 +283,15 @@ def plan_day(plan: DayPlan) -> Script:
             for key in held
         },
     )
-    return Script(orders, tms, customs, declined, held, stalled, unit, unit * last)
+    stage_ms = unit * WMS_STAGE * 1000
+    wms = WmsScript(
+        seed=plan.seed,
+        stage_delays_ms={"pick": stage_ms, "pack": stage_ms, "ship": stage_ms},
+        stock=dict(SHORT),
+    )
+    return Script(
+        orders, tms, customs, declined, held, stalled, wms, short_picked, unit, unit * last
+    )
 
 
 @dataclass
@@ -310,6 +349,12 @@ class Day:
         self._http: httpx.AsyncClient | None = None
         self._odoo: OdooClient | None = None
         self._ids: dict[tuple[str, str], int] = {}
+        # where each load's truck goes, and how far ahead of the TMS's pickup a truck with
+        # goods leaves the warehouse (its ship comes WMS_STAGE after each of pick and pack)
+        world.fleet.places = {o.key: DEMO_LANES[o.customer][-1] for o in script.orders}
+        if world.wms is not None:
+            ahead = TENDER_DELAY + 2 * STEP_DELAY - 3 * WMS_STAGE
+            world.wms.head_start_seconds = max(0.0, ahead * script.unit)
 
     async def play(self) -> Tally:
         async with httpx.AsyncClient(timeout=30) as http:
@@ -380,7 +425,7 @@ class Day:
         assert self._odoo is not None
         for model, field_name, values in (
             ("res.partner", "ref", CUSTOMERS),
-            ("product.product", "default_code", PRODUCTS),
+            ("product.product", "default_code", PRODUCTS + GOODS),
         ):
             rows = await self._odoo.call(
                 model,
@@ -396,6 +441,12 @@ class Day:
         try:
             await self._at(order.start)
             assert self._odoo is not None
+            lines = [[0, 0, {"product_id": self._ids[("product.product", order.product)]}]]
+            lines += [
+                [0, 0, {"product_id": self._ids[("product.product", code)],
+                        "product_uom_qty": qty}]
+                for code, qty in order.goods
+            ]  # fmt: skip
             (order_id,) = await self._odoo.call(
                 "sale.order",
                 "create",
@@ -403,13 +454,18 @@ class Day:
                     {
                         "partner_id": self._ids[("res.partner", order.customer)],
                         "client_order_ref": order.key,
-                        "order_line": [
-                            [0, 0, {"product_id": self._ids[("product.product", order.product)]}]
-                        ],
+                        "order_line": lines,
                     }
                 ],
             )
             await self._odoo.call("sale.order", "action_confirm", [order_id])
+            if order.goods:  # the warehouse gets the pick list of the order's goods
+                pick_list = {
+                    "order_id": f"{order.key}-OUT",
+                    "shipment_key": order.key,
+                    "lines": [{"sku": code, "qty": qty} for code, qty in order.goods],
+                }
+                await self._post_json(f"{self.world.wms_url}/v1/orders", pick_list)
             self.tally.orders += 1
             self.progress("orders", self.tally.orders)
             # The tariff's quote, freight and fuel: the lane's price the TMS will invoice,

@@ -17,8 +17,9 @@ day, on a smaller map.
 - `past_trips` simulates past days of the same fleet (the same legs, speeds and
   breakdowns, drawn from a seed): the history the day's arrival-time model learns from.
 - `Fleet` drives the day's trucks: a truck leaves when the TMS reports its load picked up
-  (`leaving`, called by the TMS before it reports), stands while the TMS holds the load
-  stalled, and parks at the customer. Every tick the fleet sends its fixes in one signed
+  (`leaving`, called by the TMS before it reports; or the warehouse, when the truck takes
+  goods), stands while the TMS holds the load stalled, and parks at the customer, where
+  its unit reports now and then. Every tick the fleet sends its fixes in one signed
   batch through the telematics partner (examples/partners/telematics/), naming the TMS's
   truck, which the TMS's dispatch assigned to the load, or the shipment when two loads of
   the day share a truck number. Its devices make the usual noise: jitter, a fix resent,
@@ -209,6 +210,8 @@ class Fleet:
         self.tick_seconds = tick_seconds
         self.linger_seconds = linger_seconds
         self.trucks: dict[str, Truck] = {}
+        self.places: dict[str, str] = {}
+        """Load -> its customer's city (`BE:antwerp`), when the day's plan knows it."""
         self.shared: set[str] = set()
         """Truck numbers the TMS dispatches on more than one load of the day: their units
         name the shipment on each fix (an assignment by truck would file one load's fixes
@@ -220,11 +223,16 @@ class Fleet:
         self.lock = threading.Lock()
 
     def leave(
-        self, key: str, truck_number: str | None, place: Any, faults: set[str]
-    ) -> Truck | None:
-        """A load picked up: its truck leaves toward the customer's city (`place`, the
-        TMS's destination), for `drive_steps(faults)` steps at its speed."""
-        leg = leg_to(getattr(place, "country", "") or "", getattr(place, "city", "") or "")
+        self, key: str, truck_number: str | None, place: Any, faults: set[str],
+        head_start: float = 0.0, names_shipment: bool = False,
+    ) -> Truck | None:  # fmt: skip
+        """A load picked up: its truck leaves toward the customer's city (`places`, else
+        `place`, the TMS's destination), for `drive_steps(faults)` steps at its speed, and
+        `head_start` seconds more when it leaves before the TMS's pickup."""
+        country, _, city = self.places.get(key, "").partition(":")
+        if not city:
+            country, city = getattr(place, "country", "") or "", getattr(place, "city", "") or ""
+        leg = leg_to(country, city)
         if leg is None:
             return None
         rng = random.Random(f"{self.seed}:{key}:truck")
@@ -236,10 +244,10 @@ class Fleet:
             truck = Truck(
                 key=key,
                 vehicle=number,
-                names_shipment=number in self.shared or truck_number is None,
+                names_shipment=names_shipment or number in self.shared or truck_number is None,
                 leg=leg,
                 speed_kmh=speed,
-                left_km=start_km(speed, drive_steps(faults) * self.step_seconds),
+                left_km=start_km(speed, drive_steps(faults) * self.step_seconds + head_start),
                 rng=rng,
                 glitch_at=rng.randrange(2, 8) if rng.random() < 0.08 else None,
                 blurry_at=rng.randrange(2, 8) if rng.random() < 0.08 else None,
@@ -250,18 +258,18 @@ class Fleet:
 
     async def leaving(
         self, link: HubLink, key: str, truck_number: str | None, place: Any, faults: set[str],
-        picked_up_at: datetime,
+        picked_up_at: datetime, head_start: float = 0.0, names_shipment: bool = False,
     ) -> None:  # fmt: skip
         """`leave`, then the truck's first fix at the dock, sent before the TMS reports the
         pickup (through `link`, a link of the TMS's own event loop): the hub then has a
         position newer than the pickup when it first estimates the load on the road."""
-        truck = self.leave(key, truck_number, place, faults)
+        truck = self.leave(key, truck_number, place, faults, head_start, names_shipment)
         if truck is None:
             return
         with self.lock:
             at = max(datetime.now(UTC), picked_up_at)
             fix = self._fix(truck, at, moving=True)  # rolling out of the yard
-        await self._send(link, f"dock-{key}", [fix])
+        await self._send(link, f"dock-{key}-{int(at.timestamp() * 1000)}", [fix])
 
     def follow(self, loads: list[Any]) -> None:
         """What the TMS says of each load now: stalled trucks stand, moving ones go on,
@@ -306,7 +314,11 @@ class Fleet:
             for truck in list(self.trucks.values()):
                 parked = truck.parked_since
                 if parked is not None and now - parked > self.linger_seconds:
-                    continue  # parked, its unit asleep
+                    truck.ticks += 1
+                    if truck.ticks % 10:
+                        continue  # parked: its unit reports now and then
+                    fixes.append(self._fix(truck, at, False))
+                    continue
                 moving = truck.moving and truck.left_km > 0
                 if moving:
                     step = start_km(truck.speed_kmh, now - truck.moved_at)

@@ -12,6 +12,11 @@ Who is who:
   activities and invoices back.
 - **tms** (`intermodal_sim.tms`): the dispatch system and its trucks. The hub tenders each
   order to it as an X12 204; it answers 990s, reports 214s and invoices with 210s.
+- **wms** (`intermodal_sim.wms`): the warehouse that picks, packs and ships the orders
+  with goods (most orders are freight alone: services, no delivery in Odoo). It reports in
+  its own JSON, mapped by examples/partners/wms/: the quantities it shipped validate the
+  Odoo delivery (the Odoo endpoint takes validations from it alone), and one order it
+  picks short leaves a backorder in Odoo.
 - **customs-broker** (`intermodal_sim.customs`): the hub files every cross-border shipment
   with it (the customs role); it releases them, holds one for a while first, and reports in
   its own JSON, mapped by examples/partners/customs/.
@@ -41,6 +46,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +66,8 @@ from intermodal_sim.portal.app import Portal
 from intermodal_sim.telematics import partner_config
 from intermodal_sim.testing import serve_in_thread
 from intermodal_sim.tms.app import Load, TmsScript, TmsSimulator
+from intermodal_sim.wms.app import Order as WmsOrder
+from intermodal_sim.wms.app import WmsScript, WmsSimulator
 
 EXAMPLES = Path(__file__).resolve().parents[4] / "examples" / "partners"
 """The worked partner examples (mappings) the demo's partners use, when run from a checkout."""
@@ -138,6 +146,36 @@ class DemoTms(TmsSimulator):
         return await super().report_status(load, step, at, again)
 
 
+class DemoWms(WmsSimulator):
+    """The warehouse: the goods it ships leave on the load's truck, whose unit reports
+    from then on (`Fleet.leaving`), before the TMS reports its own pickup; the truck's
+    number is the one the TMS will dispatch, its fixes name the shipment (the TMS has not
+    assigned the truck yet)."""
+
+    fleet: Fleet | None = None
+    fleet_link: HubLink | None = None
+    tms_script: TmsScript | None = None
+    head_start_seconds: float = 0.0
+    """How long before the TMS's pickup the warehouse ships (the day's script says)."""
+
+    async def confirm(self, order: WmsOrder, stage: str, extra: dict[str, Any]) -> None:
+        if stage == "SHIPPED" and self.fleet and self.fleet_link and self.tms_script:
+            key = order.shipment_key
+            _, truck = self.tms_script.crew(key)
+            # the time the confirmation will carry (partner.py `StepClock.tick`: this
+            # second, or a second after the order's last one): the fix must not be older
+            now = datetime.now(UTC)
+            at = now.replace(microsecond=0)
+            last = self.clock.last.get(key)
+            if last is not None and at <= last:
+                at = last + timedelta(seconds=1)
+            await self.fleet.leaving(
+                self.fleet_link, key, truck, None, self.tms_script.faults_for(key),
+                max(now, at), head_start=self.head_start_seconds, names_shipment=True,
+            )  # fmt: skip
+        await super().confirm(order, stage, extra)
+
+
 @dataclass
 class World:
     """The running pieces and how to reach them."""
@@ -155,6 +193,8 @@ class World:
     portal_url: str
     fleet: Fleet
     env: dict[str, str]
+    wms: DemoWms | None = None
+    wms_url: str = ""
 
     def secret(self, name: str) -> str:
         return self.env[name]
@@ -206,6 +246,13 @@ def demo_config(
                 "edi": {"format": "x12", "mode": "reject"},
                 "documents": {},  # its freight invoices as PDFs, beside the 210s
             },
+            "wms": {
+                "kind": "wms",
+                "webhook_secrets": ["env:DEMO_WMS_SECRET"],
+                # what left the warehouse: with the carrier, the pickup's system of record
+                "owns": ["picked_up"],
+                "mapping": str(EXAMPLES / "wms" / "mapping.yaml"),
+            },
             "customs-broker": {
                 "kind": "customs",
                 "webhook_secrets": ["env:DEMO_CUSTOMS_SECRET"],
@@ -240,6 +287,10 @@ def demo_config(
                     "database": odoo.db,
                     "api_key": "env:DEMO_ODOO_API_KEY",
                     "protocol": "json2",
+                    # the warehouse knows what left: its report validates the deliveries,
+                    # and what it did not ship waits in a backorder
+                    "validate_from": ["wms"],
+                    "backorder": "create",
                 },
                 "batch_size": 200,
             },
@@ -353,6 +404,7 @@ def running_world(
     odoo_port: int = 8069,
     orders: int = 120,
     seed: int = 7,
+    wms_script: WmsScript | None = None,
 ) -> Iterator[World]:
     """Start Odoo, the partner simulators and the hub; stop them all on exit.
 
@@ -372,6 +424,7 @@ def running_world(
         "DEMO_PORTAL_SECRET": new_webhook_secret(),
         "DEMO_TELEMATICS_SECRET": new_webhook_secret(),
         "DEMO_TELEMATICS_TOKEN": secrets.token_urlsafe(24),
+        "DEMO_WMS_SECRET": new_webhook_secret(),
         "DEMO_ADMIN_TOKEN": secrets.token_urlsafe(24),
         "DEMO_TOWER_PASSWORD": secrets.token_urlsafe(9),
     }
@@ -381,6 +434,8 @@ def running_world(
     customs_link = HubLink(None, "customs-broker", key=webhook_key_of(env["DEMO_CUSTOMS_SECRET"]))
     customs = CustomsSimulator(customs_script, customs_link)
     portal = Portal(keys=(webhook_key_of(env["DEMO_PORTAL_SECRET"]),))
+    wms_link = HubLink(None, "wms", key=webhook_key_of(env["DEMO_WMS_SECRET"]))
+    wms = DemoWms(wms_script or WmsScript(), wms_link)
     tms_outage = Outage(tms.app(), down)
     # The trucks' units: one link for the fleet's ticks, one for the TMS's thread (a link
     # keeps one HTTP client per event loop).
@@ -397,6 +452,8 @@ def running_world(
     )
     numbers = Counter(tms_script.crew(key)[1] for key in tms_script.linehauls)  # every load
     fleet.shared = {number for number, loads in numbers.items() if loads > 1}
+    wms.fleet, wms.tms_script = fleet, tms_script
+    wms.fleet_link = HubLink(None, "telematics", key=telematics_key)
     with contextlib.ExitStack() as stack:
         odoo = stack.enter_context(
             running_sim(storage=str(folder / "odoo.db"), port=_port(odoo_port))
@@ -406,6 +463,7 @@ def running_world(
         tms_url = stack.enter_context(serve_in_thread(tms_outage))
         customs_url = stack.enter_context(serve_in_thread(customs.app()))
         portal_url = stack.enter_context(serve_in_thread(portal.app()))
+        wms_url = stack.enter_context(serve_in_thread(wms.app()))
         port = _port(hub_port)
         urls = {"tms": tms_url, "customs": customs_url, "portal": portal_url}
         config = demo_config(folder, odoo, urls, port, day_seconds, unit_seconds, orders)
@@ -419,7 +477,8 @@ def running_world(
         hub_url = stack.enter_context(serve_in_thread(create_app(settings), port=port))
         tms_link.hub_url = hub_url
         customs_link.hub_url = hub_url
-        fleet_link.hub_url = tms.fleet_link.hub_url = hub_url
+        fleet_link.hub_url = tms.fleet_link.hub_url = wms.fleet_link.hub_url = hub_url
+        wms_link.hub_url = hub_url
         capture_url = f"{hub_url}/v1/odoo/odoo/changes?token={env['DEMO_ODOO_TOKEN']}"
         _capture_odoo_orders(odoo, capture_url)
         yield World(
@@ -436,6 +495,8 @@ def running_world(
             portal_url=portal_url,
             fleet=fleet,
             env=env,
+            wms=wms,
+            wms_url=wms_url,
         )
 
 

@@ -1,8 +1,8 @@
 """Business behaviour of the models the hub drives: sequences, totals and state transitions.
 
-Only what an integration observes is simulated: confirming an order creates its delivery,
-validating a delivery marks it done and records the delivered quantities, posting an invoice
-numbers it. Method names and return values follow addons/sale, stock and account.
+Only what an integration observes is simulated: confirming an order creates its delivery (of
+its goods: stock.py), validating a delivery marks it done or asks about a backorder, posting
+an invoice numbers it. Method names and return values follow addons/sale, stock and account.
 """
 
 # ruff: noqa: S608 - SQL text is built only from registry identifiers (tables, columns);
@@ -14,6 +14,7 @@ import email.utils
 from collections.abc import Mapping
 from typing import Any, cast
 
+from intermodal_sim.odoo import stock
 from intermodal_sim.odoo.accounting import AccountMove, AccountMoveLine
 from intermodal_sim.odoo.attachments import IrAttachment
 from intermodal_sim.odoo.errors import UserError, ValidationError
@@ -177,6 +178,17 @@ class ProductCategory(BaseModel):
                 )
 
 
+class ProductTemplate(MailThread):
+    def _after_write(self, fields: set[str]) -> None:
+        # stock/models/product.py compute_is_storable (18+): only goods track inventory.
+        if "is_storable" in self._spec.fields and (fields & {"type", "is_storable"} or not fields):
+            self.env.db.execute(
+                "UPDATE product_template SET is_storable = 0 WHERE type != 'consu' AND "
+                f"is_storable AND id IN ({', '.join('?' * len(self.ids))})",
+                self.ids,
+            )
+
+
 class ProductProduct(MailThread):
     def _display_names(self) -> dict[int, str]:
         """product.product: '[CODE] Name' when the variant has an internal reference."""
@@ -237,49 +249,8 @@ class SaleOrder(MailThread):
                 )
         self.write({"state": "sale", "date_order": self.env.now, "invoice_status": "to invoice"})
         for record in self:
-            assert isinstance(record, SaleOrder)
-            record._create_delivery()
+            stock.launch_stock_rule(record)
         return True
-
-    def _create_delivery(self) -> None:
-        order = self.read(
-            ["name", "partner_shipping_id", "carrier_id", "commitment_date", "order_line"],
-            load=None,
-        )[0]
-        lines = (
-            self.env["sale.order.line"]
-            .sudo()
-            .browse(order["order_line"])
-            .read(["product_id", "product_uom_qty", "name"], load=None)
-        )
-        moves = [line for line in lines if line["product_id"]]
-        if not moves:
-            return
-        picking_type = self.env.ref_id("stock.picking_type_out")
-        self.env["stock.picking"].sudo().create(
-            {
-                "picking_type_id": picking_type,
-                "partner_id": order["partner_shipping_id"],
-                "origin": order["name"],
-                "sale_id": self.ids[0],
-                "carrier_id": order["carrier_id"],
-                "scheduled_date": order["commitment_date"] or self.env.now,
-                "state": "assigned",
-                "move_ids": [
-                    (0, 0, {
-                        "product_id": line["product_id"],
-                        "product_uom_qty": line["product_uom_qty"],
-                        "description_picking": line["name"],
-                        "sale_line_id": line["id"],
-                        "partner_id": order["partner_shipping_id"],
-                        "origin": order["name"],
-                        "picking_type_id": picking_type,
-                        "state": "assigned",
-                    })
-                    for line in moves
-                ],
-            }
-        )  # fmt: skip
 
     def action_cancel(self) -> bool:
         self.env.check_access(self._spec, "write")
@@ -346,61 +317,27 @@ class StockPicking(MailThread):
                     (rid,),
                 )
 
-    def _set_state(self, state: str, moves_state: str, allowed: tuple[str, ...]) -> None:
+    def action_confirm(self) -> bool:
         self.env.check_access(self._spec, "write")
         self._ensure_exist()
-        for picking in self.read(["state", "name"]):
-            if picking["state"] not in allowed:
-                raise UserError(
-                    f"The transfer {picking['name']} is {picking['state']}: it cannot become "
-                    f"{state}."
-                )
-        self.write({"state": state})
-        marks = ", ".join("?" * len(self.ids))
-        self.env.db.execute(
-            f"UPDATE stock_move SET state = ? WHERE picking_id IN ({marks})",
-            [moves_state, *self.ids],
-        )
-
-    def action_confirm(self) -> bool:
-        self._set_state("confirmed", "confirmed", ("draft",))
+        stock.confirm_pickings(self)
         return True
 
     def action_assign(self) -> bool:
-        self._set_state("assigned", "assigned", ("confirmed", "waiting", "assigned"))
+        self.env.check_access(self._spec, "write")
+        self._ensure_exist()
+        stock.assign_pickings(self)
         return True
 
     def action_cancel(self) -> bool:
-        self._set_state("cancel", "cancel", ("draft", "waiting", "confirmed", "assigned"))
+        self.env.check_access(self._spec, "write")
+        self._ensure_exist()
+        stock.cancel_pickings(self)
         return True
 
-    def button_validate(self) -> bool:
-        """stock.picking button_validate without the wizards: the transfer is done."""
-        self._set_state("done", "done", ("draft", "waiting", "confirmed", "assigned"))
-        marks = ", ".join("?" * len(self.ids))
-        self.env.db.execute(f"UPDATE stock_picking SET date_done = ? WHERE id IN ({marks})",
-                            [self.env.now, *self.ids])  # fmt: skip
-        self.env.db.execute(
-            f"UPDATE stock_move SET quantity = product_uom_qty WHERE picking_id IN ({marks})",
-            self.ids,
-        )
-        self.env.db.execute(
-            "UPDATE sale_order_line SET qty_delivered = qty_delivered + COALESCE((SELECT "
-            "SUM(m.product_uom_qty) FROM stock_move m WHERE m.sale_line_id = sale_order_line.id "
-            f"AND m.picking_id IN ({marks})), 0)",
-            self.ids,
-        )
-        return True
-
-
-class StockMove(BaseModel):
-    def _prepare_create(self, vals: dict[str, Any]) -> dict[str, Any]:
-        if vals.get("picking_id") and not vals.get("reference"):
-            row = self.env.db.execute(
-                "SELECT name FROM stock_picking WHERE id = ?", (vals["picking_id"],)
-            ).fetchone()
-            vals["reference"] = row[0] if row else False
-        return vals
+    def button_validate(self) -> Any:
+        """stock.picking button_validate: True, or the backorder wizard's action (stock.py)."""
+        return stock.button_validate(self)
 
 
 class IrModelData(BaseModel):
@@ -454,11 +391,12 @@ SPECIFIC: dict[str, type[BaseModel]] = {
     "res.users": ResUsers,
     "res.currency": ResCurrency,
     "product.category": ProductCategory,
+    "product.template": ProductTemplate,
     "product.product": ProductProduct,
     "sale.order": SaleOrder,
     "sale.order.line": SaleOrderLine,
     "stock.picking": StockPicking,
-    "stock.move": StockMove,
+    **stock.STOCK_MODELS,
     "account.move": AccountMove,
     "account.move.line": AccountMoveLine,
     "ir.model.data": IrModelData,

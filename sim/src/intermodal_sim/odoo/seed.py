@@ -24,6 +24,7 @@ from intermodal_sim.odoo.store import Database
 from intermodal_sim.odoo.technical import seed_technical
 
 DEMO = "demo.json"
+VIEWS = ("stock.view_backorder_confirmation",)
 
 
 class SeedError(ValueError):
@@ -99,9 +100,9 @@ def _models(db: Database, registry: dict[str, Model]) -> None:
     for model in registry.values():
         cursor = db.execute(
             "INSERT INTO ir_model (name, model, state, transient, modules, create_uid, "
-            "write_uid, create_date, write_date) VALUES (?, ?, 'base', 0, ?, 1, 1, "
+            "write_uid, create_date, write_date) VALUES (?, ?, 'base', ?, ?, 1, 1, "
             "datetime('now'), datetime('now'))",
-            (model.description, model.name, model.module),
+            (model.description, model.name, int(model.transient), model.module),
         )
         model_id = cursor.lastrowid
         _xmlid(db, f"{model.module}.model_{model.table}", "ir.model", int(model_id or 0))
@@ -184,6 +185,11 @@ def seed(db: Database, env: Env, data: dict[str, Any], api_key: str) -> None:
             {"name": name, "code": code, "sequence_code": prefix}
         )
         _xmlid(db, xmlid, "stock.picking.type", int(record.id))
+    # The form view the backorder wizard's action names (addons/stock/wizard/
+    # stock_backorder_confirmation_views.xml). Views are not simulated: the external id
+    # gives the action its `view_id`, as a client that never opens the form needs.
+    for res_id, xmlid in enumerate(VIEWS, 1):
+        _xmlid(db, xmlid, "ir.ui.view", res_id)
     # addons/mail/data/mail_message_subtype_data.xml: who follows what by default.
     for xmlid, name, default, internal, sequence in (
         ("mail.mt_comment", "Messages", True, False, 0),

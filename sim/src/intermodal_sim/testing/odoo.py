@@ -74,7 +74,17 @@ def settings_from(path: Path) -> Settings:
     return load_config(path)
 
 
-async def seed_orders(endpoint: Endpoint, keys: list[str]) -> None:
+SEED_LINES: list[dict[str, Any]] = [
+    {"product": "FTL", "quantity": 1},
+    {"product": "PAL-EUR", "quantity": 2},
+]
+"""Road freight (a service) and two pallets (goods): the order gets a delivery to validate.
+An order of services only would get none (sale_stock `_action_launch_stock_rule`)."""
+
+
+async def seed_orders(
+    endpoint: Endpoint, keys: list[str], lines: list[dict[str, Any]] | None = None
+) -> None:
     """Create and confirm one sale order per shipment key (the hub's order intake)."""
     commands = []
     for seq, key in enumerate(keys, 1):
@@ -88,7 +98,7 @@ async def seed_orders(endpoint: Endpoint, keys: list[str]) -> None:
             "time": "2026-11-23T00:00:00Z",
             "data": {
                 "customer": {"role": "customer", "name": "Acme", "reference": "ACME-1"},
-                "lines": [{"product": "FTL", "quantity": 1}],
+                "lines": lines if lines is not None else SEED_LINES,
             },
         }
         commands.append(

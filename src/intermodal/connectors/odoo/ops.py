@@ -9,7 +9,8 @@ with one `search_read` per model and reference field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 
 from intermodal.errors import InvalidInput
 
@@ -147,7 +148,28 @@ class AdjustInvoice:
     stage: int = STAGE_DOCUMENTS
 
 
-Op = Upsert | Write | Call | Note | Activity | ActivitiesDone | Attach | AdjustInvoice
+BackorderPolicy = Literal["create", "cancel"]
+"""What the hub answers Odoo's "Create Backorder?" wizard: `create` a backorder for what
+was not picked (`process`), or `cancel` the rest (`process_cancel_backorder`)."""
+
+
+@dataclass(slots=True)
+class Validate:
+    """Validate an order's open deliveries with what a warehouse reported, and check that
+    Odoo did (connectors/odoo/validation.py). `quantities` per product internal reference
+    (None: the partner said nothing, Odoo's reserved quantities stand); `marker` (the
+    command id) is noted on each delivery it validates, so a replay finds them."""
+
+    target: PickingsOf
+    quantities: tuple[tuple[str, Decimal], ...] | None
+    backorder: BackorderPolicy
+    marker: str
+    source: str = "a partner"
+    """Who reported it, for the note on the delivery."""
+    stage: int = STAGE_FOLLOW_UPS
+
+
+Op = Upsert | Write | Call | Note | Activity | ActivitiesDone | Attach | AdjustInvoice | Validate
 
 
 class OdooMappingError(InvalidInput, ValueError):
@@ -158,7 +180,7 @@ def op_record_key(op: Op) -> tuple[Any, ...]:
     """The Odoo record an op changes: two ops on one record are never reordered."""
     if isinstance(op, Upsert):
         return op.ref.key
-    if isinstance(op, Write | Call):
+    if isinstance(op, Write | Call | Validate):
         return op.target.key
     if isinstance(op, AdjustInvoice):
         return op.invoice.key  # one change to an invoice at a time, in order

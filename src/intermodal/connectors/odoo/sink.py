@@ -16,6 +16,15 @@ The `odoo` row of the hub's endpoint kinds (`intermodal.wiring.SINK_KINDS`). Con
           linger_ms: 20
           max_batch: 500
           concurrency: 4                 # Odoo calls in flight at once
+          validate_milestones: [picked_up]   # the goods left: validate the deliveries
+          validate_from: [wms]           # only these partners' reports validate (default any)
+          backorder: create              # less left than ordered: create | cancel the rest
+          backorder_by_partner: {wms-eu: cancel}
+
+What Odoo did not do that a command asked (a delivery still open after the hub validated
+it) is reported back to the flows as a follow-up of the delivered command: an inbox
+message on the hub's own `odoo` channel, from which the execution flow opens an
+`odoo_refused` case (connectors/odoo/validation.py).
 
 Deliveries that arrive within `linger_ms` of each other (the chunks of one dispatcher round,
 several rounds' worth when they queue) are written together, up to `max_batch` commands,
@@ -31,6 +40,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import httpx
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from intermodal.canonical.model import MilestoneType
@@ -39,10 +49,13 @@ from intermodal.connectors.odoo.client import Connection, OdooClient
 from intermodal.connectors.odoo.mappings import ops_for
 from intermodal.connectors.odoo.mappings.mail_activity import NEEDS_A_PERSON
 from intermodal.connectors.odoo.mappings.milestone import MilestonePolicy
-from intermodal.connectors.odoo.ops import OdooMappingError
+from intermodal.connectors.odoo.ops import BackorderPolicy, OdooMappingError
+from intermodal.connectors.odoo.validation import Finding
 from intermodal.connectors.odoo.writer import Work, Writer
-from intermodal.outbox.sinks import ClaimedCommand, Result, endpoint_options
+from intermodal.engine.ids import iso, utcnow
+from intermodal.outbox.sinks import ClaimedCommand, FollowUp, Result, endpoint_options
 from intermodal.security.secrets import SecretError, resolve_secret
+from intermodal.workflows.timers import ODOO_CHANNEL, TIMER_PARTNER
 
 
 class OdooOptions(BaseModel):
@@ -63,6 +76,13 @@ class OdooOptions(BaseModel):
     noting every scan would cost a call per event where the rest of a batch costs a few."""
     activity_milestones: list[MilestoneType] = sorted(NEEDS_A_PERSON)
     validate_milestones: list[MilestoneType] = [MilestoneType.PICKED_UP]
+    validate_from: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] | None = (
+        None
+    )
+    backorder: BackorderPolicy = "create"
+    backorder_by_partner: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=64)], BackorderPolicy
+    ] = {}
 
 
 def parse_options(endpoint: Endpoint, base_dir: Path | None = None) -> tuple[OdooOptions, str]:
@@ -109,6 +129,11 @@ class OdooSink:
             else None,
             activities=frozenset(options.activity_milestones),
             validate=frozenset(options.validate_milestones),
+            validate_from=frozenset(options.validate_from)
+            if options.validate_from is not None
+            else None,
+            backorder=options.backorder,
+            backorder_by_partner=dict(options.backorder_by_partner),
         )
         self._pending: list[tuple[Sequence[ClaimedCommand], asyncio.Future[list[Result]]]] = []
         self._pending_count = 0
@@ -174,8 +199,27 @@ class OdooSink:
                 continue
             assert work is not None
             o = work.outcome
-            out.append(Result(command.seq, o.ok, o.error, o.retryable, o.retry_after))
+            reported = o.ok and o.findings and command.subject
+            follow_ups = (self._follow_up(command, o.findings),) if reported else ()
+            out.append(Result(command.seq, o.ok, o.error, o.retryable, o.retry_after, follow_ups))
         return out
+
+    def _follow_up(self, command: ClaimedCommand, findings: list[Finding]) -> FollowUp:
+        """The flows' `odoo.refused` trigger (workflows/engine.py `internal_trigger`):
+        one per command, its id the command's, so a second delivery adds nothing."""
+        message_id = f"odoo:{command.command_id}"
+        body = {
+            "id": message_id,
+            "subject": command.subject or "",
+            "endpoint": self.endpoint.name,
+            "at": iso(utcnow()),
+            "reason": "; ".join(f.reason for f in findings)[:1500],
+            "detail": {
+                "command_id": command.command_id,
+                "pickings": sorted({p for f in findings for p in f.pickings}),
+            },
+        }
+        return FollowUp(TIMER_PARTNER, ODOO_CHANNEL, message_id, orjson.dumps(body))
 
     async def aclose(self) -> None:
         if self._timer is not None:

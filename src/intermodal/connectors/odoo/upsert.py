@@ -73,6 +73,11 @@ class References:
         if record_id is not None:
             self._pickings.pop(record_id, None)
 
+    def forget_pickings(self, order_ids: Iterable[int]) -> None:
+        """Read these orders' deliveries afresh next time (a validation left a backorder)."""
+        for order in order_ids:
+            self._pickings.pop(order, None)
+
     async def resolve(self, refs: Iterable[Ref]) -> dict[tuple[Any, ...], int | None]:
         """Ids of the records the refs name (None when absent); one call per ref kind."""
         refs = list(refs)

@@ -42,10 +42,12 @@ from intermodal.connectors.odoo.ops import (
     PickingsOf,
     Ref,
     Upsert,
+    Validate,
     Write,
     op_record_key,
 )
 from intermodal.connectors.odoo.upsert import References, marker_html
+from intermodal.connectors.odoo.validation import CONFIRMED, DeliveryValidator, Finding
 from intermodal.errors import NotFound
 
 _NOTE_SUBTYPE = "mail.mt_note"
@@ -66,6 +68,9 @@ class WriteOutcome:
     error: str | None = None
     retryable: bool = False
     retry_after: float | None = None
+    findings: list[Finding] = field(default_factory=list)
+    """What Odoo did not do that the command asked (a delivery not validated): reported
+    back to the flows with the delivered command (connectors/odoo/validation.py)."""
 
     def fail(self, error: str, retryable: bool, retry_after: float | None = None) -> None:
         if not self.ok:
@@ -108,6 +113,7 @@ class Writer:
         self.client = client
         self.refs = References(client)
         self.max_batch = max_batch
+        self.validator = DeliveryValidator(client, self.refs)
 
     async def execute(self, works: Sequence[Work]) -> None:
         """Run every command's ops; each `Work.outcome` says what became of its command."""
@@ -160,21 +166,34 @@ class Writer:
 
     # -- one layer -------------------------------------------------------------------------
     async def _run_layer(self, entries: list[_Entry]) -> None:
-        # An invoice adjustment decides on Odoo's answers (is the invoice still a draft?):
-        # it runs as its own short sequence of calls, next to the batched ones.
+        # An invoice adjustment decides on Odoo's answers (is the invoice still a draft?), and
+        # deliveries are validated by their own few calls (validation.py): both run next to
+        # the batched calls.
         adjustments = [self._adjust(e) for e in entries if isinstance(e.op, AdjustInvoice)]
-        batched = [e for e in entries if not isinstance(e.op, AdjustInvoice)]
+        validations = [e for e in entries if isinstance(e.op, Validate)]
+        batched = [e for e in entries if not isinstance(e.op, AdjustInvoice | Validate)]
+        calls = [self._validate(validations)] if validations else []
         try:
             groups = await self._plan(batched) if batched else []
         except OdooError as exc:  # a lookup failed: nothing of this layer can be sent
             for entry in batched:
                 entry.work.outcome.fail(_describe("lookup", exc), exc.retryable, exc.retry_after)
             groups = []
-        calls = []
         for group in groups:
             for start in range(0, len(group.items), self.max_batch):
                 calls.append(self._send(group, group.items[start : start + self.max_batch]))
         await asyncio.gather(*calls, *adjustments)
+
+    async def _validate(self, entries: list[_Entry]) -> None:
+        """Deliveries to validate (validation.py): many shipments, a few calls."""
+        items: list[tuple[Validate, bool]] = []
+        for entry in entries:
+            assert isinstance(entry.op, Validate)
+            items.append((entry.op, entry.work.maybe_sent))
+        for entry, result in zip(entries, await self.validator.run(items), strict=True):
+            if result.error is not None:
+                entry.work.outcome.fail(result.error, result.retryable, result.retry_after)
+            entry.work.outcome.findings += result.findings
 
     async def _plan(self, entries: list[_Entry]) -> list[_Group]:
         refs = self.refs
@@ -199,6 +218,12 @@ class Writer:
             if (oid := ids.get(e.op.target.order.key)) is not None
         ]
         pickings = await refs.pickings(order_ids) if order_ids else {}
+        # An order without deliveries is one of services once confirmed (nothing to write
+        # to), one not confirmed yet otherwise: its state, read again if unsure, says which.
+        bare = [o for o in sorted(set(order_ids)) if not pickings.get(o)]
+        unsure = [o for o in bare if refs.states.get(("sale.order", o)) not in CONFIRMED]
+        if unsure:
+            await refs.refresh_states("sale.order", unsure)
         follow_ups = [e for e in entries if isinstance(e.op, Note | Activity)]
         activities = [e.op for e in entries if isinstance(e.op, Activity)]
         constants: dict[str, int] = {}
@@ -262,12 +287,13 @@ class Writer:
                         ).items.append((entry, done))
                     continue
                 if isinstance(op, Write | Call):
-                    target_ids = _target_ids(op.target, ids, pickings)
+                    target_ids = _target_ids(op.target, ids, pickings, refs.states)
                     if isinstance(op, Write):
                         values = _substitute(op.values, ids)
-                        group("write", _model(op.target), "write", values).items.append(
-                            (entry, target_ids)
-                        )
+                        if target_ids:
+                            group("write", _model(op.target), "write", values).items.append(
+                                (entry, target_ids)
+                            )
                     else:
                         model = _model(op.target)
                         todo = [
@@ -590,12 +616,16 @@ def _target_ids(
     target: Ref | PickingsOf,
     ids: dict[tuple[Any, ...], int | None],
     pickings: dict[int, list[int]],
+    states: dict[tuple[str, int], str] | None = None,
 ) -> list[int]:
     if isinstance(target, PickingsOf):
         order = ids.get(target.order.key)
         if order is None:
             raise _NotYet(f"no sale.order for shipment {target.order.value!r}")
+        confirmed = (states or {}).get(("sale.order", order)) in CONFIRMED
         found = pickings.get(order, [])
+        if not found and confirmed:
+            return []  # an order of services: no delivery in Odoo, nothing to write to
         if not found:
             raise _NotYet(f"sale.order for shipment {target.order.value!r} has no delivery yet")
         return found
