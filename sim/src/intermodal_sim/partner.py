@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 2 * 1024 * 1024
 """Bodies above this are refused with 413: a simulator holds everything in memory."""
 
-Channel = Literal["webhook", "edi", "events"]
+Channel = Literal["webhook", "edi", "events", "document"]
 
 
 class BadRequest(Exception):
@@ -224,9 +224,31 @@ class HubLink:
             signed=self.key is not None,
         )
 
+    async def document(
+        self, message_id: str, body: bytes, content_type: str, kind: str, subject: str | None,
+        filename: str | None = None,
+    ) -> Report:  # fmt: skip
+        """A file (a proof of delivery, a freight invoice) to `POST /v1/documents/{partner}`:
+        signed when the link has a key, else with the bearer token; `kind` is `pod` or
+        `invoice`."""
+        headers = {"x-document-kind": kind}
+        if filename:
+            headers["x-document-filename"] = filename
+        if self.key is None:
+            headers["idempotency-key"] = message_id
+        return await self._send(
+            Report(message_id, "document", kind, subject),
+            f"/v1/documents/{self.partner}",
+            body,
+            content_type,
+            signed=self.key is not None,
+            headers=headers,
+        )
+
     async def _send(
-        self, report: Report, path: str, body: bytes, content_type: str, signed: bool
-    ) -> Report:
+        self, report: Report, path: str, body: bytes, content_type: str, signed: bool,
+        headers: dict[str, str] | None = None,
+    ) -> Report:  # fmt: skip
         report.at = datetime.now(UTC).isoformat()
         with self.lock:
             self.reports.append(report)
@@ -243,17 +265,18 @@ class HubLink:
         client = self._client_for_this_loop()
         for attempt in range(1, self.attempts + 1):
             report.attempts = attempt
-            headers = {"content-type": content_type, "x-correlation-id": report.message_id}
+            sent = {"content-type": content_type, "x-correlation-id": report.message_id}
+            sent.update(headers or {})
             if signed and self.key is not None:
                 timestamp = int(time.time())
-                headers["webhook-id"] = report.message_id
-                headers["webhook-timestamp"] = str(timestamp)
-                headers["webhook-signature"] = sign(self.key, report.message_id, timestamp, body)
+                sent["webhook-id"] = report.message_id
+                sent["webhook-timestamp"] = str(timestamp)
+                sent["webhook-signature"] = sign(self.key, report.message_id, timestamp, body)
             else:
-                headers["authorization"] = f"Bearer {self.token}"
+                sent["authorization"] = f"Bearer {self.token}"
             wait = self.backoff_seconds * 2 ** (attempt - 1)
             try:
-                response = await client.post(url, content=body, headers=headers)
+                response = await client.post(url, content=body, headers=sent)
             except httpx.HTTPError as exc:
                 report.status, report.error = None, f"{type(exc).__name__}: {exc}"[:300]
             else:

@@ -416,9 +416,9 @@ class DocumentReader:
         references = ((orjson.loads(document or "{}").get("shipment") or {}).get("data") or {}).get(
             "references"
         ) or {}
-        picking = references.get("odoo_picking")
-        if not picking:
-            return None  # no picking known yet: nothing in Odoo to attach it to
+        # Without the picking's name the connector attaches the file to every outgoing
+        # delivery of the shipment's order (mappings/ir_attachment.py `attachment_target`).
+        picking = references.get("odoo_picking") or None
         name = row.filename or f"POD-{key}{EXTENSIONS.get(row.content_type, '')}"
         return pod_attachment_command(
             odoo, key, picking, name, row.content_type, body, row.document_id,
@@ -429,7 +429,7 @@ class DocumentReader:
 def pod_attachment_command(
     endpoint: str,
     key: str,
-    picking: str,
+    picking: str | None,
     name: str,
     mimetype: str,
     content: bytes,
@@ -439,7 +439,8 @@ def pod_attachment_command(
 ) -> OutboundCommand:
     """The POD file as an attachment on the Odoo picking (`ir.attachment` with
     res_model `stock.picking`): the one place this command is built. The Odoo connector
-    resolves `reference` (the picking's name) to its id and creates the attachment."""
+    resolves `reference` (the picking's name) to its id, or without one the outgoing
+    deliveries of the shipment's order, and creates the attachment."""
     command_id = stable_id("cmd", "documents", "pod_attachment", document_id)
     envelope = {
         "specversion": "1.0",
@@ -451,7 +452,7 @@ def pod_attachment_command(
         "datacontenttype": "application/json",
         "data": {
             "model": "stock.picking",
-            "reference": picking,
+            **({"reference": picking} if picking else {}),
             "name": name,
             "mimetype": mimetype,
             "content_base64": base64.b64encode(content).decode("ascii"),

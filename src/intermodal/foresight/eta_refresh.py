@@ -173,6 +173,9 @@ class _Work:
     estimate: Estimate | None = None
     reason: str = ""
     deadline: datetime | None = None
+    on_road: bool = False
+    """Picked up: only then is an ETA sent, scored or warned about (a position seen
+    before the pickup still plans the route through the pickup stop)."""
 
 
 class EtaRefresher:
@@ -293,6 +296,7 @@ class EtaRefresher:
             if isinstance(route, str):
                 item.reason = route
                 continue
+            item.on_road = route.picked_up_at is not None
             anchor = anchor_of(route, self.positions(conn, item.key), now)
             distances = legs(route, anchor)
             planned.append((item, route, anchor, distances, snapshot_of(route, anchor, distances)))
@@ -382,7 +386,7 @@ class EtaRefresher:
             **_first(previous),
         }
         found = item.estimate
-        if found is not None and row["first_at"] is None and found.position_source != "plan":
+        if found is not None and row["first_at"] is None and item.on_road:
             # The first estimate on the road is the one scored at delivery: the last one,
             # minutes before arrival, would make any method look right.
             row.update(
@@ -408,7 +412,7 @@ class EtaRefresher:
         """The ETA-change commands when it moved enough since the last one sent (and the
         goods are on the road: before that Odoo's scheduled date is the warehouse's plan)."""
         found = item.estimate
-        if found is None or found.position_source == "plan":
+        if found is None or not item.on_road:
             return []
         eta = found.delivery.at
         sent = row["published_eta"]
@@ -476,6 +480,9 @@ class EtaRefresher:
         case: Literal["open", "closed", "none"] = "none"
         if case_id is not None:
             case = "open" if case_states.get(case_id) == "open" else "closed"
+        if case == "none" and not item.on_road:
+            row["warning_streak"] = 0  # planned times warn of nothing yet
+            return
         previous = item.previous
         before = previous.deadline if previous is not None else None
         decision = warnings.decide(

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -42,7 +43,7 @@ def test_demo_plays_a_short_day_and_exits_zero(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={"COLUMNS": "120", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        env={"COLUMNS": "250", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )  # fmt: skip
     scraped, tower = "", 0
     deadline = time.monotonic() + 60
@@ -90,6 +91,7 @@ def test_demo_plays_a_short_day_and_exits_zero(
     assert figure("still pending (inbox / outbox)") == "0 / 0"
     assert figure("customer notifications").endswith("(0 refused)")
     assert "Traceback" not in output
+    _assists_are_plausible(figure)
 
     # The day lasts what it announced, and its progress covers all of it.
     assert "12 orders over 20 s" in output
@@ -120,6 +122,8 @@ def test_demo_plays_a_short_day_and_exits_zero(
     # Reconciliation: configured in USD, run once at the end of the day, on the tower's page.
     config = yaml.safe_load((folder / "intermodal.yaml").read_text())
     assert config["reconcile"]["currency"] == "USD" and config["reconcile"]["interval_seconds"] > 0
+    assert config["partners"]["telematics"]["kind"] == "telematics"
+    assert set(config["foresight"]) == {"eta", "warnings", "anomalies", "classify"}
     run_id = figure("reconciliation").split(" ", 1)[0]
     assert run_id.startswith("recon") and "(USD)" in figure("reconciliation")
     page = _tower_page(folder, monkeypatch, "/tower/reconciliation")
@@ -127,11 +131,69 @@ def test_demo_plays_a_short_day_and_exits_zero(
     assert "No reconciliation has run yet" not in page
 
 
+def _numbers(pattern: str, text: str) -> list[float]:
+    match = re.fullmatch(pattern, text)
+    assert match, f"{text!r} is not {pattern!r}"
+    return [float(g.replace(",", "")) for g in match.groups() if g and g[0].isdigit()]
+
+
+def _assists_are_plausible(figure: Callable[[str], str]) -> None:
+    """The foresight lines (demo/assists.py): each figure there, read from the hub, and
+    what a short day of 12 loads can make of them."""
+    received, kept, points, loads, thinned, duplicates, refused = _numbers(
+        r"([\d,]+) fixes: ([\d,]+) kept \(([\d,]+) track points, (\d+) loads\), (\d+) thinned,"
+        r" (\d+) duplicates, (\d+) refused \((.*)\)",
+        figure("positions received"),
+    )
+    assert received > 12 * 5 and kept + thinned + duplicates + refused <= received
+    assert loads == 12 and 12 <= points <= kept
+    issued, baseline, deliveries = _numbers(
+        r"mean ([\d.]+) min as issued \((?:model|baseline) \d+.*\), baseline's ([\d.]+) min,"
+        r" over (\d+) deliveries",
+        figure("ETA error, first on the road"),
+    )
+    # the last legs last seconds: an error of minutes would be a pickup-stop estimate
+    assert 8 <= deliveries <= 12 and issued < 1.0 and baseline < 1.0
+    _, model, versus = _numbers(
+        r"v(\d+) (?:active|rejected): held-out MAE ([\d.]+) min vs the baseline's ([\d.]+) min"
+        r" \(model v\d+ trained on 300 simulated past trips of the demo's fleet\)",
+        figure("ETA model"),
+    )
+    assert 0 < model < 5 and 0 < versus < 5
+    opened, before = _numbers(r"(\d+) opened: (\d+) before their SLA breach.*",
+                              figure("predicted delays"))  # fmt: skip
+    assert before <= opened <= 3  # DEMO-0003 stalls; no load on time is warned of twice
+    planted = figure("anomalies planted / found")
+    quiet, stalled, dwells = _numbers(
+        r"quiet TMS \(the outage\) 1/(\d), long dwells \(stalled loads\) (\d+)/(\d+),"
+        r" burst \(the storm\) 1/\d",
+        planted,
+    )
+    assert quiet <= 1 and stalled == 1 and dwells <= stalled
+    # documents: the goods deliveries' signed papers, DEMO-0005's a photo and DEMO-0011's a
+    # PDF, attached to their Odoo deliveries; DEMO-0004, -0008 (quoted low) and -0009's
+    # invoices as PDFs
+    papers = figure("documents read")
+    pods, invoices, sent, attached = _numbers(
+        r"(\d+) proofs of delivery \(OCR 1, PDF text 1\); (\d+) invoices \(PDF text 3\)"
+        r" of (\d+) sent; read \d+(?:, incomplete \d+)?; (\d+) proofs attached to Odoo pickings",
+        papers,
+    )
+    assert (pods, invoices, sent, attached) == (2, 3, 5, 2), papers
+    assert figure("invoices matched / disputed") == "2 / 1"
+    classifications = figure("exceptions classified right")
+    right, classified = _numbers(r"(\d+) of (\d+) \(\d+%\).*", classifications)
+    # the customs hold, the stalled truck's breakdown, a driver's report, the storm's
+    assert right <= classified and classified >= 2
+
+
 def _tower_page(folder: Path, monkeypatch: pytest.MonkeyPatch, path: str) -> str:
     """A page of the control tower over the database the demo left, logged in as `demo`."""
-    for name in ("ODOO_TOKEN", "RATING_TOKEN", "EPOD_TOKEN", "ADMIN_TOKEN", "ODOO_API_KEY"):
+    for name in ("ODOO_TOKEN", "RATING_TOKEN", "EPOD_TOKEN", "ADMIN_TOKEN", "ODOO_API_KEY",
+                 "TELEMATICS_TOKEN"):  # fmt: skip
         monkeypatch.setenv(f"DEMO_{name}", f"{name.lower()}-0123456789abcdefghijklmnopqrstuv")
-    for name in ("TMS_SECRET", "CUSTOMS_SECRET", "PORTAL_SECRET", "WMS_SECRET"):
+    for name in ("TMS_SECRET", "CUSTOMS_SECRET", "PORTAL_SECRET", "TELEMATICS_SECRET",
+                 "WMS_SECRET"):  # fmt: skip
         monkeypatch.setenv(f"DEMO_{name}", new_webhook_secret())
     monkeypatch.setenv("DEMO_TOWER_PASSWORD", "demo-password-0123")
     settings = load_config(folder / "intermodal.yaml")

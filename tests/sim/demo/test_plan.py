@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from intermodal_sim.demo.day import OUTAGE, RESUME, DayPlan, Script, plan_day
+from intermodal_sim.exception_texts import PHRASES
 from intermodal_sim.tms.app import TmsScript, linehaul_cents
 
 
@@ -73,3 +74,32 @@ def test_a_loads_draws_do_not_depend_on_the_order_loads_reach_the_generator() ->
     crews = {k: one.random_for(k, "crew").random() for k in keys}
     assert crews == {k: other.random_for(k, "crew").random() for k in reversed(keys)}
     assert forward != {k: linehaul_cents(TmsScript(seed=8).random_for(k, "linehaul")) for k in keys}
+
+
+def test_the_script_plants_one_exception_a_load_and_knows_its_kind() -> None:
+    script = plan_day(DayPlan(orders=120, seconds=240, seed=7))
+    truth = script.truth()
+    faults = script.tms.load_faults
+    assert script.declined <= truth.keys() and script.held <= truth.keys()
+    assert {truth[k] for k in script.declined} == {"carrier_exception"}
+    delayed = {k for k, f in faults.items() if "exception" in f}
+    assert delayed and {truth[k] for k in delayed} == {PHRASES["delay"][0]}
+    reported = [o for o in script.orders if o.driver_report]
+    assert reported[0].key == "DEMO-0002"  # early: the drivers' app has a usual
+    for order in reported:
+        assert order.key not in script.declined | script.held | delayed | script.stalled
+        assert truth[order.key] == PHRASES[order.driver_report][0]
+    # the stalls: early in the day (they outlast the SLA), never with in_transit last
+    for key in script.stalled:
+        assert int(key.rsplit("-", 1)[1]) <= 60 and "reorder" not in faults[key]
+
+
+def test_the_script_sends_papers_and_invoices_for_some_loads() -> None:
+    script = plan_day(DayPlan(orders=120, seconds=240, seed=7))
+    kept = [o for o in script.orders if o.key not in script.declined]
+    assert all(o.invoice_document for o in kept if o.over_quote)
+    assert 0 < sum(o.invoice_document for o in kept) < len(kept) / 2
+    papers = [o.pod_document for o in kept if o.pod_document]
+    assert papers.count("scan") >= 3 and papers.count("pdf") > papers.count("scan")
+    assert not any(o.pod_document or o.invoice_document for o in script.orders
+                   if o.key in script.declined)  # fmt: skip

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from intermodal.store import open_store
-from intermodal_sim.demo.day import Day, DayPlan, plan_day
+from intermodal_sim.demo.day import Day, DayPlan, plan_day, prepare_arrival_model
 from intermodal_sim.demo.summary import drain, reconcile_the_day, summarise
 from intermodal_sim.demo.world import running_world
 
@@ -50,6 +50,8 @@ def demo(
         wms_script=script.wms,
         hub_port=port,
         odoo_port=odoo_port,
+        orders=orders,
+        seed=seed,
     ) as world:
         console.print(f"[bold]intermodal demo[/bold]: {orders} orders over {plan.seconds:.0f} s")
         console.print(f"  hub            {world.hub_url}  (API docs: {world.hub_url}/docs)")
@@ -64,6 +66,9 @@ def demo(
         console.print(f"  configuration  {world.folder / 'intermodal.yaml'}")
         store = open_store(world.settings.hub.database)
         try:
+            with console.status("training the arrival-time model on past days"):
+                model = prepare_arrival_model(world, store, script, seed)
+            console.print(f"  ETA model      {model}")
             with Progress(
                 TextColumn("{task.description:<17}"),
                 BarColumn(),
@@ -83,13 +88,14 @@ def demo(
                     progress.update(bars[what], completed=round(count))
 
                 day = Day(world, plan, script, advance)
+                day.tally.model = model
                 tally = asyncio.run(day.play())
                 progress.update(bars["day"], description="the hub finishing")
                 drain(store, timeout=max(30.0, plan.seconds / 3))
                 asyncio.run(day.report())
                 progress.update(bars["day"], description="the day (s)")
             reconciled = reconcile_the_day(world, store)
-            summary = summarise(world, store, tally)
+            summary = summarise(world, store, tally, script)
         finally:
             store.dispose()
         table = Table(title="the day in figures", show_header=False)

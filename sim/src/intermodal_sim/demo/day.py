@@ -10,14 +10,25 @@ The demo does only what people and outside systems do; the hub does the rest:
   214s with the noise real carriers make (duplicates, statuses out of order, delay
   exceptions, a load that stalls for hours), and invoices each load with a 210, a few of
   them well above the quote;
-- the TMS is down for a while in the morning (the carrier outage): tenders wait in the
-  hub's outbox and go out when it is back;
-- the drivers' app sends a proof of delivery for every delivered load, sometimes twice;
+- the TMS is down for a while around midday (the carrier outage): tenders wait in the
+  hub's outbox and go out when it is back, and what the TMS had to report waits with it;
+- the drivers' app sends a proof of delivery for every delivered load, sometimes twice,
+  and reports what goes wrong on the road in the driver's words: a few loads' problems
+  (damage, a closed dock, a wrong address, ...), the breakdown of a stalled truck, and a
+  storm over Europe in the afternoon that delays every European load on the road at once
+  (a burst of exceptions);
 - every sixth order also ships goods from the warehouse (crates or cartons: in Odoo its
   delivery; the freight itself is a service and has none). The warehouse gets their pick
   lists, ships them before the truck's pickup and reports what left; the hub validates
   the Odoo delivery with those quantities. It holds too few crates for the first such
-  order: that one is picked short and leaves a backorder in Odoo.
+  order: that one is picked short and leaves a backorder in Odoo;
+- the trucks' telematics units report where each load's truck is (demo/fleet.py); a
+  truck carrying goods leaves with them when the warehouse ships.
+
+What the script plants for the assists to find is its truth, kept apart from what the
+hub made of it (the summary compares them): the TMS's outage is a partner going quiet,
+the stalled loads are long dwells, the storm is a burst, and every exception the day
+causes has the kind an operator would close it as.
 
 Which order meets which noise, and what each load is invoiced, is drawn from a seeded
 generator when the day is planned: the same seed plays the same day and invoices the same
@@ -33,18 +44,27 @@ import contextlib
 import random
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import orjson
 
 from intermodal.connectors.odoo.client import Connection, OdooClient, OdooError
+from intermodal.foresight import eta_model
+from intermodal.foresight.eta_refresh import baseline_settings
 from intermodal.security.secrets import Secret
+from intermodal.store import Store
+from intermodal_sim import documents, exception_texts
 from intermodal_sim.customs.app import CustomsScript, Hold
-from intermodal_sim.demo.world import World
+from intermodal_sim.demo.fleet import FleetTally, past_trips
+from intermodal_sim.demo.world import HeldLink, World
+from intermodal_sim.partner import HubLink, webhook_key_of
+from intermodal_sim.telematics.fleet import DEMO_LANES
 from intermodal_sim.tms.app import TmsScript, linehaul_cents
 from intermodal_sim.wms.app import WmsScript
 
@@ -64,8 +84,13 @@ STEP_DELAY = 0.07  # between two statuses of a load (dispatched ... delivered)
 WMS_STAGE = 0.01  # pick, pack, ship: the goods leave well before the truck's pickup
 CUSTOMS_DECISION = 0.02
 CUSTOMS_HOLD = 0.15
-OUTAGE = (0.12, 0.22)  # the TMS is down
+OUTAGE = (0.36, 0.51)  # the TMS is down
 RESUME = 0.75  # the stalled loads get moving again, after their SLA passed
+STORM = (0.3, 0.34)  # a storm over Europe: drivers on the road report it
+EUROPE = ("DA-002", "GF-003", "RM-005")
+DRIVER_CAUSES = ("damage", "accident", "consignee_unavailable", "closed", "address",
+                 "customs_inspection", "delay", "lost")  # fmt: skip
+"""What drivers report from the road (intermodal_sim.exception_texts' causes)."""
 SCRIPT_END = 0.92
 """The share of the day by which everything scripted has happened: the rest is for the
 hub's last invoices, so the day is over when the announced time is."""
@@ -87,6 +112,12 @@ class Order:
     product: str
     over_quote: bool
     duplicate_pod: bool
+    driver_report: str | None = None
+    """The cause the driver reports from the road (exception_texts), if any."""
+    pod_document: str | None = None
+    """The signed delivery paper the driver's app also sends: `pdf`, `scan` or None."""
+    invoice_document: bool = False
+    """The TMS sends its freight invoice as a PDF too."""
     goods: tuple[tuple[str, int], ...] = ()
     """What the warehouse ships for the order (product internal reference, quantity)."""
 
@@ -110,6 +141,21 @@ class Script:
     ends_at: float
     """When the last scripted thing happens (a load's last status), in seconds."""
     outage: tuple[float, float] = OUTAGE
+
+    def truth(self) -> dict[str, str]:
+        """The kind an operator would close each planned exception as, by shipment: a
+        declined tender is the carrier's, a TMS delay report a delay, the broker's hold a
+        customs hold, a driver's report its cause's kind. (The storm's and the
+        breakdowns' reports are added as the day reports them: `Tally.truth`.)"""
+        found = {key: "carrier_exception" for key in self.declined}
+        for key, faults in self.tms.load_faults.items():
+            if "exception" in faults and key not in self.declined:
+                found[key] = exception_texts.PHRASES["delay"][0]
+        found.update({key: "customs_hold" for key in self.held})
+        for order in self.orders:
+            if order.driver_report is not None:
+                found[order.key] = exception_texts.PHRASES[order.driver_report][0]
+        return found
 
     @property
     def deliveries(self) -> int:
@@ -176,11 +222,35 @@ def plan_day(plan: DayPlan) -> Script:
                  if rng.random() < p}  # fmt: skip
         if i % 30 == 13:
             declined.add(key)
-        elif i % 45 == 2:
+        elif i % 45 == 2 and i < plan.orders / 2:
+            # stalls early in the day, so the stall outlasts the SLA; it stalls before
+            # in_transit, so not on a load that reports in_transit last
+            noise.discard("reorder")
             noise.add("stall")
             stalled.add(key)
         if noise:
             faults[key] = noise
+    # Drivers' reports from the road: one load in twelve, the first early (a partner's
+    # usual exceptions are learnt from its first one), none on a load with another planned
+    # exception.
+    held_key = orders[5].key if len(orders) > 5 else None
+    for i, order in enumerate(orders):
+        planted = {"exception", "stall"} & faults.get(order.key, set())
+        busy = order.key in declined or order.key == held_key or bool(planted)
+        if not busy and (i == 1 or i % 12 == 9):
+            cause = DRIVER_CAUSES[rng.randrange(len(DRIVER_CAUSES))]
+            orders[i] = replace(order, driver_report=cause)
+    # The signed papers of the goods deliveries (the freight alone is a service: no
+    # delivery in Odoo to attach a paper to), every fourth a photo for the OCR.
+    for i, order in enumerate(orders):
+        if order.key in declined:
+            continue
+        paper = (
+            ("scan" if i % (4 * GOODS_EVERY) == GOODS_EVERY - 2 else "pdf") if order.goods else None
+        )
+        orders[i] = replace(
+            order, pod_document=paper, invoice_document=order.over_quote or i % 5 == 3
+        )
     last = max(
         [RESUME if stalled else 0.0]
         + [_last_status(o, faults.get(o.key, set())) for o in orders if o.key not in declined]
@@ -233,7 +303,21 @@ class Tally:
     pods: int = 0
     duplicate_pods: int = 0
     outage_seconds: float = 0.0
+    windows: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    """When the planted anomalies happened (`outage`, `storm`), on the wall clock: a
+    finding of its kind and subject in (or just after) its window is the planted one."""
     tms_refused_during_outage: int = 0
+    driver_reports: int = 0
+    documents: Counter[str] = field(default_factory=Counter)
+    """Documents sent, by kind (pod, invoice)."""
+    storm: list[str] = field(default_factory=list)
+    """The loads whose drivers reported the storm."""
+    truth: dict[str, str] = field(default_factory=dict)
+    """The kind each exception of the day really is, by shipment (`Script.truth`, and the
+    reports the day made)."""
+    model: str = ""
+    """How the arrival-time model the day used came to be (`prepare_arrival_model`)."""
+    fleet: FleetTally | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -265,6 +349,12 @@ class Day:
         self._http: httpx.AsyncClient | None = None
         self._odoo: OdooClient | None = None
         self._ids: dict[tuple[str, str], int] = {}
+        # where each load's truck goes, and how far ahead of the TMS's pickup a truck with
+        # goods leaves the warehouse (its ship comes WMS_STAGE after each of pick and pack)
+        world.fleet.places = {o.key: DEMO_LANES[o.customer][-1] for o in script.orders}
+        if world.wms is not None:
+            ahead = TENDER_DELAY + 2 * STEP_DELAY - 3 * WMS_STAGE
+            world.wms.head_start_seconds = max(0.0, ahead * script.unit)
 
     async def play(self) -> Tally:
         async with httpx.AsyncClient(timeout=30) as http:
@@ -272,8 +362,23 @@ class Day:
             self._odoo = self._odoo_client(http)
             await self._look_up_odoo_ids()
             self._t0 = time.monotonic()
+            start = datetime.now(UTC)
+            for name, (begin, end) in (("outage", self.script.outage), ("storm", STORM)):
+                self.tally.windows[name] = (
+                    start + timedelta(seconds=begin * self.script.unit),
+                    start + timedelta(seconds=end * self.script.unit),
+                )
+            self.tally.truth.update(self.script.truth())
             orders = [self._order(o) for o in self.script.orders]
-            await asyncio.gather(*orders, self._outage(), self._proofs_of_delivery(), self._clock())
+            await asyncio.gather(
+                *orders,
+                self._outage(),
+                self._proofs_of_delivery(),
+                self._papers(),
+                self._drivers(),
+                self._trucks(),
+                self._clock(),
+            )
         return self.tally
 
     async def report(self) -> None:
@@ -363,13 +468,15 @@ class Day:
                 await self._post_json(f"{self.world.wms_url}/v1/orders", pick_list)
             self.tally.orders += 1
             self.progress("orders", self.tally.orders)
-            # The tariff's quote: the lowest lane price for the loads that will be invoiced
-            # above it, the highest otherwise (the TMS's linehaul is 800 to 2,400 USD).
-            quote = "750.00" if order.over_quote else "2400.00"
+            # The tariff's quote, freight and fuel: the lane's price the TMS will invoice,
+            # except for the loads quoted the lowest lane price and invoiced above it.
+            cents = 75_000 if order.over_quote else self.script.tms.linehauls[order.key]
+            fuel = cents * FUEL_PERCENT // 100
             await self._events(
                 "DEMO_RATING_TOKEN",
-                [_charge("rating", order.key, "freight", quote, "provisional")],
-            )
+                [_charge("rating", order.key, "freight", _usd(cents), "provisional"),
+                 _charge("rating", order.key, "fuel", _usd(fuel), "provisional")],
+            )  # fmt: skip
             self.tally.quotes += 1
         except Exception as exc:  # one order's failure is reported, the day goes on
             self.tally.errors.append(f"{order.key}: {type(exc).__name__}: {exc}")
@@ -423,6 +530,120 @@ class Day:
                 sent.add(key)
                 self.tally.pods += 1
 
+    # -- documents: the drivers' signed papers, the TMS's invoices ---------------------------
+    async def _papers(self) -> None:
+        """The signed delivery paper of each load planned to send one, once delivered (a
+        PDF, or a photo for the hub's OCR), from the drivers' app; the TMS's invoice PDF of
+        each load planned to send one, once the TMS has sent its 210 (same charges)."""
+        world = self.world
+        epod = HubLink(world.hub_url, "epod", token=world.secret("DEMO_EPOD_TOKEN"))
+        key = webhook_key_of(world.secret("DEMO_TMS_SECRET"))
+        tms = HeldLink(world.hub_url, "tms", key=key, down=world.tms_outage.down)
+        papers = {o.key: o for o in self.script.orders if o.pod_document}
+        invoices = {o.key: o for o in self.script.orders if o.invoice_document}
+        while (papers or invoices) and self.seconds() < self.plan.seconds:
+            await asyncio.sleep(min(1.0, self.script.unit / 100))
+            for load in self._loads():
+                order = papers.get(load.shipment_key)
+                if order is not None and load.status == "delivered":
+                    del papers[order.key]
+                    await self._paper(epod, order)
+                order = invoices.get(load.shipment_key)
+                if order is not None and load.settled:
+                    del invoices[order.key]
+                    await self._invoice(tms, order, dict(load.charges))
+        for link in (epod, tms):
+            await link.aclose()
+
+    async def _paper(self, link: HubLink, order: Order) -> None:
+        rng = random.Random(f"{self.plan.seed}:{order.key}:pod")
+        spec = replace(
+            documents.random_pod(rng, reference=order.key),
+            delivered_at=datetime.now(UTC).replace(second=0, microsecond=0),
+        )
+        if order.pod_document == "scan":
+            body = documents.scan(documents.pod_text(spec), documents.NOISE_LEVELS["light"],
+                                  seed=rng.randrange(1000))  # fmt: skip
+            content_type, name = "image/jpeg", f"pod-{order.key}.jpg"
+        else:
+            body, content_type, name = (
+                documents.pod_pdf(spec),
+                "application/pdf",
+                f"pod-{order.key}.pdf",
+            )
+        await self._document(link, f"pod-{order.key}", body, content_type, "pod", order.key, name)
+
+    async def _invoice(self, link: HubLink, order: Order, charges: dict[str, int]) -> None:
+        rng = random.Random(f"{self.plan.seed}:{order.key}:invoice")
+        amounts = {code: Decimal(cents) / 100 for code, cents in charges.items()}
+        spec = replace(
+            documents.random_invoice(rng, reference=order.key, amounts=amounts, currency="USD"),
+            invoice_date=datetime.now(UTC).date(),
+        )
+        body = documents.invoice_pdf(spec)
+        name = f"{spec.invoice_number}.pdf"
+        await self._document(link, f"invoice-{order.key}", body, "application/pdf", "invoice",
+                             order.key, name)  # fmt: skip
+
+    async def _document(
+        self, link: HubLink, message_id: str, body: bytes, content_type: str, kind: str,
+        key: str, name: str,
+    ) -> None:  # fmt: skip
+        report = await link.document(message_id, body, content_type, kind, key, name)
+        if report.delivered:
+            self.tally.documents[kind] += 1
+        else:
+            self.tally.errors.append(f"{key}: {kind} document: {report.error}")
+
+    # -- the drivers' reports from the road, and their trucks ------------------------------
+    def _loads(self) -> list[Any]:
+        with self.world.tms.script.lock:
+            return list(self.world.tms.script.loads.values())
+
+    async def _drivers(self) -> None:
+        """Each planned report once its load is on the road; a stalled truck's driver
+        reports the breakdown; during the storm, every European load on the road."""
+        by_key = {o.key: o for o in self.script.orders}
+        done: set[str] = set()
+        while self.seconds() < self.plan.seconds * SCRIPT_END:
+            await asyncio.sleep(min(0.5, self.script.unit / 200))
+            fraction = self.seconds() / self.script.unit
+            for load in self._loads():
+                key = load.shipment_key
+                steps = {step["step"] for step in load.steps}
+                if key in done or "picked_up" not in steps or "delivered" in steps:
+                    continue
+                order = by_key.get(key)
+                if order is None:
+                    continue
+                cause = order.driver_report
+                if load.status == "stalled":
+                    cause = "equipment"
+                elif cause is None and STORM[0] <= fraction < STORM[1]:
+                    if order.customer not in EUROPE or key in self.tally.truth:
+                        continue  # one exception a load: its truth stays one kind
+                    cause = "weather"
+                    self.tally.storm.append(key)
+                if cause is None:
+                    continue
+                done.add(key)
+                self.tally.truth[key] = exception_texts.PHRASES[cause][0]
+                text = _driver_words(cause, random.Random(f"{self.plan.seed}:{key}:driver"))
+                data = {"milestone": "exception", "occurred_at": _now(), "reason": text}
+                event = _event("epod", "intermodal.shipment.milestone", key, data)
+                try:
+                    await self._events("DEMO_EPOD_TOKEN", [event])
+                    self.tally.driver_reports += 1
+                except Exception as exc:
+                    self.tally.errors.append(f"{key}: driver's report: {type(exc).__name__}: {exc}")
+
+    async def _trucks(self) -> None:
+        fleet = self.world.fleet
+        self.tally.fleet = await fleet.drive(
+            until=lambda: self.seconds() >= self.plan.seconds, loads=self._loads
+        )
+        self.tally.errors.extend(fleet.tally.errors)
+
     # -- HTTP ------------------------------------------------------------------------------
     async def _events(self, token: str, events: list[dict[str, Any]]) -> None:
         headers = {
@@ -456,10 +677,21 @@ async def invoices_in_odoo(odoo: OdooClient) -> int:
     return int(count)
 
 
+def _driver_words(cause: str, rng: random.Random) -> str:
+    """What a driver types for `cause`: one of its phrasings, roughened as people type."""
+    _kind, styles = exception_texts.PHRASES[cause]
+    style = rng.choice(sorted(styles))
+    return exception_texts.roughen(rng, rng.choice(styles[style]))
+
+
+def _usd(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
 def _charge(source: str, key: str, code: str, amount: str, status: str) -> dict[str, Any]:
     data = {
         "code": code,
-        "kind": "freight",
+        "kind": code,
         "description": "lane tariff" if status == "provisional" else "freight",
         "amount": {"amount": amount, "currency": "USD"},
         "status": status,
@@ -477,3 +709,42 @@ def _event(source: str, type_: str, subject: str, data: dict[str, Any]) -> dict[
         "time": _now(),
         "data": data,
     }
+
+
+def prepare_arrival_model(world: World, store: Store, script: Script, seed: int) -> str:
+    """The arrival-time model of the day, when the hub has none in use: trained on
+    simulated past days of the demo's fleet (demo/fleet.py `past_trips`, the newest fifth
+    held out) and recorded as the hub's trainer records a version (eta_model.save), so the
+    hub uses it only if it beat the baseline there. Says what was done, for the summary."""
+    config = world.settings.foresight
+    if config is None or not config.eta.enabled:
+        return "arrival times are off"
+    with store.read() as conn:
+        if eta_model.active_version(conn) is not None:
+            return "the hub's own model"
+    if eta_model.sklearn_version() is None:
+        return f"none: {eta_model.MISSING}"
+    tick = world.fleet.tick_seconds
+    step = script.tms.step_delay_ms / 1000
+    now = datetime.now(UTC)
+    trips = past_trips(PAST_TRIPS, seed, step, tick, until=now - timedelta(hours=1))
+    cut = len(trips) - max(1, round(len(trips) * config.eta.model.held_out))
+    training, held_out = trips[:cut], trips[cut:]
+    trained = eta_model.train(
+        [s for t in training for s in t.samples],
+        [s for t in held_out for s in t.samples],
+        baseline_settings(config.eta),
+        now,
+        len(training),
+        len(held_out),
+        min_trips=min(config.eta.model.min_trips, len(trips)),
+        min_gain=config.eta.model.min_gain,
+        params=eta_model.TrainingParams(max_iter=100, threads=config.eta.model.threads),
+    )
+    with store.write() as conn:
+        version = eta_model.save(conn, trained)
+    return f"model v{version} trained on {len(trips)} simulated past trips of the demo's fleet"
+
+
+PAST_TRIPS = 300
+"""Simulated past trips the day's arrival-time model learns from (about 3 s of training)."""

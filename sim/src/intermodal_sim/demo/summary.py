@@ -12,9 +12,18 @@ from sqlalchemy import func, select
 from intermodal.connectors.odoo.client import Connection, OdooClient
 from intermodal.security.secrets import Secret
 from intermodal.store import Store
-from intermodal.store.tables import cases, dead_letters, events, inbox, outbox, shipments
+from intermodal.store.tables import (
+    cases,
+    dead_letters,
+    documents,
+    events,
+    inbox,
+    outbox,
+    shipments,
+)
 from intermodal.workflows.reconcile.run import run_reconciliation
-from intermodal_sim.demo.day import Tally
+from intermodal_sim.demo.assists import Assists, read_assists
+from intermodal_sim.demo.day import Script, Tally
 from intermodal_sim.demo.world import World
 
 
@@ -37,6 +46,8 @@ class Summary:
     notifications: int
     bad_signatures: int
     customs: dict[str, int]
+    script: Script
+    assists: Assists
 
     def lines(self, tally: Tally) -> list[tuple[str, str]]:
         outcomes = ", ".join(f"{k} {v}" for k, v in sorted(self.events.items()))
@@ -65,6 +76,7 @@ class Summary:
             ("dead letters", str(self.dead_letters)),
             ("quarantined messages", str(self.quarantined)),
             ("still pending (inbox / outbox)", f"{self.inbox_pending} / {self.outbox_pending}"),
+            *self.assists.lines(self.script, tally),
         ]
 
 
@@ -79,12 +91,19 @@ def backlog(store: Store) -> tuple[int, int]:
     return int(pending_in), int(pending_out)
 
 
+def unread_documents(store: Store) -> int:
+    with store.read() as conn:
+        query = select(func.count()).select_from(documents).where(documents.c.status == "received")
+        return int(conn.execute(query).scalar_one())
+
+
 def drain(store: Store, timeout: float) -> None:
-    """Wait until the hub has applied and delivered everything, or `timeout` passes."""
+    """Wait until the hub has applied and delivered everything and read every document,
+    or `timeout` passes."""
     deadline = time.monotonic() + timeout
     quiet_since: float | None = None
     while time.monotonic() < deadline:
-        if backlog(store) == (0, 0):
+        if backlog(store) == (0, 0) and not unread_documents(store):
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since > 1.0:  # quiet for a second: partners done too
                 return
@@ -109,7 +128,7 @@ def reconcile_the_day(world: World, store: Store) -> str:
     return f"{run.run_id} ({run.report.currency}): {found or 'nothing to report'}"
 
 
-def summarise(world: World, store: Store, tally: Tally) -> Summary:
+def summarise(world: World, store: Store, tally: Tally, script: Script) -> Summary:
     with store.read() as conn:
         n_shipments = conn.execute(select(func.count()).select_from(shipments)).scalar_one()
         delivered = conn.execute(
@@ -169,6 +188,8 @@ def summarise(world: World, store: Store, tally: Tally) -> Summary:
         notifications=int(stats["events"]),
         bad_signatures=int(stats["rejected_total"]),
         customs=customs,
+        script=script,
+        assists=read_assists(world, store),
     )
 
 

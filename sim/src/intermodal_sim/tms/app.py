@@ -178,6 +178,12 @@ class TmsScript:
         order the loads happen to reach it, and the same seed would invoice other amounts."""
         return random.Random(f"{self.seed}:{key}:{what}")  # a str seed is hashed (SHA-512)
 
+    def crew(self, key: str) -> tuple[str, str]:
+        """The driver and truck number dispatched on a load: known before the load runs
+        (the demo's trucks carry telematics units under these numbers)."""
+        draws = self.random_for(key, "crew")
+        return draws.choice(DRIVERS), f"TRK-{draws.randint(100, 999)}"
+
     def apply(self, control: TmsControl) -> None:
         with self.lock:
             for name in (
@@ -255,10 +261,9 @@ class TmsSimulator(PartnerSimulator):
         await self.answer_tender(load, decision == "accept", reason)
         if decision != "accept":
             return
-        draws = s.random_for(load.shipment_key, "crew")
+        driver, truck = s.crew(load.shipment_key)
         with s.lock:
-            load.driver = draws.choice(DRIVERS)
-            load.truck = f"TRK-{draws.randint(100, 999)}"
+            load.driver, load.truck = driver, truck
         faults = s.faults_for(load.shipment_key)
         plan: list[str] = list(STEPS)
         if "reorder" in faults:
