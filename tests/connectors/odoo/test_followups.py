@@ -321,6 +321,22 @@ async def test_a_document_is_attached_once_to_the_record_it_names(sink: OdooSink
     ]
 
 
+async def test_a_file_for_the_deliveries_of_an_order_of_services_goes_on_the_order(
+    sink: OdooSink,
+) -> None:
+    """sale_stock makes no delivery for services: the proof waits for none (which would hold
+    back the shipment's later commands) and lands on the confirmed order itself."""
+    services = order("ATT-S", lines=[{"product": "FCL40", "quantity": 1, "price_unit": "900"}])
+    await ok(sink, [services])
+    oid = await order_id(sink, "ATT-S")
+    assert await read(sink, "stock.picking", [["sale_id", "=", oid]], ["name"]) == []
+    await ok(sink, [attach("ATT-S", "stock.picking")])
+    on_order = await read(
+        sink, "ir.attachment", [["res_model", "=", "sale.order"], ["res_id", "=", oid]], ["name"]
+    )
+    assert [a["name"] for a in on_order] == ["POD.pdf"]
+
+
 async def test_a_document_for_a_record_odoo_does_not_have_waits(sink: OdooSink) -> None:
     (result,) = await sink.write([attach("ATT-2", "account.move", reference="INV-NOT-YET")])
     assert not result.ok and result.retryable

@@ -267,7 +267,7 @@ class Writer:
                         group("write", op.ref.model, "write", values).items.append((entry, [rid]))
                     continue
                 if isinstance(op, Attach):
-                    for model, rid in _attach_targets(op, ids, pickings):
+                    for model, rid in _attach_targets(op, ids, pickings, refs.states):
                         file = (model, rid, _sha1(op.content), op.name)
                         if file in attached:
                             continue  # an earlier delivery (or another command) attached it
@@ -394,7 +394,7 @@ class Writer:
             op = entry.op
             assert isinstance(op, Attach)
             try:
-                targets = _attach_targets(op, ids, pickings)
+                targets = _attach_targets(op, ids, pickings, self.refs.states)
             except _NotYet:
                 continue  # planned below, where it fails as not yet there
             for model, rid in targets:
@@ -666,9 +666,19 @@ def _sha1(content: bytes) -> str:
 
 
 def _attach_targets(
-    op: Attach, ids: dict[tuple[Any, ...], int | None], pickings: dict[int, list[int]]
+    op: Attach,
+    ids: dict[tuple[Any, ...], int | None],
+    pickings: dict[int, list[int]],
+    states: dict[tuple[str, int], str],
 ) -> list[tuple[str, int]]:
-    return [(_model(op.target), rid) for rid in _target_ids(op.target, ids, pickings)]
+    """The records to attach the file to. A file for the deliveries of a confirmed order
+    of services (which has none in Odoo) goes on the order itself, rather than waiting for
+    a delivery that never comes and holding back the shipment's later commands."""
+    found = _target_ids(op.target, ids, pickings, states)
+    if not found and isinstance(op.target, PickingsOf):
+        order = ids.get(op.target.order.key)
+        return [("sale.order", order)] if order is not None else []
+    return [(_model(op.target), rid) for rid in found]
 
 
 def _attachment_values(op: Attach, model: str, rid: int) -> dict[str, Any]:
