@@ -127,8 +127,13 @@ def test_every_html_page_has_the_security_headers(hub: TowerHub) -> None:
                     assert_page_headers(answer)
                     html_pages.add(template)
     # The enumeration reached every page, so none could slip past unchecked.
+    json_reads = {"/tower/charts/data"}  # what the charts page draws: JSON, not a page
     tower_pages = {t for m, t in routes(hub) if m == "GET" and t.startswith("/tower")}
-    assert {"/", "/docs"} | tower_pages <= html_pages
+    assert {"/", "/docs"} | (tower_pages - json_reads) <= html_pages
+    charts = operator.get("/tower/charts/data")
+    assert charts.headers["content-type"] == "application/json"
+    assert charts.headers["cache-control"] == "no-store"
+    assert charts.headers["x-content-type-options"] == "nosniff"
     # Error pages too: an unknown tower path, a hostile one, a refused form, a wrong method.
     for answer in (
         operator.get("/tower/nothing-here"),

@@ -55,6 +55,7 @@ def hub_settings(
                         "api_key": "env:OBS_ODOO_KEY",
                         "protocol": "json2",
                         "linger_ms": 0,
+                        "note_milestones": None,  # every milestone noted: the note's span
                     },
                 }
             },

@@ -59,6 +59,26 @@ def road_km(a: Point, b: Point) -> float:
     return haversine_km(a, b) * ROAD_FACTOR
 
 
+def bearing(a: Point, b: Point) -> float:
+    """The initial great-circle bearing from a to b, degrees clockwise from north."""
+    lat1, lat2 = math.radians(a.latitude), math.radians(b.latitude)
+    dlon = math.radians(b.longitude - a.longitude)
+    x = math.sin(dlon) * math.cos(lat2)
+    y = math.cos(lat1) * math.sin(lat2) - math.sin(lat1) * math.cos(lat2) * math.cos(dlon)
+    return (math.degrees(math.atan2(x, y)) + 360) % 360
+
+
+def offset(point: Point, metres: float, heading: float) -> Point:
+    """The point `metres` away along `heading` (flat-earth: fine below a few hundred km),
+    kept on the globe (latitude clamped, longitude wrapped)."""
+    km = metres / 1000
+    dlat = km * math.cos(math.radians(heading)) / 111.195
+    scale = 111.195 * max(0.01, math.cos(math.radians(point.latitude)))
+    dlon = km * math.sin(math.radians(heading)) / scale
+    latitude = max(-89.9, min(89.9, point.latitude + dlat))
+    return Point(latitude, ((point.longitude + dlon + 180) % 360) - 180)
+
+
 def interpolate(a: Point, b: Point, fraction: float) -> Point:
     """The point `fraction` of the way from a to b (linear in degrees: fine below ~1000 km)."""
     f = min(1.0, max(0.0, fraction))

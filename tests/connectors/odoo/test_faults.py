@@ -54,7 +54,6 @@ def test_serialization_429_and_outage(tmp_path: Path, monkeypatch: pytest.Monkey
                 "breaker_failures": BREAKER_FAILURES,
                 "breaker_reset_seconds": BREAKER_RESET,
             },
-            note_milestones=None,  # every milestone noted: each note seen exactly once
         )
         settings = settings_from(path)
         asyncio.run(seed_orders(settings.endpoints["odoo"], first_keys + second_keys))
@@ -63,7 +62,7 @@ def test_serialization_429_and_outage(tmp_path: Path, monkeypatch: pytest.Monkey
             store = open_store(settings.hub.database)
             sim.set_faults("seed=11,serialization=0.15,429=0.15,retry_after=1s")
             post(url, first)
-            wait_delivered(store, len(first), timeout=90)
+            wait_delivered(store, len(first), timeout=240)
             assert sim.server.call_counts()["total"] > 0
 
             sim.set_faults(f"down={OUTAGE:.0f}s")
@@ -73,13 +72,14 @@ def test_serialization_429_and_outage(tmp_path: Path, monkeypatch: pytest.Monkey
             time.sleep(OUTAGE - (time.monotonic() - down_started) - 0.2)
             during = sim.server.call_counts()["total"] - before
             sim.set_faults(None)
-            counts = wait_delivered(store, len(first) + len(second), timeout=90)
+            counts = wait_delivered(store, len(first) + len(second), timeout=240)
             store.dispose()
         # The breaker opens after BREAKER_FAILURES failed calls, then lets one trial through
         # every BREAKER_RESET seconds.
         assert during <= BREAKER_FAILURES + OUTAGE / BREAKER_RESET + 2, during
         assert counts["dead"] == 0
         state = odoo_state(sim)
-        assert state["notes"] == len(first) + len(second)
-        assert set(state["markers"].values()) == {1}
+        # Routine milestones leave no note by default (note_milestones); notes written
+        # exactly once under replays and faults: test_replay.py.
+        assert state["notes"] == 0
         assert [s for _, s in state["pickings"]] == ["done"] * (len(first_keys) * 2)

@@ -249,7 +249,7 @@ def test_activity_schedule_names_the_model_of_the_record(
     """activity_schedule: res_model_id = ir.model._get(self._name), `automated`, the to-do
     type by default; mail.activity create makes the assignee follow the record."""
     (partner,) = ok(json2, "res.partner", "search", domain=[["name", "=", "Gemini Furniture"]])
-    (product,) = ok(json2, "product.product", "search", domain=[["default_code", "=", "FTL"]])
+    (product,) = ok(json2, "product.product", "search", domain=[["default_code", "=", "CRATE"]])
     (order,) = ok(
         json2,
         "sale.order",

@@ -30,7 +30,6 @@ day, on a smaller map.
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import threading
 import time
@@ -41,6 +40,8 @@ from typing import Any
 
 from intermodal.foresight.eta import Snapshot, place_key
 from intermodal.foresight.geo import ROAD_FACTOR, Point, haversine_km, interpolate, locate, road_km
+from intermodal.foresight.geo import bearing as geo_bearing
+from intermodal.foresight.geo import offset as geo_offset
 from intermodal_sim.partner import HubLink, iso_z
 from intermodal_sim.telematics.fleet import DEMO_LANES, city_point
 
@@ -349,9 +350,9 @@ class Fleet:
             accuracy = rng.uniform(400, 1500)
             error_m = abs(rng.gauss(0, accuracy / 2))
             self.tally.blurry += 1
-        seen = _offset(here, error_m, bearing)
+        seen = geo_offset(here, error_m, bearing)
         speed = truck.speed_kmh * rng.uniform(0.95, 1.05) if moving else 0.0
-        heading = _bearing(truck.leg.approach, truck.leg.destination)
+        heading = geo_bearing(truck.leg.approach, truck.leg.destination)
         stamp = iso_z(at)
         fix: dict[str, Any] = {
             "id": f"{truck.vehicle}-{truck.key}-{int(at.timestamp() * 1000)}",
@@ -374,19 +375,3 @@ class Fleet:
         self.tally.batches += 1
         if not report.delivered and len(self.tally.errors) < 10:
             self.tally.errors.append(f"fixes {batch_id}: {report.error}")
-
-
-def _bearing(a: Point, b: Point) -> float:
-    lat1, lat2 = math.radians(a.latitude), math.radians(b.latitude)
-    dlon = math.radians(b.longitude - a.longitude)
-    x = math.sin(dlon) * math.cos(lat2)
-    y = math.cos(lat1) * math.sin(lat2) - math.sin(lat1) * math.cos(lat2) * math.cos(dlon)
-    return (math.degrees(math.atan2(x, y)) + 360) % 360
-
-
-def _offset(point: Point, metres: float, bearing: float) -> Point:
-    km = metres / 1000
-    dlat = km * math.cos(math.radians(bearing)) / 111.195
-    scale = 111.195 * max(0.01, math.cos(math.radians(point.latitude)))
-    dlon = km * math.sin(math.radians(bearing)) / scale
-    return Point(point.latitude + dlat, point.longitude + dlon)

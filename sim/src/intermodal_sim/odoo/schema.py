@@ -505,36 +505,6 @@ def _definitions() -> list[Model]:
             module="account",
         ),
         _model(
-            "account.tax",
-            "Tax",
-            {
-                "name": char("Tax Name", required=True),
-                "type_tax_use": selection(
-                    "Tax Type",
-                    _sel("sale:Sales", "purchase:Purchases", "none:None"),
-                    required=True,
-                    default="sale",
-                ),
-                "amount_type": selection(
-                    "Tax Computation",
-                    _sel(
-                        "group:Group of Taxes",
-                        "fixed:Fixed",
-                        "percent:Percentage",
-                        "division:Percentage Tax Included",
-                    ),
-                    required=True,
-                    default="percent",
-                ),
-                "amount": float_("Amount", required=True, default=0.0),
-                "sequence": integer("Sequence", default=1),
-                "active": boolean("Active", default=True),
-                "company_id": m2o("res.company", "Company", required=True, default=COMPANY),
-            },
-            order="sequence, id",
-            module="account",
-        ),
-        _model(
             "delivery.carrier",
             "Shipping Methods",
             {

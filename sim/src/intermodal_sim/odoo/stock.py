@@ -650,8 +650,9 @@ def create_backorders(pickings: BaseModel) -> list[int]:
         )
         name = backorder._display_names().get(bid, "")
         link = f'<a href="#" data-oe-model="stock.picking" data-oe-id="{bid}">{name}</a>'
+        # Odoo posts a Markup body (stock_picking.py _create_backorder): HTML, not escaped.
         model.browse([pid]).message_post(  # type: ignore[attr-defined]
-            body=f"The backorder {link} has been created."
+            body=f"The backorder {link} has been created.", body_is_html=True
         )
         created.append(bid)
     return created

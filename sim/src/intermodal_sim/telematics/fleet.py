@@ -26,13 +26,14 @@ What its device gets wrong, as real ones do:
 from __future__ import annotations
 
 import itertools
-import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from intermodal.foresight.geo import CITIES, Point, haversine_km, interpolate
+from intermodal.foresight.geo import bearing as geo_bearing
+from intermodal.foresight.geo import offset as geo_offset
 
 Channel = Literal["webhook", "bulk", "events"]
 """How a truck's fixes reach the hub: one signed webhook per fix, signed webhooks with a
@@ -196,7 +197,7 @@ def drive(
             here, heading, kmh = points[-1], 0.0, 0.0
         else:
             a, b, km = legs[leg]
-            heading = _bearing(a, b)
+            heading = geo_bearing(a, b)
             if traffic_s <= 0 and rng.random() < noise.traffic_per_hour * dt / 3600:
                 traffic_s = rng.uniform(*noise.traffic_minutes) * 60
                 traffic_kmh = rng.uniform(*noise.traffic_kmh)
@@ -242,7 +243,7 @@ def _observed(
     elif roll < noise.glitches + noise.blurry:
         accuracy = rng.uniform(400, 1500)
         kind, error_m = "blurry", abs(rng.gauss(0, accuracy))
-    seen = _offset(here, error_m, rng.uniform(0, 360))
+    seen = geo_offset(here, error_m, rng.uniform(0, 360))
     return Fix(
         vehicle_id=trip.vehicle_id,
         shipment_key=trip.shipment_key,
@@ -324,24 +325,6 @@ def _bulk(
 def _batch(trip: Trip) -> Channel:
     """A gap's fixes go in one message: a batch webhook, or one batch of events."""
     return "events" if trip.channel == "events" else "bulk"
-
-
-def _bearing(a: Point, b: Point) -> float:
-    lat1, lat2 = math.radians(a.latitude), math.radians(b.latitude)
-    dlon = math.radians(b.longitude - a.longitude)
-    x = math.sin(dlon) * math.cos(lat2)
-    y = math.cos(lat1) * math.sin(lat2) - math.sin(lat1) * math.cos(lat2) * math.cos(dlon)
-    return (math.degrees(math.atan2(x, y)) + 360) % 360
-
-
-def _offset(point: Point, metres: float, bearing: float) -> Point:
-    """The point `metres` away along `bearing` (flat-earth: fine below a few hundred km)."""
-    km = metres / 1000
-    dlat = km * math.cos(math.radians(bearing)) / 111.195
-    scale = 111.195 * max(0.01, math.cos(math.radians(point.latitude)))
-    dlon = km * math.sin(math.radians(bearing)) / scale
-    latitude = max(-89.9, min(89.9, point.latitude + dlat))
-    return Point(latitude, ((point.longitude + dlon + 180) % 360) - 180)
 
 
 # -- routes ------------------------------------------------------------------------------
