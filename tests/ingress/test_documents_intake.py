@@ -218,6 +218,13 @@ def test_pod_and_invoice_end_to_end(
             assert {d["kind"] for d in story["documents"]} == {"pod", "invoice"}
             assert story["cases"][0]["document_url"] == detail["data"]["document_url"]
             with store.read() as conn:
+                # the events read from a file were received with it, when it was sent
+                read = conn.execute(
+                    select(inbox.c.received_at, documents.c.received_at.label("sent"))
+                    .join(documents, inbox.c.message_id == "read:" + documents.c.document_id)
+                    .where(inbox.c.partner == "ridgeline")
+                ).all()
+                assert read and all(r.received_at == r.sent for r in read)
                 commands = conn.execute(
                     select(outbox.c.kind, outbox.c.endpoint, outbox.c.payload).where(
                         outbox.c.subject == KEY

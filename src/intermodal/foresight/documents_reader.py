@@ -351,7 +351,10 @@ class DocumentReader:
                     content_type="application/json",
                     body=orjson.dumps(events_out),
                     correlation_id=row.correlation_id,
-                    received_at=iso(now),
+                    # received with the file: reading it is the hub's work, not the
+                    # partner's traffic (foresight/anomalies.py judges a partner's quiet
+                    # by when its messages came)
+                    received_at=row.received_at,
                     status="pending",
                     partition=partition,
                 )

@@ -194,8 +194,8 @@ class FleetTally:
 
 
 class Fleet:
-    """The day's trucks (module docstring). `leaving` is called from the TMS's thread,
-    `drive` runs in the day's; a lock keeps the trucks between them."""
+    """The day's trucks (module docstring). `leaving` is called from the TMS's and the
+    warehouse's threads, `drive` runs in the day's; a lock keeps the trucks between them."""
 
     def __init__(
         self,
@@ -219,7 +219,6 @@ class Fleet:
         under the other)."""
         self.tally = FleetTally()
         self.anchor = datetime.now(UTC)
-        self._t0 = time.monotonic()
         self._late: list[tuple[Truck, dict[str, Any]]] = []
         self.lock = threading.Lock()
 
@@ -261,9 +260,10 @@ class Fleet:
         self, link: HubLink, key: str, truck_number: str | None, place: Any, faults: set[str],
         picked_up_at: datetime, head_start: float = 0.0, names_shipment: bool = False,
     ) -> None:  # fmt: skip
-        """`leave`, then the truck's first fix at the dock, sent before the TMS reports the
-        pickup (through `link`, a link of the TMS's own event loop): the hub then has a
-        position newer than the pickup when it first estimates the load on the road."""
+        """`leave`, then the truck's first fix at the dock, sent before the TMS (or the
+        warehouse) reports the pickup, through `link`, a link of the reporter's own event
+        loop: the hub then has a position newer than the pickup when it first estimates
+        the load on the road."""
         truck = self.leave(key, truck_number, place, faults, head_start, names_shipment)
         if truck is None:
             return
