@@ -195,10 +195,13 @@ async def _slow(
     """A client that sends `opening`, then `drip` every `every` seconds, until the server
     closes; what the server answered, and how long the connection lasted."""
     loop = asyncio.get_running_loop()
+    # Timed from before the connect: the server cannot start its clock earlier, so a client
+    # loop slow to resume after the connect (150 of them at once on a busy machine) cannot
+    # make a connection look shorter than the server held it.
+    opened = loop.time()
     reader, writer = await asyncio.open_connection(
         "127.0.0.1", limited.hub.port, local_addr=(source, 0)
     )
-    opened = loop.time()
 
     async def trickle() -> None:
         writer.write(opening)
