@@ -32,6 +32,18 @@ def sim(protocol: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningSim]:
         yield running
 
 
+@pytest.fixture(scope="module", params=sorted(PROTOCOLS))
+def served(request: pytest.FixtureRequest) -> Iterator[tuple[RunningSim, str]]:
+    """One server per protocol for a whole module (each test uses its own shipment keys),
+    with its API key where the endpoint's `env:ODOO_TEST_API_KEY` reads it."""
+    with (
+        running_sim(version=PROTOCOLS[request.param]) as running,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setenv("ODOO_TEST_API_KEY", running.api_key)
+        yield running, str(request.param)
+
+
 @pytest_asyncio.fixture
 async def sink(sim: RunningSim, protocol: str) -> AsyncIterator[OdooSink]:
     async with httpx.AsyncClient() as http:

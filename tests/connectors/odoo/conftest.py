@@ -1,7 +1,8 @@
-"""The Odoo test server on both protocols (`protocol`, `sim`, `sink`): tests/odoo_fixtures.py."""
+"""The Odoo test server on both protocols (`protocol`, `sim`, `sink`, and `served`: one
+server per protocol for a whole module): tests/odoo_fixtures.py."""
 
 from __future__ import annotations
 
-from tests.odoo_fixtures import PROTOCOLS, protocol, sim, sink
+from tests.odoo_fixtures import PROTOCOLS, protocol, served, sim, sink
 
-__all__ = ["PROTOCOLS", "protocol", "sim", "sink"]
+__all__ = ["PROTOCOLS", "protocol", "served", "sim", "sink"]

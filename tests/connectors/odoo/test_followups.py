@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -37,28 +37,12 @@ from intermodal.connectors.odoo.ops import (
 from intermodal.connectors.odoo.sink import OdooSink
 from intermodal.connectors.odoo.writer import Work
 from intermodal.outbox.sinks import ClaimedCommand
-from intermodal_sim.odoo.testing import RunningSim, running_sim
+from intermodal_sim.odoo.testing import RunningSim
 from tests.connectors.odoo.helpers import command, endpoint, milestone, order, replayed
-from tests.odoo_fixtures import PROTOCOLS
 
 DONE = "intermodal.odoo.activity.done"
 ATTACH = "intermodal.odoo.attachment.create"
 PDF = b"%PDF-1.4\n% proof of delivery\n%%EOF\n"
-
-
-@pytest.fixture(scope="module", params=sorted(PROTOCOLS))
-def served(request: pytest.FixtureRequest) -> Iterator[tuple[RunningSim, str]]:
-    """One server per protocol for the module: each test uses its own shipment keys."""
-    with running_sim(version=PROTOCOLS[request.param]) as running:
-        previous = os.environ.get("ODOO_TEST_API_KEY")
-        os.environ["ODOO_TEST_API_KEY"] = running.api_key
-        try:
-            yield running, str(request.param)
-        finally:
-            if previous is None:
-                os.environ.pop("ODOO_TEST_API_KEY", None)
-            else:
-                os.environ["ODOO_TEST_API_KEY"] = previous
 
 
 @pytest_asyncio.fixture

@@ -12,8 +12,7 @@ reversed_entry_id is the invoice).
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -24,9 +23,8 @@ from intermodal.connectors.odoo.mappings import ops_for
 from intermodal.connectors.odoo.ops import OdooMappingError
 from intermodal.connectors.odoo.sink import OdooSink
 from intermodal.outbox.sinks import ClaimedCommand
-from intermodal_sim.odoo.testing import RunningSim, running_sim
+from intermodal_sim.odoo.testing import RunningSim
 from tests.connectors.odoo.helpers import command, endpoint, replayed
-from tests.odoo_fixtures import PROTOCOLS
 
 INVOICE = "intermodal.odoo.invoice.create"
 ADJUST = "intermodal.odoo.invoice.adjust"
@@ -37,20 +35,6 @@ BELGIAN = {
     "reference": "BE-CO",
     "address": {"city": "Brussels", "country": "BE"},
 }
-
-
-@pytest.fixture(scope="module", params=sorted(PROTOCOLS))
-def served(request: pytest.FixtureRequest) -> Iterator[tuple[RunningSim, str]]:
-    with running_sim(version=PROTOCOLS[request.param]) as running:
-        previous = os.environ.get("ODOO_TEST_API_KEY")
-        os.environ["ODOO_TEST_API_KEY"] = running.api_key
-        try:
-            yield running, str(request.param)
-        finally:
-            if previous is None:
-                os.environ.pop("ODOO_TEST_API_KEY", None)
-            else:
-                os.environ["ODOO_TEST_API_KEY"] = previous
 
 
 @pytest_asyncio.fixture
