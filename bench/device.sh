@@ -4,7 +4,7 @@
 #   bash bench/device.sh [quick|full]
 #
 # It has no network, so it makes a virtual environment offline from the wheels carried in
-# .whl, installs the hub and intermodal-sim from this tree, prints the machine, runs a
+# .whl-pack (or .whl), installs the hub from this tree, prints the machine, runs a
 # short smoke test (it stops there if the hub does not work), then:
 #   quick: bench/scale.py --quick (hub and echo, 1 and 2 workers)
 #   full:  bench/scale.py (1, 2, 4, 8 workers), then bench/ingest.py --only hub with
@@ -14,7 +14,8 @@
 #          node, default 2) and bench/scale.py --workers 1,4,8 on it (PG_QUICK=1: --quick)
 # Everything goes to stdout and to $OUT/device.log ($OUT unset: /tmp/device-bench.log).
 #
-# Overrides: PY (python to make the venv with, default python3), WHEELS (default .whl),
+# Overrides: PY (python to make the venv with, default python3), WHEELS (default .whl,
+# or .whl-pack/wheels.tar.xz unpacked into /tmp/hubwheels when .whl is not here),
 # VENV (default /tmp/hubenv), BUDGET (seconds for the whole full run, default 480),
 # INGEST_SHARE (seconds of it held back for ingest.py, default 130).
 set -euo pipefail
@@ -55,7 +56,15 @@ ulimit -n 65536 2>/dev/null || true
 step "bench/device.sh $MODE: virtual environment $VENV"
 command -v "$PY" >/dev/null || die "no '$PY' here (set PY=...)"
 echo "from: $(command -v "$PY") ($("$PY" -V 2>&1))"
-compgen -G "$WHEELS/*.whl" >/dev/null || die "no wheels in $WHEELS: carry .whl (DEVELOPERS.md)"
+if ! compgen -G "$WHEELS/*.whl" >/dev/null && [ -f .whl-pack/wheels.tar.xz ]; then
+  echo "unpacking .whl-pack/wheels.tar.xz ($(du -sh .whl-pack/wheels.tar.xz | cut -f1))"
+  rm -rf /tmp/hubwheels
+  mkdir -p /tmp/hubwheels
+  tar -C /tmp/hubwheels -xJf .whl-pack/wheels.tar.xz || die "could not unpack .whl-pack"
+  WHEELS=/tmp/hubwheels/wheels
+fi
+compgen -G "$WHEELS/*.whl" >/dev/null ||
+  die "no wheels in $WHEELS: carry .whl-pack (DEVELOPERS.md)"
 echo "wheels: $(ls "$WHEELS"/*.whl | wc -l) in $WHEELS ($(du -sh "$WHEELS" | cut -f1))"
 rm -rf "$VENV"
 if ! "$PY" -m venv "$VENV"; then
@@ -76,9 +85,9 @@ mapfile -t WHEEL_FILES < <(ls "$WHEELS"/*.whl | grep -v '/pgserver-')
 "$VPY" -m pip install -q --no-index --no-cache-dir --no-compile "${WHEEL_FILES[@]}" ||
   die "the wheels in $WHEELS do not install here (they are for CPython 3.12, x86-64)"
 
-step "installing the hub and intermodal-sim from this tree"
+step "installing the hub from this tree"
 "$VPY" -m pip install -q --no-index --no-cache-dir --no-compile --find-links "$WHEELS" \
-  --no-build-isolation ./ ./sim || die "could not install the hub from this tree"
+  --no-build-isolation ./ || die "could not install the hub from this tree"
 "$VPY" -m pip check || die "pip check: the environment is incomplete"
 [ -x "$VENV/bin/intermodal" ] || die "no intermodal console script in $VENV/bin"
 
