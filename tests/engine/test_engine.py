@@ -487,7 +487,8 @@ def test_inbox_receipts_match_a_model_of_first_seen_wins(
 ) -> None:
     """Any mix of new keys, repeats within a commit and repeats of earlier commits, over
     two partners: the first body seen for a key is stored once; every later sighting is a
-    duplicate with the first's receipt, and a conflict when its body differs."""
+    duplicate with the first's receipt, and a conflict when its body differs. The inbox
+    holds them in the order first seen (appliers apply in `seq` order)."""
     run = secrets.token_hex(4)  # the store outlives hypothesis's examples: fresh keys each
     seen: dict[tuple[str, str], tuple[str, bytes]] = {}
     for commit in commits:
@@ -505,8 +506,9 @@ def test_inbox_receipts_match_a_model_of_first_seen_wins(
                 seen[key] = (receipt.receipt_id, m.body)
     with store.read() as conn:
         stored = conn.execute(
-            select(inbox.c.partner, inbox.c.message_id, inbox.c.receipt_id, inbox.c.body).where(
-                inbox.c.message_id.like(f"{run}-%")
-            )
+            select(inbox.c.partner, inbox.c.message_id, inbox.c.receipt_id, inbox.c.body)
+            .where(inbox.c.message_id.like(f"{run}-%"))
+            .order_by(inbox.c.seq)
         ).all()
     assert {(r.partner, r.message_id): (r.receipt_id, bytes(r.body)) for r in stored} == seen
+    assert [(r.partner, r.message_id) for r in stored] == list(seen)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
-from intermodal.store.store import driver_executemany
+from intermodal.store.store import driver_executemany, write_many_pg
 from intermodal.store.tables import outbox
 
 Render = Callable[[Connection], bytes]
@@ -79,7 +79,7 @@ def enqueue(conn: Connection, commands: Sequence[OutboundCommand]) -> None:
     On SQLite the insert goes straight to the driver's executemany with one tuple per
     command, as `Store.execute_many` does for the applier's other rows: SQLAlchemy's
     per-row parameter processing cost several times the insert itself on the apply path.
-    PostgreSQL goes through SQLAlchemy's batched "insertmanyvalues".
+    On PostgreSQL it is one statement for the batch (`store.write_many_pg`).
     """
     if not commands:
         return
@@ -107,7 +107,8 @@ def enqueue(conn: Connection, commands: Sequence[OutboundCommand]) -> None:
             ],
         )
         return
-    conn.execute(
+    write_many_pg(
+        conn,
         _POSTGRES_INSERT,
         [
             {

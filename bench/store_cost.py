@@ -1,0 +1,218 @@
+"""The hub's CPU per message for storing (the group commit) and applying, on SQLite and
+PostgreSQL, against SQLAlchemy's executemany of the same statements, in one run.
+
+Where a hub node's CPU goes once HTTP is done: `store_messages` (the inbox insert and the
+dedup answer of a group commit) and `Applier.run_once` (reading, deciding and writing a
+batch). Both run in this process, in groups of 100 and batches of the applier's size, on
+a fresh database; CPU is this process's (user + system), so the database server's own
+work is not counted and a busy machine disturbs the figures less than wall time.
+
+The peer is the same hub with every batch write made the ordinary SQLAlchemy way,
+`conn.execute(statement, rows)` (on PostgreSQL psycopg's executemany: a statement per
+row), and the inbox insert as `INSERT ... ON CONFLICT DO NOTHING` per row followed by
+reading every key back: what store/store.py and engine/inbox.py did before they wrote
+each batch as one statement.
+
+    python bench/store_cost.py [--quick] [--postgres ADMIN_URL] [--messages N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+from sqlalchemy import select
+
+from _common import PARTNER, milestone_event, print_header, result_line, workdir
+from intermodal.config import load_config
+from intermodal.engine.applier import Applier
+from intermodal.engine.ids import iso, sortable_ids, utcnow
+from intermodal.engine.inbox import InboxMessage, Receipt, store_messages
+from intermodal.engine.partitions import route
+from intermodal.store import Store, open_store
+from intermodal.store import store as store_module
+from intermodal.store.store import rows_for_pairs
+from intermodal.store.tables import inbox
+
+
+def _config(work: Path, url: str) -> Any:
+    path = work / "intermodal.yaml"
+    path.write_text(
+        "hub:\n  log_level: warning\npartners:\n"
+        f"  {PARTNER}:\n    kind: carrier\n    webhook_secrets: [env:BENCH_STORE_SECRET]\n"
+        "    owns: [picked_up, in_transit, out_for_delivery, delivered, delivery_failed]\n",
+        encoding="utf-8",
+    )
+    os.environ["BENCH_STORE_SECRET"] = "whsec_" + "A" * 43 + "="
+    return load_config(path, {"database": url})
+
+
+def _messages(count: int, partitions: int) -> list[InboxMessage]:
+    base = datetime(2026, 12, 1, tzinfo=UTC)
+    run = secrets.token_hex(3)
+    out = []
+    for i in range(count):
+        event = milestone_event(i, max(1, count // 5), run, base)
+        body = orjson.dumps(event)
+        out.append(
+            InboxMessage(
+                PARTNER, f"m-{run}-{i}", "webhook", "application/json", body, f"c-{i}",
+                route([event["subject"]], partitions),
+            )
+        )  # fmt: skip
+    dups = [out[i] for i in range(0, count, 10)]  # 10% re-deliveries, as bench/ingest.py
+    mixed = []
+    for i, message in enumerate(out):
+        mixed.append(message)
+        if i % 9 == 8 and dups:
+            mixed.append(dups.pop(0))
+    return mixed
+
+
+def _per_row_store(store: Store, messages: list[InboxMessage]) -> list[Receipt]:
+    """The peer's group commit: SQLAlchemy's insert-or-skip per row, then every key read
+    back for its receipt."""
+    now = iso(utcnow())
+    ids = iter(sortable_ids("rcpt", len(messages)))
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for m in messages:
+        rows.setdefault(
+            (m.partner, m.message_id),
+            {
+                "receipt_id": next(ids),
+                "partner": m.partner,
+                "message_id": m.message_id,
+                "channel": m.channel,
+                "content_type": m.content_type,
+                "body": m.body,
+                "correlation_id": m.correlation_id,
+                "received_at": now,
+                "status": "pending",
+                "partition": m.partition,
+            },
+        )
+    with store.write() as conn:
+        conn.execute(store.insert_ignoring(inbox, ["partner", "message_id"]), list(rows.values()))
+        query = select(inbox.c.partner, inbox.c.message_id, inbox.c.receipt_id)
+        stored = {
+            (r.partner, r.message_id): r.receipt_id
+            for r in rows_for_pairs(conn, query, inbox.c.partner, inbox.c.message_id, rows)
+        }
+    return [Receipt(stored[(m.partner, m.message_id)], now, False) for m in messages]
+
+
+@contextlib.contextmanager
+def _per_row_writes() -> Iterator[None]:
+    """Every `Store.execute_many` as SQLAlchemy's executemany, for the peer's run."""
+    fast = store_module.Store.execute_many
+
+    def per_row(self: Store, conn: Any, statement: Any, rows: Any) -> None:
+        if rows:
+            conn.execute(statement, list(rows))
+
+    store_module.Store.execute_many = per_row
+    try:
+        yield
+    finally:
+        store_module.Store.execute_many = fast
+
+
+def measure(url: str, count: int, peer: bool) -> tuple[float, float]:
+    """(store, apply) CPU microseconds per message on a fresh database at `url`."""
+    with workdir("store-cost") as work:
+        settings = _config(work, url)
+        store = open_store(url)
+        try:
+            messages = _messages(count, settings.hub.partitions)
+            save = _per_row_store if peer else store_messages
+            began = time.process_time()
+            for start in range(0, len(messages), 100):
+                save(store, messages[start : start + 100])
+            stored = (time.process_time() - began) / len(messages) * 1e6
+            applier = Applier(store, settings)
+            applied = 0
+            with _per_row_writes() if peer else contextlib.nullcontext():
+                began = time.process_time()
+                while (result := applier.run_once()).messages:
+                    applied += result.messages
+                spent = time.process_time() - began
+            return stored, spent / max(applied, 1) * 1e6
+        finally:
+            store.dispose()
+
+
+@contextlib.contextmanager
+def _database(admin: str | None, work: Path) -> Iterator[str]:
+    if admin is None:
+        yield f"sqlite:///{work / f'{secrets.token_hex(4)}.db'}"
+        return
+    name = f"bench_store_{secrets.token_hex(4)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{admin.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small run, under a minute")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "INTERMODAL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+        help="PostgreSQL admin URL (a database is made and dropped); 'none' for SQLite only",
+    )
+    parser.add_argument(
+        "--messages", type=int, help="messages per run (default 20,000; quick 5,000)"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each side")
+    args = parser.parse_args()
+    count = args.messages or (5_000 if args.quick else 20_000)
+    print_header("store and apply: the hub's CPU per message, by store", args.quick)
+    print(f"{count:,} webhook messages (10% re-deliveries), groups of 100; best of {args.rounds}")
+    stores = [("sqlite", None)]
+    if args.postgres != "none":
+        stores.append(("postgresql", args.postgres))
+    lines = []
+    for name, admin in stores:
+        best: dict[bool, list[float]] = {}
+        for _ in range(args.rounds):
+            for peer in (False, True):
+                with workdir("store-cost-db") as work, _database(admin, work) as url:
+                    got = measure(url, count, peer)
+                side = "peer" if peer else "hub "
+                print(
+                    f"  {name:<10} {side} store {got[0]:6.0f} us  apply {got[1]:6.0f} us",
+                    flush=True,
+                )
+                old = best.get(peer)
+                best[peer] = (
+                    [min(a, b) for a, b in zip(old, got, strict=True)] if old else list(got)
+                )
+        for index, what in enumerate(("store", "apply")):
+            lines.append(
+                result_line(
+                    "store_cost", f"{what}_cpu_per_message_{name}", best[False][index], "us",
+                    best[True][index],
+                )
+            )  # fmt: skip
+    print()
+    for line in lines:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
