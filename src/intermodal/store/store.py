@@ -22,6 +22,8 @@ from sqlalchemy import (
     LargeBinary,
     Select,
     Table,
+    any_,
+    bindparam,
     create_engine,
     event,
     text,
@@ -423,7 +425,20 @@ def rows_in(
     conn: Connection, query: Select[Any], column: Any, values: Sequence[Any], chunk: int = 500
 ) -> Iterator[Any]:
     """Rows of `query` whose `column` is one of `values`, a bounded `IN (...)` at a time
-    (SQLite allows 32,766 parameters a statement; PostgreSQL plans long lists badly)."""
+    (SQLite allows 32,766 parameters a statement; PostgreSQL plans long lists badly).
+
+    On PostgreSQL the chunk is one array parameter (`column = ANY(...)`): the statement's
+    text is then the same for every chunk, so neither SQLAlchemy nor psycopg renders and
+    parses it again, which an `IN` of 500 placeholders cost on every batch (a fifth of
+    applying a message there)."""
+    if conn.dialect.name == "postgresql":
+        bound = bindparam("rows_in_values", type_=postgresql.ARRAY(column.type))
+        statement = query.where(column == any_(bound))
+        for start in range(0, len(values), chunk):
+            yield from conn.execute(
+                statement, {"rows_in_values": list(values[start : start + chunk])}
+            )
+        return
     for start in range(0, len(values), chunk):
         yield from conn.execute(query.where(column.in_(values[start : start + chunk])))
 
