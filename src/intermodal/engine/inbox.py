@@ -25,6 +25,7 @@ from typing import Any
 from opentelemetry.trace import SpanContext
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
 
 from intermodal.engine.ids import iso, sortable_ids, utcnow
 from intermodal.errors import InvalidInput
@@ -32,7 +33,7 @@ from intermodal.observe import traces
 from intermodal.observe.memory import gc_paused
 from intermodal.observe.metrics import Metrics
 from intermodal.store import Store
-from intermodal.store.store import rows_for_pairs
+from intermodal.store.store import rows_for_pairs, write_many_pg
 from intermodal.store.tables import inbox
 
 
@@ -70,17 +71,24 @@ _SQLITE_LOOKUP = (
     " WHERE partner = ? AND message_id IN"
 )
 _LOOKUP_CHUNK = 400  # two parameters a key: well under SQLite's and psycopg's limits
-# One statement for a whole group on PostgreSQL: each column travels as one array, the
-# rows come out of `unnest` in the group's order (so `seq` follows it, as the per-row
-# executemany did) and RETURNING names the rows stored, so only repeats are looked up.
+# A whole group on PostgreSQL is one statement (`write_many_pg`, rows in the group's
+# order, so `seq` follows it) whose RETURNING names the rows stored: only repeats are read.
 _PG_INSERT = (
-    "INSERT INTO inbox (receipt_id, partner, message_id, channel, content_type, body,"
-    " correlation_id, received_at, status, partition)"
-    " SELECT r, p, m, ch, ct, b, c, t, s, n FROM unnest("
-    "%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::bytea[],"
-    " %s::varchar[], %s::varchar[], %s::varchar[], %s::int[]"
-    ") WITH ORDINALITY AS g(r, p, m, ch, ct, b, c, t, s, n, o) ORDER BY o"
-    " ON CONFLICT (partner, message_id) DO NOTHING RETURNING receipt_id"
+    postgresql.insert(inbox)
+    .on_conflict_do_nothing(index_elements=["partner", "message_id"])
+    .returning(inbox.c.receipt_id)
+)
+_COLUMNS = (
+    "receipt_id",
+    "partner",
+    "message_id",
+    "channel",
+    "content_type",
+    "body",
+    "correlation_id",
+    "received_at",
+    "status",
+    "partition",
 )
 
 
@@ -91,9 +99,9 @@ def store_messages(store: Store, messages: list[InboxMessage]) -> list[Receipt]:
     this one) is answered with its original receipt, never stored twice. This is the
     ingest hot path, so on SQLite it goes straight to the driver's `executemany`: building
     SQLAlchemy statements per batch cost more than the insert itself (BENCHMARKS.md, W1).
-    On PostgreSQL a group is one `INSERT ... SELECT FROM unnest(...)` whose RETURNING
-    says which rows are new, so only repeats are read back: a statement per row and a
-    read-back of every body cost 117 us of the hub's CPU per message, against 54.
+    On PostgreSQL a group is one statement (`store.write_many_pg`) whose RETURNING says
+    which rows are new, so only repeats are read back: a statement per row and a
+    read-back of every body cost 117 us of the hub's CPU per message.
     The cyclic collector is paused meanwhile: a group of thousands of row tuples would
     trigger collections that rescan them (observe.memory.gc_paused).
     """
@@ -136,8 +144,9 @@ def _store_messages(store: Store, messages: list[InboxMessage]) -> list[Receipt]
             stored = None if all_new else _lookup_sqlite(cursor, list(first))
             cursor.close()
         else:
-            columns = tuple(list(column) for column in zip(*rows, strict=True))
-            inserted = set(conn.exec_driver_sql(_PG_INSERT, columns).scalars())
+            named = [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
+            result = write_many_pg(conn, _PG_INSERT, named)
+            inserted = set(result.scalars()) if result is not None else set()
             all_new = len(inserted) == len(rows)
             repeats = [(r[1], r[2]) for r in rows if r[0] not in inserted]
             stored = None if all_new else _lookup(conn, repeats)

@@ -7,11 +7,11 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from alembic import command
@@ -29,7 +29,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.dml import Insert, Update, UpdateBase
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter
@@ -91,7 +91,7 @@ class Store:
         self._lock_fd: int | None = None
         self._turn: int | None = None
         """The thread holding the writer lock across writes (`writer_turn`), if any."""
-        self._compiled: dict[tuple[int, tuple[str, ...]], tuple[Any, str, tuple[str, ...]]] = {}
+        self._compiled: dict[tuple[int, tuple[str, ...]], tuple[Any, Any]] = {}
 
     @property
     def is_sqlite(self) -> bool:
@@ -198,13 +198,12 @@ class Store:
             write_many_pg(conn, statement, rows)
             return
         keys = tuple(rows[0])
-        cache_key = (id(statement), keys)
-        cached = self._compiled.get(cache_key)
-        if cached is None or cached[0] is not statement:  # an id reused by another one
+
+        def compile_it() -> tuple[str, tuple[str, ...]]:
             c = statement.compile(dialect=conn.dialect, column_keys=list(keys))
-            cached = (statement, str(c), tuple(c.positiontup or ()))
-            self._compiled[cache_key] = cached
-        _, sql, order = cached
+            return str(c), tuple(c.positiontup or ())
+
+        sql, order = _per_statement(self._compiled, statement, keys, compile_it)
         driver_executemany(conn, sql, [tuple(row[k] for k in order) for row in rows])
 
     def insert_ignoring(self, table: Table, conflict_columns: Sequence[str]) -> Insert:
@@ -230,7 +229,28 @@ class Store:
             self.reader.dispose()
 
 
-_PG_SQL: dict[tuple[int, tuple[str, ...]], tuple[Any, _OverJson | None]] = {}
+_T = TypeVar("_T")
+_PG_SQL: dict[tuple[int, tuple[str, ...]], tuple[Any, Any]] = {}
+
+
+def _per_statement(
+    cache: dict[tuple[int, tuple[str, ...]], tuple[Any, Any]],
+    statement: Any,
+    keys: tuple[str, ...],
+    build: Callable[[], _T],
+) -> _T:
+    """What `build` made for this statement and these parameter names, made once.
+
+    Keyed by `id(statement)`: statements are not hashable by value. Some callers build
+    their statement on each call, so a freed statement's id can come back for another
+    one; the entry keeps its statement and is made again when that is not this one."""
+    cache_key = (id(statement), keys)
+    cached = cache.get(cache_key)
+    if cached is None or cached[0] is not statement:
+        cached = (statement, build())
+        cache[cache_key] = cached
+    result: _T = cached[1]
+    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +260,9 @@ class _OverJson:
     update_by: str | None  # the key parameter of an update
 
 
-def write_many_pg(conn: Connection, statement: UpdateBase, rows: Sequence[dict[str, Any]]) -> None:
+def write_many_pg(
+    conn: Connection, statement: UpdateBase, rows: Sequence[dict[str, Any]]
+) -> CursorResult[Any] | None:
     """`statement` for all `rows` on PostgreSQL, as one statement reading the rows from
     one JSON parameter (`ROWS FROM (json_to_recordset ...) WITH ORDINALITY`, so rows go
     in their given order) where it knows the shape, else SQLAlchemy's executemany.
@@ -255,26 +277,23 @@ def write_many_pg(conn: Connection, statement: UpdateBase, rows: Sequence[dict[s
     not change a row twice, where executemany would). An update must set columns from
     parameters of their own names and find its row by `column = :parameter`; a batch
     naming one row twice falls back too, since one UPDATE ... FROM changes a row once.
+    An insert's RETURNING is kept, and its rows are in the result (None without rows).
     Values must be plain (str, int, float, bool, bytes, None), as for `execute_many`.
     """
     if not rows:
-        return
+        return None
     keys = tuple(rows[0])
-    cache_key = (id(statement), keys)
-    cached = _PG_SQL.get(cache_key)
-    if cached is None or cached[0] is not statement:  # an id reused by another one
-        cached = (statement, _over_json(conn, statement, keys))
-        _PG_SQL[cache_key] = cached
-    shape = cached[1]
+    shape = _per_statement(_PG_SQL, statement, keys, lambda: _over_json(conn, statement, keys))
     by = shape.update_by if shape is not None else None
     if by is not None and len({row[by] for row in rows}) < len(rows):
         shape = None
     if shape is None:
-        conn.execute(statement, list(rows))
-        return
-    if shape.binary:
-        rows = [_base64(row, shape.binary) for row in rows]
-    conn.exec_driver_sql(shape.sql, (orjson.dumps(rows).decode(),))
+        return conn.execute(statement, list(rows))
+    try:
+        document = orjson.dumps([_base64(r, shape.binary) for r in rows] if shape.binary else rows)
+    except orjson.JSONEncodeError:  # a value JSON cannot hold (an integer over 64 bits):
+        return conn.execute(statement, list(rows))  # the driver refuses it as it would alone
+    return conn.exec_driver_sql(shape.sql, (document.decode(),))
 
 
 def _base64(row: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
@@ -295,7 +314,7 @@ def _over_json(conn: Connection, statement: UpdateBase, keys: tuple[str, ...]) -
         return '"' + name.replace('"', '""') + '"'
 
     table = statement.table
-    if not isinstance(table, Table) or statement._returning:
+    if not isinstance(table, Table):
         return None
 
     def record(types: list[Any]) -> tuple[str, dict[str, str], tuple[str, ...]]:
@@ -319,14 +338,16 @@ def _over_json(conn: Connection, statement: UpdateBase, keys: tuple[str, ...]) -
         if getattr(statement, "_values", None) or any(k not in table.c for k in keys):
             return None  # values fixed in the statement are not in the rows
         compiled = str(statement.compile(dialect=dialect, column_keys=list(keys)))
-        at = compiled.find(" ON CONFLICT")
-        conflict = compiled[at:] if at >= 0 else ""
-        if "DO UPDATE" in conflict:  # a row named twice: an error in one statement
+        ends = [
+            at for at in (compiled.find(" ON CONFLICT"), compiled.find(" RETURNING")) if at >= 0
+        ]
+        tail = compiled[min(ends) :] if ends else ""  # ON CONFLICT and RETURNING, as given
+        if "DO UPDATE" in tail:  # a row named twice: an error in one statement
             return None
         source, value, binary = record([table.c[k].type for k in keys])
         names = ", ".join(quote(k) for k in keys)
         values = ", ".join(value[k] for k in keys)
-        sql = f"INSERT INTO {quote(table.name)} ({names}) SELECT {values} FROM {source} ORDER BY o{conflict}"  # noqa: S608, E501
+        sql = f"INSERT INTO {quote(table.name)} ({names}) SELECT {values} FROM {source} ORDER BY o{tail}"  # noqa: S608, E501
         return _OverJson(sql, binary, None)
     if not isinstance(statement, Update) or statement._returning:
         return None
