@@ -25,6 +25,7 @@ from starlette.requests import Request
 
 from intermodal.config import ConfigError, TowerSettings, TowerUser, load_config
 from intermodal.dashboard.auth import Operator, TowerAuth
+from intermodal.dashboard.pages.overview import POLL_CACHE_SECONDS
 from intermodal.engine.ids import iso, utcnow
 from intermodal.security.passwords import hash_password
 from intermodal.store.tables import audit, cases, dead_letters, eta_outcomes, inbox, shipments
@@ -563,9 +564,18 @@ def test_overview_polls_share_a_reading_and_a_page_view_is_fresh(hub: TowerHub) 
         assert found is not None
         return found.group(1)
 
-    first = as_of(poll)
+    # A page view reads afresh and leaves its reading for the polls of the next 5 s. The
+    # pair is retried when the machine stalled past that window between the two requests.
+    for _ in range(5):
+        started = time.monotonic()
+        first = as_of()
+        polled = as_of(poll)
+        if time.monotonic() - started < POLL_CACHE_SECONDS - 1:
+            break
+    else:
+        pytest.fail("five page view and poll pairs each took longer than the shared window")
+    assert polled == first
     time.sleep(1.1)
-    assert as_of(poll) == first  # within the 5 s the polls share
     assert as_of() != first  # an operator opening the page gets it fresh
 
 
