@@ -290,6 +290,55 @@ def test_the_keeper_steps_down_before_expiry_when_a_renew_hangs(store: Store) ->
     asyncio.run(scenario())
 
 
+def test_a_keeper_cancelled_as_its_renew_returns_stops(store: Store) -> None:
+    """A hub stops by cancelling its keeper. A renew that finishes just as the cancel
+    arrives must not swallow it, or the stop waits for the election forever. The renew's
+    result reaches the keeper over a few turns of the loop; the cancel comes at each."""
+
+    class Handing(Leases):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            self.renewed = threading.Event()
+            self.go = threading.Event()
+
+        def renew(self, lease: Lease) -> Lease | None:
+            result = super().renew(lease)
+            self.renewed.set()
+            self.go.wait(5)
+            return result
+
+    async def gained(lease: Lease) -> None:
+        return None
+
+    async def lost(lease: Lease, why: str) -> None:
+        return None
+
+    async def cancelled_after(turns: int) -> bool:
+        leases = Handing(store, f"busy-{turns}", ttl_seconds=30.0)
+        keeper = LeaseKeeper(leases, f"leader-{turns}", gained, lost, renew_every=0.01)
+        await keeper.step()
+        assert keeper.lease is not None
+        task = asyncio.create_task(keeper.run())
+        while not leases.renewed.is_set():
+            await asyncio.sleep(0.001)
+        leases.go.set()
+        time.sleep(0.05)  # the loop is held: the renew's result is queued when it turns
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=3)
+        while not task.done():  # the keeper swallowed the cancel: end it for the next try
+            task.cancel()
+            await asyncio.wait({task}, timeout=1)
+        return task in done and task.cancelled()
+
+    async def scenario() -> None:
+        went_on = [turns for turns in range(8) if not await cancelled_after(turns)]
+        assert not went_on, f"the keeper went on after a cancel {went_on} turns in"
+
+    asyncio.run(scenario())
+
+
 def test_node_id_is_stable_for_the_process() -> None:
     assert node_id() == node_id()
     host, pid, rand = node_id().rsplit(":", 2)

@@ -161,7 +161,8 @@ class Dispatcher:
                 await asyncio.sleep(1.0)
             if not claimed:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=0.5)
+                    async with asyncio.timeout(0.5):  # 3.11's wait_for can lose a cancel
+                        await self.wake.wait()
                 self.wake.clear()
 
     def stop(self) -> None:
@@ -214,7 +215,8 @@ class Dispatcher:
         renewed = time.monotonic()
         while not done.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), FLUSH_SECONDS)
+                async with asyncio.timeout(FLUSH_SECONDS):
+                    await done.wait()
             try:
                 await self._flush(current)
                 if time.monotonic() - self._synced >= 1.0:

@@ -289,9 +289,11 @@ class LeaseKeeper:
             return
         sent = self.monotonic()
         try:  # a renew that hangs past the expiry is a renew that failed
-            renewed = await asyncio.wait_for(
-                asyncio.to_thread(self.leases.renew, self.lease), self._valid_until - sent
-            )
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the result when
+            # the renew finishes just as the keeper is cancelled, and the cancel is lost (a
+            # hub's stop then waits for its election forever).
+            async with asyncio.timeout(self._valid_until - sent):
+                renewed = await asyncio.to_thread(self.leases.renew, self.lease)
         except Exception as error:
             if self.monotonic() + self.renew_every >= self._valid_until:
                 await self._lose(f"the store did not answer ({error!r})")

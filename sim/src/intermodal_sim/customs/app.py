@@ -194,7 +194,8 @@ class CustomsSimulator(PartnerSimulator):
                 await filing.release.wait()
             else:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(filing.release.wait(), hold.release_after_ms / 1000)
+                    async with asyncio.timeout(hold.release_after_ms / 1000):
+                        await filing.release.wait()
         await self.report(filing, "RELEASED")
 
     async def report(self, filing: Filing, status: str) -> None:
