@@ -248,6 +248,7 @@ class TowerAuth:
         self._cleaned = 0.0
         self.oidc = OidcLogin(settings.oidc) if settings.oidc is not None else None
         """Login through the company's identity provider, when `tower.oidc` is set."""
+        passwords.unknown_user_hash()  # made now, so the first unknown name costs no more
 
     @property
     def store(self) -> Store:
