@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# pytest-xdist processes for `make test`; most tests wait more than they compute
+TEST_WORKERS ?= 4
 STAMP := $(VENV)/.installed
 
 .PHONY: run serve test lint typecheck bench schemas clean
@@ -31,7 +33,7 @@ test: $(STAMP)
 	$(BIN)/ruff check src sim tests bench
 	$(BIN)/ruff format --check src sim tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src sim tests bench

@@ -11,11 +11,13 @@ read the same hub.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import os
 import secrets
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -330,8 +332,12 @@ def announce(config: pytest.Config, line: str) -> None:
 
 @pytest.fixture(scope="session")
 def chromium(request: pytest.FixtureRequest) -> Path:
-    """Debian's Chromium, installed with apt when missing (see tests/e2e/chromium.py)."""
-    try:
-        return ensure_chromium(functools.partial(announce, request.config))
-    except ChromiumUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
+    """Debian's Chromium, installed with apt when missing (see tests/e2e/chromium.py).
+    The parallel suite's workers take turns on a file lock: one installs, the others
+    then find it (two apt-get runs at once would fail on dpkg's own lock)."""
+    with (Path(tempfile.gettempdir()) / "intermodal-tests-chromium.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return ensure_chromium(functools.partial(announce, request.config))
+        except ChromiumUnavailable as exc:
+            pytest.fail(str(exc), pytrace=False)

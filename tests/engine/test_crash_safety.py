@@ -55,7 +55,7 @@ from intermodal.store import Store, open_store
 from intermodal.store.tables import audit, dead_letters, events, inbox, outbox, shipments
 from intermodal_sim.testing import Receiver, free_port, serve_in_thread
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # a parallel run gives it one worker: ONE_WORKER, conftest.py
 
 SHIPMENTS = 500
 WEBHOOKS = 20_000
