@@ -75,3 +75,30 @@ def test_without_the_simulators_their_commands_say_how_to_get_them(
     assert result.exit_code == 2
     assert "pip install ./sim" in result.output
     assert "demo" not in CliRunner().invoke(bare, ["--help"]).output
+
+
+def test_the_hub_cli_loads_the_simulators_only_for_their_commands() -> None:
+    """Every process `intermodal serve` spawns imports the CLI's module again: the
+    simulators (most of their stack) load only when one of their commands runs."""
+    import subprocess
+    import sys
+
+    probe = "import sys, intermodal.cli; print(sorted(m for m in sys.modules if 'sim' in m))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert "intermodal_sim" not in loaded, loaded
+
+
+def test_the_hub_cli_without_the_simulators_still_says_how_to_get_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from intermodal import cli
+
+    monkeypatch.setattr(cli, "entry_points", lambda group: [])
+    result = CliRunner().invoke(cli.app, ["demo"])
+    assert result.exit_code == 2 and "pip install ./sim" in result.output
+    listed = CliRunner().invoke(cli.app, ["--help"]).output
+    assert "secret" in listed and "demo" not in listed
