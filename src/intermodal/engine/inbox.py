@@ -62,9 +62,22 @@ class Receipt:
     """A duplicate message id whose body differs from the stored one (answered 409)."""
 
 
+_COLUMNS = (
+    "receipt_id",
+    "partner",
+    "message_id",
+    "channel",
+    "content_type",
+    "body",
+    "correlation_id",
+    "received_at",
+    "status",
+    "partition",
+)
+"""An inbox row as `_store_messages` builds it, in this order, for both stores."""
 _SQLITE_INSERT = (
-    "INSERT OR IGNORE INTO inbox (receipt_id, partner, message_id, channel, content_type, body,"
-    " correlation_id, received_at, status, partition) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT OR IGNORE INTO inbox ({', '.join(_COLUMNS)})"  # noqa: S608 (constant names)
+    f" VALUES ({', '.join('?' for _ in _COLUMNS)})"
 )
 _SQLITE_LOOKUP = (
     "SELECT message_id, receipt_id, received_at, body FROM inbox"
@@ -77,18 +90,6 @@ _PG_INSERT = (
     postgresql.insert(inbox)
     .on_conflict_do_nothing(index_elements=["partner", "message_id"])
     .returning(inbox.c.receipt_id)
-)
-_COLUMNS = (
-    "receipt_id",
-    "partner",
-    "message_id",
-    "channel",
-    "content_type",
-    "body",
-    "correlation_id",
-    "received_at",
-    "status",
-    "partition",
 )
 
 
@@ -146,7 +147,8 @@ def _store_messages(store: Store, messages: list[InboxMessage]) -> list[Receipt]
         else:
             named = [dict(zip(_COLUMNS, r, strict=True)) for r in rows]
             result = write_many_pg(conn, _PG_INSERT, named)
-            inserted = set(result.scalars()) if result is not None else set()
+            assert result is not None  # None only for no rows
+            inserted = set(result.scalars())
             all_new = len(inserted) == len(rows)
             repeats = [(r[1], r[2]) for r in rows if r[0] not in inserted]
             stored = None if all_new else _lookup(conn, repeats)
