@@ -13,7 +13,11 @@ row), and the inbox insert as `INSERT ... ON CONFLICT DO NOTHING` per row follow
 reading every key back: what store/store.py and engine/inbox.py did before they wrote
 each batch as one statement.
 
-    python bench/store_cost.py [--quick] [--postgres ADMIN_URL] [--messages N]
+    python bench/store_cost.py [--quick] [--postgres ADMIN_URL] [--messages N] [--batch N]
+
+`--batch` is the applier's batch (default 1000, its own default): a hub under steady load
+applies what each group commit brought, batches of about a hundred, so `--batch 100`
+shows what a batch's fixed costs (its reads, its commit) add to each message there.
 """
 
 from __future__ import annotations
@@ -126,7 +130,7 @@ def _per_row_writes() -> Iterator[None]:
         store_module.Store.execute_many = fast
 
 
-def measure(url: str, count: int, peer: bool) -> tuple[float, float]:
+def measure(url: str, count: int, peer: bool, batch: int = 1000) -> tuple[float, float]:
     """(store, apply) CPU microseconds per message on a fresh database at `url`."""
     with workdir("store-cost") as work:
         settings = _config(work, url)
@@ -138,7 +142,7 @@ def measure(url: str, count: int, peer: bool) -> tuple[float, float]:
             for start in range(0, len(messages), 100):
                 save(store, messages[start : start + 100])
             stored = (time.process_time() - began) / len(messages) * 1e6
-            applier = Applier(store, settings)
+            applier = Applier(store, settings, batch=batch)
             applied = 0
             with _per_row_writes() if peer else contextlib.nullcontext():
                 began = time.process_time()
@@ -179,10 +183,14 @@ def main() -> None:
         "--messages", type=int, help="messages per run (default 20,000; quick 5,000)"
     )
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each side")
+    parser.add_argument("--batch", type=int, default=1000, help="the applier's batch size")
     args = parser.parse_args()
     count = args.messages or (5_000 if args.quick else 20_000)
     print_header("store and apply: the hub's CPU per message, by store", args.quick)
-    print(f"{count:,} webhook messages (10% re-deliveries), groups of 100; best of {args.rounds}")
+    print(
+        f"{count:,} webhook messages (10% re-deliveries), groups of 100, applied in batches"
+        f" of {args.batch}; best of {args.rounds}"
+    )
     stores = [("sqlite", None)]
     if args.postgres != "none":
         stores.append(("postgresql", args.postgres))
@@ -192,7 +200,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for peer in (False, True):
                 with workdir("store-cost-db") as work, _database(admin, work) as url:
-                    got = measure(url, count, peer)
+                    got = measure(url, count, peer, args.batch)
                 side = "peer" if peer else "hub "
                 print(
                     f"  {name:<10} {side} store {got[0]:6.0f} us  apply {got[1]:6.0f} us",
@@ -202,11 +210,12 @@ def main() -> None:
                 best[peer] = (
                     [min(a, b) for a, b in zip(old, got, strict=True)] if old else list(got)
                 )
+        suffix = "" if args.batch == 1000 else f"_batch{args.batch}"
         for index, what in enumerate(("store", "apply")):
             lines.append(
                 result_line(
-                    "store_cost", f"{what}_cpu_per_message_{name}", best[False][index], "us",
-                    best[True][index],
+                    "store_cost", f"{what}_cpu_per_message_{name}{suffix}",
+                    best[False][index], "us", best[True][index],
                 )
             )  # fmt: skip
     print()

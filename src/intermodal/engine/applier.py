@@ -61,7 +61,7 @@ from intermodal.observe.metrics import Metrics
 from intermodal.outbox.command import OutboundCommand, enqueue
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
-from intermodal.store.store import rows_for_pairs, rows_in
+from intermodal.store.store import one_of, rows_for_pairs, rows_in
 from intermodal.store.tables import cases, events, inbox, shipments, timers
 from intermodal.workflows.engine import Effects, Orchestrator, internal_trigger
 from intermodal.workflows.notifications import (
@@ -719,12 +719,12 @@ class Applier:
         def write(conn: Connection) -> None:
             claimed = 0
             for start in range(0, len(done), _CHUNK):
+                chunk, params = one_of(conn, inbox.c.seq, done[start : start + _CHUNK])
                 claimed += conn.execute(
                     update(inbox)
-                    .where(
-                        inbox.c.seq.in_(done[start : start + _CHUNK]), inbox.c.status == "pending"
-                    )
-                    .values(status="applied", processed_at=now)
+                    .where(chunk, inbox.c.status == "pending")
+                    .values(status="applied", processed_at=bindparam("b_now")),
+                    {**params, "b_now": now},
                 ).rowcount
             if claimed != len(done):  # another applier got there first: decide again
                 raise Superseded("inbox rows changed while the batch was decided")

@@ -72,6 +72,21 @@ _TAIL = (
     .order_by(audit.c.chain_seq.desc())
     .limit(1)
 )
+_TAILS = {
+    "sqlite": text(
+        "SELECT a.chain, a.chain_seq, a.hash FROM json_each(:chains) AS c JOIN audit AS a"
+        " ON a.seq = (SELECT seq FROM audit WHERE chain = c.value"
+        " ORDER BY chain_seq DESC LIMIT 1)"
+    ),
+    "postgresql": text(
+        "SELECT c.chain, t.chain_seq, t.hash FROM unnest(CAST(:chains AS integer[])) AS c(chain)"
+        " JOIN LATERAL (SELECT chain_seq, hash FROM audit WHERE audit.chain = c.chain"
+        " ORDER BY chain_seq DESC LIMIT 1) AS t ON true"
+    ),
+}
+"""The newest row of each of several chains in one statement (one index search each):
+a batch of the applier touches up to one chain per partition, and a statement per chain
+was a sixth of applying a small batch."""
 _HEAD = (
     select(audit.c.seq, audit.c.chain_seq, audit.c.hash, audit.c.at)
     .where(audit.c.chain == bindparam("chain"))
@@ -264,12 +279,14 @@ def append(store: Store, conn: Connection, entries: list[AuditEntry]) -> None:
         by_chain.setdefault(entry.chain, []).append(entry)
     at = iso(utcnow())
     rows = []
-    for chain in sorted(by_chain):
-        if store.dialect == "postgresql":
+    chains = sorted(by_chain)
+    if store.dialect == "postgresql":
+        for chain in chains:
             conn.execute(_LOCK_CHAIN, {"lock_class": _PG_AUDIT_LOCK, "chain": chain})
-        tail = conn.execute(_TAIL, {"chain": chain}).first()
-        position, prev = (tail.chain_seq, tail.hash) if tail is not None else (0, GENESIS)
-        if key is None and tail is not None and prev.startswith(KEYED):
+    tails = _tails(conn, chains)
+    for chain in chains:
+        position, prev = tails.get(chain, (0, GENESIS))
+        if key is None and position and prev.startswith(KEYED):
             raise AuditKeyError(
                 f"audit chain {chain} is keyed (its newest row, position {position}, carries"
                 " an HMAC) and this process has no hub.audit_key: a plain row after it would"
@@ -296,6 +313,22 @@ def append(store: Store, conn: Connection, entries: list[AuditEntry]) -> None:
             )
             prev = digest
     store.execute_many(conn, _INSERT, rows)  # plain values: straight to the driver on SQLite
+
+
+def _tails(conn: Connection, chains: list[int]) -> dict[int, tuple[int, str]]:
+    """(position, hash) of the newest row of each of `chains` that has rows."""
+    if len(chains) == 1 or conn.dialect.name not in _TAILS:
+        found = {}
+        for chain in chains:
+            tail = conn.execute(_TAIL, {"chain": chain}).first()
+            if tail is not None:
+                found[chain] = (tail.chain_seq, tail.hash)
+        return found
+    bound = orjson.dumps(chains).decode() if conn.dialect.name == "sqlite" else chains
+    return {
+        row.chain: (row.chain_seq, row.hash)
+        for row in conn.execute(_TAILS[conn.dialect.name], {"chains": bound})
+    }
 
 
 @dataclass(frozen=True, slots=True)
