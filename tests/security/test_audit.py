@@ -338,6 +338,29 @@ def test_appends_to_different_chains_do_not_wait_for_each_other(pg_url: str) -> 
         store.dispose()
 
 
+def test_an_append_to_several_chains_holds_every_one_of_them(pg_url: str) -> None:
+    """The chains' locks are taken in one statement: each of them, not only the first."""
+    store = open_store(pg_url)
+    try:
+        with store.engine.connect() as holder, holder.begin():
+            append(store, holder, [entry(9), entry(3), entry(5)])
+            for chain in (3, 5, 9):
+                with (
+                    store.engine.connect() as same,
+                    pytest.raises(OperationalError, match="lock timeout"),
+                    same.begin(),
+                ):
+                    same.execute(text("SET LOCAL lock_timeout = '200ms'"))
+                    append(store, same, [entry(chain, 1)])
+            with store.engine.connect() as other, other.begin():
+                other.execute(text("SET LOCAL lock_timeout = '5s'"))
+                append(store, other, [entry(4), entry(6)])
+        report = verify(store)
+        assert (report.ok, report.rows, report.chains) == (True, 5, 5)
+    finally:
+        store.dispose()
+
+
 # For the property test: transactions of appends over random chains, then one tampering.
 _transactions = st.lists(
     st.lists(st.integers(0, 4), min_size=1, max_size=5), min_size=1, max_size=8

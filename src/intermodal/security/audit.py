@@ -64,7 +64,11 @@ queues the appenders of one chain (from any process) and lets other chains' pass
 _RENUMBERED_SEARCH = 64
 """How far down a row whose hash does not fit is looked for, when rows before it were
 deleted and the rest renumbered."""
-_LOCK_CHAIN = text("SELECT pg_advisory_xact_lock(:lock_class, :chain)")
+_LOCK_CHAINS = text(
+    "SELECT pg_advisory_xact_lock(:lock_class, c)"
+    " FROM unnest(CAST(:chains AS integer[])) WITH ORDINALITY AS t(c, n) ORDER BY n"
+)
+"""Each chain's lock, in the order given (ascending: see `append`), in one statement."""
 _INSERT = audit.insert()
 _TAIL = (
     select(audit.c.chain_seq, audit.c.hash)
@@ -281,8 +285,7 @@ def append(store: Store, conn: Connection, entries: list[AuditEntry]) -> None:
     rows = []
     chains = sorted(by_chain)
     if store.dialect == "postgresql":
-        for chain in chains:
-            conn.execute(_LOCK_CHAIN, {"lock_class": _PG_AUDIT_LOCK, "chain": chain})
+        conn.execute(_LOCK_CHAINS, {"lock_class": _PG_AUDIT_LOCK, "chains": chains})
     tails = _tails(conn, chains)
     for chain in chains:
         position, prev = tails.get(chain, (0, GENESIS))
