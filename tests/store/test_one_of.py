@@ -101,3 +101,24 @@ def test_the_statement_is_the_same_whatever_the_values(store: Store) -> None:
             clause, _ = one_of(conn, keyed.c.key, values)
             texts.add(str(select(keyed.c.key).where(clause).compile(dialect=conn.dialect)))
     assert len(texts) == 1
+
+
+def test_a_column_whose_type_converts_its_values_gets_them_converted(sqlite_url: str) -> None:
+    """A type with a bind processor (here: times, which SQLAlchemy stores on SQLite as
+    `2026-12-02 00:00:00.000000` where JSON would say `2026-12-02T00:00:00`) still sees
+    each value: such a column goes as a plain IN list, not through JSON."""
+    from datetime import datetime
+
+    from sqlalchemy import DateTime
+
+    dated = Table("test_dated", MetaData(), Column("day", DateTime, primary_key=True))
+    store = open_store(sqlite_url)
+    dated.create(store.engine)
+    try:
+        with store.write() as conn:
+            conn.execute(dated.insert(), [{"day": datetime(2026, 12, d)} for d in (1, 2, 3)])
+            wanted = [datetime(2026, 12, 2), datetime(2026, 12, 3), datetime(2026, 12, 9)]
+            found = [r.day for r in rows_in(conn, select(dated.c.day), dated.c.day, wanted)]
+        assert sorted(found) == wanted[:2]
+    finally:
+        store.dispose()
