@@ -33,6 +33,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from intermodal.store import Store, open_store
 
+from .tables import store_with
+
 meta = MetaData()
 things = Table(
     "test_things",
@@ -59,11 +61,8 @@ UPDATE = (
 
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
-    s = open_store(db_url)
-    meta.create_all(s.engine)
-    yield s
-    meta.drop_all(s.engine)
-    s.dispose()
+    with store_with(db_url, meta) as s:
+        yield s
 
 
 def _insert(store: Store) -> Any:

@@ -13,6 +13,8 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, sel
 from intermodal.store import Store, open_store
 from intermodal.store.store import json_values, one_of, rows_in
 
+from .tables import store_with
+
 meta = MetaData()
 keyed = Table(
     "test_keyed",
@@ -25,11 +27,8 @@ keyed = Table(
 
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
-    s = open_store(db_url)
-    meta.create_all(s.engine)
-    yield s
-    meta.drop_all(s.engine)
-    s.dispose()
+    with store_with(db_url, meta) as s:
+        yield s
 
 
 def _keys(with_nul: bool) -> st.SearchStrategy[str]:
