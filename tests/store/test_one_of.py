@@ -121,3 +121,35 @@ def test_a_column_whose_type_converts_its_values_gets_them_converted(sqlite_url:
         assert sorted(found) == wanted[:2]
     finally:
         store.dispose()
+
+
+def test_a_sqlite_without_json_functions_is_named_when_the_store_connects(
+    sqlite_url: str,
+) -> None:
+    """A SQLite built without JSON1 cannot run `one_of`: the hub says so when it connects,
+    not in the middle of applying. Such a SQLite cannot be had here, so json_each is
+    refused to this one (an authorizer, before the hub's own connect hook runs)."""
+    import sqlite3
+
+    from sqlalchemy import event
+
+    from intermodal.errors import ConfigurationError
+
+    store = open_store(sqlite_url)
+
+    def refuse_json(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+        def check(action: int, first: str | None, *_: object) -> int:
+            return sqlite3.SQLITE_DENY if first == "json_each" else sqlite3.SQLITE_OK
+
+        dbapi_conn.set_authorizer(check)
+
+    for engine in (store.engine, store.reader):  # the writers' and the readers' pools
+        engine.dispose()
+        event.listen(engine, "connect", refuse_json, insert=True)
+    try:
+        with pytest.raises(ConfigurationError, match="no JSON functions"), store.read():
+            pass
+        with pytest.raises(ConfigurationError, match=r"SQLite 3\.38 or newer"), store.write():
+            pass
+    finally:
+        store.dispose()

@@ -6,6 +6,7 @@ import base64
 import fcntl
 import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -38,6 +39,7 @@ from sqlalchemy.sql.dml import Insert, Update, UpdateBase
 from sqlalchemy.sql.elements import BinaryExpression, BindParameter, ColumnElement
 from sqlalchemy.sql.schema import Column
 
+from intermodal.errors import ConfigurationError
 from intermodal.store import tables
 
 log = logging.getLogger(__name__)
@@ -436,7 +438,15 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
+        try:  # `one_of` and the audit chains' tails read lists through json_each
+            cursor.execute("SELECT count(*) FROM json_each('[]')")
+        except sqlite3.DatabaseError as exc:  # "no such table: json_each" without JSON1
+            raise ConfigurationError(
+                f"this Python's SQLite ({sqlite3.sqlite_version}) has no JSON functions"
+                f" ({exc}): the hub needs SQLite 3.38 or newer, or one built with JSON1"
+            ) from None
+        finally:
+            cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
