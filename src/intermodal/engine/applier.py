@@ -723,8 +723,8 @@ class Applier:
                 claimed += conn.execute(
                     update(inbox)
                     .where(chunk, inbox.c.status == "pending")
-                    .values(status="applied", processed_at=bindparam("b_now")),
-                    {**params, "b_now": now},
+                    .values(status="applied", processed_at=now),
+                    params,
                 ).rowcount
             if claimed != len(done):  # another applier got there first: decide again
                 raise Superseded("inbox rows changed while the batch was decided")

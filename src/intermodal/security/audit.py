@@ -44,7 +44,7 @@ from sqlalchemy import Connection, bindparam, func, select, text
 from intermodal.engine.ids import iso, utcnow
 from intermodal.errors import ConfigurationError
 from intermodal.store import Store
-from intermodal.store.store import rows_in
+from intermodal.store.store import json_values, rows_in
 from intermodal.store.tables import audit
 
 if TYPE_CHECKING:
@@ -320,14 +320,7 @@ def append(store: Store, conn: Connection, entries: list[AuditEntry]) -> None:
 
 def _tails(conn: Connection, chains: list[int]) -> dict[int, tuple[int, str]]:
     """(position, hash) of the newest row of each of `chains` that has rows."""
-    if len(chains) == 1 or conn.dialect.name not in _TAILS:
-        found = {}
-        for chain in chains:
-            tail = conn.execute(_TAIL, {"chain": chain}).first()
-            if tail is not None:
-                found[chain] = (tail.chain_seq, tail.hash)
-        return found
-    bound = orjson.dumps(chains).decode() if conn.dialect.name == "sqlite" else chains
+    bound = json_values(chains) if conn.dialect.name == "sqlite" else chains  # ints: never None
     return {
         row.chain: (row.chain_seq, row.hash)
         for row in conn.execute(_TAILS[conn.dialect.name], {"chains": bound})
