@@ -1,11 +1,15 @@
-"""The commit relay (engine/commit_relay.py): ingest workers' messages committed by the core
-worker's group committer on a real SQLite file, over a real UNIX socket."""
+"""The commit relay (engine/commit_relay.py): ingest workers' messages committed by the inbox
+writer on a real SQLite file, over a real UNIX socket."""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
+import socket
 import struct
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -76,19 +80,34 @@ def store(tmp_path: Path) -> Store:
     return open_store(f"sqlite:///{tmp_path / 'hub.db'}")
 
 
+class CountingWriter(InboxWriter):
+    """The inbox writer, counting the sends it makes to the workers."""
+
+    sends = 0
+
+    def _send(self, sock: socket.socket, frame: bytes) -> None:
+        self.sends += 1
+        super()._send(sock, frame)
+
+
 class Writer:
     """The inbox writer on a thread, as `serve` runs it in a process."""
 
-    def __init__(self, store: Store, path: str) -> None:
+    def __init__(
+        self, store: Store, path: str, on_commit: Callable[[], None] | None = None
+    ) -> None:
         self.stop = threading.Event()
         self.commits = 0
-        self.writer = InboxWriter(store, path, on_commit=self._count)
+        self.on_commit = on_commit
+        self.writer = CountingWriter(store, path, on_commit=self._count)
         self.writer.listen()
         self.thread = threading.Thread(target=self.writer.serve, args=(self.stop,))
         self.thread.start()
 
     def _count(self) -> None:
         self.commits += 1
+        if self.on_commit is not None:
+            self.on_commit()
 
     def close(self) -> None:
         self.stop.set()
@@ -153,3 +172,116 @@ async def test_a_malformed_frame_is_answered_and_the_connection_kept(
         stream.close()
     finally:
         writer.close()
+
+
+async def test_a_turns_requests_leave_in_one_write_and_their_answers_come_back_in_one_send(
+    tmp_path: Path, store: Store
+) -> None:
+    path = str(tmp_path / "commit.sock")
+    writer = Writer(store, path)
+    worker = RelayCommitter(path, GroupCommitter(store))
+    worker.start()
+    try:
+        await worker.submit([_message(0)])  # connected
+        relay = worker._relay
+        assert relay is not None
+        writes: list[bytes] = []
+        write = relay.transport.write
+
+        def counted(data: bytes | bytearray | memoryview) -> None:
+            writes.append(bytes(data))
+            write(data)
+
+        relay.transport.write = counted  # type: ignore[method-assign]
+        sends = writer.writer.sends
+        receipts = await asyncio.gather(*(worker.submit([_message(n)]) for n in range(1, 11)))
+        assert len(writes) == 1  # ten frames, one write
+        assert writer.writer.sends - sends <= 2  # and back: one send a commit (one or two)
+        assert writer.writer.rows == 11 and worker.relayed == 11
+        with store.read() as conn:
+            ids = dict(conn.execute(select(inbox.c.message_id, inbox.c.receipt_id)).all())
+        assert [r.receipt_id for (r,) in receipts] == [ids[f"m-{n}"] for n in range(1, 11)]
+    finally:
+        writer.close()
+        worker.stop()
+
+
+async def test_the_writer_answers_and_wakes_the_appliers_with_the_writer_lock_released(
+    tmp_path: Path, store: Store
+) -> None:
+    path = str(tmp_path / "commit.sock")
+    lock_path = store.lock_file("writer")
+    assert lock_path is not None
+    held: list[bool] = []
+
+    def try_the_lock() -> None:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            held.append(False)
+        except BlockingIOError:
+            held.append(True)
+        finally:
+            os.close(fd)
+
+    writer = Writer(store, path, on_commit=try_the_lock)
+    worker = RelayCommitter(path, GroupCommitter(store))
+    worker.start()
+    try:
+        for n in range(3):
+            await worker.submit([_message(n)])
+    finally:
+        writer.close()  # joined: every wake-up has run
+        worker.stop()
+    assert held == [False, False, False]
+
+
+async def _one_connection(path: str, handle: Callable[..., object]) -> asyncio.AbstractServer:
+    return await asyncio.start_unix_server(handle, path)  # type: ignore[arg-type]
+
+
+async def test_a_writer_lost_before_it_answers_leaves_the_request_to_the_worker(
+    tmp_path: Path, store: Store
+) -> None:
+    path = str(tmp_path / "commit.sock")
+
+    async def read_then_hang_up(reader: asyncio.StreamReader, stream: asyncio.StreamWriter) -> None:
+        _, size = struct.unpack("!QI", await reader.readexactly(12))
+        await reader.readexactly(size)
+        stream.close()  # the writer dies with the frame read and nothing answered
+
+    server = await _one_connection(path, read_then_hang_up)
+    worker = RelayCommitter(path, GroupCommitter(store))
+    worker.start()
+    try:
+        (receipt,) = await worker.submit([_message(1)])
+        assert not receipt.duplicate and worker.local.rows == 1 and worker.relayed == 0
+        assert _count(store) == 1
+    finally:
+        server.close()
+        worker.stop()
+
+
+async def test_a_malformed_answer_fails_that_request_only(tmp_path: Path, store: Store) -> None:
+    path = str(tmp_path / "commit.sock")
+    good = encode_receipts([Receipt("rcpt-1", "2026-12-05T00:00:00Z", False)])
+
+    async def answer(reader: asyncio.StreamReader, stream: asyncio.StreamWriter) -> None:
+        for payload in (b"\x01\x00", good):  # receipts cut short, then a good answer
+            rid, size = struct.unpack("!QI", await reader.readexactly(12))
+            await reader.readexactly(size)
+            stream.write(struct.pack("!QI", rid, len(payload)) + payload)
+        await reader.read()
+
+    server = await _one_connection(path, answer)
+    worker = RelayCommitter(path, GroupCommitter(store))
+    worker.start()
+    try:
+        with pytest.raises(RelayError, match="malformed answer"):
+            await worker.submit([_message(1)])
+        (receipt,) = await worker.submit([_message(2)])  # the connection is kept
+        assert receipt.receipt_id == "rcpt-1" and worker.relayed == 1
+    finally:
+        server.close()
+        worker.stop()

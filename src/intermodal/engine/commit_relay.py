@@ -40,7 +40,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 from intermodal.engine.inbox import (
     GroupCommitter,
@@ -82,6 +82,20 @@ _NO_PARTITION = -(2**31)
 
 def _frame(rid: int, payload: bytes) -> bytes:
     return _HEADER.pack(rid, len(payload)) + payload
+
+
+def _frames(buffer: bytearray) -> list[tuple[int, bytes]]:
+    """The whole frames at the start of `buffer`, taken out of it; a partial one stays."""
+    out, at = [], 0
+    while len(buffer) - at >= _HEADER.size:
+        rid, size = _HEADER.unpack_from(buffer, at)
+        start = at + _HEADER.size
+        if len(buffer) - start < size:
+            break
+        at = start + size
+        out.append((rid, bytes(buffer[start:at])))
+    del buffer[:at]
+    return out
 
 
 def encode_messages(messages: list[InboxMessage]) -> bytes:
@@ -164,7 +178,8 @@ def decode_receipts(data: bytes) -> list[Receipt] | Exception:
 class InboxWriter:
     """The node's one group commit on SQLite, in a process of its own (`serve` starts it
     beside the workers): reads every worker's frames, commits them in one transaction,
-    answers each worker, wakes the appliers.
+    then, with the writer lock released, answers each worker in one send and wakes the
+    appliers.
 
     One thread and `select`, no event loop: after the first frame of a round it takes the
     writer lock (`Store.writer_turn`), then gathers every frame that arrived meanwhile, so
@@ -219,7 +234,8 @@ class InboxWriter:
                             break
                         jobs += more
                         rows += sum(len(messages) for _, _, messages in more)
-                    self._commit(jobs)
+                    results = store_groups(self.store, [batch for _, _, batch in jobs])
+                self._answer(jobs, results)
         finally:
             self.close()
 
@@ -254,20 +270,21 @@ class InboxWriter:
                 continue
             buffer = self._buffers[sock]
             buffer += data
-            while len(buffer) >= _HEADER.size:
-                rid, size = _HEADER.unpack_from(buffer)
-                if len(buffer) < _HEADER.size + size:
-                    break
-                payload = bytes(buffer[_HEADER.size : _HEADER.size + size])
-                del buffer[: _HEADER.size + size]
+            for rid, payload in _frames(buffer):
                 try:
                     jobs.append((sock, rid, decode_messages(payload)))
                 except (ValueError, struct.error, UnicodeDecodeError):
                     self._send(sock, _frame(rid, _FAILED + b"malformed frame"))
         return jobs
 
-    def _commit(self, jobs: list[tuple[socket.socket, int, list[InboxMessage]]]) -> None:
-        results = store_groups(self.store, [batch for _, _, batch in jobs])
+    def _answer(
+        self,
+        jobs: list[tuple[socket.socket, int, list[InboxMessage]]],
+        results: list[list[Receipt] | Exception],
+    ) -> None:
+        """Answer the workers and wake the appliers once the writer lock is released:
+        sending wakes other processes, which on a busy machine could take the CPU from a
+        writer still holding the lock that every commit and every apply waits for."""
         stored = [len(r) for r in results if not isinstance(r, Exception)]
         failed = [
             r for r in results if isinstance(r, Exception) and not isinstance(r, UnstorableMessage)
@@ -279,11 +296,14 @@ class InboxWriter:
             self.rows += sum(stored)
             if self.metrics is not None:
                 self.metrics.group_commit_rows.observe(sum(stored))
+        answers: dict[socket.socket, list[bytes]] = {}
         for (sock, rid, _), result in zip(jobs, results, strict=True):
-            if isinstance(result, Exception):
-                self._send(sock, _frame(rid, encode_failure(result)))
-            else:
-                self._send(sock, _frame(rid, encode_receipts(result)))
+            answer = (
+                encode_failure(result) if isinstance(result, Exception) else encode_receipts(result)
+            )
+            answers.setdefault(sock, []).append(_frame(rid, answer))
+        for sock, frames in answers.items():  # one send a worker: its jobs' answers together
+            self._send(sock, b"".join(frames))
         if stored and self.on_commit is not None:
             self.on_commit()
 
@@ -307,15 +327,18 @@ class RelayError(Unavailable):
 
 class RelayCommitter:
     """A worker's committer: its messages are committed by the inbox writer, or by
-    `local` while the writer cannot be reached."""
+    `local` while the writer cannot be reached.
+
+    The frames of every request that submits during one turn of the event loop leave in
+    one write, and every answer that arrives in one read is parsed there, in
+    `_Relay.data_received`: with keep-alive clients the requests of a commit round come
+    in together, so a write and a wake-up a request became one of each a round."""
 
     def __init__(self, path: str, local: GroupCommitter) -> None:
         self.path = path
         self.local = local
         self._ids = itertools.count(1)
-        self._waiting: dict[int, asyncio.Future[list[Receipt]]] = {}
-        self._writer: asyncio.StreamWriter | None = None
-        self._reader: asyncio.Task[None] | None = None
+        self._relay: _Relay | None = None
         self._connecting: asyncio.Lock | None = None
         self._retry_at = 0.0
         self.relayed = 0
@@ -332,75 +355,103 @@ class RelayCommitter:
         self.local.start()
 
     def stop(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        if self._relay is not None:
+            self._relay.transport.close()
         self.local.stop()
 
     async def submit(self, messages: list[InboxMessage]) -> list[Receipt]:
-        writer = await self._connection()
-        if writer is None:
+        relay = await self._connection()
+        if relay is None:
             return await self.local.submit(messages)
         try:
             frame = encode_messages(messages)
         except (UnicodeError, struct.error) as exc:  # text or a number no frame can carry
             raise UnstorableMessage(type(exc).__name__) from None
-        rid = next(self._ids)
-        future: asyncio.Future[list[Receipt]] = asyncio.get_running_loop().create_future()
-        self._waiting[rid] = future
         try:
-            writer.write(_frame(rid, frame))
-            receipts = await future
+            receipts = await relay.send(next(self._ids), frame)
         except ConnectionError:  # lost before the answer: store it ourselves (module doc)
-            self._waiting.pop(rid, None)
             return await self.local.submit(messages)
         self.relayed += len(messages)
         return receipts
 
-    async def _connection(self) -> asyncio.StreamWriter | None:
-        if self._writer is not None and not self._writer.is_closing():
-            return self._writer
+    async def _connection(self) -> _Relay | None:
+        if self._relay is not None and not self._relay.lost:
+            return self._relay
         if time.monotonic() < self._retry_at:
             return None
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
-            if self._writer is not None and not self._writer.is_closing():
-                return self._writer
+            if self._relay is not None and not self._relay.lost:
+                return self._relay
+            loop = asyncio.get_running_loop()
             try:
-                reader, writer = await asyncio.open_unix_connection(self.path)
+                _, relay = await loop.create_unix_connection(lambda: _Relay(self), self.path)
             except OSError:
                 self._retry_at = time.monotonic() + _RECONNECT_AFTER
                 return None
-            self._writer = writer
-            self._reader = asyncio.create_task(self._read(reader, writer))
+            self._relay = relay
             log.info("inbox commits go through the inbox writer again")
-            return writer
+            return relay
 
-    async def _read(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                header = await reader.readexactly(_HEADER.size)
-                rid, size = _HEADER.unpack(header)
-                value = decode_receipts(await reader.readexactly(size))
-                future = self._waiting.pop(rid, None)
-                if future is None or future.done():
-                    continue
-                if isinstance(value, Exception):
-                    future.set_exception(value)
-                else:
-                    future.set_result(value)
-        except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            pass
-        finally:
-            writer.close()
-            if self._writer is writer:
-                self._writer = None
-                self._retry_at = time.monotonic() + _RECONNECT_AFTER
-                log.warning("lost the inbox writer; committing here meanwhile")
-            waiting, self._waiting = self._waiting, {}
-            for future in waiting.values():
-                if not future.done():
-                    future.set_exception(ConnectionResetError("the inbox writer went away"))
+    def _lost(self, relay: _Relay) -> None:
+        if self._relay is relay:
+            self._relay = None
+            self._retry_at = time.monotonic() + _RECONNECT_AFTER
+            log.warning("lost the inbox writer; committing here meanwhile")
+
+
+class _Relay(asyncio.Protocol):
+    """One connection to the inbox writer: frames out, a turn's worth at a time;
+    receipts in, to the futures waiting on them."""
+
+    def __init__(self, owner: RelayCommitter) -> None:
+        self.owner = owner
+        self.transport: asyncio.Transport
+        self.lost = False
+        self._waiting: dict[int, asyncio.Future[list[Receipt]]] = {}
+        self._out: list[bytes] = []
+        self._in = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def send(self, rid: int, payload: bytes) -> asyncio.Future[list[Receipt]]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Receipt]] = loop.create_future()
+        self._waiting[rid] = future
+        if not self._out:
+            loop.call_soon(self._flush)
+        self._out.append(_frame(rid, payload))
+        return future
+
+    def _flush(self) -> None:
+        frames, self._out = self._out, []
+        if frames and not self.lost:
+            self.transport.write(b"".join(frames))
+
+    def data_received(self, data: bytes) -> None:
+        self._in += data
+        for rid, payload in _frames(self._in):
+            future = self._waiting.pop(rid, None)
+            if future is None or future.done():
+                continue
+            try:
+                value = decode_receipts(payload)
+            except (ValueError, struct.error, UnicodeDecodeError):
+                value = RelayError("a malformed answer from the inbox writer")
+            if isinstance(value, Exception):
+                future.set_exception(value)
+            else:
+                future.set_result(value)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.owner._lost(self)
+        waiting, self._waiting = self._waiting, {}
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(ConnectionResetError("the inbox writer went away"))
 
 
 __all__ = [

@@ -351,15 +351,17 @@ class GroupCommitter:
                         break
                     jobs.append(more)
                     rows += len(more[0])
-                self._commit(jobs)
+                started_ns = time.time_ns()
+                results = store_groups(self._store, [batch for batch, _, _, _ in jobs])
+            self._answer(jobs, results, started_ns)  # outside the lock: InboxWriter._answer
             # Drop the batch before blocking for the next one: held here while the hub is
             # idle, a 10,000-event batch's bodies stayed resident (BENCHMARKS.md, W5).
             jobs.clear()
             job = more = None
 
-    def _commit(self, jobs: list[_Job]) -> None:
-        started_ns = time.time_ns()
-        results = store_groups(self._store, [batch for batch, _, _, _ in jobs])
+    def _answer(
+        self, jobs: list[_Job], results: list[list[Receipt] | Exception], started_ns: int
+    ) -> None:
         stored = [len(r) for r in results if not isinstance(r, Exception)]
         if stored:
             rows = sum(stored)
