@@ -7,6 +7,12 @@ batch). Both run in this process, in groups of 100 and batches of the applier's 
 a fresh database; CPU is this process's (user + system), so the database server's own
 work is not counted and a busy machine disturbs the figures less than wall time.
 
+A third figure is the wall time per message spent inside apply's write transactions. On
+SQLite that is how long the applier holds the database's one writer lock, which every
+ingest commit waits for: the serial part of a node with many workers (it reads and decides
+before it takes the lock). On PostgreSQL the whole batch is one transaction, so it is
+nearly all of apply there, and holds no lock that ingest waits for.
+
 The peer is the same hub with every batch write made the ordinary SQLAlchemy way,
 `conn.execute(statement, rows)` (on PostgreSQL psycopg's executemany: a statement per
 row), and the inbox insert as `INSERT ... ON CONFLICT DO NOTHING` per row followed by
@@ -130,8 +136,31 @@ def _per_row_writes() -> Iterator[None]:
         store_module.Store.execute_many = fast
 
 
-def measure(url: str, count: int, peer: bool, batch: int = 1000) -> tuple[float, float]:
-    """(store, apply) CPU microseconds per message on a fresh database at `url`."""
+@contextlib.contextmanager
+def _timed_writes(store: Store, spent: list[float]) -> Iterator[None]:
+    """Add the wall time of every `store.write()` transaction to `spent[0]`."""
+    plain = store.write
+
+    @contextlib.contextmanager
+    def write() -> Iterator[Any]:
+        began = time.perf_counter()
+        try:
+            with plain() as conn:
+                yield conn
+        finally:
+            spent[0] += time.perf_counter() - began
+
+    store.write = write  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        store.write = plain  # type: ignore[method-assign]
+
+
+def measure(url: str, count: int, peer: bool, batch: int = 1000) -> tuple[float, float, float]:
+    """(store, apply) CPU microseconds per message on a fresh database at `url`, and the
+    wall time per message of apply's write transactions: on SQLite they hold the writer
+    lock, which every ingest commit waits for."""
     with workdir("store-cost") as work:
         settings = _config(work, url)
         store = open_store(url)
@@ -143,13 +172,15 @@ def measure(url: str, count: int, peer: bool, batch: int = 1000) -> tuple[float,
                 save(store, messages[start : start + 100])
             stored = (time.process_time() - began) / len(messages) * 1e6
             applier = Applier(store, settings, batch=batch)
-            applied = 0
-            with _per_row_writes() if peer else contextlib.nullcontext():
+            applied, writing = 0, [0.0]
+            per_row = _per_row_writes() if peer else contextlib.nullcontext()
+            with per_row, _timed_writes(store, writing):
                 began = time.process_time()
                 while (result := applier.run_once()).messages:
                     applied += result.messages
                 spent = time.process_time() - began
-            return stored, spent / max(applied, 1) * 1e6
+            per = 1e6 / max(applied, 1)
+            return stored, spent * per, writing[0] * per
         finally:
             store.dispose()
 
@@ -203,7 +234,8 @@ def main() -> None:
                     got = measure(url, count, peer, args.batch)
                 side = "peer" if peer else "hub "
                 print(
-                    f"  {name:<10} {side} store {got[0]:6.0f} us  apply {got[1]:6.0f} us",
+                    f"  {name:<10} {side} store {got[0]:6.0f} us  apply {got[1]:6.0f} us"
+                    f"  (in write transactions {got[2]:5.1f} us)",
                     flush=True,
                 )
                 old = best.get(peer)
@@ -211,10 +243,10 @@ def main() -> None:
                     [min(a, b) for a, b in zip(old, got, strict=True)] if old else list(got)
                 )
         suffix = "" if args.batch == 1000 else f"_batch{args.batch}"
-        for index, what in enumerate(("store", "apply")):
+        for index, what in enumerate(("store_cpu", "apply_cpu", "apply_write_wall")):
             lines.append(
                 result_line(
-                    "store_cost", f"{what}_cpu_per_message_{name}{suffix}",
+                    "store_cost", f"{what}_per_message_{name}{suffix}",
                     best[False][index], "us", best[True][index],
                 )
             )  # fmt: skip

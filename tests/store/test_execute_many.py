@@ -141,6 +141,24 @@ def test_an_update_naming_a_row_twice_applies_both_in_order(store: Store) -> Non
         assert conn.execute(select(things.c.count)).scalar_one() == 3
 
 
+def test_a_write_prepared_before_its_transaction_writes_what_execute_many_does(
+    store: Store,
+) -> None:
+    """The applier prepares its rows with no connection (before SQLite's writer lock) and
+    runs them in the transaction; several prepared writes of one statement keep their own
+    rows, and an empty one writes nothing."""
+    rows = [{"key": f"k{n}", "count": n, "time": None, "type": "t", "note": "n"} for n in range(3)]
+    first = store.prepare_many(_insert(store), rows[:2])
+    second = store.prepare_many(_insert(store), rows[2:])
+    nothing = store.prepare_many(UPDATE, [])
+    with store.write() as conn:
+        second.run(conn)
+        first.run(conn)
+        nothing.run(conn)
+        got = _rows(conn)
+    assert got == [("k2", None, "t", 2, "n"), ("k0", None, "t", 0, "n"), ("k1", None, "t", 1, "n")]
+
+
 def test_binary_columns_are_written_as_bytes(store: Store) -> None:
     rows = [
         {"key": "a", "body": b"\x00\xff raw"},

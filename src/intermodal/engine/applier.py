@@ -61,7 +61,7 @@ from intermodal.observe.metrics import Metrics
 from intermodal.outbox.command import OutboundCommand, enqueue
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
-from intermodal.store.store import one_of, rows_for_pairs, rows_in
+from intermodal.store.store import PreparedWrite, one_of, rows_for_pairs, rows_in
 from intermodal.store.tables import cases, events, inbox, shipments, timers
 from intermodal.workflows.engine import Effects, Orchestrator, internal_trigger
 from intermodal.workflows.notifications import (
@@ -716,6 +716,11 @@ class Applier:
             result.positions = dict(positions.outcomes)
             result.position_refusals = dict(positions.refusals)
 
+        # Everything that needs no database is made here, before the write transaction
+        # (on SQLite, before the writer lock every ingest commit waits for).
+        events_write = self.store.prepare_many(_INSERT_EVENT, event_rows)
+        shipments_writes = self._shipment_writes(ships.values(), now)
+
         def write(conn: Connection) -> None:
             claimed = 0
             for start in range(0, len(done), _CHUNK):
@@ -737,8 +742,9 @@ class Applier:
                     .values(error=bindparam("b_error")),
                     partial,
                 )
-            self.store.execute_many(conn, _INSERT_EVENT, event_rows)
-            self._save(conn, ships.values(), now)
+            events_write.run(conn)
+            for shipments_write in shipments_writes:
+                shipments_write.run(conn)
             enqueue(conn, commands)
             self._write_effects(conn, effects, now)
             append(self.store, conn, audit_entries)
@@ -973,7 +979,8 @@ class Applier:
                 )
         return found
 
-    def _save(self, conn: Connection, ships: Iterable[_Shipment], now: str) -> None:
+    def _shipment_writes(self, ships: Iterable[_Shipment], now: str) -> list[PreparedWrite]:
+        """The inserts of new shipments and the updates of known ones that a batch changed."""
         inserts, updates = [], []
         for ship in ships:
             if not ship.dirty:
@@ -990,8 +997,10 @@ class Applier:
                 inserts.append({"key": ship.key, "created_at": ship.created_at, **values})
         # Plain values only (execute_many hands them to the driver on SQLite): the update
         # carries every column of _SHIPMENT_STATE_COLUMNS, in the shape of _state_columns.
-        self.store.execute_many(conn, _INSERT_SHIPMENT, inserts)
-        self.store.execute_many(conn, _UPDATE_SHIPMENT, updates)
+        return [
+            self.store.prepare_many(_INSERT_SHIPMENT, inserts),
+            self.store.prepare_many(_UPDATE_SHIPMENT, updates),
+        ]
 
 
 def _delivery(row: Any) -> tuple[str, str]:

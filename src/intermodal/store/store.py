@@ -197,19 +197,23 @@ class Store:
         which with SQLAlchemy's parameter processing made applying a message cost 1.5
         times its SQLite figure.
         """
-        if not rows:
-            return
-        if not self.is_sqlite:
-            write_many_pg(conn, statement, rows)
-            return
+        self.prepare_many(statement, rows).run(conn)
+
+    def prepare_many(self, statement: UpdateBase, rows: Sequence[dict[str, Any]]) -> PreparedWrite:
+        """`execute_many` in two steps: what can be made before the transaction (the SQL and
+        its driver tuples, on SQLite), then `run` in it. The applier prepares its rows
+        before it takes SQLite's writer lock, which every ingest commit waits for."""
+        if not rows or not self.is_sqlite:
+            return PreparedWrite(statement, rows)
         keys = tuple(rows[0])
+        dialect = self.engine.dialect
 
         def compile_it() -> tuple[str, tuple[str, ...]]:
-            c = statement.compile(dialect=conn.dialect, column_keys=list(keys))
+            c = statement.compile(dialect=dialect, column_keys=list(keys))
             return str(c), tuple(c.positiontup or ())
 
         sql, order = _per_statement(self._compiled, statement, keys, compile_it)
-        driver_executemany(conn, sql, [tuple(row[k] for k in order) for row in rows])
+        return PreparedWrite(statement, rows, sql, [tuple(row[k] for k in order) for row in rows])
 
     def insert_ignoring(self, table: Table, conflict_columns: Sequence[str]) -> Insert:
         """INSERT that skips rows colliding on `conflict_columns` (the dedup primitive)."""
@@ -381,6 +385,25 @@ def _over_json(conn: Connection, statement: UpdateBase, keys: tuple[str, ...]) -
     return _OverJson(sql, binary, by)
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedWrite:
+    """One statement for many rows, ready to run in a transaction (`Store.prepare_many`):
+    on SQLite its compiled SQL and driver tuples, on PostgreSQL the rows as given."""
+
+    statement: UpdateBase
+    rows: Sequence[dict[str, Any]]
+    sql: str | None = None
+    params: list[tuple[Any, ...]] | None = None
+
+    def run(self, conn: Connection) -> None:
+        if not self.rows:
+            return
+        if self.sql is None or self.params is None:
+            write_many_pg(conn, self.statement, self.rows)
+        else:
+            driver_executemany(conn, self.sql, self.params)
+
+
 def driver_executemany(conn: Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
     """Hand compiled SQL and plain tuples straight to the SQLite driver's executemany,
     inside `conn`'s transaction: the fast path of `Store.execute_many` and of the outbox's
@@ -540,6 +563,7 @@ def open_store(url: str, migrate: bool = True) -> Store:
 
 
 __all__ = [
+    "PreparedWrite",
     "Store",
     "driver_executemany",
     "normalize_url",
