@@ -88,6 +88,7 @@ class Store:
                 hide_parameters=True,  # an error's text would quote payload values
             )
             self.reader = self.engine
+            event.listen(self.engine, "connect", _custom_plans)
         else:
             raise ValueError(
                 f"unsupported database '{parsed.drivername}': use sqlite or postgresql"
@@ -413,6 +414,22 @@ def driver_executemany(conn: Connection, sql: str, params: list[tuple[Any, ...]]
         cursor.executemany(sql, params)
     finally:
         cursor.close()
+
+
+def _custom_plans(dbapi_conn: Any, _record: Any) -> None:
+    """Plan every statement for the values it runs with (`plan_cache_mode`).
+
+    psycopg prepares a statement on the server once it has run five times; PostgreSQL may
+    then plan it once for any values (a generic plan). The hub's queues and dedup are
+    found through partial indexes (`... WHERE status = 'pending'`, `... WHERE outcome !=
+    'duplicate'`), and SQLAlchemy binds those constants as parameters: a generic plan
+    cannot know `$1` is 'duplicate', so it cannot use the index, and scanned the whole
+    events table for every applied batch (7 ms a batch of 100 at 5,000 events; the cost
+    grows with the table). Custom plans keep the prepared statement (parsed once) and
+    plan each run with its values; planning these statements costs tens of microseconds.
+    """
+    dbapi_conn.execute("SET plan_cache_mode = force_custom_plan")
+    dbapi_conn.commit()
 
 
 def _keep_owner_only(database: Path) -> None:
