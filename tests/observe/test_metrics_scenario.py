@@ -195,6 +195,12 @@ def test_metrics_match_the_scenario(
     assert val(ack, partner="quiet", channel="webhook") == 0
     assert val("intermodal_events_applied_total", partner="carrier", outcome="applied") == 9
     assert val("intermodal_inbox_pending") == 0
+    # write transactions: one per inbox commit, and the applier's batches (its process)
+    writes = "intermodal_store_write_seconds"
+    commits = val(f"{writes}_count", stage="ingest")
+    assert 1 <= commits <= 6 and commits == val("intermodal_group_commit_rows_count")
+    assert val(f"{writes}_sum", stage="ingest") > 0
+    assert val(f"{writes}_count", stage="apply") >= 1 and val(f"{writes}_sum", stage="apply") > 0
 
     # delivery: one retry at the portal, two dead letters, the down endpoint's breaker open
     total = "intermodal_outbox_commands_total"

@@ -159,6 +159,8 @@ class ApplyResult:
     """Position fixes by (partner, outcome): foresight/positions.py, not events."""
     position_refusals: dict[tuple[str, str], int] = field(default_factory=dict)
     """Position fixes refused, by (partner, reason)."""
+    write_seconds: float = 0.0
+    """Wall time of the batch's write transaction (on SQLite, the writer lock held)."""
 
 
 class Superseded(Conflict):
@@ -177,6 +179,8 @@ def record(result: ApplyResult, metrics: Metrics | None, totals: ApplyResult) ->
             metrics.positions.labels(partner, outcome).inc(count)
         for (partner, reason), count in result.position_refusals.items():
             metrics.positions_refused.labels(partner, reason).inc(count)
+        if result.write_seconds:
+            metrics.store_write_seconds.labels("apply").observe(result.write_seconds)
     totals.messages += result.messages
     totals.commands += result.commands
     totals.rejected += result.rejected
@@ -447,10 +451,13 @@ class Applier:
                 with gc_paused():  # a batch's models and rows: observe.memory.gc_paused
                     write = self._apply_rows(conn, rows, result) if rows else None
             if write is not None:
+                began = time.perf_counter()
                 with self.store.write() as conn:
                     self._fence(conn, held, rows)
                     write(conn)
+                result.write_seconds = time.perf_counter() - began
             return rows, result
+        began = time.perf_counter()
         with self.store.write() as conn:
             lock = "pg_advisory_xact_lock" if held is None else "pg_advisory_xact_lock_shared"
             conn.execute(text(f"SELECT {lock}(:id)"), {"id": PG_APPLY_LOCK})
@@ -461,6 +468,8 @@ class Applier:
                     write = self._apply_rows(conn, rows, result)
                 self._fence(conn, held, rows)
                 write(conn)
+        if rows:
+            result.write_seconds = time.perf_counter() - began
         return rows, result
 
     def _fence(self, conn: Connection, held: dict[int, int] | None, rows: Sequence[Any]) -> None:

@@ -227,6 +227,7 @@ class InboxWriter:
                 if not jobs:
                     continue
                 with self.store.writer_turn():
+                    held = time.perf_counter()
                     rows = sum(len(messages) for _, _, messages in jobs)
                     while rows < self.max_rows:
                         more = self._gather(0)
@@ -235,7 +236,7 @@ class InboxWriter:
                         jobs += more
                         rows += sum(len(messages) for _, _, messages in more)
                     results = store_groups(self.store, [batch for _, _, batch in jobs])
-                self._answer(jobs, results)
+                self._answer(jobs, results, time.perf_counter() - held)
         finally:
             self.close()
 
@@ -281,6 +282,7 @@ class InboxWriter:
         self,
         jobs: list[tuple[socket.socket, int, list[InboxMessage]]],
         results: list[list[Receipt] | Exception],
+        held: float,
     ) -> None:
         """Answer the workers and wake the appliers once the writer lock is released:
         sending wakes other processes, which on a busy machine could take the CPU from a
@@ -296,6 +298,7 @@ class InboxWriter:
             self.rows += sum(stored)
             if self.metrics is not None:
                 self.metrics.group_commit_rows.observe(sum(stored))
+                self.metrics.store_write_seconds.labels("ingest").observe(held)
         answers: dict[socket.socket, list[bytes]] = {}
         for (sock, rid, _), result in zip(jobs, results, strict=True):
             answer = (

@@ -341,6 +341,7 @@ class GroupCommitter:
             jobs = [job]
             rows = len(job[0])
             with self._store.writer_turn():  # wait for the lock, then gather the group
+                held = time.perf_counter()
                 while rows < self._max_rows:
                     try:
                         more = self._jobs.get_nowait()
@@ -353,14 +354,19 @@ class GroupCommitter:
                     rows += len(more[0])
                 started_ns = time.time_ns()
                 results = store_groups(self._store, [batch for batch, _, _, _ in jobs])
-            self._answer(jobs, results, started_ns)  # outside the lock: InboxWriter._answer
+            held = time.perf_counter() - held
+            self._answer(jobs, results, started_ns, held)  # outside the lock: InboxWriter._answer
             # Drop the batch before blocking for the next one: held here while the hub is
             # idle, a 10,000-event batch's bodies stayed resident (BENCHMARKS.md, W5).
             jobs.clear()
             job = more = None
 
     def _answer(
-        self, jobs: list[_Job], results: list[list[Receipt] | Exception], started_ns: int
+        self,
+        jobs: list[_Job],
+        results: list[list[Receipt] | Exception],
+        started_ns: int,
+        held: float,
     ) -> None:
         stored = [len(r) for r in results if not isinstance(r, Exception)]
         if stored:
@@ -369,6 +375,7 @@ class GroupCommitter:
             self.rows += rows
             if self._metrics is not None:
                 self._metrics.group_commit_rows.observe(rows)
+                self._metrics.store_write_seconds.labels("ingest").observe(held)
             if traces.tracer() is not None:
                 traces.record_group_commit((j[3] for j in jobs), started_ns, rows, len(stored))
         by_loop: dict[

@@ -84,6 +84,16 @@ class Metrics:
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000),
             registry=r,
         )
+        self.store_write_seconds = Histogram(
+            "intermodal_store_write_seconds",
+            "Wall time of the hub's write transactions, by stage: ingest (one inbox commit)"
+            " and apply (one batch's writes). On SQLite each holds the database's one writer"
+            " lock: when the two stages' sums together grow by nearly a second a second, the"
+            " lock is what limits the node.",
+            ["stage"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.events = Counter(
             "intermodal_events_applied",
             "Events applied, by partner and outcome (applied, late, duplicate, violation; skipped:"
