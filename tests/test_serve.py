@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -307,6 +308,11 @@ def test_workers_share_one_port_and_apply_every_message_once(db_url: str, tmp_pa
             assert 'intermodal_events_applied_total{outcome="applied",partner="acme"} 400.0' in (
                 text
             )
+            for stage in ("ingest", "apply"):  # the inbox writer's, or each worker's; the applier's
+                count = re.search(
+                    rf'^intermodal_store_write_seconds_count{{stage="{stage}"}} (\S+)$', text, re.M
+                )
+                assert count is not None and 1 <= float(count.group(1)) <= 400, stage
     finally:
         _stop(served)
 
