@@ -227,7 +227,7 @@ class InboxWriter:
                 if not jobs:
                     continue
                 with self.store.writer_turn():
-                    held = time.perf_counter()
+                    began = time.perf_counter()
                     rows = sum(len(messages) for _, _, messages in jobs)
                     while rows < self.max_rows:
                         more = self._gather(0)
@@ -236,7 +236,7 @@ class InboxWriter:
                         jobs += more
                         rows += sum(len(messages) for _, _, messages in more)
                     results = store_groups(self.store, [batch for _, _, batch in jobs])
-                self._answer(jobs, results, time.perf_counter() - held)
+                self._answer(jobs, results, time.perf_counter() - began)
         finally:
             self.close()
 

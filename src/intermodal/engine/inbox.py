@@ -341,7 +341,7 @@ class GroupCommitter:
             jobs = [job]
             rows = len(job[0])
             with self._store.writer_turn():  # wait for the lock, then gather the group
-                held = time.perf_counter()
+                began = time.perf_counter()
                 while rows < self._max_rows:
                     try:
                         more = self._jobs.get_nowait()
@@ -354,7 +354,7 @@ class GroupCommitter:
                     rows += len(more[0])
                 started_ns = time.time_ns()
                 results = store_groups(self._store, [batch for batch, _, _, _ in jobs])
-            held = time.perf_counter() - held
+            held = time.perf_counter() - began
             self._answer(jobs, results, started_ns, held)  # outside the lock: InboxWriter._answer
             # Drop the batch before blocking for the next one: held here while the hub is
             # idle, a 10,000-event batch's bodies stayed resident (BENCHMARKS.md, W5).
