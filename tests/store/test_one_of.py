@@ -1,5 +1,6 @@
-"""`one_of` and `rows_in`: "column is one of these values" bound as one parameter finds
-exactly the rows a plain `IN` list finds, on both stores, whatever the values hold."""
+"""`one_of`, `rows_in` and `rows_for_pairs`: "column is one of these values" bound as one
+parameter finds exactly the rows a plain `IN` list finds, on both stores, whatever the
+values hold; the statements composed for it are made once per statement."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from hypothesis import strategies as st
 from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, select
 
 from intermodal.store import Store, open_store
-from intermodal.store.store import json_values, one_of, rows_in
+from intermodal.store.store import (
+    json_values,
+    one_of,
+    rows_for_pairs,
+    rows_in,
+    where_one_of,
+)
 
 from .tables import store_with
 
@@ -23,6 +30,14 @@ keyed = Table(
     Column("key", String(16), nullable=False, unique=True),
     Column("number", BigInteger),
 )
+paired = Table(
+    "test_paired",
+    meta,
+    Column("id", Integer, primary_key=True),
+    Column("a", String(16), nullable=False),
+    Column("b", String(16), nullable=False),
+)
+_PAIRED = select(paired.c.a, paired.c.b)  # one statement for every example, as callers hold
 
 
 @pytest.fixture
@@ -153,3 +168,48 @@ def test_a_sqlite_without_json_functions_is_named_when_the_store_connects(
             pass
     finally:
         store.dispose()
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_rows_for_pairs_finds_exactly_the_pairs_asked_for(
+    store: Store, data: st.DataObject
+) -> None:
+    """The composed `a = :pair_first AND b IN (...)` is made once and bound per value of
+    `a`: each example asks it with other values, and it finds only their pairs."""
+    short = st.text(st.sampled_from("ab'\"%_ \u00e9"), max_size=3)
+    stored = data.draw(st.lists(st.tuples(short, short), unique=True, max_size=12))
+    wanted = data.draw(
+        st.lists(st.one_of(st.sampled_from(stored or [("?", "?")]), st.tuples(short, short)),
+                 unique=True, max_size=12)
+    )  # fmt: skip
+    with store.write() as conn:
+        conn.execute(paired.delete())
+        if stored:
+            conn.execute(paired.insert(), [{"a": a, "b": b} for a, b in stored])
+        found = [
+            (r.a, r.b) for r in rows_for_pairs(conn, _PAIRED, paired.c.a, paired.c.b, wanted, 4)
+        ]
+    assert sorted(found) == sorted(set(stored) & set(wanted))
+
+
+def test_a_composed_statement_is_made_once_and_lives_as_long_as_its_statement(
+    store: Store,
+) -> None:
+    import gc
+    import weakref
+
+    query = select(keyed.c.key)
+    with store.read() as conn:
+        first, first_params = where_one_of(conn, query, keyed.c.key, ["a"])
+        again, again_params = where_one_of(conn, query, keyed.c.key, ["b", "c"])
+        other, _ = where_one_of(conn, query, keyed.c.number, [1])
+    assert again is first  # composed once: SQLAlchemy's cache key is memoized on it
+    assert first_params != again_params
+    assert other is not first
+    composed = weakref.ref(first)
+    del query, first, again, other
+    gc.collect()
+    assert composed() is None  # the cache holds no statement its caller let go

@@ -61,7 +61,7 @@ from intermodal.observe.metrics import Metrics
 from intermodal.outbox.command import OutboundCommand, enqueue
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
-from intermodal.store.store import PreparedWrite, one_of, rows_for_pairs, rows_in
+from intermodal.store.store import PreparedWrite, rows_for_pairs, rows_in, where_one_of
 from intermodal.store.tables import cases, events, inbox, shipments, timers
 from intermodal.workflows.engine import Effects, Orchestrator, internal_trigger
 from intermodal.workflows.notifications import (
@@ -105,6 +105,29 @@ _ROUTE = (
     .values(partition=bindparam("b_partition"))
 )
 _CHUNK = 500
+# The statements of every batch, built once: composing them per batch cost SQLAlchemy
+# about as much as SQLite took to run them (store.where_one_of).
+_PENDING = (
+    select(
+        inbox.c.seq, inbox.c.receipt_id, inbox.c.partner, inbox.c.channel,
+        inbox.c.content_type, inbox.c.body, inbox.c.correlation_id, inbox.c.partition,
+    )
+    .where(inbox.c.status == "pending")
+    .order_by(inbox.c.seq)
+    .limit(bindparam("b_limit"))
+)  # fmt: skip
+_PENDING_BEFORE = _PENDING.where(inbox.c.seq < bindparam("b_barrier"))
+_BARRIER = select(func.min(inbox.c.seq)).where(
+    inbox.c.status == "pending", or_(inbox.c.partition.is_(None), inbox.c.partition < 0)
+)
+_MARK_APPLIED = (
+    update(inbox)
+    .where(inbox.c.status == "pending")
+    .values(status="applied", processed_at=bindparam("b_now"))
+)
+_SEEN_IDS = select(events.c.partner, events.c.event_id).where(events.c.outcome != "duplicate")
+_SEEN_MEANINGS = select(events.c.meaning_key).where(events.c.outcome != "duplicate")
+_SHIPMENTS = select(shipments)
 
 
 def meaning_key(partner: str, event: CanonicalEvent) -> str:
@@ -554,32 +577,16 @@ class Applier:
     def _pending(self, conn: Connection, limit: int, held: dict[int, int] | None) -> Sequence[Any]:
         """The next pending messages in inbox order: all of them, or (`held`) those of
         these partitions before the oldest message unrouted or spanning."""
-        query = (
-            select(
-                inbox.c.seq,
-                inbox.c.receipt_id,
-                inbox.c.partner,
-                inbox.c.channel,
-                inbox.c.content_type,
-                inbox.c.body,
-                inbox.c.correlation_id,
-                inbox.c.partition,
-            )
-            .where(inbox.c.status == "pending")
-            .order_by(inbox.c.seq)
-            .limit(limit)
-        )
-        if held is not None:
-            barrier = conn.execute(
-                select(func.min(inbox.c.seq)).where(
-                    inbox.c.status == "pending",
-                    or_(inbox.c.partition.is_(None), inbox.c.partition < 0),
-                )
-            ).scalar()
-            query = query.where(inbox.c.partition.in_(sorted(held)))
+        if held is None:
+            rows = conn.execute(_PENDING, {"b_limit": limit}).all()
+        else:
+            barrier = conn.execute(_BARRIER).scalar()
+            query = _PENDING if barrier is None else _PENDING_BEFORE
+            statement, params = where_one_of(conn, query, inbox.c.partition, sorted(held))
+            params["b_limit"] = limit
             if barrier is not None:
-                query = query.where(inbox.c.seq < barrier)
-        rows = conn.execute(query).all()
+                params["b_barrier"] = barrier
+            rows = conn.execute(statement, params).all()
         self._tried = [row.seq for row in rows]
         if len(rows) == 1:
             (row,) = rows
@@ -733,13 +740,10 @@ class Applier:
         def write(conn: Connection) -> None:
             claimed = 0
             for start in range(0, len(done), _CHUNK):
-                chunk, params = one_of(conn, inbox.c.seq, done[start : start + _CHUNK])
-                claimed += conn.execute(
-                    update(inbox)
-                    .where(chunk, inbox.c.status == "pending")
-                    .values(status="applied", processed_at=now),
-                    params,
-                ).rowcount
+                mark, params = where_one_of(
+                    conn, _MARK_APPLIED, inbox.c.seq, done[start : start + _CHUNK]
+                )
+                claimed += conn.execute(mark, {**params, "b_now": now}).rowcount
             if claimed != len(done):  # another applier got there first: decide again
                 raise Superseded("inbox rows changed while the batch was decided")
             if positions is not None and not positions.write(conn):
@@ -944,23 +948,22 @@ class Applier:
     def _known(
         self, conn: Connection, ids: set[tuple[str, str]], meanings: set[str]
     ) -> tuple[set[tuple[str, str]], set[str]]:
-        not_dup = events.c.outcome != "duplicate"
-        by_id = select(events.c.partner, events.c.event_id).where(not_dup)
         seen_ids = {
             (r.partner, r.event_id)
-            for r in rows_for_pairs(conn, by_id, events.c.partner, events.c.event_id, ids, _CHUNK)
+            for r in rows_for_pairs(
+                conn, _SEEN_IDS, events.c.partner, events.c.event_id, ids, _CHUNK
+            )
         }
-        by_meaning = select(events.c.meaning_key).where(not_dup)
         seen_meanings = {
             r.meaning_key
-            for r in rows_in(conn, by_meaning, events.c.meaning_key, list(meanings), _CHUNK)
+            for r in rows_in(conn, _SEEN_MEANINGS, events.c.meaning_key, list(meanings), _CHUNK)
         }
         return seen_ids, seen_meanings
 
     def _load(self, conn: Connection, keys: set[str], now: str) -> dict[str, _Shipment]:
         found: dict[str, _Shipment] = {}
         key_list = sorted(keys)
-        for r in rows_in(conn, select(shipments), shipments.c.key, key_list, _CHUNK):
+        for r in rows_in(conn, _SHIPMENTS, shipments.c.key, key_list, _CHUNK):
             found[r.key] = _Shipment(
                 key=r.key,
                 state=_state_from_row(r),

@@ -170,15 +170,18 @@ def _store_messages(store: Store, messages: list[InboxMessage]) -> list[Receipt]
 def _lookup(
     conn: Any, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[str, str, bytes]]:
-    query = select(
-        inbox.c.partner, inbox.c.message_id, inbox.c.receipt_id, inbox.c.received_at, inbox.c.body
-    )
     return {
         (r.partner, r.message_id): (r.receipt_id, r.received_at, bytes(r.body))
         for r in rows_for_pairs(
-            conn, query, inbox.c.partner, inbox.c.message_id, keys, _LOOKUP_CHUNK
+            conn, _STORED, inbox.c.partner, inbox.c.message_id, keys, _LOOKUP_CHUNK
         )
     }
+
+
+_STORED = select(
+    inbox.c.partner, inbox.c.message_id, inbox.c.receipt_id, inbox.c.received_at, inbox.c.body
+)
+"""What a repeat is answered with; one statement for every group (store.where_one_of)."""
 
 
 def _lookup_sqlite(
