@@ -4,8 +4,10 @@ PostgreSQL, against SQLAlchemy's executemany of the same statements, in one run.
 Where a hub node's CPU goes once HTTP is done: `store_messages` (the inbox insert and the
 dedup answer of a group commit) and `Applier.run_once` (reading, deciding and writing a
 batch). Both run in this process, in groups of 100 and batches of the applier's size, on
-a fresh database; CPU is this process's (user + system), so the database server's own
-work is not counted and a busy machine disturbs the figures less than wall time.
+a fresh database, the applier holding every partition's lease as the hub's one applier
+does (each batch is checked against them in its write transaction); CPU is this
+process's (user + system), so the database server's own work is not counted and a busy
+machine disturbs the figures less than wall time.
 
 A third figure is the wall time per message spent inside apply's write transactions. On
 SQLite that is how long the applier holds the database's one writer lock, which every
@@ -47,7 +49,7 @@ from intermodal.config import load_config
 from intermodal.engine.applier import Applier
 from intermodal.engine.ids import iso, sortable_ids, utcnow
 from intermodal.engine.inbox import InboxMessage, Receipt, store_messages
-from intermodal.engine.partitions import route
+from intermodal.engine.partitions import PartitionOwner, route
 from intermodal.store import Store, open_store
 from intermodal.store import store as store_module
 from intermodal.store.store import rows_for_pairs
@@ -171,18 +173,36 @@ def measure(url: str, count: int, peer: bool, batch: int = 1000) -> tuple[float,
             for start in range(0, len(messages), 100):
                 save(store, messages[start : start + 100])
             stored = (time.process_time() - began) / len(messages) * 1e6
-            applier = Applier(store, settings, batch=batch)
+            owner = _all_partitions(store, settings)
+            applier = Applier(store, settings, batch=batch, owner=owner)
             applied, writing = 0, [0.0]
             per_row = _per_row_writes() if peer else contextlib.nullcontext()
-            with per_row, _timed_writes(store, writing):
-                began = time.process_time()
-                while (result := applier.run_once()).messages:
-                    applied += result.messages
-                spent = time.process_time() - began
+            try:
+                with per_row, _timed_writes(store, writing):
+                    began = time.process_time()
+                    while (result := applier.run_once()).messages:
+                        applied += result.messages
+                    spent = time.process_time() - began
+            finally:
+                owner.stop()
             per = 1e6 / max(applied, 1)
             return stored, spent * per, writing[0] * per
         finally:
             store.dispose()
+
+
+def _all_partitions(store: Store, settings: Any) -> PartitionOwner:
+    """The leases of every partition, as the hub's one applier holds them: each batch is
+    fenced against them in its write transaction (engine/applier.py, `_fence`)."""
+    owner = PartitionOwner(store, settings.hub.partitions, settings.hub.lease_seconds)
+    owner.start()
+    deadline = time.monotonic() + 30
+    while len(owner.held) < settings.hub.partitions:
+        if time.monotonic() > deadline:
+            owner.stop()
+            raise RuntimeError("the partitions' leases were not all taken in 30 s")
+        time.sleep(0.02)
+    return owner
 
 
 @contextlib.contextmanager

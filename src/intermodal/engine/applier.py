@@ -117,6 +117,14 @@ _PENDING = (
     .limit(bindparam("b_limit"))
 )  # fmt: skip
 _PENDING_BEFORE = _PENDING.where(inbox.c.seq < bindparam("b_barrier"))
+_UNROUTED = (
+    select(inbox.c.seq, inbox.c.receipt_id, inbox.c.partner, inbox.c.channel,
+           inbox.c.content_type, inbox.c.body, inbox.c.correlation_id)
+    .where(inbox.c.status == "pending", inbox.c.partition.is_(None))
+    .order_by(inbox.c.seq)
+    .limit(bindparam("b_limit"))
+)  # fmt: skip
+_UNROUTED_SKIP_LOCKED = _UNROUTED.with_for_update(skip_locked=True)
 _BARRIER = select(func.min(inbox.c.seq)).where(
     inbox.c.status == "pending", or_(inbox.c.partition.is_(None), inbox.c.partition < 0)
 )
@@ -532,18 +540,11 @@ class Applier:
         """Give unrouted messages their partition, oldest first. On PostgreSQL every
         applier routes (`SKIP LOCKED` splits the rows); on SQLite the holder of partition
         0 does, outside the write lock, and writes only rows still unrouted."""
-        unrouted = (
-            select(inbox.c.seq, inbox.c.receipt_id, inbox.c.partner, inbox.c.channel,
-                   inbox.c.content_type, inbox.c.body, inbox.c.correlation_id)
-            .where(inbox.c.status == "pending", inbox.c.partition.is_(None))
-            .order_by(inbox.c.seq)
-            .limit(limit)
-        )  # fmt: skip
         if self.store.is_sqlite:
             if 0 not in held:
                 return 0
             with self.store.read() as conn:
-                rows = conn.execute(unrouted).all()
+                rows = conn.execute(_UNROUTED, {"b_limit": limit}).all()
             if not rows:
                 return 0
             routes = [{"b_seq": row.seq, "b_partition": self._partition(row)} for row in rows]
@@ -551,7 +552,7 @@ class Applier:
                 conn.execute(_ROUTE, routes)
             return len(routes)
         with self.store.write() as conn:
-            rows = conn.execute(unrouted.with_for_update(skip_locked=True)).all()
+            rows = conn.execute(_UNROUTED_SKIP_LOCKED, {"b_limit": limit}).all()
             if not rows:
                 return 0
             routes = [{"b_seq": row.seq, "b_partition": self._partition(row)} for row in rows]

@@ -51,7 +51,7 @@ from sqlalchemy import Connection, delete, func, select, update
 from intermodal.engine.ids import iso
 from intermodal.errors import ConfigurationError
 from intermodal.store.leases import Clock, free_gone, node_id, store_now, take
-from intermodal.store.store import Store
+from intermodal.store.store import Store, where_one_of
 from intermodal.store.tables import hub_meta, inbox, leases
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,9 @@ PG_APPLY_LOCK = 7_201_513
 """Advisory lock: partition batches take it shared, a spanning message (or an applier
 without leases) exclusive."""
 _FORGET_MEMBERS_AFTER = timedelta(hours=1)
+_HELD = select(leases.c.name, leases.c.token, leases.c.expires_at)
+_HELD_LOCKED = _HELD.with_for_update(read=True)
+"""The leases `fenced` checks, every apply batch: built once (store.where_one_of)."""
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -92,13 +95,10 @@ def fenced(conn: Connection, held: dict[int, int], clock: Clock | None = None) -
     on PostgreSQL the rows stay locked against a new acquisition until it ends."""
     if not held:
         return True
-    query = select(leases.c.name, leases.c.token, leases.c.expires_at).where(
-        leases.c.name.in_([lease_name(p) for p in held])
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(read=True)
+    query = _HELD_LOCKED if conn.dialect.name == "postgresql" else _HELD
+    statement, params = where_one_of(conn, query, leases.c.name, [lease_name(p) for p in held])
     now = iso(store_now(conn, clock))
-    rows = {row.name: row for row in conn.execute(query)}
+    rows = {row.name: row for row in conn.execute(statement, params)}
     for partition, token in held.items():
         row = rows.get(lease_name(partition))
         if row is None or row.token != token or row.expires_at <= now:

@@ -153,13 +153,16 @@ class Lease:
     """Until expiry, by the store's clock, when this was read or written."""
 
 
+_CLOCK = text("SELECT clock_timestamp()")
+
+
 def store_now(conn: Connection, clock: Clock | None = None) -> datetime:
     """The time leases are judged by: `clock` if given, else PostgreSQL's clock (one
     clock for every node), else this machine's (SQLite: one machine)."""
     if clock is not None:
         return clock()
     if conn.dialect.name == "postgresql":
-        now: datetime = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+        now: datetime = conn.execute(_CLOCK).scalar_one()
         return now
     return utcnow()
 
