@@ -25,51 +25,40 @@ RUN = "from intermodal.cli import app; app()"
 
 def _up(url: str) -> bool:
     try:
-        httpx.get(url, timeout=0.5)
+        return httpx.get(url, timeout=0.5).status_code == 200
     except httpx.HTTPError:
         return False
-    return True
+
+
+def _serve(arguments: list[str], ready_path: str) -> tuple[subprocess.Popen[str], str]:
+    """`intermodal sim ...` on a free port, and its URL once `ready_path` answers 200.
+
+    Another test running beside this one may take the port between `free_port` and the
+    simulator's bind: the simulator then exits ("address already in use"), and an answer
+    on that port may come from the other test's server. So a simulator that exits is
+    started again on another port."""
+    for _ in range(3):
+        port = free_port()
+        process = subprocess.Popen(
+            [sys.executable, "-c", RUN, "sim", *arguments, "--port", str(port)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: process.poll() is not None or _up(url + ready_path))
+        if process.poll() is None:
+            return process, url
+    raise AssertionError(f"sim {arguments[0]} did not start on any of three free ports")
 
 
 def test_portal_and_tms_from_the_command_line(tmp_path: Path) -> None:
     secret_file = tmp_path / "portal.secret"
     secret_file.write_text(new_secret())
-    portal_port, tms_port = free_port(), free_port()
-    portal = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            RUN,
-            "sim",
-            "portal",
-            "--port",
-            str(portal_port),
-            "--secret",
-            f"file:{secret_file}",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    tms = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            RUN,
-            "sim",
-            "tms",
-            "--port",
-            str(tms_port),
-            "--reply",
-            "json",
-            "--step-delay-ms",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    portal, portal_url = _serve(["portal", "--secret", f"file:{secret_file}"], "/_sim/stats")
+    started = [portal]
     try:
-        portal_url, tms_url = f"http://127.0.0.1:{portal_port}", f"http://127.0.0.1:{tms_port}"
-        wait_until(lambda: _up(portal_url + "/_sim/stats") and _up(tms_url + "/_sim/loads"))
+        tms, tms_url = _serve(["tms", "--reply", "json", "--step-delay-ms", "0"], "/_sim/loads")
+        started.append(tms)
         assert httpx.post(portal_url + "/hooks", content=b"{}").status_code in (401, 415)
         stats = httpx.get(portal_url + "/_sim/stats").json()
         assert stats["rejected_total"] == 1
@@ -79,7 +68,7 @@ def test_portal_and_tms_from_the_command_line(tmp_path: Path) -> None:
         sent = httpx.get(tms_url + "/_sim/sent").json()["sent"]
         assert {r["error"] for r in sent} == {"standalone: no hub URL configured"}
     finally:
-        for process in (portal, tms):
+        for process in started:
             os.kill(process.pid, signal.SIGINT)
             process.wait(timeout=20)
     assert "webhook secret" not in (portal.stdout.read() if portal.stdout else "")
