@@ -1,4 +1,4 @@
-"""`one_of`, `rows_in` and `rows_for_pairs`: "column is one of these values" bound as one
+"""`where_one_of`, `rows_in` and `rows_for_pairs`: "column is one of these values" bound as one
 parameter finds exactly the rows a plain `IN` list finds, on both stores, whatever the
 values hold; the statements composed for it are made once per statement."""
 
@@ -14,7 +14,6 @@ from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, sel
 from intermodal.store import Store, open_store
 from intermodal.store.store import (
     json_values,
-    one_of,
     rows_for_pairs,
     rows_in,
     where_one_of,
@@ -112,8 +111,8 @@ def test_the_statement_is_the_same_whatever_the_values(store: Store) -> None:
     with store.read() as conn:
         texts = set()
         for values in (["a"], ["a", "b", "c"], [f"k{n}" for n in range(300)]):
-            clause, _ = one_of(conn, keyed.c.key, values)
-            texts.add(str(select(keyed.c.key).where(clause).compile(dialect=conn.dialect)))
+            statement, _ = where_one_of(conn, select(keyed.c.key), keyed.c.key, values)
+            texts.add(str(statement.compile(dialect=conn.dialect)))
     assert len(texts) == 1
 
 
@@ -141,7 +140,7 @@ def test_a_column_whose_type_converts_its_values_gets_them_converted(sqlite_url:
 def test_a_sqlite_without_json_functions_is_named_when_the_store_connects(
     sqlite_url: str,
 ) -> None:
-    """A SQLite built without JSON1 cannot run `one_of`: the hub says so when it connects,
+    """A SQLite built without JSON1 cannot run `where_one_of`: the hub says so when it connects,
     not in the middle of applying. Such a SQLite cannot be had here, so json_each is
     refused to this one (an authorizer, before the hub's own connect hook runs)."""
     import sqlite3

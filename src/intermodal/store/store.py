@@ -479,7 +479,7 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
-        try:  # `one_of` and the audit chains' tails read lists through json_each
+        try:  # `where_one_of` and the audit chains' tails read lists through json_each
             cursor.execute("SELECT count(*) FROM json_each('[]')")
         except sqlite3.DatabaseError as exc:  # "no such table: json_each" without JSON1
             raise ConfigurationError(
@@ -533,26 +533,7 @@ def _composed(statement: Any, column: Any, form: str, make: Callable[[], Any]) -
 def where_one_of(
     conn: Connection, statement: _S, column: Any, values: Sequence[Any]
 ) -> tuple[_S, dict[str, Any]]:
-    """`statement.where(one_of(column, values))`, and its parameters.
-
-    The composed statement is made once per statement and column and kept while the
-    statement lives (a module's constant: for ever). Building `select(...).where(...)`
-    and its cache key anew for every call cost SQLAlchemy about 60 us a statement, about as
-    much as SQLite took to run it, and an apply batch runs several (a third of its fixed
-    cost). Values that must go as a plain list (`one_of`) are composed anew each time.
-    """
-    form, params = _one_of_form(conn, column, values)
-    if form == "list":
-        return statement.where(column.in_(values)), {}
-    return _composed(
-        statement, column, form, lambda: statement.where(_ONE_OF[form](column))
-    ), params
-
-
-def one_of(
-    conn: Connection, column: Any, values: Sequence[Any]
-) -> tuple[ColumnElement[bool], dict[str, Any]]:
-    """`column` is one of `values`, as a condition and its parameters, the values bound
+    """`statement.where(column is one of values)`, and its parameters, the values bound
     as one parameter: `column = ANY(array)` on PostgreSQL, `column IN (SELECT value FROM
     json_each(?))` on SQLite.
 
@@ -563,17 +544,26 @@ def one_of(
     databases search the column's index once per value, as they do for a list. On SQLite,
     values JSON cannot carry exactly (`json_values`), and columns whose type converts the
     values it binds (`json_each` would hand them over unconverted), go as a plain `IN`
-    list."""
+    list, composed anew each time.
+
+    The composed statement is made once per statement and column and kept while the
+    statement lives (a module's constant: for ever). Building `select(...).where(...)`
+    and its cache key anew for every call cost SQLAlchemy about 60 us a statement, about as
+    much as SQLite took to run it, and an apply batch runs several (a third of its fixed
+    cost).
+    """
     form, params = _one_of_form(conn, column, values)
     if form == "list":
-        return column.in_(values), {}
-    return _ONE_OF[form](column), params
+        return statement.where(column.in_(values)), {}
+    return _composed(
+        statement, column, form, lambda: statement.where(_ONE_OF[form](column))
+    ), params
 
 
 def _one_of_form(
     conn: Connection, column: Any, values: Sequence[Any]
 ) -> tuple[str, dict[str, Any]]:
-    """How `one_of` binds `values` here ("any", "json" or "list"), and the parameters."""
+    """How `where_one_of` binds `values` here ("any", "json" or "list"), and the parameters."""
     if conn.dialect.name == "postgresql":
         return "any", {"one_of_values": list(values)}
     if column.type._cached_bind_processor(conn.dialect) is not None:
@@ -648,7 +638,6 @@ __all__ = [
     "Store",
     "driver_executemany",
     "normalize_url",
-    "one_of",
     "open_store",
     "rows_for_pairs",
     "rows_in",
