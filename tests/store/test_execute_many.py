@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from intermodal.store import Store, open_store
+from intermodal.store.store import driver_tuples
 
 from .tables import store_with
 
@@ -189,3 +190,24 @@ def test_a_value_the_column_cannot_hold_is_refused_and_nothing_is_written(pg_url
                 assert _rows(conn) == []
     finally:
         store.dispose()
+
+
+@given(
+    st.lists(st.sampled_from("abcdefgh"), unique=True, max_size=8).flatmap(
+        lambda order: st.tuples(
+            st.just(order),
+            st.lists(
+                st.fixed_dictionaries(
+                    {k: st.one_of(st.none(), st.integers(), st.text()) for k in "abcdefgh"}
+                ),
+                max_size=5,
+            ),
+        )
+    )
+)
+def test_driver_tuples_are_each_rows_values_in_the_statements_order(
+    case: tuple[list[str], list[dict[str, Any]]],
+) -> None:
+    """No columns, one or several: always tuples, in the compiled parameter order."""
+    order, rows = case
+    assert driver_tuples(rows, order) == [tuple(row[k] for k in order) for row in rows]

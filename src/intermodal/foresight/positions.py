@@ -84,7 +84,7 @@ from intermodal.config import PositionsConfig, Settings
 from intermodal.engine.ids import iso
 from intermodal.foresight.geo import Position, haversine_km
 from intermodal.store import Store
-from intermodal.store.store import rows_in
+from intermodal.store.store import driver_tuples, rows_in
 from intermodal.store.tables import (
     positions_latest,
     positions_track,
@@ -919,7 +919,7 @@ def _count_many(
         order = tuple(compiled.positiontup or ())
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(str(compiled), [tuple(row[k] for k in order) for row in rows])
+            cursor.executemany(str(compiled), driver_tuples(rows, order))
             return int(cursor.rowcount)
         finally:
             cursor.close()

@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -215,7 +216,7 @@ class Store:
             return str(c), tuple(c.positiontup or ())
 
         sql, order = _per_statement(self._compiled, statement, keys, compile_it)
-        return PreparedWrite(statement, rows, sql, [tuple(row[k] for k in order) for row in rows])
+        return PreparedWrite(statement, rows, sql, driver_tuples(rows, order))
 
     def insert_ignoring(self, table: Table, conflict_columns: Sequence[str]) -> Insert:
         """INSERT that skips rows colliding on `conflict_columns` (the dedup primitive)."""
@@ -404,6 +405,20 @@ class PreparedWrite:
             write_many_pg(conn, self.statement, self.rows)
         else:
             driver_executemany(conn, self.sql, self.params)
+
+
+def driver_tuples(rows: Sequence[dict[str, Any]], order: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Each row's values in the compiled statement's parameter order, for the driver.
+
+    `itemgetter` picks them in C: the generator it replaced (`tuple(row[k] for k in
+    order)`) was a tenth of applying a batch on SQLite, a resumed frame per column."""
+    if not order:
+        return [() for _ in rows]
+    if len(order) == 1:
+        (key,) = order
+        return [(row[key],) for row in rows]
+    pick = itemgetter(*order)
+    return [pick(row) for row in rows]
 
 
 def driver_executemany(conn: Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
@@ -637,6 +652,7 @@ __all__ = [
     "PreparedWrite",
     "Store",
     "driver_executemany",
+    "driver_tuples",
     "normalize_url",
     "open_store",
     "rows_for_pairs",
