@@ -69,6 +69,7 @@ def hub_config(work: Path) -> Path:
     path.write_text(
         "hub:\n"
         "  log_level: warning\n"
+        "  metrics_public: true\n"  # bench/scale.py reads the write transactions' seconds
         "partners:\n"
         f"  {PARTNER}:\n"
         "    kind: carrier\n"

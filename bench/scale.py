@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sqlite3
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from _common import (
     BIN,
@@ -113,21 +116,40 @@ def hub_processes(work: Path, port: int, workers: int, secret: str, db: str) -> 
     )
 
 
+def write_seconds(ports: list[int]) -> dict[str, float]:
+    """Each stage's `intermodal_store_write_seconds` sum so far, over every node (the bench
+    configuration serves /metrics without credentials; each node's sums every worker's):
+    on SQLite, how long the writer lock has been held, which all writers take in turn."""
+    found = {"ingest": 0.0, "apply": 0.0}
+    for port in ports:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+        for stage in found:
+            sum_ = re.search(
+                rf'^intermodal_store_write_seconds_sum{{stage="{stage}"}} (\S+)$', text, re.M
+            )
+            found[stage] += float(sum_.group(1)) if sum_ else 0.0
+    return found
+
+
 def closed_loop(
     ports: list[int], secret: str, run: str, clients: int, args: argparse.Namespace,
-    servers: list[int],
+    servers: list[int], hub: bool = False,
 ) -> Any:  # fmt: skip
     """`clients` load generators at once, each with its share of the connections, spread
     round-robin over `ports` (one per node); their answers summed over the longest one's
     measured time; the servers' CPU (each one's whole process tree) from the first
-    generator's start, after the requests are signed."""
+    generator's start, after the requests are signed; for a hub, its write transactions'
+    seconds per second of that time, by stage (`write_seconds`)."""
     results: list[LoadResult] = []
     began: list[float] = []
+    writes: dict[str, float] = {}
     lock = threading.Lock()
 
     def started() -> None:
         with lock:
             if not began:
+                if hub:
+                    writes.update(write_seconds(ports))
                 began[:] = [sum(cpu_seconds(pid) for pid in servers), time.perf_counter()]
 
     errors: list[BaseException] = []
@@ -160,12 +182,15 @@ def closed_loop(
     if errors:
         raise errors[0]
     spent = sum(cpu_seconds(pid) for pid in servers) - began[0]
-    cores = spent / (time.perf_counter() - began[1])
+    wall = time.perf_counter() - began[1]
+    cores = spent / wall
+    if hub:
+        writes = {k: (v - writes[k]) / wall for k, v in write_seconds(ports).items()}
     completed = sum(r.completed for r in results)
     ok = sum(r.ok for r in results)
     elapsed = max(r.elapsed for r in results)
     generator = sum(r.client_cpu for r in results) / elapsed
-    return completed / elapsed, ok, completed, generator, cores
+    return completed / elapsed, ok, completed, generator, cores, writes
 
 
 def inbox_left(db: str) -> int:
@@ -215,8 +240,8 @@ def measure(kind: str, workers: int, args: argparse.Namespace, nodes: int = 1) -
             for server in servers:
                 server.start()
             time.sleep(0.5 if kind == "echo" else 1.0)  # every worker up, not only the first
-            rate, ok, completed, generator, cores = closed_loop(
-                ports, secret, kind[0], clients, args, [s.pid for s in servers]
+            rate, ok, completed, generator, cores, writes = closed_loop(
+                ports, secret, kind[0], clients, args, [s.pid for s in servers], kind == "hub"
             )
             what = f"x{workers}" if nodes == 1 else f"{nodes} node(s) x{workers}"
             print(
@@ -226,6 +251,16 @@ def measure(kind: str, workers: int, args: argparse.Namespace, nodes: int = 1) -
             )
             out = {"rate": rate, "cores": cores, "generator": generator, "bad": completed - ok}
             if kind == "hub":
+                held = writes["ingest"] + writes["apply"]
+                out["write_share"] = held
+                what = (
+                    "the writer lock held" if db.startswith("sqlite") else "in write transactions"
+                )
+                print(
+                    f"         {what} {held:.0%} of the time (ingest {writes['ingest']:.0%},"
+                    f" apply {writes['apply']:.0%}; {held / max(rate, 1) * 1e6:.0f} us an event)",
+                    flush=True,
+                )
                 began = time.perf_counter()
                 left = inbox_left(db)
                 while left and time.perf_counter() - began < T["drain"][args.quick]:

@@ -482,11 +482,11 @@ class Applier:
                 with gc_paused():  # a batch's models and rows: observe.memory.gc_paused
                     write = self._apply_rows(conn, rows, result) if rows else None
             if write is not None:
-                began = time.perf_counter()
-                with self.store.write() as conn:
+                with self.store.write() as conn:  # the lock is ours once this is open
+                    began = time.perf_counter()
                     self._fence(conn, held, rows)
                     write(conn)
-                result.write_seconds = time.perf_counter() - began
+                result.write_seconds = time.perf_counter() - began  # with its commit
             return rows, result
         began = time.perf_counter()
         with self.store.write() as conn:
