@@ -253,14 +253,20 @@ def measure(kind: str, workers: int, args: argparse.Namespace, nodes: int = 1) -
             if kind == "hub":
                 held = writes["ingest"] + writes["apply"]
                 out["write_share"] = held
-                what = (
-                    "the writer lock held" if db.startswith("sqlite") else "in write transactions"
-                )
-                print(
-                    f"         {what} {held:.0%} of the time (ingest {writes['ingest']:.0%},"
-                    f" apply {writes['apply']:.0%}; {held / max(rate, 1) * 1e6:.0f} us an event)",
-                    flush=True,
-                )
+                per_event = f"{held / max(rate, 1) * 1e6:.0f} us an event"
+                if db.startswith("sqlite"):
+                    print(
+                        f"         the writer lock held {held:.0%} of the time (ingest"
+                        f" {writes['ingest']:.0%}, apply {writes['apply']:.0%}; {per_event})",
+                        flush=True,
+                    )
+                else:  # side by side: how many were open at once, on average
+                    print(
+                        f"         write transactions open {held:.2f} at a time on average"
+                        f" (ingest {writes['ingest']:.2f}, apply {writes['apply']:.2f};"
+                        f" {per_event})",
+                        flush=True,
+                    )
                 began = time.perf_counter()
                 left = inbox_left(db)
                 while left and time.perf_counter() - began < T["drain"][args.quick]:
