@@ -350,6 +350,9 @@ class _Conn(asyncio.Protocol):
         self.on_lost = on_lost
         self.scheduled = 0.0
         self.busy = False
+        self.unsolicited: list[int] = []
+        """Statuses of answers to no request: a server refusing the connection itself
+        (the hub's 429 past `hub.limits.max_connections_per_client`)."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -377,6 +380,9 @@ class _Conn(asyncio.Protocol):
                 return
             status = int(head[9:12])
             del self.buf[:total]
+            if not self.busy:  # not an answer: counted apart, never as a latency
+                self.unsolicited.append(status)
+                continue
             self.busy = False
             self.on_response(self, status)
 
@@ -537,6 +543,14 @@ async def _load(spec: LoadSpec, requests: list[bytes], warm: list[bytes]) -> Loa
         if conn.transport is not None:
             conn.transport.close()
     result.client_cpu = time.process_time() - cpu_start
+    refused = Counter(status for conn in conns for status in conn.unsolicited)
+    if refused:
+        result.errors.insert(
+            0,
+            f"{sum(refused.values())} answers to no request (statuses {dict(refused)}): the"
+            " server refused connections; the hub caps them per client address"
+            " (hub.limits.max_connections_per_client)",
+        )
     result.completed = sum(statuses.values())
     result.statuses = dict(statuses)
     result.latencies_ms = latencies
