@@ -14,6 +14,11 @@ drained and checked (every accepted message applied).
 The figures that matter are the curve (events/s by workers) and its efficiency (events/s
 at N / N x events/s at 1): the 16-core target is >= 0.7 from 1 to 8. A machine with fewer
 cores than N + the generators measures contention, not scaling: the header prints nproc.
+Each hub run also prints how busy its store's writes were over the closed loop (from
+`intermodal_store_write_seconds` in /metrics): on SQLite the share of the time the one
+writer lock was held, by stage, and its microseconds an event, the part of a node that
+more cores cannot make faster; on PostgreSQL how many write transactions were open at
+once, on average.
 
     python bench/scale.py [--quick] [--workers 1,2,4,8] [--postgres ADMIN_URL]
     python bench/scale.py [--quick] --postgres ADMIN_URL --nodes 1,2,3 [--workers W]
