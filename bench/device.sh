@@ -7,11 +7,13 @@
 # .whl-pack (or .whl), installs the hub from this tree, prints the machine, runs a
 # short smoke test (it stops there if the hub does not work), then:
 #   quick: bench/scale.py --quick (hub and echo, 1 and 2 workers)
-#   full:  bench/scale.py (1, 2, 4, 8 workers), then bench/ingest.py --only hub with
-#          INTERMODAL_WORKERS=8 (p99 at 5,000/s offered, CPU per webhook)
+#   full:  bench/store_cost.py on SQLite (batches of 100), bench/scale.py (1, 2, 4, 8
+#          workers; each hub run prints the writer lock's share), then bench/ingest.py
+#          --only hub with INTERMODAL_WORKERS=8 (p99 at 5,000/s offered, CPU per webhook)
 #   pg:    a PostgreSQL 16 of its own (the binaries in .whl's pgserver wheel, run as an
-#          unprivileged user), then bench/scale.py --nodes 1,2,3 (PG_WORKERS workers a
-#          node, default 2) and bench/scale.py --workers 1,4,8 on it (PG_QUICK=1: --quick)
+#          unprivileged user), then bench/store_cost.py on both stores, bench/scale.py
+#          --nodes 1,2,3 (PG_WORKERS workers a node, default 2) and bench/scale.py
+#          --workers 1,4,8 on it (PG_QUICK=1: --quick)
 # Everything goes to stdout and to $OUT/device.log ($OUT unset: /tmp/device-bench.log).
 #
 # Overrides: PY (python to make the venv with, default python3), WHEELS (default .whl,
@@ -209,6 +211,8 @@ elif [ "$MODE" = pg ]; then
   # nodes: 3 x (hub, echo), about 60 s each plus drains; workers on one node: 3 x 60 s.
   quick=()
   [ -z "${PG_QUICK:-}" ] || quick=(--quick)  # a try-out of this mode on a small machine
+  # each store's CPU and write-transaction time a message, in-process: about 20 s
+  bench 60 store_cost.py --messages 10000 --batch 100 --postgres "$PG_URL"
   bench $((BUDGET - SECONDS - ${WORKERS_SHARE:-200})) scale.py "${quick[@]}" \
     --postgres "$PG_URL" --nodes 1,2,3 --workers "${PG_WORKERS:-2}"
   bench $((BUDGET - SECONDS - 10)) scale.py "${quick[@]}" --postgres "$PG_URL" --workers 1,4,8
@@ -217,6 +221,8 @@ else
   # ingest (the hub alone, its 20 s closed loop and 20 s open loop at 5,000/s; no echo,
   # no 500/s run): about 60 s plus its drains. The time limits keep the whole run inside
   # BUDGET, and leave ingest its share even if scale's drains run long.
+  # SQLite's writer lock a message, apply's part, on this machine's disk: about 15 s
+  bench 60 store_cost.py --messages 10000 --batch 100 --postgres none
   bench $((BUDGET - SECONDS - ${INGEST_SHARE:-130})) scale.py
   export INTERMODAL_WORKERS=8
   echo
