@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sqlite3
 import sys
 import threading
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from _common import (
     BIN,
@@ -128,11 +128,11 @@ def write_seconds(ports: list[int]) -> dict[str, float]:
     found = {"ingest": 0.0, "apply": 0.0}
     for port in ports:
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
-        for stage in found:
-            sum_ = re.search(
-                rf'^intermodal_store_write_seconds_sum{{stage="{stage}"}} (\S+)$', text, re.M
-            )
-            found[stage] += float(sum_.group(1)) if sum_ else 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                stage = sample.labels.get("stage")
+                if sample.name == "intermodal_store_write_seconds_sum" and stage in found:
+                    found[stage] += sample.value
     return found
 
 
