@@ -22,10 +22,13 @@ reading every key back: what store/store.py and engine/inbox.py did before they 
 each batch as one statement.
 
     python bench/store_cost.py [--quick] [--postgres ADMIN_URL] [--messages N] [--batch N]
+                               [--preload N]
 
 `--batch` is the applier's batch (default 1000, its own default): a hub under steady load
 applies what each group commit brought, batches of about a hundred, so `--batch 100`
 shows what a batch's fixed costs (its reads, its commit) add to each message there.
+`--preload N` first stores and applies N messages (untimed), so the indexes are those of
+a database in use: a key that lands on a random page then costs that page in every commit.
 """
 
 from __future__ import annotations
@@ -159,14 +162,19 @@ def _timed_writes(store: Store, spent: list[float]) -> Iterator[None]:
         store.write = plain  # type: ignore[method-assign]
 
 
-def measure(url: str, count: int, peer: bool, batch: int = 1000) -> tuple[float, float, float]:
-    """(store, apply) CPU microseconds per message on a fresh database at `url`, and the
-    wall time per message of apply's write transactions: on SQLite they hold the writer
-    lock, which every ingest commit waits for."""
+def measure(
+    url: str, count: int, peer: bool, batch: int = 1000, preload: int = 0
+) -> tuple[float, float, float]:
+    """(store, apply) CPU microseconds per message on a database at `url` holding
+    `preload` applied messages, and the wall time per message of apply's write
+    transactions: on SQLite they hold the writer lock, which every ingest commit waits
+    for."""
     with workdir("store-cost") as work:
         settings = _config(work, url)
         store = open_store(url)
         try:
+            if preload:
+                _preload(store, settings, preload)
             messages = _messages(count, settings.hub.partitions)
             save = _per_row_store if peer else store_messages
             began = time.process_time()
@@ -189,6 +197,21 @@ def measure(url: str, count: int, peer: bool, batch: int = 1000) -> tuple[float,
             return stored, spent * per, writing[0] * per
         finally:
             store.dispose()
+
+
+def _preload(store: Store, settings: Any, count: int) -> None:
+    """`count` messages stored and applied in thousands, untimed: the indexes of a
+    database in use, where a key that lands on a random page costs that page."""
+    owner = _all_partitions(store, settings)
+    try:
+        applier = Applier(store, settings, batch=1000, owner=owner)
+        messages = _messages(count, settings.hub.partitions)
+        for start in range(0, len(messages), 1000):
+            store_messages(store, messages[start : start + 1000])
+            while applier.run_once().messages:
+                pass
+    finally:
+        owner.stop()
 
 
 def _all_partitions(store: Store, settings: Any) -> PartitionOwner:
@@ -235,12 +258,19 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each side")
     parser.add_argument("--batch", type=int, default=1000, help="the applier's batch size")
+    parser.add_argument(
+        "--preload",
+        type=int,
+        default=0,
+        help="messages stored and applied (untimed) before each run: a database in use",
+    )
     args = parser.parse_args()
     count = args.messages or (5_000 if args.quick else 20_000)
     print_header("store and apply: the hub's CPU per message, by store", args.quick)
     print(
         f"{count:,} webhook messages (10% re-deliveries), groups of 100, applied in batches"
         f" of {args.batch}; best of {args.rounds}"
+        + (f"; on a database of {args.preload:,} applied messages" if args.preload else "")
     )
     stores = [("sqlite", None)]
     if args.postgres != "none":
@@ -251,7 +281,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for peer in (False, True):
                 with workdir("store-cost-db") as work, _database(admin, work) as url:
-                    got = measure(url, count, peer, args.batch)
+                    got = measure(url, count, peer, args.batch, args.preload)
                 side = "peer" if peer else "hub "
                 print(
                     f"  {name:<10} {side} store {got[0]:6.0f} us  apply {got[1]:6.0f} us"
@@ -263,6 +293,7 @@ def main() -> None:
                     [min(a, b) for a, b in zip(old, got, strict=True)] if old else list(got)
                 )
         suffix = "" if args.batch == 1000 else f"_batch{args.batch}"
+        suffix += f"_preload{args.preload}" if args.preload else ""
         for index, what in enumerate(("store_cpu", "apply_cpu", "apply_write_wall")):
             lines.append(
                 result_line(

@@ -6,7 +6,7 @@ import hashlib
 import os
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 
@@ -58,6 +58,19 @@ def stable_id(prefix: str, *parts: str) -> str:
     """A deterministic id from its parts: replays and retries produce the same id."""
     digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
     return f"{prefix}_{digest}"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def epoch_millis(value: datetime) -> int:
+    """Whole milliseconds since 1970 (0 before it), in integers: `timestamp() * 1000` is a
+    float product, which can land a microsecond-exact time on the millisecond before.
+    A naive time is local time, as `iso` reads it."""
+    if value.tzinfo is None:
+        value = value.astimezone(UTC)
+    return max(0, (value - _EPOCH) // _MILLISECOND)
 
 
 def utcnow() -> datetime:
