@@ -10,10 +10,12 @@ applied batch. The store asks for custom plans on every connection (store/store.
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select, text
+from typing import Any
+
+from sqlalchemy import event, func, insert, select, text
 
 from intermodal.store import open_store
-from intermodal.store.store import rows_in
+from intermodal.store.store import rows_for_pairs, rows_in
 from intermodal.store.tables import events
 
 
@@ -50,5 +52,56 @@ def test_a_statement_run_many_times_is_planned_for_the_values_of_each_run(
                 .where(text("statement LIKE '%meaning_key = ANY%'"))
             ).one()  # fmt: skip
         assert plans == (0, 7)  # runs six to twelve, each planned for its values
+    finally:
+        store.dispose()
+
+
+_MANY_EVENTS = text(
+    "INSERT INTO events (event_id, partner, source, type, subject, time, milestone,"
+    " occurred_at, meaning_key, outcome, inbox_seq, receipt_id, recorded_at, correlation_id,"
+    " data) SELECT 'e-' || n, 'acme', '/acme', 'shipment.milestone', 'S-' || (n % 50),"
+    " '2026-12-05T00:00:00Z', 'in_transit', '2026-12-05T00:00:00Z', 'mk-' || n, 'applied', n,"
+    " 'r-' || n, '2026-12-05T00:00:00Z', 'c-' || n, '{}' FROM generate_series(0, :count - 1) n"
+)
+
+
+def _rows_read(plan: dict[str, Any]) -> int:
+    """Rows every scan of the plan produced, before any filter threw them away."""
+    own = 0
+    if "Scan" in plan["Node Type"] and "Function" not in plan["Node Type"]:
+        own = (plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)) * plan["Actual Loops"]
+    return own + sum(_rows_read(child) for child in plan.get("Plans", []))
+
+
+def test_a_lookup_of_pairs_reads_about_the_rows_it_asks_for_on_a_table_never_analyzed(
+    pg_url: str,
+) -> None:
+    store = open_store(pg_url)
+    try:
+        with store.write() as conn:  # one partner's 30,000 events, no statistics yet
+            conn.execute(_MANY_EVENTS, {"count": 30_000})
+        asked = [("acme", f"e-{n}") for n in range(0, 30_000, 300)] + [("acme", "e-none")]
+        seen: list[tuple[str, Any]] = []
+
+        def capture(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
+            seen.append((statement, params))
+
+        query = select(events.c.partner, events.c.event_id).where(events.c.outcome != "duplicate")
+        event.listen(store.engine, "before_cursor_execute", capture)
+        try:
+            with store.read() as conn:
+                found = set(rows_for_pairs(conn, query, events.c.partner, events.c.event_id, asked))
+        finally:
+            event.remove(store.engine, "before_cursor_execute", capture)
+        assert {(r.partner, r.event_id) for r in found} == set(asked[:-1])
+        [(statement, params)] = seen
+        raw = store.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
+            plan = cursor.fetchone()[0][0]["Plan"]
+        finally:
+            raw.close()
+        assert _rows_read(plan) <= 2 * len(asked), plan  # not a partner's every event
     finally:
         store.dispose()

@@ -33,6 +33,7 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, make_url
@@ -623,11 +624,27 @@ def rows_for_pairs(
 ) -> Iterator[Any]:
     """Rows of `query` whose (`first`, `second`) is one of `pairs`.
 
-    One query per value of `first`: SQLite does not use a two-column index for a row-value
-    `(a, b) IN (VALUES ...)` and scans the whole table (the crash-safety test found the
-    inbox and events scanned on every batch); `a = ? AND b IN (...)` is an index search
-    on both backends.
+    On SQLite, one query per value of `first`: SQLite does not use a two-column index for
+    a row-value `(a, b) IN (VALUES ...)` and scans the whole table (the crash-safety test
+    found the inbox and events scanned on every batch); `a = ? AND b IN (...)` is an index
+    search.
+
+    On PostgreSQL, `(a, b) IN (SELECT unnest(:firsts), unnest(:seconds))`, a chunk of
+    pairs a query: one index probe per pair whatever the table's statistics say. With
+    `a = ? AND b = ANY(?)`, a table not yet analyzed (new, or grown since autovacuum last
+    looked) is planned with default selectivities that make `a = ?` look rarer than the
+    list, so PostgreSQL searched the index for `a` alone and filtered `b` row by row: the
+    applier's lookup of known event ids read all 30,000 of a partner's events (7.5 ms a
+    batch instead of 0.24).
     """
+    if conn.dialect.name == "postgresql":
+        listed = list(pairs)
+        paired = _composed(query, first, "pairs", lambda: query.where(_pairs_in(first, second)))
+        for start in range(0, len(listed), chunk):
+            part = listed[start : start + chunk]
+            bound = {"pairs_first": [a for a, _ in part], "pairs_second": [b for _, b in part]}
+            yield from conn.execute(paired, bound)
+        return
     grouped: dict[Any, list[Any]] = {}
     for a, b in pairs:
         grouped.setdefault(a, []).append(b)
@@ -639,6 +656,15 @@ def rows_for_pairs(
     )
     for a, bs in grouped.items():
         yield from rows_in(conn, paired, second, bs, chunk, {"pair_first": a})
+
+
+def _pairs_in(first: Any, second: Any) -> ColumnElement[bool]:
+    """`(first, second) IN (SELECT unnest(:pairs_first), unnest(:pairs_second))`: the two
+    arrays' elements taken side by side (PostgreSQL zips set-returning functions of one
+    select list)."""
+    firsts = bindparam("pairs_first", type_=postgresql.ARRAY(first.type))
+    seconds = bindparam("pairs_second", type_=postgresql.ARRAY(second.type))
+    return tuple_(first, second).in_(select(func.unnest(firsts), func.unnest(seconds)))
 
 
 def open_store(url: str, migrate: bool = True) -> Store:
