@@ -15,6 +15,11 @@ ingest commit waits for: the serial part of a node with many workers (it reads a
 before it takes the lock). On PostgreSQL the whole batch is one transaction, so it is
 nearly all of apply there, and holds no lock that ingest waits for.
 
+On PostgreSQL the server's own CPU per message is printed too (`store_server_cpu`,
+`apply_server_cpu`: every `postgres` process of this machine, read from /proc, so only
+for a server on this machine): what a PostgreSQL machine must be sized for, beside the
+hub's.
+
 The peer is the same hub with every batch write made the ordinary SQLAlchemy way,
 `conn.execute(statement, rows)` (on PostgreSQL psycopg's executemany: a statement per
 row), and the inbox insert as `INSERT ... ON CONFLICT DO NOTHING` per row followed by
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import secrets
 import time
@@ -164,11 +170,12 @@ def _timed_writes(store: Store, spent: list[float]) -> Iterator[None]:
 
 def measure(
     url: str, count: int, peer: bool, batch: int = 1000, preload: int = 0
-) -> tuple[float, float, float]:
+) -> tuple[float, ...]:
     """(store, apply) CPU microseconds per message on a database at `url` holding
-    `preload` applied messages, and the wall time per message of apply's write
-    transactions: on SQLite they hold the writer lock, which every ingest commit waits
-    for."""
+    `preload` applied messages; the wall time per message of apply's write transactions
+    (on SQLite they hold the writer lock, which every ingest commit waits for); and on a
+    PostgreSQL server of this machine, its own CPU per message (store, apply), NaN
+    where it cannot be seen."""
     with workdir("store-cost") as work:
         settings = _config(work, url)
         store = open_store(url)
@@ -177,26 +184,57 @@ def measure(
                 _preload(store, settings, preload)
             messages = _messages(count, settings.hub.partitions)
             save = _per_row_store if peer else store_messages
+            server = _postgres_cpu() if store.dialect == "postgresql" else None
             began = time.process_time()
             for start in range(0, len(messages), 100):
                 save(store, messages[start : start + 100])
             stored = (time.process_time() - began) / len(messages) * 1e6
+            server_stored = _since(server, len(messages))
             owner = _all_partitions(store, settings)
             applier = Applier(store, settings, batch=batch, owner=owner)
             applied, writing = 0, [0.0]
             per_row = _per_row_writes() if peer else contextlib.nullcontext()
             try:
                 with per_row, _timed_writes(store, writing):
+                    server = _postgres_cpu() if store.dialect == "postgresql" else None
                     began = time.process_time()
                     while (result := applier.run_once()).messages:
                         applied += result.messages
                     spent = time.process_time() - began
+                    server_applied = _since(server, max(applied, 1))
             finally:
                 owner.stop()
             per = 1e6 / max(applied, 1)
-            return stored, spent * per, writing[0] * per
+            return stored, spent * per, writing[0] * per, server_stored, server_applied
         finally:
             store.dispose()
+
+
+def _postgres_cpu() -> float | None:
+    """CPU seconds (user + system) of every `postgres` process of this machine, its
+    backends and the WAL writer and checkpointer that work for them; None where there is
+    none (a server elsewhere). Read from /proc, which shows other users' processes' times."""
+    total, found = 0, False
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone, or not ours to read
+            continue
+        total += int(fields[11]) + int(fields[12])
+        found = True
+    return total / os.sysconf("SC_CLK_TCK") if found else None
+
+
+def _since(began: float | None, messages: int) -> float:
+    """The PostgreSQL server's CPU microseconds per message since `began` (NaN: unseen)."""
+    now = _postgres_cpu() if began is not None else None
+    if began is None or now is None:
+        return float("nan")
+    return (now - began) / messages * 1e6
 
 
 def _preload(store: Store, settings: Any, count: int) -> None:
@@ -285,7 +323,12 @@ def main() -> None:
                 side = "peer" if peer else "hub "
                 print(
                     f"  {name:<10} {side} store {got[0]:6.0f} us  apply {got[1]:6.0f} us"
-                    f"  (in write transactions {got[2]:5.1f} us)",
+                    f"  (in write transactions {got[2]:5.1f} us)"
+                    + (
+                        f"; the server's CPU: store {got[3]:4.0f} us, apply {got[4]:4.0f} us"
+                        if not math.isnan(got[3])
+                        else ""
+                    ),
                     flush=True,
                 )
                 old = best.get(peer)
@@ -294,7 +337,10 @@ def main() -> None:
                 )
         suffix = "" if args.batch == 1000 else f"_batch{args.batch}"
         suffix += f"_preload{args.preload}" if args.preload else ""
-        for index, what in enumerate(("store_cpu", "apply_cpu", "apply_write_wall")):
+        figures = ["store_cpu", "apply_cpu", "apply_write_wall"]
+        if not math.isnan(best[False][3]):
+            figures += ["store_server_cpu", "apply_server_cpu"]
+        for index, what in enumerate(figures):
             lines.append(
                 result_line(
                     "store_cost", f"{what}_per_message_{name}{suffix}",
