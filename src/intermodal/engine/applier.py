@@ -117,6 +117,23 @@ _PENDING = (
     .limit(bindparam("b_limit"))
 )  # fmt: skip
 _PENDING_BEFORE = _PENDING.where(inbox.c.seq < bindparam("b_barrier"))
+_PG_PENDING_OF = text(
+    "SELECT seq, receipt_id, partner, channel, content_type, body, correlation_id, partition"
+    " FROM inbox WHERE seq IN ("
+    " SELECT s.seq FROM unnest(CAST(:held AS integer[])) AS p(part) CROSS JOIN LATERAL ("
+    "  SELECT seq FROM inbox WHERE status = 'pending' AND partition = p.part"
+    "  AND seq < :b_barrier ORDER BY seq LIMIT :b_limit) AS s"
+    " ORDER BY s.seq LIMIT :b_limit)"
+    " ORDER BY seq"
+)
+"""`_PENDING(_BEFORE)` of some partitions, on PostgreSQL: each partition's first pending
+rows through `ix_inbox_pending_partition` (at most the batch from each), then the batch's
+rows by primary key. Asked as `partition = ANY(...) ORDER BY seq LIMIT n`, PostgreSQL read
+every pending row of the partitions and sorted them for each batch (18 ms behind a
+backlog of 40,000, growing with it: a backlog drained in quadratic time); this reads at
+most partitions x batch index entries (4 ms for 64 partitions behind any backlog, less
+than 1 for a few), and none for a partition with nothing pending."""
+_NO_BARRIER = 2**63 - 1
 _UNROUTED = (
     select(inbox.c.seq, inbox.c.receipt_id, inbox.c.partner, inbox.c.channel,
            inbox.c.content_type, inbox.c.body, inbox.c.correlation_id)
@@ -128,10 +145,15 @@ _UNROUTED_SKIP_LOCKED = _UNROUTED.with_for_update(skip_locked=True)
 _BARRIER = select(func.min(inbox.c.seq)).where(
     inbox.c.status == "pending", or_(inbox.c.partition.is_(None), inbox.c.partition < 0)
 )
+_STILL_PENDING = func.coalesce(inbox.c.status, "") == "pending"
+"""`status = 'pending'` for statements that name their rows by `seq`, in a form that
+matches no partial index's predicate. Written plainly, PostgreSQL could answer it from
+the pending indexes, and without statistics (or with ones taken while the backlog was
+small) it takes the pending rows for few: it read every pending row and kept the batch's,
+so each batch cost time in proportion to the backlog (5.6 ms a batch of 100 behind 20,000,
+1.2 ms through the primary key). `status` is NOT NULL: `coalesce` changes no answer."""
 _MARK_APPLIED = (
-    update(inbox)
-    .where(inbox.c.status == "pending")
-    .values(status="applied", processed_at=bindparam("b_now"))
+    update(inbox).where(_STILL_PENDING).values(status="applied", processed_at=bindparam("b_now"))
 )
 _SEEN_IDS = select(events.c.partner, events.c.event_id).where(events.c.outcome != "duplicate")
 _SEEN_MEANINGS = select(events.c.meaning_key).where(events.c.outcome != "duplicate")
@@ -159,6 +181,25 @@ def meaning_key(partner: str, event: CanonicalEvent) -> str:
         milestone = event.data.state.value
     digest = stable_id("mk", partner, event.type.value, event.subject, iso(event.time), milestone)
     return f"mk_{epoch_millis(event.time):012x}{digest[3:]}"
+
+
+def _pg_pending(conn: Connection, limit: int) -> Sequence[Any]:
+    """`_PENDING` on PostgreSQL: the first pending rows in `ix_inbox_pending`'s order.
+
+    PostgreSQL takes the pending rows for few whenever its statistics do not say
+    otherwise (a new table, or statistics taken while the backlog was small), and then
+    reads them all and sorts them rather than walk the index to the batch's end: 17 ms a
+    batch behind 40,000, 0.06 ms walking. Sorting is switched off for this one statement
+    (`SET LOCAL`, back on before anything else runs in the transaction; a failure ends
+    the transaction, and the setting with it), which leaves the ordered walk as the plan."""
+    conn.execute(_SORT_OFF)
+    rows = conn.execute(_PENDING, {"b_limit": limit}).all()
+    conn.execute(_SORT_ON)
+    return rows
+
+
+_SORT_OFF = text("SET LOCAL enable_sort = off")
+_SORT_ON = text("SET LOCAL enable_sort = on")
 
 
 def unapplicable(exc: BaseException) -> str:
@@ -440,7 +481,7 @@ class Applier:
             return int(
                 conn.execute(
                     update(inbox)
-                    .where(inbox.c.seq.in_(seqs), inbox.c.status == "pending")
+                    .where(inbox.c.seq.in_(seqs), _STILL_PENDING)
                     .values(status="rejected", processed_at=iso(utcnow()), error=error)
                 ).rowcount
             )
@@ -586,8 +627,15 @@ class Applier:
     def _pending(self, conn: Connection, limit: int, held: dict[int, int] | None) -> Sequence[Any]:
         """The next pending messages in inbox order: all of them, or (`held`) those of
         these partitions before the oldest message unrouted or spanning."""
-        if held is None:
+        if held is None and not self.store.is_sqlite:
+            rows = _pg_pending(conn, limit)
+        elif held is None:
             rows = conn.execute(_PENDING, {"b_limit": limit}).all()
+        elif not self.store.is_sqlite:
+            barrier = conn.execute(_BARRIER).scalar()
+            params = {"held": sorted(held), "b_limit": limit}
+            params["b_barrier"] = _NO_BARRIER if barrier is None else barrier
+            rows = conn.execute(_PG_PENDING_OF, params).all()
         else:
             barrier = conn.execute(_BARRIER).scalar()
             query = _PENDING if barrier is None else _PENDING_BEFORE
