@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, bindparam, delete, or_, select, text, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, or_, select, text, update
 
 from intermodal.config import Endpoint, Settings
 from intermodal.engine.ids import iso, sortable_id, utcnow
@@ -49,6 +49,7 @@ from intermodal.outbox.sinks import (
 )
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
+from intermodal.store.store import rows_for_pairs
 from intermodal.store.tables import dead_letters, inbox, outbox
 
 log = logging.getLogger(__name__)
@@ -479,12 +480,24 @@ class Dispatcher:
             )
             .exists()
         )
-        query = (
-            select(outbox)
+        # The oldest due commands first, then the order checks on those alone: checked
+        # before the limit, every due command of a backlog was probed and sorted whole
+        # (PostgreSQL: 348 ms a claim behind 100,000, 31 ms so). Twice the claim
+        # leaves room for the commands the checks hold back.
+        due = (
+            select(outbox.c.seq)
             .where(
                 outbox.c.status == "pending",
                 outbox.c.next_attempt_at <= stamp,
                 or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < stamp),
+            )
+            .order_by(outbox.c.seq)
+            .limit(2 * self.claim_batch)
+        )
+        query = (
+            select(outbox)
+            .where(
+                outbox.c.seq.in_(due.scalar_subquery()),
                 ~waiting_behind,  # per-subject order: never overtake an earlier command
                 ~held_by_dead_letter,  # nor a dead letter, until it is replayed
             )
@@ -671,6 +684,13 @@ class Dispatcher:
         self.stats["deferred"] += sum(1 for o in outcomes if o.kind == "deferred")
 
 
+_PENDING_UP_TO = (
+    select(outbox.c.seq, outbox.c.endpoint, outbox.c.subject)
+    .where(outbox.c.status == "pending", outbox.c.seq <= bindparam("b_last"))
+    .order_by(outbox.c.seq)
+)
+
+
 def _heads_only(conn: Connection, rows: list[Any]) -> list[Any]:
     """Keep the claimed rows that are a prefix of their subject's pending commands.
 
@@ -704,18 +724,11 @@ def _heads_only(conn: Connection, rows: list[Any]) -> list[Any]:
     keep: set[int] = set()
     if locked:
         pending: dict[tuple[str, str], list[int]] = defaultdict(list)
-        for i in range(0, len(locked), 500):
-            chunk = sorted(locked)[i : i + 500]
-            for seq, endpoint, subject in conn.execute(
-                select(outbox.c.seq, outbox.c.endpoint, outbox.c.subject)
-                .where(
-                    tuple_(outbox.c.endpoint, outbox.c.subject).in_(chunk),
-                    outbox.c.status == "pending",
-                    outbox.c.seq <= last,
-                )
-                .order_by(outbox.c.seq)
-            ):
-                pending[(endpoint, subject)].append(seq)
+        for seq, endpoint, subject in rows_for_pairs(  # one index probe a pair
+            conn, _PENDING_UP_TO, outbox.c.endpoint, outbox.c.subject, sorted(locked),
+            params={"b_last": last},
+        ):  # fmt: skip
+            pending[(endpoint, subject)].append(seq)
         for seqs in pending.values():
             for seq in seqs:
                 if seq not in mine:

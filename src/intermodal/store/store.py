@@ -621,8 +621,10 @@ def rows_for_pairs(
     second: Any,
     pairs: Iterable[tuple[Any, Any]],
     chunk: int = 500,
+    params: dict[str, Any] | None = None,
 ) -> Iterator[Any]:
-    """Rows of `query` whose (`first`, `second`) is one of `pairs`.
+    """Rows of `query` whose (`first`, `second`) is one of `pairs`; `params` binds the
+    query's own.
 
     On SQLite, one query per value of `first`: SQLite does not use a two-column index for
     a row-value `(a, b) IN (VALUES ...)` and scans the whole table (the crash-safety test
@@ -643,7 +645,7 @@ def rows_for_pairs(
         for start in range(0, len(listed), chunk):
             part = listed[start : start + chunk]
             bound = {"pairs_first": [a for a, _ in part], "pairs_second": [b for _, b in part]}
-            yield from conn.execute(paired, bound)
+            yield from conn.execute(paired, {**params, **bound} if params else bound)
         return
     grouped: dict[Any, list[Any]] = {}
     for a, b in pairs:
@@ -655,7 +657,7 @@ def rows_for_pairs(
         lambda: query.where(first == bindparam("pair_first", type_=first.type)),
     )
     for a, bs in grouped.items():
-        yield from rows_in(conn, paired, second, bs, chunk, {"pair_first": a})
+        yield from rows_in(conn, paired, second, bs, chunk, {**(params or {}), "pair_first": a})
 
 
 def _pairs_in(first: Any, second: Any) -> ColumnElement[bool]:
