@@ -18,7 +18,7 @@ Each hub run also prints how busy its store's writes were over the closed loop (
 `intermodal_store_write_seconds` in /metrics): on SQLite the share of the time the one
 writer lock was held, by stage, and its microseconds an event, the part of a node that
 more cores cannot make faster; on PostgreSQL how many write transactions were open at
-once, on average.
+once, on average, and (a server on this machine) the cores PostgreSQL itself used.
 
     python bench/scale.py [--quick] [--workers 1,2,4,8] [--postgres ADMIN_URL]
     python bench/scale.py [--quick] --postgres ADMIN_URL --nodes 1,2,3 [--workers W]
@@ -51,6 +51,7 @@ from _common import (
     cpu_seconds,
     free_port,
     new_webhook_secret,
+    postgres_cpu,
     print_header,
     result_line,
     run_load,
@@ -148,6 +149,7 @@ def closed_loop(
     results: list[LoadResult] = []
     began: list[float] = []
     writes: dict[str, float] = {}
+    database: list[float | None] = []
     lock = threading.Lock()
 
     def started() -> None:
@@ -155,6 +157,7 @@ def closed_loop(
             if not began:
                 if hub:
                     writes.update(write_seconds(ports))
+                    database[:] = [postgres_cpu() if args.postgres else None]
                 began[:] = [sum(cpu_seconds(pid) for pid in servers), time.perf_counter()]
 
     errors: list[BaseException] = []
@@ -189,13 +192,17 @@ def closed_loop(
     spent = sum(cpu_seconds(pid) for pid in servers) - began[0]
     wall = time.perf_counter() - began[1]
     cores = spent / wall
+    postgres = None
     if hub:
         writes = {k: (v - writes[k]) / wall for k, v in write_seconds(ports).items()}
+        now = postgres_cpu() if database and database[0] is not None else None
+        if now is not None and database[0] is not None:
+            postgres = (now - database[0]) / wall
     completed = sum(r.completed for r in results)
     ok = sum(r.ok for r in results)
     elapsed = max(r.elapsed for r in results)
     generator = sum(r.client_cpu for r in results) / elapsed
-    return completed / elapsed, ok, completed, generator, cores, writes
+    return completed / elapsed, ok, completed, generator, cores, writes, postgres
 
 
 def inbox_left(db: str) -> int:
@@ -245,13 +252,15 @@ def measure(kind: str, workers: int, args: argparse.Namespace, nodes: int = 1) -
             for server in servers:
                 server.start()
             time.sleep(0.5 if kind == "echo" else 1.0)  # every worker up, not only the first
-            rate, ok, completed, generator, cores, writes = closed_loop(
+            rate, ok, completed, generator, cores, writes, postgres = closed_loop(
                 ports, secret, kind[0], clients, args, [s.pid for s in servers], kind == "hub"
             )
             what = f"x{workers}" if nodes == 1 else f"{nodes} node(s) x{workers}"
+            database = "" if postgres is None else f", PostgreSQL {postgres:.2f} cores"
             print(
                 f"  {kind:<4} {what}: {rate:>8,.0f} events/s ({ok} of {completed} answers"
-                f" 2xx; server {cores:.2f} cores, {clients} generator(s) {generator:.2f} cores)",
+                f" 2xx; server {cores:.2f} cores{database}, {clients} generator(s)"
+                f" {generator:.2f} cores)",
                 flush=True,
             )
             out = {"rate": rate, "cores": cores, "generator": generator, "bad": completed - ok}

@@ -53,7 +53,7 @@ import orjson
 import psycopg
 from sqlalchemy import select
 
-from _common import PARTNER, milestone_event, print_header, result_line, workdir
+from _common import PARTNER, milestone_event, postgres_cpu, print_header, result_line, workdir
 from intermodal.config import load_config
 from intermodal.engine.applier import Applier
 from intermodal.engine.ids import iso, sortable_ids, utcnow
@@ -184,7 +184,7 @@ def measure(
                 _preload(store, settings, preload)
             messages = _messages(count, settings.hub.partitions)
             save = _per_row_store if peer else store_messages
-            server = _postgres_cpu() if store.dialect == "postgresql" else None
+            server = postgres_cpu() if store.dialect == "postgresql" else None
             began = time.process_time()
             for start in range(0, len(messages), 100):
                 save(store, messages[start : start + 100])
@@ -196,7 +196,7 @@ def measure(
             per_row = _per_row_writes() if peer else contextlib.nullcontext()
             try:
                 with per_row, _timed_writes(store, writing):
-                    server = _postgres_cpu() if store.dialect == "postgresql" else None
+                    server = postgres_cpu() if store.dialect == "postgresql" else None
                     began = time.process_time()
                     while (result := applier.run_once()).messages:
                         applied += result.messages
@@ -210,28 +210,9 @@ def measure(
             store.dispose()
 
 
-def _postgres_cpu() -> float | None:
-    """CPU seconds (user + system) of every `postgres` process of this machine, its
-    backends and the WAL writer and checkpointer that work for them; None where there is
-    none (a server elsewhere). Read from /proc, which shows other users' processes' times."""
-    total, found = 0, False
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
-                continue
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone, or not ours to read
-            continue
-        total += int(fields[11]) + int(fields[12])
-        found = True
-    return total / os.sysconf("SC_CLK_TCK") if found else None
-
-
 def _since(began: float | None, messages: int) -> float:
     """The PostgreSQL server's CPU microseconds per message since `began` (NaN: unseen)."""
-    now = _postgres_cpu() if began is not None else None
+    now = postgres_cpu() if began is not None else None
     if began is None or now is None:
         return float("nan")
     return (now - began) / messages * 1e6
