@@ -19,7 +19,7 @@ from intermodal.engine.partitions import SPAN
 from intermodal.store import Store, open_store
 from intermodal.store.tables import inbox
 from tests.conftest import new_secret
-from tests.store.test_plans import _rows_read
+from tests.plans import explain, rows_read
 
 P = 16
 _ENV = {"ACME_S": new_secret()}
@@ -117,21 +117,11 @@ def test_a_claim_on_postgresql_reads_what_it_takes_behind_a_deep_backlog(
             finally:
                 event.remove(store.engine, "before_cursor_execute", capture)
             assert len(got) == 100
-            plans = []
-            raw = store.engine.raw_connection()
-            try:  # the claim's statements again, in one transaction, its reads explained
-                cursor = raw.cursor()
-                for statement, params in statements:
-                    if "FROM inbox" in statement and "ORDER BY" in statement:
-                        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
-                        plans.append(cursor.fetchone()[0][0]["Plan"])
-                    else:
-                        cursor.execute(statement, params)
-            finally:
-                raw.rollback()
-                raw.close()
-            [plan] = plans
-            assert _rows_read(plan) <= 2 * most + 100, (held, plan)
+            [claim] = [
+                i for i, (st, _) in enumerate(statements) if "FROM inbox" in st and "ORDER BY" in st
+            ]
+            plan = explain(store, *statements[claim], before=statements[:claim])
+            assert rows_read(plan) <= 2 * most + 100, (held, plan)
     finally:
         store.dispose()
 

@@ -13,6 +13,7 @@ from intermodal.config import Settings
 from intermodal.outbox.dispatcher import Dispatcher
 from intermodal.store import open_store
 from tests.outbox.test_dispatcher import settings_for
+from tests.plans import explain, searches
 
 _BACKLOG = text(
     "INSERT INTO outbox (command_id, endpoint, kind, subject, payload, correlation_id,"
@@ -21,12 +22,6 @@ _BACKLOG = text(
     " 0, '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z'"
     " FROM generate_series(1, :count) n"
 )
-
-
-def _probes(plan: dict[str, Any], alias: str) -> int:
-    """How many times the plan searched `alias` (the order rule's earlier commands)."""
-    own = plan["Actual Loops"] if plan.get("Alias") == alias else 0
-    return own + sum(_probes(child, alias) for child in plan.get("Plans", []))
 
 
 def test_a_claim_behind_a_deep_backlog_checks_about_what_it_claims(
@@ -52,14 +47,7 @@ def test_a_claim_behind_a_deep_backlog_checks_about_what_it_claims(
             event.remove(store.engine, "before_cursor_execute", capture)
         assert [r.seq for r in claimed] == list(range(1, 201))  # the oldest, in order
         [(statement, params)] = statements
-        raw = store.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
-            plan = cursor.fetchone()[0][0]["Plan"]
-        finally:
-            raw.rollback()
-            raw.close()
-        assert _probes(plan, "earlier") <= 2 * 200, plan  # not one a due command
+        plan = explain(store, statement, params)
+        assert searches(plan, "earlier") <= 2 * 200, plan  # not one a due command
     finally:
         store.dispose()

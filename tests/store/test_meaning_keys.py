@@ -7,8 +7,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -22,6 +20,7 @@ from intermodal.engine.inbox import store_messages
 from intermodal.store import Store, open_store
 from intermodal.store.tables import events
 from tests.engine.test_engine import message, milestone, settings_for
+from tests.security.test_audit import migrate_to
 
 TYPE = "intermodal.shipment.milestone"
 MIGRATIONS = Path(intermodal.store.__file__).parent / "migrations"
@@ -62,14 +61,6 @@ def test_a_meaning_key_sorts_by_event_time_and_keeps_the_old_hash() -> None:
     assert meaning_key("acme", _event("1969-07-20T20:17:40Z")).startswith("mk_" + "0" * 12)
 
 
-def _migrate(store: Store, revision: str, down: bool = False) -> None:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with store.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(config, revision)
-
-
 def _keys(store: Store) -> list[str]:
     with store.read() as conn:
         return list(conn.execute(select(events.c.meaning_key).order_by(events.c.seq)).scalars())
@@ -93,7 +84,7 @@ def test_the_migration_rewrites_hashed_keys_so_a_resent_event_is_still_a_duplica
         current = _keys(store)
         assert len(current) == 3 and all(len(k) == 47 for k in current)
 
-        _migrate(store, "0018", down=True)
+        migrate_to(store, "0018", down=True)
         hashed = _keys(store)
         assert hashed == [f"mk_{k[15:]}" for k in current]
         assert hashed[0] == stable_id(
@@ -101,7 +92,7 @@ def test_the_migration_rewrites_hashed_keys_so_a_resent_event_is_still_a_duplica
             "picked_up",
         )  # fmt: skip
 
-        _migrate(store, "head")
+        migrate_to(store, "head")
         assert _keys(store) == current
         store.migrate()  # a second run changes nothing
         assert _keys(store) == current

@@ -17,6 +17,7 @@ from sqlalchemy import event, func, insert, select, text
 from intermodal.store import open_store
 from intermodal.store.store import rows_for_pairs, rows_in
 from intermodal.store.tables import events
+from tests.plans import explain, rows_read
 
 
 def _event(n: int, outcome: str) -> dict[str, object]:
@@ -65,14 +66,6 @@ _MANY_EVENTS = text(
 )
 
 
-def _rows_read(plan: dict[str, Any]) -> int:
-    """Rows every scan of the plan produced, before any filter threw them away."""
-    own = 0
-    if "Scan" in plan["Node Type"] and "Function" not in plan["Node Type"]:
-        own = (plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)) * plan["Actual Loops"]
-    return own + sum(_rows_read(child) for child in plan.get("Plans", []))
-
-
 def test_a_lookup_of_pairs_reads_about_the_rows_it_asks_for_on_a_table_never_analyzed(
     pg_url: str,
 ) -> None:
@@ -95,13 +88,7 @@ def test_a_lookup_of_pairs_reads_about_the_rows_it_asks_for_on_a_table_never_ana
             event.remove(store.engine, "before_cursor_execute", capture)
         assert {(r.partner, r.event_id) for r in found} == set(asked[:-1])
         [(statement, params)] = seen
-        raw = store.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
-            plan = cursor.fetchone()[0][0]["Plan"]
-        finally:
-            raw.close()
-        assert _rows_read(plan) <= 2 * len(asked), plan  # not a partner's every event
+        plan = explain(store, statement, params)
+        assert rows_read(plan) <= 2 * len(asked), plan  # not a partner's every event
     finally:
         store.dispose()
