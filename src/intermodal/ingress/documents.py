@@ -57,7 +57,7 @@ from intermodal.foresight.documents_reading import (
     check_document,
     read_limits,
 )
-from intermodal.ingress.edi import move_into, note_beside
+from intermodal.ingress.edi import move_into
 from intermodal.store import Store
 from intermodal.store.tables import documents, inbox
 
@@ -316,7 +316,7 @@ def scan_document_folder(store: Store, settings: Settings, partner: Partner, fol
         except OSError:
             continue  # vanished or unreadable meanwhile: the next pass sees
         except DocumentRefused as exc:
-            note_beside(move_into(path, folder / "rejected"), ".error.txt", f"{path.name}: {exc}")
+            move_into(path, folder / "rejected", (".error.txt", f"{path.name}: {exc}"))
             log.warning("document file of partner %s rejected: %s", partner.name, exc)
             handled += 1
             continue

@@ -779,19 +779,21 @@ def edi_intake_router(settings: Settings, hub: Callable[[], Hub]) -> APIRouter:
 _SKIP_SUFFIXES = (".tmp", ".part", ".partial", ".filepart")
 
 
-def move_into(path: Path, folder: Path) -> Path:
-    """Move a handled file into `folder` (made if missing), never over another file."""
+def move_into(path: Path, folder: Path, note: tuple[str, str] | None = None) -> Path:
+    """Move a handled file into `folder` (made if missing), never over another file.
+
+    `note` (a suffix and a text) says why it went there, in a text file next to it,
+    written before the file moves: whoever sees the file arrive (an operator's script, a
+    test) finds its note already there."""
     folder.mkdir(exist_ok=True)
     target = folder / path.name
     if target.exists():
         target = folder / f"{path.stem}.{sortable_id('dup')}{path.suffix}"
+    if note is not None:
+        suffix, message = note
+        target.with_name(target.name + suffix).write_text(message + "\n", encoding="utf-8")
     path.replace(target)
     return target
-
-
-def note_beside(target: Path, suffix: str, message: str) -> None:
-    """Why a file went where it went, in a text file next to it."""
-    target.with_name(target.name + suffix).write_text(message + "\n", encoding="utf-8")
 
 
 async def scan_folder(intake: EdiIntake, partner: Partner, folder: Path) -> int:
@@ -819,7 +821,7 @@ async def scan_folder(intake: EdiIntake, partner: Partner, folder: Path) -> int:
             result = await intake.receive(partner, body, sortable_id("corr"))
         except EdiError as exc:
             message = str(exc.with_context(partner.name, path.name))
-            note_beside(move_into(path, folder / "rejected"), ".error.txt", message)
+            move_into(path, folder / "rejected", (".error.txt", message))
             log.warning("EDI file rejected: %s", message)
         except Exception:
             log.exception("EDI file %s could not be stored; retrying on the next pass", path)
@@ -827,11 +829,11 @@ async def scan_folder(intake: EdiIntake, partner: Partner, folder: Path) -> int:
         else:
             if result.refused:
                 message = f"document {path.name}: {result.conflict_message()}"
-                note_beside(move_into(path, folder / "rejected"), ".error.txt", message)
+                move_into(path, folder / "rejected", (".error.txt", message))
                 log.warning("EDI file of partner %s rejected: %s", partner.name, message)
             elif result.conflicts:
                 reasons = "\n".join(o.plan.reason for o in result.conflicts)
-                note_beside(move_into(path, folder / "processed"), ".conflicts.txt", reasons)
+                move_into(path, folder / "processed", (".conflicts.txt", reasons))
             else:
                 move_into(path, folder / "processed")
         handled += 1
