@@ -378,10 +378,15 @@ def test_a_broken_pdf_is_kept_and_marked_unreadable(door: tuple[str, str]) -> No
 
 
 def test_documents_rows_follow_the_inbox(door: tuple[str, str]) -> None:
-    """Every documents row has its file in the inbox, as an applied `document` message."""
-    _url, db = door
+    """Every documents row has its file in the inbox, as an applied `document` message
+    (once applied: the module's other tests may have just sent theirs, or none, when
+    pytest-xdist runs this test on a worker of its own)."""
+    url, db = door
+    posted = httpx.post(f"{url}/v1/documents/ridgeline", content=_pdf_with(b"/F 1"), headers=AUTH)
+    assert posted.status_code in (200, 202), posted.text
     store = open_store(db)
-    try:
+
+    def joined() -> tuple[list[Any], int]:
         with store.read() as conn:
             rows = conn.execute(
                 select(documents.c.receipt_id, inbox.c.channel, inbox.c.status).select_from(
@@ -389,6 +394,11 @@ def test_documents_rows_follow_the_inbox(door: tuple[str, str]) -> None:
                 )
             ).all()
             total = conn.execute(select(func.count()).select_from(documents)).scalar()
+        return list(rows), int(total or 0)
+
+    try:
+        wait_until(lambda: all(r.status != "pending" for r in joined()[0]), timeout=30)
+        rows, total = joined()
     finally:
         store.dispose()
     assert len(rows) == total and total >= 1
