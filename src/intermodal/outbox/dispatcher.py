@@ -480,24 +480,25 @@ class Dispatcher:
             )
             .exists()
         )
+        claimable = (
+            outbox.c.status == "pending",
+            outbox.c.next_attempt_at <= stamp,
+            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < stamp),
+        )
         # The oldest due commands first, then the order checks on those alone: checked
         # before the limit, every due command of a backlog was probed and sorted whole
         # (PostgreSQL: 348 ms a claim behind 100,000, 31 ms so). Twice the claim
         # leaves room for the commands the checks hold back.
-        due = (
-            select(outbox.c.seq)
-            .where(
-                outbox.c.status == "pending",
-                outbox.c.next_attempt_at <= stamp,
-                or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < stamp),
-            )
-            .order_by(outbox.c.seq)
-            .limit(2 * self.claim_batch)
-        )
+        due = select(outbox.c.seq).where(*claimable).order_by(outbox.c.seq)
         query = (
             select(outbox)
             .where(
-                outbox.c.seq.in_(due.scalar_subquery()),
+                outbox.c.seq.in_(due.limit(2 * self.claim_batch).scalar_subquery()),
+                # Again on the row itself: PostgreSQL checks a row's own conditions once
+                # more on its newest version when it locks it, not the subquery's, so
+                # without them a command another dispatcher leased meanwhile was claimed
+                # twice.
+                *claimable,
                 ~waiting_behind,  # per-subject order: never overtake an earlier command
                 ~held_by_dead_letter,  # nor a dead letter, until it is replayed
             )
