@@ -315,6 +315,17 @@ def test_a_fix_for_a_truck_nobody_assigned_is_refused_as_unassigned(hub: Hub) ->
     )
     assert hub.webhook({"type": "position", **drive(truck, START, 1)[0]}).status_code == 202
     hub.applied()
+    # The applier process reports its counts to the worker after it commits: a moment
+    # after the inbox shows the message applied.
+    wait_until(
+        lambda: (
+            metric(
+                hub, 'intermodal_positions_refused_total{partner="telematics",reason="unassigned"}'
+            )
+            >= before + 1
+        ),
+        timeout=10,
+    )
     after = metric(
         hub, 'intermodal_positions_refused_total{partner="telematics",reason="unassigned"}'
     )
