@@ -628,23 +628,24 @@ class Applier:
     def _pending(self, conn: Connection, limit: int, held: dict[int, int] | None) -> Sequence[Any]:
         """The next pending messages in inbox order: all of them, or (`held`) those of
         these partitions before the oldest message unrouted or spanning."""
-        if held is None and not self.store.is_sqlite:
-            rows = _pg_pending(conn, limit)
-        elif held is None:
-            rows = conn.execute(_PENDING, {"b_limit": limit}).all()
-        elif not self.store.is_sqlite:
-            barrier = conn.execute(_BARRIER).scalar()
-            params = {"held": sorted(held), "b_limit": limit}
-            params["b_barrier"] = _NO_BARRIER if barrier is None else barrier
-            rows = conn.execute(_PG_PENDING_OF, params).all()
+        if held is None:
+            if self.store.is_sqlite:
+                rows = conn.execute(_PENDING, {"b_limit": limit}).all()
+            else:
+                rows = _pg_pending(conn, limit)
         else:
             barrier = conn.execute(_BARRIER).scalar()
-            query = _PENDING if barrier is None else _PENDING_BEFORE
-            statement, params = where_one_of(conn, query, inbox.c.partition, sorted(held))
-            params["b_limit"] = limit
-            if barrier is not None:
-                params["b_barrier"] = barrier
-            rows = conn.execute(statement, params).all()
+            if self.store.is_sqlite:
+                query = _PENDING if barrier is None else _PENDING_BEFORE
+                statement, params = where_one_of(conn, query, inbox.c.partition, sorted(held))
+                params["b_limit"] = limit
+                if barrier is not None:
+                    params["b_barrier"] = barrier
+                rows = conn.execute(statement, params).all()
+            else:
+                bound = {"held": sorted(held), "b_limit": limit}
+                bound["b_barrier"] = _NO_BARRIER if barrier is None else barrier
+                rows = conn.execute(_PG_PENDING_OF, bound).all()
         self._tried = [row.seq for row in rows]
         if len(rows) == 1:
             (row,) = rows
