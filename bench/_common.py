@@ -664,6 +664,13 @@ def postgres_cpu() -> float | None:
     return total / os.sysconf("SC_CLK_TCK") if found else None
 
 
+def postgres_cpu_since(began: float | None) -> float | None:
+    """PostgreSQL's CPU seconds since `began` (a `postgres_cpu()` reading); None where it
+    cannot be seen."""
+    now = postgres_cpu() if began is not None else None
+    return None if began is None or now is None else now - began
+
+
 # -- the naive peer --------------------------------------------------------------------------
 def naive_app(db_path: str, secret: str, token: str) -> Any:
     """A plain Starlette service as one would write it first: verify, validate, one SQLite

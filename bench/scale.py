@@ -52,6 +52,7 @@ from _common import (
     free_port,
     new_webhook_secret,
     postgres_cpu,
+    postgres_cpu_since,
     print_header,
     result_line,
     run_load,
@@ -195,9 +196,8 @@ def closed_loop(
     postgres = None
     if hub:
         writes = {k: (v - writes[k]) / wall for k, v in write_seconds(ports).items()}
-        now = postgres_cpu() if database and database[0] is not None else None
-        if now is not None and database[0] is not None:
-            postgres = (now - database[0]) / wall
+        spent_database = postgres_cpu_since(database[0] if database else None)
+        postgres = None if spent_database is None else spent_database / wall
     completed = sum(r.completed for r in results)
     ok = sum(r.ok for r in results)
     elapsed = max(r.elapsed for r in results)

@@ -53,7 +53,15 @@ import orjson
 import psycopg
 from sqlalchemy import select
 
-from _common import PARTNER, milestone_event, postgres_cpu, print_header, result_line, workdir
+from _common import (
+    PARTNER,
+    milestone_event,
+    postgres_cpu,
+    postgres_cpu_since,
+    print_header,
+    result_line,
+    workdir,
+)
 from intermodal.config import load_config
 from intermodal.engine.applier import Applier
 from intermodal.engine.ids import iso, sortable_ids, utcnow
@@ -212,10 +220,8 @@ def measure(
 
 def _since(began: float | None, messages: int) -> float:
     """The PostgreSQL server's CPU microseconds per message since `began` (NaN: unseen)."""
-    now = postgres_cpu() if began is not None else None
-    if began is None or now is None:
-        return float("nan")
-    return (now - began) / messages * 1e6
+    spent = postgres_cpu_since(began)
+    return float("nan") if spent is None else spent / messages * 1e6
 
 
 def _preload(store: Store, settings: Any, count: int) -> None:
