@@ -421,3 +421,41 @@ def test_a_tower_session_holds_whichever_worker_answers(sqlite_url: str, tmp_pat
             assert {client.get("/tower/").status_code for _ in range(12)} == {200}
     finally:
         _stop(served)
+
+
+@pytest.mark.parametrize("workers", [2, 1])
+def test_ctrl_c_while_the_processes_start_stops_them_quietly(
+    sqlite_url: str, tmp_path: Path, workers: int
+) -> None:
+    """Ctrl-C reaches the whole process group, children still importing the hub included:
+    each starts deaf to SIGINT (blocked across its start, then ignored), so none dies in
+    a KeyboardInterrupt traceback and the hub stops them all. Two workers: the workers
+    and the inbox writer are starting; one: the applier, the one process's child."""
+    config = tmp_path / "hub.yaml"
+    config.write_text(yaml.safe_dump({"partners": {"acme": {"webhook_secrets": ["env:ACME_S"]}}}))
+    log = tmp_path / "serve.log"
+    command = [HUB_BIN, "serve", "--config", str(config), "--db", sqlite_url]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*command, "--port", str(free_port()), "--workers", str(workers)],
+            env={**os.environ, "ACME_S": new_secret()},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        children = 3 if workers == 2 else 1
+        wait_until(lambda: len(_processes(proc.pid)) >= children, 60, interval=0.005)
+        time.sleep(0.2)  # spawned, and importing the hub
+        everyone = _descendants(proc.pid)
+        os.killpg(proc.pid, signal.SIGINT)
+        # One worker: a Ctrl-C before uvicorn runs (the applier starts as the application
+        # is made) aborts the start, as click does: status 130, "Aborted!".
+        assert proc.wait(timeout=30) in ((0,) if workers == 2 else (0, 130))
+        wait_until(lambda: not any(_alive(p) for p in everyone), 10)
+        text = log.read_text(errors="replace")
+        assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-4000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -55,6 +55,7 @@ from starlette.types import ASGIApp
 
 from intermodal.config import Settings
 from intermodal.observe.logs import crashes_logged
+from intermodal.processes import die_with_parent, ignore_sigint, name_process, start_deaf_to_sigint
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,6 @@ RUNTIME_PREFIX = "intermodal-serve-"
 """The runtime folder in $TMPDIR: `intermodal-serve-<supervisor pid>-<random>`."""
 WRITER_NAME = b"inbox-writer"
 """The inbox writer's process name (/proc/<pid>/comm, `ps -o comm`)."""
-_PR_SET_NAME = 15
 WORKER_ENV = "INTERMODAL_WORKER"
 """Set in each worker to its index: the core worker is 0."""
 
@@ -167,7 +167,7 @@ class Supervisor:
                 ),
                 name="intermodal-inbox-writer",
             )
-            process.start()
+            start_deaf_to_sigint(process)
             slot.process, slot.started, slot.restart_at = process, time.monotonic(), None
             return
         process = self._context.Process(
@@ -184,7 +184,7 @@ class Supervisor:
             ),
             name=f"intermodal-worker-{slot.index}",
         )
-        process.start()
+        start_deaf_to_sigint(process)
         slot.process, slot.started, slot.restart_at = process, time.monotonic(), None
 
     def _watch(self) -> None:
@@ -291,12 +291,12 @@ def _worker(
 ) -> None:
     """A worker's main: the hub's application on its own SO_REUSEPORT socket."""
     from intermodal.api.app import create_app
-    from intermodal.engine.applier_process import _die_with_parent
     from intermodal.observe.logs import configure_logging
     from intermodal.security.secrets import remember_resolved
     from intermodal.store import open_store
 
-    _die_with_parent(parent)
+    die_with_parent(parent)
+    ignore_sigint()  # as _WorkerServer: the supervisor stops the workers
     os.environ[WORKER_ENV] = str(index)
     remember_resolved(secrets)
     configure_logging(settings.hub.log_level)
@@ -349,17 +349,17 @@ def _inbox_writer(
     wake the appliers; stop on SIGTERM (the supervisor's, after the workers')."""
     import threading
 
-    from intermodal.engine.applier_process import ApplierElsewhere, _die_with_parent, wake_addresses
+    from intermodal.engine.applier_process import ApplierElsewhere, wake_addresses
     from intermodal.engine.commit_relay import InboxWriter
     from intermodal.observe.logs import configure_logging
     from intermodal.observe.metrics import Metrics
     from intermodal.security.secrets import remember_resolved
     from intermodal.store import open_store
 
-    _die_with_parent(parent)
-    _name_process(WRITER_NAME)
+    die_with_parent(parent)
+    name_process(WRITER_NAME)
     stop = threading.Event()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor stops it, last
+    ignore_sigint()  # the supervisor stops it, last
     signal.signal(signal.SIGTERM, lambda _sig, _frame: stop.set())
     remember_resolved(secrets)
     configure_logging(settings.hub.log_level)
@@ -371,19 +371,6 @@ def _inbox_writer(
     finally:
         appliers.stop()
         store.dispose()
-
-
-def _name_process(name: bytes) -> None:
-    """The name `ps -o comm` and /proc/<pid>/comm show (Linux; at most 15 bytes)."""
-    import ctypes
-    import ctypes.util
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_NAME, ctypes.c_char_p(name[:15]), 0, 0, 0)
 
 
 class _WorkerServer(uvicorn.Server):

@@ -37,15 +37,12 @@ loop and a listening socket that a forked child would inherit.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import logging
 import multiprocessing
 import os
 import select
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -56,11 +53,11 @@ from intermodal.engine.applier import Applier, ApplyResult, record
 from intermodal.engine.partitions import PartitionOwner, check_partitions
 from intermodal.observe.logs import crashes_logged
 from intermodal.observe.metrics import Metrics
+from intermodal.processes import die_with_parent, ignore_sigint, start_deaf_to_sigint
 
 log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.5
-_PR_SET_PDEATHSIG = 1
 
 
 class _PipeWake:
@@ -209,7 +206,7 @@ class ApplierProcess:
             name="intermodal-applier",
             daemon=True,
         )
-        process.start()
+        start_deaf_to_sigint(process)
         # The child holds its own copies; closing ours lets each side see the other go.
         wake_read.close()
         report_write.close()
@@ -388,10 +385,10 @@ def _child(
     wake_address: str | None = None,
 ) -> None:
     """The child's main: apply whenever woken, until the wake pipe closes."""
-    _die_with_parent(parent)
+    die_with_parent(parent)
     # Ctrl-C, systemd and `docker stop` signal the whole process group: the hub stops the
     # child through the wake pipe after its batch, instead of seeing it die and restarting it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_sigint()
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from intermodal.mapping import MappingNormalizer
     from intermodal.observe import traces
@@ -473,15 +470,3 @@ def _drain(sock: socket.socket) -> None:
     with contextlib.suppress(BlockingIOError, OSError):
         while sock.recv(64):
             pass
-
-
-def _die_with_parent(parent: int) -> None:
-    """Ask the kernel for SIGKILL when the parent dies (Linux); elsewhere the closed wake
-    pipe stops the child at its next look."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(0)

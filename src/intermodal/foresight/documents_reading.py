@@ -45,6 +45,7 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from intermodal.errors import IntermodalError, InvalidInput
+from intermodal.processes import ignore_sigint, start_deaf_to_sigint
 
 if TYPE_CHECKING:
     from intermodal.config import Settings
@@ -539,7 +540,7 @@ class ReadingProcess:
         process = self._context.Process(
             target=_serve, args=(child, self.limits.memory_mb), name="document-reader", daemon=True
         )
-        process.start()
+        start_deaf_to_sigint(process)  # a Ctrl-C stops the hub, which stops the reader
         child.close()
         self._process, self._conn = process, parent
         return parent
@@ -563,6 +564,8 @@ class ReadingProcess:
 def _serve(conn: Connection, memory_mb: int) -> None:
     """The child: cap the address space, then read what comes until the pipe closes."""
     import resource
+
+    ignore_sigint()
 
     cap = memory_mb * 1024 * 1024
     with contextlib.suppress(ValueError, OSError):  # a lower hard limit already: keep it
