@@ -49,7 +49,7 @@ from intermodal.outbox.sinks import (
 )
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
-from intermodal.store.store import rows_for_pairs
+from intermodal.store.store import rows_for_pairs, where_one_of
 from intermodal.store.tables import dead_letters, inbox, outbox
 
 log = logging.getLogger(__name__)
@@ -512,12 +512,7 @@ class Dispatcher:
         if rows:
             lease = iso(now + timedelta(seconds=self.claim_lease))
             seqs = [r.seq for r in rows]
-            for i in range(0, len(seqs), 500):
-                conn.execute(
-                    update(outbox)
-                    .where(outbox.c.seq.in_(seqs[i : i + 500]))
-                    .values(lease_until=lease)
-                )
+            _by_seq(conn, _LEASE, seqs, {"b_lease": lease})
             self._leases.update(dict.fromkeys(seqs, lease))
         return rows
 
@@ -534,12 +529,11 @@ class Dispatcher:
             if lease is not None:
                 by_lease.setdefault(lease, []).append(seq)
         found: list[int] = []
+        query = _LEASED_BY if self.store.is_sqlite else _LEASED_BY_LOCKED
         for lease, group in by_lease.items():
-            for i in range(0, len(group), 500):
-                query = select(outbox.c.seq).where(
-                    outbox.c.seq.in_(group[i : i + 500]), outbox.c.lease_until == lease
-                )
-                found += conn.execute(self.store.for_update(query)).scalars()
+            for i in range(0, len(group), _CHUNK):
+                statement, params = where_one_of(conn, query, outbox.c.seq, group[i : i + _CHUNK])
+                found += conn.execute(statement, {**params, "b_lease": lease}).scalars()
         return found
 
     def _renew(self, seqs: list[int]) -> None:
@@ -549,12 +543,7 @@ class Dispatcher:
         lease = iso(utcnow() + timedelta(seconds=self.claim_lease))
         with self.store.write() as conn:
             ours = self._ours(conn, seqs)
-            for i in range(0, len(ours), 500):
-                conn.execute(
-                    update(outbox)
-                    .where(outbox.c.seq.in_(ours[i : i + 500]), outbox.c.status == "pending")
-                    .values(lease_until=lease)
-                )
+            _by_seq(conn, _RENEW, ours, {"b_lease": lease})
         lost = set(seqs) - set(ours)
         for seq in ours:
             if seq in self._leases:  # not recorded meanwhile
@@ -608,17 +597,7 @@ class Dispatcher:
                         status="pending",
                     )
                 )
-            for i in range(0, len(delivered), 500):
-                conn.execute(
-                    update(outbox)
-                    .where(outbox.c.seq.in_(delivered[i : i + 500]))
-                    .values(
-                        status="delivered",
-                        delivered_at=stamp,
-                        attempts=outbox.c.attempts + 1,
-                        lease_until=None,
-                    )
-                )
+            _by_seq(conn, _DELIVERED, delivered, {"b_now": stamp})
             if later:
                 conn.execute(
                     update(outbox)
@@ -650,7 +629,7 @@ class Dispatcher:
                         for o in dead
                     ],
                 )
-                conn.execute(delete(outbox).where(outbox.c.seq.in_([o.seq for o in dead])))
+                _by_seq(conn, _DELETE, [o.seq for o in dead], {})
                 append(
                     self.store,
                     conn,
@@ -683,6 +662,30 @@ class Dispatcher:
         self.stats["retried"] += sum(1 for o in outcomes if o.kind == "retry")
         self.stats["dead"] += len(dead)
         self.stats["deferred"] += sum(1 for o in outcomes if o.kind == "deferred")
+
+
+_CHUNK = 500
+# A claim's, a heartbeat's and a record's statements on its commands, built once and bound
+# to the commands' seqs as one parameter (store.where_one_of): an IN list of 500 literals
+# was composed by SQLAlchemy and parsed by the database anew for every chunk.
+_LEASE = update(outbox).values(lease_until=bindparam("b_lease"))
+_LEASED_BY = select(outbox.c.seq).where(outbox.c.lease_until == bindparam("b_lease"))
+_LEASED_BY_LOCKED = _LEASED_BY.with_for_update()
+_RENEW = update(outbox).where(outbox.c.status == "pending").values(lease_until=bindparam("b_lease"))
+_DELIVERED = update(outbox).values(
+    status="delivered",
+    delivered_at=bindparam("b_now"),
+    attempts=outbox.c.attempts + 1,
+    lease_until=None,
+)
+_DELETE = delete(outbox)
+
+
+def _by_seq(conn: Connection, statement: Any, seqs: Sequence[int], params: dict[str, Any]) -> None:
+    """Run `statement` on the commands `seqs`, in chunks."""
+    for i in range(0, len(seqs), _CHUNK):
+        composed, bound = where_one_of(conn, statement, outbox.c.seq, seqs[i : i + _CHUNK])
+        conn.execute(composed, {**bound, **params})
 
 
 _PENDING_UP_TO = (
