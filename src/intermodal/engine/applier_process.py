@@ -264,8 +264,9 @@ class ApplierProcess:
             process.join(timeout=5)
             if self._stopping.is_set():
                 return
-            # Killed by SIGTERM/SIGINT before it could ignore them (they reach a child still
-            # starting): its process group was told to stop, so the hub is stopping too.
+            # Killed by SIGTERM before it could ignore it (it reaches a child still starting;
+            # SIGINT waits, blocked, until then): its process group was told to stop, so
+            # the hub is stopping too.
             signalled = process.exitcode in (-signal.SIGTERM, -signal.SIGINT)
             if signalled and self._stopping.wait(30):
                 return
