@@ -384,6 +384,10 @@ class HubConfig(_Strict):
     share of the partitions (engine/partitions.py); default: one per four workers, at
     least one. Nodes on one PostgreSQL database share the partitions among all their
     appliers."""
+    ingest_commits: Annotated[int, Field(ge=1, le=16)] = 2
+    """On PostgreSQL, how many group commits each worker keeps open at once: one group is
+    inserted while the one before waits for its commit. SQLite takes one writer at a time,
+    so there it is always one (engine/inbox.py, `GroupCommitter`)."""
     partitions: Annotated[int, Field(ge=1, le=4096)] = 64
     """How many partitions the shipments are hashed into: the most appliers that can
     apply side by side. The same on every node; change it only with an empty inbox."""
@@ -965,6 +969,7 @@ _ENV_OVERRIDES: dict[str, tuple[str, type]] = {
     "INTERMODAL_APPLIER": ("applier", str),
     "INTERMODAL_WORKERS": ("workers", int),
     "INTERMODAL_APPLIERS": ("appliers", int),
+    "INTERMODAL_INGEST_COMMITS": ("ingest_commits", int),
 }
 
 

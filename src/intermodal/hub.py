@@ -137,7 +137,12 @@ class Hub:
         else:
             normalize = MappingNormalizer(settings)
             worker = Applier(store, settings, metrics=metrics, normalize=normalize)
-        local = GroupCommitter(store, on_commit=worker.wake.set, metrics=metrics)
+        local = GroupCommitter(
+            store,
+            on_commit=worker.wake.set,
+            metrics=metrics,
+            commits=settings.hub.ingest_commits,
+        )
         committer: Committer = local
         if relay_address is not None and store.is_sqlite:
             committer = RelayCommitter(relay_address, local)

@@ -14,6 +14,7 @@ each half committed on its own, down to the request at fault, which alone is ref
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
 import sqlite3
 import threading
@@ -35,6 +36,8 @@ from intermodal.observe.metrics import Metrics
 from intermodal.store import Store
 from intermodal.store.store import rows_for_pairs, write_many_pg
 from intermodal.store.tables import inbox
+
+log = logging.getLogger(__name__)
 
 
 # Not frozen: a frozen dataclass sets each field through object.__setattr__, 2 us an
@@ -237,6 +240,12 @@ def refused_a_value(exc: BaseException) -> bool:
     return isinstance(exc, _REFUSED_VALUE)
 
 
+def _deadlocked(exc: BaseException) -> bool:
+    """PostgreSQL's "deadlock detected" (SQLSTATE 40P01): the transaction was rolled back
+    and can run again."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) == "40P01"
+
+
 def _refusal(exc: BaseException) -> str:
     """The refusal's kind by class (`DataError`), never its text: a driver's message and
     SQLAlchemy's statement dump quote the values."""
@@ -254,10 +263,21 @@ def store_groups(store: Store, groups: list[list[InboxMessage]]) -> list[list[Re
     for one bad request among n). A store that fails itself gives its exception to every
     request not stored by then; a half stored before it failed keeps its receipts, and a
     sender told 503 that sends again gets its first receipt back as a duplicate.
+
+    Two commits side by side that hold a message each of the other's (a partner's retry
+    of a request still in flight on another worker or node, with another order of its
+    messages) wait for each other; PostgreSQL ends one of them with a deadlock error, and
+    that group is stored again, once, answering those messages as duplicates.
     """
     messages = groups[0] if len(groups) == 1 else [m for group in groups for m in group]
     try:
-        receipts = store_messages(store, messages)
+        try:
+            receipts = store_messages(store, messages)
+        except Exception as exc:
+            if not _deadlocked(exc):
+                raise
+            log.info("inbox group commit chosen as a deadlock's victim; storing it again")
+            receipts = store_messages(store, messages)
     except Exception as exc:
         if not refused_a_value(exc):
             return [exc] * len(groups)
@@ -285,7 +305,18 @@ _Job = tuple[
 
 
 class GroupCommitter:
-    """One writer thread that commits the messages of many concurrent requests together."""
+    """Writer threads that commit the messages of many concurrent requests together.
+
+    Each thread takes what has queued since it last committed, so under load a commit
+    carries every request that arrived while the one before it ran. On SQLite one thread:
+    there is one writer at a time. On PostgreSQL `commits` threads (`hub.ingest_commits`,
+    default 2), so one group is inserted while the one before waits for its commit's WAL
+    flush and round trips: with one, a worker's committer was in a transaction 94% of the
+    time and was what limited a node (BENCHMARKS.md, "Group commits side by side").
+    Commits side by side are what several workers and nodes already make: a message
+    repeated in two of them is stored once and the other answered as its duplicate
+    (`store_groups`).
+    """
 
     def __init__(
         self,
@@ -293,26 +324,34 @@ class GroupCommitter:
         max_rows: int = 20_000,
         on_commit: Callable[[], None] | None = None,
         metrics: Metrics | None = None,
+        commits: int = 1,
     ) -> None:
         self._store = store
         self._metrics = metrics
         self._max_rows = max_rows
         self._on_commit = on_commit
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="inbox-group-commit", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"inbox-group-commit-{i}", daemon=True)
+            for i in range(1 if store.is_sqlite else max(1, commits))
+        ]
+        self._counts = threading.Lock()
         self.batches = 0
         self.rows = 0
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return all(thread.is_alive() for thread in self._threads)
 
     def stop(self) -> None:
-        self._jobs.put(None)
-        self._thread.join(timeout=30)
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join(timeout=30)
 
     async def submit(self, messages: list[InboxMessage]) -> list[Receipt]:
         """Store the messages with the next commit; returns once it is durable.
@@ -374,8 +413,9 @@ class GroupCommitter:
         stored = [len(r) for r in results if not isinstance(r, Exception)]
         if stored:
             rows = sum(stored)
-            self.batches += 1
-            self.rows += rows
+            with self._counts:
+                self.batches += 1
+                self.rows += rows
             if self._metrics is not None:
                 self._metrics.group_commit_rows.observe(rows)
                 self._metrics.store_write_seconds.labels("ingest").observe(held)
