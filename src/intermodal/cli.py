@@ -126,11 +126,12 @@ def serve(
     """Run the hub: HTTP ingress, apply, outbox delivery (SQLite file by default).
 
     Besides the options' variables it reads INTERMODAL_ADMIN_TOKEN_REF,
-    INTERMODAL_LOG_LEVEL, INTERMODAL_SIGNATURE_TOLERANCE_SECONDS, INTERMODAL_APPLIER
-    and INTERMODAL_APPLIERS (hub.admin_token, hub.log_level,
-    hub.signature_tolerance_seconds, hub.applier, hub.appliers). Each variable overrides the
-    configuration file; an option overrides both. With more than one worker,
-    `serve` supervises them (intermodal/serve.py; docs/operations.md, "Processes").
+    INTERMODAL_LOG_LEVEL, INTERMODAL_SIGNATURE_TOLERANCE_SECONDS, INTERMODAL_APPLIER,
+    INTERMODAL_APPLIERS and INTERMODAL_INGEST_COMMITS (hub.admin_token, hub.log_level,
+    hub.signature_tolerance_seconds, hub.applier, hub.appliers, hub.ingest_commits). Each
+    variable overrides the configuration file; an option overrides both. With more than
+    one worker, `serve` supervises them (intermodal/serve.py; docs/operations.md,
+    "Processes").
     """
     import uvicorn
 
