@@ -14,6 +14,7 @@ import threading
 import time
 
 import psycopg
+from psycopg import sql
 from sqlalchemy import func, select
 
 from intermodal.engine.inbox import GroupCommitter, InboxMessage, Receipt, store_groups
@@ -81,13 +82,21 @@ def test_a_commit_ended_by_a_deadlock_is_stored_again(pg_url: str) -> None:
     """Another transaction holds m-2 (uncommitted) while the group inserts m-1 and waits on
     m-2; then the other inserts m-1 and waits on the group: a cycle. PostgreSQL rolls back
     the transaction whose deadlock check runs first, the group's (its wait began first,
-    and the other's check is put off to 10 s); the group is stored again, waits for the
-    other to commit, and answers both messages as the other's duplicates."""
-    store = open_store(pg_url)
+    and the other's check is put off to 60 s); the group is stored again, waits for the
+    other to commit, and answers both messages as the other's duplicates. PostgreSQL looks
+    for a deadlock once per wait, `deadlock_timeout` after it began: 3 s for the group, so
+    that the cycle is there when it looks, even on a slow machine."""
     plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} SET deadlock_timeout = '3s'").format(
+                sql.Identifier(admin.info.dbname)
+            )
+        )
+    store = open_store(pg_url)
     try:
         with psycopg.connect(plain) as other:
-            other.execute("SET deadlock_timeout = '10s'")
+            other.execute("SET deadlock_timeout = '60s'")
             insert = (
                 "INSERT INTO inbox (receipt_id, partner, message_id, channel, content_type,"
                 " body, correlation_id, received_at, status)"
