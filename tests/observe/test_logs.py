@@ -269,7 +269,11 @@ def test_no_personal_data_or_secret_in_any_log_line(
                 corr = {"x-correlation-id": f"corr-log-{n}"}
                 response = send_webhook(client, "carrier", secret, body, f"x{n}", corr)
                 assert response.status_code == 202
-            assert client.get("/v1/shipments/SHP-L1", headers=ADMIN).status_code == 200
+
+            def applied() -> bool:  # a 202 is durable, not yet applied: the applier is apart
+                return client.get("/v1/shipments/SHP-L1", headers=ADMIN).status_code == 200
+
+            wait_until(applied, timeout=20)
 
             def dead_letters_logged() -> bool:
                 return log_lines.getvalue().count('"command dead') >= 2
