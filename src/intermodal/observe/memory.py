@@ -12,18 +12,17 @@ having worked, which costs a few milliseconds once per burst and nothing while i
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from intermodal.processes import libc
+
 _trim: Callable[[int], int] | None = None
 if sys.platform.startswith("linux"):
     try:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        _trim = _libc.malloc_trim  # glibc only; musl has none
+        _trim = libc().malloc_trim  # glibc only; musl has none
     except (OSError, AttributeError):
         _trim = None
 
