@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, bindparam, delete, or_, select, text, update
+from sqlalchemy import Connection, CursorResult, bindparam, delete, or_, select, text, update
 
 from intermodal.config import Endpoint, Settings
 from intermodal.engine.ids import iso, sortable_id, utcnow
@@ -531,9 +531,8 @@ class Dispatcher:
         found: list[int] = []
         query = _LEASED_BY if self.store.is_sqlite else _LEASED_BY_LOCKED
         for lease, group in by_lease.items():
-            for i in range(0, len(group), _CHUNK):
-                statement, params = where_one_of(conn, query, outbox.c.seq, group[i : i + _CHUNK])
-                found += conn.execute(statement, {**params, "b_lease": lease}).scalars()
+            for result in _by_seq(conn, query, group, {"b_lease": lease}):
+                found += result.scalars()
         return found
 
     def _renew(self, seqs: list[int]) -> None:
@@ -681,11 +680,15 @@ _DELIVERED = update(outbox).values(
 _DELETE = delete(outbox)
 
 
-def _by_seq(conn: Connection, statement: Any, seqs: Sequence[int], params: dict[str, Any]) -> None:
-    """Run `statement` on the commands `seqs`, in chunks."""
+def _by_seq(
+    conn: Connection, statement: Any, seqs: Sequence[int], params: dict[str, Any]
+) -> list[CursorResult[Any]]:
+    """Run `statement` on the commands `seqs`, in chunks; each chunk's result."""
+    results = []
     for i in range(0, len(seqs), _CHUNK):
         composed, bound = where_one_of(conn, statement, outbox.c.seq, seqs[i : i + _CHUNK])
-        conn.execute(composed, {**bound, **params})
+        results.append(conn.execute(composed, {**bound, **params}))
+    return results
 
 
 _PENDING_UP_TO = (
