@@ -126,6 +126,33 @@ def _descendants(pid: int) -> list[int]:
 
 
 def serve(tmp_path: Path, db_url: str, workers: int = 2, **more: object) -> Served:
+    """`launch`, then wait until every worker and the applier are ready."""
+    served = launch(tmp_path, db_url, workers, **more)
+    proc = served.proc
+
+    def ready() -> bool:
+        assert proc.poll() is None, served.tail()
+        try:  # every worker ready: the core worker's /readyz waits for the applier
+            answers = {
+                httpx.get(f"{served.url}/readyz", headers={"connection": "close"}).status_code
+                for _ in range(8)
+            }
+        except httpx.TransportError:
+            return False
+        workers_up = served.workers()
+        has_applier = [pid for pid in workers_up if _processes(pid)]
+        return answers == {200} and len(workers_up) == workers and len(has_applier) == 1
+
+    try:
+        wait_until(ready, 60)
+    except BaseException:
+        _stop(served)
+        raise
+    return served
+
+
+def launch(tmp_path: Path, db_url: str, workers: int = 2, **more: object) -> Served:
+    """`intermodal serve --workers N` in a session of its own, logging to serve.log."""
     secret = new_secret()
     config = tmp_path / "hub.yaml"
     config.write_text(
@@ -156,27 +183,7 @@ def serve(tmp_path: Path, db_url: str, workers: int = 2, **more: object) -> Serv
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    served = Served(proc, port, webhook_key(Secret(secret)), metrics_dir, log)
-
-    def ready() -> bool:
-        assert proc.poll() is None, served.tail()
-        try:  # every worker ready: the core worker's /readyz waits for the applier
-            answers = {
-                httpx.get(f"{served.url}/readyz", headers={"connection": "close"}).status_code
-                for _ in range(8)
-            }
-        except httpx.TransportError:
-            return False
-        workers_up = served.workers()
-        has_applier = [pid for pid in workers_up if _processes(pid)]
-        return answers == {200} and len(workers_up) == workers and len(has_applier) == 1
-
-    try:
-        wait_until(ready, 60)
-    except BaseException:
-        _stop(served)
-        raise
-    return served
+    return Served(proc, port, webhook_key(Secret(secret)), metrics_dir, log)
 
 
 def _stop(served: Served) -> None:
@@ -431,18 +438,8 @@ def test_ctrl_c_while_the_processes_start_stops_them_quietly(
     each starts deaf to SIGINT (blocked across its start, then ignored), so none dies in
     a KeyboardInterrupt traceback and the hub stops them all. Two workers: the workers
     and the inbox writer are starting; one: the applier, the one process's child."""
-    config = tmp_path / "hub.yaml"
-    config.write_text(yaml.safe_dump({"partners": {"acme": {"webhook_secrets": ["env:ACME_S"]}}}))
-    log = tmp_path / "serve.log"
-    command = [HUB_BIN, "serve", "--config", str(config), "--db", sqlite_url]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*command, "--port", str(free_port()), "--workers", str(workers)],
-            env={**os.environ, "ACME_S": new_secret()},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    served = launch(tmp_path, sqlite_url, workers)
+    proc = served.proc
     try:
         children = 3 if workers == 2 else 1  # workers and the inbox writer, or the applier
 
@@ -457,7 +454,7 @@ def test_ctrl_c_while_the_processes_start_stops_them_quietly(
         # is made) aborts the start, as click does: status 130, "Aborted!".
         assert proc.wait(timeout=30) in ((0,) if workers == 2 else (0, 130))
         wait_until(lambda: not any(_alive(p) for p in everyone), 10)
-        text = log.read_text(errors="replace")
+        text = served.log.read_text(errors="replace")
         assert "Traceback" not in text and "KeyboardInterrupt" not in text, text[-4000:]
     finally:
         if proc.poll() is None:

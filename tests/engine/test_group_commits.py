@@ -1,8 +1,8 @@
 """Group commits side by side on PostgreSQL (`GroupCommitter(commits=N)`), on real stores.
 
 Many requests at once, a tenth of them repeats sent at the same moment as their first
-copy: every message is stored once, each repeat is answered with its first copy's
-receipt, and each committer thread commits. Two commits that wait for each other (a
+copy, over three committer threads: every message is stored once and each repeat is
+answered with its first copy's receipt. Two commits that wait for each other (a
 deadlock, which PostgreSQL ends by rolling one back) are stored again, not answered 503.
 SQLite keeps one committer: one writer at a time.
 """
