@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     Connection,
     Engine,
@@ -119,7 +117,14 @@ class Store:
         )
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision; safe to call from several processes."""
+        """Bring the schema to the newest revision; safe to call from several processes.
+
+        Alembic is imported here, not with the module: only the process that migrates
+        (`serve`'s supervisor, a one-process hub, the CLI) needs it, and it is a tenth of a
+        second of every other process's start (workers, the inbox writer, appliers)."""
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
         with self.engine.begin() as conn:
