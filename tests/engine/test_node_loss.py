@@ -21,6 +21,7 @@ INTERMODAL_CRASH_SEED replays a run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import random
@@ -192,6 +193,26 @@ def test_three_nodes_on_postgresql_lose_one_node_at_a_time(pg_url: str, tmp_path
     _run(pg_url, tmp_path, "three nodes, postgresql", [["--workers", "1"]] * 3, kill)
 
 
+def _connections_held(pid: int, port: int) -> int:
+    """How many established TCP connections to local `port` the process `pid` holds
+    (its descriptors' socket inodes, found in /proc/net/tcp and tcp6)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                    count += 1  # 01: ESTABLISHED
+    return count
+
+
 def test_one_node_on_sqlite_loses_worker_and_applier_processes(
     sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -217,6 +238,10 @@ def test_one_node_on_sqlite_loses_worker_and_applier_processes(
 
         if number == 0:  # one kill at least cuts the requests in flight of an HTTP worker
             processes = [pid for pid in processes if role(pid) == "worker"]
+            # The one holding the most of the sender's connections: they are made at the
+            # start and kept, and a worker that was not listening yet then holds none.
+            held = {pid: _connections_held(pid, node.port) for pid in processes}
+            processes = [pid for pid in processes if held[pid] == max(held.values())]
         victim = rng.choice(processes)
         killed.append(role(victim))
         os.kill(victim, signal.SIGKILL)
