@@ -61,7 +61,7 @@ from intermodal.observe.metrics import Metrics
 from intermodal.outbox.command import OutboundCommand, enqueue
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
-from intermodal.store.store import PreparedWrite, rows_for_pairs, rows_in, where_one_of
+from intermodal.store.store import PreparedWrite, execute_in, rows_for_pairs, rows_in, where_one_of
 from intermodal.store.tables import cases, events, inbox, shipments, timers
 from intermodal.workflows.engine import Effects, Orchestrator, internal_trigger
 from intermodal.workflows.notifications import (
@@ -797,12 +797,8 @@ class Applier:
         shipments_writes = self._shipment_writes(ships.values(), now)
 
         def write(conn: Connection) -> None:
-            claimed = 0
-            for start in range(0, len(done), _CHUNK):
-                mark, params = where_one_of(
-                    conn, _MARK_APPLIED, inbox.c.seq, done[start : start + _CHUNK]
-                )
-                claimed += conn.execute(mark, {**params, "b_now": now}).rowcount
+            marked = execute_in(conn, _MARK_APPLIED, inbox.c.seq, done, _CHUNK, {"b_now": now})
+            claimed = sum(result.rowcount for result in marked)
             if claimed != len(done):  # another applier got there first: decide again
                 raise Superseded("inbox rows changed while the batch was decided")
             if positions is not None and not positions.write(conn):

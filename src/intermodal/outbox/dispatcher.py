@@ -24,7 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, CursorResult, bindparam, delete, or_, select, text, update
+from sqlalchemy import Connection, bindparam, delete, or_, select, text, update
 
 from intermodal.config import Endpoint, Settings
 from intermodal.engine.ids import iso, sortable_id, utcnow
@@ -49,7 +49,7 @@ from intermodal.outbox.sinks import (
 )
 from intermodal.security.audit import AuditEntry, append
 from intermodal.store import Store
-from intermodal.store.store import rows_for_pairs, where_one_of
+from intermodal.store.store import execute_in, rows_for_pairs
 from intermodal.store.tables import dead_letters, inbox, outbox
 
 log = logging.getLogger(__name__)
@@ -512,7 +512,7 @@ class Dispatcher:
         if rows:
             lease = iso(now + timedelta(seconds=self.claim_lease))
             seqs = [r.seq for r in rows]
-            _by_seq(conn, _LEASE, seqs, {"b_lease": lease})
+            execute_in(conn, _LEASE, outbox.c.seq, seqs, params={"b_lease": lease})
             self._leases.update(dict.fromkeys(seqs, lease))
         return rows
 
@@ -531,7 +531,7 @@ class Dispatcher:
         found: list[int] = []
         query = _LEASED_BY if self.store.is_sqlite else _LEASED_BY_LOCKED
         for lease, group in by_lease.items():
-            for result in _by_seq(conn, query, group, {"b_lease": lease}):
+            for result in execute_in(conn, query, outbox.c.seq, group, params={"b_lease": lease}):
                 found += result.scalars()
         return found
 
@@ -542,7 +542,7 @@ class Dispatcher:
         lease = iso(utcnow() + timedelta(seconds=self.claim_lease))
         with self.store.write() as conn:
             ours = self._ours(conn, seqs)
-            _by_seq(conn, _RENEW, ours, {"b_lease": lease})
+            execute_in(conn, _RENEW, outbox.c.seq, ours, params={"b_lease": lease})
         lost = set(seqs) - set(ours)
         for seq in ours:
             if seq in self._leases:  # not recorded meanwhile
@@ -596,7 +596,7 @@ class Dispatcher:
                         status="pending",
                     )
                 )
-            _by_seq(conn, _DELIVERED, delivered, {"b_now": stamp})
+            execute_in(conn, _DELIVERED, outbox.c.seq, delivered, params={"b_now": stamp})
             if later:
                 conn.execute(
                     update(outbox)
@@ -628,7 +628,7 @@ class Dispatcher:
                         for o in dead
                     ],
                 )
-                _by_seq(conn, _DELETE, [o.seq for o in dead], {})
+                execute_in(conn, _DELETE, outbox.c.seq, [o.seq for o in dead])
                 append(
                     self.store,
                     conn,
@@ -663,10 +663,10 @@ class Dispatcher:
         self.stats["deferred"] += sum(1 for o in outcomes if o.kind == "deferred")
 
 
-_CHUNK = 500
-# A claim's, a heartbeat's and a record's statements on its commands, built once and bound
-# to the commands' seqs as one parameter (store.where_one_of): an IN list of 500 literals
-# was composed by SQLAlchemy and parsed by the database anew for every chunk.
+# A claim's, a heartbeat's and a record's statements on its commands, built once and run
+# on the commands' seqs by store.execute_in, bound as one parameter (store.where_one_of): an
+# IN list of 500 literals was composed by SQLAlchemy and parsed by the database anew for
+# every chunk.
 _LEASE = update(outbox).values(lease_until=bindparam("b_lease"))
 _LEASED_BY = select(outbox.c.seq).where(outbox.c.lease_until == bindparam("b_lease"))
 _LEASED_BY_LOCKED = _LEASED_BY.with_for_update()
@@ -678,17 +678,6 @@ _DELIVERED = update(outbox).values(
     lease_until=None,
 )
 _DELETE = delete(outbox)
-
-
-def _by_seq(
-    conn: Connection, statement: Any, seqs: Sequence[int], params: dict[str, Any]
-) -> list[CursorResult[Any]]:
-    """Run `statement` on the commands `seqs`, in chunks; each chunk's result."""
-    results = []
-    for i in range(0, len(seqs), _CHUNK):
-        composed, bound = where_one_of(conn, statement, outbox.c.seq, seqs[i : i + _CHUNK])
-        results.append(conn.execute(composed, {**bound, **params}))
-    return results
 
 
 _PENDING_UP_TO = (

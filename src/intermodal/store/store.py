@@ -528,9 +528,35 @@ def rows_in(
     """Rows of `query` whose `column` is one of `values`, a bounded `IN (...)` at a time
     (SQLite allows 32,766 parameters a statement; PostgreSQL plans long lists badly), each
     chunk bound as one parameter (`where_one_of`); `params` binds the query's own."""
+    for result in _each_chunk(conn, query, column, values, chunk, params):
+        yield from result
+
+
+def execute_in(
+    conn: Connection,
+    statement: Any,
+    column: Any,
+    values: Sequence[Any],
+    chunk: int = 500,
+    params: dict[str, Any] | None = None,
+) -> list[CursorResult[Any]]:
+    """`statement` (an update, a delete, a select) run on the rows whose `column` is one
+    of `values`, as `rows_in` bounds and binds them; each chunk's result, every chunk run
+    before this returns."""
+    return list(_each_chunk(conn, statement, column, values, chunk, params))
+
+
+def _each_chunk(
+    conn: Connection,
+    statement: Any,
+    column: Any,
+    values: Sequence[Any],
+    chunk: int,
+    params: dict[str, Any] | None,
+) -> Iterator[CursorResult[Any]]:
     for start in range(0, len(values), chunk):
-        statement, bound = where_one_of(conn, query, column, values[start : start + chunk])
-        yield from conn.execute(statement, {**params, **bound} if params else bound)
+        composed, bound = where_one_of(conn, statement, column, values[start : start + chunk])
+        yield conn.execute(composed, {**params, **bound} if params else bound)
 
 
 _S = TypeVar("_S", Select[Any], Update)
