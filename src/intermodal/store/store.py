@@ -120,8 +120,8 @@ class Store:
         """Bring the schema to the newest revision; safe to call from several processes.
 
         Alembic is imported here, not with the module: only the process that migrates
-        (`serve`'s supervisor, a one-process hub, the CLI) needs it, and it is a tenth of a
-        second of every other process's start (workers, the inbox writer, appliers)."""
+        (`serve`'s supervisor, a one-process hub, the CLI) needs it, and it took 35-40 ms
+        of every other process's start (workers, the inbox writer, appliers)."""
         from alembic import command
         from alembic.config import Config
 
