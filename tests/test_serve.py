@@ -27,9 +27,10 @@ import yaml
 from prometheus_client.mmap_dict import MmapedDict
 from sqlalchemy import func, select
 
+from intermodal.engine.applier_process import APPLIER_NAME
 from intermodal.ingress.signatures import sign
 from intermodal.security.secrets import Secret, webhook_key
-from intermodal.serve import WRITER_NAME
+from intermodal.serve import WORKER_NAME, WRITER_NAME
 from intermodal.store import open_store
 from intermodal.store.tables import events, inbox
 from intermodal_sim.testing import free_port, wait_until
@@ -93,10 +94,15 @@ def _processes(pid: int) -> list[int]:
 
 
 def _is_writer(pid: int) -> bool:
+    return _name(pid) == WRITER_NAME
+
+
+def _name(pid: int) -> bytes:
+    """What `ps -o comm` shows for the process; b"" once it is gone."""
     try:
-        return Path(f"/proc/{pid}/comm").read_bytes().strip() == WRITER_NAME
+        return Path(f"/proc/{pid}/comm").read_bytes().strip()
     except OSError:
-        return False
+        return b""
 
 
 def _cmdline(pid: int) -> bytes:
@@ -305,6 +311,10 @@ def test_workers_share_one_port_and_apply_every_message_once(db_url: str, tmp_pa
         by_worker = served.accepted_by_worker()
         assert set(by_worker) == set(served.workers()), by_worker  # both answered
         assert all(n > 0 for n in by_worker.values()) and sum(by_worker.values()) == 400
+        # `ps` and `top` tell the processes apart: each worker by its index, the appliers.
+        workers = sorted(_name(pid) for pid in served.workers())
+        assert workers == [WORKER_NAME + b"0", WORKER_NAME + b"1"], workers
+        assert [_name(pid) for pid in _processes(served.core())] == [APPLIER_NAME]
         # /metrics from whichever worker answers sums every worker's counters.
         for _ in range(4):
             text = httpx.get(f"{served.url}/metrics", headers={"connection": "close"}).text

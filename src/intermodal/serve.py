@@ -67,6 +67,9 @@ RUNTIME_PREFIX = "intermodal-serve-"
 """The runtime folder in $TMPDIR: `intermodal-serve-<supervisor pid>-<random>`."""
 WRITER_NAME = b"inbox-writer"
 """The inbox writer's process name (/proc/<pid>/comm, `ps -o comm`)."""
+WORKER_NAME = b"hub-worker-"
+"""Each spawned worker's process name, followed by its index: `hub-worker-0` is the core
+worker. With `--workers 1` the one process keeps its own name (`intermodal`)."""
 WORKER_ENV = "INTERMODAL_WORKER"
 """Set in each worker to its index: the core worker is 0."""
 
@@ -296,6 +299,7 @@ def _worker(
     from intermodal.store import open_store
 
     die_with_parent(parent)
+    name_process(WORKER_NAME + str(index).encode())
     ignore_sigint()  # as _WorkerServer: the supervisor stops the workers
     os.environ[WORKER_ENV] = str(index)
     remember_resolved(secrets)

@@ -8,6 +8,7 @@ import random
 import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -22,6 +23,7 @@ from intermodal.foresight.documents import (
     read_name,
 )
 from intermodal.foresight.documents_reading import (
+    READER_NAME,
     ReadingProcess,
     ReadingStopped,
     ReadLimits,
@@ -234,6 +236,8 @@ def test_the_reading_process_keeps_to_its_budget_and_recovers() -> None:
         slow.limits = LIMITS
         reading = slow.read(body, "application/pdf")
         assert reading.method == "pdf_text" and reading.lines
+        assert slow._process is not None  # `ps` tells it from the hub's other processes
+        assert Path(f"/proc/{slow._process.pid}/comm").read_bytes().strip() == READER_NAME
         with pytest.raises(UnreadableDocument):
             slow.read(b"%PDF-1.4 nothing here %%EOF", "application/pdf")
         assert slow.read(body, "application/pdf").lines  # one bad file fails alone

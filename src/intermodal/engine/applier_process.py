@@ -53,9 +53,17 @@ from intermodal.engine.applier import Applier, ApplyResult, record
 from intermodal.engine.partitions import PartitionOwner, check_partitions
 from intermodal.observe.logs import crashes_logged
 from intermodal.observe.metrics import Metrics
-from intermodal.processes import die_with_parent, ignore_sigint, start_deaf_to_sigint
+from intermodal.processes import (
+    die_with_parent,
+    ignore_sigint,
+    name_process,
+    start_deaf_to_sigint,
+)
 
 log = logging.getLogger(__name__)
+
+APPLIER_NAME = b"hub-applier"
+"""Every applier process's name (/proc/<pid>/comm, `ps -o comm`)."""
 
 _POLL_SECONDS = 0.5
 
@@ -387,6 +395,7 @@ def _child(
 ) -> None:
     """The child's main: apply whenever woken, until the wake pipe closes."""
     die_with_parent(parent)
+    name_process(APPLIER_NAME)
     # Ctrl-C, systemd and `docker stop` signal the whole process group: the hub stops the
     # child through the wake pipe after its batch, instead of seeing it die and restarting it.
     ignore_sigint()

@@ -45,12 +45,15 @@ from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from intermodal.errors import IntermodalError, InvalidInput
-from intermodal.processes import ignore_sigint, start_deaf_to_sigint
+from intermodal.processes import ignore_sigint, name_process, start_deaf_to_sigint
 
 if TYPE_CHECKING:
     from intermodal.config import Settings
 
 log = logging.getLogger(__name__)
+
+READER_NAME = b"hub-doc-reader"
+"""The document reading process's name (/proc/<pid>/comm, `ps -o comm`)."""
 
 PDF = "application/pdf"
 PNG = "image/png"
@@ -565,6 +568,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
     """The child: cap the address space, then read what comes until the pipe closes."""
     import resource
 
+    name_process(READER_NAME)
     ignore_sigint()
 
     cap = memory_mb * 1024 * 1024
