@@ -634,15 +634,22 @@ def process_tree(pid: int) -> list[int]:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process, its threads and its live child processes so
     far (from /proc): the hub's applier runs in a child process."""
+    return sum(cpu_by_process(pid).values())
+
+
+def cpu_by_process(pid: int) -> dict[tuple[int, str], float]:
+    """`cpu_seconds` of each process of the tree, by pid and name (`ps -o comm`: the hub
+    names its workers, appliers and inbox writer)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    found: dict[tuple[int, str], float] = {}
     for member in process_tree(pid):
         try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            stat = Path(f"/proc/{member}/stat").read_text()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])
-    return total / ticks
+        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1].split()
+        found[(member, name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
 
 
 def postgres_cpu() -> float | None:

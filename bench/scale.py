@@ -18,9 +18,15 @@ Each hub run also prints how busy its store's writes were over the closed loop (
 `intermodal_store_write_seconds` in /metrics): on SQLite the share of the time the one
 writer lock was held, by stage, and its microseconds an event, the part of a node that
 more cores cannot make faster; on PostgreSQL how many write transactions were open at
-once, on average, and (a server on this machine) the cores PostgreSQL itself used.
+once, on average, and (a server on this machine) the cores PostgreSQL itself used; and
+its CPU by process role (workers, inbox writer, appliers), from the names the hub gives
+its processes.
 
-    python bench/scale.py [--quick] [--workers 1,2,4,8] [--postgres ADMIN_URL]
+`--pause-appliers` stops the appliers (SIGSTOP) for the closed loop and lets them go
+before the drain: what ingest alone does, without apply's share of the cores and of the
+writer lock. Its RESULT lines are named `w1_ingest_only_...`, apart from the real curve.
+
+    python bench/scale.py [--quick] [--workers 1,2,4,8] [--postgres ADMIN_URL] [--pause-appliers]
     python bench/scale.py [--quick] --postgres ADMIN_URL --nodes 1,2,3 [--workers W]
 
 With `--nodes`, each count is that many `intermodal serve --workers W` nodes on one fresh
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sqlite3
 import sys
 import threading
@@ -48,6 +55,7 @@ from _common import (
     LoadResult,
     LoadSpec,
     Server,
+    cpu_by_process,
     cpu_seconds,
     free_port,
     new_webhook_secret,
@@ -59,6 +67,9 @@ from _common import (
     workdir,
 )
 from ingest import PATH, echo_app, hub_config
+from intermodal.engine.applier_process import APPLIER_NAME
+from intermodal.foresight.documents_reading import READER_NAME
+from intermodal.serve import WORKER_NAME, WRITER_NAME
 
 # seconds per phase: [full, quick]
 T = {"warmup": [3.0, 1.0], "closed": [15.0, 4.0], "drain": [180.0, 30.0]}
@@ -146,11 +157,14 @@ def closed_loop(
     round-robin over `ports` (one per node); their answers summed over the longest one's
     measured time; the servers' CPU (each one's whole process tree) from the first
     generator's start, after the requests are signed; for a hub, its write transactions'
-    seconds per second of that time, by stage (`write_seconds`)."""
+    seconds per second of that time, by stage (`write_seconds`), and its cores by process
+    role (`roles`). `--pause-appliers`: the appliers stopped from the start to the end."""
     results: list[LoadResult] = []
     began: list[float] = []
     writes: dict[str, float] = {}
     database: list[float | None] = []
+    processes: dict[tuple[int, str], float] = {}
+    paused: list[int] = []
     lock = threading.Lock()
 
     def started() -> None:
@@ -159,6 +173,12 @@ def closed_loop(
                 if hub:
                     writes.update(write_seconds(ports))
                     database[:] = [postgres_cpu() if args.postgres else None]
+                    for pid in servers:
+                        processes.update(cpu_by_process(pid))
+                    if args.pause_appliers:
+                        paused[:] = [p for p, name in processes if name == APPLIER]
+                        for pid in paused:
+                            os.kill(pid, signal.SIGSTOP)
                 began[:] = [sum(cpu_seconds(pid) for pid in servers), time.perf_counter()]
 
     errors: list[BaseException] = []
@@ -184,15 +204,28 @@ def closed_loop(
             errors.append(exc)
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)
     if errors:
         raise errors[0]
     spent = sum(cpu_seconds(pid) for pid in servers) - began[0]
     wall = time.perf_counter() - began[1]
     cores = spent / wall
+    roles: dict[str, float] = {}
+    if hub:
+        now: dict[tuple[int, str], float] = {}
+        for pid in servers:
+            now.update(cpu_by_process(pid))
+        workers = sum(1 for _, name in now if name.startswith(WORKER_NAME.decode())) or 1
+        for key, seconds in now.items():
+            role = _role(key[1], workers)
+            roles[role] = roles.get(role, 0.0) + (seconds - processes.get(key, 0.0)) / wall
     postgres = None
     if hub:
         writes = {k: (v - writes[k]) / wall for k, v in write_seconds(ports).items()}
@@ -202,7 +235,24 @@ def closed_loop(
     ok = sum(r.ok for r in results)
     elapsed = max(r.elapsed for r in results)
     generator = sum(r.client_cpu for r in results) / elapsed
-    return completed / elapsed, ok, completed, generator, cores, writes, postgres
+    return completed / elapsed, ok, completed, generator, cores, writes, postgres, roles
+
+
+APPLIER = APPLIER_NAME.decode()
+ROLES = ("workers", "inbox writer", "appliers", "document reader", "supervisor", "other")
+
+
+def _role(name: str, workers: int) -> str:
+    """A hub process's role from its name: with one worker `intermodal` is that worker,
+    with more it is the supervisor."""
+    if name.startswith(WORKER_NAME.decode()) or (name == "intermodal" and workers == 1):
+        return "workers"
+    return {
+        "intermodal": "supervisor",
+        WRITER_NAME.decode(): "inbox writer",
+        APPLIER: "appliers",
+        READER_NAME.decode(): "document reader",
+    }.get(name, "other")
 
 
 def inbox_left(db: str) -> int:
@@ -252,7 +302,7 @@ def measure(kind: str, workers: int, args: argparse.Namespace, nodes: int = 1) -
             for server in servers:
                 server.start()
             time.sleep(0.5 if kind == "echo" else 1.0)  # every worker up, not only the first
-            rate, ok, completed, generator, cores, writes, postgres = closed_loop(
+            rate, ok, completed, generator, cores, writes, postgres, roles = closed_loop(
                 ports, secret, kind[0], clients, args, [s.pid for s in servers], kind == "hub"
             )
             what = f"x{workers}" if nodes == 1 else f"{nodes} node(s) x{workers}"
@@ -265,6 +315,10 @@ def measure(kind: str, workers: int, args: argparse.Namespace, nodes: int = 1) -
             )
             out = {"rate": rate, "cores": cores, "generator": generator, "bad": completed - ok}
             if kind == "hub":
+                by_role = ", ".join(
+                    f"{role} {roles[role]:.2f}" for role in ROLES if roles.get(role, 0) >= 0.005
+                )
+                print(f"         cores by process: {by_role}", flush=True)
                 held = writes["ingest"] + writes["apply"]
                 out["write_share"] = held
                 per_event = f"{held / max(rate, 1) * 1e6:.0f} us an event"
@@ -306,6 +360,11 @@ def main() -> None:
         help="with --postgres: comma-separated node counts (e.g. 1,2,3), each node"
         " `serve --workers W` with W the first of --workers (default 1), on one database",
     )
+    parser.add_argument(
+        "--pause-appliers",
+        action="store_true",
+        help="stop the appliers during the closed loop (ingest alone; RESULT w1_ingest_only_)",
+    )
     parser.add_argument("--serve-echo", nargs=2, metavar=("PORT", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_echo:
@@ -338,9 +397,15 @@ def main() -> None:
         efficiency = hub / (base["hub"]["rate"] * n / counts[0])
         print(f"{n:>7} {hub:>9,.0f} {echo:>10,.0f} {hub / echo:>8.2f} {efficiency:>8.2f}")
     print("(efficiency: events/s at N over N times events/s at the first count)")
+    what = "w1_ingest_only" if args.pause_appliers else "w1"
+    speedup = "ingest_only_speedup" if args.pause_appliers else "speedup"
     lines = [
         result_line(
-            "scale", f"w1_events_per_s_{n}_workers", f["hub"]["rate"], "events/s", f["echo"]["rate"]
+            "scale",
+            f"{what}_events_per_s_{n}_workers",
+            f["hub"]["rate"],
+            "events/s",
+            f["echo"]["rate"],
         )
         for n, f in found.items()
     ]
@@ -349,7 +414,7 @@ def main() -> None:
         lines.append(
             result_line(
                 "scale",
-                f"speedup_{counts[0]}_to_{last}_workers",
+                f"{speedup}_{counts[0]}_to_{last}_workers",
                 found[last]["hub"]["rate"] / base["hub"]["rate"],
                 "x",
                 found[last]["echo"]["rate"] / base["echo"]["rate"],
@@ -389,7 +454,11 @@ def by_nodes(args: argparse.Namespace) -> None:
         )
     lines = [
         result_line(
-            "scale", f"w1_events_per_s_{n}_nodes", f["hub"]["rate"], "events/s", f["echo"]["rate"]
+            "scale",
+            f"{'w1_ingest_only' if args.pause_appliers else 'w1'}_events_per_s_{n}_nodes",
+            f["hub"]["rate"],
+            "events/s",
+            f["echo"]["rate"],
         )
         for n, f in found.items()
     ]
