@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmarks on the borrowed 16-core machine (DEVELOPERS.md), run from the repo root:
 #
-#   bash bench/device.sh [quick|full]
+#   bash bench/device.sh [quick|full|pg|alone]
 #
 # It has no network, so it makes a virtual environment offline from the wheels carried in
 # .whl-pack (or .whl), installs the hub from this tree, prints the machine, runs a
@@ -14,6 +14,9 @@
 #          unprivileged user), then bench/store_cost.py on both stores, bench/scale.py
 #          --nodes 1,2,3 (PG_WORKERS workers a node, default 2) and bench/scale.py
 #          --workers 1,4,8 on it (PG_QUICK=1: --quick)
+#   alone: bench/scale.py --pause-appliers --workers 1,4,8: ingest with the cores and the
+#          SQLite writer lock to itself, the most the inbox in a file of its own could
+#          give (DEVELOPERS.md, "What would lift a SQLite node's ceiling"); about 4 minutes
 # Everything goes to stdout and to $OUT/device.log ($OUT unset: /tmp/device-bench.log).
 #
 # Overrides: PY (python to make the venv with, default python3), WHEELS (default .whl,
@@ -24,8 +27,8 @@ set -euo pipefail
 
 MODE=${1:-quick}
 case "$MODE" in
-  quick | full | pg) ;;
-  *) echo "usage: bash bench/device.sh [quick|full|pg]" >&2; exit 2 ;;
+  quick | full | pg | alone) ;;
+  *) echo "usage: bash bench/device.sh [quick|full|pg|alone]" >&2; exit 2 ;;
 esac
 
 SELF=$(realpath "$0")
@@ -205,6 +208,8 @@ PYTHON
 
 if [ "$MODE" = quick ]; then
   bench 300 scale.py --quick
+elif [ "$MODE" = alone ]; then
+  bench $((BUDGET - SECONDS - 10)) scale.py --pause-appliers --workers 1,4,8
 elif [ "$MODE" = pg ]; then
   step "PostgreSQL"
   start_postgres
