@@ -56,7 +56,6 @@ from _common import (
     LoadSpec,
     Server,
     cpu_by_process,
-    cpu_seconds,
     free_port,
     new_webhook_secret,
     postgres_cpu,
@@ -173,13 +172,12 @@ def closed_loop(
                 if hub:
                     writes.update(write_seconds(ports))
                     database[:] = [postgres_cpu() if args.postgres else None]
-                    for pid in servers:
-                        processes.update(cpu_by_process(pid))
-                    if args.pause_appliers:
-                        paused[:] = [p for p, name in processes if name == APPLIER]
-                        for pid in paused:
-                            os.kill(pid, signal.SIGSTOP)
-                began[:] = [sum(cpu_seconds(pid) for pid in servers), time.perf_counter()]
+                processes.update(_cpu(servers))
+                if hub and args.pause_appliers:
+                    paused[:] = [p for p, name in processes if name == APPLIER]
+                    for pid in paused:
+                        os.kill(pid, signal.SIGSTOP)
+                began[:] = [time.perf_counter()]
 
     errors: list[BaseException] = []
     per_client = max(1, args.connections // clients)
@@ -214,20 +212,16 @@ def closed_loop(
             os.kill(pid, signal.SIGCONT)
     if errors:
         raise errors[0]
-    spent = sum(cpu_seconds(pid) for pid in servers) - began[0]
-    wall = time.perf_counter() - began[1]
-    cores = spent / wall
+    now = _cpu(servers)
+    wall = time.perf_counter() - began[0]
+    cores = (sum(now.values()) - sum(processes.values())) / wall
     roles: dict[str, float] = {}
-    if hub:
-        now: dict[tuple[int, str], float] = {}
-        for pid in servers:
-            now.update(cpu_by_process(pid))
-        workers = sum(1 for _, name in now if name.startswith(WORKER_NAME.decode())) or 1
-        for key, seconds in now.items():
-            role = _role(key[1], workers)
-            roles[role] = roles.get(role, 0.0) + (seconds - processes.get(key, 0.0)) / wall
     postgres = None
     if hub:
+        supervised = any(name.startswith(WORKER) for _, name in now)
+        for key, seconds in now.items():
+            role = _role(key[1], supervised)
+            roles[role] = roles.get(role, 0.0) + (seconds - processes.get(key, 0.0)) / wall
         writes = {k: (v - writes[k]) / wall for k, v in write_seconds(ports).items()}
         spent_database = postgres_cpu_since(database[0] if database else None)
         postgres = None if spent_database is None else spent_database / wall
@@ -238,21 +232,37 @@ def closed_loop(
     return completed / elapsed, ok, completed, generator, cores, writes, postgres, roles
 
 
+def _cpu(servers: list[int]) -> dict[tuple[int, str], float]:
+    """CPU seconds so far of every process of the servers' trees, by pid and name."""
+    found: dict[tuple[int, str], float] = {}
+    for pid in servers:
+        found.update(cpu_by_process(pid))
+    return found
+
+
+WORKER = WORKER_NAME.decode()
 APPLIER = APPLIER_NAME.decode()
 ROLES = ("workers", "inbox writer", "appliers", "document reader", "supervisor", "other")
+_NAMED = {
+    WRITER_NAME.decode(): "inbox writer",
+    APPLIER: "appliers",
+    READER_NAME.decode(): "document reader",
+}
 
 
-def _role(name: str, workers: int) -> str:
-    """A hub process's role from its name: with one worker `intermodal` is that worker,
-    with more it is the supervisor."""
-    if name.startswith(WORKER_NAME.decode()) or (name == "intermodal" and workers == 1):
+def _role(name: str, supervised: bool) -> str:
+    """A hub process's role from its name: `intermodal` is the supervisor where there are
+    `hub-worker-N` processes, and the one worker where there are not."""
+    if name.startswith(WORKER) or (name == "intermodal" and not supervised):
         return "workers"
-    return {
-        "intermodal": "supervisor",
-        WRITER_NAME.decode(): "inbox writer",
-        APPLIER: "appliers",
-        READER_NAME.decode(): "document reader",
-    }.get(name, "other")
+    if name == "intermodal":
+        return "supervisor"
+    return _NAMED.get(name, "other")
+
+
+def _w1(args: argparse.Namespace) -> str:
+    """The RESULT lines' workload prefix: ingest alone is not the W1 curve."""
+    return "w1_ingest_only" if args.pause_appliers else "w1"
 
 
 def inbox_left(db: str) -> int:
@@ -397,7 +407,7 @@ def main() -> None:
         efficiency = hub / (base["hub"]["rate"] * n / counts[0])
         print(f"{n:>7} {hub:>9,.0f} {echo:>10,.0f} {hub / echo:>8.2f} {efficiency:>8.2f}")
     print("(efficiency: events/s at N over N times events/s at the first count)")
-    what = "w1_ingest_only" if args.pause_appliers else "w1"
+    what = _w1(args)
     speedup = "ingest_only_speedup" if args.pause_appliers else "speedup"
     lines = [
         result_line(
@@ -455,7 +465,7 @@ def by_nodes(args: argparse.Namespace) -> None:
     lines = [
         result_line(
             "scale",
-            f"{'w1_ingest_only' if args.pause_appliers else 'w1'}_events_per_s_{n}_nodes",
+            f"{_w1(args)}_events_per_s_{n}_nodes",
             f["hub"]["rate"],
             "events/s",
             f["echo"]["rate"],
