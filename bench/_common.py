@@ -652,6 +652,16 @@ def cpu_by_process(pid: int) -> dict[tuple[int, str], float]:
     return found
 
 
+def machine_cpu() -> float:
+    """CPU seconds this machine has spent so far, every core and process together, the
+    kernel's own work included (/proc/stat: all but idle and I/O wait). Over a run, against
+    its wall time, it says whether the machine had cores left: a closed loop that leaves
+    some idle is held back by a wait (a lock, a round trip, a commit), not by the CPU."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(f) for f in fields[:8]]  # user nice system idle iowait irq softirq steal
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def postgres_cpu() -> float | None:
     """CPU seconds (user + system) so far of every `postgres` process of this machine, its
     backends and the WAL writer and checkpointer that work for them; None where there is

@@ -20,7 +20,8 @@ writer lock was held, by stage, and its microseconds an event, the part of a nod
 more cores cannot make faster; on PostgreSQL how many write transactions were open at
 once, on average, and (a server on this machine) the cores PostgreSQL itself used; and
 its CPU by process role (workers, inbox writer, appliers), from the names the hub gives
-its processes.
+its processes. For the hub and the echo alike it prints how many of the machine's cores
+were busy: a run that leaves cores idle is held back by a wait, not by the CPU.
 
 `--pause-appliers` stops the appliers (SIGSTOP) for the closed loop and lets them go
 before the drain: what ingest alone does, without apply's share of the cores and of the
@@ -57,6 +58,7 @@ from _common import (
     Server,
     cpu_by_process,
     free_port,
+    machine_cpu,
     new_webhook_secret,
     postgres_cpu,
     postgres_cpu_since,
@@ -157,12 +159,14 @@ def closed_loop(
     measured time; the servers' CPU (each one's whole process tree) from the first
     generator's start, after the requests are signed; for a hub, its write transactions'
     seconds per second of that time, by stage (`write_seconds`), and its cores by process
-    role (`roles`). `--pause-appliers`: the appliers stopped from the start to the end."""
+    role (`roles`); the whole machine's busy cores (`machine_cpu`).
+    `--pause-appliers`: the appliers stopped from the start to the end."""
     results: list[LoadResult] = []
     began: list[float] = []
     writes: dict[str, float] = {}
     database: list[float | None] = []
     processes: dict[tuple[int, str], float] = {}
+    machine: list[float] = []
     paused: list[int] = []
     lock = threading.Lock()
 
@@ -173,6 +177,7 @@ def closed_loop(
                     writes.update(write_seconds(ports))
                     database[:] = [postgres_cpu() if args.postgres else None]
                 processes.update(_cpu(servers))
+                machine[:] = [machine_cpu()]
                 if hub and args.pause_appliers:
                     paused[:] = [p for p, name in processes if name == APPLIER]
                     for pid in paused:
@@ -213,6 +218,7 @@ def closed_loop(
     if errors:
         raise errors[0]
     now = _cpu(servers)
+    busy = machine_cpu() - machine[0]
     wall = time.perf_counter() - began[0]
     cores = (sum(now.values()) - sum(processes.values())) / wall
     roles: dict[str, float] = {}
@@ -229,7 +235,18 @@ def closed_loop(
     ok = sum(r.ok for r in results)
     elapsed = max(r.elapsed for r in results)
     generator = sum(r.client_cpu for r in results) / elapsed
-    return completed / elapsed, ok, completed, generator, cores, writes, postgres, roles
+    machine_cores = busy / wall
+    return (
+        completed / elapsed,
+        ok,
+        completed,
+        generator,
+        cores,
+        writes,
+        postgres,
+        roles,
+        machine_cores,
+    )
 
 
 def _cpu(servers: list[int]) -> dict[tuple[int, str], float]:
@@ -312,7 +329,7 @@ def measure(kind: str, workers: int, args: argparse.Namespace, nodes: int = 1) -
             for server in servers:
                 server.start()
             time.sleep(0.5 if kind == "echo" else 1.0)  # every worker up, not only the first
-            rate, ok, completed, generator, cores, writes, postgres, roles = closed_loop(
+            rate, ok, completed, generator, cores, writes, postgres, roles, machine = closed_loop(
                 ports, secret, kind[0], clients, args, [s.pid for s in servers], kind == "hub"
             )
             what = f"x{workers}" if nodes == 1 else f"{nodes} node(s) x{workers}"
@@ -324,6 +341,12 @@ def measure(kind: str, workers: int, args: argparse.Namespace, nodes: int = 1) -
                 flush=True,
             )
             out = {"rate": rate, "cores": cores, "generator": generator, "bad": completed - ok}
+            rest = machine - cores - generator - (postgres or 0.0)
+            print(
+                f"         the machine busy {machine:.2f} of {os.cpu_count()} cores"
+                f" (the rest: {max(rest, 0.0):.2f}, the kernel's own work and other processes)",
+                flush=True,
+            )
             if kind == "hub":
                 by_role = ", ".join(
                     f"{role} {roles[role]:.2f}" for role in ROLES if roles.get(role, 0) >= 0.005
