@@ -640,16 +640,24 @@ def cpu_seconds(pid: int) -> float:
 def cpu_by_process(pid: int) -> dict[tuple[int, str], float]:
     """`cpu_seconds` of each process of the tree, by pid and name (`ps -o comm`: the hub
     names its workers, appliers and inbox writer)."""
-    ticks = os.sysconf("SC_CLK_TCK")
     found: dict[tuple[int, str], float] = {}
     for member in process_tree(pid):
-        try:
-            stat = Path(f"/proc/{member}/stat").read_text()
-        except OSError:
-            continue
-        name, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat.rsplit(")", 1)[1].split()
-        found[(member, name)] = (int(fields[11]) + int(fields[12])) / ticks
+        read = process_cpu(member)
+        if read is not None:
+            found[(member, read[0])] = read[1]
     return found
+
+
+def process_cpu(pid: int) -> tuple[str, float] | None:
+    """One process's name (`ps -o comm`) and user + system CPU seconds so far, from one
+    read of /proc/<pid>/stat; None once it is gone or not ours to read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return stat[stat.index("(") + 1 : stat.rindex(")")], seconds
 
 
 def machine_cpu() -> float:
@@ -666,19 +674,15 @@ def postgres_cpu() -> float | None:
     """CPU seconds (user + system) so far of every `postgres` process of this machine, its
     backends and the WAL writer and checkpointer that work for them; None where there is
     none (a server elsewhere). /proc shows other users' processes' times."""
-    total, found = 0, False
+    total, found = 0.0, False
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
-        try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
-                continue
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone, or not ours to read
-            continue
-        total += int(fields[11]) + int(fields[12])
-        found = True
-    return total / os.sysconf("SC_CLK_TCK") if found else None
+        read = process_cpu(int(pid))
+        if read is not None and read[0] == "postgres":
+            total += read[1]
+            found = True
+    return total if found else None
 
 
 def postgres_cpu_since(began: float | None) -> float | None:
